@@ -1,0 +1,39 @@
+# Tessera tasks. Run through uv so the locked tools are used: `uv run just <recipe>`.
+
+set dotenv-load := false
+
+# list the recipes
+default:
+    @just --list
+
+# run the API server (embedded mode when nothing is configured)
+serve *args:
+    tessera serve {{args}}
+
+# database migrations: `just migrate upgrade`, `just migrate downgrade base`, ...
+migrate *args:
+    tessera migrate {{args}}
+
+# lint, format check, strict types, architecture contracts
+check:
+    ruff check src tests migrations bench
+    ruff format --check src tests migrations bench
+    mypy
+    lint-imports
+
+# rewrite the code into the house format
+fmt:
+    ruff format src tests migrations bench
+    ruff check --fix src tests migrations bench
+
+# the whole test suite, in parallel (PostgreSQL and Redis tests skip loudly when absent)
+test *args:
+    pytest -n auto {{args}}
+
+# benchmarks under bench/ (figures for the issue notes, never assertions)
+bench *args:
+    python -m bench {{args}}
+
+# start PostgreSQL and Redis locally (installs them from Debian packages if missing)
+services:
+    bash scripts/services.sh

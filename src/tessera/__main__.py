@@ -1,0 +1,3 @@
+from tessera.main.cli import main
+
+main()

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tessera.shared.application.ports import Cache
+
+
+class SqlDatabaseProbe:
+    name = "database"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def check(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+
+class CacheProbe:
+    name = "cache"
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+
+    async def check(self) -> None:
+        await self._cache.ping()

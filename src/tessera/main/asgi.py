@@ -1,0 +1,36 @@
+"""The ASGI factory each server worker calls: settings from the environment, then the app."""
+
+from __future__ import annotations
+
+import sys
+
+import structlog
+from litestar import Litestar
+
+from tessera.main.ioc import make_container
+from tessera.main.logs import configure_logging
+from tessera.main.settings import ConfigError, Settings, load_settings
+from tessera.main.web import create_app
+
+logger = structlog.stdlib.get_logger("tessera")
+
+
+def warn_about_embedded_defaults(settings: Settings) -> None:
+    if settings.jwt_secret_generated:
+        logger.warning(
+            "JWT_SECRET_KEY is not set: a random key was generated for this process, so tokens "
+            "stop working when it restarts. Set JWT_SECRET_KEY (32+ bytes) to keep them."
+        )
+    if settings.is_embedded:
+        logger.info("embedded mode: SQLite, in-process cache", database=settings.database_url)
+
+
+def create() -> Litestar:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"tessera: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    warn_about_embedded_defaults(settings)
+    return create_app(make_container(settings), settings)

@@ -1,0 +1,94 @@
+"""The composition root: which adapter serves each port, chosen from the settings.
+
+Nothing here connects at import time; engines and clients are made when first asked for
+and closed by `container.close()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+from dishka.entities.validation_settings import STRICT_VALIDATION
+from dishka.integrations.litestar import LitestarProvider
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tessera.features.ops.ioc import OpsProvider
+from tessera.main.settings import Settings
+from tessera.shared.adapters.clock import SystemClock
+from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
+from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.adapters.redis_cache import RedisCache
+from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.application.ports import Cache, Clock, UnitOfWork
+
+
+class CoreProvider(Provider):
+    settings = from_context(provides=Settings, scope=Scope.APP)
+    clock = provide(SystemClock, provides=Clock, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout,
+        )
+        yield engine
+        await engine.dispose()
+
+    @provide(scope=Scope.APP)
+    def session_factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        return async_sessionmaker(engine, expire_on_commit=False)
+
+    @provide(scope=Scope.REQUEST)
+    async def session(
+        self, factory: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
+        async with factory() as session:
+            yield session
+
+    unit_of_work = provide(SqlAlchemyUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
+
+
+class RedisProvider(Provider):
+    """Production: state shared by every process lives in Redis."""
+
+    scope = Scope.APP
+
+    @provide
+    async def client(self, settings: Settings) -> AsyncIterator[Redis]:
+        assert settings.redis_url is not None
+        client = connect_redis(settings.redis_url)
+        yield client
+        await client.aclose(close_connection_pool=True)
+
+    @provide
+    def cache(self, client: Redis, settings: Settings) -> Cache:
+        return RedisCache(client, prefix=settings.redis_key_prefix)
+
+
+class MemoryProvider(Provider):
+    """Embedded mode: one process, so memory is the shared state."""
+
+    scope = Scope.APP
+
+    @provide
+    def cache(self) -> Cache:
+        return InMemoryCache()
+
+
+def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
+    """Build the container; `overrides` replace adapters (their factories say `override=True`)."""
+    mode = MemoryProvider() if settings.redis_url is None else RedisProvider()
+    return make_async_container(
+        CoreProvider(),
+        mode,
+        OpsProvider(),
+        LitestarProvider(),
+        *overrides,
+        context={Settings: settings},
+        validation_settings=STRICT_VALIDATION,
+    )

@@ -1,0 +1,113 @@
+"""JSON lines on stdout for every logger, ours and the libraries', with secrets removed."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+_SECRET_KEYS = re.compile(
+    r"pass(word)?|secret|token|authorization|cookie|api[_-]?key|credential", re.IGNORECASE
+)
+_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+REDACTED = "[REDACTED]"
+
+
+def mask_email(text: str) -> str:
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+def _scrub_text(text: str) -> str:
+    return mask_email(_URL_PASSWORD.sub(r"\1***@", _JWT.sub(REDACTED, text)))
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if isinstance(value, MutableMapping):
+        return {k: REDACTED if _is_secret(k) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _is_secret(key: Any) -> bool:
+    return isinstance(key, str) and bool(_SECRET_KEYS.search(key))
+
+
+def redact(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """Last line of defence: secret-named fields, JWTs, URL passwords and emails never leave."""
+    return {k: REDACTED if _is_secret(k) else _scrub(v) for k, v in event_dict.items()}
+
+
+_LEADING = ("timestamp", "level", "logger", "message", "request_id", "tenant_id", "user_id")
+
+
+def order_fields(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """The fields every line has come first, in the same order, the level in capitals."""
+    if isinstance(event_dict.get("level"), str):
+        event_dict["level"] = event_dict["level"].upper()
+    leading = {k: event_dict.pop(k) for k in _LEADING if k in event_dict}
+    return {**leading, **event_dict}
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    ]
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout` is at the time, so redirections are honoured."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return None
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Route structlog and the standard library through one JSON renderer on stdout."""
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.EventRenamer("message"),
+            redact,
+            order_fields,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = _StdoutHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("sqlalchemy.engine", "aiosqlite", "asyncio", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in ("uvicorn", "granian", "_granian", "litestar", "alembic", "taskiq"):
+        library = logging.getLogger(name)
+        library.handlers[:] = []
+        library.propagate = True

@@ -1,0 +1,314 @@
+"""Settings: the environment, a `.env` file and an optional YAML file, validated once.
+
+Precedence, highest first: the process environment, `.env`, the YAML file named by
+`CONFIG_FILE` (same keys in lower case), the defaults below. Every problem is reported as a
+`ConfigError` naming the variable, so start-up can stop with one clear line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+import msgspec
+import yaml
+from dotenv import dotenv_values
+
+Environment = Literal["development", "test", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./var/tessera.db"
+MIN_JWT_KEY_BYTES = 32
+SECRET_FIELDS = frozenset(
+    {"jwt_secret_key", "aws_secret_access_key", "smtp_password", "data_encryption_key"}
+)
+URL_FIELDS = frozenset({"database_url", "redis_url", "s3_endpoint_url"})
+_SOURCE_UNSET = "default"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; `str()` is the one line start-up prints."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    environment: Environment = "development"
+    data_dir: str = "./var"
+    database_url: str = SQLITE_DEFAULT_URL
+    database_pool_size: PositiveInt = 20
+    database_max_overflow: NonNegativeInt = 10
+    database_pool_timeout: PositiveFloat = 30.0
+    redis_url: str | None = None
+    redis_key_prefix: str = ""
+    jwt_secret_key: str = ""
+    jwt_secret_generated: bool = False
+    jwt_issuer: str = "tessera"
+    jwt_audience: str = "tessera-api"
+    access_token_ttl_seconds: PositiveInt = 3600
+    refresh_token_ttl_seconds: PositiveInt = 604800
+    session_idle_ttl_seconds: PositiveInt = 86400
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    email_from: str = "Tessera <no-reply@localhost>"
+    data_encryption_key: str | None = None
+    cors_allow_origins: tuple[str, ...] = ()
+    log_level: LogLevel = "INFO"
+    public_base_url: str = "http://localhost:8000"
+    webhook_allow_private_targets: bool = False
+    webhook_retry_schedule: tuple[PositiveInt, ...] = (
+        5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
+    )  # fmt: skip
+    rate_limit_enabled: bool = True
+    rate_limit_auth_per_minute: PositiveInt = 10
+    rate_limit_api_per_minute: PositiveInt = 100
+    rate_limit_admin_per_minute: PositiveInt = 1000
+    trusted_proxies: tuple[str, ...] = ()
+    require_email_verification: bool = False
+    account_retention_days: PositiveInt = 30
+    storage_quota_bytes_per_tenant: PositiveInt = 1_073_741_824
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_embedded(self) -> bool:
+        """No Redis: caches, sessions and queues live in this one process."""
+        return self.redis_url is None
+
+
+def env_name(field: str) -> str:
+    return field.upper()
+
+
+_FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+_DERIVED = {"jwt_secret_generated"}
+_LIST_FIELDS = {"cors_allow_origins", "webhook_retry_schedule", "trusted_proxies"}
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOL_WORDS |= {"0": False, "false": False, "no": False, "off": False}
+_BOOL_FIELDS = {name for name, f in _FIELDS.items() if f.type is bool}
+
+
+class LoadedSettings(msgspec.Struct, frozen=True):
+    settings: Settings
+    sources: dict[str, str]
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
+) -> Settings:
+    return load_settings_with_sources(environ, dotenv_path=dotenv_path).settings
+
+
+def load_settings_with_sources(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
+) -> LoadedSettings:
+    env = dict(os.environ if environ is None else environ)
+    layers: list[tuple[str, dict[str, Any]]] = []
+    config_file = env.get("CONFIG_FILE") or _dotenv(dotenv_path).get("CONFIG_FILE")
+    if config_file:
+        layers.append(("file", _read_yaml(config_file)))
+    layers.append((".env", _pick(_dotenv(dotenv_path))))
+    layers.append(("env", _pick(env)))
+    raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for source, values in layers:
+        for key, value in values.items():
+            raw[key] = value
+            sources[key] = source
+    settings = _validate(_convert(_normalise(raw)))
+    if settings.jwt_secret_generated:
+        sources["jwt_secret_key"] = "generated"  # noqa: S105 - a source label, not a secret
+    return LoadedSettings(settings, sources)
+
+
+def _dotenv(path: str | Path | None) -> dict[str, str]:
+    if path is None or not Path(path).is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _pick(env: Mapping[str, str]) -> dict[str, Any]:
+    names = (name for name in _FIELDS if name not in _DERIVED)
+    return {name: env[env_name(name)] for name in names if env_name(name) in env}
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError("CONFIG_FILE", f"cannot read {path!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("CONFIG_FILE", f"{path!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("CONFIG_FILE", f"{path!r} must hold a mapping of settings")
+    unknown = sorted(str(k) for k in data if k not in _FIELDS or k in _DERIVED)
+    if unknown:
+        raise ConfigError("CONFIG_FILE", f"unknown key {unknown[0]!r} in {path!r}")
+    return data
+
+
+def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    """Turn environment strings into the shapes msgspec converts; blank means unset."""
+    out = {key: _normalise_value(key, value) for key, value in raw.items()}
+    return {key: value for key, value in out.items() if value != ""}
+
+
+def _normalise_value(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if key in _LIST_FIELDS:
+        return [part.strip() for part in text.split(",") if part.strip()] if text else ""
+    if key == "log_level":
+        return text.upper()
+    if key in _BOOL_FIELDS:
+        return _BOOL_WORDS.get(text.lower(), text)
+    return text
+
+
+_PATH = re.compile(r"at `\$\.(\w+)")
+
+
+def _convert(raw: dict[str, Any]) -> Settings:
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        match = _PATH.search(str(exc))
+        if match is None:
+            raise ConfigError("configuration", str(exc)) from None
+        name = match.group(1)
+        raise ConfigError(env_name(name), _problem(name, str(exc), raw.get(name))) from None
+
+
+def _problem(name: str, message: str, got: Any) -> str:
+    """Rephrase msgspec's message for someone editing an environment file."""
+    allowed = get_args(_FIELDS[name].type)
+    if message.startswith("Invalid enum value") and allowed:
+        return f"must be one of {', '.join(allowed)}, not {got!r}"
+    problem = message.split(" - at ", maxsplit=1)[0].replace("Expected", "expected", 1)
+    if isinstance(got, (list, tuple)):
+        return problem.replace(", got `str`", " in every item, got a word").replace("`", "")
+    return problem.replace(", got `str`", "").replace("`", "") + f", not {str(got)!r}"
+
+
+def _validate(s: Settings) -> Settings:
+    changes: dict[str, Any] = {"database_url": _database_url(s.database_url)}
+    if s.redis_url is not None:
+        _require_scheme("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))
+    _require_scheme("PUBLIC_BASE_URL", s.public_base_url, ("http", "https"))
+    if s.s3_endpoint_url is not None:
+        _require_scheme("S3_ENDPOINT_URL", s.s3_endpoint_url, ("http", "https"))
+    for origin in s.cors_allow_origins:
+        if origin != "*":
+            _require_scheme("CORS_ALLOW_ORIGINS", origin, ("http", "https"))
+    for proxy in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError("TRUSTED_PROXIES", f"{proxy!r} is not an address or CIDR") from None
+    if s.data_encryption_key is not None:
+        _check_data_key(s.data_encryption_key)
+    if s.jwt_secret_key:
+        if len(s.jwt_secret_key.encode()) < MIN_JWT_KEY_BYTES:
+            raise ConfigError("JWT_SECRET_KEY", f"must be at least {MIN_JWT_KEY_BYTES} bytes")
+    elif not s.is_production:
+        changes |= {"jwt_secret_key": secrets.token_urlsafe(48), "jwt_secret_generated": True}
+    validated = msgspec.structs.replace(s, **changes)
+    if validated.is_production:
+        _refuse_insecure_defaults(validated)
+    return validated
+
+
+def _database_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError("DATABASE_URL", "must be a URL such as postgresql://user@host/db")
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return f"postgresql+asyncpg://{rest}"
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return f"sqlite+aiosqlite://{rest}"
+    raise ConfigError("DATABASE_URL", f"unsupported scheme {scheme!r}; use postgresql or sqlite")
+
+
+def _require_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.netloc):
+        raise ConfigError(variable, f"{_mask_url(url)!r} is not a {'/'.join(schemes)} URL")
+
+
+def _check_data_key(value: str) -> None:
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("DATA_ENCRYPTION_KEY", "must be base64") from None
+    if len(key) != 32:
+        raise ConfigError("DATA_ENCRYPTION_KEY", f"must decode to 32 bytes, not {len(key)}")
+
+
+def _refuse_insecure_defaults(s: Settings) -> None:
+    missing = "is required when ENVIRONMENT=production"
+    if not s.jwt_secret_key:
+        raise ConfigError("JWT_SECRET_KEY", missing)
+    if s.data_encryption_key is None:
+        raise ConfigError("DATA_ENCRYPTION_KEY", missing)
+    if s.uses_sqlite:
+        raise ConfigError("DATABASE_URL", "must be a PostgreSQL URL when ENVIRONMENT=production")
+    if s.redis_url is None:
+        raise ConfigError("REDIS_URL", missing)
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def describe(loaded: LoadedSettings) -> list[str]:
+    """`NAME=value  (source)` lines for `tessera check-config`, secrets masked."""
+    lines = []
+    for name in _FIELDS:
+        if name in _DERIVED:
+            continue
+        value = getattr(loaded.settings, name)
+        if name in SECRET_FIELDS and value:
+            shown = "***"
+        elif name in URL_FIELDS and isinstance(value, str):
+            shown = _mask_url(value)
+        elif isinstance(value, tuple):
+            shown = ",".join(str(v) for v in value)
+        elif value is None:
+            shown = ""
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"{env_name(name)}={shown}  ({loaded.sources.get(name, _SOURCE_UNSET)})")
+    return lines

@@ -1,0 +1,120 @@
+"""`create_app`: the Litestar application around a container."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dishka import AsyncContainer
+from dishka.integrations.litestar import setup_dishka
+from litestar import Litestar, Request, Router
+from litestar.config.cors import CORSConfig
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from tessera.features.ops.http.controller import HealthController
+from tessera.main.settings import Settings
+from tessera.shared.domain.errors import DomainError
+from tessera.shared.http.edge import EdgeMiddleware, security_headers
+from tessera.shared.http.errors import (
+    DOMAIN_ERROR_CODES,
+    DomainErrorHandler,
+    ErrorCode,
+    dependency_down_handler,
+    http_exception_handler,
+    unhandled_exception_handler,
+)
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+API_PREFIX = "/api/v1"
+# Driver errors that mean "a dependency is down" wherever they escape an adapter.
+_DEPENDENCY_DOWN = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class UnsupportedMediaType(HTTPException):
+    status_code = 415
+    detail = "Send the request body as application/json."
+
+
+async def require_json_body(request: Request[Any, Any, Any]) -> None:
+    """Bodies are JSON unless a handler says otherwise with `opt={"body": "multipart"}`."""
+    if request.method not in ("POST", "PUT", "PATCH") or not _has_body(request.headers):
+        return
+    if request.route_handler.opt.get("body", "json") != "json":
+        return
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType()
+
+
+def _has_body(headers: Mapping[str, str]) -> bool:
+    length = headers.get("content-length")
+    return "transfer-encoding" in headers or (length is not None and length not in ("", "0"))
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    if not settings.cors_allow_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_allow_origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+        allow_credentials=False,
+        max_age=600,
+    )
+
+
+def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
+    handlers: dict[Any, Any] = {
+        DomainError: DomainErrorHandler(DOMAIN_ERROR_CODES),
+        HTTPException: http_exception_handler,
+        Exception: unhandled_exception_handler,
+    }
+    handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
+    api = Router(path=API_PREFIX, route_handlers=[])
+    app = Litestar(
+        route_handlers=[HealthController, api],
+        exception_handlers=handlers,
+        before_request=require_json_body,
+        cors_config=_cors(settings),
+        request_max_body_size=MAX_JSON_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="Tessera API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        on_shutdown=[container.close],
+        logging_config=None,
+        debug=False,
+    )
+    setup_dishka(container, app)
+    app.asgi_handler = EdgeMiddleware(
+        app.asgi_handler,
+        headers=security_headers(production=settings.is_production),
+        max_body_bytes=MAX_JSON_BODY_BYTES,
+    )
+    return app
+
+
+__all__ = ["API_PREFIX", "ErrorCode", "create_app"]

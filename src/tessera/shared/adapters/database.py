@@ -1,0 +1,85 @@
+"""SQLAlchemy base, engine and unit of work, for PostgreSQL (asyncpg) and SQLite (aiosqlite)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from advanced_alchemy.base import AdvancedDeclarativeBase, CommonTableAttributes, create_registry
+from advanced_alchemy.mixins import AuditColumns
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Mapped, mapped_column
+
+orm_registry = create_registry()
+
+
+class Base(CommonTableAttributes, AdvancedDeclarativeBase, AsyncAttrs):
+    """Declarative base of every table; its metadata is what Alembic compares against."""
+
+    __abstract__ = True
+    registry = orm_registry
+    metadata = orm_registry.metadata
+
+
+class UUIDPrimaryKey:
+    """Ids are made by the application (`uuid4`), never by the database."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4, sort_order=-100)
+
+
+class Timestamped(UUIDPrimaryKey, AuditColumns):
+    """UUID primary key plus `created_at` / `updated_at` (timezone-aware, UTC)."""
+
+
+def _json_serializer(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def create_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int = 10, pool_timeout: float = 30.0
+) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args={"timeout": 5},
+        json_serializer=_json_serializer,
+    )
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, json_serializer=_json_serializer)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    return engine
+
+
+class SqlAlchemyUnitOfWork:
+    """`UnitOfWork` over the request's `AsyncSession`; repositories share the same session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def commit(self) -> None:
+        await self._session.commit()
+
+    async def rollback(self) -> None:
+        await self._session.rollback()

@@ -1,0 +1,123 @@
+"""The outermost ASGI layer: request ids, security headers and the access log.
+
+It wraps Litestar's whole handler rather than being a Litestar middleware, because Litestar
+runs middleware only for matched routes; an unknown path must get a request id too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import msgspec
+import structlog
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.shared.http.context import choose_request_id, request_id_var
+from tessera.shared.http.envelope import ErrorDetail, error_envelope
+
+logger = structlog.stdlib.get_logger("tessera.access")
+
+_BASE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_TOO_LARGE = "The request body is too large."
+_INTERNAL = "An unexpected error occurred."
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+def security_headers(*, production: bool) -> tuple[tuple[bytes, bytes], ...]:
+    return (*_BASE_HEADERS, _HSTS) if production else _BASE_HEADERS
+
+
+class EdgeMiddleware:
+    """Request id, security headers, access log, and an early 413 for oversized bodies.
+
+    A declared `Content-Length` over `max_body_bytes` is refused before routing, as a proxy
+    would; multipart and octet-stream uploads are left to the route's own limit.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, headers: Iterable[tuple[bytes, bytes]], max_body_bytes: int
+    ) -> None:
+        self._app = app
+        self._headers = tuple(headers)
+        self._max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self._app(scope, receive, send)
+            return
+        request_id = choose_request_id(_header(scope, b"x-request-id"))
+        token = request_id_var.set(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = self._finish_headers(message.get("headers", []), request_id)
+            await send(message)
+
+        try:
+            if scope["type"] == ScopeType.HTTP and self._too_large(scope):
+                status = 413
+                await _send_error(send_with_headers, 413, "PAYLOAD_TOO_LARGE", _TOO_LARGE)
+            else:
+                await self._app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("request failed outside the application")
+            if status == 0 and scope["type"] == ScopeType.HTTP:
+                status = 500
+                await _send_error(send_with_headers, 500, "INTERNAL_ERROR", _INTERNAL)
+        finally:
+            _log_access(scope, status, time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
+
+    def _too_large(self, scope: Scope) -> bool:
+        length = _header(scope, b"content-length")
+        if length is None or not length.isdigit() or int(length) <= self._max_body:
+            return False
+        media_type = (_header(scope, b"content-type") or "").lower()
+        return not media_type.startswith(("multipart/", "application/octet-stream"))
+
+    def _finish_headers(
+        self, headers: Iterable[tuple[bytes, bytes]], request_id: str
+    ) -> list[tuple[bytes, bytes]]:
+        out = list(headers)
+        present = {name.lower() for name, _ in out}
+        out.append((b"x-request-id", request_id.encode()))
+        out.extend(h for h in self._headers if h[0] not in present)
+        if b"cache-control" not in present:
+            out.append((b"cache-control", b"no-store"))
+        return out
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _log_access(scope: Scope, status: int, seconds: float) -> None:
+    logger.info(
+        "request",
+        method=scope.get("method", "WEBSOCKET"),
+        path=scope.get("path"),
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+    )
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = msgspec.json.encode(error_envelope(ErrorDetail(code=code, message=message)))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

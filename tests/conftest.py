@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests import services
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with services.throwaway_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    async with services.redis_namespace() as prefix:
+        yield prefix
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parsed = make_url(url)
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or default_port), 1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One loud line per missing service, printed once even when xdist runs the tests."""
+    checks = (
+        ("PostgreSQL", services.TEST_DATABASE_URL, 5432),
+        ("Redis", services.TEST_REDIS_URL, 6379),
+    )
+    for name, url, port in checks:
+        if not _answers(url, port):
+            terminalreporter.write_line(
+                f"!!! {name} tests did not run: nothing answers at {make_url(url).host}; "
+                f"{services.HOW_TO_START}",
+                red=True,
+                bold=True,
+            )

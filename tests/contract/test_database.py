@@ -1,0 +1,97 @@
+"""The `UnitOfWork` and the database probe, against SQLite and real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from tessera.features.ops.adapters.probes import SqlDatabaseProbe
+from tessera.features.tenancy.adapters.models import TenantModel
+from tessera.main import migrations
+from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
+from tests import services
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/uow.db"
+        async for made in _migrated(url):
+            yield made
+        return
+    async with services.throwaway_database() as url:
+        async for made in _migrated(url):
+            yield made
+
+
+async def _migrated(url: str) -> AsyncIterator[AsyncEngine]:
+    import asyncio
+
+    await asyncio.to_thread(migrations.upgrade, url)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()
+
+
+async def _tenant_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(
+            (await connection.execute(select(func.count()).select_from(TenantModel))).scalar_one()
+        )
+
+
+async def test_committed_work_is_visible_to_other_sessions(engine: AsyncEngine) -> None:
+    async with async_sessionmaker(engine)() as session:
+        session.add(TenantModel(name="Acme"))
+        await SqlAlchemyUnitOfWork(session).commit()
+    assert await _tenant_count(engine) == 1
+
+
+async def test_work_that_is_never_committed_leaves_no_trace(engine: AsyncEngine) -> None:
+    async with async_sessionmaker(engine)() as session:
+        session.add(TenantModel(name="Ghost"))
+        await session.flush()
+    assert await _tenant_count(engine) == 0
+
+
+async def test_rollback_discards_flushed_changes(engine: AsyncEngine) -> None:
+    async with async_sessionmaker(engine)() as session:
+        unit = SqlAlchemyUnitOfWork(session)
+        session.add(TenantModel(name="Undone"))
+        await session.flush()
+        await unit.rollback()
+        session.add(TenantModel(name="Kept"))
+        await unit.commit()
+    async with async_sessionmaker(engine)() as session:
+        names = (await session.execute(select(TenantModel.name))).scalars().all()
+    assert names == ["Kept"]
+
+
+async def test_ids_and_timestamps_round_trip_with_their_types(engine: AsyncEngine) -> None:
+    tenant_id = uuid.uuid4()
+    async with async_sessionmaker(engine)() as session:
+        session.add(TenantModel(id=tenant_id, name="Typed"))
+        await session.commit()
+    async with async_sessionmaker(engine)() as session:
+        tenant = await session.get(TenantModel, tenant_id)
+    assert tenant is not None
+    assert tenant.id == tenant_id
+    assert tenant.is_active is True
+    assert tenant.created_at.tzinfo is not None
+
+
+async def test_database_probe_answers(engine: AsyncEngine) -> None:
+    await SqlDatabaseProbe(engine).check()
+
+
+async def test_database_probe_raises_when_postgresql_does_not_answer() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            await SqlDatabaseProbe(engine).check()
+    finally:
+        await engine.dispose()

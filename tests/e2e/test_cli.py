@@ -1,0 +1,69 @@
+"""The `tessera` command as operators use it: configuration checks and migrations."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from tessera.main.migrations import head_revision
+from tests.e2e.processes import tessera
+
+pytestmark = pytest.mark.slow
+
+
+def test_check_config_prints_the_configuration_with_secrets_masked(tmp_path: Path) -> None:
+    env = {
+        "JWT_SECRET_KEY": "s" * 40,
+        "DATABASE_URL": "postgresql://app:db-password@db/tessera",
+        "SMTP_PASSWORD": "mail-password",
+    }
+    result = tessera("check-config", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "DATABASE_URL=postgresql+asyncpg://app:***@db/tessera  (env)" in result.stdout
+    for secret in ("s" * 40, "db-password", "mail-password"):
+        assert secret not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_POOL_SIZE": "many"}, "DATABASE_POOL_SIZE"),
+        ({"ENVIRONMENT": "production"}, "JWT_SECRET_KEY"),
+        ({"ENVIRONMENT": "production", "JWT_SECRET_KEY": "k" * 32,
+          "DATA_ENCRYPTION_KEY": base64.b64encode(b"d" * 32).decode()}, "DATABASE_URL"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", [("check-config",), ("serve",), ("migrate", "current")])
+def test_a_bad_setting_stops_every_command_with_one_line(
+    tmp_path: Path, env: dict[str, str], variable: str, command: tuple[str, ...]
+) -> None:
+    result = tessera(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tessera: configuration error: {variable}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_embedded_mode_refuses_several_workers(tmp_path: Path) -> None:
+    result = tessera("serve", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "REDIS_URL" in result.stderr
+
+
+def test_migrate_upgrade_current_and_downgrade(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    assert tessera("migrate", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    current = tessera("migrate", "current", cwd=tmp_path, env=env)
+    assert f"{head_revision()} (head)" in current.stdout
+    assert tessera("migrate", "downgrade", "base", cwd=tmp_path, env=env).returncode == 0
+    assert "(head)" not in tessera("migrate", "current", cwd=tmp_path, env=env).stdout
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for command in ((), ("serve",), ("migrate",), ("migrate", "upgrade"), ("check-config",)):
+        result = tessera(*command, "--help", cwd=tmp_path)
+        assert result.returncode == 0
+        assert "Usage: " in result.stdout

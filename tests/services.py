@@ -1,0 +1,92 @@
+"""Real PostgreSQL and Redis for the tests: reachability, throwaway databases, key prefixes.
+
+A service that does not answer skips its tests with one loud line, or fails them when
+`REQUIRE_SERVICES=1` (as in CI), so a green run can never hide a missing service.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+HOW_TO_START = "start it with `uv run just services`"
+unavailable: dict[str, str] = {}
+
+
+def require_services() -> bool:
+    return os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_missing(name: str, url: str, error: BaseException) -> None:
+    line = f"{name} is not reachable at {_mask(url)} ({type(error).__name__}): {HOW_TO_START}"
+    unavailable[name] = line
+    if require_services():
+        pytest.fail(f"REQUIRE_SERVICES=1 but {line}", pytrace=False)
+    pytest.skip(line)
+
+
+def _mask(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def check_postgres() -> None:
+    try:
+        connection = await asyncpg.connect(asyncpg_dsn(TEST_DATABASE_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        service_missing("PostgreSQL", TEST_DATABASE_URL, error)
+    else:
+        await connection.close()
+
+
+async def check_redis() -> None:
+    client = Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as error:  # any failure means "not usable"
+        service_missing("Redis", TEST_REDIS_URL, error)
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def throwaway_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    await check_postgres()
+    name = f"tessera_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(TEST_DATABASE_URL), timeout=3)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@asynccontextmanager
+async def redis_namespace() -> AsyncIterator[str]:
+    """A key prefix of one test's own; its keys are deleted afterwards."""
+    await check_redis()
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = Redis.from_url(TEST_REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

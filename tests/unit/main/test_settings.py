@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from tessera.main.settings import ConfigError, describe, load_settings, load_settings_with_sources
+
+KEY = "k" * 32
+DATA_KEY = base64.b64encode(b"\x01" * 32).decode()
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "JWT_SECRET_KEY": KEY,
+    "DATA_ENCRYPTION_KEY": DATA_KEY,
+    "DATABASE_URL": "postgresql://app:pw@db/tessera",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+def load(env: dict[str, str], tmp_path: Path | None = None) -> object:
+    return load_settings(env, dotenv_path=None if tmp_path is None else tmp_path / ".env")
+
+
+def error_for(env: dict[str, str]) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, dotenv_path=None)
+    return caught.value
+
+
+def test_no_configuration_gives_the_embedded_defaults_with_a_generated_jwt_key() -> None:
+    settings = load_settings({}, dotenv_path=None)
+    assert settings.database_url == "sqlite+aiosqlite:///./var/tessera.db"
+    assert settings.redis_url is None
+    assert settings.is_embedded
+    assert settings.jwt_secret_generated
+    assert len(settings.jwt_secret_key.encode()) >= 32
+    assert settings.access_token_ttl_seconds == 3600
+    assert settings.webhook_retry_schedule[:3] == (5, 300, 1800)
+
+
+def test_plain_postgresql_url_is_normalised_to_asyncpg() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://u@h/db"}, dotenv_path=None)
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_comma_separated_lists_and_boolean_words_are_understood() -> None:
+    settings = load_settings(
+        {
+            "CORS_ALLOW_ORIGINS": "https://a.example, https://b.example",
+            "WEBHOOK_RETRY_SCHEDULE": "1,2,3",
+            "RATE_LIMIT_ENABLED": "off",
+            "TRUSTED_PROXIES": "10.0.0.0/8,127.0.0.1",
+            "LOG_LEVEL": "debug",
+        },
+        dotenv_path=None,
+    )
+    assert settings.cors_allow_origins == ("https://a.example", "https://b.example")
+    assert settings.webhook_retry_schedule == (1, 2, 3)
+    assert settings.rate_limit_enabled is False
+    assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "words"),
+    [
+        ({"DATABASE_POOL_SIZE": "lots"}, "DATABASE_POOL_SIZE", "expected int, not 'lots'"),
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE", ">= 1"),
+        ({"ENVIRONMENT": "prod"}, "ENVIRONMENT", "must be one of development, test, production"),
+        ({"RATE_LIMIT_ENABLED": "maybe"}, "RATE_LIMIT_ENABLED", "expected bool"),
+        ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY", "at least 32 bytes"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL", "unsupported scheme 'mysql'"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL", "not a redis"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/8,nope"}, "TRUSTED_PROXIES", "'nope' is not an address"),
+        ({"DATA_ENCRYPTION_KEY": "abc"}, "DATA_ENCRYPTION_KEY", "base64"),
+        (
+            {"DATA_ENCRYPTION_KEY": base64.b64encode(b"x" * 16).decode()},
+            "DATA_ENCRYPTION_KEY",
+            "32 bytes, not 16",
+        ),
+        ({"WEBHOOK_RETRY_SCHEDULE": "5,soon"}, "WEBHOOK_RETRY_SCHEDULE", "int"),
+        ({"SMTP_PORT": "70000"}, "SMTP_PORT", "<= 65535"),
+    ],
+)
+def test_a_bad_value_is_reported_in_one_line_naming_the_variable(
+    env: dict[str, str], variable: str, words: str
+) -> None:
+    error = error_for(env)
+    assert error.variable == variable
+    assert words in str(error)
+    assert str(error).startswith(f"{variable}: ")
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("missing", "variable"),
+    [
+        ("JWT_SECRET_KEY", "JWT_SECRET_KEY"),
+        ("DATA_ENCRYPTION_KEY", "DATA_ENCRYPTION_KEY"),
+        ("DATABASE_URL", "DATABASE_URL"),
+        ("REDIS_URL", "REDIS_URL"),
+    ],
+)
+def test_production_refuses_generated_secrets_and_embedded_defaults(
+    missing: str, variable: str
+) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    error = error_for(env)
+    assert error.variable == variable
+    assert "production" in error.problem
+
+
+def test_production_starts_when_everything_is_set() -> None:
+    settings = load_settings(PRODUCTION, dotenv_path=None)
+    assert settings.is_production
+    assert not settings.jwt_secret_generated
+    assert settings.jwt_secret_key == KEY
+
+
+def test_environment_wins_over_dotenv_which_wins_over_the_yaml_file(tmp_path: Path) -> None:
+    config = tmp_path / "tessera.yaml"
+    config.write_text("log_level: ERROR\njwt_issuer: from-file\naccount_retention_days: 7\n")
+    (tmp_path / ".env").write_text("LOG_LEVEL=WARNING\nJWT_ISSUER=from-dotenv\n")
+    loaded = load_settings_with_sources(
+        {"CONFIG_FILE": str(config), "LOG_LEVEL": "DEBUG"}, dotenv_path=tmp_path / ".env"
+    )
+    assert loaded.settings.log_level == "DEBUG"
+    assert loaded.settings.jwt_issuer == "from-dotenv"
+    assert loaded.settings.account_retention_days == 7
+    assert loaded.sources["log_level"] == "env"
+    assert loaded.sources["jwt_issuer"] == ".env"
+    assert loaded.sources["account_retention_days"] == "file"
+
+
+def test_an_unknown_key_in_the_yaml_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "tessera.yaml"
+    config.write_text("databse_url: postgresql://typo\n")
+    error = error_for({"CONFIG_FILE": str(config)})
+    assert error.variable == "CONFIG_FILE"
+    assert "databse_url" in error.problem
+
+
+def test_a_missing_yaml_file_is_named() -> None:
+    error = error_for({"CONFIG_FILE": "/nonexistent/tessera.yaml"})
+    assert error.variable == "CONFIG_FILE"
+    assert "cannot read" in error.problem
+
+
+def test_blank_values_count_as_unset() -> None:
+    settings = load_settings({"REDIS_URL": "", "DATABASE_POOL_SIZE": "  "}, dotenv_path=None)
+    assert settings.redis_url is None
+    assert settings.database_pool_size == 20
+
+
+def test_check_config_output_masks_secrets_and_url_passwords() -> None:
+    env = PRODUCTION | {"SMTP_PASSWORD": "smtp-pass-123", "AWS_SECRET_ACCESS_KEY": "aws-sec-456"}
+    text = "\n".join(describe(load_settings_with_sources(env, dotenv_path=None)))
+    for secret in (KEY, DATA_KEY, "smtp-pass-123", "aws-sec-456", ":pw@"):
+        assert secret not in text
+    assert "DATABASE_URL=postgresql+asyncpg://app:***@db/tessera  (env)" in text
+    assert "JWT_SECRET_KEY=***  (env)" in text
+    assert "LOG_LEVEL=INFO  (default)" in text
