@@ -28,4 +28,5 @@ def run_server(*, host: str, port: int, workers: int, reload: bool, log_level: s
         log_level=LogLevels(log_level.lower()),
         log_dictconfig=_GRANIAN_LOGGING,
         log_access=False,
+        respawn_failed_workers=True,
     ).serve()

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 import msgspec
 
 from tessera.features.ops.application.ports import HealthProbe
-from tessera.shared.domain.errors import NotFound
+from tessera.shared.domain.errors import DependencyUnavailable, NotFound
 
 
 class UnknownModule(NotFound):
     default_message = "There is no health module of that name."
+
+
+class DependenciesDown(DependencyUnavailable):
+    """Some dependency did not answer; `details` lists which."""
 
 
 class ModuleHealth(msgspec.Struct, frozen=True):

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Response, get
+from litestar import Controller, get
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 
-from tessera.features.ops.application.check_health import CheckHealth, HealthReport
-from tessera.shared.http.errors import ErrorCode, error_response
+from tessera.features.ops.application.check_health import (
+    CheckHealth,
+    DependenciesDown,
+    HealthReport,
+)
+from tessera.shared.http.envelope import ErrorEnvelope
 
 
 class Liveness(msgspec.Struct):
@@ -40,13 +44,20 @@ def _checks(report: HealthReport) -> dict[str, str]:
     return {m.module: "healthy" if m.healthy else "unhealthy" for m in report.modules}
 
 
-def _unavailable(report: HealthReport) -> Response[Any]:
-    failing = report.failing
-    return error_response(
-        ErrorCode.SERVICE_UNAVAILABLE,
-        f"Unavailable: {', '.join(failing)}.",
-        details={"failing": failing, "checks": _checks(report)},
+def _require_healthy(report: HealthReport) -> None:
+    if not report.healthy:
+        failing = report.failing
+        raise DependenciesDown(
+            f"Unavailable: {', '.join(failing)}.",
+            details={"failing": failing, "checks": _checks(report)},
+        )
+
+
+_UNAVAILABLE = {
+    503: ResponseSpec(
+        ErrorEnvelope, description="A dependency does not answer (SERVICE_UNAVAILABLE)."
     )
+}
 
 
 class HealthController(Controller):
@@ -57,18 +68,16 @@ class HealthController(Controller):
     async def live(self) -> Liveness:
         return Liveness(status="healthy", timestamp=_now())
 
-    @get("/ready", summary="Readiness: 200 when every dependency answers, else 503.")
+    @get("/ready", summary="Readiness: 200 when every dependency answers.", responses=_UNAVAILABLE)
     @inject
-    async def ready(self, check: FromDishka[CheckHealth]) -> Response[Any]:
+    async def ready(self, check: FromDishka[CheckHealth]) -> Readiness:
         report = await check.execute()
-        if not report.healthy:
-            return _unavailable(report)
-        return Response(Readiness(status="healthy", timestamp=_now(), checks=_checks(report)))
+        _require_healthy(report)
+        return Readiness(status="healthy", timestamp=_now(), checks=_checks(report))
 
-    @get("/{module:str}", summary="One dependency: database, cache, ...")
+    @get("/{module:str}", summary="One dependency: database, cache, ...", responses=_UNAVAILABLE)
     @inject
-    async def module(self, module: FromPath[str], check: FromDishka[CheckHealth]) -> Response[Any]:
+    async def module(self, module: FromPath[str], check: FromDishka[CheckHealth]) -> ModuleStatus:
         report = await check.execute(module)
-        if not report.healthy:
-            return _unavailable(report)
-        return Response(ModuleStatus(status="healthy", module=module, timestamp=int(time.time())))
+        _require_healthy(report)
+        return ModuleStatus(status="healthy", module=module, timestamp=int(time.time()))
