@@ -1,0 +1,90 @@
+"""`python -m bench`: run the registered benchmarks and report their figures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import registry, report
+from bench.core import Benchmark, Options, Section
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="measured seconds per case (default: 10)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="unmeasured seconds before each case (default: 2)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        metavar="N",
+        help="concurrent connections (default: 32)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=registry.names(),
+        metavar="NAME",
+        help=f"run one benchmark: {', '.join(registry.names())}",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench/results"),
+        metavar="DIR",
+        help="where the .md and .json reports go (default: bench/results)",
+    )
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1:
+        parser.error("--duration must be > 0, --warmup >= 0 and --concurrency >= 1")
+    return Options(args.duration, args.concurrency, args.warmup, args.only, args.out)
+
+
+async def run_all(benchmarks: Sequence[Benchmark], opts: Options) -> list[Section]:
+    _cancel_on_sigterm()
+    sections = []
+    for benchmark in benchmarks:
+        rows = await benchmark.run(opts)
+        sections.append(Section(benchmark.name, benchmark.title, benchmark.notes, rows))
+    return sections
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the servers under test are stopped, not orphaned."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    info = report.meta(opts, datetime.now(UTC))
+    try:
+        sections = asyncio.run(run_all(registry.select(opts.only), opts))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; servers stopped, nothing written", file=sys.stderr)
+        return 130
+    print(report.markdown(info, sections))
+    for path in report.write(info, sections, opts.out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""The benchmarks `python -m bench` knows: add a module, then one line here."""
+
+from __future__ import annotations
+
+from bench import http_pipeline
+from bench.core import Benchmark
+
+BENCHMARKS: tuple[Benchmark, ...] = (Benchmark.from_module(http_pipeline),)
+
+
+def names() -> list[str]:
+    return [benchmark.name for benchmark in BENCHMARKS]
+
+
+def select(only: str | None) -> list[Benchmark]:
+    return [b for b in BENCHMARKS if only is None or b.name == only]
