@@ -38,6 +38,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="concurrent connections (default: 32)",
     )
     parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        metavar="K",
+        help="load-generating processes sharing the connections (default: 1, which leaves "
+        "the server a core on a 2-core machine)",
+    )
+    parser.add_argument(
         "--only",
         choices=registry.names(),
         metavar="NAME",
@@ -53,7 +61,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1:
         parser.error("--duration must be > 0, --warmup >= 0 and --concurrency >= 1")
-    return Options(args.duration, args.concurrency, args.warmup, args.only, args.out)
+    if not 1 <= args.client_processes <= args.concurrency:
+        parser.error("--client-processes must be between 1 and --concurrency")
+    return Options(
+        args.duration, args.concurrency, args.warmup, args.only, args.out, args.client_processes
+    )
 
 
 async def run_all(benchmarks: Sequence[Benchmark], opts: Options) -> list[Section]:

@@ -17,6 +17,7 @@ class Options:
     warmup: float = 2.0
     only: str | None = None
     out: Path = Path("bench/results")
+    client_processes: int = 1
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,17 @@ from bench.servers import ServerSpec, floor, serving, tessera
 NAME = "http_pipeline"
 TITLE = "GET /health: Tessera vs the floor (bare Litestar, same granian setup)"
 NOTES = (
-    f"The load generator (httpx, one process) and the server share this machine's "
-    f"{os.cpu_count()} cores; the two servers are measured one after the other, never at once.",
-    "CPU is the share of one core during the window (1.00 = one full core). A client near "
-    "1.00 means the load generator, not the server, bounds req/s and latency; then compare "
-    "server CPU ms/req, the server's cost per answer whatever the rate.",
+    f"The load generator (bench.load: raw asyncio streams, HTTP/1.1 keep-alive, by default "
+    f"one process) and the server share this machine's {os.cpu_count()} cores; the two "
+    f"servers are measured one after the other, never at once.",
+    "CPU is the share of one core during the window (1.00 = one full core). Server CPU counts "
+    "all its threads (granian's Rust I/O threads too), so it can pass 1.00 although the app "
+    "runs on one Python thread. A client near 1.00 means the load generator, not the server, "
+    "bounds req/s and latency; then compare server CPU ms/req, the server's cost per answer "
+    "whatever the rate.",
+    f"Other CPU is what the rest of the machine used meanwhile (other processes): noise. When "
+    f"client + server + other nears {os.cpu_count()}, the machine is full and req/s says "
+    f"little; server CPU ms/req still holds.",
     "Ratio rows are tessera / floor: below 1 for req/s, above 1 for p99 and server CPU ms/req "
     "mean Tessera is slower.",
 )
@@ -47,6 +53,7 @@ async def _measure(spec: ServerSpec, opts: Options) -> LoadResult:
                 concurrency=opts.concurrency,
                 duration=opts.duration,
                 warmup=opts.warmup,
+                client_processes=opts.client_processes,
                 cpu_clocks={"server": server.cpu_seconds},
             )
         )

@@ -25,6 +25,7 @@ LABELS = {
     "server_cpu": "server CPU",
     "client_cpu_ms_per_req": "client CPU ms/req",
     "server_cpu_ms_per_req": "server CPU ms/req",
+    "other_cpu": "other CPU",
     "error_kinds": "error kinds",
 }
 
@@ -40,6 +41,7 @@ def meta(opts: Options, started: datetime) -> dict[str, Any]:
         "duration_s": opts.duration,
         "warmup_s": opts.warmup,
         "concurrency": opts.concurrency,
+        "client_processes": opts.client_processes,
     }
 
 
@@ -64,9 +66,14 @@ def _describe(info: dict[str, Any]) -> str:
     commit = info["commit"] + (" (uncommitted changes)" if info["dirty"] else "")
     return (
         f"Commit {commit or 'unknown'}; Python {info['python']} on {info['platform']}, "
-        f"{info['cpus']} CPUs. Closed loop, {info['concurrency']} connections, "
+        f"{info['cpus']} CPUs. Closed loop, {info['concurrency']} keep-alive connections "
+        f"from {_processes(info.get('client_processes', 1))}, "
         f"{info['warmup_s']:g} s warm-up then {info['duration_s']:g} s measured."
     )
+
+
+def _processes(count: int) -> str:
+    return "1 client process" if count == 1 else f"{count} client processes"
 
 
 def _table(rows: Sequence[Row]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,8 @@ from tessera.main.web import create_app
 
 
 def settings_for(**env: str) -> Settings:
+    """Settings from these values alone; local files (email outbox) go to a fresh folder."""
+    env.setdefault("data_dir", tempfile.mkdtemp(prefix="tessera-test-"))
     return load_settings({key.upper(): value for key, value in env.items()}, dotenv_path=None)
 
 

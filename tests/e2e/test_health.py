@@ -30,7 +30,9 @@ async def test_embedded_mode_is_ready_and_reports_each_module(sqlite_url: str) -
         cache = await client.get("/health/cache")
         unknown = await client.get("/health/telepathy")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "healthy", "cache": "healthy"}
+    assert ready.json()["checks"] == {
+        "database": "healthy", "cache": "healthy", "queue": "healthy", "email": "healthy",
+    }  # fmt: skip
     assert database.status_code == 200
     assert set(database.json()) == {"status", "module", "timestamp"}
     assert database.json()["module"] == "database"
@@ -82,7 +84,8 @@ async def test_postgresql_going_away_turns_ready_503_and_back_without_restart(
     error = ready.json()["error"]
     assert error["code"] == "SERVICE_UNAVAILABLE"
     assert error["details"]["failing"] == ["database"]
-    assert error["details"]["checks"] == {"database": "unhealthy", "cache": "healthy"}
+    assert error["details"]["checks"]["cache"] == "healthy"
+    assert error["details"]["checks"]["queue"] == "healthy"
     assert (await production_client.get("/health/database")).status_code == 503
     assert (await production_client.get("/health/cache")).status_code == 200
 
@@ -100,7 +103,7 @@ async def test_redis_going_away_turns_ready_503_and_back_without_restart(
     await redis_proxy.cut()
     ready = await production_client.get("/health/ready")
     assert ready.status_code == 503
-    assert ready.json()["error"]["details"]["failing"] == ["cache"]
+    assert ready.json()["error"]["details"]["failing"] == ["cache", "queue"]
     cache = await production_client.get("/health/cache")
     assert cache.status_code == 503
     assert cache.json()["status"] == "error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tessera.features.jobs.domain.routing import QUEUES
 from tessera.main import migrations
 from tessera.main.logs import configure_logging
 from tessera.main.settings import (
@@ -18,6 +20,7 @@ from tessera.main.settings import (
     load_settings,
     load_settings_with_sources,
 )
+from tessera.shared.domain.errors import NotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,6 +98,79 @@ def migrate_revision(message: str, empty: bool) -> None:
 def migrate_current() -> None:
     """Print the database's current revision."""
     migrations.current(_settings().database_url)
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default=",".join(QUEUES),
+    show_default=True,
+    help="Comma-separated queues to take jobs from.",
+)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics.")
+def worker(queues: str, metrics_port: int | None) -> None:
+    """Run background jobs from the Redis queues until SIGTERM (then finish those in hand)."""
+    settings = _settings()
+    chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    unknown = sorted(set(chosen) - set(QUEUES))
+    if unknown or not chosen:
+        click.echo(
+            f"tessera: unknown queue {unknown[:1]}; choose from {', '.join(QUEUES)}", err=True
+        )
+        sys.exit(2)
+    if settings.is_embedded:
+        _needs_redis("worker")
+    from tessera.main.worker import run_worker
+
+    run_worker(settings, chosen, metrics_port=metrics_port)
+
+
+@main.command()
+def scheduler() -> None:
+    """Send the periodic jobs (outbox sweep, clean-ups) on time. Run exactly one."""
+    settings = _settings()
+    if settings.is_embedded:
+        _needs_redis("scheduler")
+    from tessera.main.scheduler import run_scheduler
+
+    run_scheduler(settings)
+
+
+def _needs_redis(command: str) -> None:
+    click.echo(
+        f"tessera: `{command}` needs REDIS_URL; in embedded mode `tessera serve` runs the "
+        "jobs itself.",
+        err=True,
+    )
+    sys.exit(2)
+
+
+@main.group()
+def tasks() -> None:
+    """The dead-letter list of background jobs that failed for good."""
+
+
+@tasks.command("dead")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+def tasks_dead(limit: int) -> None:
+    """List dead jobs, oldest failure first, one JSON object per line."""
+    from tessera.main.operations import list_dead_jobs
+
+    for line in asyncio.run(list_dead_jobs(_settings(), limit)):
+        click.echo(line)
+
+
+@tasks.command("replay")
+@click.argument("job_id")
+def tasks_replay(job_id: str) -> None:
+    """Give a dead job fresh attempts and queue it again."""
+    from tessera.main.operations import replay_dead_job
+
+    try:
+        click.echo(asyncio.run(replay_dead_job(_settings(), job_id)))
+    except NotFound as error:
+        click.echo(f"tessera: {error.message} ({job_id})", err=True)
+        sys.exit(1)
 
 
 @main.command("check-config")

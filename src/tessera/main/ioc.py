@@ -6,7 +6,7 @@ and closed by `container.close()`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
 from dishka.entities.validation_settings import STRICT_VALIDATION
@@ -14,14 +14,32 @@ from dishka.integrations.litestar import LitestarProvider
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tessera.features.email.adapters.health import MailProbe
+from tessera.features.email.adapters.send_email_job import SendEmailJob
+from tessera.features.email.application.ports import Mailer
+from tessera.features.email.application.requests import EMAIL_SEND
+from tessera.features.email.ioc import EmailProvider
+from tessera.features.jobs.adapters.health import QueueProbe
+from tessera.features.jobs.application.ports import JobHandler, JobQueue
+from tessera.features.jobs.domain.job import RetryPolicy
+from tessera.features.jobs.domain.routing import (
+    DEFAULT_QUEUE,
+    EMAIL_QUEUE,
+    JobRoute,
+    JobRouting,
+)
+from tessera.features.jobs.ioc import InProcessJobsProvider, JobsProvider, RedisJobsProvider
+from tessera.features.ops.adapters.probes import CacheProbe, SqlDatabaseProbe
+from tessera.features.ops.application.ports import HealthProbe
 from tessera.features.ops.ioc import OpsProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
 from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
-from tessera.shared.application.ports import Cache, Clock, UnitOfWork
+from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
 
 
 class CoreProvider(Provider):
@@ -50,7 +68,11 @@ class CoreProvider(Provider):
         async with factory() as session:
             yield session
 
-    unit_of_work = provide(SqlAlchemyUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
+    @provide(scope=Scope.REQUEST)
+    def unit_of_work(self, session: AsyncSession, listener: OutboxListener) -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(session, listener)
+
+    outbox = provide(SqlOutbox, provides=Outbox, scope=Scope.REQUEST)
 
 
 class RedisProvider(Provider):
@@ -80,12 +102,42 @@ class MemoryProvider(Provider):
         return InMemoryCache()
 
 
+class WorkProvider(Provider):
+    """Which job types exist: their queue, retry policy and handler, from every feature."""
+
+    @provide(scope=Scope.APP)
+    def routing(self, settings: Settings) -> JobRouting:
+        base = settings.job_retry_base_seconds
+        email = JobRoute(EMAIL_QUEUE, RetryPolicy(max_attempts=3, base_delay=base))
+        default = JobRoute(DEFAULT_QUEUE, RetryPolicy(max_attempts=5, base_delay=base))
+        return JobRouting({EMAIL_SEND: email}, default=default)
+
+    @provide(scope=Scope.REQUEST)
+    def handlers(self, send_email: SendEmailJob) -> Mapping[str, JobHandler]:
+        return {EMAIL_SEND: send_email}
+
+    @provide(scope=Scope.APP)
+    def probes(
+        self, engine: AsyncEngine, cache: Cache, queue: JobQueue, mailer: Mailer
+    ) -> list[HealthProbe]:
+        return [
+            SqlDatabaseProbe(engine),
+            CacheProbe(cache),
+            QueueProbe(queue, engine),
+            MailProbe(mailer),
+        ]
+
+
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
     """Build the container; `overrides` replace adapters (their factories say `override=True`)."""
-    mode = MemoryProvider() if settings.redis_url is None else RedisProvider()
+    embedded = settings.redis_url is None
     return make_async_container(
         CoreProvider(),
-        mode,
+        MemoryProvider() if embedded else RedisProvider(),
+        InProcessJobsProvider() if embedded else RedisJobsProvider(),
+        JobsProvider(),
+        EmailProvider(),
+        WorkProvider(),
         OpsProvider(),
         LitestarProvider(),
         *overrides,

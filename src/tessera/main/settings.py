@@ -88,6 +88,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     trusted_proxies: tuple[str, ...] = ()
     require_email_verification: bool = False
     account_retention_days: PositiveInt = 30
+    job_retry_base_seconds: PositiveFloat = 30.0
+    job_lease_seconds: PositiveFloat = 300.0
+    queue_redelivery_seconds: PositiveFloat = 60.0
+    outbox_sweep_seconds: PositiveInt = 2
     storage_quota_bytes_per_tenant: PositiveInt = 1_073_741_824
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dishka import AsyncContainer
@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tessera.features.ops.http.controller import HealthController
+from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
 from tessera.shared.domain.errors import DomainError
 from tessera.shared.http.edge import EdgeMiddleware, security_headers
@@ -92,6 +93,11 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     }
     handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
     api = Router(path=API_PREFIX, route_handlers=[])
+    startup: list[Callable[..., Awaitable[None]]] = []
+    shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
+    if settings.is_embedded:
+        background = EmbeddedBackground(container)
+        startup, shutdown = [background.start], [background.stop, container.close]
     app = Litestar(
         route_handlers=[HealthController, api],
         exception_handlers=handlers,
@@ -104,7 +110,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
-        on_shutdown=[container.close],
+        on_startup=startup,
+        on_shutdown=shutdown,
         logging_config=None,
         debug=False,
     )

@@ -14,6 +14,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tessera.shared.application.ports import OutboxListener
+
+COMMITTED_EVENTS = "tessera.outbox.recorded"  # key in `AsyncSession.info`
+
 orm_registry = create_registry()
 
 
@@ -73,13 +77,22 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 
 
 class SqlAlchemyUnitOfWork:
-    """`UnitOfWork` over the request's `AsyncSession`; repositories share the same session."""
+    """`UnitOfWork` over the request's `AsyncSession`; repositories share the same session.
 
-    def __init__(self, session: AsyncSession) -> None:
+    After a commit that wrote outbox events, the listener is told their ids so they reach
+    the queue at once; a rollback forgets them.
+    """
+
+    def __init__(self, session: AsyncSession, listener: OutboxListener | None = None) -> None:
         self._session = session
+        self._listener = listener
 
     async def commit(self) -> None:
         await self._session.commit()
+        recorded = self._session.info.pop(COMMITTED_EVENTS, None)
+        if recorded and self._listener is not None:
+            self._listener.committed(recorded)
 
     async def rollback(self) -> None:
         await self._session.rollback()
+        self._session.info.pop(COMMITTED_EVENTS, None)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from tessera.shared.domain.events import Event
 
 
 class Clock(Protocol):
@@ -26,6 +30,26 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """Records events in the caller's unit of work.
+
+    An event recorded here is handed to the task queue only if that unit of work commits,
+    and then at least once, even if the queue is down at the time (a sweep retries).
+    """
+
+    def record(self, event: Event) -> None: ...
+
+
+class OutboxListener(Protocol):
+    """Told, after a commit, which events it wrote, to hand them to the queue at once.
+
+    Must return immediately and never raise: the request that committed has succeeded
+    whatever happens next, and the sweep catches anything this misses.
+    """
+
+    def committed(self, event_ids: Sequence[uuid.UUID]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

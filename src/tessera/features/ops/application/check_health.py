@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -21,6 +22,7 @@ class ModuleHealth(msgspec.Struct, frozen=True):
     module: str
     healthy: bool
     problem: str | None = None
+    details: dict[str, Any] | None = None
 
 
 class HealthReport(msgspec.Struct, frozen=True):
@@ -56,9 +58,9 @@ class CheckHealth:
 
     async def _ask(self, name: str) -> ModuleHealth:
         try:
-            await asyncio.wait_for(self._probes[name].check(), self._timeout)
+            details = await asyncio.wait_for(self._probes[name].check(), self._timeout)
         except TimeoutError:
             return ModuleHealth(name, healthy=False, problem="timed out")
         except Exception as exc:  # any failure of the dependency is "unhealthy"
             return ModuleHealth(name, healthy=False, problem=type(exc).__name__)
-        return ModuleHealth(name, healthy=True)
+        return ModuleHealth(name, healthy=True, details=dict(details) if details else None)

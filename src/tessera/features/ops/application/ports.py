@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 
 class HealthProbe(Protocol):
     """One dependency that can say whether it answers right now.
 
     `name` is the module of `/health/{module}` (`database`, `cache`, ...). `check` returns
-    when the dependency answers and raises anything when it does not; it need not enforce a
-    timeout (the caller does) and must not change any state.
+    when the dependency answers, optionally with figures worth showing (queue depths), and
+    raises anything when it does not; it need not enforce a timeout (the caller does) and
+    must not change any state.
     """
 
     @property
     def name(self) -> str: ...
 
-    async def check(self) -> None: ...
+    async def check(self) -> Mapping[str, Any] | None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
@@ -30,10 +31,11 @@ class Readiness(msgspec.Struct):
     checks: dict[str, str]
 
 
-class ModuleStatus(msgspec.Struct):
+class ModuleStatus(msgspec.Struct, omit_defaults=True):
     status: str
     module: str
     timestamp: int
+    details: dict[str, Any] | None = None
 
 
 def _now() -> str:
@@ -80,4 +82,5 @@ class HealthController(Controller):
     async def module(self, module: FromPath[str], check: FromDishka[CheckHealth]) -> ModuleStatus:
         report = await check.execute(module)
         _require_healthy(report)
-        return ModuleStatus(status="healthy", module=module, timestamp=int(time.time()))
+        details = report.modules[0].details
+        return ModuleStatus("healthy", module, int(time.time()), details)

@@ -1,0 +1,42 @@
+"""The taskiq tasks: thin entry points that take their use case from dishka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from dishka.integrations.taskiq import FromDishka, inject
+from taskiq import AsyncBroker
+
+from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
+from tessera.features.jobs.application.relay_outbox import RelayOutbox
+from tessera.features.jobs.application.run_job import RunJob
+from tessera.features.jobs.domain.job import Job
+
+RUN_JOB = "tessera.run_job"
+SWEEP_OUTBOX = "tessera.sweep_outbox"
+PRUNE_JOBS = "tessera.prune_jobs"
+
+
+@inject(patch_module=True)
+async def run_job(job: dict[str, Any], runner: FromDishka[RunJob]) -> str:
+    return await runner.execute(msgspec.convert(job, Job))
+
+
+@inject(patch_module=True)
+async def sweep_outbox(relay: FromDishka[RelayOutbox]) -> int:
+    return await relay.execute()
+
+
+@inject(patch_module=True)
+async def prune_jobs(prune: FromDishka[PruneFinishedJobs]) -> int:
+    return await prune.execute()
+
+
+def register_tasks(broker: AsyncBroker, *, sweep_seconds: int) -> None:
+    """Every process registers the same tasks, so any of them can send or run them."""
+    broker.register_task(run_job, task_name=RUN_JOB)
+    broker.register_task(
+        sweep_outbox, task_name=SWEEP_OUTBOX, schedule=[{"interval": sweep_seconds}]
+    )
+    broker.register_task(prune_jobs, task_name=PRUNE_JOBS, schedule=[{"cron": "17 * * * *"}])

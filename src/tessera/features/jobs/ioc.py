@@ -1,0 +1,124 @@
+"""Background work wiring: use cases, the job store, and the broker of each running mode."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+
+from dishka import AsyncContainer, Provider, Scope, provide
+from dishka.integrations.taskiq import setup_dishka
+from redis.asyncio import Redis
+from taskiq import AsyncBroker, InMemoryBroker
+from taskiq_redis import RedisStreamBroker
+
+from tessera.features.jobs.adapters.background_relay import BackgroundRelay
+from tessera.features.jobs.adapters.prometheus_metrics import PrometheusJobMetrics
+from tessera.features.jobs.adapters.sql_job_store import SqlJobStore
+from tessera.features.jobs.adapters.taskiq_queue import InProcessJobQueue, RedisStreamJobQueue
+from tessera.features.jobs.adapters.taskiq_tasks import register_tasks
+from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
+from tessera.features.jobs.application.ports import JobHandler, JobMetrics, JobQueue, JobStore
+from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
+from tessera.features.jobs.application.relay_outbox import RelayOutbox
+from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
+from tessera.features.jobs.application.run_job import RunJob
+from tessera.features.jobs.domain.routing import DEFAULT_QUEUE, JobRouting
+from tessera.main.settings import Settings
+from tessera.shared.application.ports import Clock, OutboxListener, UnitOfWork
+
+KEEP_FINISHED_JOBS = timedelta(days=7)
+CONSUMER_GROUP = "tessera-workers"
+
+
+def stream_key(settings: Settings, queue: str) -> str:
+    return f"{settings.redis_key_prefix}tessera:queue:{queue}"
+
+
+def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> RedisStreamBroker:
+    """A broker reading one queue's stream; every process registers the same tasks."""
+    assert settings.redis_url is not None
+    broker = RedisStreamBroker(
+        settings.redis_url,
+        queue_name=stream_key(settings, queue),
+        consumer_group_name=f"{settings.redis_key_prefix}{CONSUMER_GROUP}",
+        consumer_id="0",  # messages sent before the group existed are delivered too
+        idle_timeout=int(settings.queue_redelivery_seconds * 1000),
+        unacknowledged_lock_timeout=5.0,
+        xread_block=1000,
+    )
+    register_tasks(broker, sweep_seconds=settings.outbox_sweep_seconds)
+    return broker
+
+
+class JobsProvider(Provider):
+    """Use cases and stores, the same in every mode."""
+
+    metrics = provide(PrometheusJobMetrics, provides=JobMetrics, scope=Scope.APP)
+    store = provide(SqlJobStore, provides=JobStore, scope=Scope.REQUEST)
+    list_dead = provide(ListDeadJobs, scope=Scope.REQUEST)
+    replay_dead = provide(ReplayDeadJob, scope=Scope.REQUEST)
+
+    @provide(scope=Scope.APP)
+    async def relay_listener(self, container: AsyncContainer) -> AsyncIterator[OutboxListener]:
+        relay = BackgroundRelay(container)
+        yield relay
+        await relay.drain()
+
+    @provide(scope=Scope.REQUEST)
+    def relay(
+        self, store: JobStore, uow: UnitOfWork, queue: JobQueue, routing: JobRouting,
+        clock: Clock, settings: Settings,
+    ) -> RelayOutbox:  # fmt: skip
+        return RelayOutbox(
+            store, uow, queue, routing, clock, lease=timedelta(seconds=settings.job_lease_seconds)
+        )
+
+    @provide(scope=Scope.REQUEST)
+    def run_job(
+        self, store: JobStore, uow: UnitOfWork, routing: JobRouting,
+        handlers: Mapping[str, JobHandler], clock: Clock, metrics: JobMetrics, settings: Settings,
+    ) -> RunJob:  # fmt: skip
+        lease = timedelta(seconds=settings.job_lease_seconds)
+        return RunJob(store, uow, routing, handlers, clock, metrics, lease=lease)
+
+    @provide(scope=Scope.REQUEST)
+    def prune(self, store: JobStore, uow: UnitOfWork, clock: Clock) -> PruneFinishedJobs:
+        return PruneFinishedJobs(store, uow, clock, keep=KEEP_FINISHED_JOBS)
+
+
+class RedisJobsProvider(Provider):
+    """Production: jobs travel through Redis streams to separate worker processes."""
+
+    scope = Scope.APP
+
+    @provide
+    async def broker(self, settings: Settings) -> AsyncIterator[AsyncBroker]:
+        broker = redis_broker(settings)
+        yield broker
+        await broker.shutdown()
+
+    @provide
+    def queue(self, broker: AsyncBroker, client: Redis, settings: Settings) -> JobQueue:
+        return RedisStreamJobQueue(broker, client, lambda queue: stream_key(settings, queue))
+
+
+class InProcessJobsProvider(Provider):
+    """Embedded mode: the same tasks run in this process, on its event loop."""
+
+    scope = Scope.APP
+
+    @provide
+    async def broker(
+        self, settings: Settings, container: AsyncContainer
+    ) -> AsyncIterator[AsyncBroker]:
+        broker = InMemoryBroker(max_async_tasks=10)
+        register_tasks(broker, sweep_seconds=settings.outbox_sweep_seconds)
+        setup_dishka(container, broker)
+        await broker.startup()
+        yield broker
+        await broker.wait_all()
+        await broker.shutdown()
+
+    @provide
+    def queue(self, broker: AsyncBroker) -> JobQueue:
+        return InProcessJobQueue(broker)

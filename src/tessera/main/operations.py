@@ -1,0 +1,30 @@
+"""Operator commands that run a use case once, outside any request."""
+
+from __future__ import annotations
+
+import msgspec
+
+from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
+from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
+from tessera.main.ioc import make_container
+from tessera.main.settings import Settings
+
+
+async def list_dead_jobs(settings: Settings, limit: int) -> list[str]:
+    container = make_container(settings)
+    try:
+        async with container() as scope:
+            dead = await (await scope.get(ListDeadJobs)).execute(limit=limit)
+    finally:
+        await container.close()
+    return [msgspec.json.encode(job).decode() for job in dead]
+
+
+async def replay_dead_job(settings: Settings, job_id: str) -> str:
+    container = make_container(settings)
+    try:
+        async with container() as scope:
+            job = await (await scope.get(ReplayDeadJob)).execute(job_id)
+    finally:
+        await container.close()
+    return f"replayed {job.job_id} ({job.type})"
