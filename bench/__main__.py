@@ -21,29 +21,43 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="measured seconds per case (default: 10)",
+        help="HTTP benchmarks: measured seconds per case (default: 10)",
     )
     parser.add_argument(
         "--warmup",
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="unmeasured seconds before each case (default: 2)",
+        help="HTTP benchmarks: unmeasured seconds before each case (default: 2)",
     )
     parser.add_argument(
         "--concurrency",
         type=int,
         default=32,
         metavar="N",
-        help="concurrent connections (default: 32)",
+        help="HTTP benchmarks: concurrent connections (default: 32)",
     )
     parser.add_argument(
         "--client-processes",
         type=int,
         default=1,
         metavar="K",
-        help="load-generating processes sharing the connections (default: 1, which leaves "
-        "the server a core on a 2-core machine)",
+        help="HTTP benchmarks: load-generating processes sharing the connections (default: 1, "
+        "which leaves the server a core on a 2-core machine)",
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="email_pipeline: events committed, one email each (default: 1000)",
+    )
+    parser.add_argument(
+        "--committers",
+        type=int,
+        default=16,
+        metavar="C",
+        help="email_pipeline: concurrent committers, one commit per request (default: 16)",
     )
     parser.add_argument(
         "--only",
@@ -63,8 +77,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--duration must be > 0, --warmup >= 0 and --concurrency >= 1")
     if not 1 <= args.client_processes <= args.concurrency:
         parser.error("--client-processes must be between 1 and --concurrency")
+    if args.events < 1 or args.committers < 1:
+        parser.error("--events and --committers must be >= 1")
     return Options(
-        args.duration, args.concurrency, args.warmup, args.only, args.out, args.client_processes
+        duration=args.duration,
+        concurrency=args.concurrency,
+        warmup=args.warmup,
+        only=args.only,
+        out=args.out,
+        client_processes=args.client_processes,
+        events=args.events,
+        committers=args.committers,
     )
 
 
@@ -73,7 +96,8 @@ async def run_all(benchmarks: Sequence[Benchmark], opts: Options) -> list[Sectio
     sections = []
     for benchmark in benchmarks:
         rows = await benchmark.run(opts)
-        sections.append(Section(benchmark.name, benchmark.title, benchmark.notes, rows))
+        setup = benchmark.setup(opts)
+        sections.append(Section(benchmark.name, benchmark.title, benchmark.notes, rows, setup))
     return sections
 
 

@@ -18,6 +18,8 @@ class Options:
     only: str | None = None
     out: Path = Path("bench/results")
     client_processes: int = 1
+    events: int = 1000
+    committers: int = 16
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,18 @@ class Row:
     ratio: bool = False
 
 
+def _no_setup(_opts: Options) -> str:
+    return ""
+
+
 @dataclass(frozen=True)
 class Benchmark:
     name: str
     title: str
     notes: Sequence[str]
     run: Callable[[Options], Awaitable[list[Row]]]
+    setup: Callable[[Options], str] = _no_setup
+    """How the benchmark runs with these options, one line for the report."""
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Benchmark:
@@ -43,6 +51,7 @@ class Benchmark:
             title=module.TITLE,
             notes=tuple(getattr(module, "NOTES", ())),
             run=module.run,
+            setup=getattr(module, "setup", _no_setup),
         )
 
 
@@ -54,3 +63,4 @@ class Section:
     title: str
     notes: Sequence[str]
     rows: list[Row] = field(default_factory=list)
+    setup: str = ""

@@ -33,6 +33,15 @@ NOTES = (
 PATH = "/health"
 
 
+def setup(opts: Options) -> str:
+    processes = opts.client_processes
+    clients = "1 client process" if processes == 1 else f"{processes} client processes"
+    return (
+        f"Closed loop, {opts.concurrency} keep-alive connections from {clients}, "
+        f"{opts.warmup:g} s warm-up then {opts.duration:g} s measured."
+    )
+
+
 async def run(opts: Options) -> list[Row]:
     floor_result = await _measure(floor(), opts)
     tessera_result = await _measure(tessera(), opts)

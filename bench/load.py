@@ -44,6 +44,7 @@ __all__ = [
     "Request",
     "bearer",
     "machine_cpu_seconds",
+    "percentile_ms",
     "run_load",
 ]
 
@@ -402,15 +403,15 @@ def _result(
         errors=errors.total(),
         error_kinds=dict(errors),
         window_s=window.end - window.start,
-        p50_ms=_percentile_ms(latencies, 0.50),
-        p90_ms=_percentile_ms(latencies, 0.90),
-        p99_ms=_percentile_ms(latencies, 0.99),
+        p50_ms=percentile_ms(latencies, 0.50),
+        p90_ms=percentile_ms(latencies, 0.90),
+        p99_ms=percentile_ms(latencies, 0.99),
         cpu=cpu,
         other_cpu=max(0.0, other_cpu),
     )
 
 
-def _percentile_ms(ordered: list[float], quantile: float) -> float | None:
+def percentile_ms(ordered: list[float], quantile: float) -> float | None:
     """Nearest-rank percentile of seconds, in milliseconds."""
     if not ordered:
         return None

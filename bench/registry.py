@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from bench import http_pipeline
+from bench import email_pipeline, http_pipeline
 from bench.core import Benchmark
 
-BENCHMARKS: tuple[Benchmark, ...] = (Benchmark.from_module(http_pipeline),)
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark.from_module(http_pipeline),
+    Benchmark.from_module(email_pipeline),
+)
 
 
 def names() -> list[str]:

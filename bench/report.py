@@ -27,7 +27,19 @@ LABELS = {
     "server_cpu_ms_per_req": "server CPU ms/req",
     "other_cpu": "other CPU",
     "error_kinds": "error kinds",
+    "events_per_s": "events/s",
+    "commits_per_s": "commits/s",
+    "max_ms": "max ms",
+    "events": "events",
+    "emails": "emails",
+    "missing": "missing",
+    "duplicates": "duplicates",
+    "worker_cpu": "worker CPU",
+    "worker_cpu_ms_per_event": "worker CPU ms/event",
+    "bench_cpu": "bench CPU",
 }
+"""Column headings by figure key. A table has the columns its rows use, in first-use order,
+so each benchmark keeps its own set."""
 
 
 def meta(opts: Options, started: datetime) -> dict[str, Any]:
@@ -42,6 +54,8 @@ def meta(opts: Options, started: datetime) -> dict[str, Any]:
         "warmup_s": opts.warmup,
         "concurrency": opts.concurrency,
         "client_processes": opts.client_processes,
+        "events": opts.events,
+        "committers": opts.committers,
     }
 
 
@@ -56,7 +70,10 @@ def _git(*args: str) -> str:
 def markdown(info: dict[str, Any], sections: Sequence[Section]) -> str:
     lines = [f"# Tessera benchmarks, {info['started_utc']}", "", _describe(info)]
     for section in sections:
-        lines += ["", f"## {section.name}: {section.title}", "", *_table(section.rows)]
+        lines += ["", f"## {section.name}: {section.title}", ""]
+        if section.setup:
+            lines += [section.setup, ""]
+        lines += _table(section.rows)
         if section.notes:
             lines += ["", *(f"- {note}" for note in section.notes)]
     return "\n".join(lines) + "\n"
@@ -66,14 +83,8 @@ def _describe(info: dict[str, Any]) -> str:
     commit = info["commit"] + (" (uncommitted changes)" if info["dirty"] else "")
     return (
         f"Commit {commit or 'unknown'}; Python {info['python']} on {info['platform']}, "
-        f"{info['cpus']} CPUs. Closed loop, {info['concurrency']} keep-alive connections "
-        f"from {_processes(info.get('client_processes', 1))}, "
-        f"{info['warmup_s']:g} s warm-up then {info['duration_s']:g} s measured."
+        f"{info['cpus']} CPUs."
     )
-
-
-def _processes(count: int) -> str:
-    return "1 client process" if count == 1 else f"{count} client processes"
 
 
 def _table(rows: Sequence[Row]) -> list[str]:

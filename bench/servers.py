@@ -2,6 +2,8 @@
 
 `serving(spec)` starts one, waits until `GET /health` answers 200, and stops it on the way
 out: SIGTERM to the group, SIGKILL after a grace period, then SIGKILL to any straggler.
+`running(argv, ...)` does the starting and stopping alone, for processes that serve no
+HTTP (a worker, a scheduler).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,8 @@ class Server:
         return group_cpu_seconds(self.pid)
 
 
-def _base_env() -> dict[str, str]:
+def base_env() -> dict[str, str]:
+    """What a subprocess needs of ours: PATH and HOME; the rest it is told explicitly."""
     return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 
 
@@ -54,7 +57,7 @@ def tessera() -> ServerSpec:
     return ServerSpec(
         name="tessera",
         argv=lambda port: [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-        env=_base_env() | {"LOG_LEVEL": "WARNING"},
+        env=base_env() | {"LOG_LEVEL": "WARNING"},
     )
 
 
@@ -79,7 +82,7 @@ def floor() -> ServerSpec:
             "--no-access-log",
             "bench.floor_app:app",
         ],
-        env=_base_env() | {"PYTHONPATH": str(REPO_ROOT)},
+        env=base_env() | {"PYTHONPATH": str(REPO_ROOT)},
         cwd=REPO_ROOT,
     )
 
@@ -88,26 +91,37 @@ def floor() -> ServerSpec:
 async def serving(spec: ServerSpec, *, ready_timeout: float = 60.0) -> AsyncIterator[Server]:
     with _scratch(spec.name) as (scratch, log):
         port = free_port()
-        process = await asyncio.create_subprocess_exec(
-            *spec.argv(port),
-            cwd=spec.cwd or scratch,
-            env=spec.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
+        argv = spec.argv(port)
+        async with running(argv, env=spec.env, cwd=spec.cwd or scratch, log=log) as process:
             server = Server(spec.name, f"http://127.0.0.1:{port}", process.pid)
             try:
                 async with asyncio.timeout(ready_timeout):
                     await _wait_ready(server, process, spec.ready_path, Path(log.name))
             except TimeoutError:
                 message = f"{spec.name} not ready after {ready_timeout:.0f}s"
-                raise RuntimeError(f"{message}:\n{_tail(Path(log.name))}") from None
+                raise RuntimeError(f"{message}:\n{tail(Path(log.name))}") from None
             yield server
-        finally:
-            await _stop(process)
+
+
+@asynccontextmanager
+async def running(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: BinaryIO, grace: float = 5.0
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A subprocess in a process group of its own, output to `log`; stopped on the way out
+    (SIGTERM to the group, SIGKILL after `grace` seconds, then to any straggler)."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        await _stop(process, grace)
 
 
 def free_port() -> int:
@@ -135,10 +149,11 @@ async def _wait_ready(
                 if (await client.get(server.base_url + path)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"{server.name} exited ({process.returncode}):\n{_tail(log)}")
+    raise RuntimeError(f"{server.name} exited ({process.returncode}):\n{tail(log)}")
 
 
-def _tail(log: Path, lines: int = 20) -> str:
+def tail(log: Path, lines: int = 20) -> str:
+    """The last lines of a log file, for an error message."""
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 

@@ -275,3 +275,32 @@ async def wait_for(
             return row
         assert asyncio.get_running_loop().time() < deadline, f"still {row} after {timeout}s"
         await asyncio.sleep(0.2)
+
+
+async def test_sigterm_lets_the_worker_finish_the_email_in_hand(
+    api: AsyncTestClient[Any], spawn: Callable[..., subprocess.Popen[bytes]],
+    smtp: FakeSmtpServer, environment: dict[str, str],
+) -> None:  # fmt: skip
+    smtp.accept_delay = 3
+    worker = spawn("worker")
+    event_id = await send_welcome(api)
+    assert await asyncio.to_thread(smtp.in_data.wait, 20), "the worker began sending"
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.wait, 20) == 0
+    assert [m["Message-ID"].split("@")[0] for m in smtp.messages] == [f"<{event_id}"]
+    await wait_for(lambda: outbox_row(environment["DATABASE_URL"], event_id), status="done")
+
+
+async def test_queue_health_shows_depths_and_dead_letters(
+    api: AsyncTestClient[Any], smtp: FakeSmtpServer
+) -> None:
+    queue = await api.get("/health/queue")
+    assert queue.status_code == 200
+    details = queue.json()["details"]
+    assert set(details["depths"]) == {"email_queue", "webhooks", "default"}
+    assert details["dead_letters"] == 0
+    assert (await api.get("/health/email")).status_code == 200
+    smtp.stop()
+    email = await api.get("/health/email")
+    assert email.status_code == 503
+    assert email.json()["error"]["details"]["failing"] == ["email"]

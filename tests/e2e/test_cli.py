@@ -63,7 +63,43 @@ def test_migrate_upgrade_current_and_downgrade(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in ((), ("serve",), ("migrate",), ("migrate", "upgrade"), ("check-config",)):
+    commands = [
+        (),
+        ("serve",),
+        ("migrate",),
+        ("migrate", "upgrade"),
+        ("check-config",),
+        ("worker",),
+        ("scheduler",),
+        ("tasks",),
+        ("tasks", "dead"),
+        ("tasks", "replay"),
+    ]
+    for command in commands:
         result = tessera(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0
         assert "Usage: " in result.stdout
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler"])
+def test_worker_and_scheduler_need_redis(tmp_path: Path, command: str) -> None:
+    result = tessera(command, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "REDIS_URL" in result.stderr
+
+
+def test_worker_refuses_an_unknown_queue(tmp_path: Path) -> None:
+    result = tessera("worker", "--queues", "emails", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "email_queue" in result.stderr
+
+
+def test_replaying_a_job_that_is_not_dead_says_so(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    assert tessera("migrate", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert tessera("tasks", "dead", cwd=tmp_path, env=env).stdout.strip() == ""
+    result = tessera(
+        "tasks", "replay", "0b9f6c2e-9d0e-4f51-9d39-0cc1d1d0c0de", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 1
+    assert "no dead job" in result.stderr

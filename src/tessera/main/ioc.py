@@ -19,6 +19,11 @@ from tessera.features.email.adapters.send_email_job import SendEmailJob
 from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
+from tessera.features.identity.ioc import (
+    IdentityProvider,
+    MemorySessionsProvider,
+    RedisSessionsProvider,
+)
 from tessera.features.jobs.adapters.health import QueueProbe
 from tessera.features.jobs.application.ports import JobHandler, JobQueue
 from tessera.features.jobs.domain.job import RetryPolicy
@@ -135,6 +140,8 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         CoreProvider(),
         MemoryProvider() if embedded else RedisProvider(),
         InProcessJobsProvider() if embedded else RedisJobsProvider(),
+        MemorySessionsProvider() if embedded else RedisSessionsProvider(),
+        IdentityProvider(),
         JobsProvider(),
         EmailProvider(),
         WorkProvider(),

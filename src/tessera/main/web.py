@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from tessera.features.identity.http.auth_controller import AuthController
+from tessera.features.identity.http.me_controller import MeController
 from tessera.features.ops.http.controller import HealthController
 from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
@@ -92,7 +94,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         Exception: unhandled_exception_handler,
     }
     handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
-    api = Router(path=API_PREFIX, route_handlers=[])
+    api = Router(path=API_PREFIX, route_handlers=[AuthController, MeController])
     startup: list[Callable[..., Awaitable[None]]] = []
     shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
     if settings.is_embedded:

@@ -51,3 +51,13 @@ class DependencyUnavailable(DomainError):
     """A database, cache or other service the request needs does not answer."""
 
     default_message = "A service this request depends on is unavailable. Try again shortly."
+
+
+class RateLimited(DomainError):
+    """Too many attempts; the caller may try again after `retry_after` seconds."""
+
+    default_message = "Too many requests. Please try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after

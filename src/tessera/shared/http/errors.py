@@ -18,6 +18,7 @@ from tessera.shared.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthenticated,
 )
 from tessera.shared.http.envelope import ErrorDetail, ErrorEnvelope, error_envelope
@@ -62,6 +63,7 @@ DOMAIN_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
     NotFound: ErrorCode.NOT_FOUND,
     Conflict: ErrorCode.CONFLICT,
     DependencyUnavailable: ErrorCode.SERVICE_UNAVAILABLE,
+    RateLimited: ErrorCode.RATE_LIMIT_EXCEEDED,
 }
 
 _DEFAULT_MESSAGES = {
@@ -106,6 +108,11 @@ class DomainErrorHandler:
         if code is ErrorCode.INTERNAL_ERROR:
             logger.error("unmapped domain error", exc_info=exc)
             return error_response(code, _DEFAULT_MESSAGES[code])
+        if isinstance(exc, RateLimited):
+            return error_response(
+                code, exc.message, details=exc.details, retry_after=exc.retry_after,
+                headers={"Retry-After": str(exc.retry_after)},
+            )  # fmt: skip
         return error_response(code, exc.message, field=exc.field, details=exc.details)
 
 

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import ForeignKey, Index, String, false, text, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tessera.shared.adapters.database import Base, Timestamped
+
+
+class UserModel(Timestamped, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        Index(
+            "uq_users_email_live", "email", unique=True,
+            postgresql_where=text("deleted_at IS NULL"), sqlite_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_users_created_at", "created_at"),
+        Index(
+            "ix_users_is_active", "is_active",
+            postgresql_where=text("is_active"), sqlite_where=text("is_active"),
+        ),
+    )  # fmt: skip
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(255))
+    avatar_url: Mapped[str | None] = mapped_column(String(512))
+    is_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    role: Mapped[str] = mapped_column(String(20))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class OneTimeTokenModel(Timestamped, Base):
+    """Email verification and password reset links: only the hash is kept, single use."""
+
+    __tablename__ = "one_time_tokens"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

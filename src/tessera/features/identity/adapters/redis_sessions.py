@@ -1,0 +1,283 @@
+"""`SessionStore` on Redis: one hash per session, one index set per user.
+
+`session:user:<user_id>:<session_id>` holds the session (times as epoch milliseconds, the
+refresh token only as its hash) and lives for min(idle time, time left to the absolute
+expiry), pushed back on every use. `session:index:<user_id>` lists the user's session ids for
+`list`, `revoke_all` and `set_role`; members whose hash has expired are dropped when met.
+Every operation is one Lua script or one MULTI, so it is atomic across processes. The scripts
+reach the session hashes named by the index, so they need a single-shard Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from tessera.features.identity.domain.sessions import (
+    Role,
+    Rotation,
+    RotationOutcome,
+    SessionRecord,
+)
+from tessera.shared.adapters.redis_cache import translate_redis_errors
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_Args = list[str | int]
+
+# Keeps the index at least as long-lived as the hash just given `ttl`, and lists the session.
+_KEEP_INDEXED = """
+local function keep_indexed(index, sid, ttl)
+  redis.call('SADD', index, sid)
+  if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
+end
+local function forget(key, index, sid)
+  redis.call('DEL', key)
+  redis.call('SREM', index, sid)
+end
+"""
+
+# KEYS: hash, index. ARGV: session id, hash ttl, index ttl, field, value, ...
+_CREATE = (
+    _KEEP_INDEXED
+    + """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+keep_indexed(KEYS[2], ARGV[1], tonumber(ARGV[3]))
+"""
+)
+
+# KEYS: hash, index. ARGV: session id, now, idle. The fields, or nil when the session ended.
+_TOUCH = (
+    _KEEP_INDEXED
+    + """
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
+local ttl = expires and math.min(tonumber(ARGV[3]), expires - tonumber(ARGV[2]))
+if not ttl or ttl <= 0 then
+  forget(KEYS[1], KEYS[2], ARGV[1])
+  return false
+end
+redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+keep_indexed(KEYS[2], ARGV[1], ttl)
+return redis.call('HGETALL', KEYS[1])
+"""
+)
+
+# KEYS: hash, index. ARGV: session id, presented, new, now, grace, idle.
+_ROTATE = (
+    _KEEP_INDEXED
+    + """
+local s = redis.call('HMGET', KEYS[1], 'expires_at', 'token', 'previous_token', 'rotated_at')
+local now = tonumber(ARGV[4])
+local expires = tonumber(s[1])
+local ttl = expires and math.min(tonumber(ARGV[6]), expires - now)
+if not ttl or ttl <= 0 then
+  forget(KEYS[1], KEYS[2], ARGV[1])
+  return {'missing'}
+end
+local outcome
+if ARGV[2] ~= '' and ARGV[2] == s[2] then
+  outcome = 'rotated'
+  redis.call('HSET', KEYS[1], 'previous_token', s[2], 'token', ARGV[3], 'rotated_at', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'generation', 1)
+elseif ARGV[2] ~= '' and ARGV[2] == s[3] and now - tonumber(s[4]) <= tonumber(ARGV[5]) then
+  outcome = 'grace'
+else
+  forget(KEYS[1], KEYS[2], ARGV[1])
+  return {'reused'}
+end
+redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ttl)
+keep_indexed(KEYS[2], ARGV[1], ttl)
+return {outcome, redis.call('HGETALL', KEYS[1])}
+"""
+)
+
+# KEYS: index. ARGV: hash key prefix, now. {session id, fields} of each live session.
+_LIST = """
+local found = {}
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. sid
+  local expires = tonumber(redis.call('HGET', key, 'expires_at'))
+  if expires and expires > tonumber(ARGV[2]) then
+    table.insert(found, {sid, redis.call('HGETALL', key)})
+  else
+    redis.call('DEL', key)
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return found
+"""
+
+# KEYS: index. ARGV: hash key prefix, session id to keep ('' for none). How many ended.
+_REVOKE_ALL = """
+local ended = 0
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if sid ~= ARGV[2] then
+    ended = ended + redis.call('DEL', ARGV[1] .. sid)
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return ended
+"""
+
+# KEYS: index. ARGV: hash key prefix, role.
+_SET_ROLE = """
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. sid
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'role', ARGV[2])
+  else
+    redis.call('SREM', KEYS[1], sid)
+  end
+end
+return 0
+"""
+
+
+class RedisSessionStore:
+    """Complete `SessionStore` shared by every process; Redis errors raise
+    `DependencyUnavailable`."""
+
+    def __init__(self, client: Redis, *, prefix: str = "") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._create = client.register_script(_CREATE)
+        self._touch = client.register_script(_TOUCH)
+        self._rotate = client.register_script(_ROTATE)
+        self._list = client.register_script(_LIST)
+        self._revoke_all = client.register_script(_REVOKE_ALL)
+        self._set_role = client.register_script(_SET_ROLE)
+
+    async def create(self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int) -> None:
+        seen, expires = _ms(session.last_seen_at), _ms(session.expires_at)
+        ttl = min(idle_seconds * 1000, expires - seen)
+        if ttl <= 0:
+            return  # it ended before it began: nothing to keep
+        fields = _fields(session, refresh_hash)
+        args: _Args = [str(session.session_id), ttl, expires - seen]
+        args += [item for pair in fields.items() for item in pair]
+        async with translate_redis_errors():
+            await self._create(keys=self._keys(session.user_id, session.session_id), args=args)
+
+    async def touch(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
+    ) -> SessionRecord | None:
+        args: _Args = [str(session_id), _ms(now), idle_seconds * 1000]
+        async with translate_redis_errors():
+            reply = await self._touch(keys=self._keys(user_id, session_id), args=args)
+        return None if reply is None else _record(session_id, reply)
+
+    async def rotate(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        presented_hash: str,
+        new_hash: str,
+        now: datetime,
+        grace_seconds: int,
+        idle_seconds: int,
+    ) -> Rotation:
+        args: _Args = [
+            str(session_id),
+            presented_hash,
+            new_hash,
+            _ms(now),
+            grace_seconds * 1000,
+            idle_seconds * 1000,
+        ]
+        async with translate_redis_errors():
+            reply = await self._rotate(keys=self._keys(user_id, session_id), args=args)
+        outcome = RotationOutcome(_text(reply[0]))
+        session = _record(session_id, reply[1]) if len(reply) > 1 else None
+        return Rotation(outcome=outcome, session=session)
+
+    async def list(self, user_id: uuid.UUID, *, now: datetime) -> Sequence[SessionRecord]:
+        async with translate_redis_errors():
+            reply = await self._list(
+                keys=[self._index(user_id)], args=[self._base(user_id), _ms(now)]
+            )
+        sessions = [_record(uuid.UUID(_text(sid)), fields) for sid, fields in reply]
+        return sorted(sessions, key=lambda s: (s.created_at, s.session_id), reverse=True)
+
+    async def revoke(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        key, index = self._keys(user_id, session_id)
+        async with translate_redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.srem(index, str(session_id))
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def revoke_all(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
+        args = [self._base(user_id), "" if keep is None else str(keep)]
+        async with translate_redis_errors():
+            return int(await self._revoke_all(keys=[self._index(user_id)], args=args))
+
+    async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
+        args = [self._base(user_id), role.value]
+        async with translate_redis_errors():
+            await self._set_role(keys=[self._index(user_id)], args=args)
+
+    def _base(self, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}session:user:{user_id}:"
+
+    def _index(self, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}session:index:{user_id}"
+
+    def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str]:
+        return f"{self._base(user_id)}{session_id}", self._index(user_id)
+
+
+def _fields(session: SessionRecord, refresh_hash: str) -> dict[str, str | int]:
+    return {
+        "user_id": str(session.user_id),
+        "tenant_id": str(session.tenant_id),
+        "role": session.role.value,
+        "token": refresh_hash,
+        "previous_token": "",
+        "generation": session.generation,
+        "rotated_at": _ms(session.rotated_at),
+        "created_at": _ms(session.created_at),
+        "last_seen_at": _ms(session.last_seen_at),
+        "expires_at": _ms(session.expires_at),
+        "ip_address": session.ip_address or "",
+        "user_agent": session.user_agent or "",
+    }
+
+
+def _record(session_id: uuid.UUID, flat: Any) -> SessionRecord:
+    items = cast(list[bytes | str], flat)
+    f = {_text(k): _text(v) for k, v in zip(items[::2], items[1::2], strict=True)}
+    return SessionRecord(
+        session_id=session_id,
+        user_id=uuid.UUID(f["user_id"]),
+        tenant_id=uuid.UUID(f["tenant_id"]),
+        role=Role(f["role"]),
+        created_at=_datetime(f["created_at"]),
+        last_seen_at=_datetime(f["last_seen_at"]),
+        expires_at=_datetime(f["expires_at"]),
+        ip_address=f["ip_address"] or None,
+        user_agent=f["user_agent"] or None,
+        generation=int(f["generation"]),
+        rotated_at=_datetime(f["rotated_at"]),
+    )
+
+
+def _ms(moment: datetime) -> int:
+    """Epoch milliseconds, exactly (floor); `moment` must be timezone-aware."""
+    return (moment - _EPOCH) // _MS
+
+
+def _datetime(ms: str) -> datetime:
+    return _EPOCH + int(ms) * _MS
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

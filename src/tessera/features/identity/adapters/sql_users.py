@@ -1,0 +1,117 @@
+"""Users, tenants and one-time tokens on SQLAlchemy (PostgreSQL or SQLite)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
+from tessera.features.identity.domain.errors import EmailAlreadyRegistered
+from tessera.features.identity.domain.sessions import Role
+from tessera.features.identity.domain.user import User
+from tessera.features.tenancy.adapters.models import TenantModel
+
+_FIELDS = ("email", "password_hash", "full_name", "avatar_url", "is_verified", "is_active",
+           "role", "deleted_at", "updated_at")  # fmt: skip
+
+
+def _is_unique_violation(error: IntegrityError) -> bool:
+    """asyncpg reports a unique violation as a plain IntegrityError: look at sqlstate."""
+    original = getattr(error.orig, "__cause__", None) or error.orig
+    return getattr(original, "sqlstate", None) == "23505" or "UNIQUE" in str(error.orig)
+
+
+def to_entity(model: UserModel) -> User:
+    return User(
+        id=model.id, tenant_id=model.tenant_id, email=model.email,
+        password_hash=model.password_hash, full_name=model.full_name, role=Role(model.role),
+        created_at=model.created_at, updated_at=model.updated_at, avatar_url=model.avatar_url,
+        is_verified=model.is_verified, is_active=model.is_active, deleted_at=model.deleted_at,
+    )  # fmt: skip
+
+
+def from_entity(user: User) -> UserModel:
+    return UserModel(
+        id=user.id, tenant_id=user.tenant_id, email=user.email,
+        password_hash=user.password_hash, full_name=user.full_name, role=user.role.value,
+        created_at=user.created_at, updated_at=user.updated_at, avatar_url=user.avatar_url,
+        is_verified=user.is_verified, is_active=user.is_active, deleted_at=user.deleted_at,
+    )  # fmt: skip
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, user: User) -> None:
+        self._session.add(from_entity(user))
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError as error:
+            if _is_unique_violation(error):
+                raise EmailAlreadyRegistered(field="email") from None
+            raise
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self._one(UserModel.id == user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        return await self._one(UserModel.email == email)
+
+    async def save(self, user: User) -> None:
+        values = {name: getattr(user, name) for name in user.changed if name in _FIELDS}
+        if "role" in values:
+            values["role"] = user.role.value
+        if values:
+            statement = update(UserModel).where(UserModel.id == user.id).values(**values)
+            await self._session.execute(statement, execution_options={"synchronize_session": False})
+        user.changed.clear()
+
+    async def _one(self, condition: object) -> User | None:
+        query = select(UserModel).where(condition, UserModel.deleted_at.is_(None))  # type: ignore[arg-type]
+        model = (await self._session.execute(query)).scalar_one_or_none()
+        return None if model is None else to_entity(model)
+
+
+class SqlTenantDirectory:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(self, *, tenant_id: uuid.UUID, name: str) -> None:
+        self._session.add(TenantModel(id=tenant_id, name=name[:255]))
+        await self._session.flush()  # before the user row that references it
+
+
+class SqlOneTimeTokens:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def issue(
+        self, *, user: User, purpose: str, token_hash: str, expires_at: datetime, now: datetime
+    ) -> None:
+        T = OneTimeTokenModel
+        earlier = update(T).where(T.user_id == user.id, T.purpose == purpose, T.used_at.is_(None))
+        await self._session.execute(
+            earlier.values(used_at=now), execution_options={"synchronize_session": False}
+        )
+        self._session.add(
+            T(tenant_id=user.tenant_id, user_id=user.id, purpose=purpose, token_hash=token_hash,
+              expires_at=expires_at)
+        )  # fmt: skip
+
+    async def consume(self, *, purpose: str, token_hash: str, now: datetime) -> uuid.UUID | None:
+        T = OneTimeTokenModel
+        used = (
+            update(T)
+            .where(T.token_hash == token_hash, T.purpose == purpose, T.used_at.is_(None),
+                   T.expires_at > now)
+            .values(used_at=now)
+            .returning(T.user_id)
+        )  # fmt: skip
+        result = await self._session.execute(used, execution_options={"synchronize_session": False})
+        return result.scalar_one_or_none()

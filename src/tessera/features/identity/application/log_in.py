@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+import msgspec
+
+from tessera.features.identity.application.common import (
+    IdentityConfig,
+    PairSpec,
+    TokenPair,
+    hash_token,
+    issue_pair,
+    whole_seconds,
+)
+from tessera.features.identity.application.login_throttle import LoginThrottle
+from tessera.features.identity.application.ports import (
+    PasswordHasher,
+    SessionStore,
+    TokenIssuer,
+    UserRepository,
+)
+from tessera.features.identity.domain.errors import InvalidCredentials
+from tessera.features.identity.domain.sessions import SessionRecord
+from tessera.features.identity.domain.user import User, normalise_email
+from tessera.shared.application.ports import Cache, Clock, UnitOfWork
+from tessera.shared.domain.errors import InvalidInput
+
+logger = logging.getLogger("tessera.security")
+
+
+class Credentials(msgspec.Struct, frozen=True):
+    email: str
+    password: str
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+class LogIn:
+    """Opens a session and returns its first token pair.
+
+    Rules:
+    - unknown email, wrong password and deleted account all answer `InvalidCredentials`,
+      and an unknown email still pays for one password verification (no timing oracle);
+    - failures are counted per email, whether or not the account exists; past a few, the
+      next attempt must wait a growing delay (429), but nothing is ever locked for good;
+    - an inactive account, or an unverified one when verification is required, is refused
+      (403) only after the password was proven;
+    - a hash made with old parameters is upgraded on success.
+    """
+
+    def __init__(
+        self, users: UserRepository, hasher: PasswordHasher, sessions: SessionStore,
+        tokens: TokenIssuer, cache: Cache, unit_of_work: UnitOfWork, clock: Clock,
+        config: IdentityConfig,
+    ) -> None:  # fmt: skip
+        self._users = users
+        self._hasher = hasher
+        self._sessions = sessions
+        self._tokens = tokens
+        self._throttle = LoginThrottle(cache)
+        self._uow = unit_of_work
+        self._clock = clock
+        self._config = config
+
+    async def execute(self, credentials: Credentials) -> TokenPair:
+        try:
+            email = normalise_email(credentials.email)
+        except InvalidInput:
+            await self._hasher.verify_dummy(credentials.password)
+            raise InvalidCredentials() from None
+        await self._throttle.check(email)
+        user = await self._verified_user(email, credentials.password)
+        user.ensure_can_sign_in(require_verified=self._config.require_verified_email)
+        await self._throttle.forget(email)
+        if self._hasher.needs_rehash(user.password_hash):
+            user.set_password_hash(await self._hasher.hash(credentials.password), self._clock.now())
+            await self._users.save(user)
+            await self._uow.commit()
+        session, pair = await self._open_session(user, credentials)
+        logger.info("login", extra={"user_id": str(user.id), "session_id": str(session.session_id)})
+        return pair
+
+    async def _verified_user(self, email: str, password: str) -> User:
+        user = await self._users.by_email(email)
+        if user is None:
+            await self._hasher.verify_dummy(password)
+        elif await self._hasher.verify(user.password_hash, password):
+            return user
+        await self._throttle.failed(email)
+        logger.warning("failed login", extra={"email": email})
+        raise InvalidCredentials()
+
+    async def _open_session(
+        self, user: User, credentials: Credentials
+    ) -> tuple[SessionRecord, TokenPair]:
+        now = whole_seconds(self._clock.now())
+        session = SessionRecord(
+            session_id=uuid.uuid4(), user_id=user.id, tenant_id=user.tenant_id, role=user.role,
+            created_at=now, last_seen_at=now,
+            expires_at=now + timedelta(seconds=self._config.refresh_ttl_seconds),
+            ip_address=credentials.ip_address,
+            user_agent=(credentials.user_agent or "")[:512] or None,
+            generation=0, rotated_at=now,
+        )  # fmt: skip
+        pair = issue_pair(self._tokens, PairSpec.of(session), self._config)
+        await self._sessions.create(
+            session, refresh_hash=hash_token(pair.refresh_token),
+            idle_seconds=self._config.idle_ttl_seconds,
+        )  # fmt: skip
+        return session, pair

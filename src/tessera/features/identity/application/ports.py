@@ -1,0 +1,154 @@
+"""Ports of the identity feature: users, passwords, tokens, sessions, one-time links."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from tessera.features.identity.domain.sessions import (
+    IssuedToken,
+    Role,
+    Rotation,
+    SessionRecord,
+    TokenClaims,
+    TokenType,
+)
+from tessera.features.identity.domain.user import User
+
+
+class PasswordHasher(Protocol):
+    """argon2id. Hashing and verifying run off the event loop, a bounded number at a time,
+    so a storm of logins queues here instead of stalling other requests."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True when `password` matches; False on mismatch or a malformed hash (never raises
+        for those)."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with other parameters than the current ones."""
+        ...
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend what a real verification costs, for unknown emails (no timing oracle)."""
+        ...
+
+
+class TokenIssuer(Protocol):
+    """Signs and verifies JWTs (HS256 only). `issue` is deterministic: the same claims give
+    the same token, which lets a refresh inside the grace window return the same pair."""
+
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        role: Role,
+        token_type: TokenType,
+        token_id: str,
+        issued_at: datetime,
+        ttl_seconds: int,
+    ) -> IssuedToken: ...
+
+    def verify(self, token: str, *, expected_type: TokenType) -> TokenClaims:
+        """The claims of a valid token of `expected_type`; raises `InvalidToken` otherwise
+        (bad signature, other algorithm, missing claim, wrong issuer or audience, expired
+        beyond the leeway, not yet valid, or the other token type)."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Live sessions (Redis `session:user:<user_id>:<session_id>` hashes, or memory).
+
+    A session disappears at its absolute expiry and after the idle time without use; every
+    read that finds it alive counts as use (sliding idle expiry, never past the absolute
+    one). Refresh tokens are kept only as hashes. All operations are atomic.
+    """
+
+    async def create(
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int
+    ) -> None: ...
+
+    async def touch(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
+    ) -> SessionRecord | None:
+        """The live session, its idle expiry pushed back (capped by the absolute expiry);
+        None when it has ended."""
+        ...
+
+    async def rotate(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        presented_hash: str,
+        new_hash: str,
+        now: datetime,
+        grace_seconds: int,
+        idle_seconds: int,
+    ) -> Rotation:
+        """Replace the current refresh token if `presented_hash` is it (ROTATED, generation
+        + 1, rotated_at = now). If it is the token replaced last, less than `grace_seconds`
+        ago, change nothing (GRACE): two concurrent refreshes rotate once. Any other token
+        revokes the whole session (REUSED). MISSING when there is no live session."""
+        ...
+
+    async def list(self, user_id: uuid.UUID, *, now: datetime) -> Sequence[SessionRecord]:
+        """The user's live sessions, newest first."""
+        ...
+
+    async def revoke(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        """End one session; False when it did not exist."""
+        ...
+
+    async def revoke_all(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
+        """End every session of the user except `keep`; returns how many ended."""
+        ...
+
+    async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
+        """A role change applies to the user's live sessions at once."""
+        ...
+
+
+class UserRepository(Protocol):
+    """Live (not deleted) users, in the caller's unit of work."""
+
+    async def add(self, user: User) -> None:
+        """Raises `EmailAlreadyRegistered` when a live user has the email already."""
+        ...
+
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+
+    async def by_email(self, email: str) -> User | None:
+        """`email` already normalised (lower-case)."""
+        ...
+
+    async def save(self, user: User) -> None:
+        """Write the fields the entity changed."""
+        ...
+
+
+class TenantDirectory(Protocol):
+    """The part of tenancy registration needs: a new organisation for a new user."""
+
+    async def create(self, *, tenant_id: uuid.UUID, name: str) -> None: ...
+
+
+class OneTimeTokens(Protocol):
+    """Single-use links (email verification, password reset), stored as SHA-256 hashes."""
+
+    async def issue(
+        self, *, user: User, purpose: str, token_hash: str, expires_at: datetime, now: datetime
+    ) -> None:
+        """Store a new token; earlier unused tokens of the user for `purpose` stop working."""
+        ...
+
+    async def consume(self, *, purpose: str, token_hash: str, now: datetime) -> uuid.UUID | None:
+        """Mark the token used and return its user id; None when unknown, expired or used.
+        Two concurrent consumptions of one token: exactly one gets the user id."""
+        ...

@@ -1,0 +1,94 @@
+"""The user account and its rules."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tessera.features.identity.domain.errors import AccountInactive, EmailNotVerified
+from tessera.features.identity.domain.sessions import Role
+from tessera.shared.domain.errors import InvalidInput
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 255
+
+
+def normalise_email(raw: str) -> str:
+    """Emails are compared case-insensitively, so they are stored trimmed and lower-case."""
+    email = raw.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+        raise InvalidInput("Enter a valid email address.", field="email")
+    return email
+
+
+def clean_full_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"full_name must be 1 to {MAX_NAME_LENGTH} characters.", field="full_name"
+        )
+    return name
+
+
+@dataclass(slots=True)
+class User:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    password_hash: str
+    full_name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+    avatar_url: str | None = None
+    is_verified: bool = False
+    is_active: bool = True
+    deleted_at: datetime | None = None
+    changed: set[str] = field(default_factory=set, repr=False)
+
+    @classmethod
+    def register(
+        cls, *, tenant_id: uuid.UUID, email: str, password_hash: str, full_name: str,
+        role: Role, now: datetime,
+    ) -> User:  # fmt: skip
+        return cls(
+            id=uuid.uuid4(), tenant_id=tenant_id, email=normalise_email(email),
+            password_hash=password_hash, full_name=clean_full_name(full_name), role=role,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+
+    def ensure_can_sign_in(self, *, require_verified: bool) -> None:
+        if not self.is_active:
+            raise AccountInactive()
+        if require_verified and not self.is_verified:
+            raise EmailNotVerified()
+
+    def update_profile(
+        self, *, full_name: str | None, avatar_url: str | None, clear_avatar: bool, now: datetime
+    ) -> None:
+        if full_name is not None:
+            self._set("full_name", clean_full_name(full_name))
+        if clear_avatar or avatar_url is not None:
+            self._set("avatar_url", avatar_url)
+        self._set("updated_at", now)
+
+    def mark_verified(self, now: datetime) -> None:
+        self._set("is_verified", True)
+        self._set("updated_at", now)
+
+    def set_password_hash(self, password_hash: str, now: datetime) -> None:
+        self._set("password_hash", password_hash)
+        self._set("updated_at", now)
+
+    def soft_delete(self, now: datetime) -> None:
+        """The row stays (for retention), the email becomes free, sign-in stops at once."""
+        self._set("deleted_at", now)
+        self._set("is_active", False)
+        self._set("updated_at", now)
+
+    def _set(self, name: str, value: object) -> None:
+        setattr(self, name, value)
+        self.changed.add(name)

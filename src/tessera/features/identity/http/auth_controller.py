@@ -1,0 +1,146 @@
+"""`/api/v1/auth/*` (SPEC §3.3)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, delete, get, post
+from litestar.params import FromPath, JSONBody
+
+from tessera.features.identity.application.common import Profile, TokenPair
+from tessera.features.identity.application.email_verification import (
+    RequestEmailVerification,
+    VerifyEmail,
+)
+from tessera.features.identity.application.log_in import Credentials, LogIn
+from tessera.features.identity.application.manage_sessions import (
+    ListSessions,
+    LogOut,
+    LogOutEverywhere,
+    RevokeSession,
+    SessionView,
+)
+from tessera.features.identity.application.passwords import (
+    ChangePassword,
+    ForgotPassword,
+    ResetPassword,
+)
+from tessera.features.identity.application.refresh_tokens import RefreshTokens
+from tessera.features.identity.application.register_user import RegisterUser, Registration
+from tessera.features.identity.domain.sessions import Principal
+from tessera.features.identity.http.wire import (
+    ChangePasswordBody,
+    EmailBody,
+    LoginBody,
+    RefreshBody,
+    RegisterBody,
+    ResetBody,
+    TokenBody,
+)
+from tessera.shared.http.envelope import Success, ok
+
+Caller = FromDishka[Principal]
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ("auth",)
+
+    @post("/register", status_code=201, summary="Create an account (and its tenant).")
+    @inject
+    async def register(
+        self, data: JSONBody[RegisterBody], register: FromDishka[RegisterUser]
+    ) -> Success[Profile]:
+        command = Registration(**{f: getattr(data, f) for f in data.__struct_fields__})
+        return ok(await register.execute(command), message="Account created.")
+
+    @post("/login", status_code=200, summary="Sign in: a new session and its token pair.")
+    @inject
+    async def login(
+        self, request: Request[Any, Any, Any], data: JSONBody[LoginBody], log_in: FromDishka[LogIn]
+    ) -> Success[TokenPair]:
+        client = request.client.host if request.client else None
+        credentials = Credentials(
+            data.email, data.password, ip_address=client,
+            user_agent=request.headers.get("user-agent"),
+        )  # fmt: skip
+        return ok(await log_in.execute(credentials))
+
+    @post("/refresh", status_code=200, summary="Rotate the refresh token for a new pair.")
+    @inject
+    async def refresh(
+        self, data: JSONBody[RefreshBody], refresh: FromDishka[RefreshTokens]
+    ) -> Success[TokenPair]:
+        return ok(await refresh.execute(data.refresh_token))
+
+    @post("/logout", status_code=200, summary="End this session.")
+    @inject
+    async def logout(self, caller: Caller, log_out: FromDishka[LogOut]) -> Success[None]:
+        await log_out.execute(caller)
+        return ok(message="Signed out.")
+
+    @post("/logout-all", status_code=200, summary="End every session of the user.")
+    @inject
+    async def logout_all(
+        self, caller: Caller, log_out: FromDishka[LogOutEverywhere]
+    ) -> Success[dict[str, int]]:
+        return ok(
+            {"sessions_ended": await log_out.execute(caller)}, message="Signed out everywhere."
+        )
+
+    @post("/verify-email/request", status_code=202, summary="Email a verification link.")
+    @inject
+    async def request_verification(
+        self, caller: Caller, request_it: FromDishka[RequestEmailVerification]
+    ) -> Success[None]:
+        await request_it.execute(caller)
+        return ok(message="If the address is not verified yet, a link is on its way.")
+
+    @post("/verify-email", status_code=200, summary="Spend a verification token.")
+    @inject
+    async def verify_email(
+        self, data: JSONBody[TokenBody], verify: FromDishka[VerifyEmail]
+    ) -> Success[None]:
+        await verify.execute(data.token)
+        return ok(message="Email verified.")
+
+    @post("/password/forgot", status_code=202, summary="Email a reset link if the account exists.")
+    @inject
+    async def forgot(
+        self, data: JSONBody[EmailBody], forgot: FromDishka[ForgotPassword]
+    ) -> Success[None]:
+        await forgot.execute(data.email)
+        return ok(message="If an account exists for this address, a reset link is on its way.")
+
+    @post("/password/reset", status_code=200, summary="Set a new password with a reset token.")
+    @inject
+    async def reset(
+        self, data: JSONBody[ResetBody], reset: FromDishka[ResetPassword]
+    ) -> Success[None]:
+        await reset.execute(data.token, data.new_password)
+        return ok(message="Password reset. Sign in with the new password.")
+
+    @post("/password/change", status_code=200, summary="Change the password; other sessions end.")
+    @inject
+    async def change(
+        self, caller: Caller, data: JSONBody[ChangePasswordBody], change: FromDishka[ChangePassword]
+    ) -> Success[None]:
+        await change.execute(caller, data.current_password, data.new_password)
+        return ok(message="Password changed.")
+
+    @get("/sessions", summary="The user's live sessions.")
+    @inject
+    async def sessions(
+        self, caller: Caller, sessions: FromDishka[ListSessions]
+    ) -> Success[list[SessionView]]:
+        return ok(await sessions.execute(caller))
+
+    @delete("/sessions/{session_id:uuid}", status_code=200, summary="End one of your sessions.")
+    @inject
+    async def revoke(
+        self, caller: Caller, session_id: FromPath[uuid.UUID], revoke: FromDishka[RevokeSession]
+    ) -> Success[None]:
+        await revoke.execute(caller, session_id)
+        return ok(message="Session ended.")

@@ -1,0 +1,41 @@
+"""What the identity endpoints accept and return on the wire."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+    password: str
+    full_name: str
+    terms_accepted: bool
+    tenant_name: str | None = None
+    invitation_token: str | None = None
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+    password: str
+
+
+class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: str
+
+
+class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+
+
+class EmailBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+
+
+class ResetBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    new_password: str
+
+
+class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: str
+    new_password: str

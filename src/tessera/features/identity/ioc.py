@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from dishka import Provider, Scope, provide, provide_all
+from litestar import Request
+from redis.asyncio import Redis
+
+from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
+from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
+from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
+from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
+from tessera.features.identity.adapters.sql_users import (
+    SqlOneTimeTokens,
+    SqlTenantDirectory,
+    SqlUserRepository,
+)
+from tessera.features.identity.application.authenticate import Authenticate
+from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.email_verification import (
+    RequestEmailVerification,
+    VerifyEmail,
+)
+from tessera.features.identity.application.log_in import LogIn
+from tessera.features.identity.application.manage_sessions import (
+    ListSessions,
+    LogOut,
+    LogOutEverywhere,
+    RevokeSession,
+)
+from tessera.features.identity.application.passwords import (
+    ChangePassword,
+    ForgotPassword,
+    ResetPassword,
+)
+from tessera.features.identity.application.ports import (
+    OneTimeTokens,
+    PasswordHasher,
+    SessionStore,
+    TenantDirectory,
+    TokenIssuer,
+    UserRepository,
+)
+from tessera.features.identity.application.profile import DeleteAccount, GetProfile, UpdateProfile
+from tessera.features.identity.application.refresh_tokens import RefreshTokens
+from tessera.features.identity.application.register_user import RegisterUser
+from tessera.features.identity.domain.errors import InvalidToken
+from tessera.features.identity.domain.sessions import Principal
+from tessera.main.settings import Settings
+from tessera.shared.application.ports import Clock
+
+
+class IdentityProvider(Provider):
+    """Identity in every mode; the session store comes from the mode's provider."""
+
+    users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
+    tenants = provide(SqlTenantDirectory, provides=TenantDirectory, scope=Scope.REQUEST)
+    one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
+    use_cases = provide_all(
+        RegisterUser, LogIn, RefreshTokens, Authenticate, LogOut, LogOutEverywhere,
+        ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
+        ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount,
+        scope=Scope.REQUEST,
+    )  # fmt: skip
+
+    @provide(scope=Scope.APP)
+    def hasher(self) -> PasswordHasher:
+        """argon2-cffi's default profile (t=3, m=64 MiB, p=4), one hash per core at a time."""
+        return Argon2PasswordHasher()
+
+    @provide(scope=Scope.APP)
+    def config(self, settings: Settings) -> IdentityConfig:
+        return IdentityConfig(
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+            refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+            idle_ttl_seconds=settings.session_idle_ttl_seconds,
+            require_verified_email=settings.require_email_verification,
+            public_base_url=settings.public_base_url.rstrip("/"),
+        )
+
+    @provide(scope=Scope.APP)
+    def tokens(self, settings: Settings, clock: Clock) -> TokenIssuer:
+        return JwtTokenIssuer(
+            settings.jwt_secret_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+            clock=clock.now,
+        )  # fmt: skip
+
+    @provide(scope=Scope.REQUEST)
+    async def principal(self, request: Request, authenticate: Authenticate) -> Principal:  # type: ignore[type-arg]
+        """The caller of this request; 401 without a valid bearer token of a live session."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("A bearer access token is required.")
+        return await authenticate.execute(token.strip())
+
+
+class RedisSessionsProvider(Provider):
+    @provide(scope=Scope.APP)
+    def sessions(self, client: Redis, settings: Settings) -> SessionStore:
+        return RedisSessionStore(client, prefix=settings.redis_key_prefix)
+
+
+class MemorySessionsProvider(Provider):
+    @provide(scope=Scope.APP)
+    def sessions(self, clock: Clock) -> SessionStore:
+        return InMemorySessionStore(clock_ms=lambda: clock.now().timestamp() * 1000)

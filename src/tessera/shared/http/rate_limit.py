@@ -1,0 +1,257 @@
+"""Rate limits on HTTP requests (SPEC §3.10): which group a request falls in, and the answer.
+
+| request | group | counted per |
+|---|---|---|
+| under `/api/v1/auth/` without a verifiable bearer token | `auth` | client IP |
+| with a verifiable bearer token, role `admin` | `admin` | user id |
+| with a verifiable bearer token, any other role | `api` | user id |
+| anything else (no token, or one that does not verify) | `api` | client IP |
+| `/health*`, `/schema*`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
+
+An unverifiable bearer on an `/auth/` path keeps the request in the `auth` group: otherwise
+adding `Authorization: Bearer x` to a login would buy a password guesser the larger API
+limit. IPv6 clients are counted per /64, the block one subscriber usually holds, so rotating
+addresses inside it does not reset the count.
+
+Counting is `RateLimiter.hit`, atomic in the shared cache, so every API process together lets
+exactly the limit through. Litestar's own rate-limit middleware is not used: its counting is
+a read-then-write that processes race on, and it keys per middleware class, not per group.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import structlog
+from litestar import Request
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.shared.application.rate_limits import RateLimitDecision, RateLimiter, RateLimitGroup
+from tessera.shared.domain.errors import DependencyUnavailable
+from tessera.shared.http.client_ip import ClientIpResolver
+from tessera.shared.http.errors import ErrorCode, error_response
+
+logger = structlog.stdlib.get_logger("tessera.ratelimit")
+
+Identity = tuple[str, str]
+"""(user id, role) read from a bearer token whose signature and expiry were verified."""
+Identify = Callable[[str], Identity | Awaitable[Identity | None] | None]
+LimiterSource = RateLimiter | Callable[[], Awaitable[RateLimiter]]
+
+AUTH_PREFIX = "/api/v1/auth/"
+UNLIMITED_PATHS = ("/health", "/schema", "/metrics")
+ADMIN_ROLES = frozenset({"admin"})
+WINDOW_SECONDS = 60
+WARN_EVERY_SECONDS = 60.0
+_REFUSED = "Too many requests. Try again later."
+
+
+class RateLimitSettings(Protocol):
+    """The settings this middleware reads; `tessera.main.settings.Settings` has them all."""
+
+    @property
+    def rate_limit_enabled(self) -> bool: ...
+    @property
+    def rate_limit_auth_per_minute(self) -> int: ...
+    @property
+    def rate_limit_api_per_minute(self) -> int: ...
+    @property
+    def rate_limit_admin_per_minute(self) -> int: ...
+    @property
+    def trusted_proxies(self) -> Sequence[str]: ...
+
+
+class RateLimitMiddleware(ASGIMiddleware):
+    """Counts each limited request and refuses it with a 429 envelope over the limit.
+
+    Fails open: when the cache is down (`DependencyUnavailable`) the request goes through
+    without rate-limit headers, and a warning is logged at most once a minute per process.
+    A cache outage then costs protection against floods, not the whole API; the health
+    endpoints report the cache as failing meanwhile.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(
+        self,
+        limiter: LimiterSource,
+        settings: RateLimitSettings,
+        identify: Identify | None = None,
+        *,
+        auth_prefix: str = AUTH_PREFIX,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limiter = limiter if isinstance(limiter, RateLimiter) else None
+        self._get_limiter = None if isinstance(limiter, RateLimiter) else limiter
+        self._enabled = settings.rate_limit_enabled
+        self._auth = RateLimitGroup("auth", settings.rate_limit_auth_per_minute, WINDOW_SECONDS)
+        self._api = RateLimitGroup("api", settings.rate_limit_api_per_minute, WINDOW_SECONDS)
+        self._admin = RateLimitGroup("admin", settings.rate_limit_admin_per_minute, WINDOW_SECONDS)
+        self._clients = ClientIpResolver(settings.trusted_proxies)
+        self._identify = identify
+        self._auth_prefix = auth_prefix
+        self._monotonic = monotonic
+        self._last_warning: float | None = None
+
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        return super().__call__(app) if self._enabled else app
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        target = await self._target(scope)
+        decision = await self._hit(*target) if target is not None else None
+        if target is None or decision is None:
+            await next_app(scope, receive, send)
+            return
+        headers = rate_limit_headers(target[0], decision)
+        if not decision.allowed:
+            await _refuse(scope, receive, send, decision, headers)
+            return
+        await next_app(scope, receive, _adding_headers(send, headers))
+
+    async def _target(self, scope: Scope) -> tuple[RateLimitGroup, str] | None:
+        path: str = scope["path"]
+        if scope.get("method") == "OPTIONS" or _unlimited(path):
+            return None
+        token = bearer_token(_header(scope, b"authorization"))
+        identity = await self._who(token) if token else None
+        if identity is not None:
+            user_id, role = identity
+            return (self._admin if role in ADMIN_ROLES else self._api), user_id
+        peer = scope.get("client")
+        forwarded_for = _header(scope, b"x-forwarded-for")
+        ip = self._clients.resolve(peer[0] if peer else None, forwarded_for)
+        group = self._auth if path.startswith(self._auth_prefix) else self._api
+        return group, ip_identifier(ip)
+
+    async def _who(self, token: str) -> Identity | None:
+        if self._identify is None:
+            return None
+        found = self._identify(token)
+        return await found if inspect.isawaitable(found) else found
+
+    async def _hit(self, group: RateLimitGroup, identifier: str) -> RateLimitDecision | None:
+        try:
+            if self._limiter is None:
+                assert self._get_limiter is not None
+                self._limiter = await self._get_limiter()
+            return await self._limiter.hit(group, identifier)
+        except DependencyUnavailable:
+            self._warn_cache_down()
+            return None
+
+    def _warn_cache_down(self) -> None:
+        now = self._monotonic()
+        if self._last_warning is None or now - self._last_warning >= WARN_EVERY_SECONDS:
+            self._last_warning = now
+            logger.warning("rate limits not enforced: the cache is unavailable")
+
+
+def rate_limit_middleware(
+    limiter: LimiterSource,
+    settings: RateLimitSettings,
+    identify: Identify | None = None,
+    *,
+    auth_prefix: str = AUTH_PREFIX,
+) -> RateLimitMiddleware:
+    """The middleware for `Litestar(middleware=[...])`; a no-op when rate limits are disabled.
+
+    `limiter` is a `RateLimiter` or an async callable returning one (called on the first
+    limited request and kept, e.g. `partial(container.get, RateLimiter)`). `identify` reads
+    (user id, role) from a bearer token after checking its signature and expiry, without a
+    session lookup, and returns None for any token it does not accept; it may be async.
+    """
+    return RateLimitMiddleware(limiter, settings, identify, auth_prefix=auth_prefix)
+
+
+def rate_limit_headers(group: RateLimitGroup, decision: RateLimitDecision) -> dict[str, str]:
+    """The seed's `X-RateLimit-*` fields and the IETF ones.
+
+    `RateLimit-Policy` and `RateLimit` follow draft-ietf-httpapi-ratelimit-headers-10
+    (September 2025; -11 keeps the syntax): Structured Field lists of items named for the
+    policy, `"api";q=100;w=60` (quota, window in seconds) and `"api";r=99;t=42` (remaining,
+    seconds until the quota resets). The older `limit=, remaining=, reset=` dictionary form
+    of draft -07 is not sent.
+    """
+    return {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(decision.reset_at_epoch),
+        "RateLimit-Policy": f'"{group.name}";q={decision.limit};w={group.window_seconds}',
+        "RateLimit": f'"{group.name}";r={decision.remaining};t={decision.reset_after_seconds}',
+    }
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def ip_identifier(ip: str) -> str:
+    """The client IP as counted: IPv6 by its /64, IPv4 and non-addresses as they are."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return ip
+
+
+def _unlimited(path: str) -> bool:
+    return any(path == p or path.startswith(f"{p}/") for p in UNLIMITED_PATHS)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name]
+    return ",".join(values) if values else None
+
+
+def _adding_headers(send: Send, headers: dict[str, str]) -> Send:
+    encoded = _encode(headers)
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *encoded]
+        await send(message)
+
+    return send_with_headers
+
+
+def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    decision: RateLimitDecision,
+    headers: dict[str, str],
+) -> None:
+    retry_after = decision.reset_after_seconds
+    response = error_response(
+        ErrorCode.RATE_LIMIT_EXCEEDED,
+        _REFUSED,
+        details={"retry_after": retry_after},
+        retry_after=retry_after,
+        headers={**headers, "Retry-After": str(retry_after)},
+    )
+    request: Request[Any, Any, Any] = Request(scope)
+    await response.to_asgi_response(None, request)(scope, receive, send)
+
+
+__all__ = [
+    "RateLimitMiddleware",
+    "RateLimitSettings",
+    "rate_limit_headers",
+    "rate_limit_middleware",
+]

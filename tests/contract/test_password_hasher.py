@@ -1,0 +1,219 @@
+"""The `PasswordHasher` contract, run against its one adapter (argon2-cffi).
+
+Most tests use the OWASP minimum (m=19 MiB, t=2, p=1) to stay fast; one uses the default
+profile the service runs with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from itertools import pairwise
+
+import argon2
+import pytest
+
+from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
+from tessera.features.identity.application.ports import PasswordHasher
+
+OWASP_MINIMUM = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(params=["argon2"])
+def hasher(request: pytest.FixtureRequest) -> PasswordHasher:
+    return Argon2PasswordHasher(**OWASP_MINIMUM)
+
+
+class RecordingHasher(Argon2PasswordHasher):
+    """Records when each verification ran, in the worker thread itself."""
+
+    def __init__(self, **options: int) -> None:
+        super().__init__(**OWASP_MINIMUM, **options)
+        self.started = threading.Event()
+        self.runs: list[tuple[float, float]] = []
+
+    def _verify_blocking(self, password_hash: str, password: str) -> bool:
+        start = time.perf_counter()
+        self.started.set()
+        try:
+            return super()._verify_blocking(password_hash, password)
+        finally:
+            self.runs.append((start, time.perf_counter()))
+
+
+def most_at_once(runs: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in runs] + [(end, -1) for _, end in runs])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+async def mean_seconds(action: Callable[[], Awaitable[object]], runs: int = 3) -> float:
+    start = time.perf_counter()
+    for _ in range(runs):
+        await action()
+    return (time.perf_counter() - start) / runs
+
+
+async def test_hash_is_argon2id_with_the_configured_parameters(hasher: PasswordHasher) -> None:
+    password_hash = await hasher.hash(PASSWORD)
+    assert password_hash.startswith(OWASP_PREFIX)
+    assert PASSWORD not in password_hash
+
+
+async def test_the_same_password_hashes_differently_each_time(hasher: PasswordHasher) -> None:
+    assert await hasher.hash(PASSWORD) != await hasher.hash(PASSWORD)
+
+
+async def test_verify_accepts_the_password_and_refuses_another(hasher: PasswordHasher) -> None:
+    password_hash = await hasher.hash(PASSWORD)
+    assert await hasher.verify(password_hash, PASSWORD) is True
+    assert await hasher.verify(password_hash, "correct horse battery stapler") is False
+    assert await hasher.verify(password_hash, "") is False
+
+
+async def test_unicode_and_spaces_are_verified_exactly(hasher: PasswordHasher) -> None:
+    password = " pâss phrase 🔐 我的 "
+    password_hash = await hasher.hash(password)
+    assert await hasher.verify(password_hash, password) is True
+    assert await hasher.verify(password_hash, password.rstrip()) is False
+    assert await hasher.verify(password_hash, password.strip()) is False
+    decomposed = password.replace("â", "a\u0302")  # same look, other code points
+    assert await hasher.verify(password_hash, decomposed) is False
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "",
+        "not a hash",
+        "$argon2id$v=19$m=19456,t=2,p=1$bm90IGEgc2FsdA",
+        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+    ],
+)
+async def test_a_malformed_hash_does_not_verify(hasher: PasswordHasher, malformed: str) -> None:
+    assert await hasher.verify(malformed, PASSWORD) is False
+    assert hasher.needs_rehash(malformed) is True
+
+
+async def test_a_truncated_hash_does_not_verify(hasher: PasswordHasher) -> None:
+    password_hash = await hasher.hash(PASSWORD)
+    assert await hasher.verify(password_hash[:-4], PASSWORD) is False
+
+
+async def test_own_hashes_need_no_rehash(hasher: PasswordHasher) -> None:
+    assert hasher.needs_rehash(await hasher.hash(PASSWORD)) is False
+
+
+async def test_a_hash_made_with_other_parameters_verifies_and_needs_rehash(
+    hasher: PasswordHasher,
+) -> None:
+    stronger = Argon2PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1)
+    legacy = argon2.PasswordHasher(
+        time_cost=2, memory_cost=19456, parallelism=1, type=argon2.Type.I
+    )
+    for password_hash in (await stronger.hash(PASSWORD), legacy.hash(PASSWORD)):
+        assert await hasher.verify(password_hash, PASSWORD) is True  # so login can upgrade it
+        assert hasher.needs_rehash(password_hash) is True
+
+
+async def test_the_default_profile_is_argon2_cffis() -> None:
+    hasher = Argon2PasswordHasher()
+    password_hash = await hasher.hash(PASSWORD)
+    assert password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert await hasher.verify(password_hash, PASSWORD) is True
+    assert hasher.needs_rehash(password_hash) is False
+    assert hasher.needs_rehash(await Argon2PasswordHasher(**OWASP_MINIMUM).hash(PASSWORD))
+
+
+async def test_verify_dummy_costs_about_what_a_real_verify_costs(hasher: PasswordHasher) -> None:
+    password_hash = await hasher.hash(PASSWORD)
+    await hasher.verify_dummy(PASSWORD)  # the dummy hash is made on first use
+    real = await mean_seconds(lambda: hasher.verify(password_hash, "a wrong password"))
+    dummy = await mean_seconds(lambda: hasher.verify_dummy("a wrong password"))
+    assert dummy >= 0.3 * real, (dummy, real)
+
+
+async def test_verify_dummy_accepts_any_password_without_raising(hasher: PasswordHasher) -> None:
+    for password in ("", PASSWORD, "🔐" * 128):
+        await hasher.verify_dummy(password)
+
+
+async def test_at_most_max_concurrency_verifications_run_at_once() -> None:
+    hasher = RecordingHasher(max_concurrency=1)
+    password_hash = await hasher.hash(PASSWORD)
+    results = await asyncio.gather(*(hasher.verify(password_hash, PASSWORD) for _ in range(4)))
+    assert results == [True] * 4
+    assert len(hasher.runs) == 4
+    assert most_at_once(hasher.runs) == 1
+
+
+async def test_the_recorder_sees_overlap_when_concurrency_allows_it() -> None:
+    hasher = RecordingHasher(max_concurrency=4)
+    password_hash = await hasher.hash(PASSWORD)
+    await asyncio.gather(*(hasher.verify(password_hash, PASSWORD) for _ in range(4)))
+    assert most_at_once(hasher.runs) > 1
+
+
+async def test_a_cancelled_verification_keeps_its_slot_until_its_thread_ends() -> None:
+    hasher = RecordingHasher(max_concurrency=1)
+    password_hash = await hasher.hash(PASSWORD)
+    abandoned = asyncio.create_task(hasher.verify(password_hash, PASSWORD))
+    assert await asyncio.to_thread(hasher.started.wait, 5)  # its thread is hashing
+    abandoned.cancel()
+    assert await hasher.verify(password_hash, PASSWORD) is True
+    assert abandoned.cancelled()
+    assert len(hasher.runs) == 2
+    assert most_at_once(hasher.runs) == 1
+
+
+async def test_the_event_loop_keeps_ticking_while_passwords_hash() -> None:
+    hasher = Argon2PasswordHasher(max_concurrency=2)  # default profile: ~0.2 s a hash
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.create_task(ticker())
+    start = time.perf_counter()
+    await asyncio.gather(*(hasher.hash(PASSWORD) for _ in range(4)))
+    elapsed = time.perf_counter() - start
+    ticking.cancel()
+    gaps = [later - earlier for earlier, later in pairwise(ticks)]
+    # Hashing on the loop would stall it for the whole batch; relative bounds, as a loaded
+    # machine stretches both the hashes and the ticks.
+    assert len(ticks) >= elapsed / 0.01 / 4, (len(ticks), elapsed)
+    assert max(gaps) < elapsed / 4, (max(gaps), elapsed)
+
+
+def test_one_hasher_serves_successive_event_loops() -> None:
+    hasher = Argon2PasswordHasher(**OWASP_MINIMUM, max_concurrency=1)
+    password_hash = asyncio.run(hasher.hash(PASSWORD))
+
+    async def contended() -> list[bool]:
+        return await asyncio.gather(*(hasher.verify(password_hash, PASSWORD) for _ in range(2)))
+
+    assert asyncio.run(contended()) == [True, True]
+    assert asyncio.run(contended()) == [True, True]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"time_cost": 1, "memory_cost": 65536, "parallelism": 4},
+        {"time_cost": 3, "memory_cost": 19455, "parallelism": 4},
+        {"time_cost": 3, "memory_cost": 65536, "parallelism": 0},
+        {"max_concurrency": 0},
+    ],
+)
+def test_parameters_below_the_owasp_minimum_are_refused(options: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=r"minimum|at least"):
+        Argon2PasswordHasher(**options)

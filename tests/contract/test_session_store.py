@@ -1,0 +1,449 @@
+"""The `SessionStore` contract, run against the in-memory adapter and against real Redis.
+
+Each test gets a clock: for memory it is virtual (advancing costs nothing), for Redis it is the
+wall clock (advancing sleeps, since Redis expires keys in real time). Where the port takes a
+`now`, tests pass one ahead of the clock instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import pytest
+from redis.asyncio import Redis
+
+from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
+from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
+from tessera.features.identity.application.ports import SessionStore
+from tessera.features.identity.domain.sessions import Role, RotationOutcome, SessionRecord
+from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.domain.errors import DependencyUnavailable
+from tests import services
+
+IDLE = 60
+GRACE = 10
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+
+
+def to_the_ms(moment: datetime) -> datetime:
+    return EPOCH + (moment - EPOCH) // MS * MS
+
+
+def hash_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def seconds(n: float) -> timedelta:
+    return timedelta(seconds=n)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    async def advance(self, by: float) -> None: ...
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.current = to_the_ms(datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def ms(self) -> float:
+        return (self.current - EPOCH) / MS
+
+    async def advance(self, by: float) -> None:
+        self.current += seconds(by)
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return to_the_ms(datetime.now(UTC))
+
+    async def advance(self, by: float) -> None:
+        await asyncio.sleep(by)
+
+
+@dataclass
+class Backend:
+    store: SessionStore
+    clock: Clock
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        clock = VirtualClock()
+        yield Backend(InMemorySessionStore(clock_ms=clock.ms), clock)
+        return
+    async with services.redis_namespace() as prefix:
+        client = connect_redis(services.TEST_REDIS_URL)
+        yield Backend(RedisSessionStore(client, prefix=prefix), WallClock())
+        await client.aclose(close_connection_pool=True)
+
+
+@pytest.fixture
+def store(backend: Backend) -> SessionStore:
+    return backend.store
+
+
+@pytest.fixture
+def clock(backend: Backend) -> Clock:
+    return backend.clock
+
+
+def new_session(
+    clock: Clock,
+    *,
+    user_id: uuid.UUID | None = None,
+    lifetime: timedelta = timedelta(days=7),
+    age: timedelta = timedelta(0),
+    role: Role = Role.USER,
+) -> SessionRecord:
+    created = clock.now() - age
+    return SessionRecord(
+        session_id=uuid.uuid4(),
+        user_id=user_id or uuid.uuid4(),
+        tenant_id=uuid.uuid4(),
+        role=role,
+        created_at=created,
+        last_seen_at=created,
+        expires_at=created + lifetime,
+        ip_address="203.0.113.7",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+        generation=0,
+        rotated_at=created,
+    )
+
+
+async def start(
+    store: SessionStore, session: SessionRecord, *, token: str = "t0", idle: int = IDLE
+) -> SessionRecord:
+    await store.create(session, refresh_hash=hash_of(token), idle_seconds=idle)
+    return session
+
+
+async def alive(store: SessionStore, session: SessionRecord, now: datetime) -> bool:
+    found = await store.touch(session.user_id, session.session_id, now=now, idle_seconds=IDLE)
+    return found is not None
+
+
+async def rotate(
+    store: SessionStore, session: SessionRecord, presented: str, new: str, now: datetime
+) -> tuple[RotationOutcome, SessionRecord | None]:
+    rotation = await store.rotate(
+        session.user_id,
+        session.session_id,
+        presented_hash=hash_of(presented),
+        new_hash=hash_of(new),
+        now=now,
+        grace_seconds=GRACE,
+        idle_seconds=IDLE,
+    )
+    return rotation.outcome, rotation.session
+
+
+async def test_a_created_session_reads_back_with_its_fields(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock, role=Role.TENANT_ADMIN))
+    anonymous = await start(store, replace(new_session(clock), ip_address=None, user_agent=None))
+    now = clock.now() + seconds(1)
+    found = await store.touch(session.user_id, session.session_id, now=now, idle_seconds=IDLE)
+    assert found == replace(session, last_seen_at=now)
+    found = await store.touch(anonymous.user_id, anonymous.session_id, now=now, idle_seconds=IDLE)
+    assert found == replace(anonymous, last_seen_at=now)
+
+
+async def test_times_are_kept_to_the_millisecond(store: SessionStore, clock: Clock) -> None:
+    session = new_session(clock)
+    await start(
+        store, replace(session, created_at=session.created_at + timedelta(microseconds=999))
+    )
+    now = clock.now()
+    found = await store.touch(
+        session.user_id,
+        session.session_id,
+        now=now + timedelta(microseconds=1500),
+        idle_seconds=IDLE,
+    )
+    assert found is not None
+    assert found.created_at == session.created_at
+    assert found.last_seen_at == now + MS
+    assert found.created_at.tzinfo is not None
+
+
+async def test_a_session_created_past_its_expiry_is_not_kept(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    ended = await start(
+        store, new_session(clock, user_id=user, age=seconds(10), lifetime=seconds(5))
+    )
+    assert not await alive(store, ended, clock.now())
+    assert await store.revoke(user, ended.session_id) is False
+
+
+async def test_an_unknown_session_reads_as_none(store: SessionStore, clock: Clock) -> None:
+    assert await store.touch(uuid.uuid4(), uuid.uuid4(), now=clock.now(), idle_seconds=IDLE) is None
+
+
+async def test_an_idle_session_ends_after_the_idle_time(store: SessionStore, clock: Clock) -> None:
+    session = await start(store, new_session(clock), idle=1)
+    await clock.advance(1.2)
+    assert not await alive(store, session, clock.now())
+    assert await store.list(session.user_id, now=clock.now()) == []
+
+
+async def test_use_pushes_the_idle_expiry_back(store: SessionStore, clock: Clock) -> None:
+    session = await start(store, new_session(clock), idle=1)
+    for _ in range(2):
+        await clock.advance(0.7)
+        found = await store.touch(
+            session.user_id, session.session_id, now=clock.now(), idle_seconds=1
+        )
+        assert found is not None, "each use gives the session another idle second"
+    await clock.advance(1.2)
+    assert not await alive(store, session, clock.now())
+
+
+async def test_use_never_extends_a_session_past_its_absolute_expiry(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock, lifetime=seconds(2)))
+    await clock.advance(1)
+    assert await alive(store, session, clock.now())
+    await clock.advance(1.2)
+    assert not await alive(store, session, clock.now())
+
+
+async def test_a_session_read_after_its_absolute_expiry_is_gone(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock, lifetime=seconds(30)))
+    assert not await alive(store, session, clock.now() + seconds(31))
+    assert not await alive(store, session, clock.now()), "it was deleted, not only hidden"
+    late = await start(store, new_session(clock, lifetime=seconds(30)))
+    assert await rotate(store, late, "t0", "t1", clock.now() + seconds(31)) == (
+        RotationOutcome.MISSING,
+        None,
+    )
+
+
+async def test_rotating_the_current_token_starts_the_next_generation(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock))
+    first = clock.now() + seconds(1)
+    outcome, rotated = await rotate(store, session, "t0", "t1", first)
+    assert outcome is RotationOutcome.ROTATED
+    assert rotated == replace(session, generation=1, rotated_at=first, last_seen_at=first)
+    second = first + seconds(20)
+    outcome, rotated = await rotate(store, session, "t1", "t2", second)
+    assert outcome is RotationOutcome.ROTATED
+    assert rotated is not None
+    assert (rotated.generation, rotated.rotated_at) == (2, second)
+
+
+async def test_the_parent_token_within_the_grace_window_changes_nothing(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock))
+    now = clock.now()
+    _, rotated = await rotate(store, session, "t0", "t1", now)
+    assert rotated is not None
+    outcome, again = await rotate(store, session, "t0", "t1-bis", now + seconds(GRACE))
+    assert outcome is RotationOutcome.GRACE, "the window includes its last instant"
+    assert again == replace(rotated, last_seen_at=now + seconds(GRACE))
+    outcome, _ = await rotate(store, session, "t1", "t2", now + seconds(GRACE + 1))
+    assert outcome is RotationOutcome.ROTATED, "the token issued by the rotation is still current"
+
+
+async def test_the_parent_token_after_the_grace_window_revokes_the_session(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock))
+    now = clock.now()
+    await rotate(store, session, "t0", "t1", now)
+    assert await rotate(store, session, "t0", "t9", now + seconds(GRACE + 1)) == (
+        RotationOutcome.REUSED,
+        None,
+    )
+    assert not await alive(store, session, now)
+    assert (await rotate(store, session, "t1", "t2", now))[0] is RotationOutcome.MISSING
+
+
+@pytest.mark.parametrize("presented", ["t0", "never-issued"])
+async def test_an_older_or_unknown_token_revokes_the_session(
+    store: SessionStore, clock: Clock, presented: str
+) -> None:
+    session = await start(store, new_session(clock))
+    now = clock.now()
+    await rotate(store, session, "t0", "t1", now)
+    await rotate(store, session, "t1", "t2", now)
+    assert await rotate(store, session, presented, "t9", now) == (RotationOutcome.REUSED, None)
+    assert not await alive(store, session, now)
+    assert await store.list(session.user_id, now=now) == []
+
+
+async def test_rotating_a_missing_session_is_missing(store: SessionStore, clock: Clock) -> None:
+    ghost = new_session(clock)
+    assert await rotate(store, ghost, "t0", "t1", clock.now()) == (RotationOutcome.MISSING, None)
+
+
+async def test_concurrent_rotations_with_one_token_rotate_once(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock))
+    now = clock.now()
+    results = await asyncio.gather(
+        *(rotate(store, session, "t0", f"t1-{n}", now) for n in range(10))
+    )
+    outcomes = Counter(outcome for outcome, _ in results)
+    assert outcomes == {RotationOutcome.ROTATED: 1, RotationOutcome.GRACE: 9}
+    assert {s.generation for _, s in results if s is not None} == {1}
+    winner = next(n for n, (o, _) in enumerate(results) if o is RotationOutcome.ROTATED)
+    assert (await rotate(store, session, f"t1-{winner}", "t2", now))[0] is RotationOutcome.ROTATED
+
+
+async def test_list_gives_the_users_live_sessions_newest_first(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    oldest = await start(store, new_session(clock, user_id=user, age=seconds(3)))
+    middle = await start(store, new_session(clock, user_id=user, age=seconds(2)))
+    newest = await start(store, new_session(clock, user_id=user, age=seconds(1)))
+    await start(store, new_session(clock, user_id=user, age=seconds(4), lifetime=seconds(5)))
+    await start(store, new_session(clock))  # another user's
+    listed = await store.list(user, now=clock.now() + seconds(2))
+    assert [s.session_id for s in listed] == [
+        newest.session_id,
+        middle.session_id,
+        oldest.session_id,
+    ]
+    assert listed[0] == newest, "listing is not use"
+    assert await store.list(uuid.uuid4(), now=clock.now()) == []
+
+
+async def test_revoke_ends_one_session(store: SessionStore, clock: Clock) -> None:
+    user = uuid.uuid4()
+    gone = await start(store, new_session(clock, user_id=user))
+    kept = await start(store, new_session(clock, user_id=user))
+    assert await store.revoke(user, gone.session_id) is True
+    assert not await alive(store, gone, clock.now())
+    assert await alive(store, kept, clock.now())
+    assert await store.revoke(user, gone.session_id) is False
+    assert await store.revoke(user, uuid.uuid4()) is False
+
+
+async def test_revoke_all_ends_every_session_but_the_kept_one(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    sessions = [await start(store, new_session(clock, user_id=user)) for _ in range(3)]
+    stranger = await start(store, new_session(clock))
+    assert await store.revoke_all(user, keep=sessions[1].session_id) == 2
+    listed = await store.list(user, now=clock.now())
+    assert [s.session_id for s in listed] == [sessions[1].session_id]
+    assert await store.revoke_all(user) == 1
+    assert await store.list(user, now=clock.now()) == []
+    assert await store.revoke_all(user) == 0
+    assert await alive(store, stranger, clock.now())
+
+
+async def test_a_role_change_applies_to_the_users_live_sessions(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    sessions = [await start(store, new_session(clock, user_id=user)) for _ in range(2)]
+    stranger = await start(store, new_session(clock))
+    await store.set_role(user, Role.ADMIN)
+    await store.set_role(uuid.uuid4(), Role.ADMIN)  # no sessions: nothing happens
+    now = clock.now()
+    for session in sessions:
+        found = await store.touch(user, session.session_id, now=now, idle_seconds=IDLE)
+        assert found is not None
+        assert found.role is Role.ADMIN
+    assert {s.role for s in await store.list(user, now=now)} == {Role.ADMIN}
+    found = await store.touch(stranger.user_id, stranger.session_id, now=now, idle_seconds=IDLE)
+    assert found is not None
+    assert found.role is Role.USER
+
+
+async def test_the_memory_store_without_a_clock_judges_by_the_latest_time_it_saw() -> None:
+    store = InMemorySessionStore()
+    clock = VirtualClock()
+    user = uuid.uuid4()
+    active = await start(store, new_session(clock, user_id=user))
+    idle = await start(store, new_session(clock, user_id=user))
+    later = clock.now() + seconds(IDLE + 1)
+    assert not await alive(store, active, later)
+    assert await store.revoke(user, idle.session_id) is False, "it had ended by `later`"
+
+
+async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefix: str) -> None:
+    client = Redis.from_url(services.TEST_REDIS_URL)
+    store = RedisSessionStore(client, prefix=redis_prefix)
+    clock = WallClock()
+    session = new_session(clock)
+    secret, successor = "refresh-token-plain-secret", "refresh-token-plain-successor"
+    try:
+        await store.create(session, refresh_hash=hash_of(secret), idle_seconds=IDLE)
+        await rotate(store, session, secret, successor, clock.now())
+        key = f"{redis_prefix}session:user:{session.user_id}:{session.session_id}"
+        index = f"{redis_prefix}session:index:{session.user_id}"
+        assert sorted(await client.keys(f"{redis_prefix}*")) == sorted(
+            [key.encode(), index.encode()]
+        )
+        assert 0 < await client.pttl(key) <= IDLE * 1000
+        assert await client.pttl(index) >= await client.pttl(key)
+        assert await client.smembers(index) == {str(session.session_id).encode()}
+        stored = await client.hgetall(key)
+        fields = {text(k): text(v) for k, v in stored.items()}
+        assert fields["token"] == hash_of(successor)
+        assert fields["previous_token"] == hash_of(secret)
+        assert fields["user_id"] == str(session.user_id)
+        assert {"created_at", "expires_at", "ip_address", "user_agent"} <= fields.keys()
+        others = [v for k, v in fields.items() if k not in {"token", "previous_token"}]
+        assert not any(re.search("[0-9a-f]{32}", v) for v in others), "no other token-like data"
+        assert not any("plain" in v for v in fields.values()), "never the token itself"
+    finally:
+        await client.aclose()
+
+
+async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    store = RedisSessionStore(client)
+    session = new_session(WallClock())
+    user, sid, now = session.user_id, session.session_id, datetime.now(UTC)
+    operations = (
+        store.create(session, refresh_hash=hash_of("t0"), idle_seconds=IDLE),
+        store.touch(user, sid, now=now, idle_seconds=IDLE),
+        store.rotate(
+            user, sid, presented_hash="a", new_hash="b", now=now, grace_seconds=1, idle_seconds=1
+        ),
+        store.list(user, now=now),
+        store.revoke(user, sid),
+        store.revoke_all(user),
+        store.set_role(user, Role.ADMIN),
+    )
+    try:
+        for operation in operations:
+            with pytest.raises(DependencyUnavailable):
+                await operation
+    finally:
+        await client.aclose()

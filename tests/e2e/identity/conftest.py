@@ -1,0 +1,78 @@
+"""A running Tessera for the identity tests, in embedded or production mode."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dishka import Provider, Scope, provide
+from litestar.testing import AsyncTestClient
+
+from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
+from tessera.features.identity.application.ports import PasswordHasher
+from tessera.main import migrations
+from tests import services
+from tests.e2e.harness import client_for, settings_for
+
+PASSWORD = "correct horse battery"
+SECRET = "test-secret-" + "k" * 40
+Client = AsyncTestClient[Any]
+
+
+class CheapHashing(Provider):
+    """The OWASP-minimum argon2id profile, so hundreds of logins stay fast in tests."""
+
+    @provide(scope=Scope.APP, override=True)
+    def hasher(self) -> PasswordHasher:
+        return Argon2PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[Client]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    settings = settings_for(
+        database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false", jwt_secret_key=SECRET
+    )
+    async with client_for(settings, CheapHashing()) as running:
+        yield running
+
+
+@pytest.fixture
+async def production_client(tmp_path: Path, redis_prefix: str) -> AsyncIterator[Client]:
+    async with services.throwaway_database() as url:
+        await asyncio.to_thread(migrations.upgrade, url)
+        settings = settings_for(
+            database_url=url, redis_url=services.TEST_REDIS_URL, redis_key_prefix=redis_prefix,
+            data_dir=str(tmp_path), rate_limit_enabled="false", jwt_secret_key=SECRET,
+        )  # fmt: skip
+        async with client_for(settings, CheapHashing()) as running:
+            yield running
+
+
+Register = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def register(
+    client: Client, email: str = "alice@example.com", **fields: Any
+) -> dict[str, Any]:
+    body = {"email": email, "password": PASSWORD, "full_name": "Alice", "terms_accepted": True}
+    response = await client.post("/api/v1/auth/register", json=body | fields)
+    assert response.status_code == 201, response.text
+    return dict(response.json()["data"])
+
+
+async def login(
+    client: Client, email: str = "alice@example.com", password: str = PASSWORD
+) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return dict(response.json()["data"])
+
+
+def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
+    token = tokens if isinstance(tokens, str) else tokens["access_token"]
+    return {"Authorization": f"Bearer {token}"}
