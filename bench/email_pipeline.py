@@ -116,10 +116,11 @@ class _Pipeline:
     """The directory holding `<process name>.log`."""
 
     def exited(self) -> str | None:
-        """What went wrong when a process has exited, with the end of its log."""
+        """Which process has exited, if one has; the end of its log goes to stderr."""
         for name, process in self.processes.items():
             if process.returncode is not None:
-                return f"{name} exited ({process.returncode}):\n{self.tail(name)}"
+                _say(f"{name} exited ({process.returncode}); its log ends:\n{self.tail(name)}")
+                return f"{name} exited ({process.returncode})"
         return None
 
     def tail(self, name: str) -> str:
@@ -255,8 +256,9 @@ class _Delivery:
     arrivals: list[Arrival]
     problem: str | None
     """Why not every email arrived (None: they all did)."""
-    cpu: dict[str, float]
-    """Share of one core over the window, by `worker`, `bench` and `other`."""
+    cpu: Mapping[str, float | None]
+    """Share of one core over the window, by `worker`, `bench` and `other` (None: unknown,
+    as the worker's when it died)."""
     window_s: float
 
     def summary(self) -> str:
@@ -275,7 +277,9 @@ async def _deliver(pipeline: _Pipeline, opts: Options) -> _Delivery:
     committed = time.time()
     problem = await _wait_for(pipeline, commits, bound - (perf_counter() - begun))
     window_s = perf_counter() - begun
-    cpu = _shares(before, _read(clocks), window_s)
+    cpu: dict[str, float | None] = dict(_shares(before, _read(clocks), window_s))
+    if pipeline.processes["worker"].returncode is not None:  # its CPU time died with it
+        cpu |= {"worker": None, "other": None}
     arrivals = list(pipeline.smtp.arrivals)
     return _Delivery(commits, started, committed, arrivals, problem, cpu, window_s)
 
@@ -332,7 +336,7 @@ def _rows(delivery: _Delivery, dispatched: Mapping[uuid.UUID, float]) -> list[Ro
     whole = [at - commits[key] for key, at in firsts.items()]
     to_relay = [at - commits[key] for key, at in relayed.items()]
     to_smtp = [at - relayed[key] for key, at in firsts.items() if key in relayed]
-    case = "commit → SMTP 250" + (f" ({_first_line(delivery.problem)})" if delivery.problem else "")
+    case = "commit → SMTP 250" + (f" ({delivery.problem})" if delivery.problem else "")
     counts: dict[str, Figure] = {
         "events": len(commits),
         "emails": len(firsts),
@@ -344,10 +348,6 @@ def _rows(delivery: _Delivery, dispatched: Mapping[uuid.UUID, float]) -> list[Ro
         Row("· commit → taken by a relay", _latencies(to_relay)),
         Row("· taken by a relay → SMTP 250", _latencies(to_smtp)),
     ]
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0]
 
 
 def _rates(delivery: _Delivery, firsts: Mapping[uuid.UUID, float]) -> dict[str, Figure]:
@@ -372,7 +372,9 @@ def _latencies(seconds: Iterable[float]) -> dict[str, Figure]:
 
 def _cpu(delivery: _Delivery, firsts: Mapping[uuid.UUID, float]) -> dict[str, Figure]:
     worker = delivery.cpu["worker"]
-    per_email = worker * delivery.window_s * 1000 / len(firsts) if firsts else None
+    per_email = None
+    if worker is not None and firsts:
+        per_email = worker * delivery.window_s * 1000 / len(firsts)
     return {
         "worker_cpu": worker,
         "worker_cpu_ms_per_event": per_email,

@@ -45,6 +45,7 @@ from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
+from tessera.shared.application.rate_limits import RateLimiter
 
 
 class CoreProvider(Provider):
@@ -78,6 +79,7 @@ class CoreProvider(Provider):
         return SqlAlchemyUnitOfWork(session, listener)
 
     outbox = provide(SqlOutbox, provides=Outbox, scope=Scope.REQUEST)
+    rate_limiter = provide(RateLimiter, scope=Scope.APP)
 
 
 class RedisProvider(Provider):

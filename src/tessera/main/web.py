@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from dishka import AsyncContainer
@@ -16,11 +17,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from tessera.features.identity.application.ports import TokenIssuer
+from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.http.auth_controller import AuthController
 from tessera.features.identity.http.me_controller import MeController
 from tessera.features.ops.http.controller import HealthController
 from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
+from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.domain.errors import DomainError
 from tessera.shared.http.edge import EdgeMiddleware, security_headers
 from tessera.shared.http.errors import (
@@ -31,6 +35,7 @@ from tessera.shared.http.errors import (
     http_exception_handler,
     unhandled_exception_handler,
 )
+from tessera.shared.http.rate_limit import rate_limit_middleware
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 API_PREFIX = "/api/v1"
@@ -87,6 +92,21 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
+def _identify(container: AsyncContainer) -> Callable[[str], Awaitable[tuple[str, str] | None]]:
+    """(user id, role) of a bearer token whose signature and expiry hold, for rate limiting;
+    no session lookup, so a revoked token is still counted against its user."""
+
+    async def identify(token: str) -> tuple[str, str] | None:
+        tokens = await container.get(TokenIssuer)
+        try:
+            claims = tokens.verify(token, expected_type="access")
+        except InvalidToken:
+            return None
+        return str(claims.user_id), claims.role.value
+
+    return identify
+
+
 def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     handlers: dict[Any, Any] = {
         DomainError: DomainErrorHandler(DOMAIN_ERROR_CODES),
@@ -104,6 +124,11 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         route_handlers=[HealthController, api],
         exception_handlers=handlers,
         before_request=require_json_body,
+        middleware=[
+            rate_limit_middleware(
+                partial(container.get, RateLimiter), settings, _identify(container)
+            )
+        ],
         cors_config=_cors(settings),
         request_max_body_size=MAX_JSON_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -42,7 +42,12 @@ class Argon2PasswordHasher:
         parallelism: int = DEFAULT_PARALLELISM,
         max_concurrency: int | None = None,
     ) -> None:
-        if time_cost < MIN_TIME_COST or memory_cost < MIN_MEMORY_COST or parallelism < 1:
+        too_weak = (
+            time_cost < MIN_TIME_COST
+            or memory_cost < MIN_MEMORY_COST
+            or parallelism < MIN_PARALLELISM
+        )
+        if too_weak:
             raise ValueError(
                 "argon2id parameters below the OWASP minimum "
                 f"(t>={MIN_TIME_COST}, m>={MIN_MEMORY_COST} KiB, p>={MIN_PARALLELISM}): "
