@@ -267,3 +267,16 @@ async def test_the_unit_of_work_tells_the_listener_what_it_committed(engine: Asy
         await unit.commit()
         await unit.commit()
     assert told == [[event.id]]
+
+
+async def test_a_finished_job_forgets_its_data(engine: AsyncEngine) -> None:
+    """Links with one-time tokens travel in the payload; they must not stay in the table."""
+    from sqlalchemy import select
+
+    from tessera.shared.adapters.outbox import OutboxModel
+
+    job = await handed_out(engine)
+    await run(engine, job, Handler(), Clock())
+    async with AsyncSession(engine) as session:
+        payload = (await session.execute(select(OutboxModel.payload))).scalar_one()
+    assert payload == {}

@@ -422,3 +422,24 @@ async def test_repeated_failures_slow_an_account_down_without_locking_it(
     await asyncio.sleep(body["retry_after"] + 0.2)
     if email == "alice@example.com":
         await login(client)
+
+
+async def test_unverified_users_get_403_when_verification_is_required(tmp_path: Path) -> None:
+    from tessera.main import migrations
+    from tests.e2e.harness import client_for, settings_for
+    from tests.e2e.identity.conftest import CheapHashing
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'strict.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    settings = settings_for(database_url=url, data_dir=str(tmp_path),
+                            require_email_verification="true")  # fmt: skip
+    async with client_for(settings, CheapHashing()) as strict:
+        await register(strict)
+        refused = await strict.post(
+            "/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}
+        )
+        assert error(refused, 403, "FORBIDDEN")["message"].startswith("Verify your email")
+        wrong = await strict.post(
+            "/api/v1/auth/login", json={"email": "alice@example.com", "password": "nope nope nope"}
+        )
+        error(wrong, 401, "UNAUTHORIZED")

@@ -14,23 +14,15 @@ from tessera.features.identity.adapters.sql_users import (
     SqlUserRepository,
 )
 from tessera.features.identity.application.authenticate import Authenticate
+from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import IdentityConfig
-from tessera.features.identity.application.email_verification import (
-    RequestEmailVerification,
-    VerifyEmail,
-)
+from tessera.features.identity.application.delete_account import DeleteAccount
+from tessera.features.identity.application.forgot_password import ForgotPassword
+from tessera.features.identity.application.get_profile import GetProfile
+from tessera.features.identity.application.list_sessions import ListSessions
 from tessera.features.identity.application.log_in import LogIn
-from tessera.features.identity.application.manage_sessions import (
-    ListSessions,
-    LogOut,
-    LogOutEverywhere,
-    RevokeSession,
-)
-from tessera.features.identity.application.passwords import (
-    ChangePassword,
-    ForgotPassword,
-    ResetPassword,
-)
+from tessera.features.identity.application.log_out import LogOut
+from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.ports import (
     OneTimeTokens,
     PasswordHasher,
@@ -39,9 +31,15 @@ from tessera.features.identity.application.ports import (
     TokenIssuer,
     UserRepository,
 )
-from tessera.features.identity.application.profile import DeleteAccount, GetProfile, UpdateProfile
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
 from tessera.features.identity.application.register_user import RegisterUser
+from tessera.features.identity.application.request_email_verification import (
+    RequestEmailVerification,
+)
+from tessera.features.identity.application.reset_password import ResetPassword
+from tessera.features.identity.application.revoke_session import RevokeSession
+from tessera.features.identity.application.update_profile import UpdateProfile
+from tessera.features.identity.application.verify_email import VerifyEmail
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal
 from tessera.main.settings import Settings

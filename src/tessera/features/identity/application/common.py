@@ -10,8 +10,9 @@ from datetime import datetime
 
 import msgspec
 
-from tessera.features.identity.application.ports import TokenIssuer
-from tessera.features.identity.domain.sessions import Role, SessionRecord, TokenType
+from tessera.features.identity.application.ports import TokenIssuer, UserRepository
+from tessera.features.identity.domain.errors import InvalidToken
+from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord, TokenType
 from tessera.features.identity.domain.user import User
 
 
@@ -56,6 +57,18 @@ class Profile(msgspec.Struct, frozen=True):
             role=user.role.value, tenant_id=str(user.tenant_id), created_at=user.created_at,
             updated_at=user.updated_at,
         )  # fmt: skip
+
+
+VERIFY_EMAIL = "verify_email"  # one-time token purposes, and the templates of their emails
+PASSWORD_RESET = "password_reset"
+
+
+async def live_user(users: UserRepository, principal: Principal) -> User:
+    """The caller's account; gone (deleted meanwhile) means the token is no longer valid."""
+    user = await users.get(principal.user_id)
+    if user is None:
+        raise InvalidToken()
+    return user
 
 
 def new_secret() -> str:

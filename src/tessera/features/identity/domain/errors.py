@@ -27,3 +27,9 @@ class AccountInactive(Forbidden):
 
 class EmailNotVerified(Forbidden):
     default_message = "Verify your email address before signing in."
+
+
+class InvalidLinkToken(InvalidInput):
+    """A one-time link token that is unknown, expired or already used."""
+
+    default_message = "The link is invalid, has expired or was already used."

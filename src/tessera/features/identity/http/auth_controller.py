@@ -9,26 +9,21 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
+from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import Profile, TokenPair
-from tessera.features.identity.application.email_verification import (
-    RequestEmailVerification,
-    VerifyEmail,
-)
+from tessera.features.identity.application.forgot_password import ForgotPassword
+from tessera.features.identity.application.list_sessions import ListSessions, SessionView
 from tessera.features.identity.application.log_in import Credentials, LogIn
-from tessera.features.identity.application.manage_sessions import (
-    ListSessions,
-    LogOut,
-    LogOutEverywhere,
-    RevokeSession,
-    SessionView,
-)
-from tessera.features.identity.application.passwords import (
-    ChangePassword,
-    ForgotPassword,
-    ResetPassword,
-)
+from tessera.features.identity.application.log_out import LogOut
+from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
 from tessera.features.identity.application.register_user import RegisterUser, Registration
+from tessera.features.identity.application.request_email_verification import (
+    RequestEmailVerification,
+)
+from tessera.features.identity.application.reset_password import ResetPassword
+from tessera.features.identity.application.revoke_session import RevokeSession
+from tessera.features.identity.application.verify_email import VerifyEmail
 from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.http.wire import (
     ChangePasswordBody,

@@ -7,12 +7,9 @@ from litestar import Controller, delete, get, put
 from litestar.params import JSONBody
 
 from tessera.features.identity.application.common import Profile
-from tessera.features.identity.application.profile import (
-    DeleteAccount,
-    GetProfile,
-    ProfileChanges,
-    UpdateProfile,
-)
+from tessera.features.identity.application.delete_account import DeleteAccount
+from tessera.features.identity.application.get_profile import GetProfile
+from tessera.features.identity.application.update_profile import ProfileChanges, UpdateProfile
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.http.envelope import Success, ok
 

@@ -84,9 +84,12 @@ class SqlJobStore:
         return result.scalar_one_or_none()
 
     async def complete(self, job_id: str, *, now: datetime) -> None:
+        """The payload goes with completion: it may hold one-time links, which must not
+        outlive their use in the database (dead jobs keep theirs, for replay)."""
         await self._update(
-            job_id, M.status == PENDING, status=DONE, processed_at=now, locked_until=None
-        )
+            job_id, M.status == PENDING, status=DONE, processed_at=now, locked_until=None,
+            payload={},
+        )  # fmt: skip
 
     async def retry_later(self, job_id: str, *, attempts: int, at: datetime, error: str) -> None:
         await self._update(

@@ -45,7 +45,9 @@ class JobStore(Protocol):
         it is done, dead, unknown, or claimed by another worker whose lease still runs."""
         ...
 
-    async def complete(self, job_id: str, *, now: datetime) -> None: ...
+    async def complete(self, job_id: str, *, now: datetime) -> None:
+        """The job is done; its data is forgotten (it may hold one-time links)."""
+        ...
 
     async def retry_later(
         self, job_id: str, *, attempts: int, at: datetime, error: str

@@ -1,27 +1,18 @@
-"""Proving an email address: a one-time link, then the token from it."""
-
 from __future__ import annotations
 
 from datetime import timedelta
 
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.common import (
+    VERIFY_EMAIL,
     IdentityConfig,
     hash_token,
     new_secret,
-    profile_key,
 )
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal
-from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
-from tessera.shared.domain.errors import InvalidInput
-
-VERIFY_EMAIL = "verify_email"
-
-
-class InvalidLinkToken(InvalidInput):
-    default_message = "The link is invalid, has expired or was already used."
+from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 
 
 class RequestEmailVerification:
@@ -53,28 +44,3 @@ class RequestEmailVerification:
             email_requested(VERIFY_EMAIL, user.email, context, tenant_id=user.tenant_id)
         )
         await self._uow.commit()
-
-
-class VerifyEmail:
-    """Spends a verification token: the account becomes verified. Used, expired or unknown
-    tokens are a validation error (400)."""
-
-    def __init__(
-        self, users: UserRepository, tokens: OneTimeTokens, cache: Cache,
-        unit_of_work: UnitOfWork, clock: Clock,
-    ) -> None:  # fmt: skip
-        self._users, self._tokens, self._cache = users, tokens, cache
-        self._uow, self._clock = unit_of_work, clock
-
-    async def execute(self, token: str) -> None:
-        now = self._clock.now()
-        user_id = await self._tokens.consume(
-            purpose=VERIFY_EMAIL, token_hash=hash_token(token), now=now
-        )
-        user = None if user_id is None else await self._users.get(user_id)
-        if user is None:
-            raise InvalidLinkToken(field="token")
-        user.mark_verified(now)
-        await self._users.save(user)
-        await self._uow.commit()
-        await self._cache.delete(profile_key(user.id))

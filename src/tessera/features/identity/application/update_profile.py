@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import msgspec
+
+from tessera.features.identity.application.common import Profile, live_user, profile_key
+from tessera.features.identity.application.ports import UserRepository
+from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.domain.events import Event
+
+MAX_URL_LENGTH = 512
+
+
+class ProfileChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Only these fields can be changed here; role, email or tenant are refused (400)."""
+
+    full_name: str | None = None
+    avatar_url: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class UpdateProfile:
+    """Changes the name and the avatar URL (http(s), or null to clear it); records
+    `user.updated` and drops the cached profile."""
+
+    def __init__(
+        self, users: UserRepository, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
+        clock: Clock,
+    ) -> None:  # fmt: skip
+        self._users, self._cache, self._outbox = users, cache, outbox
+        self._uow, self._clock = unit_of_work, clock
+
+    async def execute(self, principal: Principal, changes: ProfileChanges) -> Profile:
+        user = await live_user(self._users, principal)
+        avatar = None if changes.avatar_url is msgspec.UNSET else changes.avatar_url
+        if avatar is not None and not _is_http_url(avatar):
+            raise InvalidInput("avatar_url must be an http(s) URL.", field="avatar_url")
+        user.update_profile(
+            full_name=changes.full_name, avatar_url=avatar,
+            clear_avatar=changes.avatar_url is None, now=self._clock.now(),
+        )  # fmt: skip
+        await self._users.save(user)
+        profile = Profile.of(user)
+        payload = msgspec.to_builtins(profile)
+        self._outbox.record(Event("user.updated", payload, tenant_id=user.tenant_id))
+        await self._uow.commit()
+        await self._cache.delete(profile_key(user.id))
+        return profile
+
+
+def _is_http_url(value: str) -> bool:
+    return len(value) <= MAX_URL_LENGTH and value.startswith(("https://", "http://"))
