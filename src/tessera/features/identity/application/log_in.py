@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import msgspec
 
+from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.common import (
     IdentityConfig,
     PairSpec,
@@ -24,8 +25,9 @@ from tessera.features.identity.application.ports import (
 from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.sessions import SessionRecord
 from tessera.features.identity.domain.user import User, normalise_email
-from tessera.shared.application.ports import Cache, Clock, UnitOfWork
+from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.security")
 
@@ -47,19 +49,22 @@ class LogIn:
       next attempt must wait a growing delay (429), but nothing is ever locked for good;
     - an inactive account, or an unverified one when verification is required, is refused
       (403) only after the password was proven;
-    - a hash made with old parameters is upgraded on success.
+    - a hash made with old parameters is upgraded on success;
+    - a sign-in from a device (address and user agent) none of the user's live sessions
+      has is a "new sign-in": the user gets a `security_alert` email.
     """
 
     def __init__(
         self, users: UserRepository, hasher: PasswordHasher, sessions: SessionStore,
-        tokens: TokenIssuer, cache: Cache, unit_of_work: UnitOfWork, clock: Clock,
-        config: IdentityConfig,
+        tokens: TokenIssuer, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
+        clock: Clock, config: IdentityConfig,
     ) -> None:  # fmt: skip
         self._users = users
         self._hasher = hasher
         self._sessions = sessions
         self._tokens = tokens
         self._throttle = LoginThrottle(cache)
+        self._outbox = outbox
         self._uow = unit_of_work
         self._clock = clock
         self._config = config
@@ -77,10 +82,26 @@ class LogIn:
         if self._hasher.needs_rehash(user.password_hash):
             user.set_password_hash(await self._hasher.hash(credentials.password), self._clock.now())
             await self._users.save(user)
-            await self._uow.commit()
+        if await self._is_new_device(user, credentials):
+            self._outbox.record(self._new_sign_in_alert(user, credentials))
+        await self._uow.commit()
         session, pair = await self._open_session(user, credentials)
         logger.info("login", extra={"user_id": str(user.id), "session_id": str(session.session_id)})
         return pair
+
+    async def _is_new_device(self, user: User, credentials: Credentials) -> bool:
+        device = (credentials.ip_address, _agent(credentials.user_agent))
+        live = await self._sessions.list(user.id, now=self._clock.now())
+        return all((s.ip_address, s.user_agent) != device for s in live)
+
+    def _new_sign_in_alert(self, user: User, credentials: Credentials) -> Event:
+        context = {
+            "full_name": user.full_name, "event": "new sign-in",
+            "ip_address": credentials.ip_address or "unknown",
+            "user_agent": _agent(credentials.user_agent) or "unknown",
+            "occurred_at": self._clock.now().isoformat(timespec="seconds"),
+        }  # fmt: skip
+        return email_requested("security_alert", user.email, context, tenant_id=user.tenant_id)
 
     async def _verified_user(self, email: str, password: str) -> User:
         user = await self._users.by_email(email)
@@ -101,7 +122,7 @@ class LogIn:
             created_at=now, last_seen_at=now,
             expires_at=now + timedelta(seconds=self._config.refresh_ttl_seconds),
             ip_address=credentials.ip_address,
-            user_agent=(credentials.user_agent or "")[:512] or None,
+            user_agent=_agent(credentials.user_agent),
             generation=0, rotated_at=now,
         )  # fmt: skip
         pair = issue_pair(self._tokens, PairSpec.of(session), self._config)
@@ -110,3 +131,7 @@ class LogIn:
             idle_seconds=self._config.idle_ttl_seconds,
         )  # fmt: skip
         return session, pair
+
+
+def _agent(user_agent: str | None) -> str | None:
+    return (user_agent or "")[:512] or None
