@@ -46,6 +46,7 @@ from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
 from tessera.shared.application.rate_limits import RateLimiter
+from tessera.shared.http.client_ip import ClientIpResolver
 
 
 class CoreProvider(Provider):
@@ -80,6 +81,10 @@ class CoreProvider(Provider):
 
     outbox = provide(SqlOutbox, provides=Outbox, scope=Scope.REQUEST)
     rate_limiter = provide(RateLimiter, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def client_ips(self, settings: Settings) -> ClientIpResolver:
+        return ClientIpResolver(settings.trusted_proxies)
 
 
 class RedisProvider(Provider):

@@ -34,6 +34,7 @@ from tessera.features.identity.http.wire import (
     ResetBody,
     TokenBody,
 )
+from tessera.shared.http.client_ip import ClientIpResolver
 from tessera.shared.http.envelope import Success, ok
 
 Caller = FromDishka[Principal]
@@ -54,9 +55,11 @@ class AuthController(Controller):
     @post("/login", status_code=200, summary="Sign in: a new session and its token pair.")
     @inject
     async def login(
-        self, request: Request[Any, Any, Any], data: JSONBody[LoginBody], log_in: FromDishka[LogIn]
-    ) -> Success[TokenPair]:
-        client = request.client.host if request.client else None
+        self, request: Request[Any, Any, Any], data: JSONBody[LoginBody],
+        log_in: FromDishka[LogIn], client_ips: FromDishka[ClientIpResolver],
+    ) -> Success[TokenPair]:  # fmt: skip
+        peer = request.client.host if request.client else None
+        client = client_ips.resolve(peer, request.headers.get("x-forwarded-for"))
         credentials = Credentials(
             data.email, data.password, ip_address=client,
             user_agent=request.headers.get("user-agent"),
