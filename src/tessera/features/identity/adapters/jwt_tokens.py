@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "tid"
 MIN_SECRET_BYTES = 32
 # Our tokens are about 500 characters; anything far longer is refused before it is parsed.
 MAX_TOKEN_CHARS = 4096
+VERIFIED_CACHE_SIZE = 4096
 # Unpadded base64url only: PyJWT also accepts `=` padding, which would give one token several
 # spellings (refresh tokens are looked up by hash, so each must have exactly one).
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -67,6 +69,7 @@ class JwtTokenIssuer:
         self._audience = audience
         self._leeway = leeway_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def issue(
         self,
@@ -135,6 +138,20 @@ class JwtTokenIssuer:
             raise InvalidToken() from None
 
     def _decode(self, token: str) -> dict[str, Any]:
+        """The checks that do not depend on the time, remembered for recently seen tokens
+        (a client sends the same access token with every request, and the rate limiter and
+        the authentication both verify it); the time checks run on every call."""
+        payload = self._verified.get(token)
+        if payload is None:
+            payload = self._decode_uncached(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+            self._verified[token] = payload
+        else:
+            self._verified.move_to_end(token)
+        return dict(payload)
+
+    def _decode_uncached(self, token: str) -> dict[str, Any]:
         """Signature, algorithm, header, issuer, audience and presence of every claim."""
         if len(token) > MAX_TOKEN_CHARS or not TOKEN_SHAPE.fullmatch(token):
             raise InvalidToken()
