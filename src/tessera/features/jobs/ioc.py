@@ -59,7 +59,11 @@ class JobsProvider(Provider):
     replay_dead = provide(ReplayDeadJob, scope=Scope.REQUEST)
 
     @provide(scope=Scope.APP)
-    async def relay_listener(self, container: AsyncContainer) -> AsyncIterator[OutboxListener]:
+    async def relay_listener(
+        self, container: AsyncContainer, _queue: JobQueue
+    ) -> AsyncIterator[OutboxListener]:
+        """Depends on the queue so the queue outlives it: relays in flight at shutdown
+        finish before the broker closes."""
         relay = BackgroundRelay(container)
         yield relay
         await relay.drain()
