@@ -84,7 +84,12 @@ def configure_logging(level: str = "INFO") -> None:
     """Route structlog and the standard library through one JSON renderer on stdout."""
     shared = _shared_processors()
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # the level check first: a filtered-out line costs a comparison, not the processors
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
