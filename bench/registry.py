@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench import email_pipeline, http_pipeline
+from bench import email_pipeline, http_pipeline, identity
 from bench.core import Benchmark
 
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(http_pipeline),
     Benchmark.from_module(email_pipeline),
+    Benchmark.from_module(identity),
 )
 
 

@@ -52,12 +52,19 @@ def base_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
 
 
-def tessera() -> ServerSpec:
-    """Tessera in embedded mode (SQLite in a temporary directory, in-process cache)."""
+def tessera(
+    *, env: Mapping[str, str] | None = None, cwd: Path | None = None, workers: int | None = None
+) -> ServerSpec:
+    """`tessera serve`: by default in embedded mode (SQLite in a temporary directory,
+    in-process cache). `env` adds to (and overrides) the environment, e.g. `DATABASE_URL`
+    and `REDIS_URL` for production mode; `cwd` is where it runs (None: a fresh temporary
+    directory); `workers` is passed as `--workers` when given."""
+    extra = [] if workers is None else ["--workers", str(workers)]
     return ServerSpec(
         name="tessera",
-        argv=lambda port: [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-        env=base_env() | {"LOG_LEVEL": "WARNING"},
+        argv=lambda port: [sys.executable, "-m", "tessera", "serve", "--port", str(port), *extra],
+        env=base_env() | {"LOG_LEVEL": "WARNING"} | dict(env or {}),
+        cwd=cwd,
     )
 
 

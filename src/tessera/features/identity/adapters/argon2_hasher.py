@@ -53,7 +53,7 @@ class Argon2PasswordHasher:
                 f"(t>={MIN_TIME_COST}, m>={MIN_MEMORY_COST} KiB, p>={MIN_PARALLELISM}): "
                 f"t={time_cost}, m={memory_cost}, p={parallelism}"
             )
-        concurrency = max_concurrency if max_concurrency is not None else os.cpu_count() or 2
+        concurrency = max_concurrency if max_concurrency is not None else _spare_cores()
         if concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {concurrency}")
         self._argon2 = argon2.PasswordHasher(
@@ -119,3 +119,8 @@ def _release(gate: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:
     gate.release()
     if not done.cancelled():
         done.exception()  # retrieved, so an abandoned job's error is not logged as unhandled
+
+
+def _spare_cores() -> int:
+    """One hash fewer than cores: a login storm leaves a core for every other request."""
+    return max(1, (os.cpu_count() or 2) - 1)

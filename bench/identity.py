@@ -1,0 +1,378 @@
+"""`GET /api/v1/users/me` and logins in production mode, against the floor.
+
+Production mode on this machine: a throwaway PostgreSQL database (migrated), a Redis key
+prefix of the run's own, and `tessera serve --workers 1` (one worker process, like the
+floor) with `ENVIRONMENT=development`, so no production keys are needed but every store is
+shared: sessions, the profile cache and the rate-limit counters live in Redis. Rate limits
+stay on, raised through configuration so the load is not refused.
+
+Users are registered and logged in once through the API before measuring; then, one case
+after the other, never two at once (except the storm, which is the point):
+
+1. the floor (bare Litestar under granian) answering `GET /health`;
+2. Tessera answering `GET /api/v1/users/me`, the request mix cycling through the tokens;
+3. login throughput: `POST /api/v1/auth/login` cycling through the users;
+4. for each of two `/users/me` concurrencies, one that keeps the server busy and one that
+   leaves it mostly idle: `GET /users/me` alone, then again while a login storm runs from a
+   second loader started a moment before it. The busy pair shows how much capacity the
+   hashing takes; the light pair whether hashing delays a request that finds the server free.
+
+Everything started is stopped on the way out, failure and Ctrl-C included: the servers by
+process group, the database, the Redis keys, the temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import TypeVar
+
+import httpx
+
+from bench import stores
+from bench.core import Figure, Options, Row
+from bench.load import LoadResult, LoadSpec, Request, bearer, run_load
+from bench.servers import Server, ServerSpec, floor, serving, tessera
+from tessera.main import migrations
+
+NAME = "identity"
+TITLE = "GET /users/me and logins in production mode (PostgreSQL, Redis) vs the floor"
+
+USERS = 50
+"""Registered and logged in once before measuring; the request mixes cycle through them."""
+LOGIN_CONCURRENCY = 8
+"""Connections sending logins, alone and as the storm."""
+STORM_ME_CONCURRENCIES = (16, 2)
+"""Connections sending `GET /users/me` in the storm comparisons, with and without a storm:
+enough to keep the server busy, and few enough to leave it mostly idle."""
+ENROL_CONCURRENCY = 8
+STORM_LEAD_S = 1.0
+"""The login storm runs this long before the `/users/me` loader starts."""
+STORM_TAIL_S = 1.0
+"""The login storm goes on this long after the `/users/me` window should have closed..."""
+SPAWN_TAIL_S = 15.0
+"""... or this long when the `/users/me` loader spawns client processes first."""
+RAISED_LIMIT = "10000000"
+"""Requests per minute for every rate-limit group: on, but out of the load's way."""
+
+HEALTH = "/health"
+ME = "/api/v1/users/me"
+LOGIN = "/api/v1/auth/login"
+REGISTER = "/api/v1/auth/register"
+_PER_REQUEST_CPU = ("client_cpu_ms_per_req", "server_cpu_ms_per_req")
+
+NOTES = (
+    f"The load generator (bench.load: raw asyncio streams, HTTP/1.1 keep-alive), the server, "
+    f"PostgreSQL and Redis share this machine's {os.cpu_count()} cores. CPU is the share of "
+    f"one core during the window (1.00 = one full core); server CPU counts all of granian's "
+    f"processes and threads, the argon2 threads included. Other CPU is the rest of the "
+    f"machine: Redis and PostgreSQL (busy here: every `/users/me` makes Redis calls), plus "
+    f"any noise. When client + server + other nears {os.cpu_count()}, the machine is full: "
+    f"req/s and latency then say more about the machine than about Tessera; server CPU "
+    f"ms/req still holds.",
+    f"`/users/me` cycles through {USERS} users' access tokens (one session each). Per request "
+    f"Tessera verifies the JWT twice (the rate limiter reads user and role from it, then "
+    f"authentication), makes three Redis round trips (the rate-limit counter, the session "
+    f"touch that slides its idle expiry, the cached profile) and no database query once the "
+    f"5-minute profile cache is warm (the warm-up warms it).",
+    f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
+    f"worker threads, at most {os.cpu_count()} at a time per process (one per core), then "
+    f"open a session in Redis. Each login creates a session; the storm's do too.",
+    "A storm case runs two loaders in this process at once: the logins (started "
+    f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "
+    "this process's and their server CPU the one server's, shared by both, so per-request "
+    "CPU is left out of those rows. In a closed loop that keeps the server busy, latency is "
+    "mostly queueing (about connections / req/s), so there the p99 ratio follows the "
+    "throughput the hashing takes away; the light pair is the one that shows delays.",
+    "Ratio rows: `/users/me / floor` is Tessera over the floor (below 1 for req/s, above 1 for "
+    "p99 and CPU ms/req mean Tessera is slower); `storm / no storm` compares `/users/me` at "
+    "the same concurrency with and without the storm, measured just before. The issue's "
+    "targets: req/s ratio 0.33x or more; p99 ratio under the storm 3.00x or less. Figures "
+    "only, nothing is checked.",
+    "Welcome emails of the registrations go to the Redis email stream, where no worker "
+    "consumes them (none runs); the run's keys are deleted afterwards.",
+)
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class _User:
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class _Storm:
+    me: LoadResult
+    logins: LoadResult
+    covered: bool
+    """Whether the login storm lasted the whole `/users/me` window."""
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """`/users/me` at one concurrency, without and then with a login storm."""
+
+    concurrency: int
+    calm: LoadResult
+    storm: _Storm
+
+
+def setup(opts: Options) -> str:
+    processes = opts.client_processes
+    clients = "1 client process" if processes == 1 else f"{processes} client processes"
+    return (
+        f"Closed loop, {opts.warmup:g} s warm-up then {opts.duration:g} s measured per case; "
+        f"floor and `/users/me`: {opts.concurrency} keep-alive connections from {clients}; "
+        f"logins: {LOGIN_CONCURRENCY} connections; storms: {_connections()} `/users/me` "
+        f"connections with and without {LOGIN_CONCURRENCY} login connections. "
+        f"`tessera serve --workers 1`, {USERS} users, rate limits {RAISED_LIMIT}/min."
+    )
+
+
+async def run(opts: Options) -> list[Row]:
+    if (reason := await stores.missing_service()) is not None:
+        why = f"{reason}; {stores.HOW_TO_START}"
+        _say(f"not run: {why}")
+        return [Row("not run", {"why": why})]
+    users = [_User(f"bench{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
+    floor_result = await _measure_floor(opts)
+    async with _production_tessera() as server:
+        tokens = await _enrol(server.base_url, users)
+        me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
+        login_requests = [_login_request(user) for user in users]
+        _say(f"GET {ME}, {opts.concurrency} connections")
+        me = await run_load(_spec(server, me_requests, opts.concurrency, opts))
+        _say(f"POST {LOGIN}, {LOGIN_CONCURRENCY} connections")
+        logins = await run_load(_spec(server, login_requests, LOGIN_CONCURRENCY, opts))
+        comparisons = [
+            await _compare(server, me_requests, login_requests, concurrency, opts)
+            for concurrency in STORM_ME_CONCURRENCIES
+        ]
+    return _rows(opts, floor_result, me, logins, comparisons)
+
+
+def _connections() -> str:
+    return " and ".join(str(concurrency) for concurrency in STORM_ME_CONCURRENCIES)
+
+
+def _say(line: str) -> None:
+    print(f"[{NAME}] {line}", file=sys.stderr)
+
+
+# The servers
+
+
+async def _measure_floor(opts: Options) -> LoadResult:
+    _say("floor: starting")
+    async with serving(floor()) as server:
+        _say(f"floor: GET {HEALTH}, {opts.concurrency} connections")
+        return await run_load(_spec(server, [Request(HEALTH)], opts.concurrency, opts))
+
+
+@asynccontextmanager
+async def _production_tessera() -> AsyncIterator[Server]:
+    """Tessera on a fresh database and Redis prefix; all of it gone on the way out."""
+    async with AsyncExitStack() as stack:
+        _say("creating and migrating a PostgreSQL database")
+        database_url = await stack.enter_async_context(stores.throwaway_database())
+        await asyncio.to_thread(migrations.upgrade, database_url)
+        prefix = await stack.enter_async_context(stores.redis_namespace())
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-identity-")))
+        spec = _tessera_spec(database_url, prefix, scratch)
+        _say("tessera: starting (production stores, one worker)")
+        yield await stack.enter_async_context(serving(spec))
+
+
+def _tessera_spec(database_url: str, prefix: str, scratch: Path) -> ServerSpec:
+    env = {
+        "ENVIRONMENT": "development",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": stores.REDIS_URL,
+        "REDIS_KEY_PREFIX": prefix,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(30),  # 40 characters
+        "LOG_LEVEL": "WARNING",
+        "DATA_DIR": str(scratch / "data"),
+        "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT,
+        "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
+        "RATE_LIMIT_ADMIN_PER_MINUTE": RAISED_LIMIT,
+    }
+    return tessera(env=env, cwd=scratch, workers=1)
+
+
+# Registering and logging in the users
+
+
+async def _enrol(base_url: str, users: Sequence[_User]) -> list[str]:
+    """Register every user, log each in once; their access tokens, in order."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
+        _say(f"registering {len(users)} users")
+        await _each(users, lambda user: _register(client, user))
+        _say(f"logging {len(users)} users in")
+        return await _each(users, lambda user: _log_in(client, user))
+
+
+async def _each(items: Sequence[T], work: Callable[[T], Awaitable[U]]) -> list[U]:
+    """`work` on every item, `ENROL_CONCURRENCY` at a time; the results in order."""
+    gate = asyncio.Semaphore(ENROL_CONCURRENCY)
+
+    async def bounded(item: T) -> U:
+        async with gate:
+            return await work(item)
+
+    return await asyncio.gather(*(bounded(item) for item in items))
+
+
+async def _register(client: httpx.AsyncClient, user: _User) -> None:
+    name = user.email.partition("@")[0].title()
+    body = {"email": user.email, "password": user.password, "full_name": name}
+    response = await client.post(REGISTER, json=body | {"terms_accepted": True})
+    _expect(response, 201)
+
+
+async def _log_in(client: httpx.AsyncClient, user: _User) -> str:
+    response = await client.post(LOGIN, json={"email": user.email, "password": user.password})
+    _expect(response, 200)
+    token = response.json()["data"]["access_token"]
+    assert isinstance(token, str)
+    return token
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        request = f"{response.request.method} {response.request.url.path}"
+        raise RuntimeError(f"{request} answered {response.status_code}: {response.text[:500]}")
+
+
+def _login_request(user: _User) -> Request:
+    return Request.json(LOGIN, {"email": user.email, "password": user.password})
+
+
+# The loads
+
+
+def _spec(
+    server: Server,
+    requests: Sequence[Request],
+    concurrency: int,
+    opts: Options,
+    *,
+    warmup: float | None = None,
+    duration: float | None = None,
+    processes: int | None = None,
+) -> LoadSpec:
+    wanted = opts.client_processes if processes is None else processes
+    return LoadSpec(
+        url=server.base_url,
+        requests=requests,
+        concurrency=concurrency,
+        duration=opts.duration if duration is None else duration,
+        warmup=opts.warmup if warmup is None else warmup,
+        client_processes=min(concurrency, wanted),
+        cpu_clocks={"server": server.cpu_seconds},
+    )
+
+
+async def _compare(
+    server: Server,
+    me_requests: Sequence[Request],
+    login_requests: Sequence[Request],
+    concurrency: int,
+    opts: Options,
+) -> _Comparison:
+    _say(f"GET {ME}, {concurrency} connections, no storm")
+    calm = await run_load(_spec(server, me_requests, concurrency, opts))
+    _say(f"GET {ME}, {concurrency} connections, during a login storm")
+    me_spec = _spec(server, me_requests, concurrency, opts)
+    storm = await _under_storm(server, me_spec, login_requests, opts)
+    return _Comparison(concurrency, calm, storm)
+
+
+async def _under_storm(
+    server: Server, me_spec: LoadSpec, login_requests: Sequence[Request], opts: Options
+) -> _Storm:
+    """`me_spec`'s load while logins run from a second loader, started first, stopped after."""
+    tail = STORM_TAIL_S if me_spec.client_processes == 1 else SPAWN_TAIL_S
+    storm_s = STORM_LEAD_S + opts.warmup + opts.duration + tail
+    login_spec = _spec(
+        server, login_requests, LOGIN_CONCURRENCY, opts, warmup=0.0, duration=storm_s, processes=1
+    )
+    storm_ends = perf_counter() + storm_s
+    async with asyncio.TaskGroup() as group:
+        storm = group.create_task(run_load(login_spec))
+        await asyncio.sleep(STORM_LEAD_S)
+        me = await run_load(me_spec)
+        me_done = perf_counter()
+    return _Storm(me, storm.result(), covered=storm_ends >= me_done)
+
+
+# The rows
+
+
+def _rows(
+    opts: Options,
+    floor_result: LoadResult,
+    me: LoadResult,
+    logins: LoadResult,
+    comparisons: Sequence[_Comparison],
+) -> list[Row]:
+    c = opts.concurrency
+    rows = [
+        Row(f"floor GET /health, c={c}", floor_result.figures()),
+        Row(f"tessera GET /users/me, c={c}", me.figures()),
+        Row("/users/me / floor", _versus_floor(me, floor_result), ratio=True),
+        Row(f"POST /auth/login, c={LOGIN_CONCURRENCY}", logins.figures()),
+    ]
+    for comparison in comparisons:
+        rows += _comparison_rows(comparison)
+    return rows
+
+
+def _comparison_rows(comparison: _Comparison) -> list[Row]:
+    c, storm = comparison.concurrency, comparison.storm
+    during = "during a login storm" + ("" if storm.covered else " (the storm ended early)")
+    return [
+        Row(f"GET /users/me, c={c}, no storm", comparison.calm.figures()),
+        Row(f"GET /users/me, c={c}, {during}", _shared(storm.me)),
+        Row(f"· the storm: POST /auth/login, c={LOGIN_CONCURRENCY}", _shared(storm.logins)),
+        Row(f"storm / no storm, c={c}", _versus_calm(storm.me, comparison.calm), ratio=True),
+    ]
+
+
+def _shared(result: LoadResult) -> dict[str, Figure]:
+    """Figures of a loader that shared the client process and the server with another."""
+    return {key: value for key, value in result.figures().items() if key not in _PER_REQUEST_CPU}
+
+
+def _versus_floor(me: LoadResult, floor_result: LoadResult) -> dict[str, Figure]:
+    return {
+        "rps": _quotient(me.rps, floor_result.rps),
+        "p50_ms": _quotient(me.p50_ms, floor_result.p50_ms),
+        "p99_ms": _quotient(me.p99_ms, floor_result.p99_ms),
+        "server_cpu_ms_per_req": _quotient(
+            me.cpu_ms_per_request("server"), floor_result.cpu_ms_per_request("server")
+        ),
+    }
+
+
+def _versus_calm(stormy: LoadResult, calm: LoadResult) -> dict[str, Figure]:
+    return {
+        "rps": _quotient(stormy.rps, calm.rps),
+        "p50_ms": _quotient(stormy.p50_ms, calm.p50_ms),
+        "p90_ms": _quotient(stormy.p90_ms, calm.p90_ms),
+        "p99_ms": _quotient(stormy.p99_ms, calm.p99_ms),
+    }
+
+
+def _quotient(top: float | None, bottom: float | None) -> float | None:
+    return None if top is None or not bottom else top / bottom
