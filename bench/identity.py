@@ -84,7 +84,8 @@ NOTES = (
     f"touch that slides its idle expiry, the cached profile) and no database query once the "
     f"5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
-    f"worker threads, at most {os.cpu_count()} at a time per process (one per core), then "
+    f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
+    f"(a core is kept for other requests), then "
     f"open a session in Redis. Each login creates a session; the storm's do too.",
     "A storm case runs two loaders in this process at once: the logins (started "
     f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "
