@@ -6,14 +6,16 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
-from tessera.features.identity.application.ports import TokenIssuer, UserRepository
+from tessera.features.email.application.requests import email_requested
+from tessera.features.identity.application.ports import OneTimeTokens, TokenIssuer, UserRepository
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord, TokenType
 from tessera.features.identity.domain.user import User
+from tessera.shared.application.ports import Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,22 @@ async def live_user(users: UserRepository, principal: Principal) -> User:
     if user is None:
         raise InvalidToken()
     return user
+
+
+async def send_link(
+    tokens: OneTimeTokens, outbox: Outbox, user: User, *, purpose: str, page: str,
+    ttl_seconds: int, now: datetime, config: IdentityConfig, context: dict[str, object],
+) -> None:  # fmt: skip
+    """Issue a single-use token for `purpose` and record the email carrying its link
+    (`PUBLIC_BASE_URL/<page>?token=…`, never a host taken from a request)."""
+    secret = new_secret()
+    await tokens.issue(
+        user=user, purpose=purpose, token_hash=hash_token(secret),
+        expires_at=now + timedelta(seconds=ttl_seconds), now=now,
+    )  # fmt: skip
+    link = f"{config.public_base_url}/{page}?token={secret}"
+    variables = {"full_name": user.full_name, "link": link, **context}
+    outbox.record(email_requested(purpose, user.email, variables, tenant_id=user.tenant_id))
 
 
 def new_secret() -> str:

@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
-from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.common import (
     PASSWORD_RESET,
     IdentityConfig,
-    hash_token,
-    new_secret,
+    send_link,
 )
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.user import normalise_email
@@ -30,15 +26,10 @@ class ForgotPassword:
         user = await self._users.by_email(normalise_email(email))
         if user is None or not user.is_active:
             return
-        secret, now = new_secret(), self._clock.now()
         ttl = self._config.password_reset_ttl_seconds
-        await self._tokens.issue(
-            user=user, purpose=PASSWORD_RESET, token_hash=hash_token(secret),
-            expires_at=now + timedelta(seconds=ttl), now=now,
+        await send_link(
+            self._tokens, self._outbox, user, purpose=PASSWORD_RESET, page="reset-password",
+            ttl_seconds=ttl, now=self._clock.now(), config=self._config,
+            context={"expires_minutes": ttl // 60},
         )  # fmt: skip
-        link = f"{self._config.public_base_url}/reset-password?token={secret}"
-        context = {"full_name": user.full_name, "link": link, "expires_minutes": ttl // 60}
-        self._outbox.record(
-            email_requested(PASSWORD_RESET, user.email, context, tenant_id=user.tenant_id)
-        )
         await self._uow.commit()

@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
-from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.common import (
     VERIFY_EMAIL,
     IdentityConfig,
-    hash_token,
-    new_secret,
+    send_link,
 )
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.errors import InvalidToken
@@ -32,15 +28,10 @@ class RequestEmailVerification:
             raise InvalidToken()
         if user.is_verified:
             return
-        secret, now = new_secret(), self._clock.now()
         ttl = self._config.verify_email_ttl_seconds
-        await self._tokens.issue(
-            user=user, purpose=VERIFY_EMAIL, token_hash=hash_token(secret),
-            expires_at=now + timedelta(seconds=ttl), now=now,
+        await send_link(
+            self._tokens, self._outbox, user, purpose=VERIFY_EMAIL, page="verify-email",
+            ttl_seconds=ttl, now=self._clock.now(), config=self._config,
+            context={"expires_hours": ttl // 3600},
         )  # fmt: skip
-        link = f"{self._config.public_base_url}/verify-email?token={secret}"
-        context = {"full_name": user.full_name, "link": link, "expires_hours": ttl // 3600}
-        self._outbox.record(
-            email_requested(VERIFY_EMAIL, user.email, context, tenant_id=user.tenant_id)
-        )
         await self._uow.commit()
