@@ -280,3 +280,17 @@ async def test_a_finished_job_forgets_its_data(engine: AsyncEngine) -> None:
     async with AsyncSession(engine) as session:
         payload = (await session.execute(select(OutboxModel.payload))).scalar_one()
     assert payload == {}
+
+
+async def test_housekeeping_runs_every_chore_even_if_one_fails() -> None:
+    from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
+
+    class Broken:
+        async def execute(self) -> int:
+            raise RuntimeError("disk full")
+
+    class Sweeper:
+        async def execute(self) -> int:
+            return 3
+
+    assert await RunHousekeeping([Broken(), Sweeper()]).execute() == {"Sweeper": 3}

@@ -19,6 +19,7 @@ from tessera.features.email.adapters.send_email_job import SendEmailJob
 from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
+from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.ioc import (
     IdentityProvider,
     MemorySessionsProvider,
@@ -26,6 +27,8 @@ from tessera.features.identity.ioc import (
 )
 from tessera.features.jobs.adapters.health import QueueProbe
 from tessera.features.jobs.application.ports import JobHandler, JobQueue
+from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
+from tessera.features.jobs.application.run_housekeeping import Chore
 from tessera.features.jobs.domain.job import RetryPolicy
 from tessera.features.jobs.domain.routing import (
     DEFAULT_QUEUE,
@@ -127,6 +130,11 @@ class WorkProvider(Provider):
     @provide(scope=Scope.REQUEST)
     def handlers(self, send_email: SendEmailJob) -> Mapping[str, JobHandler]:
         return {EMAIL_SEND: send_email}
+
+    @provide(scope=Scope.REQUEST)
+    def chores(self, jobs: PruneFinishedJobs, links: PruneSpentLinks) -> list[Chore]:
+        """The hourly housekeeping of every feature."""
+        return [jobs, links]
 
     @provide(scope=Scope.APP)
     def probes(

@@ -31,6 +31,7 @@ from tessera.features.identity.application.ports import (
     TokenIssuer,
     UserRepository,
 )
+from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
 from tessera.features.identity.application.register_user import RegisterUser
 from tessera.features.identity.application.request_email_verification import (
@@ -55,7 +56,7 @@ class IdentityProvider(Provider):
     use_cases = provide_all(
         RegisterUser, LogIn, RefreshTokens, Authenticate, LogOut, LogOutEverywhere,
         ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
-        ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount,
+        ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount, PruneSpentLinks,
         scope=Scope.REQUEST,
     )  # fmt: skip
 

@@ -21,6 +21,7 @@ from tessera.features.jobs.application.ports import JobHandler, JobMetrics, JobQ
 from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
+from tessera.features.jobs.application.run_housekeeping import Chore, RunHousekeeping
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.routing import DEFAULT_QUEUE, JobRouting
 from tessera.main.settings import Settings
@@ -88,6 +89,10 @@ class JobsProvider(Provider):
     @provide(scope=Scope.REQUEST)
     def prune(self, store: JobStore, uow: UnitOfWork, clock: Clock) -> PruneFinishedJobs:
         return PruneFinishedJobs(store, uow, clock, keep=KEEP_FINISHED_JOBS)
+
+    @provide(scope=Scope.REQUEST)
+    def housekeeping(self, chores: list[Chore]) -> RunHousekeeping:
+        return RunHousekeeping(chores)
 
 
 class RedisJobsProvider(Provider):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,6 +103,14 @@ class SqlOneTimeTokens:
             T(tenant_id=user.tenant_id, user_id=user.id, purpose=purpose, token_hash=token_hash,
               expires_at=expires_at)
         )  # fmt: skip
+
+    async def prune(self, *, before: datetime) -> int:
+        T = OneTimeTokenModel
+        spent = delete(T).where(or_(T.expires_at < before, T.used_at < before))
+        result = await self._session.execute(
+            spent, execution_options={"synchronize_session": False}
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def consume(self, *, purpose: str, token_hash: str, now: datetime) -> uuid.UUID | None:
         T = OneTimeTokenModel

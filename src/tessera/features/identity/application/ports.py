@@ -148,6 +148,10 @@ class OneTimeTokens(Protocol):
         """Store a new token; earlier unused tokens of the user for `purpose` stop working."""
         ...
 
+    async def prune(self, *, before: datetime) -> int:
+        """Forget tokens that expired or were used before `before`; returns how many."""
+        ...
+
     async def consume(self, *, purpose: str, token_hash: str, now: datetime) -> uuid.UUID | None:
         """Mark the token used and return its user id; None when unknown, expired or used.
         Two concurrent consumptions of one token: exactly one gets the user id."""

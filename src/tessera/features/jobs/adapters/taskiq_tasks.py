@@ -8,14 +8,14 @@ import msgspec
 from dishka.integrations.taskiq import FromDishka, inject
 from taskiq import AsyncBroker
 
-from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.relay_outbox import RelayOutbox
+from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.job import Job
 
 RUN_JOB = "tessera.run_job"
 SWEEP_OUTBOX = "tessera.sweep_outbox"
-PRUNE_JOBS = "tessera.prune_jobs"
+HOUSEKEEPING = "tessera.housekeeping"
 
 
 @inject(patch_module=True)
@@ -29,8 +29,8 @@ async def sweep_outbox(relay: FromDishka[RelayOutbox]) -> int:
 
 
 @inject(patch_module=True)
-async def prune_jobs(prune: FromDishka[PruneFinishedJobs]) -> int:
-    return await prune.execute()
+async def housekeeping(chores: FromDishka[RunHousekeeping]) -> dict[str, int]:
+    return await chores.execute()
 
 
 def register_tasks(broker: AsyncBroker, *, sweep_seconds: int) -> None:
@@ -39,4 +39,4 @@ def register_tasks(broker: AsyncBroker, *, sweep_seconds: int) -> None:
     broker.register_task(
         sweep_outbox, task_name=SWEEP_OUTBOX, schedule=[{"interval": sweep_seconds}]
     )
-    broker.register_task(prune_jobs, task_name=PRUNE_JOBS, schedule=[{"cron": "17 * * * *"}])
+    broker.register_task(housekeeping, task_name=HOUSEKEEPING, schedule=[{"cron": "17 * * * *"}])
