@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tessera.main import migrations
+from tessera.shared.adapters.database import create_engine
 from tests import services
 
 
@@ -14,6 +18,25 @@ from tests import services
 async def postgres_url() -> AsyncIterator[str]:
     async with services.throwaway_database() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def migrated_engine(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database migrated to head: SQLite, then a throwaway PostgreSQL one."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
+        await asyncio.to_thread(migrations.upgrade, url)
+        engine = create_engine(url)
+        yield engine
+        await engine.dispose()
+        return
+    async with services.throwaway_database() as url:
+        await asyncio.to_thread(migrations.upgrade, url)
+        engine = create_engine(url)
+        yield engine
+        await engine.dispose()
 
 
 @pytest.fixture

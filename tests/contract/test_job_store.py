@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -16,12 +14,10 @@ from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.job import Job, RetryPolicy
 from tessera.features.jobs.domain.routing import JobRoute, JobRouting
-from tessera.main import migrations
-from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
+from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
 from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.domain.errors import DependencyUnavailable, InvalidInput
 from tessera.shared.domain.events import Event
-from tests import services
 
 LEASE = timedelta(seconds=60)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -72,18 +68,9 @@ class Metrics:
         self.outcomes.append(outcome)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/jobs.db"
-        await asyncio.to_thread(migrations.upgrade, url)
-        yield create_engine(url)
-        return
-    async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
-        made = create_engine(url)
-        yield made
-        await made.dispose()
+@pytest.fixture
+def engine(migrated_engine: AsyncEngine) -> AsyncEngine:
+    return migrated_engine
 
 
 async def record(engine: AsyncEngine, *events: Event) -> None:

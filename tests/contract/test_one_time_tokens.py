@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -18,25 +16,13 @@ from tessera.features.identity.adapters.sql_users import (
 )
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
-from tessera.main import migrations
-from tessera.shared.adapters.database import create_engine
-from tests import services
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/tokens.db"
-        await asyncio.to_thread(migrations.upgrade, url)
-        yield create_engine(url)
-        return
-    async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
-        made = create_engine(url)
-        yield made
-        await made.dispose()
+@pytest.fixture
+def engine(migrated_engine: AsyncEngine) -> AsyncEngine:
+    return migrated_engine
 
 
 async def a_user(engine: AsyncEngine) -> User:
