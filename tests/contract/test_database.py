@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
@@ -11,30 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from tessera.features.ops.adapters.probes import SqlDatabaseProbe
 from tessera.features.tenancy.adapters.models import TenantModel
-from tessera.main import migrations
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
-from tests import services
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/uow.db"
-        async for made in _migrated(url):
-            yield made
-        return
-    async with services.throwaway_database() as url:
-        async for made in _migrated(url):
-            yield made
-
-
-async def _migrated(url: str) -> AsyncIterator[AsyncEngine]:
-    import asyncio
-
-    await asyncio.to_thread(migrations.upgrade, url)
-    engine = create_engine(url)
-    yield engine
-    await engine.dispose()
+@pytest.fixture
+def engine(migrated_engine: AsyncEngine) -> AsyncEngine:
+    return migrated_engine
 
 
 async def _tenant_count(engine: AsyncEngine) -> int:

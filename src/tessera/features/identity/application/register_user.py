@@ -23,7 +23,9 @@ from tessera.shared.domain.events import Event
 logger = logging.getLogger("tessera.identity")
 
 
-class Registration(msgspec.Struct, frozen=True):
+class Registration(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The registration request, as the API receives it (unknown fields are refused)."""
+
     email: str
     password: str
     full_name: str

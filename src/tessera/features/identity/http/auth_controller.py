@@ -30,7 +30,6 @@ from tessera.features.identity.http.wire import (
     EmailBody,
     LoginBody,
     RefreshBody,
-    RegisterBody,
     ResetBody,
     TokenBody,
 )
@@ -47,10 +46,9 @@ class AuthController(Controller):
     @post("/register", status_code=201, summary="Create an account (and its tenant).")
     @inject
     async def register(
-        self, data: JSONBody[RegisterBody], register: FromDishka[RegisterUser]
+        self, data: JSONBody[Registration], register: FromDishka[RegisterUser]
     ) -> Success[Profile]:
-        command = Registration(**{f: getattr(data, f) for f in data.__struct_fields__})
-        return ok(await register.execute(command), message="Account created.")
+        return ok(await register.execute(data), message="Account created.")
 
     @post("/login", status_code=200, summary="Sign in: a new session and its token pair.")
     @inject

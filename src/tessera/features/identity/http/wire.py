@@ -5,15 +5,6 @@ from __future__ import annotations
 import msgspec
 
 
-class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    password: str
-    full_name: str
-    terms_accepted: bool
-    tenant_name: str | None = None
-    invitation_token: str | None = None
-
-
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
     email: str
     password: str
