@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache
@@ -23,7 +24,7 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
         return
     async with services.redis_namespace() as prefix:
         client = connect_redis(services.TEST_REDIS_URL)
-        yield RedisCache(client, prefix=prefix)
+        yield RedisCache(CommandBatcher(client), prefix=prefix)
         await client.aclose(close_connection_pool=True)
 
 
@@ -86,7 +87,7 @@ async def test_ping_answers(cache: Cache) -> None:
 
 async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
     client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    cache = RedisCache(client)
+    cache = RedisCache(CommandBatcher(client))
     try:
         for operation in (cache.ping(), cache.get("k"), cache.increment("k", window_seconds=1)):
             with pytest.raises(DependencyUnavailable):
@@ -98,7 +99,9 @@ async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
 async def test_redis_keys_carry_the_deployment_prefix(redis_prefix: str) -> None:
     client = Redis.from_url(services.TEST_REDIS_URL)
     try:
-        await RedisCache(client, prefix=redis_prefix).set("cache:user:1", b"x", ttl_seconds=60)
+        await RedisCache(CommandBatcher(client), prefix=redis_prefix).set(
+            "cache:user:1", b"x", ttl_seconds=60
+        )
         assert await client.get(f"{redis_prefix}cache:user:1") == b"x"
         assert 0 < await client.ttl(f"{redis_prefix}cache:user:1") <= 60
     finally:

@@ -24,6 +24,7 @@ from tessera.features.identity.adapters.memory_sessions import InMemorySessionSt
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.application.ports import SessionStore
 from tessera.features.identity.domain.sessions import Role, RotationOutcome, SessionRecord
+from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
@@ -92,7 +93,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         return
     async with services.redis_namespace() as prefix:
         client = connect_redis(services.TEST_REDIS_URL)
-        yield Backend(RedisSessionStore(client, prefix=prefix), WallClock())
+        yield Backend(RedisSessionStore(CommandBatcher(client), prefix=prefix), WallClock())
         await client.aclose(close_connection_pool=True)
 
 
@@ -397,7 +398,7 @@ async def test_the_memory_store_without_a_clock_judges_by_the_latest_time_it_saw
 
 async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefix: str) -> None:
     client = Redis.from_url(services.TEST_REDIS_URL)
-    store = RedisSessionStore(client, prefix=redis_prefix)
+    store = RedisSessionStore(CommandBatcher(client), prefix=redis_prefix)
     clock = WallClock()
     session = new_session(clock)
     secret, successor = "refresh-token-plain-secret", "refresh-token-plain-successor"
@@ -427,7 +428,7 @@ async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefi
 
 async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
     client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    store = RedisSessionStore(client)
+    store = RedisSessionStore(CommandBatcher(client))
     session = new_session(WallClock())
     user, sid, now = session.user_id, session.session_id, datetime.now(UTC)
     operations = (

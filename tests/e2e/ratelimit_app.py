@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException
 
 from tessera.main.settings import load_settings
 from tessera.shared.adapters.clock import SystemClock
+from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.rate_limits import RateLimiter
@@ -41,7 +42,9 @@ def create() -> Litestar:
     settings = load_settings(dotenv_path=None)
     assert settings.redis_url is not None, "REDIS_URL is required"
     client = connect_redis(settings.redis_url)
-    limiter = RateLimiter(RedisCache(client, prefix=settings.redis_key_prefix), SystemClock())
+    limiter = RateLimiter(
+        RedisCache(CommandBatcher(client), prefix=settings.redis_key_prefix), SystemClock()
+    )
 
     async def close() -> None:
         await client.aclose(close_connection_pool=True)

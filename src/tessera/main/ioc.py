@@ -45,6 +45,7 @@ from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.outbox import SqlOutbox
+from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
@@ -75,8 +76,15 @@ class CoreProvider(Provider):
     async def session(
         self, factory: async_sessionmaker[AsyncSession]
     ) -> AsyncIterator[AsyncSession]:
-        async with factory() as session:
+        """Closed at the end of the request only if a transaction is still open: one that
+        was never begun, or already committed or rolled back, holds no connection, and
+        closing costs a greenlet round trip on every request (a cache hit never queries)."""
+        session = factory()
+        try:
             yield session
+        finally:
+            if session.in_transaction():
+                await session.close()
 
     @provide(scope=Scope.REQUEST)
     def unit_of_work(self, session: AsyncSession, listener: OutboxListener) -> UnitOfWork:
@@ -103,8 +111,12 @@ class RedisProvider(Provider):
         await client.aclose(close_connection_pool=True)
 
     @provide
-    def cache(self, client: Redis, settings: Settings) -> Cache:
-        return RedisCache(client, prefix=settings.redis_key_prefix)
+    def batcher(self, client: Redis) -> CommandBatcher:
+        return CommandBatcher(client)
+
+    @provide
+    def cache(self, batcher: CommandBatcher, settings: Settings) -> Cache:
+        return RedisCache(batcher, prefix=settings.redis_key_prefix)
 
 
 class MemoryProvider(Provider):

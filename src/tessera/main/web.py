@@ -92,19 +92,24 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
-def _identify(container: AsyncContainer) -> Callable[[str], Awaitable[tuple[str, str] | None]]:
+class _BearerIdentity:
     """(user id, role) of a bearer token whose signature and expiry hold, for rate limiting;
     no session lookup, so a revoked token is still counted against its user."""
 
-    async def identify(token: str) -> tuple[str, str] | None:
-        tokens = await container.get(TokenIssuer)
+    def __init__(self, container: AsyncContainer) -> None:
+        self._container = container
+        self._tokens: TokenIssuer | None = None
+
+    async def __call__(self, token: str) -> tuple[str, str] | None:
+        tokens = self._tokens
+        if tokens is None:
+            resolved: TokenIssuer = await self._container.get(TokenIssuer)
+            tokens = self._tokens = resolved
         try:
             claims = tokens.verify(token, expected_type="access")
         except InvalidToken:
             return None
         return str(claims.user_id), claims.role.value
-
-    return identify
 
 
 def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
@@ -126,7 +131,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         before_request=require_json_body,
         middleware=[
             rate_limit_middleware(
-                partial(container.get, RateLimiter), settings, _identify(container)
+                partial(container.get, RateLimiter), settings, _BearerIdentity(container)
             )
         ],
         cors_config=_cors(settings),

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from dishka import Provider, Scope, provide, provide_all
 from litestar import Request
-from redis.asyncio import Redis
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
@@ -44,6 +43,7 @@ from tessera.features.identity.application.verify_email import VerifyEmail
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal
 from tessera.main.settings import Settings
+from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Clock
 
 
@@ -93,8 +93,8 @@ class IdentityProvider(Provider):
 
 class RedisSessionsProvider(Provider):
     @provide(scope=Scope.APP)
-    def sessions(self, client: Redis, settings: Settings) -> SessionStore:
-        return RedisSessionStore(client, prefix=settings.redis_key_prefix)
+    def sessions(self, batcher: CommandBatcher, settings: Settings) -> SessionStore:
+        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix)
 
 
 class MemorySessionsProvider(Provider):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -18,4 +18,4 @@ def choose_request_id(incoming: str | None) -> str:
     """Reuse the caller's id when it is short and safe to echo, else make one."""
     if incoming and _SAFE_ID.fullmatch(incoming):
         return incoming
-    return f"req-{uuid.uuid4().hex}"
+    return f"req-{os.urandom(16).hex()}"

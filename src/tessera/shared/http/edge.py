@@ -51,7 +51,8 @@ class EdgeMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self._app(scope, receive, send)
             return
-        request_id = choose_request_id(_header(scope, b"x-request-id"))
+        headers = _wanted_headers(scope)
+        request_id = choose_request_id(headers.get(b"x-request-id"))
         token = request_id_var.set(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -65,7 +66,7 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if scope["type"] == ScopeType.HTTP and self._too_large(scope):
+            if scope["type"] == ScopeType.HTTP and self._too_large(headers):
                 status = 413
                 await _send_error(send_with_headers, 413, "PAYLOAD_TOO_LARGE", _TOO_LARGE)
             else:
@@ -80,11 +81,11 @@ class EdgeMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
             request_id_var.reset(token)
 
-    def _too_large(self, scope: Scope) -> bool:
-        length = _header(scope, b"content-length")
+    def _too_large(self, headers: dict[bytes, str]) -> bool:
+        length = headers.get(b"content-length")
         if length is None or not length.isdigit() or int(length) <= self._max_body:
             return False
-        media_type = (_header(scope, b"content-type") or "").lower()
+        media_type = headers.get(b"content-type", "").lower()
         return not media_type.startswith(("multipart/", "application/octet-stream"))
 
     def _finish_headers(
@@ -99,11 +100,17 @@ class EdgeMiddleware:
         return out
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+_WANTED = frozenset({b"x-request-id", b"content-length", b"content-type"})
+
+
+def _wanted_headers(scope: Scope) -> dict[bytes, str]:
+    """The request headers this layer reads, in one pass (the first of each name wins)."""
+    found: dict[bytes, str] = {}
+    for key, value in scope.get("headers", ()):
+        name = key.lower()
+        if name in _WANTED and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
 
 
 def _log_access(scope: Scope, status: int, seconds: float) -> None:

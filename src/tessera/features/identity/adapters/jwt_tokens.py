@@ -6,8 +6,9 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import jwt
 from jwt.algorithms import HMACAlgorithm
@@ -17,6 +18,7 @@ from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import IssuedToken, Role, TokenClaims, TokenType
 
 ALGORITHM = "HS256"
+TOKEN_TYPES = frozenset(get_args(TokenType))
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "tid", "role", "typ")
 MIN_SECRET_BYTES = 32
 # Our tokens are about 500 characters; anything far longer is refused before it is parsed.
@@ -69,7 +71,7 @@ class JwtTokenIssuer:
         self._audience = audience
         self._leeway = leeway_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._verified: OrderedDict[str, _Checked] = OrderedDict()
 
     def issue(
         self,
@@ -114,42 +116,29 @@ class JwtTokenIssuer:
         return IssuedToken(token=token, claims=claims)
 
     def verify(self, token: str, *, expected_type: TokenType) -> TokenClaims:
-        payload = self._decode(token)
-        exp, iat, nbf, jti = payload["exp"], payload["iat"], payload["nbf"], payload["jti"]
-        if payload["typ"] != expected_type or not jti or {type(exp), type(iat), type(nbf)} != {int}:
+        checked = self._checked(token)
+        if checked.claims.token_type != expected_type:
             raise InvalidToken()
         now = self._clock().timestamp()
-        if exp <= now - self._leeway:
+        if checked.expires <= now - self._leeway:
             raise InvalidToken(details={"reason": "expired"})
-        if max(iat, nbf) > now + self._leeway:
+        if checked.not_before > now + self._leeway:
             raise InvalidToken()
-        try:
-            return TokenClaims(
-                user_id=_canonical_uuid(payload["sub"]),
-                session_id=_canonical_uuid(payload["sid"]),
-                tenant_id=_canonical_uuid(payload["tid"]),
-                role=Role(payload["role"]),
-                token_type=expected_type,
-                token_id=jti,
-                issued_at=datetime.fromtimestamp(iat, UTC),
-                expires_at=datetime.fromtimestamp(exp, UTC),
-            )
-        except (ValueError, TypeError, OverflowError, OSError):
-            raise InvalidToken() from None
+        return checked.claims
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def _checked(self, token: str) -> _Checked:
         """The checks that do not depend on the time, remembered for recently seen tokens
         (a client sends the same access token with every request, and the rate limiter and
         the authentication both verify it); the time checks run on every call."""
-        payload = self._verified.get(token)
-        if payload is None:
-            payload = self._decode_uncached(token)
+        checked = self._verified.get(token)
+        if checked is None:
+            checked = _claims_of(self._decode_uncached(token))
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.popitem(last=False)
-            self._verified[token] = payload
+            self._verified[token] = checked
         else:
             self._verified.move_to_end(token)
-        return dict(payload)
+        return checked
 
     def _decode_uncached(self, token: str) -> dict[str, Any]:
         """Signature, algorithm, header, issuer, audience and presence of every claim."""
@@ -169,6 +158,35 @@ class JwtTokenIssuer:
             )
         except jwt.PyJWTError:
             raise InvalidToken() from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A token whose signature and time-independent claims hold, with its time bounds."""
+
+    claims: TokenClaims
+    expires: int
+    not_before: int
+
+
+def _claims_of(payload: dict[str, Any]) -> _Checked:
+    exp, iat, nbf, jti, typ = (payload[k] for k in ("exp", "iat", "nbf", "jti", "typ"))
+    if typ not in TOKEN_TYPES or not jti or {type(exp), type(iat), type(nbf)} != {int}:
+        raise InvalidToken()
+    try:
+        claims = TokenClaims(
+            user_id=_canonical_uuid(payload["sub"]),
+            session_id=_canonical_uuid(payload["sid"]),
+            tenant_id=_canonical_uuid(payload["tid"]),
+            role=Role(payload["role"]),
+            token_type=typ,
+            token_id=jti,
+            issued_at=datetime.fromtimestamp(iat, UTC),
+            expires_at=datetime.fromtimestamp(exp, UTC),
+        )
+    except (ValueError, TypeError, OverflowError, OSError):
+        raise InvalidToken() from None
+    return _Checked(claims, expires=exp, not_before=max(iat, nbf))
 
 
 def _canonical_uuid(value: object) -> uuid.UUID:

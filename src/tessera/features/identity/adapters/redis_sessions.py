@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from redis.asyncio import Redis
-
 from tessera.features.identity.domain.sessions import (
     Role,
     Rotation,
     RotationOutcome,
     SessionRecord,
 )
+from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import translate_redis_errors
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -143,17 +142,18 @@ return 0
 
 class RedisSessionStore:
     """Complete `SessionStore` shared by every process; Redis errors raise
-    `DependencyUnavailable`."""
+    `DependencyUnavailable`. Scripts go through the `CommandBatcher`, so concurrent
+    requests share pipelines."""
 
-    def __init__(self, client: Redis, *, prefix: str = "") -> None:
-        self._redis = client
+    def __init__(self, batcher: CommandBatcher, *, prefix: str = "") -> None:
+        self._redis = batcher.client
         self._prefix = prefix
-        self._create = client.register_script(_CREATE)
-        self._touch = client.register_script(_TOUCH)
-        self._rotate = client.register_script(_ROTATE)
-        self._list = client.register_script(_LIST)
-        self._revoke_all = client.register_script(_REVOKE_ALL)
-        self._set_role = client.register_script(_SET_ROLE)
+        self._create = batcher.script(_CREATE)
+        self._touch = batcher.script(_TOUCH)
+        self._rotate = batcher.script(_ROTATE)
+        self._list = batcher.script(_LIST)
+        self._revoke_all = batcher.script(_REVOKE_ALL)
+        self._set_role = batcher.script(_SET_ROLE)
 
     async def create(self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int) -> None:
         seen, expires = _ms(session.last_seen_at), _ms(session.expires_at)
