@@ -80,12 +80,13 @@ NOTES = (
     f"ms/req still holds.",
     f"`/users/me` cycles through {USERS} users' access tokens (one session each). Per request "
     f"Tessera verifies the JWT twice (the rate limiter reads user and role from it, then "
-    f"authentication), makes three Redis round trips (the rate-limit counter, the session "
-    f"touch that slides its idle expiry, the cached profile) and no database query once the "
-    f"5-minute profile cache is warm (the warm-up warms it).",
+    f"authentication; the signature is checked once per token), sends three Redis commands "
+    f"(the rate-limit counter, the session touch that slides its idle expiry, the cached "
+    f"profile), batched with those of the other requests in flight, and makes no database "
+    f"query once the 5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
     f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
-    f"(a core is kept for other requests), then "
+    f"(a core is kept for other requests) and at the lowest CPU priority, then "
     f"open a session in Redis. Each login creates a session; the storm's do too.",
     "A storm case runs two loaders in this process at once: the logins (started "
     f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "

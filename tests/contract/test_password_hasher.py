@@ -7,15 +7,18 @@ profile the service runs with.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
+from typing import ClassVar
 
 import argon2
 import pytest
 
-from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
+from tessera.features.identity.adapters.argon2_hasher import HASHING_NICENESS, Argon2PasswordHasher
 from tessera.features.identity.application.ports import PasswordHasher
 
 OWASP_MINIMUM = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
@@ -220,3 +223,21 @@ def test_one_hasher_serves_successive_event_loops() -> None:
 def test_parameters_below_the_owasp_minimum_are_refused(options: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=r"minimum|at least"):
         Argon2PasswordHasher(**options)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux")
+async def test_hashing_threads_run_at_a_lower_priority_than_the_event_loop() -> None:
+    class NicenessHasher(Argon2PasswordHasher):
+        niceness: ClassVar[list[int]] = []
+
+        def _verify_blocking(self, password_hash: str, password: str) -> bool:
+            self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super()._verify_blocking(password_hash, password)
+
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if own >= HASHING_NICENESS:
+        pytest.skip(f"the test process already runs at niceness {own}")
+    hasher = NicenessHasher(**OWASP_MINIMUM)
+    assert await hasher.verify(await hasher.hash(PASSWORD), PASSWORD)
+    assert hasher.niceness == [HASHING_NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the loop's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import structlog
@@ -33,4 +34,9 @@ def create() -> Litestar:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     warn_about_embedded_defaults(settings)
-    return create_app(make_container(settings), settings)
+    app = create_app(make_container(settings), settings)
+    # Everything built so far lives as long as the worker: moved out of the collector's
+    # sight, a full collection no longer walks it (a pause of tens of ms under load).
+    gc.collect()
+    gc.freeze()
+    return app
