@@ -20,6 +20,7 @@ from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
+from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.ioc import (
     IdentityProvider,
     MemorySessionsProvider,
@@ -144,9 +145,11 @@ class WorkProvider(Provider):
         return {EMAIL_SEND: send_email}
 
     @provide(scope=Scope.REQUEST)
-    def chores(self, jobs: PruneFinishedJobs, links: PruneSpentLinks) -> list[Chore]:
+    def chores(
+        self, jobs: PruneFinishedJobs, links: PruneSpentLinks, accounts: PurgeDeletedAccounts
+    ) -> list[Chore]:
         """The hourly housekeeping of every feature."""
-        return [jobs, links]
+        return [jobs, links, accounts]
 
     @provide(scope=Scope.APP)
     def probes(

@@ -31,6 +31,7 @@ from tessera.features.identity.application.ports import (
     UserRepository,
 )
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
+from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
 from tessera.features.identity.application.register_user import RegisterUser
 from tessera.features.identity.application.request_email_verification import (
@@ -57,7 +58,7 @@ class IdentityProvider(Provider):
         RegisterUser, LogIn, RefreshTokens, Authenticate, LogOut, LogOutEverywhere,
         ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
         ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount, PruneSpentLinks,
-        scope=Scope.REQUEST,
+        PurgeDeletedAccounts, scope=Scope.REQUEST,
     )  # fmt: skip
 
     @provide(scope=Scope.APP)
@@ -73,6 +74,7 @@ class IdentityProvider(Provider):
             idle_ttl_seconds=settings.session_idle_ttl_seconds,
             require_verified_email=settings.require_email_verification,
             public_base_url=settings.public_base_url.rstrip("/"),
+            account_retention_days=settings.account_retention_days,
         )
 
     @provide(scope=Scope.APP)

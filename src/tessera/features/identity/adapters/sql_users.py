@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
@@ -72,6 +73,24 @@ class SqlUserRepository:
             await self._session.execute(statement, execution_options={"synchronize_session": False})
         user.changed.clear()
 
+    async def deleted_before(self, moment: datetime, *, limit: int) -> dict[uuid.UUID, uuid.UUID]:
+        U = UserModel
+        query = (
+            select(U.id, U.tenant_id)
+            .where(U.deleted_at.is_not(None), U.deleted_at < moment)
+            .order_by(U.deleted_at, U.id)
+            .limit(limit)
+        )
+        return dict((await self._session.execute(query)).tuples().all())
+
+    async def purge(self, user_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        if not user_ids:
+            return []
+        U = UserModel
+        gone = delete(U).where(U.id.in_(list(user_ids)), U.deleted_at.is_not(None)).returning(U.id)
+        result = await self._session.execute(gone, execution_options={"synchronize_session": False})
+        return list(result.scalars())
+
     async def _one(self, condition: object) -> User | None:
         query = select(UserModel).where(condition, UserModel.deleted_at.is_(None))  # type: ignore[arg-type]
         model = (await self._session.execute(query)).scalar_one_or_none()
@@ -109,6 +128,16 @@ class SqlOneTimeTokens:
         spent = delete(T).where(or_(T.expires_at < before, T.used_at < before))
         result = await self._session.execute(
             spent, execution_options={"synchronize_session": False}
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def forget_users(self, user_ids: Collection[uuid.UUID]) -> int:
+        if not user_ids:
+            return 0
+        T = OneTimeTokenModel
+        theirs = delete(T).where(T.user_id.in_(list(user_ids)))
+        result = await self._session.execute(
+            theirs, execution_options={"synchronize_session": False}
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -28,6 +28,8 @@ class IdentityConfig:
     verify_email_ttl_seconds: int = 24 * 3600
     password_reset_ttl_seconds: int = 30 * 60
     profile_cache_seconds: int = 300
+    account_retention_days: int = 30  # soft-deleted accounts are purged after this
+    purge_batch_size: int = 500  # accounts purged per transaction
 
 
 class TokenPair(msgspec.Struct, frozen=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -116,7 +116,8 @@ class SessionStore(Protocol):
 
 
 class UserRepository(Protocol):
-    """Live (not deleted) users, in the caller's unit of work."""
+    """Live (not deleted) users, in the caller's unit of work; only `deleted_before` and
+    `purge` see soft-deleted ones."""
 
     async def add(self, user: User) -> None:
         """Raises `EmailAlreadyRegistered` when a live user has the email already."""
@@ -130,6 +131,18 @@ class UserRepository(Protocol):
 
     async def save(self, user: User) -> None:
         """Write the fields the entity changed."""
+        ...
+
+    async def deleted_before(
+        self, moment: datetime, *, limit: int
+    ) -> Mapping[uuid.UUID, uuid.UUID]:
+        """Up to `limit` users soft-deleted strictly before `moment`, longest-deleted first,
+        as user id -> tenant id."""
+        ...
+
+    async def purge(self, user_ids: Collection[uuid.UUID]) -> Collection[uuid.UUID]:
+        """Delete for good the rows of those of these users that are soft-deleted (a live
+        user is never touched); returns the ids removed."""
         ...
 
 
@@ -150,6 +163,10 @@ class OneTimeTokens(Protocol):
 
     async def prune(self, *, before: datetime) -> int:
         """Forget tokens that expired or were used before `before`; returns how many."""
+        ...
+
+    async def forget_users(self, user_ids: Collection[uuid.UUID]) -> int:
+        """Delete every token of these users, spent or not; returns how many."""
         ...
 
     async def consume(self, *, purpose: str, token_hash: str, now: datetime) -> uuid.UUID | None:

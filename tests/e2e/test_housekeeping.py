@@ -1,0 +1,81 @@
+"""The hourly housekeeping as the container assembles it: every feature's chores, configured
+from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.features.identity.adapters.models import UserModel
+from tessera.features.identity.adapters.sql_users import SqlTenantDirectory, SqlUserRepository
+from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
+from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
+from tessera.features.identity.domain.sessions import Role
+from tessera.features.identity.domain.user import User
+from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
+from tessera.features.jobs.application.run_housekeeping import Chore, RunHousekeeping
+from tessera.main import migrations
+from tessera.main.ioc import make_container
+from tessera.main.settings import ConfigError, load_settings
+from tessera.shared.adapters.database import create_engine
+from tests.e2e.harness import settings_for
+
+
+async def deleted_user(url: str, deleted_at: datetime) -> uuid.UUID:
+    engine = create_engine(url)
+    tenant = uuid.uuid4()
+    user = User.register(tenant_id=tenant, email=f"{tenant.hex[:8]}@example.com",
+                         password_hash="x", full_name="A", role=Role.USER,
+                         now=deleted_at - timedelta(days=1))  # fmt: skip
+    user.soft_delete(deleted_at)
+    async with AsyncSession(engine) as session:
+        await SqlTenantDirectory(session).create(tenant_id=tenant, name="T")
+        await SqlUserRepository(session).add(user)
+        await session.commit()
+    await engine.dispose()
+    return user.id
+
+
+async def test_housekeeping_runs_every_features_chores_with_the_configured_retention(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    now = datetime.now(UTC)
+    expired = await deleted_user(url, now - timedelta(days=8))
+    retained = await deleted_user(url, now - timedelta(days=6))
+    container = make_container(
+        settings_for(database_url=url, data_dir=str(tmp_path), account_retention_days="7")
+    )
+    try:
+        async with container() as request:
+            chores = await request.get(list[Chore])
+            assert [type(chore) for chore in chores] == [
+                PruneFinishedJobs, PruneSpentLinks, PurgeDeletedAccounts,
+            ]  # fmt: skip
+        async with container() as request:
+            done = await (await request.get(RunHousekeeping)).execute()
+    finally:
+        await container.close()
+
+    assert done == {"PruneFinishedJobs": 0, "PruneSpentLinks": 0, "PurgeDeletedAccounts": 1}
+    engine = create_engine(url)
+    async with AsyncSession(engine) as session:
+        left = set((await session.execute(select(UserModel.id))).scalars())
+    await engine.dispose()
+    assert expired not in left
+    assert retained in left
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "soon"])
+def test_the_retention_must_be_a_whole_number_of_days_from_one(days: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"ACCOUNT_RETENTION_DAYS": days}, dotenv_path=None)
+    assert str(caught.value).startswith("ACCOUNT_RETENTION_DAYS: ")
+    assert "\n" not in str(caught.value)
