@@ -41,6 +41,7 @@ from tessera.features.jobs.ioc import InProcessJobsProvider, JobsProvider, Redis
 from tessera.features.ops.adapters.probes import CacheProbe, SqlDatabaseProbe
 from tessera.features.ops.application.ports import HealthProbe
 from tessera.features.ops.ioc import OpsProvider
+from tessera.features.tenancy.ioc import TenancyProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
@@ -172,6 +173,7 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         InProcessJobsProvider() if embedded else RedisJobsProvider(),
         MemorySessionsProvider() if embedded else RedisSessionsProvider(),
         IdentityProvider(),
+        TenancyProvider(),
         JobsProvider(),
         EmailProvider(),
         WorkProvider(),

@@ -22,6 +22,7 @@ from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.http.auth_controller import AuthController
 from tessera.features.identity.http.me_controller import MeController
 from tessera.features.ops.http.controller import HealthController
+from tessera.features.tenancy.http.controller import TenantsController
 from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
 from tessera.shared.application.rate_limits import RateLimiter
@@ -119,7 +120,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         Exception: unhandled_exception_handler,
     }
     handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
-    api = Router(path=API_PREFIX, route_handlers=[AuthController, MeController])
+    api = Router(path=API_PREFIX, route_handlers=[AuthController, MeController, TenantsController])
     startup: list[Callable[..., Awaitable[None]]] = []
     shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
     if settings.is_embedded:

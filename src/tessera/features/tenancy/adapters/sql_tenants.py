@@ -1,0 +1,54 @@
+"""Tenants on SQLAlchemy (PostgreSQL or SQLite)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.features.tenancy.adapters.models import TenantModel
+from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.domain.pagination import Page, PageRequest
+
+_SORT_COLUMNS = {"created_at": TenantModel.created_at, "name": TenantModel.name}
+
+
+def to_entity(model: TenantModel) -> Tenant:
+    return Tenant(
+        id=model.id, name=model.name, is_active=model.is_active,
+        created_at=model.created_at, updated_at=model.updated_at,
+    )  # fmt: skip
+
+
+class SqlTenantRepository:
+    """`TenantRepository`, and identity's `TenantDirectory` (`create`) for registration."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(self, *, tenant_id: uuid.UUID, name: str) -> None:
+        self._session.add(TenantModel(id=tenant_id, name=name.strip()[:255]))
+        await self._session.flush()  # before the user row that references it
+
+    async def get(self, tenant_id: uuid.UUID) -> Tenant | None:
+        model = await self._session.get(TenantModel, tenant_id)
+        return None if model is None else to_entity(model)
+
+    async def list(self, page: PageRequest, *, only: uuid.UUID | None = None) -> Page[Tenant]:
+        where = [] if only is None else [TenantModel.id == only]
+        counted = select(func.count()).select_from(TenantModel).where(*where)
+        column, tie = _SORT_COLUMNS[page.sort], TenantModel.id
+        ordering = (column.asc(), tie.asc()) if page.order == "asc" else (column.desc(), tie.desc())
+        chosen = select(TenantModel).where(*where).order_by(*ordering)
+        rows = await self._session.scalars(chosen.offset(page.offset).limit(page.limit))
+        total = await self._session.scalar(counted) or 0
+        return Page(items=[to_entity(row) for row in rows], total_items=total, request=page)
+
+    async def save(self, tenant: Tenant) -> None:
+        await self._session.execute(
+            update(TenantModel)
+            .where(TenantModel.id == tenant.id)
+            .values(name=tenant.name, is_active=tenant.is_active, updated_at=tenant.updated_at),
+            execution_options={"synchronize_session": False},
+        )

@@ -1,0 +1,57 @@
+"""Who may see and change which tenant (SPEC §3.5): admins every tenant, a tenant admin its
+own, a user none through these endpoints. Another tenant is answered as missing (404), so
+its existence does not leak."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.features.tenancy.application.ports import TenantRepository
+from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.domain.errors import Forbidden, NotFound
+
+
+class TenantNotFound(NotFound):
+    default_message = "Tenant not found."
+
+
+class TenantView(msgspec.Struct, frozen=True, kw_only=True):
+    """A tenant as the API shows it."""
+
+    id: uuid.UUID
+    name: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantView:
+        return cls(
+            id=tenant.id, name=tenant.name, is_active=tenant.is_active,
+            created_at=tenant.created_at, updated_at=tenant.updated_at,
+        )  # fmt: skip
+
+
+def require_tenant_manager(caller: Principal) -> None:
+    if caller.role not in (Role.ADMIN, Role.TENANT_ADMIN):
+        raise Forbidden("Only administrators can manage tenants.")
+
+
+def in_reach(caller: Principal, tenant_id: uuid.UUID) -> bool:
+    return caller.role is Role.ADMIN or (
+        caller.role is Role.TENANT_ADMIN and caller.tenant_id == tenant_id
+    )
+
+
+async def reachable_tenant(
+    tenants: TenantRepository, caller: Principal, tenant_id: uuid.UUID
+) -> Tenant:
+    require_tenant_manager(caller)
+    tenant = await tenants.get(tenant_id) if in_reach(caller, tenant_id) else None
+    if tenant is None:
+        raise TenantNotFound(field="tenant_id")
+    return tenant

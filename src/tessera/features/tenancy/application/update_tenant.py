@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from tessera.features.identity.domain.sessions import Principal
+from tessera.features.tenancy.application.access import reachable_tenant
+from tessera.features.tenancy.application.ports import TenantRepository
+from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.domain.events import Event
+
+
+class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What `PATCH /tenants/{id}` may change; any other field is refused (400)."""
+
+    name: str | None = None
+
+
+class UpdateTenant:
+    """Renames a tenant within the caller's reach and records `tenant.updated`."""
+
+    def __init__(
+        self, tenants: TenantRepository, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock
+    ) -> None:
+        self._tenants, self._outbox, self._uow, self._clock = tenants, outbox, unit_of_work, clock
+
+    async def execute(
+        self, caller: Principal, tenant_id: uuid.UUID, changes: TenantChanges
+    ) -> Tenant:
+        tenant = await reachable_tenant(self._tenants, caller, tenant_id)
+        if changes.name is not None:
+            tenant.rename(changes.name, now=self._clock.now())
+        await self._tenants.save(tenant)
+        payload = {"tenant_id": str(tenant.id), "name": tenant.name}
+        self._outbox.record(Event("tenant.updated", payload, tenant_id=tenant.id))
+        await self._uow.commit()
+        return tenant
