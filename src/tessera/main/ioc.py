@@ -19,6 +19,7 @@ from tessera.features.email.adapters.send_email_job import SendEmailJob
 from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
+from tessera.features.flags.ioc import FlagsProvider
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.ioc import (
@@ -178,6 +179,7 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         EmailProvider(),
         WorkProvider(),
         OpsProvider(),
+        FlagsProvider(),
         LitestarProvider(),
         *overrides,
         context={Settings: settings},

@@ -1,5 +1,6 @@
 """Every table's model, imported so that `Base.metadata` is complete (Alembic, tests)."""
 
+from tessera.features.flags.adapters.models import FeatureFlagModel
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.shared.adapters.database import Base
@@ -7,4 +8,11 @@ from tessera.shared.adapters.outbox import OutboxModel
 
 metadata = Base.metadata
 
-__all__ = ["OneTimeTokenModel", "OutboxModel", "TenantModel", "UserModel", "metadata"]
+__all__ = [
+    "FeatureFlagModel",
+    "OneTimeTokenModel",
+    "OutboxModel",
+    "TenantModel",
+    "UserModel",
+    "metadata",
+]

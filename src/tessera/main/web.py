@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
 from tessera.features.identity.application.ports import TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.http.auth_controller import AuthController
@@ -120,7 +121,12 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         Exception: unhandled_exception_handler,
     }
     handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
-    api = Router(path=API_PREFIX, route_handlers=[AuthController, MeController, TenantsController])
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            AuthController, MeController, TenantsController, FlagsAdminController, FlagsController,
+        ],
+    )  # fmt: skip
     startup: list[Callable[..., Awaitable[None]]] = []
     shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
     if settings.is_embedded:
