@@ -20,7 +20,7 @@ from tessera.main.settings import (
     load_settings,
     load_settings_with_sources,
 )
-from tessera.shared.domain.errors import NotFound
+from tessera.shared.domain.errors import DomainError, NotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -170,6 +170,32 @@ def tasks_replay(job_id: str) -> None:
         click.echo(asyncio.run(replay_dead_job(_settings(), job_id)))
     except NotFound as error:
         click.echo(f"tessera: {error.message} ({job_id})", err=True)
+        sys.exit(1)
+
+
+@main.command("create-admin")
+@click.option("--email", required=True, help="The admin's email (must be free).")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True,
+    help="Obeys the password policy; asked for when omitted.",
+)  # fmt: skip
+@click.option("--full-name", required=True, help="The admin's name.")
+def create_admin(email: str, password: str, full_name: str) -> None:
+    """Create an `admin` user (verified, in a new "Administrators" tenant); print its id.
+
+    Embedded mode (SQLite) applies the migrations first; on PostgreSQL run `tessera
+    migrate upgrade` before.
+    """
+    from tessera.main.operations import create_admin as create
+
+    settings = _settings()
+    if settings.uses_sqlite:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(settings.database_url)
+    try:
+        click.echo(asyncio.run(create(settings, email, password, full_name)))
+    except DomainError as error:
+        click.echo(f"tessera: {error.message}", err=True)
         sys.exit(1)
 
 

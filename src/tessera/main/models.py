@@ -1,7 +1,11 @@
 """Every table's model, imported so that `Base.metadata` is complete (Alembic, tests)."""
 
 from tessera.features.flags.adapters.models import FeatureFlagModel
-from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
+from tessera.features.identity.adapters.models import (
+    InvitationModel,
+    OneTimeTokenModel,
+    UserModel,
+)
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.shared.adapters.database import Base
 from tessera.shared.adapters.outbox import OutboxModel
@@ -10,6 +14,7 @@ metadata = Base.metadata
 
 __all__ = [
     "FeatureFlagModel",
+    "InvitationModel",
     "OneTimeTokenModel",
     "OutboxModel",
     "TenantModel",

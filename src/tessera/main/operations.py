@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from tessera.features.identity.application.create_admin import CreateAdmin, NewAdmin
 from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
 from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
 from tessera.main.ioc import make_container
@@ -28,3 +29,16 @@ async def replay_dead_job(settings: Settings, job_id: str) -> str:
     finally:
         await container.close()
     return f"replayed {job.job_id} ({job.type})"
+
+
+async def create_admin(settings: Settings, email: str, password: str, full_name: str) -> str:
+    """The new admin's user id; raises the use case's `DomainError`s (taken email, weak
+    password, invalid email or name)."""
+    container = make_container(settings)
+    try:
+        async with container() as scope:
+            command = NewAdmin(email=email, password=password, full_name=full_name)
+            profile = await (await scope.get(CreateAdmin)).execute(command)
+    finally:
+        await container.close()
+    return profile.user_id

@@ -21,7 +21,9 @@ from tessera.features.flags.http.controllers import FlagsAdminController, FlagsC
 from tessera.features.identity.application.ports import TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.http.auth_controller import AuthController
+from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
+from tessera.features.identity.http.users_controller import UsersController
 from tessera.features.ops.http.controller import HealthController
 from tessera.features.tenancy.http.controller import TenantsController
 from tessera.main.background import EmbeddedBackground
@@ -124,7 +126,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     api = Router(
         path=API_PREFIX,
         route_handlers=[
-            AuthController, MeController, TenantsController, FlagsAdminController, FlagsController,
+            AuthController, MeController, UsersController, TenantsController, FlagsAdminController,
+            FlagsController, InvitationsController,
         ],
     )  # fmt: skip
     startup: list[Callable[..., Awaitable[None]]] = []

@@ -7,39 +7,48 @@ from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHashe
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
+from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
-    SqlTenantDirectory,
     SqlUserRepository,
 )
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.create_admin import CreateAdmin
 from tessera.features.identity.application.delete_account import DeleteAccount
 from tessera.features.identity.application.forgot_password import ForgotPassword
 from tessera.features.identity.application.get_profile import GetProfile
+from tessera.features.identity.application.get_user import GetUser
+from tessera.features.identity.application.invite_user import InviteUser
+from tessera.features.identity.application.list_invitations import ListInvitations
 from tessera.features.identity.application.list_sessions import ListSessions
+from tessera.features.identity.application.list_users import ListUsers
 from tessera.features.identity.application.log_in import LogIn
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.ports import (
+    InvitationRepository,
     OneTimeTokens,
     PasswordHasher,
     SessionStore,
-    TenantDirectory,
     TokenIssuer,
     UserRepository,
+    UserSearch,
 )
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
 from tessera.features.identity.application.register_user import RegisterUser
+from tessera.features.identity.application.remove_user import RemoveUser
 from tessera.features.identity.application.request_email_verification import (
     RequestEmailVerification,
 )
 from tessera.features.identity.application.reset_password import ResetPassword
+from tessera.features.identity.application.revoke_invitation import RevokeInvitation
 from tessera.features.identity.application.revoke_session import RevokeSession
 from tessera.features.identity.application.update_profile import UpdateProfile
+from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal
@@ -52,13 +61,18 @@ class IdentityProvider(Provider):
     """Identity in every mode; the session store comes from the mode's provider."""
 
     users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
-    tenants = provide(SqlTenantDirectory, provides=TenantDirectory, scope=Scope.REQUEST)
+    user_search = provide(SqlUserRepository, provides=UserSearch, scope=Scope.REQUEST)
+    invitations = provide(
+        SqlInvitationRepository, provides=InvitationRepository, scope=Scope.REQUEST
+    )
     one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
     use_cases = provide_all(
         RegisterUser, LogIn, RefreshTokens, Authenticate, LogOut, LogOutEverywhere,
         ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
         ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount, PruneSpentLinks,
-        PurgeDeletedAccounts, scope=Scope.REQUEST,
+        PurgeDeletedAccounts, ListUsers, GetUser, UpdateUser, RemoveUser, CreateAdmin,
+        InviteUser, ListInvitations, RevokeInvitation,
+        scope=Scope.REQUEST,
     )  # fmt: skip
 
     @provide(scope=Scope.APP)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dishka import Provider, Scope, provide, provide_all
 
+from tessera.features.identity.application.ports import TenantDirectory
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.features.tenancy.application.get_tenant import GetTenant
 from tessera.features.tenancy.application.list_tenants import ListTenants
@@ -13,4 +14,5 @@ class TenancyProvider(Provider):
     scope = Scope.REQUEST
 
     tenants = provide(SqlTenantRepository, provides=TenantRepository)
+    directory = provide(SqlTenantRepository, provides=TenantDirectory)  # for identity
     use_cases = provide_all(ListTenants, GetTenant, UpdateTenant)

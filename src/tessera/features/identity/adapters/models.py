@@ -22,6 +22,11 @@ class UserModel(Timestamped, Base):
             "ix_users_is_active", "is_active",
             postgresql_where=text("is_active"), sqlite_where=text("is_active"),
         ),
+        Index(  # the purge looks for accounts deleted long enough ago
+            "ix_users_deleted_at", "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )  # fmt: skip
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -52,3 +57,30 @@ class OneTimeTokenModel(Timestamped, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class InvitationModel(Timestamped, Base):
+    """An invitation into a tenant: only the hash of the emailed token is kept."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        Index(
+            "ix_invitations_pending_email", "tenant_id", "email",
+            postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+            sqlite_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
+        Index("ix_invitations_created_at", "created_at"),
+    )  # fmt: skip
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -6,15 +6,17 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
+from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.models import TenantModel
+from tessera.shared.domain.pagination import Page, PageRequest
 
 _FIELDS = ("email", "password_hash", "full_name", "avatar_url", "is_verified", "is_active",
            "role", "deleted_at", "updated_at")  # fmt: skip
@@ -91,10 +93,48 @@ class SqlUserRepository:
         result = await self._session.execute(gone, execution_options={"synchronize_session": False})
         return list(result.scalars())
 
+    async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
+        U = UserModel
+        conditions = _conditions(where)
+        total = await self._session.scalar(select(func.count()).select_from(U).where(*conditions))
+        assert page.sort in USER_SORT_FIELDS
+        column = getattr(U, page.sort)
+        ordering = (column.desc(), U.id.desc()) if page.order == "desc" else (column, U.id)
+        query = select(U).where(*conditions).order_by(*ordering)
+        models = await self._session.scalars(query.offset(page.offset).limit(page.limit))
+        return Page([to_entity(model) for model in models], int(total or 0), page)
+
     async def _one(self, condition: object) -> User | None:
         query = select(UserModel).where(condition, UserModel.deleted_at.is_(None))  # type: ignore[arg-type]
         model = (await self._session.execute(query)).scalar_one_or_none()
         return None if model is None else to_entity(model)
+
+
+def _conditions(where: UserFilter) -> list[ColumnElement[bool]]:
+    U = UserModel
+    found: list[ColumnElement[bool]] = [U.deleted_at.is_(None)]
+    if where.tenant_id is not None:
+        found.append(U.tenant_id == where.tenant_id)
+    if where.is_active is not None:
+        found.append(U.is_active == where.is_active)
+    if where.is_verified is not None:
+        found.append(U.is_verified == where.is_verified)
+    if where.role is not None:
+        found.append(U.role == where.role.value)
+    if where.created_after is not None:
+        found.append(U.created_at >= where.created_after)
+    if where.created_before is not None:
+        found.append(U.created_at < where.created_before)
+    if where.search:
+        pattern = f"%{escape_like(where.search)}%"
+        found.append(or_(U.email.ilike(pattern, escape="\\"),
+                         U.full_name.ilike(pattern, escape="\\")))  # fmt: skip
+    return found
+
+
+def escape_like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself: `\\`, `%` and `_` lose their meaning."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class SqlTenantDirectory:

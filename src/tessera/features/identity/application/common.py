@@ -68,9 +68,10 @@ PASSWORD_RESET = "password_reset"
 
 
 async def live_user(users: UserRepository, principal: Principal) -> User:
-    """The caller's account; gone (deleted meanwhile) means the token is no longer valid."""
+    """The caller's account; gone (deleted meanwhile) or deactivated means the token is no
+    longer valid (deactivation also ends the sessions; this covers a sign-in racing it)."""
     user = await users.get(principal.user_id)
-    if user is None:
+    if user is None or not user.is_active:
         raise InvalidToken()
     return user
 

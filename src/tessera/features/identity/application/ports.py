@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tessera.features.identity.domain.invitation import Invitation
 from tessera.features.identity.domain.sessions import (
     IssuedToken,
     Role,
@@ -16,6 +18,7 @@ from tessera.features.identity.domain.sessions import (
     TokenType,
 )
 from tessera.features.identity.domain.user import User
+from tessera.shared.domain.pagination import Page, PageRequest
 
 
 class PasswordHasher(Protocol):
@@ -146,10 +149,41 @@ class UserRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    """Which live users a list shows; every field that is None does not filter."""
+
+    tenant_id: uuid.UUID | None = None
+    is_active: bool | None = None
+    is_verified: bool | None = None
+    role: Role | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    search: str | None = None  # case-insensitive substring of email or full name, literal
+
+
+USER_SORT_FIELDS = ("created_at", "email", "full_name")
+
+
+class UserSearch(Protocol):
+    """Lists of live (not deleted) users for administrators."""
+
+    async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
+        """One page of the live users matching `where`, ordered by `page.sort` (one of
+        `USER_SORT_FIELDS`) and `page.order`, ties broken by id; `total_items` counts every
+        match. `search` matches literally: `%`, `_` and `\\` are not wildcards."""
+        ...
+
+
 class TenantDirectory(Protocol):
-    """The part of tenancy registration needs: a new organisation for a new user."""
+    """The part of tenancy identity needs: a new organisation for a new user, and the name
+    of an existing one (for invitations)."""
 
     async def create(self, *, tenant_id: uuid.UUID, name: str) -> None: ...
+
+    async def name(self, tenant_id: uuid.UUID) -> str | None:
+        """The tenant's name; None when there is no such tenant."""
+        ...
 
 
 class OneTimeTokens(Protocol):
@@ -173,3 +207,31 @@ class OneTimeTokens(Protocol):
         """Mark the token used and return its user id; None when unknown, expired or used.
         Two concurrent consumptions of one token: exactly one gets the user id."""
         ...
+
+
+class InvitationRepository(Protocol):
+    """Invitations in the request's unit of work; the caller commits."""
+
+    async def add(self, invitation: Invitation) -> None: ...
+
+    async def get(self, invitation_id: uuid.UUID) -> Invitation | None: ...
+
+    async def by_token_hash(self, token_hash: str) -> Invitation | None: ...
+
+    async def list(
+        self, page: PageRequest, *, tenant_id: uuid.UUID | None, status: str | None, now: datetime
+    ) -> Page[Invitation]:
+        """One page sorted by `page.sort` (`created_at`, `email` or `expires_at`), ties by id;
+        `tenant_id` None means every tenant; `status` filters on `Invitation.status(now)`."""
+        ...
+
+    async def revoke_pending(self, *, tenant_id: uuid.UUID, email: str, now: datetime) -> int:
+        """Revoke the tenant's pending invitations of `email` (a new one replaces them)."""
+        ...
+
+    async def accept(self, invitation_id: uuid.UUID, *, now: datetime) -> bool:
+        """Mark it accepted if it is still pending at `now`; False when it no longer is.
+        Two concurrent acceptances of one invitation: exactly one gets True."""
+        ...
+
+    async def save(self, invitation: Invitation) -> None: ...

@@ -2,17 +2,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import Profile
+from tessera.features.identity.application.common import Profile, hash_token
 from tessera.features.identity.application.ports import (
+    InvitationRepository,
     PasswordHasher,
     TenantDirectory,
     UserRepository,
 )
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
+from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
 from tessera.features.identity.domain.password_policy import check_password
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User, clean_full_name, normalise_email
@@ -45,15 +48,19 @@ class RegisterUser:
     - the terms must be accepted; the password obeys the policy (checked before hashing);
     - the email is stored lower-case and must be free among live accounts (409 otherwise);
     - without an invitation a new tenant is made and the user becomes its `tenant_admin`;
-      invitations are validated here (none can be issued yet, so every token is refused);
+    - with `invitation_token` the user joins the invitation's tenant with its role, already
+      verified (the emailed link proved the address); the token must be pending and sent to
+      this very email, else 400 with one answer for every reason; it is accepted once, even
+      by two concurrent registrations, and `tenant_name` cannot be given with it;
     - `user.created` and the welcome email are recorded in the same transaction.
     """
 
     def __init__(
-        self, users: UserRepository, tenants: TenantDirectory, hasher: PasswordHasher,
-        outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
+        self, users: UserRepository, tenants: TenantDirectory, invitations: InvitationRepository,
+        hasher: PasswordHasher, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
     ) -> None:  # fmt: skip
         self._users = users
+        self._invitations = invitations
         self._tenants = tenants
         self._hasher = hasher
         self._outbox = outbox
@@ -66,18 +73,26 @@ class RegisterUser:
         email = normalise_email(command.email)
         name = clean_full_name(command.full_name)
         check_password(command.password, email=email)
-        if command.invitation_token is not None:
-            raise InvalidInvitation(field="invitation_token")
         if await self._users.by_email(email) is not None:
             raise EmailAlreadyRegistered(field="email")
-        tenant_id = uuid.uuid4()
         now = self._clock.now()
-        await self._tenants.create(tenant_id=tenant_id, name=command.tenant_name or name)
+        if command.invitation_token is None:
+            tenant_id, role = uuid.uuid4(), Role.TENANT_ADMIN
+            await self._tenants.create(tenant_id=tenant_id, name=command.tenant_name or name)
+        else:
+            if command.tenant_name is not None:
+                raise InvalidInput(
+                    "tenant_name cannot be used with an invitation.", field="tenant_name"
+                )
+            invitation = await self._accept(command.invitation_token, email=email, now=now)
+            tenant_id, role = invitation.tenant_id, invitation.role
         password_hash = await self._hasher.hash(command.password)
         user = User.register(
             tenant_id=tenant_id, email=email, password_hash=password_hash, full_name=name,
-            role=Role.TENANT_ADMIN, now=now,
+            role=role, now=now,
         )  # fmt: skip
+        if command.invitation_token is not None:
+            user.mark_verified(now)
         await self._users.add(user)
         profile = Profile.of(user)
         self._outbox.record(Event("user.created", _public(profile), tenant_id=tenant_id))
@@ -87,6 +102,21 @@ class RegisterUser:
         await self._uow.commit()
         logger.info("user registered", extra={"user_id": str(user.id), "tenant_id": str(tenant_id)})
         return profile
+
+    async def _accept(self, token: str, *, email: str, now: datetime) -> Invitation:
+        invitation = await self._invitations.by_token_hash(hash_token(token))
+        usable = (
+            invitation is not None
+            and invitation.email == email
+            and invitation.status(now) is InvitationStatus.PENDING
+        )
+        if invitation is None or not usable:
+            raise InvalidInvitation(field="invitation_token")
+        if not await self._invitations.accept(invitation.id, now=now):
+            raise InvalidInvitation(field="invitation_token")  # taken by a concurrent one
+        payload = {"invitation_id": str(invitation.id), "tenant_id": str(invitation.tenant_id)}
+        self._outbox.record(Event("invitation.accepted", payload, tenant_id=invitation.tenant_id))
+        return invitation
 
 
 def _public(profile: Profile) -> dict[str, object]:

@@ -75,6 +75,15 @@ class User:
             self._set("avatar_url", avatar_url)
         self._set("updated_at", now)
 
+    def change_role(self, role: Role, now: datetime) -> None:
+        self._set("role", role)
+        self._set("updated_at", now)
+
+    def set_active(self, active: bool, now: datetime) -> None:
+        """An inactive account cannot sign in; its sessions are ended by the use case."""
+        self._set("is_active", active)
+        self._set("updated_at", now)
+
     def mark_verified(self, now: datetime) -> None:
         self._set("is_verified", True)
         self._set("updated_at", now)

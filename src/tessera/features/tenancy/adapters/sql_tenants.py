@@ -31,6 +31,12 @@ class SqlTenantRepository:
         self._session.add(TenantModel(id=tenant_id, name=name.strip()[:255]))
         await self._session.flush()  # before the user row that references it
 
+    async def name(self, tenant_id: uuid.UUID) -> str | None:
+        found: str | None = await self._session.scalar(
+            select(TenantModel.name).where(TenantModel.id == tenant_id)
+        )
+        return found
+
     async def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         model = await self._session.get(TenantModel, tenant_id)
         return None if model is None else to_entity(model)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from tessera.features.email.application.requests import email_requested
+from tessera.features.identity.application.common import (
+    IdentityConfig,
+    hash_token,
+    live_user,
+    new_secret,
+)
+from tessera.features.identity.application.invitations import (
+    ACCEPT_PAGE,
+    InvitationView,
+    TenantNotFound,
+    target_tenant,
+)
+from tessera.features.identity.application.ports import (
+    InvitationRepository,
+    TenantDirectory,
+    UserRepository,
+)
+from tessera.features.identity.domain.errors import EmailAlreadyRegistered
+from tessera.features.identity.domain.invitation import INVITATION_TTL, Invitation
+from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.features.identity.domain.user import normalise_email
+from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.domain.events import Event
+
+
+class NewInvitation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /invitations`: who, with which role, into which tenant (default: the caller's;
+    only an admin may name another)."""
+
+    email: str
+    role: Role = Role.USER
+    tenant_id: uuid.UUID | None = None
+
+
+class InviteUser:
+    """Invites a person into a tenant.
+
+    Rules: managers only (403 for a `user`); a tenant admin invites into its own tenant and
+    never as `admin` (403); an email that already has an account is 409; a new invitation
+    replaces the tenant's pending ones for that email; the token (256 random bits) leaves
+    only in the `invitation` email, and only its hash is stored; it expires after 7 days.
+    """
+
+    def __init__(
+        self, invitations: InvitationRepository, users: UserRepository,
+        tenants: TenantDirectory, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
+        config: IdentityConfig,
+    ) -> None:  # fmt: skip
+        self._invitations, self._users, self._tenants = invitations, users, tenants
+        self._outbox, self._uow, self._clock, self._config = outbox, unit_of_work, clock, config
+
+    async def execute(self, caller: Principal, command: NewInvitation) -> InvitationView:
+        tenant_id = target_tenant(caller, command.tenant_id)
+        email = normalise_email(command.email)
+        tenant_name = await self._tenants.name(tenant_id)
+        if tenant_name is None:
+            raise TenantNotFound(field="tenant_id")
+        if await self._users.by_email(email) is not None:
+            raise EmailAlreadyRegistered(field="email")
+        inviter = await live_user(self._users, caller)
+        now = self._clock.now()
+        secret = new_secret()
+        invitation = Invitation.issue(
+            tenant_id=tenant_id, email=email, role=command.role, token_hash=hash_token(secret),
+            invited_by=inviter.id, inviter_role=caller.role, now=now,
+        )  # fmt: skip
+        await self._invitations.revoke_pending(tenant_id=tenant_id, email=email, now=now)
+        await self._invitations.add(invitation)
+        variables = {
+            "tenant_name": tenant_name, "inviter_name": inviter.full_name,
+            "role": invitation.role.value, "expires_in_days": INVITATION_TTL.days,
+            "link": f"{self._config.public_base_url}/{ACCEPT_PAGE}?token={secret}",
+        }  # fmt: skip
+        self._outbox.record(email_requested("invitation", email, variables, tenant_id=tenant_id))
+        payload = {
+            "invitation_id": str(invitation.id), "tenant_id": str(tenant_id),
+            "email": email, "role": invitation.role.value,
+        }  # fmt: skip
+        self._outbox.record(Event("invitation.created", payload, tenant_id=tenant_id))
+        await self._uow.commit()
+        return InvitationView.of(invitation, now=now)

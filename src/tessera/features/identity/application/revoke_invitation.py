@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import uuid
+
+from tessera.features.identity.application.invitations import reachable_invitation
+from tessera.features.identity.application.ports import InvitationRepository
+from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.application.ports import Clock, UnitOfWork
+
+
+class RevokeInvitation:
+    """Its link stops working at once; 404 out of reach, 409 once accepted."""
+
+    def __init__(
+        self, invitations: InvitationRepository, unit_of_work: UnitOfWork, clock: Clock
+    ) -> None:
+        self._invitations, self._uow, self._clock = invitations, unit_of_work, clock
+
+    async def execute(self, caller: Principal, invitation_id: uuid.UUID) -> None:
+        invitation = await reachable_invitation(self._invitations, caller, invitation_id)
+        invitation.revoke(self._clock.now())
+        await self._invitations.save(invitation)
+        await self._uow.commit()

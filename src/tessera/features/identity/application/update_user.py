@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+import msgspec
+
+from tessera.features.identity.application.common import Profile, profile_key
+from tessera.features.identity.application.ports import SessionStore, UserRepository
+from tessera.features.identity.application.user_administration import (
+    AdminOnly,
+    SelfLockout,
+    reachable_user,
+    require_may_manage,
+)
+from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.domain.events import Event
+
+logger = logging.getLogger("tessera.identity")
+
+
+class UserChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What an administrator may change; any other field (email, tenant_id, ...) is a 400."""
+
+    role: Role | None = None
+    is_active: bool | None = None
+    full_name: str | None = None
+
+
+class UpdateUser:
+    """An administrator changes another user's role, activity or name.
+
+    Rules:
+    - reach as in `user_administration` (403 for a `user` caller, 404 out of reach);
+    - a tenant admin can neither grant `admin` nor change an `admin` (403);
+    - nobody changes their own role or deactivates themselves here (409 `SelfLockout`);
+    - after the commit a role change reaches the user's live sessions at once
+      (`SessionStore.set_role`), a deactivation ends them (`revoke_all`), and the cached
+      profile is dropped; `user.updated` is recorded with the change.
+    """
+
+    def __init__(
+        self, users: UserRepository, sessions: SessionStore, cache: Cache, outbox: Outbox,
+        unit_of_work: UnitOfWork, clock: Clock,
+    ) -> None:  # fmt: skip
+        self._users, self._sessions, self._cache = users, sessions, cache
+        self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
+
+    async def execute(self, caller: Principal, user_id: uuid.UUID, changes: UserChanges) -> Profile:
+        user = await reachable_user(self._users, caller, user_id)
+        require_may_manage(caller, user)
+        if changes.role is Role.ADMIN and caller.role is not Role.ADMIN:
+            raise AdminOnly(field="role")
+        new_role = changes.role is not None and changes.role is not user.role
+        deactivated = changes.is_active is False and user.is_active
+        if user.id == caller.user_id and (new_role or changes.is_active is False):
+            raise SelfLockout(field="role" if new_role else "is_active")
+        now = self._clock.now()
+        if changes.full_name is not None:
+            user.update_profile(
+                full_name=changes.full_name, avatar_url=None, clear_avatar=False, now=now
+            )
+        if changes.role is not None and new_role:
+            user.change_role(changes.role, now)
+        if changes.is_active is not None and changes.is_active is not user.is_active:
+            user.set_active(changes.is_active, now)
+        await self._users.save(user)
+        profile = Profile.of(user)
+        payload = msgspec.to_builtins(profile) | {"updated_by": str(caller.user_id)}
+        self._outbox.record(Event("user.updated", payload, tenant_id=user.tenant_id))
+        await self._uow.commit()
+        if deactivated:
+            await self._sessions.revoke_all(user.id)
+        elif new_role:
+            await self._sessions.set_role(user.id, user.role)
+        await self._cache.delete(profile_key(user.id))
+        logger.info("user administered", extra={"user_id": str(user.id),
+                                                "by": str(caller.user_id)})  # fmt: skip
+        return profile
