@@ -6,6 +6,7 @@ A service that does not answer skips its tests with one loud line, or fails them
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -61,6 +62,43 @@ async def check_redis() -> None:
         service_missing("Redis", TEST_REDIS_URL, error)
     finally:
         await client.aclose()
+
+
+APP_ROLE = "tessera_app"
+"""The role the service connects as on PostgreSQL (created by migration 0006): it owns no
+table and cannot bypass row-level security, unlike the superuser the tests migrate with."""
+
+
+async def as_app_role(migrated_url: str) -> str:
+    """The URL of `migrated_url`'s database for the app role, which may log in from now on
+    (trust authentication here; a deployment gives it a password)."""
+    admin = await asyncpg.connect(asyncpg_dsn(TEST_DATABASE_URL), timeout=3)
+    try:
+        can_login = await admin.fetchval(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", APP_ROLE
+        )
+        if can_login is None:
+            raise RuntimeError(f"role {APP_ROLE} is missing: migrate the database first")
+        if not can_login:
+            # another test process may do it at the same moment: either way it can log in
+            with contextlib.suppress(asyncpg.PostgresError):
+                await admin.execute(f"ALTER ROLE {APP_ROLE} LOGIN")
+    finally:
+        await admin.close()
+    return make_url(migrated_url).set(username=APP_ROLE).render_as_string(hide_password=False)
+
+
+def as_owner(url: str) -> str:
+    """The same database as the tests' own user (the owner, who migrated it): for setting
+    up rows straight in the database, past row-level security. SQLite URLs pass through."""
+    if not url.startswith("postgresql"):
+        return url
+    owner = make_url(TEST_DATABASE_URL)
+    return (
+        make_url(url)
+        .set(username=owner.username, password=owner.password)
+        .render_as_string(hide_password=False)
+    )
 
 
 @asynccontextmanager

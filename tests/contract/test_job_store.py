@@ -14,8 +14,13 @@ from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.job import Job, RetryPolicy
 from tessera.features.jobs.domain.routing import JobRoute, JobRouting
-from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
+from tessera.shared.adapters.database import (
+    SqlAlchemyUnitOfWork,
+    scoped_session,
+    session_factory,
+)
 from tessera.shared.adapters.outbox import SqlOutbox
+from tessera.shared.application.tenant_scope import ScopeState, TenantScope
 from tessera.shared.domain.errors import DependencyUnavailable, InvalidInput
 from tessera.shared.domain.events import Event
 
@@ -281,3 +286,34 @@ async def test_housekeeping_runs_every_chore_even_if_one_fails() -> None:
             return 3
 
     assert await RunHousekeeping([Broken(), Sweeper()]).execute() == {"Sweeper": 3}
+
+
+async def test_a_job_carries_its_events_tenant_and_its_handler_works_in_that_tenant(
+    engine: AsyncEngine,
+) -> None:
+    tenant = uuid.uuid4()
+    event = Event("email.send", {"to": "a@b.c"}, occurred_at=T0, tenant_id=tenant)
+    await record(engine, event, email_event())
+    queue, clock = RecordingQueue(), Clock()
+    await relay(engine, queue, clock)
+    jobs = {job.job_id: job for _, job in queue.sent}
+    assert jobs[str(event.id)].tenant_id == str(tenant)
+    assert {job.tenant_id for job in jobs.values()} == {str(tenant), None}
+
+    class ScopeRecorder(Handler):
+        async def handle(self, job: Job) -> None:
+            await super().handle(job)
+            seen.append(scope.state)
+
+    seen: list[ScopeState] = []
+    for job in queue.sent:
+        scope = TenantScope()
+        async with scoped_session(session_factory(engine), scope) as session:
+            use_case = RunJob(
+                SqlJobStore(session), SqlAlchemyUnitOfWork(session), ROUTING,
+                {"email.send": ScopeRecorder()}, clock, Metrics(), lease=LEASE, scope=scope,
+            )  # fmt: skip
+            assert await use_case.execute(job[1]) == "succeeded"
+    by_tenant = {state.tenant_id for state in seen}
+    assert by_tenant == {tenant, None}
+    assert not any(state.all_tenants for state in seen)

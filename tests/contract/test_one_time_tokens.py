@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
-    SqlTenantDirectory,
     SqlUserRepository,
 )
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
+from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -30,7 +30,7 @@ async def a_user(engine: AsyncEngine) -> User:
     user = User.register(tenant_id=tenant, email=f"{tenant.hex[:8]}@example.com",
                          password_hash="x", full_name="A", role=Role.USER, now=T0)  # fmt: skip
     async with AsyncSession(engine) as session:
-        await SqlTenantDirectory(session).create(tenant_id=tenant, name="T")
+        await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
         await SqlUserRepository(session).add(user)
         await session.commit()
     return user

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
-    SqlTenantDirectory,
     SqlUserRepository,
 )
 from tessera.features.identity.application.common import IdentityConfig
@@ -20,9 +19,11 @@ from tessera.features.identity.application.purge_deleted_accounts import PurgeDe
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.models import TenantModel
+from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.outbox import OutboxModel, SqlOutbox
+from tessera.shared.application.tenant_scope import TenantScope
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=30)
@@ -41,7 +42,7 @@ def engine(migrated_engine: AsyncEngine) -> AsyncEngine:
 async def a_tenant(engine: AsyncEngine) -> uuid.UUID:
     tenant = uuid.uuid4()
     async with AsyncSession(engine) as session:
-        await SqlTenantDirectory(session).create(tenant_id=tenant, name="T")
+        await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
         await session.commit()
     return tenant
 
@@ -75,7 +76,7 @@ async def purge(engine: AsyncEngine, *, batch: int) -> int:
     async with AsyncSession(engine) as session:
         use_case = PurgeDeletedAccounts(
             SqlUserRepository(session), SqlOneTimeTokens(session), SqlOutbox(session),
-            InMemoryCache(), SqlAlchemyUnitOfWork(session), FixedClock(), config,
+            InMemoryCache(), SqlAlchemyUnitOfWork(session), FixedClock(), config, TenantScope(),
         )  # fmt: skip
         return await use_case.execute()
 

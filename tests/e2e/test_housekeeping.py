@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.identity.adapters.models import UserModel
-from tessera.features.identity.adapters.sql_users import SqlTenantDirectory, SqlUserRepository
+from tessera.features.identity.adapters.sql_users import SqlUserRepository
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.run_housekeeping import Chore, RunHousekeeping
+from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
 from tessera.main.ioc import make_container
 from tessera.main.settings import ConfigError, load_settings
@@ -35,7 +36,7 @@ async def deleted_user(url: str, deleted_at: datetime) -> uuid.UUID:
                          now=deleted_at - timedelta(days=1))  # fmt: skip
     user.soft_delete(deleted_at)
     async with AsyncSession(engine) as session:
-        await SqlTenantDirectory(session).create(tenant_id=tenant, name="T")
+        await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
         await SqlUserRepository(session).add(user)
         await session.commit()
     await engine.dispose()

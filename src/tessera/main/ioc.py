@@ -45,7 +45,12 @@ from tessera.features.ops.ioc import OpsProvider
 from tessera.features.tenancy.ioc import TenancyProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
-from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
+from tessera.shared.adapters.database import (
+    SqlAlchemyUnitOfWork,
+    create_engine,
+    scoped_session,
+    session_factory,
+)
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.adapters.redis_batching import CommandBatcher
@@ -53,6 +58,7 @@ from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
 from tessera.shared.application.rate_limits import RateLimiter
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.http.client_ip import ClientIpResolver
 
 
@@ -73,16 +79,19 @@ class CoreProvider(Provider):
 
     @provide(scope=Scope.APP)
     def session_factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-        return async_sessionmaker(engine, expire_on_commit=False)
+        return session_factory(engine)
+
+    tenant_scope = provide(TenantScope, scope=Scope.REQUEST)
 
     @provide(scope=Scope.REQUEST)
     async def session(
-        self, factory: async_sessionmaker[AsyncSession]
+        self, factory: async_sessionmaker[AsyncSession], scope: TenantScope
     ) -> AsyncIterator[AsyncSession]:
-        """Closed at the end of the request only if a transaction is still open: one that
-        was never begun, or already committed or rolled back, holds no connection, and
-        closing costs a greenlet round trip on every request (a cache hit never queries)."""
-        session = factory()
+        """Every transaction begins in the request's `TenantScope` (row-level security on
+        PostgreSQL). Closed at the end of the request only if a transaction is still open:
+        one that was never begun, or already committed or rolled back, holds no connection,
+        and closing costs a greenlet round trip on every request (a cache hit never queries)."""
+        session = scoped_session(factory, scope)
         try:
             yield session
         finally:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from tessera.main import migrations
 from tessera.main.settings import Settings
 from tessera.shared.adapters.database import create_engine
+from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import SECRET, CheapHashing, Client, bearer, login, register
 
@@ -36,7 +37,7 @@ async def set_role(client: Client, email: str, role: str) -> None:
     engine lives on the test client's event loop, so this uses an engine of its own."""
     container: AsyncContainer = client.app.state.dishka_container
     settings = await container.get(Settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(services.as_owner(settings.database_url))
     try:
         async with engine.begin() as connection:
             update = text("UPDATE users SET role = :role WHERE email = :email")

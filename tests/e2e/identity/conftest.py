@@ -43,11 +43,14 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
 
 @pytest.fixture
 async def production_client(tmp_path: Path, redis_prefix: str) -> AsyncIterator[Client]:
+    """PostgreSQL and Redis, the service connecting as the app role, so row-level security
+    applies as in production."""
     async with services.throwaway_database() as url:
         await asyncio.to_thread(migrations.upgrade, url)
         settings = settings_for(
-            database_url=url, redis_url=services.TEST_REDIS_URL, redis_key_prefix=redis_prefix,
-            data_dir=str(tmp_path), rate_limit_enabled="false", jwt_secret_key=SECRET,
+            database_url=await services.as_app_role(url), redis_url=services.TEST_REDIS_URL,
+            redis_key_prefix=redis_prefix, data_dir=str(tmp_path), rate_limit_enabled="false",
+            jwt_secret_key=SECRET,
         )  # fmt: skip
         async with client_for(settings, CheapHashing()) as running:
             yield running

@@ -16,6 +16,7 @@ from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.ports import Cache, Counter
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.domain.events import Event
 
@@ -110,7 +111,7 @@ def purge(
     )  # fmt: skip
     users, tokens = cast(UserRepository, db), cast(OneTimeTokens, db)  # the parts used here
     return PurgeDeletedAccounts(
-        users, tokens, db, cache or InMemoryCache(), db, FixedClock(), config
+        users, tokens, db, cache or InMemoryCache(), db, FixedClock(), config, TenantScope()
     )
 
 

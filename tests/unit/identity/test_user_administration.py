@@ -38,6 +38,7 @@ from tessera.features.identity.domain.errors import (
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import Forbidden
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -139,16 +140,16 @@ def world() -> World:
 
 def update_user(world: World) -> UpdateUser:
     return UpdateUser(cast(UserRepository, Users(world)), cast(SessionStore, world), world.cache,
-                      world, world, world)  # fmt: skip
+                      world, world, world, TenantScope())  # fmt: skip
 
 
 def remove_user(world: World) -> RemoveUser:
     return RemoveUser(cast(UserRepository, Users(world)), cast(SessionStore, world), world.cache,
-                      world, world, world)  # fmt: skip
+                      world, world, world, TenantScope())  # fmt: skip
 
 
 def get_user(world: World) -> GetUser:
-    return GetUser(cast(UserRepository, Users(world)))
+    return GetUser(cast(UserRepository, Users(world)), TenantScope())
 
 
 PAGE = PageRequest()
@@ -158,7 +159,7 @@ async def test_a_plain_user_is_refused_every_admin_use_case(world: World) -> Non
     caller = principal(world.add(TENANT_A, Role.USER))
     other = world.add(TENANT_A, Role.USER)
     with pytest.raises(NotAUserManager):
-        await ListUsers(cast(UserSearch, world)).execute(caller, UserFilter(), PAGE)
+        await ListUsers(cast(UserSearch, world), TenantScope()).execute(caller, UserFilter(), PAGE)
     with pytest.raises(NotAUserManager):
         await get_user(world).execute(caller, other.id)
     with pytest.raises(NotAUserManager):
@@ -201,7 +202,7 @@ async def test_an_admin_reaches_any_tenant(world: World) -> None:
 async def test_a_tenant_admin_lists_only_its_own_tenant(world: World) -> None:
     caller = principal(world.add(TENANT_A, Role.TENANT_ADMIN))
     world.add(TENANT_B, Role.USER)
-    listing = ListUsers(cast(UserSearch, world))
+    listing = ListUsers(cast(UserSearch, world), TenantScope())
     page = await listing.execute(caller, UserFilter(), PAGE)
     assert {u.tenant_id for u in page.items} == {TENANT_A}
     assert world.searches[-1].tenant_id == TENANT_A
@@ -214,7 +215,7 @@ async def test_a_tenant_admin_lists_only_its_own_tenant(world: World) -> None:
 async def test_an_admin_lists_every_tenant_or_the_one_asked_for(world: World) -> None:
     caller = principal(world.add(TENANT_A, Role.ADMIN))
     world.add(TENANT_B, Role.USER)
-    listing = ListUsers(cast(UserSearch, world))
+    listing = ListUsers(cast(UserSearch, world), TenantScope())
     assert (await listing.execute(caller, UserFilter(), PAGE)).total_items == 2
     only_b = await listing.execute(caller, UserFilter(tenant_id=TENANT_B), PAGE)
     assert {u.tenant_id for u in only_b.items} == {TENANT_B}
@@ -224,7 +225,7 @@ async def test_list_trims_search_and_reads_naive_times_as_utc(world: World) -> N
     caller = principal(world.add(TENANT_A, Role.ADMIN))
     naive = datetime(2026, 1, 1, 8, 30)
     where = UserFilter(search="  ", created_after=naive, created_before=NOW)
-    await ListUsers(cast(UserSearch, world)).execute(caller, where, PAGE)
+    await ListUsers(cast(UserSearch, world), TenantScope()).execute(caller, where, PAGE)
     sent = world.searches[-1]
     assert sent.search is None
     assert sent.created_after == naive.replace(tzinfo=UTC)
@@ -337,7 +338,7 @@ async def test_a_deactivated_user_no_longer_counts_as_the_caller(world: World) -
 
 def create_admin(world: World) -> CreateAdmin:
     return CreateAdmin(cast(UserRepository, Users(world)), cast(TenantDirectory, world),
-                       cast(PasswordHasher, world), world, world, world)  # fmt: skip
+                       cast(PasswordHasher, world), world, world, world, TenantScope())  # fmt: skip
 
 
 async def test_create_admin_makes_a_verified_admin_in_a_new_tenant(world: World) -> None:

@@ -55,6 +55,7 @@ from tessera.features.identity.domain.sessions import Principal
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Clock
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 class IdentityProvider(Provider):
@@ -99,12 +100,20 @@ class IdentityProvider(Provider):
         )  # fmt: skip
 
     @provide(scope=Scope.REQUEST)
-    async def principal(self, request: Request, authenticate: Authenticate) -> Principal:  # type: ignore[type-arg]
-        """The caller of this request; 401 without a valid bearer token of a live session."""
+    async def principal(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        authenticate: Authenticate,
+        scope: TenantScope,
+    ) -> Principal:
+        """The caller of this request; 401 without a valid bearer token of a live session.
+        The request's database work is scoped to the caller's tenant from here on."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken("A bearer access token is required.")
-        return await authenticate.execute(token.strip())
+        caller = await authenticate.execute(token.strip())
+        scope.enter(caller.tenant_id)
+        return caller
 
 
 class RedisSessionsProvider(Provider):

@@ -26,6 +26,7 @@ from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.routing import DEFAULT_QUEUE, JobRouting
 from tessera.main.settings import Settings
 from tessera.shared.application.ports import Clock, OutboxListener, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 
 KEEP_FINISHED_JOBS = timedelta(days=7)
 CONSUMER_GROUP = "tessera-workers"
@@ -82,9 +83,10 @@ class JobsProvider(Provider):
     def run_job(
         self, store: JobStore, uow: UnitOfWork, routing: JobRouting,
         handlers: Mapping[str, JobHandler], clock: Clock, metrics: JobMetrics, settings: Settings,
+        scope: TenantScope,
     ) -> RunJob:  # fmt: skip
         lease = timedelta(seconds=settings.job_lease_seconds)
-        return RunJob(store, uow, routing, handlers, clock, metrics, lease=lease)
+        return RunJob(store, uow, routing, handlers, clock, metrics, lease=lease, scope=scope)
 
     @provide(scope=Scope.REQUEST)
     def prune(self, store: JobStore, uow: UnitOfWork, clock: Clock) -> PruneFinishedJobs:

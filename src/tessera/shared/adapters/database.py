@@ -9,14 +9,22 @@ from typing import Any
 import msgspec
 from advanced_alchemy.base import AdvancedDeclarativeBase, CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import AuditColumns
-from sqlalchemy import event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.ext.asyncio import (
+    AsyncAttrs,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from tessera.shared.application.ports import OutboxListener
+from tessera.shared.application.tenant_scope import TenantScope
 
 COMMITTED_EVENTS = "tessera.outbox.recorded"  # key in `AsyncSession.info`
+TENANT_SCOPE = "tessera.tenant_scope"  # key in `AsyncSession.info`
 
 orm_registry = create_registry()
 
@@ -96,3 +104,48 @@ class SqlAlchemyUnitOfWork:
     async def rollback(self) -> None:
         await self._session.rollback()
         self._session.info.pop(COMMITTED_EVENTS, None)
+
+
+class ScopedSession(Session):
+    """A session that starts every transaction in its `TenantScope` (see `scoped_session`)."""
+
+
+_APPLY_SCOPE = text(
+    "SELECT set_config('app.tenant_id', :tenant_id, true), "
+    "set_config('app.all_tenants', :all_tenants, true)"
+)
+
+
+@event.listens_for(ScopedSession, "after_begin")
+def _apply_tenant_scope(
+    session: Session, _transaction: SessionTransaction, connection: Connection
+) -> None:
+    """On PostgreSQL the row-level security policies read these two settings. They are
+    transaction-local (`set_config(..., true)`), so a pooled connection never carries one
+    tenant's scope into the next transaction; an empty tenant matches no row."""
+    scope = session.info.get(TENANT_SCOPE)
+    if scope is None:
+        return
+    state = scope.transaction_began()
+    if connection.dialect.name == "postgresql":
+        tenant = "" if state.tenant_id is None else str(state.tenant_id)
+        all_tenants = "on" if state.all_tenants else "off"
+        connection.execute(_APPLY_SCOPE, {"tenant_id": tenant, "all_tenants": all_tenants})
+
+
+@event.listens_for(ScopedSession, "after_transaction_end")
+def _release_tenant_scope(session: Session, transaction: SessionTransaction) -> None:
+    scope = session.info.get(TENANT_SCOPE)
+    if scope is not None and transaction.parent is None:
+        scope.transaction_ended()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ScopedSession)
+
+
+def scoped_session(factory: async_sessionmaker[AsyncSession], scope: TenantScope) -> AsyncSession:
+    """A session whose every transaction begins in `scope`."""
+    session = factory()
+    session.info[TENANT_SCOPE] = scope
+    return session

@@ -1,4 +1,4 @@
-"""Users, tenants and one-time tokens on SQLAlchemy (PostgreSQL or SQLite)."""
+"""Users and one-time tokens on SQLAlchemy (PostgreSQL or SQLite)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFi
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
-from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.shared.domain.pagination import Page, PageRequest
 
 _FIELDS = ("email", "password_hash", "full_name", "avatar_url", "is_verified", "is_active",
@@ -135,15 +134,6 @@ def _conditions(where: UserFilter) -> list[ColumnElement[bool]]:
 def escape_like(text: str) -> str:
     """`text` as a LIKE pattern matching itself: `\\`, `%` and `_` lose their meaning."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class SqlTenantDirectory:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def create(self, *, tenant_id: uuid.UUID, name: str) -> None:
-        self._session.add(TenantModel(id=tenant_id, name=name[:255]))
-        await self._session.flush()  # before the user row that references it
 
 
 class SqlOneTimeTokens:

@@ -16,6 +16,7 @@ from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord, TokenType
 from tessera.features.identity.domain.user import User
 from tessera.shared.application.ports import Outbox
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +145,10 @@ def issue_pair(tokens: TokenIssuer, spec: PairSpec, config: IdentityConfig) -> T
 
     return TokenPair(one("access", config.access_ttl_seconds), one("refresh", refresh_ttl),
                      config.access_ttl_seconds)  # fmt: skip
+
+
+def widen_for_admin(scope: TenantScope, caller: Principal) -> None:
+    """An admin administers every tenant: its database work takes the audited cross-tenant
+    path. Anyone else stays in its own tenant, entered when the request was authenticated."""
+    if caller.role is Role.ADMIN:
+        scope.across_tenants("administration by an admin", actor=caller.user_id)

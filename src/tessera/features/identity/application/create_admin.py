@@ -16,6 +16,7 @@ from tessera.features.identity.domain.password_policy import check_password
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User, clean_full_name, normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")
@@ -39,12 +40,14 @@ class CreateAdmin:
 
     def __init__(
         self, users: UserRepository, tenants: TenantDirectory, hasher: PasswordHasher,
-        outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
+        outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users, self._tenants, self._hasher = users, tenants, hasher
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 
     async def execute(self, command: NewAdmin) -> Profile:
+        self._scope.across_tenants("create-admin")
         email = normalise_email(command.email)
         name = clean_full_name(command.full_name)
         check_password(command.password, email=email)

@@ -8,6 +8,7 @@ from tessera.features.identity.application.common import (
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.user import normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 class ForgotPassword:
@@ -17,12 +18,14 @@ class ForgotPassword:
 
     def __init__(
         self, users: UserRepository, tokens: OneTimeTokens, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig,
+        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users, self._tokens, self._outbox = users, tokens, outbox
         self._uow, self._clock, self._config = unit_of_work, clock, config
 
     async def execute(self, email: str) -> None:
+        self._scope.across_tenants("password reset request")  # by email, in every tenant
         user = await self._users.by_email(normalise_email(email))
         if user is None or not user.is_active:
             return

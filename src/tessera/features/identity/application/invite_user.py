@@ -10,6 +10,7 @@ from tessera.features.identity.application.common import (
     hash_token,
     live_user,
     new_secret,
+    widen_for_admin,
 )
 from tessera.features.identity.application.invitations import (
     ACCEPT_PAGE,
@@ -27,6 +28,7 @@ from tessera.features.identity.domain.invitation import INVITATION_TTL, Invitati
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
 
 
@@ -51,12 +53,14 @@ class InviteUser:
     def __init__(
         self, invitations: InvitationRepository, users: UserRepository,
         tenants: TenantDirectory, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
-        config: IdentityConfig,
+        config: IdentityConfig, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._invitations, self._users, self._tenants = invitations, users, tenants
         self._outbox, self._uow, self._clock, self._config = outbox, unit_of_work, clock, config
 
     async def execute(self, caller: Principal, command: NewInvitation) -> InvitationView:
+        widen_for_admin(self._scope, caller)
         tenant_id = target_tenant(caller, command.tenant_id)
         email = normalise_email(command.email)
         tenant_name = await self._tenants.name(tenant_id)

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import uuid
 
+from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.application.invitations import InvitationView, target_tenant
 from tessera.features.identity.application.ports import InvitationRepository
 from tessera.features.identity.domain.invitation import InvitationStatus
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Clock
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import Page, PageRequest
 
 
@@ -14,13 +16,15 @@ class ListInvitations:
     """A page of invitations: a tenant admin's own tenant's; an admin's every tenant's, or
     one tenant's with `tenant_id`; optionally only those in one `status`."""
 
-    def __init__(self, invitations: InvitationRepository, clock: Clock) -> None:
+    def __init__(self, invitations: InvitationRepository, clock: Clock, scope: TenantScope) -> None:
+        self._scope = scope
         self._invitations, self._clock = invitations, clock
 
     async def execute(
         self, caller: Principal, page: PageRequest, *, tenant_id: uuid.UUID | None = None,
         status: InvitationStatus | None = None,
     ) -> Page[InvitationView]:  # fmt: skip
+        widen_for_admin(self._scope, caller)
         chosen = target_tenant(caller, tenant_id)
         every_tenant = caller.role is Role.ADMIN and tenant_id is None
         now = self._clock.now()

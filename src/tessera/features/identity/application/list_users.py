@@ -3,10 +3,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.application.ports import UserFilter, UserSearch
 from tessera.features.identity.application.user_administration import require_user_manager
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import Forbidden, InvalidInput
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -29,10 +31,12 @@ class ListUsers:
       email or full name; naive `created_after` / `created_before` are taken as UTC.
     """
 
-    def __init__(self, users: UserSearch) -> None:
+    def __init__(self, users: UserSearch, scope: TenantScope) -> None:
+        self._scope = scope
         self._users = users
 
     async def execute(self, caller: Principal, where: UserFilter, page: PageRequest) -> Page[User]:
+        widen_for_admin(self._scope, caller)
         require_user_manager(caller)
         if caller.role is not Role.ADMIN:
             if where.tenant_id is not None and where.tenant_id != caller.tenant_id:

@@ -26,6 +26,7 @@ from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.sessions import SessionRecord
 from tessera.features.identity.domain.user import User, normalise_email
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.events import Event
 
@@ -57,8 +58,9 @@ class LogIn:
     def __init__(
         self, users: UserRepository, hasher: PasswordHasher, sessions: SessionStore,
         tokens: TokenIssuer, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
-        clock: Clock, config: IdentityConfig,
+        clock: Clock, config: IdentityConfig, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users = users
         self._hasher = hasher
         self._sessions = sessions
@@ -70,6 +72,7 @@ class LogIn:
         self._config = config
 
     async def execute(self, credentials: Credentials) -> TokenPair:
+        self._scope.across_tenants("sign-in")  # the email is looked up in every tenant
         try:
             email = normalise_email(credentials.email)
         except InvalidInput:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from tessera.features.identity.application.common import IdentityConfig, profile_key
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.domain.events import Event
 
@@ -22,12 +23,14 @@ class PurgeDeletedAccounts:
 
     def __init__(
         self, users: UserRepository, tokens: OneTimeTokens, outbox: Outbox, cache: Cache,
-        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig,
+        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users, self._tokens, self._outbox, self._cache = users, tokens, outbox, cache
         self._uow, self._clock, self._config = unit_of_work, clock, config
 
     async def execute(self) -> int:
+        self._scope.across_tenants("housekeeping: purge of deleted accounts")
         before = self._clock.now() - timedelta(days=self._config.account_retention_days)
         limit = self._config.purge_batch_size
         purged = 0

@@ -20,6 +20,7 @@ from tessera.features.identity.domain.password_policy import check_password
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User, clean_full_name, normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.events import Event
 
@@ -58,7 +59,9 @@ class RegisterUser:
     def __init__(
         self, users: UserRepository, tenants: TenantDirectory, invitations: InvitationRepository,
         hasher: PasswordHasher, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
+        scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users = users
         self._invitations = invitations
         self._tenants = tenants
@@ -68,6 +71,8 @@ class RegisterUser:
         self._clock = clock
 
     async def execute(self, command: Registration) -> Profile:
+        # The email must be free in every tenant, and the new user is in no tenant yet.
+        self._scope.across_tenants("registration")
         if not command.terms_accepted:
             raise InvalidInput("The terms must be accepted.", field="terms_accepted")
         email = normalise_email(command.email)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from tessera.features.identity.application.common import profile_key
+from tessera.features.identity.application.common import profile_key, widen_for_admin
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
     SelfLockout,
@@ -12,6 +12,7 @@ from tessera.features.identity.application.user_administration import (
 )
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")
@@ -28,12 +29,14 @@ class RemoveUser:
 
     def __init__(
         self, users: UserRepository, sessions: SessionStore, cache: Cache, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock,
+        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 
     async def execute(self, caller: Principal, user_id: uuid.UUID) -> None:
+        widen_for_admin(self._scope, caller)
         user = await reachable_user(self._users, caller, user_id)
         require_may_manage(caller, user)
         if user.id == caller.user_id:

@@ -10,6 +10,7 @@ from tessera.features.identity.application.ports import (
 )
 from tessera.features.identity.domain.errors import InvalidLinkToken
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 class ResetPassword(PasswordChange):
@@ -19,12 +20,14 @@ class ResetPassword(PasswordChange):
     def __init__(
         self, tokens: OneTimeTokens, users: UserRepository, hasher: PasswordHasher,
         sessions: SessionStore, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
-        clock: Clock,
+        clock: Clock, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         super().__init__(users, hasher, sessions, cache, outbox, unit_of_work, clock)
         self._tokens = tokens
 
     async def execute(self, token: str, new_password: str) -> None:
+        self._scope.across_tenants("password reset link")  # the token names the user
         user_id = await self._tokens.consume(
             purpose=PASSWORD_RESET, token_hash=hash_token(token), now=self._clock.now()
         )

@@ -2,21 +2,29 @@ from __future__ import annotations
 
 import uuid
 
+from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.application.invitations import reachable_invitation
 from tessera.features.identity.application.ports import InvitationRepository
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 class RevokeInvitation:
     """Its link stops working at once; 404 out of reach, 409 once accepted."""
 
     def __init__(
-        self, invitations: InvitationRepository, unit_of_work: UnitOfWork, clock: Clock
+        self,
+        invitations: InvitationRepository,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
     ) -> None:
+        self._scope = scope
         self._invitations, self._uow, self._clock = invitations, unit_of_work, clock
 
     async def execute(self, caller: Principal, invitation_id: uuid.UUID) -> None:
+        widen_for_admin(self._scope, caller)
         invitation = await reachable_invitation(self._invitations, caller, invitation_id)
         invitation.revoke(self._clock.now())
         await self._invitations.save(invitation)

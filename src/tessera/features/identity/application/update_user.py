@@ -5,7 +5,7 @@ import uuid
 
 import msgspec
 
-from tessera.features.identity.application.common import Profile, profile_key
+from tessera.features.identity.application.common import Profile, profile_key, widen_for_admin
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
     AdminOnly,
@@ -15,6 +15,7 @@ from tessera.features.identity.application.user_administration import (
 )
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")
@@ -42,12 +43,14 @@ class UpdateUser:
 
     def __init__(
         self, users: UserRepository, sessions: SessionStore, cache: Cache, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock,
+        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 
     async def execute(self, caller: Principal, user_id: uuid.UUID, changes: UserChanges) -> Profile:
+        widen_for_admin(self._scope, caller)
         user = await reachable_user(self._users, caller, user_id)
         require_may_manage(caller, user)
         if changes.role is Role.ADMIN and caller.role is not Role.ADMIN:

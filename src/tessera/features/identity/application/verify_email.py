@@ -8,6 +8,7 @@ from tessera.features.identity.application.common import (
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.errors import InvalidLinkToken
 from tessera.shared.application.ports import Cache, Clock, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 class VerifyEmail:
@@ -16,12 +17,14 @@ class VerifyEmail:
 
     def __init__(
         self, users: UserRepository, tokens: OneTimeTokens, cache: Cache,
-        unit_of_work: UnitOfWork, clock: Clock,
+        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
     ) -> None:  # fmt: skip
+        self._scope = scope
         self._users, self._tokens, self._cache = users, tokens, cache
         self._uow, self._clock = unit_of_work, clock
 
     async def execute(self, token: str) -> None:
+        self._scope.across_tenants("email verification link")  # the token names the user
         now = self._clock.now()
         user_id = await self._tokens.consume(
             purpose=VERIFY_EMAIL, token_hash=hash_token(token), now=now

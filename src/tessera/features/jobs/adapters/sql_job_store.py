@@ -19,7 +19,7 @@ from tessera.features.jobs.domain.job import DeadJob, Job
 from tessera.shared.adapters.outbox import DEAD, DONE, PENDING, OutboxModel
 
 M = OutboxModel
-_JOB_COLUMNS = (M.id, M.event_type, M.payload, M.attempts, M.created_at)
+_JOB_COLUMNS = (M.id, M.event_type, M.payload, M.attempts, M.created_at, M.tenant_id)
 
 
 def _job(row: Row[Any]) -> Job:
@@ -29,6 +29,7 @@ def _job(row: Row[Any]) -> Job:
         data=row.payload,
         attempts=row.attempts,
         created_at=row.created_at.isoformat(),
+        tenant_id=None if row.tenant_id is None else str(row.tenant_id),
     )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from tessera.features.jobs.application.ports import JobHandler, JobMetrics, JobS
 from tessera.features.jobs.domain.job import Job
 from tessera.features.jobs.domain.routing import JobRouting
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import InvalidInput
 
 logger = logging.getLogger("tessera.jobs")
@@ -44,6 +46,7 @@ class RunJob:
         metrics: JobMetrics,
         *,
         lease: timedelta,
+        scope: TenantScope | None = None,
     ) -> None:
         self._store = store
         self._uow = unit_of_work
@@ -52,6 +55,7 @@ class RunJob:
         self._clock = clock
         self._metrics = metrics
         self._lease = lease
+        self._scope = scope
 
     async def execute(self, job: Job) -> Outcome:
         started = time.perf_counter()
@@ -67,6 +71,8 @@ class RunJob:
 
     async def _run(self, job: Job) -> Outcome:
         handler = self._handlers.get(job.type)
+        if self._scope is not None and job.tenant_id is not None:
+            self._scope.enter(uuid.UUID(job.tenant_id))  # the handler's transaction is next
         try:
             if handler is not None:
                 await handler.handle(job)

@@ -10,14 +10,17 @@ from typing import Any
 import msgspec
 
 
-class Job(msgspec.Struct, frozen=True):
-    """What a worker receives, with the seed's fields. `job_id` is the outbox row's id."""
+class Job(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a worker receives, with the seed's fields. `job_id` is the outbox row's id;
+    `tenant_id` the tenant of the event (None for one of no tenant), whose rows alone the
+    handler's database work can touch."""
 
     job_id: str
     type: str
     data: dict[str, Any]
     attempts: int
     created_at: str
+    tenant_id: str | None = None
 
 
 class DeadJob(msgspec.Struct, frozen=True):

@@ -4,11 +4,13 @@ import uuid
 
 import msgspec
 
+from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.domain.sessions import Principal
 from tessera.features.tenancy.application.access import reachable_tenant
 from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.features.tenancy.domain.tenant import Tenant
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
 
 
@@ -22,13 +24,20 @@ class UpdateTenant:
     """Renames a tenant within the caller's reach and records `tenant.updated`."""
 
     def __init__(
-        self, tenants: TenantRepository, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock
+        self,
+        tenants: TenantRepository,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
     ) -> None:
+        self._scope = scope
         self._tenants, self._outbox, self._uow, self._clock = tenants, outbox, unit_of_work, clock
 
     async def execute(
         self, caller: Principal, tenant_id: uuid.UUID, changes: TenantChanges
     ) -> Tenant:
+        widen_for_admin(self._scope, caller)
         tenant = await reachable_tenant(self._tenants, caller, tenant_id)
         if changes.name is not None:
             tenant.rename(changes.name, now=self._clock.now())
