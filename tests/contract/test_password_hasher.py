@@ -226,12 +226,14 @@ def test_parameters_below_the_owasp_minimum_are_refused(options: dict[str, int])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux")
-async def test_hashing_threads_run_at_a_lower_priority_than_the_event_loop() -> None:
+async def test_hashing_threads_run_in_the_idle_class_below_the_event_loop() -> None:
     class NicenessHasher(Argon2PasswordHasher):
         niceness: ClassVar[list[int]] = []
+        policies: ClassVar[list[int]] = []
 
         def _verify_blocking(self, password_hash: str, password: str) -> bool:
             self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            self.policies.append(os.sched_getscheduler(0))
             return super()._verify_blocking(password_hash, password)
 
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -240,4 +242,6 @@ async def test_hashing_threads_run_at_a_lower_priority_than_the_event_loop() -> 
     hasher = NicenessHasher(**OWASP_MINIMUM)
     assert await hasher.verify(await hasher.hash(PASSWORD), PASSWORD)
     assert hasher.niceness == [HASHING_NICENESS]
+    assert hasher.policies == [os.SCHED_IDLE]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the event loop's thread
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the loop's

@@ -41,10 +41,11 @@ class Argon2PasswordHasher:
     A verification holds its slot until its thread finishes, even if the caller is cancelled
     (a client that hangs up mid-login), so the bound holds under a storm of abandoned logins.
 
-    The threads run at a lower CPU priority (`HASHING_NICENESS`, Linux): libargon2 computes
-    the p=4 lanes in threads of its own (one hash keeps about 1.7 cores busy), so without it
-    a login storm would take the cores the event loop needs to answer everything else. With
-    it, hashing gets whatever the other requests leave.
+    The threads run at the lowest CPU priority (Linux: the idle scheduling class, see
+    `_lower_priority`): libargon2 computes the p=4 lanes in threads of its own (one hash keeps
+    about 1.7 cores busy), so without it a login storm would take the cores the event loop
+    needs to answer everything else. With it, hashing gets whatever the other requests leave;
+    on a server saturated by other requests, logins wait.
     """
 
     def __init__(
@@ -139,10 +140,15 @@ def _release(gate: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:
 
 
 def _lower_priority() -> None:
-    """Lowers the priority of the calling thread (on Linux niceness is per thread, and the
-    threads libargon2 starts from it inherit it); elsewhere the thread keeps its priority."""
+    """Moves the calling thread to the idle scheduling class (Linux: it runs only when no
+    normal thread wants the core, and a waking event loop preempts it at once; plain
+    niceness still lets it finish a scheduler slice of a few ms first), with the lowest
+    niceness as well, the fallback where the idle class is refused. The threads libargon2
+    starts from it inherit both. Elsewhere the thread keeps its priority."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _spare_cores() -> int:
