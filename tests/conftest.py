@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tests import services
+from tests.fakes.s3_server import FakeS3Server
 
 
 @pytest.fixture
@@ -42,6 +43,13 @@ async def migrated_engine(
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[FakeS3Server]:
+    """moto's S3 server for the whole run (each test makes a bucket of its own)."""
+    with FakeS3Server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -199,6 +199,25 @@ def create_admin(email: str, password: str, full_name: str) -> None:
         sys.exit(1)
 
 
+@main.command()
+def backup() -> None:
+    """Back up the database now (PostgreSQL only): pg_dump, gzipped, stored as
+    backups/YYYY-MM-DD/database-backup.sql.gz (UTC date; replaces that day's backup).
+
+    The scheduler does this nightly and deletes backups older than BACKUP_RETENTION_DAYS.
+    Prints the key and size last; on failure, one line and exit status 1.
+    """
+    from tessera.main.operations import back_up_database
+
+    try:
+        result = asyncio.run(back_up_database(_settings()))
+    except DomainError as error:
+        click.echo(f"tessera: backup failed: {error.message}", err=True)
+        sys.exit(1)
+    click.echo(f"backed up {result.sql_bytes} bytes of SQL in {result.duration_seconds:.1f} s")
+    click.echo(f"{result.key} {result.size_bytes} bytes")
+
+
 @main.command("check-config")
 def check_config() -> None:
     """Validate the configuration and print it, secrets masked, with where each value came from."""

@@ -7,6 +7,7 @@ and closed by `container.close()`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
 from dishka.entities.validation_settings import STRICT_VALIDATION
@@ -14,6 +15,7 @@ from dishka.integrations.litestar import LitestarProvider
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tessera.features.backups.ioc import BackupsProvider
 from tessera.features.email.adapters.health import MailProbe
 from tessera.features.email.adapters.send_email_job import SendEmailJob
 from tessera.features.email.application.ports import Mailer
@@ -39,7 +41,7 @@ from tessera.features.jobs.domain.routing import (
     JobRouting,
 )
 from tessera.features.jobs.ioc import InProcessJobsProvider, JobsProvider, RedisJobsProvider
-from tessera.features.ops.adapters.probes import CacheProbe, SqlDatabaseProbe
+from tessera.features.ops.adapters.probes import CacheProbe, SqlDatabaseProbe, StorageProbe
 from tessera.features.ops.application.ports import HealthProbe
 from tessera.features.ops.ioc import OpsProvider
 from tessera.features.tenancy.ioc import TenancyProvider
@@ -51,13 +53,16 @@ from tessera.shared.adapters.database import (
     scoped_session,
     session_factory,
 )
+from tessera.shared.adapters.local_storage import LocalFileStorage, UrlSigner
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
 from tessera.shared.application.rate_limits import RateLimiter
+from tessera.shared.application.storage import FileStorage
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.http.client_ip import ClientIpResolver
 
@@ -141,6 +146,32 @@ class MemoryProvider(Provider):
         return InMemoryCache()
 
 
+class StorageProvider(Provider):
+    """`FileStorage`: an S3 bucket when `S3_BUCKET` is set, else `DATA_DIR/storage`, whose
+    links go through the app's own route, signed by `UrlSigner`."""
+
+    scope = Scope.APP
+
+    @provide
+    def url_signer(self, settings: Settings) -> UrlSigner:
+        return UrlSigner.from_jwt_secret(settings.jwt_secret_key)
+
+    @provide
+    def storage(self, settings: Settings, signer: UrlSigner) -> FileStorage:
+        if settings.uses_object_store:
+            assert settings.s3_bucket is not None
+            config = S3Config(
+                endpoint_url=settings.s3_endpoint_url,
+                bucket=settings.s3_bucket,
+                region=settings.s3_region,
+                access_key_id=settings.aws_access_key_id,
+                secret_access_key=settings.aws_secret_access_key,
+            )
+            return S3FileStorage(config)
+        root = Path(settings.data_dir) / "storage"
+        return LocalFileStorage(root, signer, settings.public_base_url)
+
+
 class WorkProvider(Provider):
     """Which job types exist: their queue, retry policy and handler, from every feature."""
 
@@ -164,13 +195,19 @@ class WorkProvider(Provider):
 
     @provide(scope=Scope.APP)
     def probes(
-        self, engine: AsyncEngine, cache: Cache, queue: JobQueue, mailer: Mailer
+        self,
+        engine: AsyncEngine,
+        cache: Cache,
+        queue: JobQueue,
+        mailer: Mailer,
+        storage: FileStorage,
     ) -> list[HealthProbe]:
         return [
             SqlDatabaseProbe(engine),
             CacheProbe(cache),
             QueueProbe(queue, engine),
             MailProbe(mailer),
+            StorageProbe(storage),
         ]
 
 
@@ -186,9 +223,11 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         TenancyProvider(),
         JobsProvider(),
         EmailProvider(),
+        StorageProvider(),
         WorkProvider(),
         OpsProvider(),
         FlagsProvider(),
+        BackupsProvider(),
         LitestarProvider(),
         *overrides,
         context={Settings: settings},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from tessera.features.backups.application.back_up_database import BackUpDatabase, BackupResult
+from tessera.features.backups.domain.backup import BackupsNeedPostgres
 from tessera.features.identity.application.create_admin import CreateAdmin, NewAdmin
 from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
 from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
@@ -42,3 +44,16 @@ async def create_admin(settings: Settings, email: str, password: str, full_name:
     finally:
         await container.close()
     return profile.user_id
+
+
+async def back_up_database(settings: Settings) -> BackupResult:
+    """Today's backup, made now; raises `BackupsNeedPostgres` on SQLite before touching
+    anything, `DumpFailed` when pg_dump fails (nothing is stored then)."""
+    if settings.uses_sqlite:
+        raise BackupsNeedPostgres()
+    container = make_container(settings)
+    try:
+        async with container() as scope:
+            return await (await scope.get(BackUpDatabase)).execute()
+    finally:
+        await container.close()

@@ -88,6 +88,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     trusted_proxies: tuple[str, ...] = ()
     require_email_verification: bool = False
     account_retention_days: PositiveInt = 30
+    backup_retention_days: PositiveInt = 14
     job_retry_base_seconds: PositiveFloat = 30.0
     job_lease_seconds: PositiveFloat = 300.0
     queue_redelivery_seconds: PositiveFloat = 60.0
@@ -101,6 +102,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_object_store(self) -> bool:
+        """`S3_BUCKET` set: objects live in S3 (or a compatible store), else a local folder."""
+        return self.s3_bucket is not None
 
     @property
     def is_embedded(self) -> bool:
@@ -230,6 +236,8 @@ def _validate(s: Settings) -> Settings:
     _require_scheme("PUBLIC_BASE_URL", s.public_base_url, ("http", "https"))
     if s.s3_endpoint_url is not None:
         _require_scheme("S3_ENDPOINT_URL", s.s3_endpoint_url, ("http", "https"))
+        if s.s3_bucket is None:
+            raise ConfigError("S3_BUCKET", "is required when S3_ENDPOINT_URL is set")
     for origin in s.cors_allow_origins:
         if origin != "*":
             _require_scheme("CORS_ALLOW_ORIGINS", origin, ("http", "https"))
@@ -287,6 +295,8 @@ def _refuse_insecure_defaults(s: Settings) -> None:
         raise ConfigError("DATABASE_URL", "must be a PostgreSQL URL when ENVIRONMENT=production")
     if s.redis_url is None:
         raise ConfigError("REDIS_URL", missing)
+    if s.s3_bucket is None:
+        raise ConfigError("S3_BUCKET", missing)
 
 
 def _mask_url(url: str) -> str:

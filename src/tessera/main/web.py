@@ -39,6 +39,7 @@ from tessera.shared.http.errors import (
     http_exception_handler,
     unhandled_exception_handler,
 )
+from tessera.shared.http.local_storage import LocalStorageController
 from tessera.shared.http.rate_limit import rate_limit_middleware
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -130,6 +131,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
             FlagsController, InvitationsController,
         ],
     )  # fmt: skip
+    if not settings.uses_object_store:  # a local folder: links come back to the app
+        api.register(LocalStorageController)
     startup: list[Callable[..., Awaitable[None]]] = []
     shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
     if settings.is_embedded:
@@ -162,6 +165,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         app.asgi_handler,
         headers=security_headers(production=settings.is_production),
         max_body_bytes=MAX_JSON_BODY_BYTES,
+        streaming_paths=(f"{API_PREFIX}{LocalStorageController.path}",),
     )
     return app
 

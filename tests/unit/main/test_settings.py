@@ -15,6 +15,7 @@ PRODUCTION = {
     "DATA_ENCRYPTION_KEY": DATA_KEY,
     "DATABASE_URL": "postgresql://app:pw@db/tessera",
     "REDIS_URL": "redis://cache:6379/0",
+    "S3_BUCKET": "tessera-objects",
 }
 
 
@@ -100,6 +101,7 @@ def test_a_bad_value_is_reported_in_one_line_naming_the_variable(
         ("DATA_ENCRYPTION_KEY", "DATA_ENCRYPTION_KEY"),
         ("DATABASE_URL", "DATABASE_URL"),
         ("REDIS_URL", "REDIS_URL"),
+        ("S3_BUCKET", "S3_BUCKET"),
     ],
 )
 def test_production_refuses_generated_secrets_and_embedded_defaults(
@@ -161,3 +163,11 @@ def test_check_config_output_masks_secrets_and_url_passwords() -> None:
     assert "DATABASE_URL=postgresql+asyncpg://app:***@db/tessera  (env)" in text
     assert "JWT_SECRET_KEY=***  (env)" in text
     assert "LOG_LEVEL=INFO  (default)" in text
+
+
+def test_an_s3_endpoint_needs_a_bucket() -> None:
+    error = error_for({"S3_ENDPOINT_URL": "http://minio:9000"})
+    assert error.variable == "S3_BUCKET"
+    assert "S3_ENDPOINT_URL" in error.problem
+    assert not load_settings({}, dotenv_path=None).uses_object_store
+    assert load_settings({"S3_BUCKET": "b"}, dotenv_path=None).uses_object_store

@@ -37,15 +37,23 @@ class EdgeMiddleware:
     """Request id, security headers, access log, and an early 413 for oversized bodies.
 
     A declared `Content-Length` over `max_body_bytes` is refused before routing, as a proxy
-    would; multipart and octet-stream uploads are left to the route's own limit.
+    would; multipart and octet-stream uploads, and any body sent to one of `streaming_paths`
+    (raw uploads of any type, such as signed local-storage uploads), are left to the
+    route's own limit.
     """
 
     def __init__(
-        self, app: ASGIApp, *, headers: Iterable[tuple[bytes, bytes]], max_body_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        headers: Iterable[tuple[bytes, bytes]],
+        max_body_bytes: int,
+        streaming_paths: Iterable[str] = (),
     ) -> None:
         self._app = app
         self._headers = tuple(headers)
         self._max_body = max_body_bytes
+        self._streaming_paths = frozenset(streaming_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -66,7 +74,11 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if scope["type"] == ScopeType.HTTP and self._too_large(headers):
+            if (
+                scope["type"] == ScopeType.HTTP
+                and scope.get("path") not in self._streaming_paths
+                and self._too_large(headers)
+            ):
                 status = 413
                 await _send_error(send_with_headers, 413, "PAYLOAD_TOO_LARGE", _TOO_LARGE)
             else:

@@ -8,6 +8,7 @@ import msgspec
 from dishka.integrations.taskiq import FromDishka, inject
 from taskiq import AsyncBroker
 
+from tessera.features.backups.application.nightly_backup import NightlyBackup
 from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.features.jobs.application.run_job import RunJob
@@ -16,6 +17,8 @@ from tessera.features.jobs.domain.job import Job
 RUN_JOB = "tessera.run_job"
 SWEEP_OUTBOX = "tessera.sweep_outbox"
 HOUSEKEEPING = "tessera.housekeeping"
+BACKUP = "tessera.backup"
+BACKUP_CRON = "0 3 * * *"  # 03:00 UTC, nightly
 
 
 @inject(patch_module=True)
@@ -33,6 +36,11 @@ async def housekeeping(chores: FromDishka[RunHousekeeping]) -> dict[str, int]:
     return await chores.execute()
 
 
+@inject(patch_module=True)
+async def backup(nightly: FromDishka[NightlyBackup]) -> dict[str, Any]:
+    return msgspec.to_builtins(await nightly.execute())  # type: ignore[no-any-return]
+
+
 def register_tasks(broker: AsyncBroker, *, sweep_seconds: int) -> None:
     """Every process registers the same tasks, so any of them can send or run them."""
     broker.register_task(run_job, task_name=RUN_JOB)
@@ -40,3 +48,4 @@ def register_tasks(broker: AsyncBroker, *, sweep_seconds: int) -> None:
         sweep_outbox, task_name=SWEEP_OUTBOX, schedule=[{"interval": sweep_seconds}]
     )
     broker.register_task(housekeeping, task_name=HOUSEKEEPING, schedule=[{"cron": "17 * * * *"}])
+    broker.register_task(backup, task_name=BACKUP, schedule=[{"cron": BACKUP_CRON}])

@@ -4,6 +4,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tessera.shared.application.ports import Cache
+from tessera.shared.application.storage import FileStorage
 
 
 class SqlDatabaseProbe:
@@ -25,3 +26,15 @@ class CacheProbe:
 
     async def check(self) -> None:
         await self._cache.ping()
+
+
+class StorageProbe:
+    """`HealthProbe` "storage": the bucket (or the local folder) answers."""
+
+    name = "storage"
+
+    def __init__(self, storage: FileStorage) -> None:
+        self._storage = storage
+
+    async def check(self) -> None:
+        await self._storage.ping()
