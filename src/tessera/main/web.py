@@ -21,6 +21,7 @@ from tessera.features.flags.http.controllers import FlagsAdminController, FlagsC
 from tessera.features.identity.application.ports import TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.http.auth_controller import AuthController
+from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
 from tessera.features.identity.http.users_controller import UsersController
@@ -128,7 +129,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         path=API_PREFIX,
         route_handlers=[
             AuthController, MeController, UsersController, TenantsController, FlagsAdminController,
-            FlagsController, InvitationsController,
+            FlagsController, InvitationsController, AvatarController,
         ],
     )  # fmt: skip
     if not settings.uses_object_store:  # a local folder: links come back to the app

@@ -6,6 +6,7 @@ from litestar import Request
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
+from tessera.features.identity.adapters.pillow_images import PillowImageProcessor
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_users import (
@@ -13,6 +14,7 @@ from tessera.features.identity.adapters.sql_users import (
     SqlUserRepository,
 )
 from tessera.features.identity.application.authenticate import Authenticate
+from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import IdentityConfig
 from tessera.features.identity.application.create_admin import CreateAdmin
@@ -28,6 +30,7 @@ from tessera.features.identity.application.log_in import LogIn
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.ports import (
+    ImageProcessor,
     InvitationRepository,
     OneTimeTokens,
     PasswordHasher,
@@ -72,9 +75,14 @@ class IdentityProvider(Provider):
         ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
         ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount, PruneSpentLinks,
         PurgeDeletedAccounts, ListUsers, GetUser, UpdateUser, RemoveUser, CreateAdmin,
-        InviteUser, ListInvitations, RevokeInvitation,
+        InviteUser, ListInvitations, RevokeInvitation, ChangeAvatar, RemoveAvatar, AvatarLink,
         scope=Scope.REQUEST,
     )  # fmt: skip
+
+    @provide(scope=Scope.APP)
+    def images(self) -> ImageProcessor:
+        """Avatars: Pillow in worker threads, two images at a time."""
+        return PillowImageProcessor()
 
     @provide(scope=Scope.APP)
     def hasher(self) -> PasswordHasher:

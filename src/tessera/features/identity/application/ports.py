@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tessera.features.identity.domain.avatar import AvatarFormat
 from tessera.features.identity.domain.invitation import Invitation
 from tessera.features.identity.domain.sessions import (
     IssuedToken,
@@ -235,3 +236,26 @@ class InvitationRepository(Protocol):
         ...
 
     async def save(self, invitation: Invitation) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedImage:
+    """An avatar decoded and encoded again: only pixels, no metadata (EXIF, ICC, text)."""
+
+    data: bytes
+    format: AvatarFormat
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return self.format.content_type
+
+
+class ImageProcessor(Protocol):
+    async def normalise(self, data: bytes) -> ProcessedImage:
+        """The image re-encoded in its own format (JPEG, PNG or WebP, decided by the magic
+        bytes), upright, without metadata. Raises `InvalidImage` for any other or broken
+        data and `AvatarTooManyPixels` beyond the limit, both before decoding any pixel
+        when the header tells; CPU work runs off the event loop."""
+        ...

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, delete, get, put
+from litestar import Controller, Request, delete, get, put
+from litestar.datastructures import UploadFile
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import JSONBody
 
+from tessera.features.identity.application.avatars import ChangeAvatar, RemoveAvatar
 from tessera.features.identity.application.common import Profile
 from tessera.features.identity.application.delete_account import DeleteAccount
 from tessera.features.identity.application.get_profile import GetProfile
 from tessera.features.identity.application.update_profile import ProfileChanges, UpdateProfile
+from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.http.envelope import Success, ok
+
+# The whole multipart body may hold the 5 MiB file plus its headers and boundaries, no more:
+# Litestar stops reading (413) past this, so nothing beyond it is ever buffered.
+AVATAR_BODY_LIMIT = MAX_AVATAR_BYTES + 64 * 1024
+AVATAR_FIELD = "file"
 
 
 class MeController(Controller):
@@ -40,3 +52,43 @@ class MeController(Controller):
     ) -> Success[None]:
         await remove.execute(caller)
         return ok(message="Account deleted successfully")
+
+    @put(
+        "/avatar", summary="Upload an avatar (multipart field `file`: JPEG, PNG or WebP).",
+        opt={"body": "multipart"}, request_max_body_size=AVATAR_BODY_LIMIT,
+    )  # fmt: skip
+    @inject
+    async def change_avatar(
+        self, request: Request[Any, Any, Any], caller: FromDishka[Principal],
+        change: FromDishka[ChangeAvatar],
+    ) -> Success[Profile]:  # fmt: skip
+        return ok(await change.execute(caller, await _read_avatar(request)))
+
+    @delete("/avatar", status_code=200, summary="Remove the avatar.")
+    @inject
+    async def remove_avatar(
+        self, caller: FromDishka[Principal], remove: FromDishka[RemoveAvatar]
+    ) -> Success[Profile]:
+        return ok(await remove.execute(caller))
+
+
+async def _read_avatar(request: Request[Any, Any, Any]) -> bytes:
+    """The bytes of the one `file` part. The body streams through Litestar's multipart parser
+    (parts over 1 MiB spill to a temporary file), capped at `AVATAR_BODY_LIMIT`; the file
+    is read back at most one byte past the limit. Name and declared type are ignored."""
+    if request.content_type[0] != "multipart/form-data":
+        raise InvalidInput("Send the avatar as multipart/form-data.", field=AVATAR_FIELD)
+    form = await request.form()
+    try:
+        uploads = form.getall(AVATAR_FIELD) if AVATAR_FIELD in form else []
+        if len(uploads) != 1 or not isinstance(uploads[0], UploadFile):
+            raise InvalidInput(
+                f"Send exactly one image in the multipart field `{AVATAR_FIELD}`.",
+                field=AVATAR_FIELD,
+            )
+        data = await uploads[0].read(MAX_AVATAR_BYTES + 1)
+        if len(data) > MAX_AVATAR_BYTES:
+            raise RequestEntityTooLarge()
+        return data
+    finally:
+        await form.close()

@@ -1,0 +1,35 @@
+"""`GET /api/v1/users/{user_id}/avatar`: where `avatar_url` leads (SPEC §3.4)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, get
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from tessera.features.identity.application.avatars import AvatarLink
+from tessera.features.identity.domain.sessions import Principal
+
+
+class AvatarController(Controller):
+    path = "/users/{user_id:uuid}/avatar"
+    tags = ("users",)
+
+    @get(
+        "/", status_code=307,
+        summary="Redirect (307) to a short-lived download URL of the user's avatar; any "
+        "signed-in user of the same tenant; 404 otherwise or without an uploaded avatar.",
+    )  # fmt: skip
+    @inject
+    async def avatar(
+        self,
+        user_id: FromPath[uuid.UUID],
+        caller: FromDishka[Principal],
+        link: FromDishka[AvatarLink],
+    ) -> Redirect:
+        url = await link.execute(caller, user_id)
+        headers: dict[str, Any] = {"Cache-Control": "private, max-age=60"}
+        return Redirect(url, status_code=307, headers=headers)
