@@ -22,6 +22,7 @@ from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
 from tessera.features.flags.ioc import FlagsProvider
+from tessera.features.identity.adapters.user_purged_job import USER_PURGED, UserPurgedJob
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.ioc import (
@@ -183,8 +184,12 @@ class WorkProvider(Provider):
         return JobRouting({EMAIL_SEND: email}, default=default)
 
     @provide(scope=Scope.REQUEST)
-    def handlers(self, send_email: SendEmailJob) -> Mapping[str, JobHandler]:
-        return {EMAIL_SEND: send_email}
+    def handlers(
+        self, send_email: SendEmailJob, user_purged: UserPurgedJob
+    ) -> Mapping[str, JobHandler]:
+        """One handler per type; a second subscriber of a type (the files feature's own
+        cleanup of `user.purged`) goes with the first behind one handler that runs both."""
+        return {EMAIL_SEND: send_email, USER_PURGED: user_purged}
 
     @provide(scope=Scope.REQUEST)
     def chores(

@@ -13,12 +13,14 @@ from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
     SqlUserRepository,
 )
+from tessera.features.identity.adapters.user_purged_job import UserPurgedJob
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import IdentityConfig
 from tessera.features.identity.application.create_admin import CreateAdmin
 from tessera.features.identity.application.delete_account import DeleteAccount
+from tessera.features.identity.application.forget_user_objects import ForgetUserObjects
 from tessera.features.identity.application.forgot_password import ForgotPassword
 from tessera.features.identity.application.get_profile import GetProfile
 from tessera.features.identity.application.get_user import GetUser
@@ -78,6 +80,7 @@ class IdentityProvider(Provider):
         InviteUser, ListInvitations, RevokeInvitation, ChangeAvatar, RemoveAvatar, AvatarLink,
         scope=Scope.REQUEST,
     )  # fmt: skip
+    purged_objects = provide_all(ForgetUserObjects, UserPurgedJob, scope=Scope.REQUEST)
 
     @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:

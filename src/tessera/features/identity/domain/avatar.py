@@ -93,6 +93,12 @@ def check_dimensions(width: int, height: int) -> None:
         )
 
 
+def avatar_folder(user_id: uuid.UUID) -> str:
+    """The prefix of every version of the user's avatar, with its trailing slash, so that
+    a listing never reaches a neighbour whose id merely starts with this one."""
+    return f"avatars/{user_id}/"
+
+
 @dataclass(frozen=True, slots=True)
 class AvatarObject:
     """One stored version of a user's avatar."""
@@ -103,7 +109,7 @@ class AvatarObject:
 
     @property
     def key(self) -> str:
-        return f"avatars/{self.user_id}/avatar-v{self.version}.{self.format.extension}"
+        return f"{avatar_folder(self.user_id)}avatar-v{self.version}.{self.format.extension}"
 
     def url(self, public_base_url: str) -> str:
         """The stable API address kept in `avatar_url`; the query names the version so a

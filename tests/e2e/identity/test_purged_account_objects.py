@@ -1,0 +1,112 @@
+"""A deleted account's avatar objects go once the account is purged for good, through the
+real embedded app (SQLite, local storage under DATA_DIR, the in-process background): the
+housekeeping's purge records `user.purged`, and its job deletes the objects."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dishka import AsyncContainer
+from sqlalchemy import select, update
+
+from tessera.features.identity.adapters.models import UserModel
+from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
+from tessera.main.settings import Settings
+from tessera.shared.adapters.database import create_engine
+from tessera.shared.adapters.outbox import OutboxModel
+from tessera.shared.application.storage import FileStorage
+from tests import services
+from tests.e2e.identity.conftest import Client
+from tests.e2e.identity.test_avatars import fetch_avatar, signed_in, storage, upload
+from tests.unit.identity.images import image_bytes
+
+
+async def keys_under(store: FileStorage, prefix: str) -> list[str]:
+    return [stored.key async for stored in store.list(prefix)]
+
+
+async def deleted_long_ago(client: Client, user_id: str) -> None:
+    """Moves the account's `deleted_at` past the retention, straight in the database through
+    an engine of this test's own (the app's belongs to the client's event loop)."""
+    settings = await client.app.state.dishka_container.get(Settings)
+    moment = datetime.now(UTC) - timedelta(days=settings.account_retention_days + 1)
+    engine = create_engine(services.as_owner(settings.database_url))
+    try:
+        async with engine.begin() as connection:
+            result = await connection.execute(
+                update(UserModel)
+                .where(UserModel.id == uuid.UUID(user_id), UserModel.deleted_at.is_not(None))
+                .values(deleted_at=moment)
+            )
+            assert result.rowcount == 1
+    finally:
+        await engine.dispose()
+
+
+async def housekeeping(client: Client) -> dict[str, Any]:
+    """The hourly housekeeping, run on the app's own event loop (the client's portal), so
+    the relay after its commit and the job it starts run in the embedded background."""
+    container: AsyncContainer = client.app.state.dishka_container
+
+    async def run() -> dict[str, Any]:
+        async with container() as request:
+            return dict(await (await request.get(RunHousekeeping)).execute())
+
+    return await asyncio.to_thread(client.blocking_portal.call, run)
+
+
+async def purge_jobs(client: Client) -> list[tuple[str, dict[str, Any] | None]]:
+    settings = await client.app.state.dishka_container.get(Settings)
+    engine = create_engine(services.as_owner(settings.database_url))
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(OutboxModel.status, OutboxModel.payload).where(
+                    OutboxModel.event_type == "user.purged"
+                )
+            )
+            return [(status, payload) for status, payload in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_purging_a_deleted_account_deletes_its_avatar_objects(client: Client) -> None:
+    alice_headers, alice = await signed_in(client, "alice@example.com")
+    bob_headers, bob = await signed_in(client, "bob@example.com")
+    assert (await upload(client, alice_headers, image_bytes("PNG"))).status_code == 200
+    response = await upload(client, alice_headers, image_bytes("WEBP"), "a.webp", "image/webp")
+    assert response.status_code == 200, response.text
+    assert (await upload(client, bob_headers, image_bytes("PNG"))).status_code == 200
+    store = await storage(client)
+    # a replaced version left behind (e.g. a failed cleanup) goes with the account as well
+    await store.put(f"avatars/{alice}/avatar-v1.png", image_bytes("PNG"), content_type="image/png")
+    assert await keys_under(store, f"avatars/{alice}/") == [
+        f"avatars/{alice}/avatar-v1.png", f"avatars/{alice}/avatar-v2.webp",
+    ]  # fmt: skip
+
+    deleted = await client.delete("/api/v1/users/me", headers=alice_headers)
+    assert deleted.status_code == 200, deleted.text
+    assert len(await keys_under(store, f"avatars/{alice}/")) == 2  # only soft-deleted so far
+    await deleted_long_ago(client, alice)
+
+    done = await housekeeping(client)
+    assert done["PurgeDeletedAccounts"] == 1
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while await keys_under(store, f"avatars/{alice}/"):
+        assert asyncio.get_running_loop().time() < deadline, "avatar objects still there"
+        await asyncio.sleep(0.1)
+    jobs = await purge_jobs(client)
+    while jobs[0][0] != "done":  # the job's own transaction commits after the deletions
+        assert asyncio.get_running_loop().time() < deadline, f"job not done: {jobs}"
+        await asyncio.sleep(0.1)
+        jobs = await purge_jobs(client)
+    assert len(jobs) == 1
+
+    assert await keys_under(store, f"avatars/{bob}/") == [f"avatars/{bob}/avatar-v1.png"]
+    bob_me = (await client.get("/api/v1/users/me", headers=bob_headers)).json()["data"]
+    assert bob_me["avatar_url"].endswith(f"/api/v1/users/{bob}/avatar?v=1.png")
+    assert (await fetch_avatar(client, bob_headers, bob_me["avatar_url"])).startswith(b"\x89PNG")
