@@ -26,7 +26,7 @@ from tests import services
 pytestmark = pytest.mark.postgres
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-TENANT_OWNED = {"tenants", "users", "one_time_tokens", "invitations"}
+TENANT_OWNED = {"tenants", "users", "one_time_tokens", "invitations", "files"}
 NOT_TENANT_DATA = {"outbox": "events and job states, read only by the relay and the workers"}
 
 

@@ -21,6 +21,7 @@ from tessera.features.email.adapters.send_email_job import SendEmailJob
 from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
+from tessera.features.files.ioc import FilesProvider
 from tessera.features.flags.ioc import FlagsProvider
 from tessera.features.identity.adapters.user_purged_job import USER_PURGED, UserPurgedJob
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
@@ -233,6 +234,7 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         OpsProvider(),
         FlagsProvider(),
         BackupsProvider(),
+        FilesProvider(),
         LitestarProvider(),
         *overrides,
         context={Settings: settings},

@@ -1,5 +1,6 @@
 """Every table's model, imported so that `Base.metadata` is complete (Alembic, tests)."""
 
+from tessera.features.files.adapters.models import FileModel
 from tessera.features.flags.adapters.models import FeatureFlagModel
 from tessera.features.identity.adapters.models import (
     InvitationModel,
@@ -14,6 +15,7 @@ metadata = Base.metadata
 
 __all__ = [
     "FeatureFlagModel",
+    "FileModel",
     "InvitationModel",
     "OneTimeTokenModel",
     "OutboxModel",

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
 from tessera.features.identity.application.ports import TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
@@ -130,6 +131,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         route_handlers=[
             AuthController, MeController, UsersController, TenantsController, FlagsAdminController,
             FlagsController, InvitationsController, AvatarController,
+            files_router(settings.file_max_bytes),
         ],
     )  # fmt: skip
     if not settings.uses_object_store:  # a local folder: links come back to the app

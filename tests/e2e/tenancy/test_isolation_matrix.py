@@ -40,6 +40,11 @@ async def acme_targets(client: Client, world: World) -> list[Target]:
     invitation = invited.json()["data"]
     sessions = await client.get(f"{API}/auth/sessions", headers=acme_admin)
     session_id = sessions.json()["data"][0]["session_id"]
+    uploaded = await client.post(
+        f"{API}/files", files={"file": ("secret-acme-file.txt", b"Acme plans\n")},
+        headers=world.headers["acme_user"],
+    )  # fmt: skip
+    file_id = uploaded.json()["data"]["id"]
     user = f"{API}/users/{staff_user['user_id']}"
     return [
         Target("GET", user, "staff@acme.test"),
@@ -51,6 +56,9 @@ async def acme_targets(client: Client, world: World) -> list[Target]:
         Target("DELETE", f"{API}/auth/sessions/{session_id}", session_id),
         Target("GET", f"{API}/users", "staff@acme.test", None),
         Target("GET", f"{API}/invitations", "secret-invitee", None),
+        Target("GET", f"{API}/files/{file_id}", "secret-acme-file"),
+        Target("DELETE", f"{API}/files/{file_id}", "secret-acme-file"),
+        Target("GET", f"{API}/files", "secret-acme-file", None),
     ]
 
 
@@ -75,8 +83,10 @@ async def the_other_tenant_never_reaches_acme(client: Client, who: str) -> None:
         response = await client.request(
             target.method, target.path, json=target.body, headers=world.headers[who]
         )
-        listing = target.method == "GET" and target.path in (f"{API}/users", f"{API}/invitations")
-        if listing and who == "globex_admin":  # their own tenant's list: allowed, Acme absent
+        lists = (f"{API}/users", f"{API}/invitations", f"{API}/files")
+        listing = target.method == "GET" and target.path in lists
+        own_list = listing and (who == "globex_admin" or target.path == f"{API}/files")
+        if own_list:  # their own tenant's list: allowed, Acme absent
             assert response.status_code == 200, (target, response.text)
         else:
             assert response.status_code in (403, 404), (target, response.status_code)
@@ -92,6 +102,8 @@ async def the_other_tenant_never_reaches_acme(client: Client, who: str) -> None:
     sessions = await client.get(f"{API}/auth/sessions", headers=world.headers["acme_admin"])
     assert sessions.status_code == 200
     assert len(sessions.json()["data"]) == 1
+    files = await client.get(f"{API}/files", headers=world.headers["acme_user"])
+    assert [f["original_name"] for f in files.json()["data"]] == ["secret-acme-file.txt"]
 
 
 @pytest.fixture

@@ -1,0 +1,108 @@
+"""File metadata on SQLAlchemy (PostgreSQL or SQLite)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.features.files.adapters.models import FileModel
+from tessera.features.files.application.ports import FileFilter
+from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
+from tessera.shared.domain.pagination import Page, PageRequest
+
+M = FileModel
+_SORT_COLUMNS: dict[str, Any] = {
+    "uploaded_at": M.uploaded_at,
+    "size_bytes": M.size_bytes,
+    "original_name": M.original_name,
+}
+
+
+def _to_entity(model: FileModel) -> StoredFile:
+    return StoredFile(
+        id=model.id, tenant_id=model.tenant_id, user_id=model.user_id, kind=FileKind(model.kind),
+        content_type=model.content_type, size_bytes=model.size_bytes,
+        original_name=model.original_name, sha256=model.sha256, storage_key=model.storage_key,
+        status=FileStatus(model.status), uploaded_at=model.uploaded_at,
+        created_at=model.created_at, updated_at=model.updated_at,
+    )  # fmt: skip
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conditions(tenant_id: uuid.UUID, where: FileFilter) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = [M.tenant_id == tenant_id]
+    if where.kind is not None:
+        found.append(M.kind == where.kind.value)
+    if where.content_type is not None:
+        found.append(M.content_type == where.content_type)
+    if where.uploaded_after is not None:
+        found.append(M.uploaded_at > where.uploaded_after)
+    if where.search:
+        found.append(M.original_name.ilike(f"%{escape_like(where.search)}%", escape="\\"))
+    return found
+
+
+class SqlFileRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, file: StoredFile) -> None:
+        self._session.add(
+            M(
+                id=file.id, tenant_id=file.tenant_id, user_id=file.user_id,
+                kind=file.kind.value, content_type=file.content_type,
+                size_bytes=file.size_bytes, original_name=file.original_name,
+                sha256=file.sha256, storage_key=file.storage_key, status=file.status.value,
+                uploaded_at=file.uploaded_at, created_at=file.created_at,
+                updated_at=file.updated_at,
+            )
+        )  # fmt: skip
+        await self._session.flush()
+
+    async def get(self, file_id: uuid.UUID) -> StoredFile | None:
+        model = await self._session.scalar(select(M).where(M.id == file_id))
+        return None if model is None else _to_entity(model)
+
+    async def save(self, file: StoredFile) -> None:
+        await self._session.execute(
+            update(M)
+            .where(M.id == file.id)
+            .values(
+                status=file.status.value, size_bytes=file.size_bytes, sha256=file.sha256,
+                uploaded_at=file.uploaded_at, updated_at=file.updated_at,
+            ),
+            execution_options={"synchronize_session": False},
+        )  # fmt: skip
+
+    async def remove(self, file_id: uuid.UUID) -> bool:
+        result = await self._session.execute(
+            delete(M).where(M.id == file_id), execution_options={"synchronize_session": False}
+        )
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    async def list(
+        self, page: PageRequest, *, tenant_id: uuid.UUID, where: FileFilter
+    ) -> Page[StoredFile]:
+        conditions = _conditions(tenant_id, where)
+        column = _SORT_COLUMNS[page.sort]
+        ordering = (
+            (column.asc(), M.id.asc()) if page.order == "asc" else (column.desc(), M.id.desc())
+        )
+        rows = await self._session.scalars(
+            select(M).where(*conditions).order_by(*ordering).offset(page.offset).limit(page.limit)
+        )
+        items = [_to_entity(row) for row in rows]
+        total = await self._session.scalar(select(func.count()).select_from(M).where(*conditions))
+        return Page(items=items, total_items=total or 0, request=page)
+
+    async def used_bytes(self, tenant_id: uuid.UUID) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(M.size_bytes), 0)).where(M.tenant_id == tenant_id)
+        )
+        return int(total or 0)

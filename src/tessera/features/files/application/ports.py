@@ -1,0 +1,67 @@
+"""The files feature's ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tessera.features.files.domain.file import FileKind, StoredFile
+from tessera.shared.domain.pagination import Page, PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class FileFilter:
+    """`GET /files` filters; `search` matches the name, case-insensitively, literally (`%`
+    and `_` are not wildcards)."""
+
+    kind: FileKind | None = None
+    content_type: str | None = None
+    uploaded_after: datetime | None = None
+    search: str | None = None
+
+
+class FileRepository(Protocol):
+    """File metadata rows, in the request's unit of work."""
+
+    async def add(self, file: StoredFile) -> None: ...
+
+    async def get(self, file_id: uuid.UUID) -> StoredFile | None: ...
+
+    async def save(self, file: StoredFile) -> None:
+        """Write back status, size, SHA-256 and times (completing a presigned upload)."""
+        ...
+
+    async def remove(self, file_id: uuid.UUID) -> bool:
+        """Delete the row; False when it was already gone."""
+        ...
+
+    async def list(
+        self, page: PageRequest, *, tenant_id: uuid.UUID, where: FileFilter
+    ) -> Page[StoredFile]:
+        """One tenant's files, sorted by `page.sort` (`uploaded_at`, `size_bytes`,
+        `original_name`), ties broken by id."""
+        ...
+
+    async def used_bytes(self, tenant_id: uuid.UUID) -> int:
+        """The sum of `size_bytes` of the tenant's files, pending ones included."""
+        ...
+
+
+class UploadSource(Protocol):
+    """An upload as the HTTP layer received it. `size_bytes` is exact (the part has been
+    received); `chunks` yields the bytes from the start, each call anew."""
+
+    @property
+    def client_name(self) -> str | None: ...
+
+    @property
+    def size_bytes(self) -> int: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def zip_names(self) -> list[str]:
+        """The names in the zip's central directory; [] when it is not a readable zip."""
+        ...

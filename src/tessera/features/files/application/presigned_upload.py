@@ -1,0 +1,182 @@
+"""Uploads straight to storage (SPEC §3.6): `POST /files/uploads` reserves a `pending` row and
+returns a presigned upload; `POST /files/{id}/complete` checks what arrived and marks it
+`ready`, or deletes object and row."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import uuid
+import zipfile
+from datetime import datetime, timedelta
+
+import msgspec
+
+from tessera.features.files.application.common import (
+    FilesConfig,
+    FileView,
+    delete_quietly,
+    reachable_file,
+)
+from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.upload_file import file_uploaded
+from tessera.features.files.domain.file import (
+    SNIFF_BYTES,
+    FileStatus,
+    FileType,
+    NotFileOwner,
+    Sniffed,
+    StoredFile,
+    TextCheck,
+    UnsupportedFileType,
+    UploadNotAccepted,
+    check_quota,
+    check_size,
+    display_name,
+    office_type,
+    sniff,
+    storage_key,
+)
+from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.storage import FileStorage, ObjectNotFound
+from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.errors import InvalidInput
+
+UPLOAD_LINK_TTL = timedelta(minutes=5)
+ZIP_SPOOL_BYTES = 1024 * 1024
+
+
+class NewUpload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    content_type: str
+    size_bytes: int
+    filename: str | None = None
+
+
+class UploadTicket(msgspec.Struct, frozen=True, kw_only=True):
+    """Send `method` to `url` with exactly `headers` and the bytes before `expires_at`, then
+    `POST /files/{file.id}/complete`."""
+
+    file: FileView
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class StartUpload:
+    def __init__(
+        self, files: FileRepository, storage: FileStorage, unit_of_work: UnitOfWork,
+        clock: Clock, config: FilesConfig,
+    ) -> None:  # fmt: skip
+        self._files, self._storage, self._uow = files, storage, unit_of_work
+        self._clock, self._config = clock, config
+
+    async def execute(self, caller: Principal, data: NewUpload) -> UploadTicket:
+        file_type = FileType.by_content_type(data.content_type)
+        if file_type is None:
+            raise UnsupportedFileType(field="content_type")
+        if data.size_bytes < 1:
+            raise InvalidInput("size_bytes must be at least 1.", field="size_bytes")
+        check_size(data.size_bytes, max_bytes=self._config.max_file_bytes)
+        used = await self._files.used_bytes(caller.tenant_id)
+        check_quota(used_bytes=used, incoming_bytes=data.size_bytes,
+                    quota_bytes=self._config.quota_bytes_per_tenant)  # fmt: skip
+        file_id, now = uuid.uuid4(), self._clock.now()
+        key = storage_key(file_id, file_type)
+        file = StoredFile(
+            id=file_id, tenant_id=caller.tenant_id, user_id=caller.user_id,
+            kind=file_type.kind, content_type=file_type.content_type, size_bytes=data.size_bytes,
+            original_name=display_name(data.filename), sha256="", storage_key=key,
+            status=FileStatus.PENDING, uploaded_at=now, created_at=now, updated_at=now,
+        )  # fmt: skip
+        await self._files.add(file)
+        await self._uow.commit()
+        upload = await self._storage.presign_upload(
+            key, content_type=file_type.content_type, expires_in=UPLOAD_LINK_TTL
+        )
+        return UploadTicket(
+            file=FileView.of(file), url=upload.url, method=upload.method,
+            headers=dict(upload.headers), expires_at=upload.expires_at,
+        )  # fmt: skip
+
+
+class CompleteUpload:
+    """The uploader's pending file: the object must exist (else 400, the row stays for a
+    retry), be at most the declared size and `FILE_MAX_BYTES`, and its bytes must be the
+    declared type (sniffed, a zip's directory read, text checked throughout); its SHA-256 is
+    computed by streaming. Then `ready` and `file.uploaded`; otherwise object and row go."""
+
+    def __init__(
+        self, files: FileRepository, storage: FileStorage, outbox: Outbox,
+        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope, config: FilesConfig,
+    ) -> None:  # fmt: skip
+        self._files, self._storage, self._outbox = files, storage, outbox
+        self._uow, self._clock, self._scope, self._config = unit_of_work, clock, scope, config
+
+    async def execute(self, caller: Principal, file_id: uuid.UUID) -> FileView:
+        file = await reachable_file(self._files, self._scope, caller, file_id)
+        if file.user_id != caller.user_id and caller.role is not Role.ADMIN:
+            raise NotFileOwner("Only the uploader may complete this upload.", field="file_id")
+        if file.status is FileStatus.READY:
+            return FileView.of(file)
+        await self._uow.rollback()  # no transaction held open while the object is read
+        try:
+            stored = await self._storage.head(file.storage_key)
+        except ObjectNotFound:
+            raise InvalidInput("Nothing was uploaded for this file yet.", field="file_id") from None
+        try:
+            limit = min(file.size_bytes, self._config.max_file_bytes)
+            if stored.size_bytes > limit or stored.size_bytes == 0:
+                raise UploadNotAccepted("The object's size is not the declared one.",
+                                        field="file_id", details={"max_bytes": limit})  # fmt: skip
+            sha256, size = await self._check_bytes(file, limit)
+        except (UploadNotAccepted, UnsupportedFileType) as refused:
+            await self._discard(file)
+            raise UploadNotAccepted(refused.message, field="file_id") from None
+        now = self._clock.now()
+        file.status, file.sha256, file.size_bytes = FileStatus.READY, sha256, size
+        file.uploaded_at = file.updated_at = now
+        await self._files.save(file)
+        self._outbox.record(file_uploaded(file))
+        await self._uow.commit()
+        return FileView.of(file)
+
+    async def _check_bytes(self, file: StoredFile, limit: int) -> tuple[str, int]:
+        declared = FileType.by_content_type(file.content_type)
+        text = TextCheck() if declared is FileType.TEXT else None
+        digest, size, head = hashlib.sha256(), 0, b""
+        with tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES) as copy:
+            async for chunk in self._storage.open(file.storage_key, chunk_bytes=256 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadNotAccepted("The object is larger than declared.")
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                if text is not None and not text.feed(chunk):
+                    raise UnsupportedFileType()
+                digest.update(chunk)
+                if declared in (FileType.DOCX, FileType.XLSX, FileType.PPTX):
+                    copy.write(chunk)
+            if text is not None and not text.feed(b"", final=True):
+                raise UnsupportedFileType()
+            found = sniff(head)
+            if found is Sniffed.ZIP:
+                found = office_type(_zip_names(copy))
+        if found is not declared:
+            raise UploadNotAccepted("The uploaded bytes are not of the declared content type.")
+        return digest.hexdigest(), size
+
+    async def _discard(self, file: StoredFile) -> None:
+        await self._files.remove(file.id)
+        await self._uow.commit()
+        await delete_quietly(self._storage, file.storage_key)
+
+
+def _zip_names(copy: tempfile.SpooledTemporaryFile[bytes]) -> list[str]:
+    try:
+        copy.seek(0)
+        with zipfile.ZipFile(copy) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return []

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from dishka import Provider, Scope, provide, provide_all
+
+from tessera.features.files.adapters.sql_files import SqlFileRepository
+from tessera.features.files.application.common import FilesConfig
+from tessera.features.files.application.delete_file import DeleteFile
+from tessera.features.files.application.get_file import GetFile
+from tessera.features.files.application.list_files import ListFiles
+from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.presigned_upload import CompleteUpload, StartUpload
+from tessera.features.files.application.upload_file import UploadFile
+from tessera.main.settings import Settings
+
+
+class FilesProvider(Provider):
+    scope = Scope.REQUEST
+
+    files = provide(SqlFileRepository, provides=FileRepository)
+    use_cases = provide_all(UploadFile, ListFiles, GetFile, DeleteFile, StartUpload, CompleteUpload)
+
+    @provide(scope=Scope.APP)
+    def config(self, settings: Settings) -> FilesConfig:
+        return FilesConfig(
+            max_file_bytes=settings.file_max_bytes,
+            quota_bytes_per_tenant=settings.storage_quota_bytes_per_tenant,
+        )

@@ -1,0 +1,129 @@
+"""`SqlFileRepository` on SQLite and PostgreSQL: rows read back, one tenant's list with its
+filters and sorts (search literal and case-insensitive), used bytes, removal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tessera.features.files.adapters.sql_files import SqlFileRepository
+from tessera.features.files.application.ports import FileFilter
+from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
+from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
+from tessera.shared.domain.pagination import PageRequest
+
+NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def page(sort: str = "uploaded_at", order: str = "asc", limit: int = 50) -> PageRequest:
+    return PageRequest(page=1, limit=limit, sort=sort, order=order)  # type: ignore[arg-type]
+
+
+async def a_tenant(engine: AsyncEngine) -> uuid.UUID:
+    tenant = uuid.uuid4()
+    async with AsyncSession(engine) as session:
+        await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
+        await session.commit()
+    return tenant
+
+
+def a_file(tenant: uuid.UUID, name: str, *, size: int = 10, minutes: int = 0,
+           kind: FileKind = FileKind.DOCUMENT, content_type: str = "application/pdf",
+           ) -> StoredFile:  # fmt: skip
+    file_id = uuid.uuid4()
+    at = NOW + timedelta(minutes=minutes)
+    return StoredFile(
+        id=file_id, tenant_id=tenant, user_id=uuid.uuid4(), kind=kind,
+        content_type=content_type, size_bytes=size, original_name=name, sha256="ab" * 32,
+        storage_key=f"uploads/documents/{file_id}.pdf", status=FileStatus.READY,
+        uploaded_at=at, created_at=at, updated_at=at,
+    )  # fmt: skip
+
+
+async def stored(engine: AsyncEngine, *files: StoredFile) -> None:
+    async with AsyncSession(engine) as session:
+        repository = SqlFileRepository(session)
+        for file in files:
+            await repository.add(file)
+        await session.commit()
+
+
+EVERYTHING = FileFilter()
+
+
+async def listed(engine: AsyncEngine, tenant: uuid.UUID, where: FileFilter = EVERYTHING,
+                 **paging: str) -> list[str]:  # fmt: skip
+    async with AsyncSession(engine) as session:
+        found = await SqlFileRepository(session).list(page(**paging), tenant_id=tenant, where=where)
+    return [file.original_name for file in found.items]
+
+
+async def test_a_file_reads_back_and_is_removed_once(migrated_engine: AsyncEngine) -> None:
+    tenant = await a_tenant(migrated_engine)
+    big = a_file(tenant, "big.pdf", size=5 * 1024**3)  # over 32 bits
+    await stored(migrated_engine, big)
+    async with AsyncSession(migrated_engine) as session:
+        repository = SqlFileRepository(session)
+        assert await repository.get(big.id) == big
+        assert await repository.remove(big.id)
+        assert not await repository.remove(big.id)
+        assert await repository.get(big.id) is None
+        await session.commit()
+
+
+async def test_the_list_holds_one_tenants_files_filtered_and_sorted(
+    migrated_engine: AsyncEngine,
+) -> None:
+    acme, globex = await a_tenant(migrated_engine), await a_tenant(migrated_engine)
+    await stored(
+        migrated_engine,
+        a_file(acme, "Report 100%.pdf", size=30, minutes=1),
+        a_file(acme, "report_2.pdf", size=10, minutes=2),
+        a_file(acme, "reportX2.pdf", size=20, minutes=3),
+        a_file(acme, "Photo.png", size=5, minutes=4, kind=FileKind.IMAGE, content_type="image/png"),
+        a_file(globex, "report of globex.pdf", minutes=5),
+    )
+    assert await listed(migrated_engine, acme) == [
+        "Report 100%.pdf", "report_2.pdf", "reportX2.pdf", "Photo.png",
+    ]  # fmt: skip
+    assert await listed(migrated_engine, acme, sort="size_bytes", order="desc") == [
+        "Report 100%.pdf", "reportX2.pdf", "report_2.pdf", "Photo.png",
+    ]  # fmt: skip
+    by_name = await listed(migrated_engine, acme, sort="original_name", order="asc")
+    assert by_name[0] == "Photo.png"
+    assert len(by_name) == 4
+    assert await listed(migrated_engine, acme, FileFilter(search="REPORT_")) == ["report_2.pdf"]
+    assert await listed(migrated_engine, acme, FileFilter(search="0%")) == ["Report 100%.pdf"]
+    assert await listed(migrated_engine, acme, FileFilter(kind=FileKind.IMAGE)) == ["Photo.png"]
+    assert await listed(
+        migrated_engine, acme, FileFilter(content_type="application/pdf", uploaded_after=NOW
+                                          + timedelta(minutes=2))
+    ) == ["reportX2.pdf"]  # fmt: skip
+    assert await listed(migrated_engine, globex) == ["report of globex.pdf"]
+
+
+async def test_used_bytes_sums_one_tenants_files(migrated_engine: AsyncEngine) -> None:
+    acme, globex = await a_tenant(migrated_engine), await a_tenant(migrated_engine)
+    await stored(migrated_engine, a_file(acme, "a", size=3 * 1024**3),
+                 a_file(acme, "b", size=7), a_file(globex, "c", size=100))  # fmt: skip
+    async with AsyncSession(migrated_engine) as session:
+        repository = SqlFileRepository(session)
+        assert await repository.used_bytes(acme) == 3 * 1024**3 + 7
+        assert await repository.used_bytes(globex) == 100
+        assert await repository.used_bytes(uuid.uuid4()) == 0
+
+
+async def test_a_tenant_removed_takes_its_files_along(migrated_engine: AsyncEngine) -> None:
+    from sqlalchemy import delete
+
+    from tessera.features.tenancy.adapters.models import TenantModel
+
+    tenant = await a_tenant(migrated_engine)
+    file = a_file(tenant, "a.pdf")
+    await stored(migrated_engine, file)
+    async with AsyncSession(migrated_engine) as session:
+        await session.execute(delete(TenantModel).where(TenantModel.id == tenant))
+        await session.commit()
+        assert await SqlFileRepository(session).get(file.id) is None
