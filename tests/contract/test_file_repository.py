@@ -127,3 +127,21 @@ async def test_a_tenant_removed_takes_its_files_along(migrated_engine: AsyncEngi
         await session.execute(delete(TenantModel).where(TenantModel.id == tenant))
         await session.commit()
         assert await SqlFileRepository(session).get(file.id) is None
+
+
+async def test_of_user_finds_one_uploaders_files_oldest_first_up_to_the_limit(
+    migrated_engine: AsyncEngine,
+) -> None:
+    tenant = await a_tenant(migrated_engine)
+    theirs = [a_file(tenant, f"{n}.pdf", minutes=n) for n in (3, 1, 2)]
+    for file in theirs[1:]:
+        file.user_id = theirs[0].user_id
+    await stored(migrated_engine, *theirs, a_file(tenant, "someone else's.pdf"))
+    async with AsyncSession(migrated_engine) as session:
+        repository = SqlFileRepository(session)
+        found = await repository.of_user(theirs[0].user_id, limit=2)
+        everything = await repository.of_user(theirs[0].user_id, limit=10)
+        nobody = await repository.of_user(uuid.uuid4(), limit=10)
+    assert [f.original_name for f in found] == ["1.pdf", "2.pdf"]
+    assert [f.original_name for f in everything] == ["1.pdf", "2.pdf", "3.pdf"]
+    assert list(nobody) == []

@@ -21,6 +21,7 @@ from tessera.features.email.adapters.send_email_job import SendEmailJob
 from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
+from tessera.features.files.adapters.user_purged_job import PurgedUserFilesJob
 from tessera.features.files.ioc import FilesProvider
 from tessera.features.flags.ioc import FlagsProvider
 from tessera.features.identity.adapters.user_purged_job import USER_PURGED, UserPurgedJob
@@ -32,6 +33,7 @@ from tessera.features.identity.ioc import (
     RedisSessionsProvider,
 )
 from tessera.features.jobs.adapters.health import QueueProbe
+from tessera.features.jobs.application.every_handler import EveryHandler
 from tessera.features.jobs.application.ports import JobHandler, JobQueue
 from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.run_housekeeping import Chore
@@ -186,11 +188,11 @@ class WorkProvider(Provider):
 
     @provide(scope=Scope.REQUEST)
     def handlers(
-        self, send_email: SendEmailJob, user_purged: UserPurgedJob
+        self, send_email: SendEmailJob, avatars: UserPurgedJob, files: PurgedUserFilesJob
     ) -> Mapping[str, JobHandler]:
-        """One handler per type; a second subscriber of a type (the files feature's own
-        cleanup of `user.purged`) goes with the first behind one handler that runs both."""
-        return {EMAIL_SEND: send_email, USER_PURGED: user_purged}
+        """One handler per type; several features' work on one type runs behind
+        `EveryHandler` (a purged account's avatars, then its files)."""
+        return {EMAIL_SEND: send_email, USER_PURGED: EveryHandler(avatars, files)}
 
     @provide(scope=Scope.REQUEST)
     def chores(

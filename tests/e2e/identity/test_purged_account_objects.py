@@ -1,4 +1,4 @@
-"""A deleted account's avatar objects go once the account is purged for good, through the
+"""A deleted account's avatars and files go once the account is purged for good, through the
 real embedded app (SQLite, local storage under DATA_DIR, the in-process background): the
 housekeeping's purge records `user.purged`, and its job deletes the objects."""
 
@@ -12,6 +12,7 @@ from typing import Any
 from dishka import AsyncContainer
 from sqlalchemy import select, update
 
+from tessera.features.files.adapters.models import FileModel
 from tessera.features.identity.adapters.models import UserModel
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.main.settings import Settings
@@ -19,9 +20,12 @@ from tessera.shared.adapters.database import create_engine
 from tessera.shared.adapters.outbox import OutboxModel
 from tessera.shared.application.storage import FileStorage
 from tests import services
+from tests.e2e.files.test_files import uploaded
 from tests.e2e.identity.conftest import Client
 from tests.e2e.identity.test_avatars import fetch_avatar, signed_in, storage, upload
 from tests.unit.identity.images import image_bytes
+
+PDF = b"%PDF-1.7\n" + b"x" * 2000
 
 
 async def keys_under(store: FileStorage, prefix: str) -> list[str]:
@@ -73,13 +77,25 @@ async def purge_jobs(client: Client) -> list[tuple[str, dict[str, Any] | None]]:
         await engine.dispose()
 
 
-async def test_purging_a_deleted_account_deletes_its_avatar_objects(client: Client) -> None:
+async def file_rows(client: Client) -> set[str]:
+    settings = await client.app.state.dishka_container.get(Settings)
+    engine = create_engine(services.as_owner(settings.database_url))
+    try:
+        async with engine.connect() as connection:
+            return {str(row) for row in (await connection.execute(select(FileModel.id))).scalars()}
+    finally:
+        await engine.dispose()
+
+
+async def test_purging_a_deleted_account_deletes_its_avatars_and_files(client: Client) -> None:
     alice_headers, alice = await signed_in(client, "alice@example.com")
     bob_headers, bob = await signed_in(client, "bob@example.com")
     assert (await upload(client, alice_headers, image_bytes("PNG"))).status_code == 200
     response = await upload(client, alice_headers, image_bytes("WEBP"), "a.webp", "image/webp")
     assert response.status_code == 200, response.text
     assert (await upload(client, bob_headers, image_bytes("PNG"))).status_code == 200
+    alice_file = await uploaded(client, alice_headers, PDF)
+    bob_file = await uploaded(client, bob_headers, PDF)
     store = await storage(client)
     # a replaced version left behind (e.g. a failed cleanup) goes with the account as well
     await store.put(f"avatars/{alice}/avatar-v1.png", image_bytes("PNG"), content_type="image/png")
@@ -107,6 +123,13 @@ async def test_purging_a_deleted_account_deletes_its_avatar_objects(client: Clie
     assert len(jobs) == 1
 
     assert await keys_under(store, f"avatars/{bob}/") == [f"avatars/{bob}/avatar-v1.png"]
+    # and the files feature's part of the same job: her files, rows and objects, are gone
+    uploads = await keys_under(store, "uploads/")
+    assert uploads == [f"uploads/documents/{bob_file['id']}.pdf"]
+    assert f"uploads/documents/{alice_file['id']}.pdf" not in uploads
+    bobs = await client.get(f"/api/v1/files/{bob_file['id']}", headers=bob_headers)
+    assert bobs.status_code == 200
+    assert await file_rows(client) == {bob_file["id"]}
     bob_me = (await client.get("/api/v1/users/me", headers=bob_headers)).json()["data"]
     assert bob_me["avatar_url"].endswith(f"/api/v1/users/{bob}/avatar?v=1.png")
     assert (await fetch_avatar(client, bob_headers, bob_me["avatar_url"])).startswith(b"\x89PNG")

@@ -3,8 +3,10 @@ from __future__ import annotations
 from dishka import Provider, Scope, provide, provide_all
 
 from tessera.features.files.adapters.sql_files import SqlFileRepository
+from tessera.features.files.adapters.user_purged_job import PurgedUserFilesJob
 from tessera.features.files.application.common import FilesConfig
 from tessera.features.files.application.delete_file import DeleteFile
+from tessera.features.files.application.forget_user_files import ForgetUserFiles
 from tessera.features.files.application.get_file import GetFile
 from tessera.features.files.application.list_files import ListFiles
 from tessera.features.files.application.ports import FileRepository
@@ -18,6 +20,7 @@ class FilesProvider(Provider):
 
     files = provide(SqlFileRepository, provides=FileRepository)
     use_cases = provide_all(UploadFile, ListFiles, GetFile, DeleteFile, StartUpload, CompleteUpload)
+    purged_user_files = provide_all(ForgetUserFiles, PurgedUserFilesJob)
 
     @provide(scope=Scope.APP)
     def config(self, settings: Settings) -> FilesConfig:

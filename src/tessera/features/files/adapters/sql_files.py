@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -106,3 +107,9 @@ class SqlFileRepository:
             select(func.coalesce(func.sum(M.size_bytes), 0)).where(M.tenant_id == tenant_id)
         )
         return int(total or 0)
+
+    async def of_user(self, user_id: uuid.UUID, *, limit: int) -> Sequence[StoredFile]:
+        rows = await self._session.scalars(
+            select(M).where(M.user_id == user_id).order_by(M.created_at, M.id).limit(limit)
+        )
+        return [_to_entity(row) for row in rows]

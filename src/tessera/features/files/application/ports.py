@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -47,6 +47,10 @@ class FileRepository(Protocol):
 
     async def used_bytes(self, tenant_id: uuid.UUID) -> int:
         """The sum of `size_bytes` of the tenant's files, pending ones included."""
+        ...
+
+    async def of_user(self, user_id: uuid.UUID, *, limit: int) -> Sequence[StoredFile]:
+        """Up to `limit` files uploaded by `user_id` (any status), oldest first."""
         ...
 
 
