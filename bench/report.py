@@ -37,6 +37,15 @@ LABELS = {
     "worker_cpu": "worker CPU",
     "worker_cpu_ms_per_event": "worker CPU ms/event",
     "bench_cpu": "bench CPU",
+    "rss_mib": "RSS MiB",
+    "mib_per_s": "MiB/s",
+    "seconds": "s",
+    "server_cpu_s": "server CPU s",
+    "peak_rss_mib": "peak RSS MiB",
+    "growth_mib": "growth MiB",
+    "hwm_mib": "peak (HWM) MiB",
+    "hwm_growth_mib": "growth (HWM) MiB",
+    "samples": "samples",
 }
 """Column headings by figure key. A table has the columns its rows use, in first-use order,
 so each benchmark keeps its own set."""

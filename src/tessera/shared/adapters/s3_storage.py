@@ -47,6 +47,11 @@ _STANDARD_ATTRIBUTES = frozenset(
     }
 )
 MAX_PRESIGN = timedelta(days=7)  # SigV4's limit
+# A streamed upload is sent as multipart parts of this size, at most this many at a time:
+# obstore's default of 12 in flight held up to 60 MiB per upload while a slow store took
+# the parts (memory grew with the file up to that); 2 keep it near 10 MiB per upload.
+UPLOAD_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part
+UPLOAD_PARTS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +127,10 @@ class S3FileStorage:
 
             payload = counted(body)
         try:
-            result = await obstore.put_async(self._store, key, payload, attributes=attributes)
+            result = await obstore.put_async(
+                self._store, key, payload, attributes=attributes,
+                chunk_size=UPLOAD_PART_BYTES, max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
+            )  # fmt: skip
         except Exception as error:  # translated, never swallowed
             _translate(error, key)
         return StoredObject(
