@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.features.files.application.reconcile_files import ReconcileFiles
 from tessera.features.identity.adapters.models import UserModel
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
@@ -58,14 +59,15 @@ async def test_housekeeping_runs_every_features_chores_with_the_configured_reten
         async with container() as request:
             chores = await request.get(list[Chore])
             assert [type(chore) for chore in chores] == [
-                PruneFinishedJobs, PruneSpentLinks, PurgeDeletedAccounts,
+                PruneFinishedJobs, PruneSpentLinks, PurgeDeletedAccounts, ReconcileFiles,
             ]  # fmt: skip
         async with container() as request:
             done = await (await request.get(RunHousekeeping)).execute()
     finally:
         await container.close()
 
-    assert done == {"PruneFinishedJobs": 0, "PruneSpentLinks": 0, "PurgeDeletedAccounts": 1}
+    assert done == {"PruneFinishedJobs": 0, "PruneSpentLinks": 0, "PurgeDeletedAccounts": 1,
+                    "ReconcileFiles": 0}  # fmt: skip
     engine = create_engine(url)
     async with AsyncSession(engine) as session:
         left = set((await session.execute(select(UserModel.id))).scalars())

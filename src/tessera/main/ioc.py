@@ -22,6 +22,7 @@ from tessera.features.email.application.ports import Mailer
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.email.ioc import EmailProvider
 from tessera.features.files.adapters.user_purged_job import PurgedUserFilesJob
+from tessera.features.files.application.reconcile_files import ReconcileFiles
 from tessera.features.files.ioc import FilesProvider
 from tessera.features.flags.ioc import FlagsProvider
 from tessera.features.identity.adapters.user_purged_job import USER_PURGED, UserPurgedJob
@@ -196,10 +197,11 @@ class WorkProvider(Provider):
 
     @provide(scope=Scope.REQUEST)
     def chores(
-        self, jobs: PruneFinishedJobs, links: PruneSpentLinks, accounts: PurgeDeletedAccounts
-    ) -> list[Chore]:
+        self, jobs: PruneFinishedJobs, links: PruneSpentLinks, accounts: PurgeDeletedAccounts,
+        files: ReconcileFiles,
+    ) -> list[Chore]:  # fmt: skip
         """The hourly housekeeping of every feature."""
-        return [jobs, links, accounts]
+        return [jobs, links, accounts, files]
 
     @provide(scope=Scope.APP)
     def probes(

@@ -11,6 +11,7 @@ from tessera.features.files.application.get_file import GetFile
 from tessera.features.files.application.list_files import ListFiles
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.presigned_upload import CompleteUpload, StartUpload
+from tessera.features.files.application.reconcile_files import ReconcileConfig, ReconcileFiles
 from tessera.features.files.application.upload_file import UploadFile
 from tessera.main.settings import Settings
 
@@ -21,6 +22,7 @@ class FilesProvider(Provider):
     files = provide(SqlFileRepository, provides=FileRepository)
     use_cases = provide_all(UploadFile, ListFiles, GetFile, DeleteFile, StartUpload, CompleteUpload)
     purged_user_files = provide_all(ForgetUserFiles, PurgedUserFilesJob)
+    reconcile = provide(ReconcileFiles)
 
     @provide(scope=Scope.APP)
     def config(self, settings: Settings) -> FilesConfig:
@@ -28,3 +30,8 @@ class FilesProvider(Provider):
             max_file_bytes=settings.file_max_bytes,
             quota_bytes_per_tenant=settings.storage_quota_bytes_per_tenant,
         )
+
+    @provide(scope=Scope.APP)
+    def reconcile_config(self) -> ReconcileConfig:
+        """The defaults: an hour's grace for orphan objects and past an upload link."""
+        return ReconcileConfig()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -112,4 +113,35 @@ class SqlFileRepository:
         rows = await self._session.scalars(
             select(M).where(M.user_id == user_id).order_by(M.created_at, M.id).limit(limit)
         )
+        return [_to_entity(row) for row in rows]
+
+    async def keys_in(self, keys: Collection[str]) -> set[str]:
+        if not keys:
+            return set()
+        found = await self._session.scalars(
+            select(M.storage_key).where(M.storage_key.in_(list(keys)))
+        )
+        return set(found)
+
+    async def stale_pending(self, before: datetime, *, limit: int) -> Sequence[StoredFile]:
+        rows = await self._session.scalars(
+            select(M)
+            .where(M.status == FileStatus.PENDING.value, M.created_at < before)
+            .order_by(M.created_at, M.id)
+            .limit(limit)
+        )
+        return [_to_entity(row) for row in rows]
+
+    async def remove_pending(self, file_id: uuid.UUID) -> bool:
+        result = await self._session.execute(
+            delete(M).where(M.id == file_id, M.status == FileStatus.PENDING.value),
+            execution_options={"synchronize_session": False},
+        )
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    async def ready_after(self, after: uuid.UUID | None, *, limit: int) -> Sequence[StoredFile]:
+        query = select(M).where(M.status == FileStatus.READY.value)
+        if after is not None:
+            query = query.where(M.id > after)
+        rows = await self._session.scalars(query.order_by(M.id).limit(limit))
         return [_to_entity(row) for row in rows]

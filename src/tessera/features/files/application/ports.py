@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -51,6 +51,23 @@ class FileRepository(Protocol):
 
     async def of_user(self, user_id: uuid.UUID, *, limit: int) -> Sequence[StoredFile]:
         """Up to `limit` files uploaded by `user_id` (any status), oldest first."""
+        ...
+
+    async def keys_in(self, keys: Collection[str]) -> set[str]:
+        """Those of `keys` some row (any tenant, any status) holds as its `storage_key`."""
+        ...
+
+    async def stale_pending(self, before: datetime, *, limit: int) -> Sequence[StoredFile]:
+        """Up to `limit` `pending` rows created before `before`, oldest first."""
+        ...
+
+    async def remove_pending(self, file_id: uuid.UUID) -> bool:
+        """Delete the row only while it is still `pending`; False otherwise (completed
+        meanwhile, or gone)."""
+        ...
+
+    async def ready_after(self, after: uuid.UUID | None, *, limit: int) -> Sequence[StoredFile]:
+        """Up to `limit` `ready` rows with an id above `after` (all when None), by id."""
         ...
 
 

@@ -1,0 +1,140 @@
+"""Housekeeping: object storage and the `files` table kept in step (SPEC §3.6, consistency).
+
+A failure between an object's write and its row's insert (or a presigned upload never made
+or never completed) leaves an object without a row or a row without an object; this chore
+finds them and fixes what it safely can."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.presigned_upload import UPLOAD_LINK_TTL
+from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
+from tessera.shared.application.tenant_scope import TenantScope
+
+logger = logging.getLogger("tessera.files")
+
+UPLOADS_PREFIX = "uploads/"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileConfig:
+    """`orphan_grace`: how old an object without a row must be before it goes (an upload
+    writes its object, then its row a moment later). `pending_margin`: how long after its
+    upload link expired a `pending` row is kept. `batch_size`: rows or objects per
+    transaction."""
+
+    orphan_grace: timedelta = timedelta(hours=1)
+    pending_margin: timedelta = timedelta(hours=1)
+    batch_size: int = 500
+
+
+class ReconcileFiles:
+    """Three passes over the files of every tenant (the audited cross-tenant path):
+
+    1. `pending` rows created more than the upload link's life plus `pending_margin` ago:
+       the row is deleted (only if still pending, so a completion racing it wins) and then
+       its object, if any. They stop counting against the quota.
+    2. objects under `uploads/` (never avatars, backups or anything else) older than
+       `orphan_grace` by `last_modified` whose key no row holds: deleted. An object whose
+       store gives no `last_modified` is skipped: its age is unknown and a stateless pass
+       cannot wait for a second sighting (both adapters always give one).
+    3. `ready` rows whose object is missing: data loss, logged at ERROR with file id, tenant
+       and key, and left as they are (nothing is deleted or marked; an operator restores
+       the object from a backup or deletes the file).
+
+    Returns how many things it fixed (rows and objects deleted); what pass 3 reports is not
+    counted. Each batch is its own transaction; none is held open while storage is called."""
+
+    def __init__(
+        self, files: FileRepository, storage: FileStorage, unit_of_work: UnitOfWork,
+        clock: Clock, scope: TenantScope, config: ReconcileConfig,
+    ) -> None:  # fmt: skip
+        self._files, self._storage, self._uow = files, storage, unit_of_work
+        self._clock, self._scope, self._config = clock, scope, config
+
+    async def execute(self) -> int:
+        self._scope.across_tenants("housekeeping: reconcile files")
+        now = self._clock.now()
+        fixed = await self._expire_pending(now - UPLOAD_LINK_TTL - self._config.pending_margin)
+        fixed += await self._delete_orphans(now - self._config.orphan_grace)
+        await self._report_missing()
+        return fixed
+
+    async def _expire_pending(self, before: datetime) -> int:
+        limit, fixed = self._config.batch_size, 0
+        while batch := await self._files.stale_pending(before, limit=limit):
+            try:
+                gone = [file for file in batch if await self._files.remove_pending(file.id)]
+                await self._uow.commit()
+            except Exception:
+                await self._uow.rollback()
+                raise
+            for file in gone:  # after the commit: a failure here leaves an orphan for pass 2
+                await self._storage.delete(file.storage_key)
+            fixed += len(gone)  # a row and its object (if any) count as one
+            if len(batch) < limit or not gone:
+                break
+        await self._uow.rollback()  # ends the last (read-only) query's transaction
+        return fixed
+
+    async def _delete_orphans(self, before: datetime) -> int:
+        fixed, chunk = 0, list[StoredObject]()
+        async for stored in self._storage.list(UPLOADS_PREFIX):
+            if stored.last_modified is None:
+                logger.warning("stored object of unknown age kept", extra={"key": stored.key})
+            elif stored.last_modified < before:
+                chunk.append(stored)
+            if len(chunk) >= self._config.batch_size:
+                fixed += await self._delete_rowless(chunk)
+                chunk = []
+        if chunk:
+            fixed += await self._delete_rowless(chunk)
+        return fixed
+
+    async def _delete_rowless(self, objects: Sequence[StoredObject]) -> int:
+        try:
+            held = await self._files.keys_in([stored.key for stored in objects])
+        finally:
+            await self._uow.rollback()  # read only; no transaction held during the deletes
+        orphans = [stored.key for stored in objects if stored.key not in held]
+        for key in orphans:
+            await self._storage.delete(key)
+        if orphans:
+            logger.info("orphan objects deleted", extra={"count": len(orphans)})
+        return len(orphans)
+
+    async def _report_missing(self) -> None:
+        after: uuid.UUID | None = None
+        limit = self._config.batch_size
+        while True:
+            try:
+                batch = await self._files.ready_after(after, limit=limit)
+            finally:
+                await self._uow.rollback()
+            for file in batch:
+                try:
+                    await self._storage.head(file.storage_key)
+                except ObjectNotFound:
+                    await self._report(file.id, file.tenant_id, file.storage_key)
+            if len(batch) < limit:
+                return
+            after = batch[-1].id
+
+    async def _report(self, file_id: uuid.UUID, tenant_id: uuid.UUID, key: str) -> None:
+        """Only if the row is still there (a file deleted meanwhile loses its object too)."""
+        try:
+            still = await self._files.get(file_id)
+        finally:
+            await self._uow.rollback()
+        if still is not None:
+            logger.error(
+                "file object missing",
+                extra={"file_id": str(file_id), "tenant_id": str(tenant_id), "storage_key": key},
+            )

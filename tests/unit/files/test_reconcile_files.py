@@ -1,0 +1,240 @@
+"""`ReconcileFiles` with fakes: orphan objects under `uploads/` past the grace period go,
+expired pending uploads go with their objects, a row's object and other prefixes are never
+touched, and a ready file whose object is missing is reported and kept."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+
+from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.presigned_upload import UPLOAD_LINK_TTL
+from tessera.features.files.application.reconcile_files import ReconcileConfig, ReconcileFiles
+from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
+from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
+from tessera.shared.application.tenant_scope import TenantScope
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+PENDING_CUTOFF = NOW - UPLOAD_LINK_TTL - HOUR  # with the default margin
+
+
+class World:
+    """Rows (writes wait for `commit`, as in SQL) and a bucket of objects."""
+
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, StoredFile] = {}
+        self.objects: dict[str, datetime | None] = {}  # key -> last_modified
+        self.staged: list[Callable[[], object]] = []
+        self.deleted: list[str] = []
+        self.commits = 0
+        self.listed_prefixes: list[str] = []
+
+    def row(self, status: FileStatus = FileStatus.READY, *, created: datetime = NOW - 48 * HOUR,
+            with_object: bool = True) -> StoredFile:  # fmt: skip
+        file_id = uuid.uuid4()
+        file = StoredFile(
+            id=file_id, tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), kind=FileKind.DOCUMENT,
+            content_type="application/pdf", size_bytes=10, original_name="a.pdf", sha256="",
+            storage_key=f"uploads/documents/{file_id}.pdf", status=status,
+            uploaded_at=created, created_at=created, updated_at=created,
+        )  # fmt: skip
+        self.rows[file.id] = file
+        if with_object:
+            self.objects[file.storage_key] = created
+        return file
+
+    # FileRepository (what the chore uses)
+    async def keys_in(self, keys: Collection[str]) -> set[str]:
+        held = {file.storage_key for file in self.rows.values()}
+        return {key for key in keys if key in held}
+
+    async def stale_pending(self, before: datetime, *, limit: int) -> Sequence[StoredFile]:
+        found = [f for f in self.rows.values()
+                 if f.status is FileStatus.PENDING and f.created_at < before]  # fmt: skip
+        return sorted(found, key=lambda f: (f.created_at, f.id))[:limit]
+
+    async def remove_pending(self, file_id: uuid.UUID) -> bool:
+        file = self.rows.get(file_id)
+        if file is None or file.status is not FileStatus.PENDING:
+            return False
+        self.staged.append(lambda: self.rows.pop(file_id))
+        return True
+
+    async def ready_after(self, after: uuid.UUID | None, *, limit: int) -> Sequence[StoredFile]:
+        ready = sorted((f for f in self.rows.values() if f.status is FileStatus.READY),
+                       key=lambda f: f.id)  # fmt: skip
+        return [f for f in ready if after is None or f.id > after][:limit]
+
+    async def get(self, file_id: uuid.UUID) -> StoredFile | None:
+        return self.rows.get(file_id)
+
+    # UnitOfWork
+    async def commit(self) -> None:
+        self.commits += 1
+        for change in self.staged:
+            change()
+        self.staged.clear()
+
+    async def rollback(self) -> None:
+        self.staged.clear()
+
+    # Clock
+    def now(self) -> datetime:
+        return NOW
+
+    # FileStorage (what the chore uses)
+    async def list(self, prefix: str) -> AsyncIterator[StoredObject]:
+        self.listed_prefixes.append(prefix)
+        for key in sorted(k for k in self.objects if k.startswith(prefix)):
+            yield StoredObject(key=key, size_bytes=1, last_modified=self.objects[key])
+
+    async def head(self, key: str) -> StoredObject:
+        if key not in self.objects:
+            raise ObjectNotFound(details={"key": key})
+        return StoredObject(key=key, size_bytes=1, last_modified=self.objects[key])
+
+    async def delete(self, key: str) -> None:
+        self.deleted.append(key)
+        self.objects.pop(key, None)
+
+    def chore(self, *, batch_size: int = 500, scope: TenantScope | None = None) -> ReconcileFiles:
+        return ReconcileFiles(
+            cast(FileRepository, self), cast(FileStorage, self), self, self,
+            scope or TenantScope(), ReconcileConfig(batch_size=batch_size),
+        )  # fmt: skip
+
+
+async def test_orphans_under_uploads_go_once_older_than_the_grace_period() -> None:
+    world = World()
+    old = "uploads/documents/old.pdf"
+    at_the_boundary = "uploads/images/boundary.png"
+    fresh = "uploads/images/fresh.png"
+    world.objects |= {old: NOW - HOUR - timedelta(seconds=1), at_the_boundary: NOW - HOUR,
+                      fresh: NOW - timedelta(minutes=5)}  # fmt: skip
+
+    assert await world.chore().execute() == 1
+
+    assert world.deleted == [old]
+    assert set(world.objects) == {at_the_boundary, fresh}
+
+
+async def test_an_object_a_row_holds_is_never_deleted_however_old() -> None:
+    world = World()
+    ready = world.row(FileStatus.READY, created=NOW - 1000 * HOUR)
+    pending = world.row(FileStatus.PENDING, created=NOW - 10 * timedelta(minutes=1))
+    world.objects[pending.storage_key] = NOW - 1000 * HOUR  # an old object, a fresh row
+
+    assert await world.chore().execute() == 0
+
+    assert world.deleted == []
+    assert set(world.objects) == {ready.storage_key, pending.storage_key}
+
+
+async def test_only_uploads_are_listed_avatars_and_backups_are_never_touched() -> None:
+    world = World()
+    ancient = NOW - 10_000 * HOUR
+    others = ["avatars/u1/avatar-v3.png", "backups/2026-01-01/database-backup.sql.gz",
+              "uploadsX/a.pdf", "misc/uploads/b.pdf"]  # fmt: skip
+    world.objects |= dict.fromkeys(others, ancient)
+    world.objects["uploads/documents/orphan.pdf"] = ancient
+
+    assert await world.chore().execute() == 1
+
+    assert world.listed_prefixes == ["uploads/"]
+    assert world.deleted == ["uploads/documents/orphan.pdf"]
+    assert sorted(world.objects) == sorted(others)
+
+
+async def test_an_object_of_unknown_age_is_kept() -> None:
+    world = World()
+    world.objects["uploads/documents/unknown.pdf"] = None
+
+    assert await world.chore().execute() == 0
+
+    assert "uploads/documents/unknown.pdf" in world.objects
+
+
+async def test_pending_rows_past_the_link_expiry_and_margin_go_with_their_objects() -> None:
+    world = World()
+    expired = world.row(FileStatus.PENDING, created=PENDING_CUTOFF - timedelta(seconds=1))
+    never_sent = world.row(FileStatus.PENDING, created=NOW - 30 * HOUR, with_object=False)
+    boundary = world.row(FileStatus.PENDING, created=PENDING_CUTOFF)
+    recent = world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
+
+    assert await world.chore().execute() == 2
+
+    assert set(world.rows) == {boundary.id, recent.id}
+    assert expired.storage_key not in world.objects
+    assert set(world.deleted) == {expired.storage_key, never_sent.storage_key}
+    assert boundary.storage_key in world.objects
+    assert recent.storage_key in world.objects
+
+
+async def test_pending_rows_expire_in_batches_of_one_transaction_each() -> None:
+    world = World()
+    for minutes in range(5):
+        world.row(FileStatus.PENDING, created=NOW - 30 * HOUR + timedelta(minutes=minutes))
+
+    assert await world.chore(batch_size=2).execute() == 5
+
+    assert world.rows == {}
+    assert world.objects == {}
+    assert world.commits == 3  # 2 + 2 + 1
+
+
+async def test_a_pending_upload_completed_meanwhile_is_not_deleted() -> None:
+    world = World()
+    file = world.row(FileStatus.PENDING, created=NOW - 30 * HOUR)
+    real_stale = world.stale_pending
+
+    async def stale_then_completed(before: datetime, *, limit: int) -> Sequence[StoredFile]:
+        found = await real_stale(before, limit=limit)
+        file.status = FileStatus.READY  # CompleteUpload won the race
+        return found
+
+    world.stale_pending = stale_then_completed  # type: ignore[method-assign]
+
+    assert await world.chore().execute() == 0
+
+    assert file.id in world.rows
+    assert world.deleted == []
+
+
+async def test_a_ready_file_without_its_object_is_logged_at_error_and_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = World()
+    lost = world.row(FileStatus.READY, with_object=False)
+    fine = world.row(FileStatus.READY)
+
+    with caplog.at_level(logging.INFO, logger="tessera.files"):
+        assert await world.chore(batch_size=1).execute() == 0
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["file object missing"]
+    assert errors[0].__dict__["file_id"] == str(lost.id)
+    assert errors[0].__dict__["storage_key"] == lost.storage_key
+    assert errors[0].__dict__["tenant_id"] == str(lost.tenant_id)
+    assert set(world.rows) == {lost.id, fine.id}
+    assert world.rows[lost.id].status is FileStatus.READY
+    assert world.deleted == []
+
+
+async def test_the_chore_takes_the_audited_cross_tenant_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = World()
+    scope = TenantScope()
+
+    with caplog.at_level(logging.INFO, logger="tessera.audit"):
+        await world.chore(scope=scope).execute()
+
+    assert scope.state.all_tenants
+    reasons = [r.__dict__.get("reason") for r in caplog.records if r.name == "tessera.audit"]
+    assert reasons == ["housekeeping: reconcile files"]
