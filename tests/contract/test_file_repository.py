@@ -3,6 +3,7 @@ filters and sorts (search literal and case-insensitive), used bytes, removal."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -145,3 +146,27 @@ async def test_of_user_finds_one_uploaders_files_oldest_first_up_to_the_limit(
     assert [f.original_name for f in found] == ["1.pdf", "2.pdf"]
     assert [f.original_name for f in everything] == ["1.pdf", "2.pdf", "3.pdf"]
     assert list(nobody) == []
+
+
+async def test_hold_quota_makes_a_second_transaction_of_the_tenant_wait_for_the_first(
+    migrated_engine: AsyncEngine,
+) -> None:
+    tenant, other = await a_tenant(migrated_engine), await a_tenant(migrated_engine)
+    async with AsyncSession(migrated_engine) as first, AsyncSession(migrated_engine) as second:
+        await SqlFileRepository(first).hold_quota(tenant)
+
+        async def then_second() -> None:
+            await SqlFileRepository(second).hold_quota(tenant)
+            await second.commit()
+
+        waiting = asyncio.ensure_future(then_second())
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "the second decision did not wait for the first"
+        await first.commit()
+        await asyncio.wait_for(waiting, timeout=5)
+    if migrated_engine.dialect.name == "postgresql":  # rows, not the whole database
+        async with AsyncSession(migrated_engine) as a, AsyncSession(migrated_engine) as b:
+            await SqlFileRepository(a).hold_quota(tenant)
+            await asyncio.wait_for(SqlFileRepository(b).hold_quota(other), timeout=2)
+            await a.commit()
+            await b.commit()

@@ -4,6 +4,7 @@ SQLite with local storage, and once on PostgreSQL under row-level security with 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,6 +173,23 @@ async def test_over_the_tenant_quota_is_409(small_client: Client) -> None:
     other = await signed_in(client, "bob@example.com")
     assert (await upload(client, other, b"d" * 4000, "x.txt")).status_code == 201
     assert len([o async for o in (await storage(client)).list("uploads/")]) == 4
+
+
+async def test_uploads_racing_for_the_last_room_in_the_quota_never_both_fit(
+    small_client: Client,
+) -> None:
+    client = small_client
+    headers = await signed_in(client)
+    assert (await upload(client, headers, b"a" * 4000, "first.txt")).status_code == 201
+    # 6,000 bytes left: each of these fits alone, two of them do not
+    racing = await asyncio.gather(
+        *(upload(client, headers, bytes([98 + n]) * 3500, f"{n}.txt") for n in range(4))
+    )
+    codes = sorted(response.status_code for response in racing)
+    assert codes == [201, 409, 409, 409], [r.text for r in racing]
+    listed = await client.get(FILES, headers=headers)
+    assert sum(f["size_bytes"] for f in listed.json()["data"]) == 7500
+    assert len([o async for o in (await storage(client)).list("uploads/")]) == 2
 
 
 async def test_the_list_pages_sorts_and_filters(client: Client) -> None:

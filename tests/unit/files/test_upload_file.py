@@ -58,6 +58,7 @@ class World:
         self.used = used
         self.used_after_first_check: int | None = None
         self.storage = MemoryStorage()
+        self.holds: list[uuid.UUID] = []
 
     # FileRepository
     async def add(self, file: StoredFile) -> None:
@@ -73,6 +74,9 @@ class World:
         self, page: PageRequest, *, tenant_id: uuid.UUID, where: FileFilter
     ) -> Page[StoredFile]:
         raise NotImplementedError
+
+    async def hold_quota(self, tenant_id: uuid.UUID) -> None:
+        self.holds.append(tenant_id)
 
     async def used_bytes(self, tenant_id: uuid.UUID) -> int:
         used = self.used

@@ -7,7 +7,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import ColumnElement, column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.files.adapters.models import FileModel
@@ -48,6 +49,12 @@ def _conditions(tenant_id: uuid.UUID, where: FileFilter) -> list[ColumnElement[b
     if where.search:
         found.append(M.original_name.ilike(f"%{escape_like(where.search)}%", escape="\\"))
     return found
+
+
+# The tenant row, seen from here only to lock it (tenancy owns the table).
+_TENANTS = table(
+    "tenants", column("id", GUID(length=16)), column("updated_at", DateTimeUTC(timezone=True))
+)
 
 
 class SqlFileRepository:
@@ -102,6 +109,16 @@ class SqlFileRepository:
         items = [_to_entity(row) for row in rows]
         total = await self._session.scalar(select(func.count()).select_from(M).where(*conditions))
         return Page(items=items, total_items=total or 0, request=page)
+
+    async def hold_quota(self, tenant_id: uuid.UUID) -> None:
+        """A no-op write to the tenant's row: a row lock on PostgreSQL (the policy lets a
+        tenant's transaction update its own row), the database's write lock on SQLite."""
+        await self._session.execute(
+            update(_TENANTS)
+            .where(_TENANTS.c.id == tenant_id)
+            .values(updated_at=_TENANTS.c.updated_at),
+            execution_options={"synchronize_session": False},
+        )
 
     async def used_bytes(self, tenant_id: uuid.UUID) -> int:
         total = await self._session.scalar(

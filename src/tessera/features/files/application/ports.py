@@ -49,6 +49,12 @@ class FileRepository(Protocol):
         """The sum of `size_bytes` of the tenant's files, pending ones included."""
         ...
 
+    async def hold_quota(self, tenant_id: uuid.UUID) -> None:
+        """Serialise the tenant's quota decisions until this transaction ends: a second
+        upload of the tenant waits here until the first has committed its row, so two
+        uploads cannot both fit in the room left for one."""
+        ...
+
     async def of_user(self, user_id: uuid.UUID, *, limit: int) -> Sequence[StoredFile]:
         """Up to `limit` files uploaded by `user_id` (any status), oldest first."""
         ...

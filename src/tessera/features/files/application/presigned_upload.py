@@ -79,6 +79,7 @@ class StartUpload:
         if data.size_bytes < 1:
             raise InvalidInput("size_bytes must be at least 1.", field="size_bytes")
         check_size(data.size_bytes, max_bytes=self._config.max_file_bytes)
+        await self._files.hold_quota(caller.tenant_id)  # one decision at a time
         used = await self._files.used_bytes(caller.tenant_id)
         check_quota(used_bytes=used, incoming_bytes=data.size_bytes,
                     quota_bytes=self._config.quota_bytes_per_tenant)  # fmt: skip

@@ -86,6 +86,7 @@ class UploadFile:
             updated_at=now,
         )  # fmt: skip
         try:
+            await self._files.hold_quota(caller.tenant_id)  # one decision at a time
             await self._check_quota(caller, size)  # again: others may have uploaded meanwhile
             await self._files.add(file)
             self._outbox.record(file_uploaded(file))
