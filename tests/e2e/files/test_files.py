@@ -308,6 +308,26 @@ async def test_a_presigned_upload_is_completed_into_a_ready_file(client: Client)
     assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''report.pdf"
 
 
+async def test_a_declared_checksum_must_match_what_arrived(client: Client) -> None:
+    headers = await signed_in(client)
+    right = hashlib.sha256(PDF).hexdigest()
+    for declared, expected in ((right.upper(), 200), ("0" * 64, 400)):
+        started = await start_upload(client, headers, content_type="application/pdf",
+                                     size_bytes=len(PDF), sha256=declared)  # fmt: skip
+        assert started.status_code == 201, started.text
+        ticket = started.json()["data"]
+        await put_bytes(client, ticket, PDF)
+        done = await client.post(f"{FILES}/{ticket['file']['id']}/complete", headers=headers)
+        assert done.status_code == expected, done.text
+    (kept,) = (await client.get(FILES, headers=headers)).json()["data"]
+    assert kept["sha256"] == right
+    assert len([o async for o in (await storage(client)).list("uploads/")]) == 1
+    bad = await start_upload(client, headers, content_type="application/pdf",
+                             size_bytes=len(PDF), sha256="not-hex")  # fmt: skip
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "sha256"
+
+
 async def test_a_presigned_upload_of_other_bytes_is_removed_with_a_400(client: Client) -> None:
     headers = await signed_in(client)
     started = await start_upload(

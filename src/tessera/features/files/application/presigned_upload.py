@@ -5,6 +5,7 @@ returns a presigned upload; `POST /files/{id}/complete` checks what arrived and 
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import uuid
 import zipfile
@@ -44,13 +45,17 @@ from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import InvalidInput
 
 UPLOAD_LINK_TTL = timedelta(minutes=5)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 ZIP_SPOOL_BYTES = 1024 * 1024
 
 
 class NewUpload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`sha256`, when given (64 hex digits), is what the completed object must hash to."""
+
     content_type: str
     size_bytes: int
     filename: str | None = None
+    sha256: str | None = None
 
 
 class UploadTicket(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +84,9 @@ class StartUpload:
         if data.size_bytes < 1:
             raise InvalidInput("size_bytes must be at least 1.", field="size_bytes")
         check_size(data.size_bytes, max_bytes=self._config.max_file_bytes)
+        declared_sha256 = (data.sha256 or "").lower()
+        if data.sha256 is not None and not _SHA256.fullmatch(declared_sha256):
+            raise InvalidInput("sha256 must be 64 hexadecimal digits.", field="sha256")
         await self._files.hold_quota(caller.tenant_id)  # one decision at a time
         used = await self._files.used_bytes(caller.tenant_id)
         check_quota(used_bytes=used, incoming_bytes=data.size_bytes,
@@ -88,7 +96,7 @@ class StartUpload:
         file = StoredFile(
             id=file_id, tenant_id=caller.tenant_id, user_id=caller.user_id,
             kind=file_type.kind, content_type=file_type.content_type, size_bytes=data.size_bytes,
-            original_name=display_name(data.filename), sha256="", storage_key=key,
+            original_name=display_name(data.filename), sha256=declared_sha256, storage_key=key,
             status=FileStatus.PENDING, uploaded_at=now, created_at=now, updated_at=now,
         )  # fmt: skip
         await self._files.add(file)
@@ -106,7 +114,8 @@ class CompleteUpload:
     """The uploader's pending file: the object must exist (else 400, the row stays for a
     retry), be at most the declared size and `FILE_MAX_BYTES`, and its bytes must be the
     declared type (sniffed, a zip's directory read, text checked throughout); its SHA-256 is
-    computed by streaming. Then `ready` and `file.uploaded`; otherwise object and row go."""
+    computed by streaming and must be the declared one when the upload declared it. Then
+    `ready` and `file.uploaded`; otherwise object and row go."""
 
     def __init__(
         self, files: FileRepository, storage: FileStorage, outbox: Outbox,
@@ -132,6 +141,8 @@ class CompleteUpload:
                 raise UploadNotAccepted("The object's size is not the declared one.",
                                         field="file_id", details={"max_bytes": limit})  # fmt: skip
             sha256, size = await self._check_bytes(file, limit)
+            if file.sha256 and sha256 != file.sha256:  # a pending row holds the declared one
+                raise UploadNotAccepted("The object's SHA-256 is not the declared one.")
         except (UploadNotAccepted, UnsupportedFileType) as refused:
             await self._discard(file)
             raise UploadNotAccepted(refused.message, field="file_id") from None
