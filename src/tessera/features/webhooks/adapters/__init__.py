@@ -1,0 +1,1 @@
+"""Webhook adapters: AES-GCM secret box, resolving SSRF guard."""

@@ -1,0 +1,1 @@
+"""Webhook use cases and the ports they need."""

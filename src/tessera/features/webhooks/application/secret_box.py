@@ -1,0 +1,26 @@
+"""The port that encrypts webhook signing secrets at rest (SPEC §2 `DATA_ENCRYPTION_KEY`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class SecretUnreadable(Exception):
+    """A sealed secret cannot be opened: wrong key, tampered or truncated data, unknown format.
+
+    Not a `DomainError`: it means the stored data or the configured key is wrong, which the
+    caller cannot fix, so it surfaces as a server error.
+    """
+
+
+class SecretBox(Protocol):
+    """Authenticated encryption of short strings (signing secrets) for storage in the database.
+
+    `seal` returns printable ASCII that differs on every call, even for the same plaintext.
+    `open(seal(x)) == x`; `open` raises `SecretUnreadable` for anything it did not seal with
+    the same key.
+    """
+
+    def seal(self, plaintext: str) -> str: ...
+
+    def open(self, sealed: str) -> str: ...

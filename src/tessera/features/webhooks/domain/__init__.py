@@ -1,0 +1,1 @@
+"""Pure webhook rules: signatures and target URLs."""
