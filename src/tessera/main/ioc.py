@@ -60,12 +60,15 @@ from tessera.shared.adapters.database import (
 )
 from tessera.shared.adapters.local_storage import LocalFileStorage, UrlSigner
 from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
 from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
+from tessera.shared.application.pubsub import PubSub
 from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.application.tenant_scope import TenantScope
@@ -140,6 +143,13 @@ class RedisProvider(Provider):
     def cache(self, batcher: CommandBatcher, settings: Settings) -> Cache:
         return RedisCache(batcher, prefix=settings.redis_key_prefix)
 
+    @provide
+    async def pubsub(self, client: Redis, settings: Settings) -> AsyncIterator[PubSub]:
+        """One shared subscriber connection and reader task per process; closed first."""
+        pubsub = RedisPubSub(client, prefix=settings.redis_key_prefix)
+        yield pubsub
+        await pubsub.aclose()
+
 
 class MemoryProvider(Provider):
     """Embedded mode: one process, so memory is the shared state."""
@@ -149,6 +159,12 @@ class MemoryProvider(Provider):
     @provide
     def cache(self) -> Cache:
         return InMemoryCache()
+
+    @provide
+    async def pubsub(self) -> AsyncIterator[PubSub]:
+        pubsub = InMemoryPubSub()
+        yield pubsub
+        await pubsub.aclose()
 
 
 class StorageProvider(Provider):
