@@ -26,7 +26,8 @@ from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tests import services
-from tests.unit.backups.fakes import DictFileStorage, FixedClock
+from tests.fakes.memory_storage import MemoryStorage
+from tests.unit.backups.fakes import FixedClock
 
 pytestmark = pytest.mark.postgres
 
@@ -84,7 +85,7 @@ async def test_the_backup_restored_into_a_new_database_holds_the_same_users(
         # the service connects as tessera_app, under row-level security: the dump must
         # still hold every tenant's rows
         dump_url = source if dump_as == "owner" else await services.as_app_role(source)
-        storage = DictFileStorage()
+        storage = MemoryStorage()
         result = await BackUpDatabase(PgDumpDumper(dump_url), storage, FixedClock(NOW)).execute()
         assert result.key == "backups/2026-11-22/database-backup.sql.gz"
         users = await fetch(source, USERS)
@@ -127,7 +128,7 @@ async def test_the_backup_restored_into_a_new_database_holds_the_same_users(
 async def test_a_failed_dump_raises_with_pg_dumps_message_and_stores_nothing() -> None:
     async with services.throwaway_database() as url:
         missing = url.rsplit("/", 1)[0] + f"/no_such_db_{uuid.uuid4().hex[:8]}"
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     with pytest.raises(DumpFailed) as caught:
         await BackUpDatabase(PgDumpDumper(missing), storage, FixedClock(NOW)).execute()
     assert "pg_dump exited with status 1" in caught.value.message

@@ -12,7 +12,8 @@ import pytest
 
 from tessera.features.backups.application.back_up_database import CHUNK_BYTES, BackUpDatabase
 from tessera.features.backups.domain.backup import DumpFailed, backup_day, backup_key
-from tests.unit.backups.fakes import DictFileStorage, FixedClock, ScriptedDumper
+from tests.fakes.memory_storage import MemoryStorage
+from tests.unit.backups.fakes import FixedClock, ScriptedDumper
 
 NOW = datetime(2026, 11, 22, 23, 59, 30, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ def sql_chunks(count: int, size: int, seed: int = 7) -> list[bytes]:
 
 
 async def test_the_backup_is_stored_under_todays_utc_date() -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     result = await BackUpDatabase(
         ScriptedDumper([b"SELECT 1;\n"]), storage, FixedClock(NOW)
     ).execute()
@@ -39,7 +40,7 @@ async def test_the_backup_is_stored_under_todays_utc_date() -> None:
 async def test_the_date_is_the_utc_date_even_when_the_clock_is_in_another_zone() -> None:
     tokyo = timezone(timedelta(hours=9))
     morning_in_tokyo = datetime(2026, 11, 23, 8, 0, tzinfo=tokyo)  # 2026-11-22 23:00 UTC
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     clock = FixedClock(morning_in_tokyo)
     result = await BackUpDatabase(ScriptedDumper([b"x"]), storage, clock).execute()
     assert result.key == "backups/2026-11-22/database-backup.sql.gz"
@@ -62,7 +63,7 @@ def test_keys_and_days_round_trip_and_nothing_else_parses() -> None:
 
 async def test_the_object_decompresses_to_exactly_the_dumped_bytes() -> None:
     chunks = [*sql_chunks(count=60, size=100_000), b"", b"-- end\n"]
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     use_case = BackUpDatabase(
         ScriptedDumper(chunks), storage, FixedClock(NOW), spool_memory_bytes=64 * 1024
     )
@@ -88,7 +89,7 @@ async def test_the_object_decompresses_to_exactly_the_dumped_bytes() -> None:
 
 
 async def test_a_second_backup_the_same_day_replaces_the_first() -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     clock = FixedClock(NOW)
     await BackUpDatabase(ScriptedDumper([b"first;\n"]), storage, clock).execute()
     clock.current = NOW + timedelta(seconds=20)
@@ -99,7 +100,7 @@ async def test_a_second_backup_the_same_day_replaces_the_first() -> None:
 
 @pytest.mark.parametrize("fail_after", [0, 3, 10])
 async def test_a_failed_dump_writes_nothing_and_keeps_the_earlier_backup(fail_after: int) -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     clock = FixedClock(NOW)
     earlier = await BackUpDatabase(ScriptedDumper([b"good;\n"]), storage, clock).execute()
     puts_before = storage.puts
@@ -114,7 +115,7 @@ async def test_a_failed_dump_writes_nothing_and_keeps_the_earlier_backup(fail_af
 
 
 async def test_a_failed_dump_on_an_empty_store_leaves_it_empty() -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     with pytest.raises(DumpFailed):
         await BackUpDatabase(
             ScriptedDumper([b"a", b"b"], fail_after=1), storage, FixedClock(NOW)

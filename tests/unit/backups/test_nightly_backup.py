@@ -14,14 +14,15 @@ from tessera.features.backups.application.nightly_backup import NightlyBackup
 from tessera.features.backups.application.ports import DatabaseDumper
 from tessera.features.backups.application.prune_backups import PruneBackups
 from tessera.features.backups.domain.backup import BackupsNeedPostgres, DumpFailed, backup_key
-from tests.unit.backups.fakes import DictFileStorage, FixedClock, ScriptedDumper
+from tests.fakes.memory_storage import MemoryStorage
+from tests.unit.backups.fakes import FixedClock, ScriptedDumper
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 OLD = backup_key(date(2026, 10, 1))
 
 
-async def nightly(dumper: DatabaseDumper) -> tuple[NightlyBackup, DictFileStorage]:
-    storage = DictFileStorage()
+async def nightly(dumper: DatabaseDumper) -> tuple[NightlyBackup, MemoryStorage]:
+    storage = MemoryStorage()
     await storage.put(OLD, b"old", content_type="application/gzip")
     clock = FixedClock(NOW)
     job = NightlyBackup(

@@ -10,7 +10,8 @@ import pytest
 from tessera.features.backups.application.prune_backups import PruneBackups
 from tessera.features.backups.domain.backup import backup_key
 from tessera.main.settings import ConfigError, load_settings
-from tests.unit.backups.fakes import DictFileStorage, FixedClock
+from tests.fakes.memory_storage import MemoryStorage
+from tests.unit.backups.fakes import FixedClock
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 FOREIGN = [
@@ -23,13 +24,13 @@ FOREIGN = [
 ]
 
 
-async def stored(storage: DictFileStorage, *keys: str) -> None:
+async def stored(storage: MemoryStorage, *keys: str) -> None:
     for key in keys:
         await storage.put(key, b"x", content_type="application/octet-stream")
 
 
 async def test_keeps_today_and_the_last_n_days_and_deletes_older_backups() -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     days = [date(2026, 11, d) for d in (22, 21, 19, 18, 17)] + [date(2025, 11, 22)]
     await stored(storage, *(backup_key(day) for day in days))
 
@@ -42,7 +43,7 @@ async def test_keeps_today_and_the_last_n_days_and_deletes_older_backups() -> No
 
 
 async def test_never_deletes_what_is_not_a_backup_key() -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     await stored(storage, *FOREIGN, backup_key(date(2020, 1, 1)))
 
     result = await PruneBackups(storage, FixedClock(NOW), keep_days=1).execute()
@@ -52,7 +53,7 @@ async def test_never_deletes_what_is_not_a_backup_key() -> None:
 
 
 async def test_pruning_twice_deletes_nothing_more() -> None:
-    storage = DictFileStorage()
+    storage = MemoryStorage()
     await stored(storage, backup_key(date(2026, 1, 1)), backup_key(NOW.date()))
     prune = PruneBackups(storage, FixedClock(NOW), keep_days=14)
     assert (await prune.execute()).deleted == (backup_key(date(2026, 1, 1)),)
@@ -63,7 +64,7 @@ async def test_pruning_twice_deletes_nothing_more() -> None:
 
 def test_a_retention_below_one_day_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        PruneBackups(DictFileStorage(), FixedClock(NOW), keep_days=0)
+        PruneBackups(MemoryStorage(), FixedClock(NOW), keep_days=0)
 
 
 def test_backup_retention_days_defaults_to_14_and_must_be_at_least_1() -> None:

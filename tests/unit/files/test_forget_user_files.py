@@ -15,7 +15,7 @@ from tessera.features.files.domain.file import StoredFile
 from tessera.features.jobs.application.every_handler import EveryHandler
 from tessera.features.jobs.domain.job import Job
 from tessera.shared.domain.events import Event
-from tests.unit.identity.memory_storage import MemoryStorage
+from tests.fakes.memory_storage import MemoryStorage
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 TENANT = uuid.uuid4()

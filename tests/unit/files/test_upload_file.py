@@ -22,8 +22,8 @@ from tessera.features.files.domain.file import (
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.pagination import Page, PageRequest
+from tests.fakes.memory_storage import MemoryStorage
 from tests.unit.files.samples import DOCX, PLAIN_ZIP, PNG
-from tests.unit.identity.memory_storage import MemoryStorage
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TENANT = uuid.uuid4()

@@ -34,8 +34,8 @@ from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.domain.events import Event
+from tests.fakes.memory_storage import MemoryStorage
 from tests.unit.identity.images import HTML, SVG, image_bytes
-from tests.unit.identity.memory_storage import MemoryStorage
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BASE = "https://tessera.example"

@@ -12,7 +12,7 @@ from tessera.features.identity.adapters.user_purged_job import USER_PURGED, User
 from tessera.features.identity.application.forget_user_objects import ForgetUserObjects
 from tessera.features.jobs.domain.job import Job
 from tessera.shared.domain.errors import DependencyUnavailable, InvalidInput
-from tests.unit.identity.memory_storage import MemoryStorage
+from tests.fakes.memory_storage import MemoryStorage
 
 USER = uuid.UUID("3f2c8a1e-0000-4000-8000-000000000001")
 OTHER = uuid.UUID("3f2c8a1e-0000-4000-8000-000000000002")

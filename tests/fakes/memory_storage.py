@@ -1,9 +1,11 @@
-"""A dict-backed `FileStorage` for use-case tests: what was put, with its type and metadata."""
+"""A dict-backed `FileStorage` for use-case tests: what was put (type, metadata, and the
+chunks a streamed body came in), what was deleted, and a switch to make deletions fail."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from tessera.shared.application.storage import (
     Body,
@@ -16,6 +18,8 @@ from tessera.shared.application.storage import (
 class MemoryStorage:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, StoredObject]] = {}
+        self.put_chunk_sizes: list[int] = []
+        self.puts = 0
         self.fail_deletes = False
         self.deleted: list[str] = []
 
@@ -23,8 +27,20 @@ class MemoryStorage:
         self, key: str, body: Body, *, content_type: str,
         metadata: Mapping[str, str] | None = None,
     ) -> StoredObject:  # fmt: skip
-        data = body if isinstance(body, bytes) else b"".join([c async for c in body])
-        stored = StoredObject(key, len(data), content_type, dict(metadata or {}))
+        self.puts += 1
+        if isinstance(body, bytes):
+            data = body
+        else:
+            parts = []
+            async for chunk in body:
+                self.put_chunk_sizes.append(len(chunk))
+                parts.append(chunk)
+            data = b"".join(parts)
+        stored = StoredObject(
+            key=key, size_bytes=len(data), content_type=content_type,
+            metadata={k.lower(): v for k, v in (metadata or {}).items()},
+            etag=hashlib.sha256(data).hexdigest(), last_modified=datetime.now(UTC),
+        )  # fmt: skip
         self.objects[key] = (data, stored)
         return stored
 
@@ -59,7 +75,11 @@ class MemoryStorage:
     async def presign_upload(
         self, key: str, *, content_type: str, expires_in: timedelta
     ) -> PresignedUpload:
-        raise NotImplementedError
+        expires_at = datetime.now(UTC) + expires_in
+        return PresignedUpload(f"https://store.test/{key}", "PUT", {}, expires_at)
 
     async def ping(self) -> None:
         return None
+
+    def data(self, key: str) -> bytes:
+        return self.objects[key][0]
