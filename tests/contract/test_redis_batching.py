@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -20,24 +20,25 @@ pytestmark = pytest.mark.redis
 
 
 class CountingRedis(Redis):
-    """A client that counts the pipelines and single commands it is asked for."""
+    """A client whose pool counts the connections checked out: one per round trip."""
 
-    pipelines = 0
-    singles = 0
+    @property
+    def round_trips(self) -> int:
+        return cast(CountingPool, self.connection_pool).checkouts
 
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        self.pipelines += 1
-        return super().pipeline(transaction=transaction, shard_hint=shard_hint)
 
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.singles += 1
-        return await super().execute_command(*args, **options)
+class CountingPool(BlockingConnectionPool):
+    checkouts = 0
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.checkouts += 1
+        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[CountingRedis]:
     await services.check_redis()
-    pool = connect_redis(services.TEST_REDIS_URL).connection_pool
+    pool = CountingPool.from_url(services.TEST_REDIS_URL, socket_timeout=5)
     client = CountingRedis(connection_pool=pool)
     yield client
     await client.aclose(close_connection_pool=True)
@@ -51,22 +52,59 @@ async def test_commands_of_one_turn_go_in_one_pipeline_and_each_caller_gets_its_
     await asyncio.gather(*(batcher.execute("SET", key, f"v{n}") for n, key in enumerate(keys)))
     values = await asyncio.gather(*(batcher.execute("GET", key) for key in keys))
     assert values == [f"v{n}".encode() for n in range(50)]
-    assert (client.pipelines, client.singles) == (2, 0)
+    assert client.round_trips == 2
 
 
-async def test_a_lone_command_is_sent_on_its_own(client: CountingRedis, redis_prefix: str) -> None:
+async def test_a_lone_command_goes_out_without_waiting_for_company(
+    client: CountingRedis, redis_prefix: str
+) -> None:
     batcher = CommandBatcher(client)
     assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
-    assert (client.pipelines, client.singles) == (0, 1)
+    assert client.round_trips == 1
 
 
-async def test_a_large_turn_is_split_into_several_pipelines(
+async def test_replies_are_shaped_as_the_client_shapes_them(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    batcher = CommandBatcher(client)
+    replies = list(
+        await asyncio.gather(
+            batcher.execute("SET", f"{redis_prefix}k", 1.5, "PX", 60_000),
+            batcher.execute("PING"),
+            batcher.execute("GET", f"{redis_prefix}k"),
+        )
+    )
+    assert replies == [True, True, b"1.5"]
+    assert replies == [
+        await client.execute_command("SET", f"{redis_prefix}k", 1.5, "PX", 60_000),
+        await client.execute_command("PING"),
+        await client.execute_command("GET", f"{redis_prefix}k"),
+    ]
+
+
+async def test_redis_that_stops_answering_fails_the_batch_and_the_connection_is_not_reused(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    # A slow Lua script holds the reply past the socket timeout (shrunk for the test).
+    client.connection_pool.connection_kwargs["socket_timeout"] = 0.1
+    batcher = CommandBatcher(client)
+    spin = (
+        "local t = redis.call('TIME') while true do local n = redis.call('TIME') "
+        "if (n[1] - t[1]) * 1e6 + n[2] - t[2] > 300000 then break end end return 1"
+    )
+    with pytest.raises(TimeoutError):
+        await batcher.execute("EVAL", spin, 0)
+    await asyncio.sleep(0.5)  # the script finishes; its late reply must not reach anyone
+    assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
+
+
+async def test_a_large_turn_is_split_into_several_batches(
     client: CountingRedis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client, max_batch=8)
     counts = await asyncio.gather(*(batcher.execute("INCR", f"{redis_prefix}n") for _ in range(20)))
     assert sorted(counts) == list(range(1, 21))
-    assert client.pipelines == 3
+    assert client.round_trips == 3
 
 
 async def test_a_failing_command_fails_only_its_caller(

@@ -73,7 +73,7 @@ class IdentityProvider(Provider):
     )
     one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
     use_cases = provide_all(
-        RegisterUser, LogIn, RefreshTokens, Authenticate, LogOut, LogOutEverywhere,
+        RegisterUser, LogIn, RefreshTokens, LogOut, LogOutEverywhere,
         ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
         ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount, PruneSpentLinks,
         PurgeDeletedAccounts, ListUsers, GetUser, UpdateUser, RemoveUser, CreateAdmin,
@@ -81,6 +81,8 @@ class IdentityProvider(Provider):
         scope=Scope.REQUEST,
     )  # fmt: skip
     purged_objects = provide_all(ForgetUserObjects, UserPurgedJob, scope=Scope.REQUEST)
+    # Every authenticated request needs it and it holds no request state: built once.
+    authenticate = provide(Authenticate, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -58,8 +59,20 @@ class ErrorEnvelope(msgspec.Struct, kw_only=True):
 
 
 def meta() -> Meta:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Meta(timestamp=now, request_id=current_request_id())
+    return Meta(timestamp=_timestamp(), request_id=current_request_id())
+
+
+_last_second: tuple[int, str] = (0, "")
+
+
+def _timestamp() -> str:
+    """Now in UTC to the second; formatted once per second, not once per response."""
+    global _last_second  # noqa: PLW0603 - a one-entry cache
+    second = int(time.time())
+    if _last_second[0] != second:
+        formatted = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_second = (second, formatted)
+    return _last_second[1]
 
 
 def ok(data: T | None = None, *, message: str | None = None) -> Success[T]:
