@@ -47,12 +47,15 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(cwd: Path, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+def running_server(
+    cwd: Path, env: dict[str, str] | None = None, *, workers: int = 1
+) -> Iterator[RunningServer]:
     port = free_port()
     log = cwd / "server.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
+            [sys.executable, "-m", "tessera", "serve", "--port", str(port),
+             "--workers", str(workers)],
             cwd=cwd, env=BASE_ENV | (env or {}), stdout=sink, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
     server = RunningServer(process, port, log)

@@ -46,6 +46,11 @@ from tessera.features.jobs.domain.routing import (
     JobRouting,
 )
 from tessera.features.jobs.ioc import InProcessJobsProvider, JobsProvider, RedisJobsProvider
+from tessera.features.ops.adapters.pool_gauges import (
+    PoolGauges,
+    redis_pool_reading,
+    sqlalchemy_pool_reading,
+)
 from tessera.features.ops.adapters.probes import CacheProbe, SqlDatabaseProbe, StorageProbe
 from tessera.features.ops.application.ports import HealthProbe
 from tessera.features.ops.ioc import OpsProvider
@@ -150,6 +155,12 @@ class RedisProvider(Provider):
         yield pubsub
         await pubsub.aclose()
 
+    @provide
+    def pool_gauges(self, engine: AsyncEngine, client: Redis) -> PoolGauges:
+        return PoolGauges(
+            sqlalchemy_pool_reading(engine.pool), redis_pool_reading(client.connection_pool)
+        )
+
 
 class MemoryProvider(Provider):
     """Embedded mode: one process, so memory is the shared state."""
@@ -165,6 +176,10 @@ class MemoryProvider(Provider):
         pubsub = InMemoryPubSub()
         yield pubsub
         await pubsub.aclose()
+
+    @provide
+    def pool_gauges(self, engine: AsyncEngine) -> PoolGauges:
+        return PoolGauges(sqlalchemy_pool_reading(engine.pool), None)
 
 
 class StorageProvider(Provider):

@@ -26,7 +26,10 @@ from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
 from tessera.features.identity.http.users_controller import UsersController
+from tessera.features.ops.adapters.pool_gauges import PoolGauges, PoolGaugesRefresher
+from tessera.features.ops.adapters.prometheus import HttpMetrics, forget_dead_workers
 from tessera.features.ops.http.controller import HealthController
+from tessera.features.ops.http.metrics import metrics
 from tessera.features.tenancy.http.controller import TenantsController
 from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
@@ -141,8 +144,10 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     if settings.is_embedded:
         background = EmbeddedBackground(container)
         startup, shutdown = [background.start], [background.stop, container.close]
+    refresher = PoolGaugesRefresher(partial(container.get, PoolGauges), forget_dead_workers)
+    startup, shutdown = [*startup, refresher.start], [refresher.stop, *shutdown]
     app = Litestar(
-        route_handlers=[HealthController, api],
+        route_handlers=[HealthController, metrics, api],
         exception_handlers=handlers,
         before_request=require_json_body,
         middleware=[
@@ -169,6 +174,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         headers=security_headers(production=settings.is_production),
         max_body_bytes=MAX_JSON_BODY_BYTES,
         streaming_paths=(f"{API_PREFIX}{LocalStorageController.path}",),
+        observe=HttpMetrics().observe,
     )
     return app
 

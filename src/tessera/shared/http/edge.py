@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 import msgspec
 import structlog
@@ -27,6 +28,12 @@ _BASE_HEADERS = (
 _TOO_LARGE = "The request body is too large."
 _INTERNAL = "An unexpected error occurred."
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+class Observe(Protocol):
+    """Told about every answered HTTP request (metrics)."""
+
+    def __call__(self, method: str, route: str | None, status: int, seconds: float) -> None: ...
 
 
 def security_headers(*, production: bool) -> tuple[tuple[bytes, bytes], ...]:
@@ -49,11 +56,13 @@ class EdgeMiddleware:
         headers: Iterable[tuple[bytes, bytes]],
         max_body_bytes: int,
         streaming_paths: Iterable[str] = (),
+        observe: Observe | None = None,
     ) -> None:
         self._app = app
         self._headers = tuple(headers)
         self._max_body = max_body_bytes
         self._streaming_paths = frozenset(streaming_paths)
+        self._observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -89,7 +98,11 @@ class EdgeMiddleware:
                 status = 500
                 await _send_error(send_with_headers, 500, "INTERNAL_ERROR", _INTERNAL)
         finally:
-            _log_access(scope, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            _log_access(scope, status, elapsed)
+            if self._observe is not None and scope["type"] == ScopeType.HTTP:
+                # The route template, set by Litestar's router; None when nothing matched.
+                self._observe(scope["method"], scope.get("path_template"), status, elapsed)
             structlog.contextvars.unbind_contextvars("request_id")
             request_id_var.reset(token)
 

@@ -17,3 +17,16 @@ class HealthProbe(Protocol):
     def name(self) -> str: ...
 
     async def check(self) -> Mapping[str, Any] | None: ...
+
+
+class MetricsReport(Protocol):
+    """The metrics text of every worker of this server, current as of the call.
+
+    `content_type` names its format (Prometheus text exposition); `render` never fails for
+    lack of traffic (an idle server has a report too) and changes no counter.
+    """
+
+    @property
+    def content_type(self) -> str: ...
+
+    def render(self) -> bytes: ...

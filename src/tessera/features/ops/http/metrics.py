@@ -1,0 +1,19 @@
+"""`GET /metrics`: Prometheus text of every server worker (SPEC §3.11)."""
+
+from __future__ import annotations
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Response, get
+
+from tessera.features.ops.application.ports import MetricsReport
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@get(
+    "/metrics", media_type=PROMETHEUS_TEXT, tags=["health"],
+    summary="Prometheus metrics: HTTP traffic, jobs run in this process, connection pools.",
+)  # fmt: skip
+@inject
+async def metrics(report: FromDishka[MetricsReport]) -> Response[bytes]:
+    return Response(report.render(), media_type=report.content_type)
