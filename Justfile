@@ -34,6 +34,8 @@ test *args:
 bench *args:
     python -m bench {{args}}
 
-# start PostgreSQL and Redis locally (installs them from Debian packages if missing)
+# start PostgreSQL and Redis locally, and install headless Chromium for the browser tests
+# (Debian packages, only when missing)
 services:
     bash scripts/services.sh
+    bash scripts/browser.sh
