@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
@@ -40,6 +40,7 @@ from tessera.shared.http.errors import (
     DOMAIN_ERROR_CODES,
     DomainErrorHandler,
     ErrorCode,
+    database_error_handler,
     dependency_down_handler,
     http_exception_handler,
     unhandled_exception_handler,
@@ -129,6 +130,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         Exception: unhandled_exception_handler,
     }
     handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
+    handlers[DBAPIError] = database_error_handler  # its subclasses above are more specific
     api = Router(
         path=API_PREFIX,
         route_handlers=[

@@ -166,3 +166,12 @@ def dependency_down_handler(_request: Request[Any, Any, Any], exc: Exception) ->
     """A driver error meaning a service is unreachable: 503, so clients retry later."""
     logger.warning("dependency unavailable", error=type(exc).__name__)
     return error_response(ErrorCode.SERVICE_UNAVAILABLE, DependencyUnavailable.default_message)
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A database error on a connection the driver found dead (the server went away mid
+    query; SQLAlchemy then sets `connection_invalidated`) is the database being down: 503.
+    Any other is a bug: 500."""
+    if getattr(exc, "connection_invalidated", False):
+        return dependency_down_handler(request, exc)
+    return unhandled_exception_handler(request, exc)
