@@ -46,7 +46,15 @@ import httpx
 
 from bench import stores
 from bench.core import Figure, Options, Row
-from bench.servers import Server, ServerSpec, base_env, serving, tessera
+from bench.servers import (
+    Server,
+    ServerSpec,
+    base_env,
+    group_pids,
+    serving,
+    status_kib,
+    tessera,
+)
 from tessera.main import migrations
 
 NAME = "files"
@@ -361,10 +369,10 @@ async def _measured(
 
 async def _sample_peak(pgid: int, stop: asyncio.Event) -> tuple[int, int]:
     """The largest group RSS in bytes until `stop` is set, and the number of samples."""
-    peak, samples, pids = 0, 0, _pids(pgid)
+    peak, samples, pids = 0, 0, group_pids(pgid)
     while True:
         if samples and samples % MEMBERS_EVERY == 0:
-            pids = _pids(pgid)
+            pids = group_pids(pgid)
         peak = max(peak, _group_rss(pids))
         samples += 1
         if stop.is_set():
@@ -376,7 +384,7 @@ async def _sample_peak(pgid: int, stop: asyncio.Event) -> tuple[int, int]:
 async def _baseline(pgid: int) -> float:
     """The median group RSS in MiB over `BASELINE_S` of idle."""
     await asyncio.sleep(0.5)  # let the warm-up's last response settle
-    pids, readings = _pids(pgid), []
+    pids, readings = group_pids(pgid), []
     ends = perf_counter() + BASELINE_S
     while perf_counter() < ends:
         readings.append(_group_rss(pids))
@@ -384,42 +392,17 @@ async def _baseline(pgid: int) -> float:
     return statistics.median(readings) / MIB
 
 
-def _pids(pgid: int) -> list[int]:
-    """The living processes of a group, found as `bench.servers` finds them (Linux)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
 def _group_rss(pids: Sequence[int]) -> int:
-    return sum(_status_kib(pid, "VmRSS") for pid in pids) * 1024
+    return sum(status_kib(pid, "VmRSS") for pid in pids) * 1024
 
 
 def _group_hwm(pgid: int) -> int:
-    return sum(_status_kib(pid, "VmHWM") for pid in _pids(pgid)) * 1024
-
-
-def _status_kib(pid: int, field: str) -> int:
-    """A `/proc/<pid>/status` figure in KiB; 0 for a process that is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in status.splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return 0
+    return sum(status_kib(pid, "VmHWM") for pid in group_pids(pgid)) * 1024
 
 
 def _reset_hwm(pgid: int) -> None:
     """Reset each group member's VmHWM to its current RSS (Linux: `5` to `clear_refs`)."""
-    for pid in _pids(pgid):
+    for pid in group_pids(pgid):
         with suppress(OSError):
             Path(f"/proc/{pid}/clear_refs").write_text("5")
 

@@ -195,6 +195,36 @@ def _group_members(pgid: int) -> list[list[str]]:
     return members
 
 
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory (VmRSS) summed over the living processes of a group (Linux)."""
+    return sum(status_kib(pid, "VmRSS") for pid in group_pids(pgid)) * 1024
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The living processes of a group (Linux)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def status_kib(pid: int, name: str) -> int:
+    """A `/proc/<pid>/status` figure in KiB; 0 for a process that is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1])
+    return 0
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds used so far by the living processes of a group (Linux)."""
     ticks = sum(int(fields[11]) + int(fields[12]) for fields in _group_members(pgid))
