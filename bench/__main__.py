@@ -50,7 +50,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         type=int,
         default=1000,
         metavar="N",
-        help="email_pipeline: events committed, one email each; realtime: webhook test events (default: 1000)",
+        help="email_pipeline: events committed, one email each; realtime: webhook test "
+        "events (default: 1000)",
     )
     parser.add_argument(
         "--committers",
