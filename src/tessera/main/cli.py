@@ -199,6 +199,21 @@ def create_admin(email: str, password: str, full_name: str) -> None:
         sys.exit(1)
 
 
+@main.command("openapi")
+def openapi_command() -> None:
+    """Print the OpenAPI document (JSON) that GET /schema/openapi.json serves, e.g. to
+    generate a client: `tessera openapi > openapi.json`. Connects to nothing."""
+    from litestar.serialization import encode_json
+
+    from tessera.main.ioc import make_container
+    from tessera.main.openapi import openapi_document
+    from tessera.main.web import create_app
+
+    settings = _settings()
+    app = create_app(make_container(settings), settings)
+    click.echo(encode_json(openapi_document(app)).decode())
+
+
 @main.command()
 def backup() -> None:
     """Back up the database now (PostgreSQL only): pg_dump, gzipped, stored as

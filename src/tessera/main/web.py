@@ -12,7 +12,6 @@ from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -31,6 +30,7 @@ from tessera.features.ops.adapters.prometheus import HttpMetrics, forget_dead_wo
 from tessera.features.ops.http.controller import HealthController
 from tessera.features.ops.http.metrics import metrics
 from tessera.features.tenancy.http.controller import TenantsController
+from tessera.main import openapi
 from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
 from tessera.shared.application.rate_limits import RateLimiter
@@ -163,7 +163,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
             title="Tessera API",
             version="1.0.0",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=openapi.render_plugins(),
         ),
         on_startup=startup,
         on_shutdown=shutdown,
@@ -171,6 +171,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         debug=False,
     )
     setup_dishka(container, app)
+    openapi.finish(app)
     app.asgi_handler = EdgeMiddleware(
         app.asgi_handler,
         headers=security_headers(production=settings.is_production),

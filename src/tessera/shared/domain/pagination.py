@@ -13,6 +13,8 @@ T = TypeVar("T")
 SortOrder = Literal["asc", "desc"]
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+MAX_PAGE = 1_000_000
+"""Past this a page number is an error: the offset must stay a 64-bit integer in SQL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +42,11 @@ class PageRequest:
         default_sort: str = "created_at",
     ) -> PageRequest:
         """Validate instead of clamping: a limit over 100 is an error, not 100."""
-        if page < 1:
-            raise InvalidInput("page must be 1 or more.", field="page")
+        if not 1 <= page <= MAX_PAGE:
+            raise InvalidInput(f"page must be between 1 and {MAX_PAGE}.", field="page")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", field="limit")
-        chosen = sort or default_sort
+        chosen = default_sort if sort is None else sort
         if chosen not in sortable:
             allowed = ", ".join(sortable)
             raise InvalidInput(f"sort must be one of: {allowed}.", field="sort")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
-from tessera.shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from tessera.shared.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, PageRequest
 
 
 def page_request(sortable: Sequence[str], *, default_sort: str = "created_at") -> Provide:
@@ -20,14 +20,16 @@ def page_request(sortable: Sequence[str], *, default_sort: str = "created_at") -
     fields = tuple(sortable)
 
     async def provide(
-        page: Annotated[int, QueryParameter(ge=1, description="Page number, from 1.")] = 1,
+        page: Annotated[
+            int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Page number, 1 to {MAX_PAGE}.")
+        ] = 1,
         limit: Annotated[
             int,
             QueryParameter(ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}."),
         ] = DEFAULT_LIMIT,
-        sort: Annotated[str, QueryParameter(description=f"One of: {', '.join(fields)}.")] = (
-            default_sort
-        ),
+        sort: Annotated[
+            str, QueryParameter(description="The field to sort by.", schema_extra={"enum": fields})
+        ] = default_sort,
         order: Annotated[Literal["asc", "desc"], QueryParameter()] = "desc",
     ) -> PageRequest:
         return PageRequest.parse(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -35,6 +34,7 @@ from tessera.features.files.http.uploads import (
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request
 
 JSON_BODY_LIMIT = 1024 * 1024
@@ -80,13 +80,18 @@ class FilesController(Controller):
         ] = None,
         kind: Annotated[FileKind | None, QueryParameter()] = None,
         content_type: Annotated[str | None, QueryParameter(max_length=255)] = None,
-        uploaded_after: Annotated[datetime | None, QueryParameter()] = None,
+        uploaded_after: Annotated[
+            str | None, moment_parameter("Inclusive; UTC when no offset.")
+        ] = None,
         search: Annotated[
             str | None, QueryParameter(max_length=255, description="Part of the name.")
         ] = None,
     ) -> Paginated[FileView]:
         where = FileFilter(
-            kind=kind, content_type=content_type, uploaded_after=uploaded_after, search=search
+            kind=kind,
+            content_type=content_type,
+            uploaded_after=parse_moment(uploaded_after, "uploaded_after"),
+            search=search,
         )
         found = await files.execute(caller, paging, where=where, tenant_id=tenant_id)
         return paginated(found, lambda view: view)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -20,6 +19,7 @@ from tessera.features.identity.application.update_user import UpdateUser, UserCh
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request
 
 
@@ -45,10 +45,10 @@ class UsersController(Controller):
         is_verified: Annotated[bool | None, QueryParameter()] = None,
         role: Annotated[Role | None, QueryParameter()] = None,
         created_after: Annotated[
-            datetime | None, QueryParameter(description="Inclusive; UTC when no offset.")
+            str | None, moment_parameter("Inclusive; UTC when no offset.")
         ] = None,
         created_before: Annotated[
-            datetime | None, QueryParameter(description="Exclusive; UTC when no offset.")
+            str | None, moment_parameter("Exclusive; UTC when no offset.")
         ] = None,
         search: Annotated[
             str | None,
@@ -57,7 +57,8 @@ class UsersController(Controller):
     ) -> Paginated[Profile]:
         where = UserFilter(
             tenant_id=tenant_id, is_active=is_active, is_verified=is_verified, role=role,
-            created_after=created_after, created_before=created_before, search=search,
+            created_after=parse_moment(created_after, "created_after"),
+            created_before=parse_moment(created_before, "created_before"), search=search,
         )  # fmt: skip
         return paginated(await users.execute(caller, where, paging), Profile.of)
 

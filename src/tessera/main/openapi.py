@@ -1,0 +1,196 @@
+"""The OpenAPI document, told the truth about authentication and errors.
+
+Litestar describes each operation's success body from its signature, and a 400 in a shape
+Tessera never sends. Here, once per app, before the document is first served:
+
+- an operation whose handler takes the caller (`Principal`) requires the bearer token
+  (`security`), and lists 401 and 403;
+- every operation lists the error envelopes it can answer with, all in the one
+  `ErrorEnvelope` shape: 400 for any parameter or body, 404 for any path parameter,
+  413 and 415 for a body, 409 for a change, 429 where rate limits apply, 503 where a
+  dependency is asked, 500 everywhere; `/auth` operations may answer 401 and 403 without
+  a token (wrong credentials, a spent link, an unverified or inactive account).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, get_args, get_origin, get_type_hints
+
+from litestar import Litestar, Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.routes import HTTPRoute
+
+from tessera.features.identity.domain.sessions import Principal
+
+BEARER = "BearerToken"
+_ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
+_MULTIPART = {
+    "required": True,
+    "description": "multipart/form-data with the file in the field `file`.",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+}  # fmt: skip
+_NOT_LIMITED = ("/health", "/metrics", "/schema")
+_CHANGES = frozenset({"post", "put", "patch", "delete"})
+_ERRORS = {
+    400: "VALIDATION_ERROR: a parameter or the body is invalid; `field` names it.",
+    401: "UNAUTHORIZED: no valid access token of a live session, or wrong credentials.",
+    403: "FORBIDDEN: the caller's role or account state does not allow this.",
+    404: "NOT_FOUND: nothing by that id within the caller's reach.",
+    409: "CONFLICT: the change conflicts with the current state.",
+    413: "PAYLOAD_TOO_LARGE: the body is over the limit.",
+    415: "UNSUPPORTED_MEDIA_TYPE: the body is not in the media type this operation takes.",
+    429: "RATE_LIMIT_EXCEEDED: too many requests; see Retry-After and the RateLimit headers.",
+    500: "INTERNAL_ERROR: an unexpected error (logged with the request id).",
+    503: "SERVICE_UNAVAILABLE: a dependency (database, cache, storage...) does not answer.",
+}
+
+
+def operations_where(
+    app: Litestar, test: Callable[[HTTPRouteHandler], bool]
+) -> set[tuple[str, str]]:
+    """(OpenAPI path, method) of every operation whose handler passes `test`."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        path = re.sub(r"{(\w+):[^}]+}", r"{\1}", route.path)
+        for handler in route.route_handlers:
+            if test(handler):
+                found.update((path, method.lower()) for method in handler.http_methods)
+    return found
+
+
+def _takes_multipart(handler: HTTPRouteHandler) -> bool:
+    """Handlers that read a multipart upload themselves (`opt={"body": "multipart"}`)."""
+    return handler.opt.get("body") == "multipart"
+
+
+def _takes_caller(handler: HTTPRouteHandler) -> bool:
+    """Whether dishka injects the caller: only `@inject` handlers can take it."""
+    function = getattr(handler.fn, "__dishka_orig_func__", None)
+    if function is None:
+        return False
+    hints = get_type_hints(function, include_extras=True)  # dishka resolved them already
+    return any(_is_caller(hint) for hint in hints.values())
+
+
+def _is_caller(hint: Any) -> bool:
+    return hint is Principal or (get_origin(hint) is not None and Principal in get_args(hint))
+
+
+def document(
+    schema: dict[str, Any],
+    secured: set[tuple[str, str]],
+    multipart: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    """Rewrite `schema` (Litestar's cached document) in place; once is enough."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[BEARER] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "The access token from POST /api/v1/auth/login or /auth/refresh.",
+    }  # fmt: skip
+    for name in _request_bodies(schema):
+        # every JSON body is a struct with forbid_unknown_fields: any other field is a 400
+        components["schemas"][name]["additionalProperties"] = False
+    for path, method, operation in _operations(schema):
+        if (path, method) in secured:
+            operation["security"] = [{BEARER: []}]
+        if (path, method) in multipart:
+            operation["requestBody"] = _MULTIPART
+        responses = operation.setdefault("responses", {})
+        for status in _statuses(path, method, operation):
+            responses[str(status)] = {
+                "description": _ERRORS[status],
+                "content": {"application/json": {"schema": _ENVELOPE}},
+            }
+
+
+def _operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in {"get", "put", "post", "delete", "patch", "options", "head"}:
+                yield path, method, operation
+
+
+def _request_bodies(schema: dict[str, Any]) -> set[str]:
+    """Names of the component schemas that are JSON request bodies."""
+    names = set()
+    for _, _, operation in _operations(schema):
+        content = operation.get("requestBody", {}).get("content", {})
+        reference = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+        if reference.startswith("#/components/schemas/"):
+            names.add(reference.rpartition("/")[2])
+    return names
+
+
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
+    body = "requestBody" in operation
+    statuses = [500]
+    if operation.get("parameters") or body:
+        statuses.append(400)
+    if operation.get("security") or path.startswith("/api/v1/auth/"):
+        statuses += [401, 403]
+    if "{" in path or body:  # a path parameter, or an id in the body, names nothing
+        statuses.append(404)
+    if body:
+        statuses += [413, 415]
+    if path.startswith("/api/") and method in _CHANGES:
+        statuses.append(409)
+    if not path.startswith(_NOT_LIMITED):
+        statuses.append(429)
+    if path.startswith("/api/") or path.startswith("/health/"):
+        statuses.append(503)
+    return sorted(statuses)
+
+
+class _Documenting:
+    """A render plugin that documents the schema (once) before rendering it."""
+
+    secured: set[tuple[str, str]] | None = None
+    multipart: set[tuple[str, str]] | None = None
+    _done: set[int]
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        done = self.__dict__.setdefault("_done", set())
+        if id(openapi_schema) not in done:
+            document(openapi_schema, self.secured or set(), self.multipart or set())
+            done.add(id(openapi_schema))
+        return super().render(request, openapi_schema)  # type: ignore[misc, no-any-return]
+
+
+class DocumentedJson(_Documenting, JsonRenderPlugin):
+    """`/schema/openapi.json`."""
+
+
+class DocumentedScalar(_Documenting, ScalarRenderPlugin):
+    """`/schema` and `/schema/scalar`: the interactive docs page (Scalar)."""
+
+
+def render_plugins() -> list[JsonRenderPlugin | ScalarRenderPlugin]:
+    return [DocumentedScalar(), DocumentedJson()]
+
+
+def finish(app: Litestar) -> None:
+    """Tell the render plugins which operations need the token (the routes exist now)."""
+    secured = operations_where(app, _takes_caller)
+    multipart = operations_where(app, _takes_multipart)
+    for plugin in app.openapi_config.render_plugins if app.openapi_config else ():
+        if isinstance(plugin, _Documenting):
+            plugin.secured, plugin.multipart = secured, multipart
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    """The document as `/schema/openapi.json` serves it (for `tessera openapi`)."""
+    schema = app.openapi_schema.to_schema()
+    document(schema, operations_where(app, _takes_caller), operations_where(app, _takes_multipart))
+    return schema
