@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.load import LoadResult
 
 Figure = float | int | str | None
 
@@ -20,6 +25,10 @@ class Options:
     client_processes: int = 1
     events: int = 1000
     committers: int = 16
+    floor: LoadResult | None = None
+    """The floor (bare Litestar, `GET /health`, `concurrency` connections) measured once at
+    the start of a whole run, for every benchmark that compares to it. None when the run is
+    one benchmark (`--only`): a benchmark that needs the floor then measures its own."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,56 @@ class Row:
     case: str
     figures: dict[str, Figure]
     ratio: bool = False
+
+
+@dataclass(frozen=True)
+class Headline:
+    """Figures a benchmark puts in the run's summary: `figure` of each row whose case
+    `re.match`es `case` (of the ratio rows if `ratio`, else of the others); with `last`, of
+    the last such row only (the largest size, say). A `rps` figure of a row that is not a
+    ratio is compared to the floor."""
+
+    case: str
+    figure: str
+    ratio: bool = False
+    last: bool = False
+
+    def rows(self, rows: Sequence[Row]) -> list[Row]:
+        found = [
+            row
+            for row in rows
+            if row.ratio == self.ratio
+            and re.match(self.case, row.case)
+            and row.figures.get(self.figure) is not None
+        ]
+        return found[-1:] if self.last else found
+
+
+KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
+    "http_pipeline": (Headline("tessera$", "rps"),),
+    "identity": (
+        Headline("tessera GET /users/me", "rps"),
+        Headline("POST /auth/login", "rps"),
+        Headline("storm / no storm", "p99_ms", ratio=True),
+    ),
+    "email_pipeline": (
+        Headline("commit → SMTP 250", "events_per_s"),
+        Headline("commit → SMTP 250", "p99_ms"),
+    ),
+    "files": (
+        Headline(r"upload \d+ MiB$", "mib_per_s", last=True),
+        Headline(r"download \d+ MiB", "mib_per_s", last=True),
+        Headline(r"(up|down)load .*growth difference", "growth_mib"),
+    ),
+    "realtime": (
+        Headline("", "KiB/socket"),
+        Headline("", "p99 ms"),
+        Headline("", "deliveries/s"),
+    ),
+}
+"""Headlines of the benchmarks that declare no `HEADLINES` of their own, by name. The
+patterns follow the case names those modules write; a pattern that no longer matches drops
+the figure from the summary, which then says the benchmark has no headline."""
 
 
 def _no_setup(_opts: Options) -> str:
@@ -43,15 +102,19 @@ class Benchmark:
     run: Callable[[Options], Awaitable[list[Row]]]
     setup: Callable[[Options], str] = _no_setup
     """How the benchmark runs with these options, one line for the report."""
+    headlines: Sequence[Headline] = ()
+    """What the run's summary shows of it; none: its first figures (see `bench.report`)."""
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Benchmark:
+        name: str = module.NAME
         return cls(
-            name=module.NAME,
+            name=name,
             title=module.TITLE,
             notes=tuple(getattr(module, "NOTES", ())),
             run=module.run,
             setup=getattr(module, "setup", _no_setup),
+            headlines=tuple(getattr(module, "HEADLINES", KNOWN_HEADLINES.get(name, ()))),
         )
 
 
@@ -64,3 +127,12 @@ class Section:
     notes: Sequence[str]
     rows: list[Row] = field(default_factory=list)
     setup: str = ""
+    headlines: Sequence[Headline] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """What `python -m bench` measured: the shared floor, if one was, and every section."""
+
+    sections: list[Section]
+    floor: LoadResult | None = None

@@ -43,7 +43,7 @@ def setup(opts: Options) -> str:
 
 
 async def run(opts: Options) -> list[Row]:
-    floor_result = await _measure(floor(), opts)
+    floor_result = opts.floor if opts.floor is not None else await _measure(floor(), opts)
     tessera_result = await _measure(tessera(), opts)
     return [
         Row("floor", floor_result.figures()),

@@ -148,7 +148,7 @@ async def run(opts: Options) -> list[Row]:
         _say(f"not run: {why}")
         return [Row("not run", {"why": why})]
     users = [_User(f"bench{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
-    floor_result = await _measure_floor(opts)
+    floor_result = opts.floor if opts.floor is not None else await measure_floor(opts)
     async with _production_tessera() as server:
         tokens = await _enrol(server.base_url, users)
         me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
@@ -175,7 +175,10 @@ def _say(line: str) -> None:
 # The servers
 
 
-async def _measure_floor(opts: Options) -> LoadResult:
+async def measure_floor(opts: Options) -> LoadResult:
+    """The floor answering `GET /health` on `opts.concurrency` connections. A whole run of
+    `python -m bench` measures it once, first, and hands it to every benchmark in `opts.floor`;
+    this benchmark measures its own only when run alone."""
     _say("floor: starting")
     async with serving(floor()) as server:
         _say(f"floor: GET {HEALTH}, {opts.concurrency} connections")
@@ -329,8 +332,9 @@ def _rows(
     comparisons: Sequence[_Comparison],
 ) -> list[Row]:
     c = opts.concurrency
+    shared = " (the run's, measured first)" if opts.floor is not None else ""
     rows = [
-        Row(f"floor GET /health, c={c}", floor_result.figures()),
+        Row(f"floor GET /health, c={c}{shared}", floor_result.figures()),
         Row(f"tessera GET /users/me, c={c}", me.figures()),
         Row("/users/me / floor", _versus_floor(me, floor_result), ratio=True),
         Row(f"POST /auth/login, c={LOGIN_CONCURRENCY}", logins.figures()),

@@ -1,0 +1,167 @@
+"""A whole run measures the floor once, first, and hands that one result to every benchmark;
+a run of one benchmark (`--only`) measures none. Fake benchmarks, no servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from bench import __main__ as cli
+from bench import files, identity, registry
+from bench.core import KNOWN_HEADLINES, Benchmark, Headline, Options, Row
+from bench.load import LoadResult
+
+from tests.unit.bench import sample
+
+
+@dataclass
+class FakeFloor:
+    result: LoadResult = field(default_factory=lambda: sample.FLOOR)
+    calls: list[Options] = field(default_factory=list)
+
+    async def __call__(self, opts: Options) -> LoadResult:
+        self.calls.append(opts)
+        return self.result
+
+
+@dataclass
+class FakeBenchmark:
+    """Records the floor each run was given; answers `rps` rows like an HTTP benchmark."""
+
+    name: str
+    rps: float
+    floors: list[LoadResult | None] = field(default_factory=list)
+
+    async def run(self, opts: Options) -> list[Row]:
+        self.floors.append(opts.floor)
+        return [Row(f"{self.name}, c={opts.concurrency}", sample.load(self.rps).figures())]
+
+    def benchmark(self) -> Benchmark:
+        return Benchmark(
+            self.name,
+            f"fake {self.name}",
+            ("fake",),
+            self.run,
+            headlines=(Headline(self.name, "rps"),),
+        )
+
+
+async def test_a_whole_run_measures_the_floor_once_and_gives_it_to_every_benchmark() -> None:
+    floor = FakeFloor()
+    fakes = [FakeBenchmark("first", 2_000.0), FakeBenchmark("second", 500.0)]
+
+    run = await cli.run_all([fake.benchmark() for fake in fakes], Options(), floor)
+
+    assert len(floor.calls) == 1
+    assert floor.calls[0].floor is None
+    assert run.floor is floor.result
+    for fake in fakes:
+        assert len(fake.floors) == 1
+        assert fake.floors[0] is floor.result
+    assert [section.name for section in run.sections] == ["first", "second"]
+    assert [section.headlines for section in run.sections] == [
+        (Headline("first", "rps"),),
+        (Headline("second", "rps"),),
+    ]
+
+
+async def test_a_run_of_one_benchmark_measures_no_shared_floor() -> None:
+    floor = FakeFloor()
+    fake = FakeBenchmark("alone", 1_000.0)
+
+    run = await cli.run_all([fake.benchmark()], Options(only="alone"), floor)
+
+    assert floor.calls == []
+    assert fake.floors == [None]
+    assert run.floor is None
+
+
+async def test_a_floor_already_in_the_options_is_not_measured_again() -> None:
+    floor = FakeFloor()
+    fake = FakeBenchmark("given", 1_000.0)
+    given = sample.load(7_000.0)
+
+    run = await cli.run_all([fake.benchmark()], Options(floor=given), floor)
+
+    assert floor.calls == []
+    assert fake.floors == [given]
+    assert run.floor is given
+
+
+def test_python_m_bench_writes_one_report_for_the_registered_benchmarks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    floor = FakeFloor()
+    fakes = [FakeBenchmark("fast", 8_000.0), FakeBenchmark("slow", 1_000.0)]
+    monkeypatch.setattr(registry, "BENCHMARKS", tuple(fake.benchmark() for fake in fakes))
+
+    status = cli.main(["--out", str(tmp_path), "--concurrency", "4"], measure_floor=floor)
+
+    assert status == 0
+    assert len(floor.calls) == 1
+    assert floor.calls[0].concurrency == 4
+    assert [fake.floors for fake in fakes] == [[floor.result], [floor.result]]
+    assert sorted(path.suffix for path in tmp_path.iterdir()) == [".json", ".md", ".png"]
+    out = capsys.readouterr().out
+    assert "| fast | fast, c=4 | req/s | 8,000 | 0.80x |" in out
+    assert "| slow | slow, c=4 | req/s | 1,000 | 0.10x |" in out
+
+
+def test_python_m_bench_only_leaves_the_floor_to_the_benchmark(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    floor = FakeFloor()
+    fakes = [FakeBenchmark("fast", 8_000.0), FakeBenchmark("slow", 1_000.0)]
+    monkeypatch.setattr(registry, "BENCHMARKS", tuple(fake.benchmark() for fake in fakes))
+
+    status = cli.main(["--out", str(tmp_path), "--only", "slow"], measure_floor=floor)
+
+    assert status == 0
+    assert floor.calls == []
+    assert [fake.floors for fake in fakes] == [[], [None]]
+    assert sorted(path.suffix for path in tmp_path.iterdir()) == [".json", ".md"]
+    assert "## Summary" not in capsys.readouterr().out
+
+
+def test_the_registry_gives_the_known_benchmarks_their_headlines() -> None:
+    for benchmark in registry.BENCHMARKS:
+        assert benchmark.headlines == KNOWN_HEADLINES[benchmark.name]
+
+
+def test_identity_rows_say_whose_floor_they_use_and_match_its_headlines() -> None:
+    me, logins = sample.load(2_500.0), sample.load(41.0)
+    shared = Options(floor=sample.FLOOR)
+
+    storm = identity._Storm(sample.load(1_500.0), sample.load(30.0), covered=True)
+    comparisons = [identity._Comparison(16, sample.load(2_400.0), storm)]
+
+    rows = identity._rows(shared, sample.FLOOR, me, logins, comparisons)
+    alone = identity._rows(Options(), sample.FLOOR, me, logins, comparisons)
+
+    assert rows[0].case == "floor GET /health, c=32 (the run's, measured first)"
+    assert alone[0].case == "floor GET /health, c=32"
+    me_headline, login_headline, storm_headline = KNOWN_HEADLINES["identity"]
+    assert [row.case for row in me_headline.rows(rows)] == ["tessera GET /users/me, c=32"]
+    assert [row.case for row in login_headline.rows(rows)] == ["POST /auth/login, c=8"]
+    assert [row.case for row in storm_headline.rows(rows)] == ["storm / no storm, c=16"]
+
+
+def test_the_files_headlines_match_the_rows_it_writes() -> None:
+    def transfer(size: int) -> files._Transfer:
+        return files._Transfer(size, 0.5, 0.4, files._Memory(130.0 + size / 8, 131.0, 25))
+
+    cases = [files._Case(size, transfer(size), transfer(size)) for size in files.SIZES_MIB]
+    rows = files._rows(120.0, cases)
+
+    found = [[row.case for row in headline.rows(rows)] for headline in KNOWN_HEADLINES["files"]]
+
+    largest = max(files.SIZES_MIB)
+    assert found == [
+        [f"upload {largest} MiB"],
+        [f"download {largest} MiB (direct from storage)"],
+        [
+            f"upload {largest} vs {min(files.SIZES_MIB)} MiB: growth difference",
+            f"download {largest} vs {min(files.SIZES_MIB)} MiB: growth difference",
+        ],
+    ]
