@@ -58,9 +58,9 @@ from tessera.features.tenancy.ioc import TenancyProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.database import (
+    SessionPool,
     SqlAlchemyUnitOfWork,
     create_engine,
-    scoped_session,
     session_factory,
 )
 from tessera.shared.adapters.local_storage import LocalFileStorage, UrlSigner
@@ -101,20 +101,21 @@ class CoreProvider(Provider):
 
     tenant_scope = provide(TenantScope, scope=Scope.REQUEST)
 
+    @provide(scope=Scope.APP)
+    def session_pool(self, factory: async_sessionmaker[AsyncSession]) -> SessionPool:
+        return SessionPool(factory)
+
     @provide(scope=Scope.REQUEST)
-    async def session(
-        self, factory: async_sessionmaker[AsyncSession], scope: TenantScope
-    ) -> AsyncIterator[AsyncSession]:
+    async def session(self, pool: SessionPool, scope: TenantScope) -> AsyncIterator[AsyncSession]:
         """Every transaction begins in the request's `TenantScope` (row-level security on
-        PostgreSQL). Closed at the end of the request only if a transaction is still open:
-        one that was never begun, or already committed or rolled back, holds no connection,
-        and closing costs a greenlet round trip on every request (a cache hit never queries)."""
-        session = scoped_session(factory, scope)
+        PostgreSQL). Back to the pool at the end of the request: closed first only if a
+        transaction is still open (closing costs a greenlet round trip, and a cache hit
+        never begins one)."""
+        session = pool.acquire(scope)
         try:
             yield session
         finally:
-            if session.in_transaction():
-                await session.close()
+            await pool.release(session)
 
     @provide(scope=Scope.REQUEST)
     def unit_of_work(self, session: AsyncSession, listener: OutboxListener) -> UnitOfWork:

@@ -149,3 +149,35 @@ def scoped_session(factory: async_sessionmaker[AsyncSession], scope: TenantScope
     session = factory()
     session.info[TENANT_SCOPE] = scope
     return session
+
+
+class SessionPool:
+    """Request sessions, reused: a session left pristine is kept for the next request.
+
+    Building an `AsyncSession` costs more than a request that never queries (a cached
+    profile) spends on anything else of SQLAlchemy's, so sessions are kept rather than
+    rebuilt. One is reused only once nothing of its request remains: a transaction still
+    open is closed first (its connection back to the engine's pool), every object is
+    expunged and its `info` cleared, so no row, event or tenant scope can reach the next
+    request. At most `keep` sessions wait; the rest are left to the collector.
+    """
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], *, keep: int = 64) -> None:
+        self._factory = factory
+        self._keep = keep
+        self._idle: list[AsyncSession] = []
+
+    def acquire(self, scope: TenantScope) -> AsyncSession:
+        """A session whose every transaction begins in `scope` (see `scoped_session`)."""
+        session = self._idle.pop() if self._idle else self._factory()
+        session.info[TENANT_SCOPE] = scope
+        return session
+
+    async def release(self, session: AsyncSession) -> None:
+        if session.in_transaction():
+            await session.close()  # a greenlet round trip: only when there is something to end
+        elif session.identity_map or session.new or session.deleted:
+            session.expunge_all()
+        session.info.clear()
+        if len(self._idle) < self._keep:
+            self._idle.append(session)
