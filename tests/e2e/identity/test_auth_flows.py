@@ -233,12 +233,11 @@ async def test_a_session_of_another_user_cannot_be_ended(client: Client) -> None
     assert (await client.get("/api/v1/users/me", headers=bearer(bob))).status_code == 200
 
 
-async def test_email_verification_link_verifies_once(client: Client, tmp_path: Path) -> None:
+async def test_the_link_mailed_at_registration_verifies_the_email_once(
+    client: Client, tmp_path: Path
+) -> None:
     await register(client)
     tokens = await login(client)
-    assert (
-        await client.post("/api/v1/auth/verify-email/request", headers=bearer(tokens))
-    ).status_code == 202
     token = await link_token(tmp_path / "outbox", "verify-email")
     assert (
         await client.post("/api/v1/auth/verify-email", json={"token": token})
@@ -256,6 +255,40 @@ async def test_email_verification_link_verifies_once(client: Client, tmp_path: P
         400,
         "VALIDATION_ERROR",
     )
+
+
+async def test_a_requested_verification_link_voids_the_one_mailed_at_registration(
+    client: Client, tmp_path: Path
+) -> None:
+    await register(client)
+    tokens = await login(client)
+    first = await link_token(tmp_path / "outbox", "verify-email")
+    assert (
+        await client.post("/api/v1/auth/verify-email/request", headers=bearer(tokens))
+    ).status_code == 202
+    second = await _another_link_token(tmp_path / "outbox", "verify-email", seen=first)
+    error(
+        await client.post("/api/v1/auth/verify-email", json={"token": first}),
+        400,
+        "VALIDATION_ERROR",
+    )
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": second})
+    ).status_code == 200
+
+
+async def _another_link_token(outbox: Path, template_word: str, *, seen: str) -> str:
+    """A link token other than `seen`, from any email mentioning `template_word`."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        for path in outbox.glob("*.eml"):
+            message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
+            text = message.get_body(("plain",)).get_content()
+            found = re.search(rf"/{template_word}\?token=([\w-]+)", text)
+            if found and found.group(1) != seen:
+                return found.group(1)
+        assert asyncio.get_running_loop().time() < deadline, f"no second {template_word} email"
+        await asyncio.sleep(0.1)
 
 
 async def test_forgot_password_answers_202_for_any_email_and_mails_only_real_ones(
@@ -443,6 +476,11 @@ async def test_unverified_users_get_403_when_verification_is_required(tmp_path: 
             "/api/v1/auth/login", json={"email": "alice@example.com", "password": "nope nope nope"}
         )
         error(wrong, 401, "UNAUTHORIZED")
+        # the link mailed at registration is the way in: no sign-in is needed to get one
+        token = await link_token(tmp_path / "outbox", "verify-email")
+        verified = await strict.post("/api/v1/auth/verify-email", json={"token": token})
+        assert verified.status_code == 200
+        await login(strict)
 
 
 async def test_a_sign_in_from_a_new_device_is_reported_by_email(

@@ -7,9 +7,16 @@ from datetime import datetime
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import Profile, hash_token
+from tessera.features.identity.application.common import (
+    VERIFY_EMAIL,
+    IdentityConfig,
+    Profile,
+    hash_token,
+    send_link,
+)
 from tessera.features.identity.application.ports import (
     InvitationRepository,
+    OneTimeTokens,
     PasswordHasher,
     TenantDirectory,
     UserRepository,
@@ -53,15 +60,19 @@ class RegisterUser:
       verified (the emailed link proved the address); the token must be pending and sent to
       this very email, else 400 with one answer for every reason; it is accepted once, even
       by two concurrent registrations, and `tenant_name` cannot be given with it;
-    - `user.created` and the welcome email are recorded in the same transaction.
+    - `user.created` and the welcome email are recorded in the same transaction, and, for
+      an address not yet proven, the email with its verification link (as
+      `POST /auth/verify-email/request` sends it): without it, an account that must verify
+      its email before signing in could never do so.
     """
 
     def __init__(
         self, users: UserRepository, tenants: TenantDirectory, invitations: InvitationRepository,
         hasher: PasswordHasher, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
-        scope: TenantScope,
+        scope: TenantScope, tokens: OneTimeTokens, config: IdentityConfig,
     ) -> None:  # fmt: skip
         self._scope = scope
+        self._tokens, self._config = tokens, config
         self._users = users
         self._invitations = invitations
         self._tenants = tenants
@@ -104,6 +115,13 @@ class RegisterUser:
         self._outbox.record(
             email_requested("welcome_email", email, {"full_name": name}, tenant_id=tenant_id)
         )
+        if not user.is_verified:
+            ttl = self._config.verify_email_ttl_seconds
+            await send_link(
+                self._tokens, self._outbox, user, purpose=VERIFY_EMAIL, page="verify-email",
+                ttl_seconds=ttl, now=now, config=self._config,
+                context={"expires_hours": ttl // 3600},
+            )  # fmt: skip
         await self._uow.commit()
         logger.info("user registered", extra={"user_id": str(user.id), "tenant_id": str(tenant_id)})
         return profile
