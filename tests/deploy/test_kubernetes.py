@@ -247,6 +247,16 @@ def test_websockets_get_an_ingress_that_keeps_them_open(manifests: Manifests) ->
     assert api["spec"]["tls"][0]["hosts"] == [api["spec"]["rules"][0]["host"]]
 
 
+def test_metrics_and_health_are_not_routed_from_outside(manifests: Manifests) -> None:
+    public = [
+        path["path"]
+        for ingress in (i for i in manifests if i["kind"] == "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert sorted(public) == ["/api", "/api/v1/ws", "/schema"]
+
+
 def test_network_policies_deny_by_default_and_open_only_what_each_process_needs(
     manifests: Manifests,
 ) -> None:
