@@ -53,6 +53,14 @@ def test_embedded_mode_refuses_several_workers(tmp_path: Path) -> None:
     assert "REDIS_URL" in result.stderr
 
 
+def test_several_workers_without_a_shared_jwt_key_are_refused(tmp_path: Path) -> None:
+    # REDIS_URL is only read, never connected to, before the refusal
+    env = {"REDIS_URL": "redis://127.0.0.1:9/0", "DATABASE_URL": "postgresql://u@127.0.0.1:9/t"}
+    result = tessera("serve", "--workers", "2", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "JWT_SECRET_KEY" in result.stderr
+
+
 def test_migrate_upgrade_current_and_downgrade(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
     assert tessera("migrate", "upgrade", cwd=tmp_path, env=env).returncode == 0

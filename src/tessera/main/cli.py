@@ -59,6 +59,13 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
             err=True,
         )
         sys.exit(2)
+    if settings.jwt_secret_generated and workers > 1:
+        click.echo(
+            "tessera: JWT_SECRET_KEY is not set, so each worker would sign tokens with a key "
+            "of its own that the others refuse; set it (32+ bytes) to run several.",
+            err=True,
+        )
+        sys.exit(2)
     if settings.uses_sqlite:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         migrations.upgrade(settings.database_url)
