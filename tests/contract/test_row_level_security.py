@@ -27,6 +27,10 @@ pytestmark = pytest.mark.postgres
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 TENANT_OWNED = {"tenants", "users", "one_time_tokens", "invitations", "files"}
+TENANT_OWNED |= {"notifications", "notification_reads"}
+TENANT_OWNED |= {"webhook_endpoints", "webhook_deliveries"}
+# tables with more than `tenant_isolation`: global notifications are visible to every tenant
+POLICIES = {"notifications": 2}
 NOT_TENANT_DATA = {"outbox": "events and job states, read only by the relay and the workers"}
 
 
@@ -118,7 +122,7 @@ async def test_every_tenant_owned_table_forces_row_level_security(database: Data
         await owner.close()
     assert with_tenant | {"tenants"} == TENANT_OWNED | set(NOT_TENANT_DATA)
     for table in TENANT_OWNED:
-        assert forced[table] == (True, True, 1), table
+        assert forced[table] == (True, True, POLICIES.get(table, 1)), table
 
 
 async def test_without_a_tenant_the_app_role_sees_no_rows(database: Database) -> None:

@@ -26,6 +26,7 @@ from tessera.features.files.application.reconcile_files import ReconcileFiles
 from tessera.features.files.ioc import FilesProvider
 from tessera.features.flags.ioc import FlagsProvider
 from tessera.features.identity.adapters.user_purged_job import USER_PURGED, UserPurgedJob
+from tessera.features.identity.application.common import USER_SECURITY_ALERT
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.ioc import (
@@ -42,10 +43,14 @@ from tessera.features.jobs.domain.job import RetryPolicy
 from tessera.features.jobs.domain.routing import (
     DEFAULT_QUEUE,
     EMAIL_QUEUE,
+    WEBHOOKS_QUEUE,
     JobRoute,
     JobRouting,
 )
 from tessera.features.jobs.ioc import InProcessJobsProvider, JobsProvider, RedisJobsProvider
+from tessera.features.notifications.adapters.jobs import PushNotificationJob, SecurityAlertJob
+from tessera.features.notifications.application.common import NOTIFICATION_PUBLISHED
+from tessera.features.notifications.ioc import NotificationsProvider
 from tessera.features.ops.adapters.pool_gauges import (
     PoolGauges,
     redis_pool_reading,
@@ -55,6 +60,13 @@ from tessera.features.ops.adapters.probes import CacheProbe, SqlDatabaseProbe, S
 from tessera.features.ops.application.ports import HealthProbe
 from tessera.features.ops.ioc import OpsProvider
 from tessera.features.tenancy.ioc import TenancyProvider
+from tessera.features.webhooks.adapters.jobs import (
+    FANNED_OUT_EVENTS,
+    DeliverWebhookJob,
+    WebhookEventJob,
+)
+from tessera.features.webhooks.application.common import WEBHOOK_DELIVER
+from tessera.features.webhooks.ioc import WebhooksProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.database import (
@@ -217,15 +229,24 @@ class WorkProvider(Provider):
         base = settings.job_retry_base_seconds
         email = JobRoute(EMAIL_QUEUE, RetryPolicy(max_attempts=3, base_delay=base))
         default = JobRoute(DEFAULT_QUEUE, RetryPolicy(max_attempts=5, base_delay=base))
-        return JobRouting({EMAIL_SEND: email}, default=default)
+        # webhook.deliver keeps its own schedule (a new job per attempt); this policy only
+        # retries a run that failed on our side (database, secret box)
+        webhooks = JobRoute(WEBHOOKS_QUEUE, RetryPolicy(max_attempts=5, base_delay=base))
+        return JobRouting({EMAIL_SEND: email, WEBHOOK_DELIVER: webhooks}, default=default)
 
     @provide(scope=Scope.REQUEST)
     def handlers(
-        self, send_email: SendEmailJob, avatars: UserPurgedJob, files: PurgedUserFilesJob
-    ) -> Mapping[str, JobHandler]:
+        self, send_email: SendEmailJob, avatars: UserPurgedJob, files: PurgedUserFilesJob,
+        security_alert: SecurityAlertJob, push_notification: PushNotificationJob,
+        webhook_events: WebhookEventJob, deliver_webhook: DeliverWebhookJob,
+    ) -> Mapping[str, JobHandler]:  # fmt: skip
         """One handler per type; several features' work on one type runs behind
         `EveryHandler` (a purged account's avatars, then its files)."""
-        return {EMAIL_SEND: send_email, USER_PURGED: EveryHandler(avatars, files)}
+        return {
+            EMAIL_SEND: send_email, USER_PURGED: EveryHandler(avatars, files),
+            USER_SECURITY_ALERT: security_alert, NOTIFICATION_PUBLISHED: push_notification,
+            **dict.fromkeys(FANNED_OUT_EVENTS, webhook_events), WEBHOOK_DELIVER: deliver_webhook,
+        }  # fmt: skip
 
     @provide(scope=Scope.REQUEST)
     def chores(
@@ -271,6 +292,8 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         FlagsProvider(),
         BackupsProvider(),
         FilesProvider(),
+        NotificationsProvider(),  # after the session store's provider: it decorates it
+        WebhooksProvider(),
         LitestarProvider(),
         *overrides,
         context={Settings: settings},

@@ -7,7 +7,9 @@ from tessera.features.identity.adapters.models import (
     OneTimeTokenModel,
     UserModel,
 )
+from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
 from tessera.features.tenancy.adapters.models import TenantModel
+from tessera.features.webhooks.adapters.models import WebhookDeliveryModel, WebhookEndpointModel
 from tessera.shared.adapters.database import Base
 from tessera.shared.adapters.outbox import OutboxModel
 
@@ -17,9 +19,13 @@ __all__ = [
     "FeatureFlagModel",
     "FileModel",
     "InvitationModel",
+    "NotificationModel",
+    "NotificationReadModel",
     "OneTimeTokenModel",
     "OutboxModel",
     "TenantModel",
     "UserModel",
+    "WebhookDeliveryModel",
+    "WebhookEndpointModel",
     "metadata",
 ]

@@ -25,11 +25,14 @@ from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
 from tessera.features.identity.http.users_controller import UsersController
+from tessera.features.notifications.http.controller import NotificationsController
+from tessera.features.notifications.http.websocket import notifications_socket
 from tessera.features.ops.adapters.pool_gauges import PoolGauges, PoolGaugesRefresher
 from tessera.features.ops.adapters.prometheus import HttpMetrics, forget_dead_workers
 from tessera.features.ops.http.controller import HealthController
 from tessera.features.ops.http.metrics import metrics
 from tessera.features.tenancy.http.controller import TenantsController
+from tessera.features.webhooks.http.controller import WebhooksController
 from tessera.main import openapi
 from tessera.main.background import EmbeddedBackground
 from tessera.main.settings import Settings
@@ -136,7 +139,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         route_handlers=[
             AuthController, MeController, UsersController, TenantsController, FlagsAdminController,
             FlagsController, InvitationsController, AvatarController,
-            files_router(settings.file_max_bytes),
+            files_router(settings.file_max_bytes), NotificationsController, notifications_socket,
+            WebhooksController,
         ],
     )  # fmt: skip
     if not settings.uses_object_store:  # a local folder: links come back to the app

@@ -113,9 +113,13 @@ async def test_the_backup_restored_into_a_new_database_holds_the_same_users(
         assert {row[0] for row in policies} == {
             "files",
             "invitations",
+            "notification_reads",
+            "notifications",
             "one_time_tokens",
             "tenants",
             "users",
+            "webhook_deliveries",
+            "webhook_endpoints",
         }
         app = await services.as_app_role(target)
         assert await fetch(app, USERS) == []  # no tenant chosen: no rows

@@ -27,6 +27,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "user_agent": "Firefox 140 on Linux",
         "occurred_at": "2030-01-01 10:00 UTC",
     },
+    "webhook_disabled": {
+        "full_name": "Ada Lovelace",
+        "url": "https://hooks.example.com/tessera",
+        "reason": "deliveries kept failing until the retry schedule ran out",
+        "webhook_id": "5d0c3c1e-0000-4000-8000-000000000000",
+    },
 }
 
 HOSTILE = "<script>alert(1)</script>"

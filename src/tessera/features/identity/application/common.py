@@ -17,6 +17,9 @@ from tessera.features.identity.domain.sessions import Principal, Role, SessionRe
 from tessera.features.identity.domain.user import User
 from tessera.shared.application.ports import Outbox
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.events import Event
+
+USER_SECURITY_ALERT = "user.security_alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +155,18 @@ def widen_for_admin(scope: TenantScope, caller: Principal) -> None:
     path. Anyone else stays in its own tenant, entered when the request was authenticated."""
     if caller.role is Role.ADMIN:
         scope.across_tenants("administration by an admin", actor=caller.user_id)
+
+
+def security_alert(
+    user: User, event: str, occurred_at: datetime, *, ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> Event:  # fmt: skip
+    """`user.security_alert`: something happened to the account that its owner should hear
+    of (`event`: "new sign-in", "password changed"), recorded with the change; other
+    features react to it (notifications tell the user). Plain JSON, no email address."""
+    payload = {
+        "user_id": str(user.id), "tenant_id": str(user.tenant_id), "event": event,
+        "occurred_at": occurred_at.isoformat(), "ip_address": ip_address,
+        "user_agent": user_agent,
+    }  # fmt: skip
+    return Event(type=USER_SECURITY_ALERT, payload=payload, tenant_id=user.tenant_id)

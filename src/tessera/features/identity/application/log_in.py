@@ -13,6 +13,7 @@ from tessera.features.identity.application.common import (
     TokenPair,
     hash_token,
     issue_pair,
+    security_alert,
     whole_seconds,
 )
 from tessera.features.identity.application.login_throttle import LoginThrottle
@@ -52,7 +53,8 @@ class LogIn:
       (403) only after the password was proven;
     - a hash made with old parameters is upgraded on success;
     - a sign-in from a device (address and user agent) none of the user's live sessions
-      has is a "new sign-in": the user gets a `security_alert` email.
+      has is a "new sign-in": the user gets a `security_alert` email, and
+      `user.security_alert` is recorded for whoever else tells the user (notifications).
     """
 
     def __init__(
@@ -87,6 +89,12 @@ class LogIn:
             await self._users.save(user)
         if await self._is_new_device(user, credentials):
             self._outbox.record(self._new_sign_in_alert(user, credentials))
+            self._outbox.record(
+                security_alert(
+                    user, "new sign-in", self._clock.now(), ip_address=credentials.ip_address,
+                    user_agent=_agent(credentials.user_agent),
+                )
+            )  # fmt: skip
         await self._uow.commit()
         session, pair = await self._open_session(user, credentials)
         logger.info("login", extra={"user_id": str(user.id), "session_id": str(session.session_id)})

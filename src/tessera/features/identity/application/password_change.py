@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import profile_key
+from tessera.features.identity.application.common import profile_key, security_alert
 from tessera.features.identity.application.ports import PasswordHasher, SessionStore, UserRepository
 from tessera.features.identity.domain.password_policy import check_password
 from tessera.features.identity.domain.sessions import Principal
@@ -16,8 +16,9 @@ logger = logging.getLogger("tessera.security")
 
 
 class PasswordChange:
-    """New password: policy checked, new hash committed with a `security_alert` email, then
-    every session ends (but `keep`) and the cached profile is dropped."""
+    """New password: policy checked, new hash committed with a `security_alert` email and a
+    `user.security_alert` event, then every session ends (but `keep`) and the cached profile
+    is dropped."""
 
     def __init__(
         self, users: UserRepository, hasher: PasswordHasher, sessions: SessionStore,
@@ -38,6 +39,7 @@ class PasswordChange:
         self._outbox.record(
             email_requested("security_alert", user.email, context, tenant_id=user.tenant_id)
         )
+        self._outbox.record(security_alert(user, "password changed", now))
         await self._uow.commit()
         await self._sessions.revoke_all(user.id, keep=keep.session_id if keep else None)
         await self._cache.delete(profile_key(user.id))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tessera.shared.domain.errors import DependencyUnavailable
+
 
 class SecretUnreadable(Exception):
     """A sealed secret cannot be opened: wrong key, tampered or truncated data, unknown format.
@@ -11,6 +13,12 @@ class SecretUnreadable(Exception):
     Not a `DomainError`: it means the stored data or the configured key is wrong, which the
     caller cannot fix, so it surfaces as a server error.
     """
+
+
+class SecretsUnavailable(DependencyUnavailable):
+    """No key to seal or open secrets with (`DATA_ENCRYPTION_KEY` unset on PostgreSQL)."""
+
+    default_message = "Webhooks are unavailable: the server has no DATA_ENCRYPTION_KEY."
 
 
 class SecretBox(Protocol):

@@ -1,0 +1,100 @@
+"""Notifications and read marks on SQLAlchemy (PostgreSQL or SQLite)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
+from tessera.features.notifications.domain.notification import (
+    InboxItem,
+    Kind,
+    Notification,
+    Recipient,
+)
+from tessera.shared.domain.pagination import Page, PageRequest
+
+N, R = NotificationModel, NotificationReadModel
+
+
+def _to_entity(model: NotificationModel) -> Notification:
+    return Notification(
+        id=model.id, tenant_id=model.tenant_id, user_id=model.user_id, kind=Kind(model.kind),
+        title=model.title, body=model.body, created_at=model.created_at,
+    )  # fmt: skip
+
+
+def _addressed_to(reader: Recipient) -> ColumnElement[bool]:
+    """Its own, its tenant's (no user) and the global ones (neither)."""
+    return or_(
+        N.user_id == reader.user_id,
+        and_(N.user_id.is_(None), or_(N.tenant_id == reader.tenant_id, N.tenant_id.is_(None))),
+    )
+
+
+class SqlNotificationRepository:
+    """`NotificationRepository` and `NotificationReader` on the request's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, notification: Notification) -> None:
+        n = notification
+        self._session.add(
+            N(
+                id=n.id, tenant_id=n.tenant_id, user_id=n.user_id, kind=n.kind.value,
+                title=n.title, body=n.body, created_at=n.created_at, updated_at=n.created_at,
+            )
+        )  # fmt: skip
+        await self._session.flush()
+
+    async def get(self, notification_id: uuid.UUID) -> Notification | None:
+        model = await self._session.scalar(select(N).where(N.id == notification_id))
+        return None if model is None else _to_entity(model)
+
+    async def mark_read(self, notification_id: uuid.UUID, reader: Recipient, at: datetime) -> None:
+        """`INSERT … ON CONFLICT DO NOTHING`: a second mark, even a concurrent one, keeps the
+        first time and leaves the transaction usable."""
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(R)
+            .values(
+                notification_id=notification_id, user_id=reader.user_id,
+                tenant_id=reader.tenant_id, read_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=[R.notification_id, R.user_id])
+        )  # fmt: skip
+        await self._session.execute(statement)
+
+    async def inbox(
+        self, reader: Recipient, page: PageRequest, *, unread: bool | None = None
+    ) -> Page[InboxItem]:
+        joined = and_(R.notification_id == N.id, R.user_id == reader.user_id)
+        conditions = [_addressed_to(reader)]
+        if unread is not None:
+            marked = R.notification_id.is_(None) if unread else R.notification_id.is_not(None)
+            conditions.append(marked)
+        ordering = (
+            (N.created_at.asc(), N.id.asc())
+            if page.order == "asc"
+            else (N.created_at.desc(), N.id.desc())
+        )
+        rows = await self._session.execute(
+            select(N, R.read_at)
+            .outerjoin(R, joined)
+            .where(*conditions)
+            .order_by(*ordering)
+            .offset(page.offset)
+            .limit(page.limit)
+        )
+        items = [InboxItem(_to_entity(model), read_at) for model, read_at in rows.tuples()]
+        total = await self._session.scalar(
+            select(func.count()).select_from(N).outerjoin(R, joined).where(*conditions)
+        )
+        return Page(items=items, total_items=total or 0, request=page)

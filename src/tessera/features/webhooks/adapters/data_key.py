@@ -1,0 +1,54 @@
+"""Where the secret box's key comes from when `DATA_ENCRYPTION_KEY` is not set.
+
+- Set: that key, everywhere (production requires it).
+- Unset, SQLite (one machine, the embedded mode): a key generated once and kept in
+  `DATA_DIR/data-encryption.key` (mode 0600), beside the database it protects, so sealed
+  secrets survive restarts. A key made per process would make every stored secret
+  unreadable after a restart.
+- Unset, PostgreSQL: no key. API servers and workers may run on different machines with
+  different `DATA_DIR`s, and a key file on one of them would seal what the others cannot
+  open; so webhooks answer 503 (`SecretsUnavailable`) until the key is configured, and
+  nothing else is affected.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from pathlib import Path
+
+from tessera.features.webhooks.application.secret_box import SecretsUnavailable
+
+KEY_FILE = "data-encryption.key"
+
+
+def key_from_file(data_dir: str) -> str:
+    """The base64 key in `DATA_DIR/data-encryption.key`, created if missing. The key is
+    written whole to a private temporary file, then hard-linked into place, which fails if
+    the file exists: of two processes starting together, one key wins and both read it."""
+    path = Path(data_dir) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as created:
+            created.write(base64.b64encode(os.urandom(32)).decode("ascii") + "\n")
+            created.flush()
+            os.fsync(created.fileno())
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
+class UnconfiguredSecretBox:
+    """`SecretBox` without a key: every use is a 503 naming the missing setting."""
+
+    def seal(self, plaintext: str) -> str:  # noqa: ARG002 - the port's signature
+        raise SecretsUnavailable()
+
+    def open(self, sealed: str) -> str:  # noqa: ARG002 - the port's signature
+        raise SecretsUnavailable()

@@ -1,0 +1,130 @@
+"""What the webhook use cases share: configuration, views, reach, and the events they record."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from tessera.features.identity.application.common import widen_for_admin
+from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.features.webhooks.application.ports import EndpointRepository
+from tessera.features.webhooks.domain.delivery import RetrySchedule, WebhookDelivery
+from tessera.features.webhooks.domain.endpoint import WebhookEndpoint, WebhookNotFound
+from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.errors import Forbidden, NotFound
+from tessera.shared.domain.events import Event
+
+WEBHOOK_DELIVER = "webhook.deliver"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    schedule: RetrySchedule
+
+
+class NotAWebhookManager(Forbidden):
+    default_message = "Only administrators can manage webhooks."
+
+
+class TenantNotFound(NotFound):
+    default_message = "Tenant not found."
+
+
+class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
+    """An endpoint as the API shows it: never a secret."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    secret_rotation_ends_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint, *, now: datetime) -> WebhookView:
+        overlap = endpoint.previous_secret_expires_at
+        return cls(
+            id=endpoint.id, tenant_id=endpoint.tenant_id, url=endpoint.url,
+            events=list(endpoint.events), description=endpoint.description,
+            enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason,
+            secret_rotation_ends_at=overlap if overlap is not None and overlap > now else None,
+            created_at=endpoint.created_at, updated_at=endpoint.updated_at,
+        )  # fmt: skip
+
+
+class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    webhook_id: str
+    event: str
+    status: str
+    attempts: int
+    response_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery) -> DeliveryView:
+        return cls(
+            id=delivery.id, webhook_id=delivery.webhook_id, event=delivery.event,
+            status=delivery.status.value, attempts=delivery.attempts,
+            response_code=delivery.last_status_code, last_error=delivery.last_error,
+            next_attempt_at=delivery.next_attempt_at, created_at=delivery.created_at,
+            updated_at=delivery.updated_at,
+        )  # fmt: skip
+
+
+def require_manager(caller: Principal) -> None:
+    """Webhooks are managed by tenant admins (their tenant's) and admins (any tenant)."""
+    if caller.role not in (Role.ADMIN, Role.TENANT_ADMIN):
+        raise NotAWebhookManager()
+
+
+def target_tenant(caller: Principal, tenant_id: uuid.UUID | None, scope: TenantScope) -> uuid.UUID:
+    """The caller's tenant; an admin may name another (the audited cross-tenant path);
+    a tenant admin naming another tenant gets 404, as if it did not exist."""
+    require_manager(caller)
+    if tenant_id is None or tenant_id == caller.tenant_id:
+        return caller.tenant_id
+    if caller.role is not Role.ADMIN:
+        raise TenantNotFound(field="tenant_id")
+    widen_for_admin(scope, caller)
+    return tenant_id
+
+
+async def reachable_endpoint(
+    endpoints: EndpointRepository, scope: TenantScope, caller: Principal, endpoint_id: uuid.UUID
+) -> WebhookEndpoint:
+    """An endpoint of the caller's tenant (an admin: of any tenant); else 404."""
+    require_manager(caller)
+    widen_for_admin(scope, caller)
+    endpoint = await endpoints.get(endpoint_id)
+    if endpoint is None or (
+        caller.role is not Role.ADMIN and endpoint.tenant_id != caller.tenant_id
+    ):
+        raise WebhookNotFound(field="webhook_id")
+    return endpoint
+
+
+def webhook_body(event: str, occurred_at: datetime, data: dict[str, Any]) -> str:
+    """The payload every receiver gets: `{"event","timestamp","data"}`, UTC with `Z`."""
+    timestamp = occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return msgspec.json.encode({"event": event, "timestamp": timestamp, "data": data}).decode()
+
+
+def delivery_due(delivery: WebhookDelivery, *, at: datetime) -> Event:
+    """The job that makes the delivery's next attempt, not before `at` (the outbox row's
+    `available_at`; the sweep hands it over when it falls due)."""
+    return Event(
+        WEBHOOK_DELIVER, {"delivery_id": str(delivery.id)}, tenant_id=delivery.tenant_id,
+        occurred_at=at,
+    )  # fmt: skip

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+import msgspec
+
+from tessera.features.identity.domain.sessions import Principal
+from tessera.features.webhooks.application.common import WebhookView, reachable_endpoint
+from tessera.features.webhooks.application.ports import EndpointRepository, TargetGuard
+from tessera.features.webhooks.domain.endpoint import MAX_URL, check_description, check_events
+from tessera.features.webhooks.domain.targets import UnsafeTarget
+from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
+
+logger = logging.getLogger("tessera.webhooks")
+
+
+class WebhookChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: str | msgspec.UnsetType = msgspec.UNSET
+    events: list[str] | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class UpdateEndpoint:
+    """Changes url, events, description or enabled state; a new URL passes the SSRF guard
+    again; enabling clears the reason it was disabled for (deliveries that failed meanwhile
+    stay failed until replayed)."""
+
+    def __init__(
+        self, endpoints: EndpointRepository, guard: TargetGuard, unit_of_work: UnitOfWork,
+        clock: Clock, scope: TenantScope,
+    ) -> None:  # fmt: skip
+        self._endpoints, self._guard, self._uow = endpoints, guard, unit_of_work
+        self._clock, self._scope = clock, scope
+
+    async def execute(
+        self, caller: Principal, endpoint_id: uuid.UUID, changes: WebhookChanges
+    ) -> WebhookView:
+        endpoint = await reachable_endpoint(self._endpoints, self._scope, caller, endpoint_id)
+        now = self._clock.now()
+        if not isinstance(changes.url, msgspec.UnsetType):
+            if len(changes.url) > MAX_URL:
+                raise UnsafeTarget(f"The webhook URL is at most {MAX_URL} characters.")
+            endpoint.url = (await self._guard.check(changes.url)).url
+        if not isinstance(changes.events, msgspec.UnsetType):
+            endpoint.events = check_events(changes.events)
+        if not isinstance(changes.description, msgspec.UnsetType):
+            endpoint.description = check_description(changes.description)
+        if changes.enabled is True and not endpoint.enabled:
+            endpoint.enable(now)
+        elif changes.enabled is False and endpoint.enabled:
+            endpoint.disable("disabled by an administrator", now)
+        endpoint.updated_at = now
+        await self._endpoints.save(endpoint)
+        await self._uow.commit()
+        logger.info(
+            "webhook updated", extra={"webhook": str(endpoint.id), "user_id": str(caller.user_id)}
+        )
+        return WebhookView.of(endpoint, now=now)
