@@ -228,7 +228,7 @@ async def _open_all(
     session: aiohttp.ClientSession, base_url: str, users: Sequence[_User]
 ) -> list[_Socket]:
     gate = asyncio.Semaphore(OPENING_CONCURRENCY)
-    url = base_url.replace("http", "ws", 1) + "/ws/notifications"
+    url = base_url.replace("http", "ws", 1) + "/api/v1/ws/notifications"
 
     async def open_one(number: int) -> _Socket:
         async with gate:
