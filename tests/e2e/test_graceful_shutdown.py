@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy.engine import make_url
 
 from tessera.main import migrations
@@ -49,21 +50,30 @@ async def test_sigterm_during_50_in_flight_requests_loses_none_of_them(tmp_path:
     assert exit_code == 0
 
 
-async def test_postgresql_stopped_mid_load_gives_503s_then_200s_without_a_restart(
-    tmp_path: Path,
+@pytest.mark.parametrize("dependency", ["postgresql", "redis"])
+async def test_a_dependency_stopped_mid_load_gives_503s_then_200s_without_a_restart(
+    tmp_path: Path, dependency: str
 ) -> None:
     await services.check_postgres()
     await services.check_redis()
-    target = make_url(services.TEST_DATABASE_URL)
+    target = make_url(
+        services.TEST_DATABASE_URL if dependency == "postgresql" else services.TEST_REDIS_URL
+    )
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
     await proxy.start()
     try:
         async with services.throwaway_database() as url, services.redis_namespace() as prefix:
             await asyncio.to_thread(migrations.upgrade, url)
-            through_proxy = make_url(await services.as_app_role(url)).set(port=proxy.port)
+            database = make_url(await services.as_app_role(url))
+            redis = make_url(services.TEST_REDIS_URL)
+            if dependency == "postgresql":
+                database = database.set(port=proxy.port)
+            else:
+                redis = redis.set(port=proxy.port)
             env = {
-                "DATABASE_URL": through_proxy.render_as_string(hide_password=False),
-                "REDIS_URL": services.TEST_REDIS_URL, "REDIS_KEY_PREFIX": prefix,
+                "DATABASE_URL": database.render_as_string(hide_password=False),
+                "REDIS_URL": redis.render_as_string(hide_password=False),
+                "REDIS_KEY_PREFIX": prefix,
                 "JWT_SECRET_KEY": "outage-test-key-of-forty-characters-!!!!",
                 "RATE_LIMIT_API_PER_MINUTE": "100000", "LOG_LEVEL": "WARNING",
             }  # fmt: skip
@@ -82,8 +92,9 @@ async def test_postgresql_stopped_mid_load_gives_503s_then_200s_without_a_restar
 
 
 async def _load_through_an_outage(base_url: str, proxy: TcpProxy) -> list[tuple[int, str]]:
-    """`GET /tenants/{own}` (a database read each time) from 8 loops: 1 s up, 2 s with the
-    database gone, then up again until 40 more answers came back; (status, error code)."""
+    """`GET /tenants/{own}` (a session touch in Redis and a database read each time) from 8
+    loops: 1 s up, 2 s with the dependency gone, then up again until 40 more answers came
+    back; (status, error code)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         body = {"email": EMAIL, "password": PASSWORD, "full_name": "O", "terms_accepted": True}
         assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
