@@ -80,7 +80,8 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline(r"(up|down)load .*growth difference", "growth_mib"),
     ),
     "realtime": (
-        Headline("", "KiB/socket"),
+        Headline(r"^floor", "KiB/socket"),
+        Headline(r"^\d+ sockets", "KiB/socket"),
         Headline("", "p99 ms"),
         Headline("", "deliveries/s"),
     ),

@@ -40,7 +40,7 @@ from aiohttp import web
 from bench import stores
 from bench.core import Figure, Options, Row
 from bench.load import percentile_ms
-from bench.servers import Server, base_env, group_rss_bytes, running, serving, tessera
+from bench.servers import Server, base_env, floor, group_rss_bytes, running, serving, tessera
 from tessera.main import migrations
 
 NAME = "realtime"
@@ -60,7 +60,8 @@ NOTES = (
     f"this machine's {os.cpu_count()} cores.",
     "Memory per socket: the server's RSS (every process of `tessera serve`) after opening "
     "the sockets minus before, divided by the sockets; it includes each socket's task, "
-    "buffers and subscription, and any allocator growth.",
+    "buffers and subscription, and any allocator growth. The floor row is the same on the "
+    "bare Litestar app under the same granian, with an echo socket: what any socket costs.",
     "publish → receipt percentiles are over every (publish, socket) pair; `first`/`last` "
     "are the medians over publishes of the earliest and latest socket to receive it, so "
     "last - first is the fan-out time of one notification to all sockets.",
@@ -83,12 +84,13 @@ async def run(opts: Options) -> list[Row]:
         _say(f"not run: {why}")
         return [Row("not run", {"why": why})]
     _raise_file_limit()
+    floor_row = await _measure_floor_sockets()
     async with _stack() as server, httpx.AsyncClient(base_url=server.base_url, timeout=60) as api:
         admin = await _log_in(api, ADMIN_EMAIL)
         users = [await _sign_up(api, f"bench{n}@example.com") for n in range(USERS)]
         sockets = await _measure_sockets(server, users, admin, api)
         hooks = await _measure_webhooks(api, users[0], opts.events)
-    return [sockets, hooks]
+    return [floor_row, sockets, hooks]
 
 
 def _say(line: str) -> None:
@@ -220,6 +222,36 @@ async def _measure_sockets(
             "p99 ms": _round(percentile_ms(latencies, 0.99)),
             "first p50 ms": _round(_median_ms(firsts)),
             "last p50 ms": _round(_median_ms(lasts)),
+        },
+    )
+
+
+async def _measure_floor_sockets() -> Row:
+    """The same number of sockets on the floor's bare Litestar echo socket, same server."""
+    async with serving(floor()) as server:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            before = group_rss_bytes(server.pid)
+            _say(f"floor: opening {CLIENTS} bare sockets")
+            gate = asyncio.Semaphore(OPENING_CONCURRENCY)
+            url = server.base_url.replace("http", "ws", 1) + "/ws"
+
+            async def open_one() -> aiohttp.ClientWebSocketResponse:
+                async with gate:
+                    ws = await session.ws_connect(url)
+                    await ws.send_str("ping")
+                    await ws.receive()
+                    return ws
+
+            sockets = await asyncio.gather(*(open_one() for _ in range(CLIENTS)))
+            await asyncio.sleep(1.0)
+            after = group_rss_bytes(server.pid)
+            await asyncio.gather(*(ws.close() for ws in sockets))
+    return Row(
+        f"floor: {CLIENTS} bare Litestar echo sockets",
+        {
+            "KiB/socket": round((after - before) / CLIENTS / 1024, 1),
+            "server MiB": round(after / 2**20, 1),
         },
     )
 
