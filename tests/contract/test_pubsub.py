@@ -237,3 +237,15 @@ async def test_the_container_provides_one_pubsub_and_closes_it(
         await container.close()
     assert [item async for item in subscription] == [], "closing ends every subscription"
     assert await plain_redis.pubsub_channels(f"{redis_prefix}pubsub:*") == []
+
+
+async def test_closing_ends_every_subscriptions_iteration_and_may_be_repeated(
+    pubsub: PubSub,
+) -> None:
+    async with pubsub.subscribe("user.1") as first, pubsub.subscribe("global") as second:
+        await pubsub.publish("global", b"before")
+        assert await take(second, 1) == [("global", b"before")]
+        await pubsub.aclose()
+        await pubsub.aclose()
+        assert await take(first, 1) == []
+        assert await take(second, 1) == []

@@ -1,6 +1,7 @@
 """Graceful behaviour of a real server process: SIGTERM (as an orchestrator sends it before
-replacing a pod) lets the requests in flight finish; a database outage is a run of 503
-envelopes, and the same process serves again once the database is back."""
+replacing a pod) lets the requests in flight finish and closes WebSockets with 1001; a
+database or Redis outage is a run of 503 envelopes, and the same process serves again once
+it is back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tessera.main import migrations
 from tests import services
+from tests.e2e.notifications import sockets
 from tests.e2e.processes import running_server
 from tests.fakes.tcp_proxy import TcpProxy
 
@@ -122,3 +124,24 @@ async def _load_through_an_outage(base_url: str, proxy: TcpProxy) -> list[tuple[
         restored.set()
         await asyncio.wait_for(asyncio.gather(*loops), timeout=60)
     return outcomes
+
+
+async def test_sigterm_closes_open_websockets_with_1001_going_away(tmp_path: Path) -> None:
+    env = {
+        "JWT_SECRET_KEY": "graceful-shutdown-test-key-of-40-chars!!",
+        "RATE_LIMIT_AUTH_PER_MINUTE": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
+    with running_server(tmp_path, env) as server:
+        account = await sockets.signed_up(server.url, "socket-drain@example.com")
+        async with (
+            sockets.connected(server.url, account["access_token"]) as first,
+            sockets.connected(server.url, account["access_token"]) as second,
+        ):
+            assert (await sockets.ask(first, {"type": "ping"}))["type"] == "pong"
+            assert (await sockets.ask(second, {"type": "ping"}))["type"] == "pong"
+            server.process.send_signal(signal.SIGTERM)
+            codes = [await sockets.closed_with(first), await sockets.closed_with(second)]
+        exit_code = await asyncio.to_thread(server.process.wait, 30)
+    assert codes == [1001, 1001]  # "going away": reconnect, to another replica
+    assert exit_code == 0

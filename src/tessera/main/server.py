@@ -1,19 +1,30 @@
-"""Running the ASGI app under granian, with granian's logs in our JSON format."""
+"""Running the ASGI app under granian, with granian's logs in our JSON format.
+
+On SIGTERM granian stops its workers, and a worker stopping drops its WebSockets without a
+close frame (clients see 1006, an abnormal closure, upstream issue granian#796).
+`DrainingGranian` therefore first sends each worker `DRAIN_SIGNAL`, on which the app closes
+its sockets with 1001 "going away" (`main.web`), waits `DRAIN_SECONDS` for those frames to
+go out, then stops the workers as granian does (requests in flight still finish).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
+from granian.server import MPServer
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+DRAIN_SIGNAL = signal.SIGUSR1
+DRAIN_SECONDS = 1.0
 
 # Granian configures logging in every process it starts; send its loggers to the root
 # handler, which `configure_logging` made a JSON one.
@@ -49,8 +60,26 @@ def metrics_directory() -> Iterator[Path]:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+class DrainingGranian(MPServer):
+    """Granian's server for GIL builds of Python (worker processes), telling its workers to
+    close their WebSockets cleanly before it stops them.
+
+    Overrides granian's `_stop_workers` (pinned in uv.lock; tests/e2e/test_graceful_shutdown
+    fails if a granian upgrade changes it)."""
+
+    def _stop_workers(self) -> None:
+        for worker in self.wrks:
+            pid = getattr(getattr(worker, "inner", None), "pid", None)
+            if pid is not None:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, DRAIN_SIGNAL)
+        if self.wrks:
+            time.sleep(DRAIN_SECONDS)
+        super()._stop_workers()  # type: ignore[no-untyped-call]
+
+
 def _serve(*, host: str, port: int, workers: int, reload: bool, log_level: str) -> None:
-    Granian(
+    DrainingGranian(
         "tessera.main.asgi:create",
         factory=True,
         address=host,

@@ -35,6 +35,7 @@ from tessera.features.tenancy.http.controller import TenantsController
 from tessera.features.webhooks.http.controller import WebhooksController
 from tessera.main import openapi
 from tessera.main.background import EmbeddedBackground
+from tessera.main.draining import SocketsDrain
 from tessera.main.settings import Settings
 from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.domain.errors import DomainError
@@ -151,7 +152,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         background = EmbeddedBackground(container)
         startup, shutdown = [background.start], [background.stop, container.close]
     refresher = PoolGaugesRefresher(partial(container.get, PoolGauges), forget_dead_workers)
-    startup, shutdown = [*startup, refresher.start], [refresher.stop, *shutdown]
+    drain = SocketsDrain(container)
+    startup, shutdown = [*startup, refresher.start, drain.start], [refresher.stop, *shutdown]
     app = Litestar(
         route_handlers=[HealthController, metrics, api],
         exception_handlers=handlers,

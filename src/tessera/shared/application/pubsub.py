@@ -62,3 +62,8 @@ class PubSub(Protocol):
     def subscribe(self, *channels: str) -> Subscription:
         """A subscription to `channels`, active once its context is entered."""
         ...
+
+    async def aclose(self) -> None:
+        """Stop: every subscription's iteration ends (the process is stopping); closing
+        twice is harmless."""
+        ...
