@@ -102,6 +102,7 @@ def document(
     for name in _request_bodies(schema):
         # every JSON body is a struct with forbid_unknown_fields: any other field is a 400
         components["schemas"][name]["additionalProperties"] = False
+    _link_created_resources(schema)
     for path, method, operation in _operations(schema):
         if (path, method) in secured:
             operation["security"] = [{BEARER: []}]
@@ -120,6 +121,31 @@ def _operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, An
         for method, operation in item.items():
             if method in {"get", "put", "post", "delete", "patch", "options", "head"}:
                 yield path, method, operation
+
+
+def _link_created_resources(schema: dict[str, Any]) -> None:
+    """OpenAPI links from each `POST /collection` (201) to the operations on
+    `/collection/{param}`, fed with the created resource's id (or `key`), so clients and
+    stateful testers can follow them."""
+    paths = schema.get("paths", {})
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        for member, member_item in paths.items():
+            found = re.fullmatch(re.escape(path) + r"/\{(\w+)\}", member)
+            if found is None:
+                continue
+            param = found.group(1)
+            field = "key" if param == "key" else "id"
+            for method, operation in member_item.items():
+                if method not in {"get", "put", "patch", "delete"}:
+                    continue
+                name = f"{operation.get('operationId', method + member)}"
+                created.setdefault("links", {})[name] = {
+                    "operationId": operation.get("operationId"),
+                    "parameters": {param: f"$response.body#/data/{field}"},
+                }
 
 
 def _request_bodies(schema: dict[str, Any]) -> set[str]:

@@ -1,7 +1,8 @@
 """Schemathesis against a running Tessera: the OpenAPI document must tell the truth.
 
 A real server process (embedded mode), an admin's token, every operation: examples,
-coverage (boundary and negative values of every parameter and field) and fuzzing, with
+coverage (boundary and negative values of every parameter and field), fuzzing, and
+stateful sequences following the document's links (create, then read, change, delete), with
 every check on: no 5xx, every status and body as documented, every request the document
 calls invalid refused and every valid one accepted, except where `schemathesis.toml`
 names a business rule JSON Schema cannot state.
@@ -54,7 +55,7 @@ def test_every_operation_keeps_to_the_openapi_document(tmp_path: Path) -> None:
                 f"{server.url}/schema/openapi.json", "--checks", "all",
                 "--exclude-checks", SKIPPED_CHECKS,
                 "--header", f"Authorization: Bearer {token}",
-                "--phases", "examples,coverage,fuzzing", "--max-examples", EXAMPLES_PER_OPERATION,
+                "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", EXAMPLES_PER_OPERATION,
                 "--exclude-path-regex", SESSION_ENDING,
                 "--seed", SEED, "--workers", "2",
             ],

@@ -70,3 +70,14 @@ def test_uploads_are_described_as_multipart_with_a_file(document: dict[str, Any]
 
 def test_json_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
     assert document["components"]["schemas"]["LoginBody"]["additionalProperties"] is False
+
+
+def test_a_created_resource_links_to_the_operations_on_it(document: dict[str, Any]) -> None:
+    created = operation(document, "/api/v1/webhooks", "post")["responses"]["201"]
+    links = created["links"]
+    targets = {link["operationId"] for link in links.values()}
+    item = document["paths"]["/api/v1/webhooks/{webhook_id}"]
+    assert targets == {item[method]["operationId"] for method in ("get", "patch", "delete")}
+    assert {link["parameters"]["webhook_id"] for link in links.values()} == {
+        "$response.body#/data/id"
+    }
