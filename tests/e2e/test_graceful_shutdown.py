@@ -6,7 +6,11 @@ it is back."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +20,7 @@ from sqlalchemy.engine import make_url
 from tessera.main import migrations
 from tests import services
 from tests.e2e.notifications import sockets
-from tests.e2e.processes import running_server
+from tests.e2e.processes import BASE_ENV, free_port, running_server
 from tests.fakes.tcp_proxy import TcpProxy
 
 IN_FLIGHT = 50
@@ -145,3 +149,36 @@ async def test_sigterm_closes_open_websockets_with_1001_going_away(tmp_path: Pat
         exit_code = await asyncio.to_thread(server.process.wait, 30)
     assert codes == [1001, 1001]  # "going away": reconnect, to another replica
     assert exit_code == 0
+
+
+def test_ctrl_c_to_the_whole_process_group_stops_cleanly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches granian's workers too: they stop on their own while the
+    server drains them, which must not count as a crash (exit code 1)."""
+    env = {"JWT_SECRET_KEY": "graceful-shutdown-test-key-of-40-chars!!", "LOG_LEVEL": "INFO"}
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
+        cwd=tmp_path, env=BASE_ENV | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_health(f"http://127.0.0.1:{port}", process)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, output[-2000:]
+    assert "Unexpected exit" not in output
+
+
+def _wait_for_health(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited early"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not come up")

@@ -69,12 +69,16 @@ class DrainingGranian(MPServer):
 
     def _stop_workers(self) -> None:
         for worker in self.wrks:
+            # The parent stops it from here on: granian must not take its exit (after the
+            # drain, or on a Ctrl-C the worker got too) for a crash.
+            worker.interrupt_by_parent = True
             pid = getattr(getattr(worker, "inner", None), "pid", None)
             if pid is not None:
                 with suppress(ProcessLookupError):
                     os.kill(pid, DRAIN_SIGNAL)
-        if self.wrks:
-            time.sleep(DRAIN_SECONDS)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline and any(w.is_alive() for w in self.wrks):  # type: ignore[no-untyped-call]
+            time.sleep(0.05)
         super()._stop_workers()  # type: ignore[no-untyped-call]
 
 
