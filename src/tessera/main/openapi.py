@@ -91,7 +91,7 @@ def _is_caller(hint: Any) -> bool:
 def document(
     schema: dict[str, Any],
     secured: set[tuple[str, str]],
-    multipart: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    multipart: set[tuple[str, str]],
 ) -> None:
     """Rewrite `schema` (Litestar's cached document) in place; once is enough."""
     components = schema.setdefault("components", {})
@@ -180,16 +180,15 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
 
 
 class _Documenting:
-    """A render plugin that documents the schema (once) before rendering it."""
+    """A render plugin that documents the schema (once, when first served) before rendering
+    it; the routes come from the request's app, so building an app pays nothing for it."""
 
-    secured: set[tuple[str, str]] | None = None
-    multipart: set[tuple[str, str]] | None = None
     _done: set[int]
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         done = self.__dict__.setdefault("_done", set())
         if id(openapi_schema) not in done:
-            document(openapi_schema, self.secured or set(), self.multipart or set())
+            _document_app(request.app, openapi_schema)
             done.add(id(openapi_schema))
         return super().render(request, openapi_schema)  # type: ignore[misc, no-any-return]
 
@@ -206,17 +205,12 @@ def render_plugins() -> list[JsonRenderPlugin | ScalarRenderPlugin]:
     return [DocumentedScalar(), DocumentedJson()]
 
 
-def finish(app: Litestar) -> None:
-    """Tell the render plugins which operations need the token (the routes exist now)."""
-    secured = operations_where(app, _takes_caller)
-    multipart = operations_where(app, _takes_multipart)
-    for plugin in app.openapi_config.render_plugins if app.openapi_config else ():
-        if isinstance(plugin, _Documenting):
-            plugin.secured, plugin.multipart = secured, multipart
-
-
 def openapi_document(app: Litestar) -> dict[str, Any]:
     """The document as `/schema/openapi.json` serves it (for `tessera openapi`)."""
     schema = app.openapi_schema.to_schema()
-    document(schema, operations_where(app, _takes_caller), operations_where(app, _takes_multipart))
+    _document_app(app, schema)
     return schema
+
+
+def _document_app(app: Litestar, schema: dict[str, Any]) -> None:
+    document(schema, operations_where(app, _takes_caller), operations_where(app, _takes_multipart))

@@ -177,7 +177,6 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         debug=False,
     )
     setup_dishka(container, app)
-    openapi.finish(app)
     app.asgi_handler = EdgeMiddleware(
         app.asgi_handler,
         headers=security_headers(production=settings.is_production),
