@@ -2,12 +2,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TypeVar
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.shared.adapters.database import Base, Timestamped
+from tessera.shared.domain.pagination import PageRequest
 
 
 class WebhookEndpointModel(Timestamped, Base):
@@ -57,3 +70,20 @@ class WebhookDeliveryModel(Timestamped, Base):
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+_Row = TypeVar("_Row", WebhookEndpointModel, WebhookDeliveryModel)
+
+
+async def page_of_rows(
+    session: AsyncSession, model: type[_Row], condition: ColumnElement[bool], page: PageRequest
+) -> tuple[list[_Row], int]:
+    """`page` of the rows of `model` matching `condition`, by creation time (then id) in
+    the page's order, and how many match in all."""
+    columns = (model.created_at, model.id)
+    ordering = [c.asc() if page.order == "asc" else c.desc() for c in columns]
+    rows = await session.scalars(
+        select(model).where(condition).order_by(*ordering).offset(page.offset).limit(page.limit)
+    )
+    total = await session.scalar(select(func.count()).select_from(model).where(condition))
+    return list(rows), total or 0

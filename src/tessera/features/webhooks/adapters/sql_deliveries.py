@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.features.webhooks.adapters.models import WebhookDeliveryModel
+from tessera.features.webhooks.adapters.models import WebhookDeliveryModel, page_of_rows
 from tessera.features.webhooks.domain.delivery import DeliveryStatus, WebhookDelivery
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -69,20 +69,5 @@ class SqlDeliveryRepository:
         )
 
     async def list(self, page: PageRequest, *, endpoint_id: uuid.UUID) -> Page[WebhookDelivery]:
-        ordering = (
-            (M.created_at.asc(), M.id.asc())
-            if page.order == "asc"
-            else (M.created_at.desc(), M.id.desc())
-        )
-        rows = await self._session.scalars(
-            select(M)
-            .where(M.endpoint_id == endpoint_id)
-            .order_by(*ordering)
-            .offset(page.offset)
-            .limit(page.limit)
-        )
-        items = [_to_entity(row) for row in rows]
-        total = await self._session.scalar(
-            select(func.count()).select_from(M).where(M.endpoint_id == endpoint_id)
-        )
-        return Page(items=items, total_items=total or 0, request=page)
+        rows, total = await page_of_rows(self._session, M, M.endpoint_id == endpoint_id, page)
+        return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)

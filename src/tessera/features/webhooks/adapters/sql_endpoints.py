@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.features.webhooks.adapters.models import WebhookEndpointModel
+from tessera.features.webhooks.adapters.models import WebhookEndpointModel, page_of_rows
 from tessera.features.webhooks.application.common import TenantNotFound
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -83,23 +83,8 @@ class SqlEndpointRepository:
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def list(self, page: PageRequest, *, tenant_id: uuid.UUID) -> Page[WebhookEndpoint]:
-        ordering = (
-            (M.created_at.asc(), M.id.asc())
-            if page.order == "asc"
-            else (M.created_at.desc(), M.id.desc())
-        )
-        rows = await self._session.scalars(
-            select(M)
-            .where(M.tenant_id == tenant_id)
-            .order_by(*ordering)
-            .offset(page.offset)
-            .limit(page.limit)
-        )
-        items = [_to_entity(row) for row in rows]
-        total = await self._session.scalar(
-            select(func.count()).select_from(M).where(M.tenant_id == tenant_id)
-        )
-        return Page(items=items, total_items=total or 0, request=page)
+        rows, total = await page_of_rows(self._session, M, M.tenant_id == tenant_id, page)
+        return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
     async def subscribed(self, tenant_id: uuid.UUID, event: str) -> Sequence[WebhookEndpoint]:
         """A tenant has a handful of endpoints: the events list is filtered here rather than
