@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
@@ -29,14 +29,8 @@ async def test_rows_and_transactions_of_one_request_do_not_reach_the_next(
     migrated_engine: AsyncEngine,
 ) -> None:
     pool = SessionPool(session_factory(migrated_engine))
-    scope = TenantScope()
-    scope.across_tenants("test setup")
-    session = pool.acquire(scope)
-    tenants = SqlTenantRepository(session)
-    tenant_id = uuid.uuid4()
-    await tenants.create(tenant_id=tenant_id, name="Pooled")
-    await session.commit()
-    assert await tenants.get(tenant_id) is not None  # loaded: in the identity map
+    session, tenant_id = await _with_a_new_tenant(pool, "Pooled")
+    assert await SqlTenantRepository(session).get(tenant_id) is not None  # in the identity map
     await session.execute(text("SELECT 1"))  # and a transaction left open
     assert session.in_transaction()
     await pool.release(session)
@@ -62,13 +56,7 @@ async def test_rows_kept_after_a_commit_do_not_reach_the_next_request(
     migrated_engine: AsyncEngine,
 ) -> None:
     pool = SessionPool(session_factory(migrated_engine))
-    scope = TenantScope()
-    scope.across_tenants("test setup")
-    session = pool.acquire(scope)
-    tenants = SqlTenantRepository(session)
-    tenant_id = uuid.uuid4()
-    await tenants.create(tenant_id=tenant_id, name="Kept")
-    await session.commit()
+    session, tenant_id = await _with_a_new_tenant(pool, "Kept")
     kept = await session.get(TenantModel, tenant_id)  # held: the identity map is weak
     assert kept is not None
     await session.commit()  # no transaction left, but the row stays in the identity map
@@ -78,3 +66,14 @@ async def test_rows_kept_after_a_commit_do_not_reach_the_next_request(
     reused = pool.acquire(TenantScope())
     assert reused is session
     assert len(reused.identity_map) == 0
+
+
+async def _with_a_new_tenant(pool: SessionPool, name: str) -> tuple[AsyncSession, uuid.UUID]:
+    """A session from `pool` (across tenants) that created and committed a tenant."""
+    scope = TenantScope()
+    scope.across_tenants("test setup")
+    session = pool.acquire(scope)
+    tenant_id = uuid.uuid4()
+    await SqlTenantRepository(session).create(tenant_id=tenant_id, name=name)
+    await session.commit()
+    return session, tenant_id

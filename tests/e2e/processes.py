@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,3 +82,34 @@ def _wait_until_up(server: RunningServer) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError(f"server did not come up:\n{server.log.read_text()}")
+
+
+@contextmanager
+def tessera_processes(
+    cwd: Path, env: dict[str, str]
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """`start("worker", "--queues", ...)` runs `tessera <command>` with `env`, its output in
+    `cwd/<command>-<n>.log`; every process started is stopped on the way out (SIGTERM,
+    SIGKILL after 15 s)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*command: str) -> subprocess.Popen[bytes]:
+        log = (cwd / f"{command[0]}-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tessera", *command],
+            env=BASE_ENV | env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

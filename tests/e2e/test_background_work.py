@@ -32,7 +32,7 @@ from tessera.shared.domain.errors import Conflict
 from tessera.shared.http.envelope import Success, ok
 from tests import services
 from tests.e2e.harness import client_for, settings_for
-from tests.e2e.processes import BASE_ENV
+from tests.e2e.processes import BASE_ENV, tessera_processes
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.tcp_proxy import TcpProxy
 
@@ -91,26 +91,8 @@ async def environment(
 def spawn(
     environment: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*command: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{command[0]}-{len(started)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tessera", *command],
-            env=BASE_ENV | environment, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with tessera_processes(tmp_path, environment) as start:
+        yield start
 
 
 async def api_client(env: dict[str, str]) -> AsyncIterator[AsyncTestClient[Any]]:

@@ -8,7 +8,6 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import CheapHashing
-from tests.e2e.processes import BASE_ENV
+from tests.e2e.processes import tessera_processes
 from tests.e2e.webhooks.conftest import deliveries, eventually, register_webhook
 from tests.e2e.webhooks.receiver import Receiver
 from tests.e2e.webhooks.test_delivery import tenant_admin
@@ -50,26 +49,8 @@ async def environment(postgres_url: str, redis_prefix: str, tmp_path: Path) -> d
 def spawn(
     environment: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*command: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{command[0]}-{len(started)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tessera", *command],
-            env=BASE_ENV | environment, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with tessera_processes(tmp_path, environment) as start:
+        yield start
 
 
 async def test_a_delivery_whose_worker_is_killed_is_still_delivered_under_the_same_id(
