@@ -294,7 +294,8 @@ async def test_a_presigned_upload_is_completed_into_a_ready_file(client: Client)
     assert file["original_name"] == "report.pdf"
     assert ticket["headers"]["Content-Type"] == "application/pdf"
     early = await client.post(f"{FILES}/{file['id']}/complete", headers=headers)
-    assert early.status_code == 400  # nothing uploaded yet; the reservation stays
+    assert early.status_code == 409  # nothing uploaded yet; the reservation stays
+    assert early.json()["error"]["code"] == "CONFLICT"
     await put_bytes(client, ticket, PDF)
     done = await client.post(f"{FILES}/{file['id']}/complete", headers=headers)
     assert done.status_code == 200, done.text

@@ -31,6 +31,7 @@ from tessera.features.files.domain.file import (
     TextCheck,
     UnsupportedFileType,
     UploadNotAccepted,
+    UploadNotReceived,
     check_quota,
     check_size,
     display_name,
@@ -111,7 +112,7 @@ class StartUpload:
 
 
 class CompleteUpload:
-    """The uploader's pending file: the object must exist (else 400, the row stays for a
+    """The uploader's pending file: the object must exist (else 409, the row stays for a
     retry), be at most the declared size and `FILE_MAX_BYTES`, and its bytes must be the
     declared type (sniffed, a zip's directory read, text checked throughout); its SHA-256 is
     computed by streaming and must be the declared one when the upload declared it. Then
@@ -134,7 +135,7 @@ class CompleteUpload:
         try:
             stored = await self._storage.head(file.storage_key)
         except ObjectNotFound:
-            raise InvalidInput("Nothing was uploaded for this file yet.", field="file_id") from None
+            raise UploadNotReceived(field="file_id") from None
         try:
             limit = min(file.size_bytes, self._config.max_file_bytes)
             if stored.size_bytes > limit or stored.size_bytes == 0:

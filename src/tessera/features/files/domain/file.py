@@ -111,6 +111,13 @@ class FileNotFound(NotFound):
     default_message = "File not found."
 
 
+class UploadNotReceived(Conflict):
+    """`complete` before the object arrived: the reservation stays, try again after the
+    upload (the file's state, not the request, is what is wrong)."""
+
+    default_message = "Nothing was uploaded for this file yet."
+
+
 class UploadNotAccepted(InvalidInput):
     """A presigned upload whose object is missing, too large, or not what was declared."""
 
