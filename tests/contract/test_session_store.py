@@ -23,7 +23,12 @@ from redis.asyncio import Redis
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.application.ports import SessionStore
-from tessera.features.identity.domain.sessions import Role, RotationOutcome, SessionRecord
+from tessera.features.identity.domain.sessions import (
+    Principal,
+    Role,
+    RotationOutcome,
+    SessionRecord,
+)
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.domain.errors import DependencyUnavailable
@@ -164,10 +169,26 @@ async def test_a_created_session_reads_back_with_its_fields(
     session = await start(store, new_session(clock, role=Role.TENANT_ADMIN))
     anonymous = await start(store, replace(new_session(clock), ip_address=None, user_agent=None))
     now = clock.now() + seconds(1)
-    found = await store.touch(session.user_id, session.session_id, now=now, idle_seconds=IDLE)
-    assert found == replace(session, last_seen_at=now)
-    found = await store.touch(anonymous.user_id, anonymous.session_id, now=now, idle_seconds=IDLE)
-    assert found == replace(anonymous, last_seen_at=now)
+    for started in (session, anonymous):
+        found = await store.touch(started.user_id, started.session_id, now=now, idle_seconds=IDLE)
+        assert found == Principal(
+            started.user_id, started.tenant_id, started.role, started.session_id
+        )
+        listed = await store.list(started.user_id, now=now)
+        assert listed == [replace(started, last_seen_at=now)], "the touch was recorded"
+
+
+async def test_touch_answers_for_the_session_asked_about_only(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    first, second = [await start(store, new_session(clock, user_id=user)) for _ in range(2)]
+    now = clock.now()
+    for session in (first, second):
+        found = await store.touch(user, session.session_id, now=now, idle_seconds=IDLE)
+        assert found is not None
+        assert found.session_id == session.session_id
+    assert await store.touch(uuid.uuid4(), first.session_id, now=now, idle_seconds=IDLE) is None
 
 
 async def test_times_are_kept_to_the_millisecond(store: SessionStore, clock: Clock) -> None:
@@ -176,13 +197,14 @@ async def test_times_are_kept_to_the_millisecond(store: SessionStore, clock: Clo
         store, replace(session, created_at=session.created_at + timedelta(microseconds=999))
     )
     now = clock.now()
-    found = await store.touch(
+    touched = await store.touch(
         session.user_id,
         session.session_id,
         now=now + timedelta(microseconds=1500),
         idle_seconds=IDLE,
     )
-    assert found is not None
+    assert touched is not None
+    [found] = await store.list(session.user_id, now=now)
     assert found.created_at == session.created_at
     assert found.last_seen_at == now + MS
     assert found.created_at.tzinfo is not None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from tessera.features.identity.domain.sessions import (
+    Principal,
     Role,
     Rotation,
     RotationOutcome,
@@ -59,13 +60,14 @@ class InMemorySessionStore:
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> SessionRecord | None:
+    ) -> Principal | None:
         now_ms = self._observe(_ms(now))
         entry = self._live(user_id, session_id, now_ms)
         if entry is None:
             return None
         self._use(entry, now_ms, idle_seconds)
-        return entry.record
+        record = entry.record
+        return Principal(record.user_id, record.tenant_id, record.role, record.session_id)
 
     async def rotate(
         self,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from tessera.features.identity.domain.sessions import (
+    Principal,
     Role,
     Rotation,
     RotationOutcome,
@@ -51,7 +52,8 @@ keep_indexed(KEYS[2], ARGV[1], tonumber(ARGV[3]))
 """
 )
 
-# KEYS: hash, index. ARGV: session id, now, idle. The fields, or nil when the session ended.
+# KEYS: hash, index. ARGV: session id, now, idle. {user_id, tenant_id, role}, or nil when the
+# session ended.
 _TOUCH = (
     _KEEP_INDEXED
     + """
@@ -64,7 +66,7 @@ end
 redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
-return redis.call('HGETALL', KEYS[1])
+return redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role')
 """
 )
 
@@ -168,11 +170,20 @@ class RedisSessionStore:
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> SessionRecord | None:
-        args: _Args = [str(session_id), _ms(now), idle_seconds * 1000]
+    ) -> Principal | None:
+        sid = str(session_id)
+        base = f"{self._prefix}session:user:{user_id}:"
+        index = f"{self._prefix}session:index:{user_id}"
         async with translate_redis_errors():
-            reply = await self._touch(keys=self._keys(user_id, session_id), args=args)
-        return None if reply is None else _record(session_id, reply)
+            reply = await self._touch(
+                keys=(base + sid, index), args=(sid, _ms(now), idle_seconds * 1000)
+            )
+        if reply is None:
+            return None
+        owner, tenant, role = cast(list[bytes], reply)
+        return Principal(
+            uuid.UUID(owner.decode()), uuid.UUID(tenant.decode()), Role(role.decode()), session_id
+        )
 
     async def rotate(
         self,

@@ -25,10 +25,10 @@ class Authenticate:
 
     async def execute(self, access_token: str) -> Principal:
         claims = self._tokens.verify(access_token, expected_type="access")
-        session = await self._sessions.touch(
+        caller = await self._sessions.touch(
             claims.user_id, claims.session_id, now=self._clock.now(),
             idle_seconds=self._config.idle_ttl_seconds,
         )  # fmt: skip
-        if session is None:
+        if caller is None:
             raise InvalidToken()
-        return Principal(session.user_id, session.tenant_id, session.role, session.session_id)
+        return caller

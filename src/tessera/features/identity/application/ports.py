@@ -12,6 +12,7 @@ from tessera.features.identity.domain.avatar import AvatarFormat
 from tessera.features.identity.domain.invitation import Invitation
 from tessera.features.identity.domain.sessions import (
     IssuedToken,
+    Principal,
     Role,
     Rotation,
     SessionRecord,
@@ -80,9 +81,11 @@ class SessionStore(Protocol):
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> SessionRecord | None:
-        """The live session, its idle expiry pushed back (capped by the absolute expiry);
-        None when it has ended."""
+    ) -> Principal | None:
+        """Who the live session speaks for (its current tenant and role), its idle expiry
+        pushed back (capped by the absolute expiry); None when it has ended. Every
+        authenticated request calls it, so it answers with no more than that; `list` reads
+        sessions whole."""
         ...
 
     async def rotate(

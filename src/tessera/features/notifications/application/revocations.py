@@ -16,7 +16,13 @@ from datetime import datetime
 import msgspec
 
 from tessera.features.identity.application.ports import SessionStore
-from tessera.features.identity.domain.sessions import Role, Rotation, RotationOutcome, SessionRecord
+from tessera.features.identity.domain.sessions import (
+    Principal,
+    Role,
+    Rotation,
+    RotationOutcome,
+    SessionRecord,
+)
 from tessera.shared.application.pubsub import PubSub
 
 logger = logging.getLogger("tessera.notifications")
@@ -59,7 +65,7 @@ class AnnouncingSessionStore:
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> SessionRecord | None:
+    ) -> Principal | None:
         return await self._inner.touch(user_id, session_id, now=now, idle_seconds=idle_seconds)
 
     async def rotate(
