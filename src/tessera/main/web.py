@@ -12,15 +12,16 @@ from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.types import Scope
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
-from tessera.features.identity.application.ports import TokenIssuer
-from tessera.features.identity.domain.errors import InvalidToken
+from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.http.auth_controller import AuthController
+from tessera.features.identity.http.authentication import AuthenticationMiddleware, caller_of
 from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
@@ -107,24 +108,10 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
-class _BearerIdentity:
-    """(user id, role) of a bearer token whose signature and expiry hold, for rate limiting;
-    no session lookup, so a revoked token is still counted against its user."""
-
-    def __init__(self, container: AsyncContainer) -> None:
-        self._container = container
-        self._tokens: TokenIssuer | None = None
-
-    async def __call__(self, token: str) -> tuple[str, str] | None:
-        tokens = self._tokens
-        if tokens is None:
-            resolved: TokenIssuer = await self._container.get(TokenIssuer)
-            tokens = self._tokens = resolved
-        try:
-            claims = tokens.verify(token, expected_type="access")
-        except InvalidToken:
-            return None
-        return str(claims.user_id), claims.role.value
+def _caller_identity(scope: Scope) -> tuple[str, str] | None:
+    """(user id, role) of the caller authentication found, for rate limiting."""
+    caller = caller_of(scope)
+    return None if caller is None else (str(caller.user_id), caller.role.value)
 
 
 def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
@@ -159,9 +146,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         exception_handlers=handlers,
         before_request=require_json_body,
         middleware=[
-            rate_limit_middleware(
-                partial(container.get, RateLimiter), settings, _BearerIdentity(container)
-            )
+            AuthenticationMiddleware(partial(container.get, Authenticate)),
+            rate_limit_middleware(partial(container.get, RateLimiter), settings, _caller_identity),
         ],
         cors_config=_cors(settings),
         request_max_body_size=MAX_JSON_BODY_BYTES,

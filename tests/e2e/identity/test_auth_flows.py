@@ -500,3 +500,36 @@ async def test_a_sign_in_from_a_new_device_is_reported_by_email(
     ]  # fmt: skip
     assert len(alerts) == 2
     assert any("Other Browser/1.0" in m.get_body(("plain",)).get_content() for m in alerts)
+
+
+async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymous(
+    tmp_path: Path,
+) -> None:
+    """One authentication serves the rate limiter and the handler: a live session's requests
+    count against its user; once the session has ended its token buys nothing, and the
+    request counts against the address like any anonymous one."""
+    from tessera.main import migrations
+    from tests.e2e.harness import client_for, settings_for
+    from tests.e2e.identity.conftest import CheapHashing
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'limited.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    settings = settings_for(database_url=url, data_dir=str(tmp_path),
+                            rate_limit_api_per_minute="4")  # fmt: skip
+    async with client_for(settings, CheapHashing()) as limited:
+        await register(limited)
+        tokens = await login(limited)
+        for remaining in ("3", "2"):
+            me = await limited.get("/api/v1/users/me", headers=bearer(tokens))
+            assert me.status_code == 200
+            assert me.headers["ratelimit-policy"] == '"api";q=4;w=60'
+            assert me.headers["x-ratelimit-remaining"] == remaining
+        out = await limited.post("/api/v1/auth/logout", headers=bearer(tokens))
+        assert out.status_code == 200
+        assert out.headers["x-ratelimit-remaining"] == "1", "the user's budget"
+        gone = await limited.get("/api/v1/users/me", headers=bearer(tokens))
+        error(gone, 401, "UNAUTHORIZED")
+        assert gone.headers["x-ratelimit-remaining"] == "3", "the address's own budget"
+        anonymous = await limited.get("/api/v1/users/me")
+        error(anonymous, 401, "UNAUTHORIZED")
+        assert anonymous.headers["x-ratelimit-remaining"] == "2"

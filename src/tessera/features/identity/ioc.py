@@ -55,8 +55,8 @@ from tessera.features.identity.application.revoke_session import RevokeSession
 from tessera.features.identity.application.update_profile import UpdateProfile
 from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
-from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal
+from tessera.features.identity.http.authentication import require_caller
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Clock
@@ -113,18 +113,15 @@ class IdentityProvider(Provider):
         )  # fmt: skip
 
     @provide(scope=Scope.REQUEST)
-    async def principal(
+    def principal(
         self,
         request: Request,  # type: ignore[type-arg]
-        authenticate: Authenticate,
         scope: TenantScope,
     ) -> Principal:
-        """The caller of this request; 401 without a valid bearer token of a live session.
-        The request's database work is scoped to the caller's tenant from here on."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("A bearer access token is required.")
-        caller = await authenticate.execute(token.strip())
+        """The caller `AuthenticationMiddleware` found for this request; 401 without a valid
+        bearer token of a live session. The request's database work is scoped to the
+        caller's tenant from here on."""
+        caller = require_caller(request.scope)
         scope.enter(caller.tenant_id)
         return caller
 

@@ -2,16 +2,18 @@
 
 | request | group | counted per |
 |---|---|---|
-| under `/api/v1/auth/` without a verifiable bearer token | `auth` | client IP |
-| with a verifiable bearer token, role `admin` | `admin` | user id |
-| with a verifiable bearer token, any other role | `api` | user id |
-| anything else (no token, or one that does not verify) | `api` | client IP |
+| under `/api/v1/auth/` without an authenticated caller | `auth` | client IP |
+| by an authenticated caller, role `admin` | `admin` | user id |
+| by an authenticated caller, any other role | `api` | user id |
+| anything else (no bearer token, or one that did not authenticate) | `api` | client IP |
 | `/health*`, `/schema*`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
 
-An unverifiable bearer on an `/auth/` path keeps the request in the `auth` group: otherwise
-adding `Authorization: Bearer x` to a login would buy a password guesser the larger API
-limit. IPv6 clients are counted per /64, the block one subscriber usually holds, so rotating
-addresses inside it does not reset the count.
+Who the caller is comes from `identify(scope)`: the authentication layer in front of this one
+has already checked the bearer token and its session (once per request, for both). A bearer
+that did not authenticate on an `/auth/` path keeps the request in the `auth` group:
+otherwise adding `Authorization: Bearer x` to a login would buy a password guesser the
+larger API limit. IPv6 clients are counted per /64, the block one subscriber usually holds,
+so rotating addresses inside it does not reset the count.
 
 Counting is `RateLimiter.hit`, atomic in the shared cache, so every API process together lets
 exactly the limit through. Litestar's own rate-limit middleware is not used: its counting is
@@ -20,7 +22,6 @@ a read-then-write that processes race on, and it keys per middleware class, not 
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,7 +30,6 @@ from typing import Any, Protocol
 import structlog
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.shared.application.rate_limits import RateLimitDecision, RateLimiter, RateLimitGroup
@@ -40,8 +40,10 @@ from tessera.shared.http.errors import ErrorCode, error_response
 logger = structlog.stdlib.get_logger("tessera.ratelimit")
 
 Identity = tuple[str, str]
-"""(user id, role) read from a bearer token whose signature and expiry were verified."""
-Identify = Callable[[str], Identity | Awaitable[Identity | None] | None]
+"""(user id, role) of the request's authenticated caller."""
+Identify = Callable[[Scope], Identity | None]
+"""The authenticated caller of a request, from what the authentication layer left in its
+scope; None for an anonymous request or a bearer token that did not authenticate."""
 LimiterSource = RateLimiter | Callable[[], Awaitable[RateLimiter]]
 
 AUTH_PREFIX = "/api/v1/auth/"
@@ -67,16 +69,17 @@ class RateLimitSettings(Protocol):
     def trusted_proxies(self) -> Sequence[str]: ...
 
 
-class RateLimitMiddleware(ASGIMiddleware):
+class RateLimitMiddleware:
     """Counts each limited request and refuses it with a 429 envelope over the limit.
 
     Fails open: when the cache is down (`DependencyUnavailable`) the request goes through
     without rate-limit headers, and a warning is logged at most once a minute per process.
     A cache outage then costs protection against floods, not the whole API; the health
     endpoints report the cache as failing meanwhile.
-    """
 
-    scopes = (ScopeType.HTTP,)
+    A Litestar middleware factory (`__call__(app)`); the layer it returns is plain ASGI,
+    for HTTP requests only, since it runs on every one of them.
+    """
 
     def __init__(
         self,
@@ -100,10 +103,19 @@ class RateLimitMiddleware(ASGIMiddleware):
         self._last_warning: float | None = None
 
     def __call__(self, app: ASGIApp) -> ASGIApp:
-        return super().__call__(app) if self._enabled else app
+        if not self._enabled:
+            return app
+
+        async def rate_limited(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == ScopeType.HTTP:
+                await self.handle(scope, receive, send, app)
+            else:
+                await app(scope, receive, send)
+
+        return rate_limited
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        target = await self._target(scope)
+        target = self._target(scope)
         decision = await self._hit(*target) if target is not None else None
         if target is None or decision is None:
             await next_app(scope, receive, send)
@@ -114,12 +126,11 @@ class RateLimitMiddleware(ASGIMiddleware):
             return
         await next_app(scope, receive, _adding_headers(send, headers))
 
-    async def _target(self, scope: Scope) -> tuple[RateLimitGroup, str] | None:
+    def _target(self, scope: Scope) -> tuple[RateLimitGroup, str] | None:
         path: str = scope["path"]
         if scope.get("method") == "OPTIONS" or _unlimited(path):
             return None
-        token = bearer_token(_header(scope, b"authorization"))
-        identity = await self._who(token) if token else None
+        identity = self._identify(scope) if self._identify is not None else None
         if identity is not None:
             user_id, role = identity
             return (self._admin if role in ADMIN_ROLES else self._api), user_id
@@ -128,12 +139,6 @@ class RateLimitMiddleware(ASGIMiddleware):
         ip = self._clients.resolve(peer[0] if peer else None, forwarded_for)
         group = self._auth if path.startswith(self._auth_prefix) else self._api
         return group, ip_identifier(ip)
-
-    async def _who(self, token: str) -> Identity | None:
-        if self._identify is None:
-            return None
-        found = self._identify(token)
-        return await found if inspect.isawaitable(found) else found
 
     async def _hit(self, group: RateLimitGroup, identifier: str) -> RateLimitDecision | None:
         try:
@@ -162,9 +167,8 @@ def rate_limit_middleware(
     """The middleware for `Litestar(middleware=[...])`; a no-op when rate limits are disabled.
 
     `limiter` is a `RateLimiter` or an async callable returning one (called on the first
-    limited request and kept, e.g. `partial(container.get, RateLimiter)`). `identify` reads
-    (user id, role) from a bearer token after checking its signature and expiry, without a
-    session lookup, and returns None for any token it does not accept; it may be async.
+    limited request and kept, e.g. `partial(container.get, RateLimiter)`). `identify` gives
+    (user id, role) of the request's authenticated caller, or None (see `Identify`).
     """
     return RateLimitMiddleware(limiter, settings, identify, auth_prefix=auth_prefix)
 
@@ -187,14 +191,6 @@ def rate_limit_headers(group: RateLimitGroup, decision: RateLimitDecision) -> di
     }
 
 
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
 def ip_identifier(ip: str) -> str:
     """The client IP as counted: IPv6 by its /64, IPv4 and non-addresses as they are."""
     try:
@@ -206,28 +202,27 @@ def ip_identifier(ip: str) -> str:
     return ip
 
 
+_UNLIMITED_PREFIXES = tuple(f"{p}/" for p in UNLIMITED_PATHS)
+
+
 def _unlimited(path: str) -> bool:
-    return any(path == p or path.startswith(f"{p}/") for p in UNLIMITED_PATHS)
+    return path in UNLIMITED_PATHS or path.startswith(_UNLIMITED_PREFIXES)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name]
+    values = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name]
     return ",".join(values) if values else None
 
 
 def _adding_headers(send: Send, headers: dict[str, str]) -> Send:
-    encoded = _encode(headers)
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *encoded]
+            message["headers"] = [*message.get("headers", ()), *encoded]
         await send(message)
 
     return send_with_headers
-
-
-def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 async def _refuse(
