@@ -4,8 +4,9 @@ Under load many requests wait on Redis at once (the rate-limit counter, the sess
 the cached profile). Sent one by one, each command pays in Python for a pool checkout, a
 socket write, a read and a timeout; sent together those are paid once per batch, and Redis
 answers them in one go. ioredis calls this auto-pipelining. A batch is packed by hiredis
-(in C, several times faster than redis-py's packer) and its replies are read under one
-deadline, not one per reply.
+(in C, several times faster than redis-py's packer), and its replies are parsed by a hiredis
+reader of the batch's own, fed straight from the connection's stream, under one deadline:
+no per-reply coroutine, timeout or parser call of redis-py's.
 
 Nothing waits for a batch to fill: the first command of a turn schedules the flush for the
 end of that turn (`loop.call_soon`), so a lone command goes out as soon as the code that
@@ -20,18 +21,21 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
+from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
 
 Arg = str | bytes | int | float
 MAX_BATCH = 256
 """Commands per pipeline; a larger turn is split into several pipelines, sent together."""
+READ_CHUNK = 64 * 1024
+_CLOSED = "Connection closed by server."
 
 
 class CommandBatcher:
@@ -42,19 +46,22 @@ class CommandBatcher:
         self._max_batch = max_batch
         self._pending: list[tuple[tuple[Arg, ...], asyncio.Future[Any]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._callbacks: dict[Arg, Callable[[Any], Any] | None] = {}
 
     @property
     def client(self) -> Redis:
         return self._client
 
-    async def execute(self, *command: Arg) -> Any:
-        """`Redis.execute_command(*command)`, batched with the other commands of this turn."""
+    def execute(self, *command: Arg) -> asyncio.Future[Any]:
+        """`Redis.execute_command(*command)`, batched with the other commands of this turn:
+        await the future for the reply. Queued at once, so the order of calls is the order
+        Redis runs them in."""
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
         self._pending.append((command, reply))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
-        return await reply
+        return reply
 
     def script(self, source: str) -> BatchedScript:
         return BatchedScript(self, source)
@@ -97,30 +104,68 @@ class CommandBatcher:
         try:
             await connection.send_packed_command(_pack(commands), check_health=False)
             async with asyncio.timeout(_read_timeout(connection)):
-                return [await self._reply(connection, command) for command in commands]
+                values = await _read_replies(connection, len(commands))
         except BaseException:
             # Replies may be left unread on it: never hand this connection out again as is.
             await connection.disconnect(nowait=True)
             raise
         finally:
             await pool.release(connection)
+        replies = []
+        for command, value in zip(commands, values, strict=True):
+            # Shaped as `Redis.execute_command` shapes it (response callbacks).
+            callback = None if isinstance(value, ResponseError) else self._callback(command[0])
+            replies.append(value if callback is None else callback(value))
+        return replies
 
-    async def _reply(self, connection: AbstractConnection, command: tuple[Arg, ...]) -> Any:
-        """The next reply, shaped as `Redis.execute_command` shapes it (response callbacks)."""
+    def _callback(self, name: Arg) -> Callable[[Any], Any] | None:
         try:
-            value = await connection.read_response(timeout=math.inf)
-        except ResponseError as error:
-            return error
-        callback = self._client.response_callbacks.get(str(command[0]).upper())
-        return value if callback is None else callback(value)
+            return self._callbacks[name]
+        except KeyError:
+            found = self._callbacks[name] = self._client.response_callbacks.get(str(name).upper())
+            return found
+
+
+async def _read_replies(connection: AbstractConnection, count: int) -> list[Any]:
+    """The next `count` replies on `connection`, each error reply as its exception, read from
+    the connection's stream (redis-py's parser holds nothing between commands: every reply
+    it read was a whole one it returned)."""
+    stream = connection._reader  # what redis-py's own parser reads from
+    if stream is None:
+        raise RedisConnectionError(_CLOSED)
+    reader = _reader_for(connection)
+    values: list[Any] = []
+    while len(values) < count:
+        value = reader.gets()
+        if value is False:
+            try:
+                chunk = await stream.read(READ_CHUNK)
+            except OSError as error:
+                raise RedisConnectionError(f"Error while reading from Redis: {error}") from error
+            if not chunk:
+                raise RedisConnectionError(_CLOSED)
+            reader.feed(chunk)
+        else:
+            values.append(value)
+    if reader.has_data():
+        raise InvalidResponse("Redis sent more replies than commands.")
+    return values
+
+
+def _reader_for(connection: AbstractConnection) -> hiredis.Reader:
+    encoder = connection.encoder
+    if encoder.decode_responses:
+        return hiredis.Reader(
+            protocolError=InvalidResponse, replyError=BaseParser.parse_error,
+            encoding=encoder.encoding, errors=encoder.encoding_errors,
+        )  # fmt: skip
+    return hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
 
 
 def _pack(commands: Sequence[tuple[Arg, ...]]) -> bytes:
-    # Floats as redis-py writes them (repr), so a command means the same either way.
-    return b"".join(
-        hiredis.pack_command(tuple(repr(a) if isinstance(a, float) else a for a in command))  # type: ignore[arg-type]
-        for command in commands
-    )
+    # hiredis writes floats as redis-py does (their shortest repr), so a command means the
+    # same either way.
+    return b"".join(map(hiredis.pack_command, commands))  # type: ignore[arg-type]
 
 
 def _read_timeout(connection: AbstractConnection) -> float | None:
