@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import post
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
@@ -29,6 +28,7 @@ from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.application.ports import Outbox, UnitOfWork
 from tessera.shared.domain.errors import Conflict
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Success, ok
 from tests import services
 from tests.e2e.harness import client_for, settings_for

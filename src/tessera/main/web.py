@@ -7,7 +7,6 @@ from functools import partial
 from typing import Any
 
 from dishka import AsyncContainer
-from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
@@ -40,6 +39,7 @@ from tessera.main.draining import SocketsDrain
 from tessera.main.settings import Settings
 from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.domain.errors import DomainError
+from tessera.shared.http.di import setup_di
 from tessera.shared.http.edge import EdgeMiddleware, security_headers
 from tessera.shared.http.errors import (
     DOMAIN_ERROR_CODES,
@@ -162,7 +162,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         logging_config=None,
         debug=False,
     )
-    setup_dishka(container, app)
+    setup_di(container, app)
     app.asgi_handler = EdgeMiddleware(
         app.asgi_handler,
         headers=security_headers(production=settings.is_production),

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, get, put
 from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery
@@ -21,6 +20,7 @@ from tessera.shared.adapters.local_storage import UrlSigner
 from tessera.shared.adapters.storage_keys import attachment_disposition
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import ErrorEnvelope, Success, ok
 
 MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's limit for one PUT

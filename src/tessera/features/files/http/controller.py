@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Router, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
@@ -33,6 +32,7 @@ from tessera.features.files.http.uploads import (
 )
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from dishka import AsyncContainer
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -21,6 +20,7 @@ from tessera.features.flags.application.list_flags import SORTABLE, ListFlags
 from tessera.features.flags.application.update_flag import FlagChanges, UpdateFlag
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.pagination import page_request
 

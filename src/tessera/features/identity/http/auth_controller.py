@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
@@ -34,6 +33,7 @@ from tessera.features.identity.http.wire import (
     TokenBody,
 )
 from tessera.shared.http.client_ip import ClientIpResolver
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Success, ok
 
 Caller = FromDishka[Principal]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tessera.features.identity.application.avatars import AvatarLink
 from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.http.di import FromDishka, inject
 
 
 class AvatarController(Controller):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -20,6 +19,7 @@ from tessera.features.identity.application.revoke_invitation import RevokeInvita
 from tessera.features.identity.domain.invitation import InvitationStatus
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.pagination import page_request
 

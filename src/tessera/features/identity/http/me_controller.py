@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, delete, get, put
 from litestar.datastructures import UploadFile
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
@@ -18,6 +17,7 @@ from tessera.features.identity.application.update_profile import ProfileChanges,
 from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Success, ok
 
 # The whole multipart body may hold the 5 MiB file plus its headers and boundaries, no more:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, patch
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -18,6 +17,7 @@ from tessera.features.identity.application.remove_user import RemoveUser
 from tessera.features.identity.application.update_user import UpdateUser, UserChanges
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request

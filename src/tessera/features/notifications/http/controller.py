@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Any
 
 from dishka import AsyncContainer
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -26,6 +25,7 @@ from tessera.features.notifications.application.publish_notification import (
     PublishNotification,
 )
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.pagination import page_request
 

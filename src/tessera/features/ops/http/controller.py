@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
@@ -17,6 +16,7 @@ from tessera.features.ops.application.check_health import (
     DependenciesDown,
     HealthReport,
 )
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import ErrorEnvelope
 
 

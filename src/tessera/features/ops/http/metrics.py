@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Response, get
 
 from tessera.features.ops.application.ports import MetricsReport
+from tessera.shared.http.di import FromDishka, inject
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 

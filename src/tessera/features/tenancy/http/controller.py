@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, patch
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -16,6 +15,7 @@ from tessera.features.tenancy.application.list_tenants import ListTenants
 from tessera.features.tenancy.application.ports import SORTABLE
 from tessera.features.tenancy.application.update_tenant import TenantChanges, UpdateTenant
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.pagination import page_request
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -26,6 +25,7 @@ from tessera.features.webhooks.application.rotate_secret import RotatedSecret, R
 from tessera.features.webhooks.application.send_test_event import SendTestEvent
 from tessera.features.webhooks.application.update_endpoint import UpdateEndpoint, WebhookChanges
 from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.pagination import page_request
 
