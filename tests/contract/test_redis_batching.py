@@ -20,19 +20,32 @@ pytestmark = pytest.mark.redis
 
 
 class CountingRedis(Redis):
-    """A client whose pool counts the connections checked out: one per round trip."""
+    """A client that counts round trips (writes of its connections) and pool checkouts."""
 
     @property
     def round_trips(self) -> int:
+        return cast(CountingPool, self.connection_pool).writes
+
+    @property
+    def checkouts(self) -> int:
         return cast(CountingPool, self.connection_pool).checkouts
 
 
 class CountingPool(BlockingConnectionPool):
     checkouts = 0
+    writes = 0
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         self.checkouts += 1
-        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        connection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        send, pool = connection.send_packed_command, self
+
+        async def counted(*args: Any, **kwargs: Any) -> None:
+            pool.writes += 1
+            await send(*args, **kwargs)
+
+        connection.send_packed_command = counted
+        return connection
 
 
 @pytest.fixture
@@ -61,6 +74,30 @@ async def test_a_lone_command_goes_out_without_waiting_for_company(
     batcher = CommandBatcher(client)
     assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
     assert client.round_trips == 1
+
+
+async def test_batches_reuse_the_connection_they_keep(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    batcher = CommandBatcher(client)
+    for n in range(1, 21):
+        assert await batcher.execute("INCR", f"{redis_prefix}n") == n
+    assert (client.round_trips, client.checkouts) == (20, 1)
+
+
+async def test_a_kept_connection_the_server_closed_is_replaced(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    batcher = CommandBatcher(client)
+    kept = await batcher.execute("CLIENT", "ID")
+    killer = connect_redis(services.TEST_REDIS_URL)
+    try:
+        assert await killer.client_kill_filter(_id=kept) == 1
+        await asyncio.sleep(0.1)  # the loop sees the end of the stream
+        assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
+    finally:
+        await killer.aclose(close_connection_pool=True)
+    assert client.checkouts == 2, "the closed connection went back, a fresh one came"
 
 
 async def test_replies_are_shaped_as_the_client_shapes_them(

@@ -8,6 +8,13 @@ answers them in one go. ioredis calls this auto-pipelining. A batch is packed by
 reader of the batch's own, fed straight from the connection's stream, under one deadline:
 no per-reply coroutine, timeout or parser call of redis-py's.
 
+The batcher keeps the connections it uses (as many as batches were ever in flight at once,
+usually one or two) instead of checking one out of the client's pool per batch: redis-py's
+checkout takes a condition, a lock, timeouts and a readiness probe of the socket, which
+under load cost more than the batch itself. A kept connection is used again only if the
+last batch read exactly its replies and the server has not closed it since; any failure
+disconnects it and hands it back to the pool, which reconnects it on its next use.
+
 Nothing waits for a batch to fill: the first command of a turn schedules the flush for the
 end of that turn (`loop.call_soon`), so a lone command goes out as soon as the code that
 issued it yields. Replies are
@@ -47,6 +54,7 @@ class CommandBatcher:
         self._pending: list[tuple[tuple[Arg, ...], asyncio.Future[Any]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._callbacks: dict[Arg, Callable[[Any], Any] | None] = {}
+        self._kept: list[AbstractConnection] = []
 
     @property
     def client(self) -> Redis:
@@ -99,24 +107,37 @@ class CommandBatcher:
 
         What a pipeline does, without its per-command Python: the batch is packed in C
         (hiredis) and written at once, and its replies are read under one deadline."""
-        pool = self._client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = await self._connection()
         try:
             await connection.send_packed_command(_pack(commands), check_health=False)
             async with asyncio.timeout(_read_timeout(connection)):
                 values = await _read_replies(connection, len(commands))
         except BaseException:
-            # Replies may be left unread on it: never hand this connection out again as is.
-            await connection.disconnect(nowait=True)
+            # Replies may be left unread on it: never use this connection again as is.
+            await self._give_back(connection)
             raise
-        finally:
-            await pool.release(connection)
+        self._kept.append(connection)
         replies = []
         for command, value in zip(commands, values, strict=True):
             # Shaped as `Redis.execute_command` shapes it (response callbacks).
             callback = None if isinstance(value, ResponseError) else self._callback(command[0])
             replies.append(value if callback is None else callback(value))
         return replies
+
+    async def _connection(self) -> AbstractConnection:
+        """A kept connection the server has not closed, else one from the pool."""
+        while self._kept:
+            connection = self._kept.pop()
+            stream = connection._reader  # see _read_replies
+            if stream is not None and not stream.at_eof():
+                return connection
+            await self._give_back(connection)
+        fresh: AbstractConnection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        return fresh
+
+    async def _give_back(self, connection: AbstractConnection) -> None:
+        await connection.disconnect(nowait=True)
+        await self._client.connection_pool.release(connection)
 
     def _callback(self, name: Arg) -> Callable[[Any], Any] | None:
         try:
