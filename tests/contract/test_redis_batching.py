@@ -12,6 +12,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from tessera.shared.adapters import redis_batching
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_client import connect_redis
 from tests import services
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.redis
 
 
 class CountingRedis(Redis):
-    """A client that counts round trips (writes of its connections) and pool checkouts."""
+    """A client that counts the batcher's round trips and its pool's checkouts."""
 
     @property
     def round_trips(self) -> int:
@@ -37,21 +38,20 @@ class CountingPool(BlockingConnectionPool):
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         self.checkouts += 1
-        connection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
-        send, pool = connection.send_packed_command, self
-
-        async def counted(*args: Any, **kwargs: Any) -> None:
-            pool.writes += 1
-            await send(*args, **kwargs)
-
-        connection.send_packed_command = counted
-        return connection
+        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[CountingRedis]:
+async def client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountingRedis]:
     await services.check_redis()
     pool = CountingPool.from_url(services.TEST_REDIS_URL, socket_timeout=5)
+    round_trip = redis_batching._round_trip
+
+    async def counted(connection: Any, payload: bytes, count: int) -> list[Any]:
+        pool.writes += 1
+        return await round_trip(connection, payload, count)
+
+    monkeypatch.setattr(redis_batching, "_round_trip", counted)
     client = CountingRedis(connection_pool=pool)
     yield client
     await client.aclose(close_connection_pool=True)

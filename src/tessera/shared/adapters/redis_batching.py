@@ -109,9 +109,8 @@ class CommandBatcher:
         (hiredis) and written at once, and its replies are read under one deadline."""
         connection = await self._connection()
         try:
-            await connection.send_packed_command(_pack(commands), check_health=False)
             async with asyncio.timeout(_read_timeout(connection)):
-                values = await _read_replies(connection, len(commands))
+                values = await _round_trip(connection, _pack(commands), len(commands))
         except BaseException:
             # Replies may be left unread on it: never use this connection again as is.
             await self._give_back(connection)
@@ -128,7 +127,7 @@ class CommandBatcher:
         """A kept connection the server has not closed, else one from the pool."""
         while self._kept:
             connection = self._kept.pop()
-            stream = connection._reader  # see _read_replies
+            stream = connection._reader  # see _round_trip
             if stream is not None and not stream.at_eof():
                 return connection
             await self._give_back(connection)
@@ -147,27 +146,31 @@ class CommandBatcher:
             return found
 
 
-async def _read_replies(connection: AbstractConnection, count: int) -> list[Any]:
-    """The next `count` replies on `connection`, each error reply as its exception, read from
-    the connection's stream (redis-py's parser holds nothing between commands: every reply
-    it read was a whole one it returned)."""
-    stream = connection._reader  # what redis-py's own parser reads from
-    if stream is None:
+async def _round_trip(connection: AbstractConnection, payload: bytes, count: int) -> list[Any]:
+    """Writes `payload` (`count` packed commands) and reads their replies, each error reply
+    as its exception, through the connection's streams: redis-py's `send_packed_command`
+    wraps every write in `asyncio.wait_for`, a task of its own, and its parser holds
+    nothing between commands (every reply it read was a whole one it returned). The caller
+    sets the deadline."""
+    stream, writer = connection._reader, connection._writer  # what redis-py itself uses
+    if stream is None or writer is None:
         raise RedisConnectionError(_CLOSED)
     reader = _reader_for(connection)
     values: list[Any] = []
-    while len(values) < count:
-        value = reader.gets()
-        if value is False:
-            try:
-                chunk = await stream.read(READ_CHUNK)
-            except OSError as error:
-                raise RedisConnectionError(f"Error while reading from Redis: {error}") from error
+    try:
+        writer.write(payload)
+        await writer.drain()
+        while len(values) < count:
+            value = reader.gets()
+            if value is not False:
+                values.append(value)
+                continue
+            chunk = await stream.read(READ_CHUNK)
             if not chunk:
                 raise RedisConnectionError(_CLOSED)
             reader.feed(chunk)
-        else:
-            values.append(value)
+    except OSError as error:
+        raise RedisConnectionError(f"Error while talking to Redis: {error}") from error
     if reader.has_data():
         raise InvalidResponse("Redis sent more replies than commands.")
     return values
