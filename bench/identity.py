@@ -79,11 +79,11 @@ NOTES = (
     f"req/s and latency then say more about the machine than about Tessera; server CPU "
     f"ms/req still holds.",
     f"`/users/me` cycles through {USERS} users' access tokens (one session each). Per request "
-    f"Tessera verifies the JWT twice (the rate limiter reads user and role from it, then "
-    f"authentication; the signature is checked once per token), sends three Redis commands "
-    f"(the rate-limit counter, the session touch that slides its idle expiry, the cached "
-    f"profile), batched with those of the other requests in flight, and makes no database "
-    f"query once the 5-minute profile cache is warm (the warm-up warms it).",
+    f"Tessera verifies the JWT once (the signature once per token), sends three Redis "
+    f"commands one after the other (the session touch that slides its idle expiry, the "
+    f"rate-limit counter of the session's user, the cached profile), each batched with those "
+    f"of the other requests in flight, and makes no database query once the 5-minute profile "
+    f"cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
     f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
     f"(a core is kept for other requests) and at the lowest CPU priority, then "
