@@ -11,6 +11,7 @@ import httpx
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tessera.features.ops.adapters.prometheus import FLUSH_SECONDS
 from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
@@ -105,6 +106,8 @@ async def test_metrics_of_several_server_workers_are_added_up(tmp_path: Path) ->
                     return (await client.get("/health")).status_code
 
             statuses = await asyncio.gather(*(one() for _ in range(60)))
+            # Each worker hands its tally to the shared files every FLUSH_SECONDS.
+            await asyncio.sleep(FLUSH_SECONDS + 0.5)
             counting = {path.name for path in (tmp_path / "metrics").glob("counter_*.db")}
             scrapes = []
             for _ in range(6):

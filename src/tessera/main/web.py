@@ -140,7 +140,9 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         startup, shutdown = [background.start], [background.stop, container.close]
     refresher = PoolGaugesRefresher(partial(container.get, PoolGauges), forget_dead_workers)
     drain = SocketsDrain(container)
-    startup, shutdown = [*startup, refresher.start, drain.start], [refresher.stop, *shutdown]
+    http_metrics = HttpMetrics()
+    startup = [*startup, refresher.start, drain.start, http_metrics.start]
+    shutdown = [http_metrics.stop, refresher.stop, *shutdown]
     app = Litestar(
         route_handlers=[HealthController, metrics, api],
         exception_handlers=handlers,
@@ -168,7 +170,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         headers=security_headers(production=settings.is_production),
         max_body_bytes=MAX_JSON_BODY_BYTES,
         streaming_paths=(f"{API_PREFIX}{LocalStorageController.path}",),
-        observe=HttpMetrics().observe,
+        observe=http_metrics.observe,
     )
     return app
 
