@@ -11,6 +11,8 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor
 
+from tessera.shared.http.context import request_id_var
+
 _SECRET_KEYS = re.compile(
     r"pass(word)?|secret|token|authorization|cookie|api[_-]?key|credential", re.IGNORECASE
 )
@@ -58,9 +60,19 @@ def order_fields(_logger: Any, _method: str, event_dict: EventDict) -> EventDict
     return {**leading, **event_dict}
 
 
+def add_request_id(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """The id of the request being served (`EdgeMiddleware` sets `request_id_var` once per
+    request; binding it into structlog's context too would cost every request a bind and an
+    unbind, logged or not)."""
+    if "request_id" not in event_dict and (request_id := request_id_var.get()) is not None:
+        event_dict["request_id"] = request_id
+    return event_dict
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),

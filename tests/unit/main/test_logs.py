@@ -7,6 +7,7 @@ import pytest
 import structlog
 
 from tessera.main.logs import configure_logging
+from tessera.shared.http.context import request_id_var
 
 
 @pytest.fixture
@@ -32,6 +33,19 @@ def test_every_line_is_json_with_the_standard_fields_and_request_id(log_lines) -
     assert second["logger"] == "sqlalchemy.pool"
     assert second["message"] == "pool exhausted"
     assert second["request_id"] == "req-abc"
+
+
+def test_the_served_requests_id_is_on_every_line_without_binding_it(log_lines) -> None:
+    token = request_id_var.set("req-served")
+    try:
+        structlog.stdlib.get_logger("tessera.test").info("inside")
+        logging.getLogger("sqlalchemy.pool").warning("also inside")
+    finally:
+        request_id_var.reset(token)
+    structlog.stdlib.get_logger("tessera.test").info("outside")
+    inside, also, outside = log_lines()
+    assert inside["request_id"] == also["request_id"] == "req-served"
+    assert "request_id" not in outside
 
 
 def test_secrets_tokens_and_emails_never_reach_the_output(log_lines) -> None:

@@ -74,8 +74,7 @@ class EdgeMiddleware:
             return
         headers = _wanted_headers(scope)
         request_id = choose_request_id(headers.get(b"x-request-id"))
-        token = request_id_var.set(request_id)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        token = request_id_var.set(request_id)  # log lines read it (main.logs.add_request_id)
         started = time.perf_counter()
         status = 0
 
@@ -107,7 +106,6 @@ class EdgeMiddleware:
             if self._observe is not None and scope["type"] == ScopeType.HTTP:
                 # The route template, set by Litestar's router; None when nothing matched.
                 self._observe(scope["method"], scope.get("path_template"), status, elapsed)
-            structlog.contextvars.unbind_contextvars("request_id")
             request_id_var.reset(token)
 
     def _too_large(self, headers: dict[bytes, str]) -> bool:
