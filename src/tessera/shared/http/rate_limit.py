@@ -22,6 +22,7 @@ a read-then-write that processes race on, and it keys per middleware class, not 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,7 @@ from tessera.shared.http.errors import ErrorCode, error_response
 
 logger = structlog.stdlib.get_logger("tessera.ratelimit")
 
+Header = tuple[bytes, bytes]
 Identity = tuple[str, str]
 """(user id, role) of the request's authenticated caller."""
 Identify = Callable[[Scope], Identity | None]
@@ -116,15 +118,21 @@ class RateLimitMiddleware:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         target = self._target(scope)
-        decision = await self._hit(*target) if target is not None else None
-        if target is None or decision is None:
+        if target is None:
             await next_app(scope, receive, send)
             return
-        headers = rate_limit_headers(target[0], decision)
-        if not decision.allowed:
-            await _refuse(scope, receive, send, decision, headers)
+        group, identifier = target
+        try:
+            limiter = self._limiter or await self._first_limiter()
+            decision = await limiter.hit(group, identifier)
+        except DependencyUnavailable:
+            self._warn_cache_down()
+            await next_app(scope, receive, send)
             return
-        await next_app(scope, receive, _adding_headers(send, headers))
+        if not decision.allowed:
+            await _refuse(scope, receive, send, decision, rate_limit_headers(group, decision))
+            return
+        await next_app(scope, receive, _adding_headers(send, _encoded_headers(group, decision)))
 
     def _target(self, scope: Scope) -> tuple[RateLimitGroup, str] | None:
         path: str = scope["path"]
@@ -140,15 +148,10 @@ class RateLimitMiddleware:
         group = self._auth if path.startswith(self._auth_prefix) else self._api
         return group, ip_identifier(ip)
 
-    async def _hit(self, group: RateLimitGroup, identifier: str) -> RateLimitDecision | None:
-        try:
-            if self._limiter is None:
-                assert self._get_limiter is not None
-                self._limiter = await self._get_limiter()
-            return await self._limiter.hit(group, identifier)
-        except DependencyUnavailable:
-            self._warn_cache_down()
-            return None
+    async def _first_limiter(self) -> RateLimiter:
+        assert self._get_limiter is not None
+        limiter = self._limiter = await self._get_limiter()
+        return limiter
 
     def _warn_cache_down(self) -> None:
         now = self._monotonic()
@@ -214,9 +217,28 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return ",".join(values) if values else None
 
 
-def _adding_headers(send: Send, headers: dict[str, str]) -> Send:
-    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+def _encoded_headers(group: RateLimitGroup, decision: RateLimitDecision) -> list[Header]:
+    """`rate_limit_headers`, as the ASGI pairs an allowed response gets (every request
+    builds them, so without the dictionary in between)."""
+    name, policy = _fixed_parts(group)
+    remaining = str(decision.remaining).encode()
+    return [
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-remaining", remaining),
+        (b"x-ratelimit-reset", str(decision.reset_at_epoch).encode()),
+        (b"ratelimit-policy", policy),
+        (b"ratelimit", b'"%s";r=%s;t=%d' % (name, remaining, decision.reset_after_seconds)),
+    ]
 
+
+@functools.cache
+def _fixed_parts(group: RateLimitGroup) -> tuple[bytes, bytes]:
+    """The group's name and its `RateLimit-Policy` value, encoded once."""
+    policy = f'"{group.name}";q={group.limit};w={group.window_seconds}'
+    return group.name.encode("latin-1"), policy.encode("latin-1")
+
+
+def _adding_headers(send: Send, encoded: list[Header]) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
             message["headers"] = [*message.get("headers", ()), *encoded]
