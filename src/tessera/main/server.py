@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from granian.constants import Interfaces
 from granian.log import LogLevels
@@ -66,6 +67,14 @@ class DrainingGranian(MPServer):
 
     Overrides granian's `_stop_workers` (pinned in uv.lock; tests/e2e/test_graceful_shutdown
     fails if a granian upgrade changes it)."""
+
+    def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+        # A terminal's Ctrl-C reaches the workers too, and they stop on their own: mark them
+        # as stopped by us right away, before the serve loop wakes up, or a worker quicker
+        # than a busy parent is taken for a crash (and the server exits with 1).
+        for worker in self.wrks:
+            worker.interrupt_by_parent = True
+        super().signal_handler_interrupt(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     def _stop_workers(self) -> None:
         for worker in self.wrks:
