@@ -129,10 +129,11 @@ class RateLimitMiddleware:
             self._warn_cache_down()
             await next_app(scope, receive, send)
             return
+        headers = rate_limit_headers(group, decision)
         if not decision.allowed:
-            await _refuse(scope, receive, send, decision, rate_limit_headers(group, decision))
+            await _refuse(scope, receive, send, decision, headers)
             return
-        await next_app(scope, receive, _adding_headers(send, _encoded_headers(group, decision)))
+        await next_app(scope, receive, _adding_headers(send, headers))
 
     def _target(self, scope: Scope) -> tuple[RateLimitGroup, str] | None:
         path: str = scope["path"]
@@ -176,8 +177,9 @@ def rate_limit_middleware(
     return RateLimitMiddleware(limiter, settings, identify, auth_prefix=auth_prefix)
 
 
-def rate_limit_headers(group: RateLimitGroup, decision: RateLimitDecision) -> dict[str, str]:
-    """The seed's `X-RateLimit-*` fields and the IETF ones.
+def rate_limit_headers(group: RateLimitGroup, decision: RateLimitDecision) -> list[Header]:
+    """The seed's `X-RateLimit-*` fields and the IETF ones, as ASGI header pairs (every
+    limited request sends them).
 
     `RateLimit-Policy` and `RateLimit` follow draft-ietf-httpapi-ratelimit-headers-10
     (September 2025; -11 keeps the syntax): Structured Field lists of items named for the
@@ -185,13 +187,22 @@ def rate_limit_headers(group: RateLimitGroup, decision: RateLimitDecision) -> di
     seconds until the quota resets). The older `limit=, remaining=, reset=` dictionary form
     of draft -07 is not sent.
     """
-    return {
-        "X-RateLimit-Limit": str(decision.limit),
-        "X-RateLimit-Remaining": str(decision.remaining),
-        "X-RateLimit-Reset": str(decision.reset_at_epoch),
-        "RateLimit-Policy": f'"{group.name}";q={decision.limit};w={group.window_seconds}',
-        "RateLimit": f'"{group.name}";r={decision.remaining};t={decision.reset_after_seconds}',
-    }
+    name, policy = _fixed_parts(group)
+    remaining = str(decision.remaining).encode()
+    return [
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-remaining", remaining),
+        (b"x-ratelimit-reset", str(decision.reset_at_epoch).encode()),
+        (b"ratelimit-policy", policy),
+        (b"ratelimit", b'"%s";r=%s;t=%d' % (name, remaining, decision.reset_after_seconds)),
+    ]
+
+
+@functools.cache
+def _fixed_parts(group: RateLimitGroup) -> tuple[bytes, bytes]:
+    """The group's name and its `RateLimit-Policy` value, encoded once."""
+    policy = f'"{group.name}";q={group.limit};w={group.window_seconds}'
+    return group.name.encode("latin-1"), policy.encode("latin-1")
 
 
 def ip_identifier(ip: str) -> str:
@@ -217,27 +228,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return ",".join(values) if values else None
 
 
-def _encoded_headers(group: RateLimitGroup, decision: RateLimitDecision) -> list[Header]:
-    """`rate_limit_headers`, as the ASGI pairs an allowed response gets (every request
-    builds them, so without the dictionary in between)."""
-    name, policy = _fixed_parts(group)
-    remaining = str(decision.remaining).encode()
-    return [
-        (b"x-ratelimit-limit", str(decision.limit).encode()),
-        (b"x-ratelimit-remaining", remaining),
-        (b"x-ratelimit-reset", str(decision.reset_at_epoch).encode()),
-        (b"ratelimit-policy", policy),
-        (b"ratelimit", b'"%s";r=%s;t=%d' % (name, remaining, decision.reset_after_seconds)),
-    ]
-
-
-@functools.cache
-def _fixed_parts(group: RateLimitGroup) -> tuple[bytes, bytes]:
-    """The group's name and its `RateLimit-Policy` value, encoded once."""
-    policy = f'"{group.name}";q={group.limit};w={group.window_seconds}'
-    return group.name.encode("latin-1"), policy.encode("latin-1")
-
-
 def _adding_headers(send: Send, encoded: list[Header]) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -252,7 +242,7 @@ async def _refuse(
     receive: Receive,
     send: Send,
     decision: RateLimitDecision,
-    headers: dict[str, str],
+    headers: list[Header],
 ) -> None:
     retry_after = decision.reset_after_seconds
     response = error_response(
@@ -260,7 +250,8 @@ async def _refuse(
         _REFUSED,
         details={"retry_after": retry_after},
         retry_after=retry_after,
-        headers={**headers, "Retry-After": str(retry_after)},
+        headers={name.decode(): value.decode() for name, value in headers}
+        | {"retry-after": str(retry_after)},
     )
     request: Request[Any, Any, Any] = Request(scope)
     await response.to_asgi_response(None, request)(scope, receive, send)
