@@ -171,13 +171,9 @@ class RedisSessionStore:
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
     ) -> Principal | None:
-        sid = str(session_id)
-        base = f"{self._prefix}session:user:{user_id}:"
-        index = f"{self._prefix}session:index:{user_id}"
+        args = (str(session_id), _ms(now), idle_seconds * 1000)
         async with translate_redis_errors():
-            reply = await self._touch(
-                keys=(base + sid, index), args=(sid, _ms(now), idle_seconds * 1000)
-            )
+            reply = await self._touch(keys=self._keys(user_id, session_id), args=args)
         if reply is None:
             return None
         owner, tenant, role = cast(list[bytes], reply)

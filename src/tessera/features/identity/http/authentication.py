@@ -61,7 +61,7 @@ class AuthenticationMiddleware:
 def bearer_token(scope: Scope) -> str | None:
     """The token of the first `Authorization: Bearer <token>` header; None without one."""
     for name, value in scope["headers"]:
-        if name == b"authorization" or name.lower() == b"authorization":
+        if name.lower() == b"authorization":
             scheme, _, token = value.decode("latin-1").strip().partition(" ")
             token = token.strip()
             return token if scheme.lower() == "bearer" and token else None
