@@ -24,16 +24,17 @@ from tests.e2e.processes import BASE_ENV, free_port, running_server
 from tests.fakes.tcp_proxy import TcpProxy
 
 IN_FLIGHT = 50
+SERVER_ENV = {
+    "JWT_SECRET_KEY": "graceful-shutdown-test-key-of-40-chars!!",
+    "RATE_LIMIT_AUTH_PER_MINUTE": "1000",
+    "LOG_LEVEL": "WARNING",
+}
+"""A server whose tokens survive the test and whose sign-ups are not rate limited."""
 EMAIL, PASSWORD = "drain@example.com", "drain-pass-phrase-9"
 
 
 async def test_sigterm_during_50_in_flight_requests_loses_none_of_them(tmp_path: Path) -> None:
-    env = {
-        "JWT_SECRET_KEY": "graceful-shutdown-test-key-of-40-chars!!",
-        "RATE_LIMIT_AUTH_PER_MINUTE": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    with running_server(tmp_path, env) as server:
+    with running_server(tmp_path, SERVER_ENV) as server:
         limits = httpx.Limits(max_connections=IN_FLIGHT + 5)
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
             body = {"email": EMAIL, "password": PASSWORD, "full_name": "D", "terms_accepted": True}
@@ -131,12 +132,7 @@ async def _load_through_an_outage(base_url: str, proxy: TcpProxy) -> list[tuple[
 
 
 async def test_sigterm_closes_open_websockets_with_1001_going_away(tmp_path: Path) -> None:
-    env = {
-        "JWT_SECRET_KEY": "graceful-shutdown-test-key-of-40-chars!!",
-        "RATE_LIMIT_AUTH_PER_MINUTE": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    with running_server(tmp_path, env) as server:
+    with running_server(tmp_path, SERVER_ENV) as server:
         account = await sockets.signed_up(server.url, "socket-drain@example.com")
         async with (
             sockets.connected(server.url, account["access_token"]) as first,
@@ -154,7 +150,7 @@ async def test_sigterm_closes_open_websockets_with_1001_going_away(tmp_path: Pat
 def test_ctrl_c_to_the_whole_process_group_stops_cleanly(tmp_path: Path) -> None:
     """A terminal's Ctrl-C reaches granian's workers too: they stop on their own while the
     server drains them, which must not count as a crash (exit code 1)."""
-    env = {"JWT_SECRET_KEY": "graceful-shutdown-test-key-of-40-chars!!", "LOG_LEVEL": "INFO"}
+    env = {"JWT_SECRET_KEY": SERVER_ENV["JWT_SECRET_KEY"], "LOG_LEVEL": "INFO"}
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tessera", "serve", "--port", str(port)],

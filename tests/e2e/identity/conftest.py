@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,22 @@ class CheapHashing(Provider):
         return Argon2PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[Client]:
+@asynccontextmanager
+async def embedded_client(tmp_path: Path, **settings: str) -> AsyncIterator[Client]:
+    """Tessera on a migrated SQLite database in `tmp_path`, with cheap hashing and these
+    settings."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
     await asyncio.to_thread(migrations.upgrade, url)
-    settings = settings_for(
-        database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false", jwt_secret_key=SECRET
-    )
-    async with client_for(settings, CheapHashing()) as running:
+    configured = settings_for(database_url=url, data_dir=str(tmp_path), **settings)
+    async with client_for(configured, CheapHashing()) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[Client]:
+    async with embedded_client(
+        tmp_path, rate_limit_enabled="false", jwt_secret_key=SECRET
+    ) as running:
         yield running
 
 

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.identity.conftest import PASSWORD, Client, bearer, login, register
+from tests.e2e.identity.conftest import (
+    PASSWORD,
+    Client,
+    bearer,
+    embedded_client,
+    login,
+    register,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -458,15 +465,7 @@ async def test_repeated_failures_slow_an_account_down_without_locking_it(
 
 
 async def test_unverified_users_get_403_when_verification_is_required(tmp_path: Path) -> None:
-    from tessera.main import migrations
-    from tests.e2e.harness import client_for, settings_for
-    from tests.e2e.identity.conftest import CheapHashing
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'strict.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
-    settings = settings_for(database_url=url, data_dir=str(tmp_path),
-                            require_email_verification="true")  # fmt: skip
-    async with client_for(settings, CheapHashing()) as strict:
+    async with embedded_client(tmp_path, require_email_verification="true") as strict:
         await register(strict)
         refused = await strict.post(
             "/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}
@@ -508,15 +507,7 @@ async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymo
     """One authentication serves the rate limiter and the handler: a live session's requests
     count against its user; once the session has ended its token buys nothing, and the
     request counts against the address like any anonymous one."""
-    from tessera.main import migrations
-    from tests.e2e.harness import client_for, settings_for
-    from tests.e2e.identity.conftest import CheapHashing
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'limited.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
-    settings = settings_for(database_url=url, data_dir=str(tmp_path),
-                            rate_limit_api_per_minute="4")  # fmt: skip
-    async with client_for(settings, CheapHashing()) as limited:
+    async with embedded_client(tmp_path, rate_limit_api_per_minute="4") as limited:
         await register(limited)
         tokens = await login(limited)
         for remaining in ("3", "2"):
