@@ -78,8 +78,8 @@ class DrainingGranian(MPServer):
 
     def _stop_workers(self) -> None:
         for worker in self.wrks:
-            # The parent stops it from here on: granian must not take its exit (after the
-            # drain, or on a Ctrl-C the worker got too) for a crash.
+            # The parent stops it from here on: granian must not take its exit after the
+            # drain for a crash (an interrupt has marked them already; other stops have not).
             worker.interrupt_by_parent = True
             pid = getattr(getattr(worker, "inner", None), "pid", None)
             if pid is not None:
