@@ -80,10 +80,10 @@ NOTES = (
     f"ms/req still holds.",
     f"`/users/me` cycles through {USERS} users' access tokens (one session each). Per request "
     f"Tessera verifies the JWT once (the signature once per token), sends three Redis "
-    f"commands one after the other (the session touch that slides its idle expiry, the "
-    f"rate-limit counter of the session's user, the cached profile), each batched with those "
-    f"of the other requests in flight, and makes no database query once the 5-minute profile "
-    f"cache is warm (the warm-up warms it).",
+    f"commands in two round trips (the session touch that slides its idle expiry together "
+    f"with the rate-limit counter of the token's user, then the cached profile), each batched "
+    f"with those of the other requests in flight, and makes no database query once the "
+    f"5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
     f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
     f"(a core is kept for other requests) and at the lowest CPU priority, then "

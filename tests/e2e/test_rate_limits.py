@@ -33,8 +33,9 @@ from tessera.shared.http.errors import (
     unhandled_exception_handler,
 )
 from tessera.shared.http.rate_limit import (
-    Identify,
+    Callers,
     Identity,
+    KnownCallers,
     LimiterSource,
     rate_limit_middleware,
 )
@@ -84,7 +85,10 @@ class PeerFromHeader:
         await self._app(scope, receive, send)
 
 
-def build_app(settings: Settings, limiter: LimiterSource, who: Identify = identify) -> Litestar:
+TOKEN_CALLERS = KnownCallers(identify)
+
+
+def build_app(settings: Settings, limiter: LimiterSource, who: Callers = TOKEN_CALLERS) -> Litestar:
     app = Litestar(
         route_handlers=[login, probe, health],
         middleware=[rate_limit_middleware(limiter, settings, who)],
@@ -309,3 +313,36 @@ async def test_the_limiter_can_come_from_an_async_factory() -> None:
         codes = await statuses(11, lambda: client.post("/api/v1/auth/login", headers=headers))
     assert codes == [201] * 10 + [429]
     assert len(made) == 1
+
+
+class Impostors:
+    """Callers whose tokens name `user-ann` but whose checks confirm someone else: the
+    `x-test-confirmed` header's user (role `admin` for `user-root`), or nobody."""
+
+    def claimed(self, scope: Scope) -> Identity | None:
+        return identify(scope)
+
+    async def confirmed(self, scope: Scope) -> Identity | None:
+        for name, value in scope["headers"]:
+            if name == b"x-test-confirmed":
+                user = value.decode()
+                return (user, "admin" if user == "user-root" else "user") if user else None
+        return identify(scope)
+
+
+async def test_a_claim_the_check_does_not_confirm_is_counted_as_the_confirmed_caller() -> None:
+    """The claimed caller is counted first (in the session check's batch); when the check
+    confirms someone else, that hit is taken back and the request counted again."""
+    limiter = memory_limiter()
+    async with AsyncTestClient(build_app(limits(), limiter, Impostors())) as client:
+        ann = bearer("token-ann")
+        first = await client.get("/api/v1/probe", headers=ann)
+        assert first.headers["ratelimit"] == '"api";r=4;t=60', "ann, confirmed: counted"
+        ended = await client.get("/api/v1/probe", headers=ann | {"x-test-confirmed": ""})
+        assert ended.headers["ratelimit"] == '"api";r=4;t=60', "by address, not ann"
+        promoted = await client.get(
+            "/api/v1/probe", headers=ann | {"x-test-confirmed": "user-root"}
+        )
+        assert promoted.headers["ratelimit"] == '"admin";r=7;t=60', "as the admin it is now"
+        again = await client.get("/api/v1/probe", headers=ann)
+        assert again.headers["ratelimit"] == '"api";r=3;t=60', "ann paid twice, not four times"

@@ -11,7 +11,6 @@ from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.types import Scope
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -20,7 +19,7 @@ from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.http.auth_controller import AuthController
-from tessera.features.identity.http.authentication import AuthenticationMiddleware, caller_of
+from tessera.features.identity.http.authentication import AuthenticationMiddleware, SessionCallers
 from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
@@ -108,12 +107,6 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
-def _caller_identity(scope: Scope) -> tuple[str, str] | None:
-    """(user id, role) of the caller authentication found, for rate limiting."""
-    caller = caller_of(scope)
-    return None if caller is None else (str(caller.user_id), caller.role.value)
-
-
 def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     handlers: dict[Any, Any] = {
         DomainError: DomainErrorHandler(DOMAIN_ERROR_CODES),
@@ -149,7 +142,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         before_request=require_json_body,
         middleware=[
             AuthenticationMiddleware(partial(container.get, Authenticate)),
-            rate_limit_middleware(partial(container.get, RateLimiter), settings, _caller_identity),
+            rate_limit_middleware(partial(container.get, RateLimiter), settings, SessionCallers()),
         ],
         cors_config=_cors(settings),
         request_max_body_size=MAX_JSON_BODY_BYTES,

@@ -50,19 +50,27 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
         yield running
 
 
-@pytest.fixture
-async def production_client(tmp_path: Path, redis_prefix: str) -> AsyncIterator[Client]:
+@asynccontextmanager
+async def production_app(
+    tmp_path: Path, redis_prefix: str, **settings: str
+) -> AsyncIterator[Client]:
     """PostgreSQL and Redis, the service connecting as the app role, so row-level security
-    applies as in production."""
+    applies as in production; cheap hashing and these settings."""
     async with services.throwaway_database() as url:
         await asyncio.to_thread(migrations.upgrade, url)
-        settings = settings_for(
+        configured = settings_for(
             database_url=await services.as_app_role(url), redis_url=services.TEST_REDIS_URL,
-            redis_key_prefix=redis_prefix, data_dir=str(tmp_path), rate_limit_enabled="false",
-            jwt_secret_key=SECRET,
+            redis_key_prefix=redis_prefix, data_dir=str(tmp_path), jwt_secret_key=SECRET,
+            **settings,
         )  # fmt: skip
-        async with client_for(settings, CheapHashing()) as running:
+        async with client_for(configured, CheapHashing()) as running:
             yield running
+
+
+@pytest.fixture
+async def production_client(tmp_path: Path, redis_prefix: str) -> AsyncIterator[Client]:
+    async with production_app(tmp_path, redis_prefix, rate_limit_enabled="false") as running:
+        yield running
 
 
 Register = Callable[..., Awaitable[dict[str, Any]]]

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from tessera.shared.adapters import redis_batching
 from tests.e2e.identity.conftest import (
     PASSWORD,
     Client,
     bearer,
     embedded_client,
     login,
+    production_app,
     register,
 )
 
@@ -506,7 +508,8 @@ async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymo
 ) -> None:
     """One authentication serves the rate limiter and the handler: a live session's requests
     count against its user; once the session has ended its token buys nothing, and the
-    request counts against the address like any anonymous one."""
+    request counts against the address like any anonymous one (the hit its token's user
+    took while the session was being checked is given back)."""
     async with embedded_client(tmp_path, rate_limit_api_per_minute="4") as limited:
         await register(limited)
         tokens = await login(limited)
@@ -524,3 +527,30 @@ async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymo
         anonymous = await limited.get("/api/v1/users/me")
         error(anonymous, 401, "UNAUTHORIZED")
         assert anonymous.headers["x-ratelimit-remaining"] == "2"
+        again = await limited.get("/api/v1/users/me", headers=bearer(await login(limited)))
+        assert again.status_code == 200
+        assert again.headers["x-ratelimit-remaining"] == "0", "the dead token cost the user nothing"
+
+
+async def test_the_session_check_and_the_rate_limit_counter_share_one_round_trip(
+    tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /users/me with a cached profile costs two Redis round trips: the session check
+    and the user's rate-limit counter go together, then the profile is read."""
+    async with production_app(tmp_path, redis_prefix) as app:
+        await register(app)
+        tokens = await login(app)
+        warm = await app.get("/api/v1/users/me", headers=bearer(tokens))
+        assert warm.status_code == 200
+        batches: list[int] = []
+        round_trip = redis_batching._round_trip
+
+        async def counted(connection: Any, payload: bytes, count: int) -> list[Any]:
+            batches.append(count)
+            return await round_trip(connection, payload, count)
+
+        monkeypatch.setattr(redis_batching, "_round_trip", counted)
+        me = await app.get("/api/v1/users/me", headers=bearer(tokens))
+    assert me.status_code == 200
+    assert me.headers["ratelimit"].startswith('"api";r=')
+    assert batches == [2, 1]

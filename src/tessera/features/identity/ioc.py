@@ -113,7 +113,7 @@ class IdentityProvider(Provider):
         )  # fmt: skip
 
     @provide(scope=Scope.REQUEST)
-    def principal(
+    async def principal(
         self,
         request: Request,  # type: ignore[type-arg]
         scope: TenantScope,
@@ -121,7 +121,7 @@ class IdentityProvider(Provider):
         """The caller `AuthenticationMiddleware` found for this request; 401 without a valid
         bearer token of a live session. The request's database work is scoped to the
         caller's tenant from here on."""
-        caller = require_caller(request.scope)
+        caller = await require_caller(request.scope)
         scope.enter(caller.tenant_id)
         return caller
 

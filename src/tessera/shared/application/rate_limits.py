@@ -64,3 +64,11 @@ class RateLimiter:
             reset_after_seconds=reset_after,
             reset_at_epoch=math.ceil(self._clock.now().timestamp() + counter.resets_in),
         )
+
+    async def take_back(self, group: RateLimitGroup, identifier: str) -> None:
+        """Undo one `hit` of this window, for a hit counted against the wrong identifier
+        (a caller that turned out not to be who its token claimed). Should the window have
+        ended in between, the next one starts one lower: a request more, never one less."""
+        await self._cache.increment(
+            group.key(identifier), window_seconds=group.window_seconds, amount=-1
+        )

@@ -8,12 +8,18 @@
 | anything else (no bearer token, or one that did not authenticate) | `api` | client IP |
 | `/health*`, `/schema*`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
 
-Who the caller is comes from `identify(scope)`: the authentication layer in front of this one
-has already checked the bearer token and its session (once per request, for both). A bearer
-that did not authenticate on an `/auth/` path keeps the request in the `auth` group:
-otherwise adding `Authorization: Bearer x` to a login would buy a password guesser the
-larger API limit. IPv6 clients are counted per /64, the block one subscriber usually holds,
-so rotating addresses inside it does not reset the count.
+Who the caller is comes from `Callers`, which the authentication layer in front of this one
+answers: `claimed` is who the request's token names (checked without I/O), `confirmed` who
+it turned out to be once the session check finished (None when the session has ended).
+The limiter counts the claimed caller straight away, so the counter goes to the cache in the
+same batch as the session check instead of one round trip later; then it waits for the
+confirmed caller, and if that differs (an ended session, a role changed since the token
+was issued), it takes the hit back and counts the request again, as the confirmed caller
+or, without one, by address. A dead token thus never spends its user's budget for longer
+than a round trip. A bearer that did not authenticate on an `/auth/` path keeps the request
+in the `auth` group: otherwise adding `Authorization: Bearer x` to a login would buy a
+password guesser the larger API limit. IPv6 clients are counted per /64, the block one
+subscriber usually holds, so rotating addresses inside it does not reset the count.
 
 Counting is `RateLimiter.hit`, atomic in the shared cache, so every API process together lets
 exactly the limit through. Litestar's own rate-limit middleware is not used: its counting is
@@ -43,9 +49,35 @@ logger = structlog.stdlib.get_logger("tessera.ratelimit")
 Header = tuple[bytes, bytes]
 Identity = tuple[str, str]
 """(user id, role) of the request's authenticated caller."""
-Identify = Callable[[Scope], Identity | None]
-"""The authenticated caller of a request, from what the authentication layer left in its
-scope; None for an anonymous request or a bearer token that did not authenticate."""
+
+
+class Callers(Protocol):
+    """Who sent a request, as the authentication layer in front of the limiter finds out."""
+
+    def claimed(self, scope: Scope) -> Identity | None:
+        """Who the request's credentials name, before their check has finished (no I/O);
+        None for an anonymous request or credentials already refused."""
+        ...
+
+    async def confirmed(self, scope: Scope) -> Identity | None:
+        """Who the caller is once the check has finished; None if it did not authenticate."""
+        ...
+
+
+class KnownCallers:
+    """`Callers` for an authentication that finishes before the limiter runs: the claimed
+    caller is the confirmed one, `identify(scope)`."""
+
+    def __init__(self, identify: Callable[[Scope], Identity | None]) -> None:
+        self._identify = identify
+
+    def claimed(self, scope: Scope) -> Identity | None:
+        return self._identify(scope)
+
+    async def confirmed(self, scope: Scope) -> Identity | None:
+        return self._identify(scope)
+
+
 LimiterSource = RateLimiter | Callable[[], Awaitable[RateLimiter]]
 
 AUTH_PREFIX = "/api/v1/auth/"
@@ -87,7 +119,7 @@ class RateLimitMiddleware:
         self,
         limiter: LimiterSource,
         settings: RateLimitSettings,
-        identify: Identify | None = None,
+        callers: Callers | None = None,
         *,
         auth_prefix: str = AUTH_PREFIX,
         monotonic: Callable[[], float] = time.monotonic,
@@ -99,7 +131,7 @@ class RateLimitMiddleware:
         self._api = RateLimitGroup("api", settings.rate_limit_api_per_minute, WINDOW_SECONDS)
         self._admin = RateLimitGroup("admin", settings.rate_limit_admin_per_minute, WINDOW_SECONDS)
         self._clients = ClientIpResolver(settings.trusted_proxies)
-        self._identify = identify
+        self._callers = callers
         self._auth_prefix = auth_prefix
         self._monotonic = monotonic
         self._last_warning: float | None = None
@@ -117,14 +149,21 @@ class RateLimitMiddleware:
         return rate_limited
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        target = self._target(scope)
-        if target is None:
+        if scope.get("method") == "OPTIONS" or _unlimited(scope["path"]):
             await next_app(scope, receive, send)
             return
-        group, identifier = target
+        claimed = None if self._callers is None else self._callers.claimed(scope)
+        group, identifier = self._target(scope, claimed)
         try:
             limiter = self._limiter or await self._first_limiter()
             decision = await limiter.hit(group, identifier)
+            if claimed is not None:
+                assert self._callers is not None
+                confirmed = await self._callers.confirmed(scope)
+                if confirmed != claimed:
+                    await limiter.take_back(group, identifier)
+                    group, identifier = self._target(scope, confirmed)
+                    decision = await limiter.hit(group, identifier)
         except DependencyUnavailable:
             self._warn_cache_down()
             await next_app(scope, receive, send)
@@ -135,14 +174,11 @@ class RateLimitMiddleware:
             return
         await next_app(scope, receive, _adding_headers(send, headers))
 
-    def _target(self, scope: Scope) -> tuple[RateLimitGroup, str] | None:
-        path: str = scope["path"]
-        if scope.get("method") == "OPTIONS" or _unlimited(path):
-            return None
-        identity = self._identify(scope) if self._identify is not None else None
-        if identity is not None:
-            user_id, role = identity
+    def _target(self, scope: Scope, caller: Identity | None) -> tuple[RateLimitGroup, str]:
+        if caller is not None:
+            user_id, role = caller
             return (self._admin if role in ADMIN_ROLES else self._api), user_id
+        path: str = scope["path"]
         peer = scope.get("client")
         forwarded_for = _header(scope, b"x-forwarded-for")
         ip = self._clients.resolve(peer[0] if peer else None, forwarded_for)
@@ -164,17 +200,18 @@ class RateLimitMiddleware:
 def rate_limit_middleware(
     limiter: LimiterSource,
     settings: RateLimitSettings,
-    identify: Identify | None = None,
+    callers: Callers | None = None,
     *,
     auth_prefix: str = AUTH_PREFIX,
 ) -> RateLimitMiddleware:
     """The middleware for `Litestar(middleware=[...])`; a no-op when rate limits are disabled.
 
     `limiter` is a `RateLimiter` or an async callable returning one (called on the first
-    limited request and kept, e.g. `partial(container.get, RateLimiter)`). `identify` gives
-    (user id, role) of the request's authenticated caller, or None (see `Identify`).
+    limited request and kept, e.g. `partial(container.get, RateLimiter)`). `callers` says
+    who the request's authenticated caller is (see `Callers`); without it every request
+    is counted by address.
     """
-    return RateLimitMiddleware(limiter, settings, identify, auth_prefix=auth_prefix)
+    return RateLimitMiddleware(limiter, settings, callers, auth_prefix=auth_prefix)
 
 
 def rate_limit_headers(group: RateLimitGroup, decision: RateLimitDecision) -> list[Header]:
@@ -258,6 +295,9 @@ async def _refuse(
 
 
 __all__ = [
+    "Callers",
+    "Identity",
+    "KnownCallers",
     "RateLimitMiddleware",
     "RateLimitSettings",
     "rate_limit_headers",

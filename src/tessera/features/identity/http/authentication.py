@@ -1,33 +1,49 @@
 """Bearer authentication, once per HTTP request, before rate limiting and routing.
 
-`AuthenticationMiddleware` runs `Authenticate` on the request's bearer token (a valid access
-token of a live session, whose idle expiry it slides) and leaves the outcome in the ASGI
-scope: the caller, or the error that refused the token. Nothing is refused here. The rate
-limiter reads the caller (`caller_of`) to count the request against the user; a handler
-that needs a caller asks for `Principal`, whose provider calls `require_caller`: the
-caller, else the stored error (401, or 503 when the session store is down).
+`AuthenticationMiddleware` checks the request's bearer token (a valid access token of a live
+session, whose idle expiry it slides) and leaves the outcome in the ASGI scope: the caller,
+or the error that refused the token. Nothing is refused here. The token is checked at once
+(no I/O); the session check is started, not awaited, so the rate limiter's counter for the
+user the token names goes to Redis in the same batch as it (see `SessionCallers`). Whoever
+needs the outcome awaits it: the rate limiter (`SessionCallers.confirmed`) and the
+`Principal` provider (`require_caller`: the caller, else the stored error, 401 or 503 when
+the session store is down). The middleware itself awaits it last, so every session check
+finishes even when nothing asked for its outcome.
 
 One check serves both, so a request costs one token verification and one session read,
-and the rate limiter sees the session's current role, not the one the token was issued with.
+and the rate limiter ends up counting the session's current role, not the token's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal
+from tessera.features.identity.domain.sessions import Principal, TokenClaims
 from tessera.shared.domain.errors import DependencyUnavailable
+from tessera.shared.http.rate_limit import Identity
 
 CALLER_KEY = "tessera.caller"
-"""The scope key of the outcome: a `Principal`, or the error its token met."""
+"""The scope key of the outcome: a `Principal`, the error its token met, or, while the
+session check runs, a `_SessionCheck`."""
 _MISSING = "A bearer access token is required."
 
 AuthenticateSource = Callable[[], Awaitable[Authenticate]]
+Outcome = Principal | InvalidToken | DependencyUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionCheck:
+    """A verified token whose session is being checked."""
+
+    claims: TokenClaims
+    outcome: asyncio.Future[Outcome]
 
 
 class AuthenticationMiddleware:
@@ -42,20 +58,62 @@ class AuthenticationMiddleware:
 
     def __call__(self, app: ASGIApp) -> ASGIApp:
         async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == ScopeType.HTTP and (token := bearer_token(scope)) is not None:
-                scope[CALLER_KEY] = await self._outcome(token)  # type: ignore[literal-required]
-            await app(scope, receive, send)
+            if scope["type"] != ScopeType.HTTP or (token := bearer_token(scope)) is None:
+                await app(scope, receive, send)
+                return
+            scope[CALLER_KEY] = await self._start(token)  # type: ignore[literal-required]
+            try:
+                await app(scope, receive, send)
+            finally:
+                await _settled(scope)
 
         return authenticated
 
-    async def _outcome(self, token: str) -> Principal | InvalidToken | DependencyUnavailable:
+    async def _start(self, token: str) -> Outcome | _SessionCheck:
         authenticate = self._authenticate
         if authenticate is None:
             authenticate = self._authenticate = await self._get_authenticate()
         try:
-            return await authenticate.execute(token)
-        except (InvalidToken, DependencyUnavailable) as refused:
+            claims = authenticate.claims(token)
+        except InvalidToken as refused:
             return refused
+        return _SessionCheck(claims, asyncio.ensure_future(_confirm(authenticate, claims)))
+
+
+async def _confirm(authenticate: Authenticate, claims: TokenClaims) -> Outcome:
+    try:
+        return await authenticate.confirm(claims)
+    except (InvalidToken, DependencyUnavailable) as refused:
+        return refused
+
+
+async def _settled(scope: Scope) -> Outcome | None:
+    """The outcome of the request's authentication, once its session check has finished;
+    None when the request carried no bearer token."""
+    outcome: Outcome | _SessionCheck | None = scope.get(CALLER_KEY)  # type: ignore[assignment]
+    if isinstance(outcome, _SessionCheck):
+        outcome = scope[CALLER_KEY] = await outcome.outcome  # type: ignore[literal-required]
+    return outcome
+
+
+class SessionCallers:
+    """The rate limiter's `Callers`: the user and role a verified token names, then the
+    caller its session confirmed."""
+
+    def claimed(self, scope: Scope) -> Identity | None:
+        outcome = scope.get(CALLER_KEY)
+        if isinstance(outcome, _SessionCheck):
+            return str(outcome.claims.user_id), outcome.claims.role.value
+        return _identity(outcome)
+
+    async def confirmed(self, scope: Scope) -> Identity | None:
+        return _identity(await _settled(scope))
+
+
+def _identity(outcome: object) -> Identity | None:
+    if isinstance(outcome, Principal):
+        return str(outcome.user_id), outcome.role.value
+    return None
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -68,16 +126,10 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def caller_of(scope: Scope) -> Principal | None:
-    """The authenticated caller of the request, or None (anonymous, or refused)."""
-    outcome = scope.get(CALLER_KEY)
-    return outcome if isinstance(outcome, Principal) else None
-
-
-def require_caller(scope: Scope) -> Principal:
+async def require_caller(scope: Scope) -> Principal:
     """The authenticated caller; raises what refused its token, or `InvalidToken` when the
     request carried none."""
-    outcome = scope.get(CALLER_KEY)
+    outcome = await _settled(scope)
     if isinstance(outcome, Principal):
         return outcome
     if isinstance(outcome, InvalidToken | DependencyUnavailable):
