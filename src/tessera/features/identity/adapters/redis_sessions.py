@@ -10,6 +10,7 @@ reach the session hashes named by the index, so they need a single-shard Redis.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import translate_redis_errors
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TOUCH_KEYS_CACHED = 4096
+"""Sessions (and ids) whose touch keys are kept ready, most recently used first."""
 _MS = timedelta(milliseconds=1)
 _Args = list[str | int]
 
@@ -156,6 +159,9 @@ class RedisSessionStore:
         self._list = batcher.script(_LIST)
         self._revoke_all = batcher.script(_REVOKE_ALL)
         self._set_role = batcher.script(_SET_ROLE)
+        # A client sends its session's token with every request: the touch's key strings
+        # are made once per session rather than from the ids each time.
+        self._touch_keys = functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)(self._touch_parts)
 
     async def create(self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int) -> None:
         seen, expires = _ms(session.last_seen_at), _ms(session.expires_at)
@@ -171,15 +177,13 @@ class RedisSessionStore:
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
     ) -> Principal | None:
-        args = (str(session_id), _ms(now), idle_seconds * 1000)
+        keys, session = self._touch_keys(user_id, session_id)
         async with translate_redis_errors():
-            reply = await self._touch(keys=self._keys(user_id, session_id), args=args)
+            reply = await self._touch(keys=keys, args=(session, _ms(now), idle_seconds * 1000))
         if reply is None:
             return None
         owner, tenant, role = cast(list[bytes], reply)
-        return Principal(
-            uuid.UUID(owner.decode()), uuid.UUID(tenant.decode()), Role(role.decode()), session_id
-        )
+        return Principal(_uuid(owner), _uuid(tenant), _role(role), session_id)
 
     async def rotate(
         self,
@@ -240,6 +244,27 @@ class RedisSessionStore:
 
     def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str]:
         return f"{self._base(user_id)}{session_id}", self._index(user_id)
+
+    def _touch_parts(
+        self, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> tuple[tuple[str, str], str]:
+        return self._keys(user_id, session_id), str(session_id)
+
+
+@functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)
+def _uuid(raw: bytes) -> uuid.UUID:
+    """An id as the session stores it (the same few come back on every touch)."""
+    return uuid.UUID(raw.decode())
+
+
+_ROLES = {role.value.encode(): role for role in Role}
+
+
+def _role(raw: bytes) -> Role:
+    try:
+        return _ROLES[raw]
+    except KeyError:
+        raise ValueError(f"not a role: {raw!r}") from None
 
 
 def _fields(session: SessionRecord, refresh_hash: str) -> dict[str, str | int]:
