@@ -9,11 +9,16 @@ from typing import Any
 
 import pytest
 from dishka import Provider, Scope, make_async_container, provide
-from dishka.integrations.litestar import LitestarProvider
 from litestar import Litestar, Request, WebSocket, get, websocket
 from litestar.testing import AsyncTestClient, TestClient
 
-from tessera.shared.http.di import FromDishka, inject, setup_di
+from tessera.shared.http.di import (
+    ConnectionProvider,
+    ConnectionScope,
+    FromDishka,
+    inject,
+    setup_di,
+)
 
 
 class Visit:
@@ -29,14 +34,14 @@ class Visit:
 
 class Provided(Provider):
     @provide(scope=Scope.REQUEST)
-    async def visit(self, request: Request) -> AsyncIterator[Visit]:  # type: ignore[type-arg]
-        visit = Visit(request.url.path)
+    async def visit(self, connection: ConnectionScope) -> AsyncIterator[Visit]:
+        visit = Visit(connection["path"])
         yield visit
         Visit.closed.append(visit.number)
 
     @provide(scope=Scope.SESSION)
-    def greeting(self, socket: WebSocket) -> str:  # type: ignore[type-arg]
-        return f"hello {socket.url.path}"
+    def greeting(self, connection: ConnectionScope) -> str:
+        return f"hello {connection['path']}"
 
 
 @get("/visit")
@@ -59,7 +64,7 @@ async def greet(socket: WebSocket[Any, Any, Any]) -> None:
 
 
 def make_app() -> Litestar:
-    container = make_async_container(Provided(), LitestarProvider())
+    container = make_async_container(Provided(), ConnectionProvider())
     app = Litestar(route_handlers=[visit, uses_state, greet], on_shutdown=[container.close])
     setup_di(container, app)
     return app
@@ -77,7 +82,7 @@ async def test_each_request_has_a_container_of_its_own_closed_when_it_ends(
     first = (await client.get("/visit")).json()
     second = (await client.get("/visit")).json()
     assert first["same"] is True, "one instance per request"
-    assert first["path"] == "/visit", "the request is in the container's context"
+    assert first["path"] == "/visit", "the request's ASGI scope is in the container's context"
     assert second["number"] != first["number"]
     assert {first["number"], second["number"]} <= set(Visit.closed)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
 from dishka.entities.validation_settings import STRICT_VALIDATION
-from dishka.integrations.litestar import LitestarProvider
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -90,6 +89,7 @@ from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.http.client_ip import ClientIpResolver
+from tessera.shared.http.di import ConnectionProvider
 
 
 class CoreProvider(Provider):
@@ -294,7 +294,7 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         FilesProvider(),
         NotificationsProvider(),  # after the session store's provider: it decorates it
         WebhooksProvider(),
-        LitestarProvider(),
+        ConnectionProvider(),
         *overrides,
         context={Settings: settings},
         validation_settings=STRICT_VALIDATION,

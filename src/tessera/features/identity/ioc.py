@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dishka import Provider, Scope, provide, provide_all
-from litestar import Request
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
@@ -61,6 +60,7 @@ from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.http.di import ConnectionScope
 
 
 class IdentityProvider(Provider):
@@ -113,15 +113,11 @@ class IdentityProvider(Provider):
         )  # fmt: skip
 
     @provide(scope=Scope.REQUEST)
-    async def principal(
-        self,
-        request: Request,  # type: ignore[type-arg]
-        scope: TenantScope,
-    ) -> Principal:
+    async def principal(self, connection: ConnectionScope, scope: TenantScope) -> Principal:
         """The caller `AuthenticationMiddleware` found for this request; 401 without a valid
         bearer token of a live session. The request's database work is scoped to the
         caller's tenant from here on."""
-        caller = await require_caller(request.scope)
+        caller = await require_caller(connection)  # type: ignore[arg-type]
         scope.enter(caller.tenant_id)
         return caller
 

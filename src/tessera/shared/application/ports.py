@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+import msgspec
 
 from tessera.shared.domain.events import Event
 
@@ -52,8 +53,7 @@ class OutboxListener(Protocol):
     def committed(self, event_ids: Sequence[uuid.UUID]) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(msgspec.Struct, frozen=True):
     """A windowed counter's value after an increment, and seconds until the window resets."""
 
     value: int

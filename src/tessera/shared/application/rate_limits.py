@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import msgspec
+
 from tessera.shared.application.ports import Cache, Clock
 
 KEY_PREFIX = "ratelimit"
@@ -29,8 +31,7 @@ class RateLimitGroup:
         return f"{KEY_PREFIX}:{self.name}:{identifier}"
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitDecision:
+class RateLimitDecision(msgspec.Struct, frozen=True):
     """The outcome of one hit, with what the caller needs to pace itself.
 
     `remaining` is how many more hits the window allows (never negative);

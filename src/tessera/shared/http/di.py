@@ -8,10 +8,11 @@ context variable, which the injected handler reads: a handler keeps exactly the
 parameters it declares.
 
 - `setup_di(container, app)` wraps the app: each HTTP request gets a REQUEST-scope
-  container (context: its `Request`), each WebSocket a SESSION-scope one (context: its
-  `WebSocket`), closed when the connection ends. The container is also at
-  `connection.state.dishka_container`, for guards and WebSocket handlers, as with
-  dishka's integration.
+  container, each WebSocket a SESSION-scope one, closed when the connection ends; their
+  context is the connection's ASGI scope (`ConnectionScope`, provided by
+  `ConnectionProvider`), not a `Request`, which no provider needs and every request would
+  pay for. The container is also at `connection.state.dishka_container`, for guards and
+  WebSocket handlers, as with dishka's integration.
 - `inject` marks a handler whose `FromDishka[...]` parameters come from that container.
 """
 
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NewType, ParamSpec, TypeVar
 
-from dishka import AsyncContainer, FromDishka
+from dishka import AsyncContainer, FromDishka, Provider, from_context
 from dishka import Scope as DIScope
 from dishka.integrations.base import wrap_injection
-from litestar import Litestar, Request, WebSocket
+from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -32,6 +33,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 STATE_KEY = "dishka_container"
+ConnectionScope = NewType("ConnectionScope", dict[str, Any])
+"""The ASGI scope of the HTTP request or WebSocket a container serves."""
 _connection_container: ContextVar[AsyncContainer] = ContextVar("dishka_connection_container")
 
 
@@ -50,13 +53,13 @@ class ContainerPerConnection:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind: str = scope["type"]  # lifespan too, which Litestar's `Scope` type leaves out
         if kind == ScopeType.HTTP:
-            context: dict[Any, Any] = {Request: Request(scope)}
             di_scope = DIScope.REQUEST
         elif kind == ScopeType.WEBSOCKET:
-            context, di_scope = {WebSocket: WebSocket(scope)}, DIScope.SESSION
+            di_scope = DIScope.SESSION
         else:
             await self._app(scope, receive, send)
             return
+        context = {ConnectionScope: scope}
         async with self._container(context, scope=di_scope) as connection_container:
             scope.setdefault("state", {})[STATE_KEY] = connection_container
             token = _connection_container.set(connection_container)
@@ -64,6 +67,13 @@ class ContainerPerConnection:
                 await self._app(scope, receive, send)
             finally:
                 _connection_container.reset(token)
+
+
+class ConnectionProvider(Provider):
+    """`ConnectionScope` in the containers `setup_di` opens (SESSION for a WebSocket, and
+    so REQUEST for an HTTP request too)."""
+
+    connection = from_context(provides=ConnectionScope, scope=DIScope.SESSION)
 
 
 def inject(func: Callable[P, T]) -> Callable[P, T]:
@@ -79,4 +89,4 @@ def _current_container(_args: Any, _kwargs: Any) -> AsyncContainer:
         raise RuntimeError("No dishka container: is the app wrapped with setup_di?") from None
 
 
-__all__ = ["FromDishka", "inject", "setup_di"]
+__all__ = ["ConnectionProvider", "ConnectionScope", "FromDishka", "inject", "setup_di"]

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+import msgspec
+
 TokenType = Literal["access", "refresh"]
 REFRESH_GRACE_SECONDS = 10
 
@@ -68,8 +70,7 @@ class Rotation:
     session: SessionRecord | None  # after rotation (ROTATED, GRACE); None otherwise
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
+class Principal(msgspec.Struct, frozen=True):
     """Who is calling: taken from a live session, so role and tenant are current."""
 
     user_id: uuid.UUID

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -38,8 +38,7 @@ AuthenticateSource = Callable[[], Awaitable[Authenticate]]
 Outcome = Principal | InvalidToken | DependencyUnavailable
 
 
-@dataclass(frozen=True, slots=True)
-class _SessionCheck:
+class _SessionCheck(msgspec.Struct, frozen=True):
     """A verified token whose session is being checked."""
 
     claims: TokenClaims
