@@ -45,13 +45,13 @@ class CountingPool(BlockingConnectionPool):
 async def client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountingRedis]:
     await services.check_redis()
     pool = CountingPool.from_url(services.TEST_REDIS_URL, socket_timeout=5)
-    round_trip = redis_batching._round_trip
+    write = redis_batching._write
 
-    async def counted(connection: Any, payload: bytes, count: int) -> list[Any]:
+    def counted(connection: Any, payload: bytes) -> None:
         pool.writes += 1
-        return await round_trip(connection, payload, count)
+        write(connection, payload)
 
-    monkeypatch.setattr(redis_batching, "_round_trip", counted)
+    monkeypatch.setattr(redis_batching, "_write", counted)
     client = CountingRedis(connection_pool=pool)
     yield client
     await client.aclose(close_connection_pool=True)
@@ -83,6 +83,30 @@ async def test_batches_reuse_the_connection_they_keep(
     for n in range(1, 21):
         assert await batcher.execute("INCR", f"{redis_prefix}n") == n
     assert (client.round_trips, client.checkouts) == (20, 1)
+
+
+async def test_a_kept_connection_gets_the_batch_when_the_turn_ends_not_a_turn_later(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    batcher = CommandBatcher(client)
+    await batcher.execute("PING")  # a connection to keep
+    reply = batcher.execute("INCR", f"{redis_prefix}n")
+    await asyncio.sleep(0)  # one loop iteration: the flush runs, the batch's task has not yet
+    assert client.round_trips == 2, "written by the flush itself"
+    assert await reply == 1
+
+
+async def test_a_command_that_cannot_be_packed_fails_its_batch_instead_of_hanging(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    batcher = CommandBatcher(client)
+    await batcher.execute("PING")
+    good = batcher.execute("INCR", f"{redis_prefix}n")
+    bad = batcher.execute("SET", f"{redis_prefix}k", {"not": "packable"})  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert all(isinstance(result, Exception) for result in results)
+    assert await batcher.execute("INCR", f"{redis_prefix}n") == 1, "nothing of it was sent"
 
 
 async def test_a_kept_connection_the_server_closed_is_replaced(

@@ -17,7 +17,10 @@ disconnects it and hands it back to the pool, which reconnects it on its next us
 
 Nothing waits for a batch to fill: the first command of a turn schedules the flush for the
 end of that turn (`loop.call_soon`), so a lone command goes out as soon as the code that
-issued it yields. Replies are
+issued it yields. The flush writes the batch then and there when a kept connection is free
+(a task started for it would write one loop iteration later, after every other callback
+ready by then: under load, a sizeable share of a request's wait); only the reading, and a
+batch that needs a connection from the pool, wait for the batch's task. Replies are
 exactly what `Redis.execute_command` returns; a command's error goes to its caller only; a
 connection failure goes to every caller of the batch, each with its own copy of the error.
 A caller that is cancelled no longer waits, but a command already queued is still sent.
@@ -77,13 +80,32 @@ class CommandBatcher:
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), self._max_batch):
-            task = asyncio.ensure_future(self._send(pending[start : start + self._max_batch]))
+            batch = pending[start : start + self._max_batch]
+            commands = [command for command, _ in batch]
+            try:
+                written_to = self._write_now(commands)
+            except Exception:  # the batch's task meets the error again, and reports it
+                written_to = None
+            task = asyncio.ensure_future(self._send(batch, commands, written_to))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
-    async def _send(self, batch: Sequence[tuple[tuple[Arg, ...], asyncio.Future[Any]]]) -> None:
+    def _write_now(self, commands: Sequence[tuple[Arg, ...]]) -> AbstractConnection | None:
+        """The kept connection the batch was just written to; None when none is free and
+        open (the batch's task then takes one and writes)."""
+        if not self._kept or not _open(self._kept[-1]):
+            return None
+        _write(self._kept[-1], _pack(commands))
+        return self._kept.pop()
+
+    async def _send(
+        self,
+        batch: Sequence[tuple[tuple[Arg, ...], asyncio.Future[Any]]],
+        commands: Sequence[tuple[Arg, ...]],
+        written_to: AbstractConnection | None,
+    ) -> None:
         try:
-            replies = await self._replies([command for command, _ in batch])
+            replies = await self._replies(commands, written_to)
         except asyncio.CancelledError:
             for _, reply in batch:
                 reply.cancel()
@@ -101,16 +123,21 @@ class CommandBatcher:
             else:
                 reply.set_result(value)
 
-    async def _replies(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+    async def _replies(
+        self, commands: Sequence[tuple[Arg, ...]], written_to: AbstractConnection | None
+    ) -> list[Any]:
         """One reply per command, a command's error as its reply; raises if the connection
         fails or Redis does not answer within the client's socket timeout.
 
         What a pipeline does, without its per-command Python: the batch is packed in C
-        (hiredis) and written at once, and its replies are read under one deadline."""
-        connection = await self._connection()
+        (hiredis) and written at once (here, unless `_write_now` has), and its replies are
+        read under one deadline."""
+        connection = written_to or await self._connection()
         try:
             async with asyncio.timeout(_read_timeout(connection)):
-                values = await _round_trip(connection, _pack(commands), len(commands))
+                if written_to is None:
+                    _write(connection, _pack(commands))
+                values = await _read_replies(connection, len(commands))
         except BaseException:
             # Replies may be left unread on it: never use this connection again as is.
             await self._give_back(connection)
@@ -127,8 +154,7 @@ class CommandBatcher:
         """A kept connection the server has not closed, else one from the pool."""
         while self._kept:
             connection = self._kept.pop()
-            stream = connection._reader  # see _round_trip
-            if stream is not None and not stream.at_eof():
+            if _open(connection):
                 return connection
             await self._give_back(connection)
         fresh: AbstractConnection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
@@ -146,19 +172,32 @@ class CommandBatcher:
             return found
 
 
-async def _round_trip(connection: AbstractConnection, payload: bytes, count: int) -> list[Any]:
-    """Writes `payload` (`count` packed commands) and reads their replies, each error reply
-    as its exception, through the connection's streams: redis-py's `send_packed_command`
-    wraps every write in `asyncio.wait_for`, a task of its own, and its parser holds
-    nothing between commands (every reply it read was a whole one it returned). The caller
-    sets the deadline."""
-    stream, writer = connection._reader, connection._writer  # what redis-py itself uses
+def _open(connection: AbstractConnection) -> bool:
+    """Whether the server has not closed the connection (as far as its stream has seen)."""
+    stream = connection._reader  # see _write
+    return stream is not None and not stream.at_eof()
+
+
+def _write(connection: AbstractConnection, payload: bytes) -> None:
+    """Hands `payload` (packed commands) to the connection's stream, which redis-py itself
+    uses: its `send_packed_command` wraps every write in `asyncio.wait_for`, a task of its
+    own. A failed write shows when the replies are read."""
+    writer = connection._writer
+    if writer is None:
+        raise RedisConnectionError(_CLOSED)
+    writer.write(payload)
+
+
+async def _read_replies(connection: AbstractConnection, count: int) -> list[Any]:
+    """The replies to the `count` commands last written, each error reply as its exception.
+    redis-py's parser holds nothing between commands (every reply it read was a whole one it
+    returned), so a reader of our own takes over. The caller sets the deadline."""
+    stream, writer = connection._reader, connection._writer
     if stream is None or writer is None:
         raise RedisConnectionError(_CLOSED)
     reader = _reader_for(connection)
     values: list[Any] = []
     try:
-        writer.write(payload)
         await writer.drain()
         while len(values) < count:
             value = reader.gets()
