@@ -152,14 +152,14 @@ class RateLimitMiddleware:
         if scope.get("method") == "OPTIONS" or _unlimited(scope["path"]):
             await next_app(scope, receive, send)
             return
-        claimed = None if self._callers is None else self._callers.claimed(scope)
+        callers = self._callers
+        claimed = None if callers is None else callers.claimed(scope)
         group, identifier = self._target(scope, claimed)
         try:
             limiter = self._limiter or await self._first_limiter()
             decision = await limiter.hit(group, identifier)
-            if claimed is not None:
-                assert self._callers is not None
-                confirmed = await self._callers.confirmed(scope)
+            if callers is not None and claimed is not None:
+                confirmed = await callers.confirmed(scope)
                 if confirmed != claimed:
                     await limiter.take_back(group, identifier)
                     group, identifier = self._target(scope, confirmed)
