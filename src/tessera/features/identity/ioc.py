@@ -10,6 +10,7 @@ from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
+    SqlUserLookup,
     SqlUserRepository,
 )
 from tessera.features.identity.adapters.user_purged_job import UserPurgedJob
@@ -37,6 +38,7 @@ from tessera.features.identity.application.ports import (
     PasswordHasher,
     SessionStore,
     TokenIssuer,
+    UserLookup,
     UserRepository,
     UserSearch,
 )
@@ -75,7 +77,7 @@ class IdentityProvider(Provider):
     use_cases = provide_all(
         RegisterUser, LogIn, RefreshTokens, LogOut, LogOutEverywhere,
         ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
-        ResetPassword, ChangePassword, GetProfile, UpdateProfile, DeleteAccount, PruneSpentLinks,
+        ResetPassword, ChangePassword, UpdateProfile, DeleteAccount, PruneSpentLinks,
         PurgeDeletedAccounts, ListUsers, GetUser, UpdateUser, RemoveUser, CreateAdmin,
         InviteUser, ListInvitations, RevokeInvitation, ChangeAvatar, RemoveAvatar, AvatarLink,
         scope=Scope.REQUEST,
@@ -83,6 +85,9 @@ class IdentityProvider(Provider):
     purged_objects = provide_all(ForgetUserObjects, UserPurgedJob, scope=Scope.REQUEST)
     # Every authenticated request needs it and it holds no request state: built once.
     authenticate = provide(Authenticate, scope=Scope.APP)
+    # The most frequent read: a cache hit should cost no request-scoped object at all.
+    user_lookup = provide(SqlUserLookup, provides=UserLookup, scope=Scope.APP)
+    get_profile = provide(GetProfile, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,16 @@ class SessionPool:
         session = self._idle.pop() if self._idle else self._factory()
         session.info[TENANT_SCOPE] = scope
         return session
+
+    @asynccontextmanager
+    async def session(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
+        """A session of its own for work outside any request's unit of work, back in the
+        pool when the block ends (its transaction, if any, closed: nothing is committed)."""
+        session = self.acquire(scope)
+        try:
+            yield session
+        finally:
+            await self.release(session)
 
     async def release(self, session: AsyncSession) -> None:
         if session.in_transaction():

@@ -15,6 +15,8 @@ from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFi
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
+from tessera.shared.adapters.database import SessionPool
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import Page, PageRequest
 
 _FIELDS = ("email", "password_hash", "full_name", "avatar_url", "is_verified", "is_active",
@@ -182,3 +184,17 @@ class SqlOneTimeTokens:
         )  # fmt: skip
         result = await self._session.execute(used, execution_options={"synchronize_session": False})
         return result.scalar_one_or_none()
+
+
+class SqlUserLookup:
+    """`UserLookup`: a session from the pool for each read, in the tenant's scope (row-level
+    security on PostgreSQL), returned as soon as the read is done."""
+
+    def __init__(self, pool: SessionPool) -> None:
+        self._pool = pool
+
+    async def get(self, user_id: uuid.UUID, *, tenant_id: uuid.UUID) -> User | None:
+        scope = TenantScope()
+        scope.enter(tenant_id)
+        async with self._pool.session(scope) as session:
+            return await SqlUserRepository(session).get(user_id)

@@ -72,9 +72,14 @@ PASSWORD_RESET = "password_reset"
 
 
 async def live_user(users: UserRepository, principal: Principal) -> User:
-    """The caller's account; gone (deleted meanwhile) or deactivated means the token is no
-    longer valid (deactivation also ends the sessions; this covers a sign-in racing it)."""
-    user = await users.get(principal.user_id)
+    """The caller's account (see `live`)."""
+    return live(await users.get(principal.user_id))
+
+
+def live(user: User | None) -> User:
+    """The caller's account as read; gone (deleted meanwhile) or deactivated means the token
+    is no longer valid (deactivation also ends the sessions; this covers a sign-in racing
+    it)."""
     if user is None or not user.is_active:
         raise InvalidToken()
     return user

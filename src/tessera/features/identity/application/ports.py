@@ -67,6 +67,14 @@ class TokenIssuer(Protocol):
         ...
 
 
+class UserLookup(Protocol):
+    """One account read on its own, outside the request's unit of work, in the tenant
+    given. For reads that usually need no database at all (a cached profile): they take
+    a database session only when they do read."""
+
+    async def get(self, user_id: uuid.UUID, *, tenant_id: uuid.UUID) -> User | None: ...
+
+
 class SessionStore(Protocol):
     """Live sessions (Redis `session:user:<user_id>:<session_id>` hashes, or memory).
 

@@ -1,0 +1,75 @@
+"""`SqlUserLookup` (`UserLookup`) on SQLite and PostgreSQL: one account read in a session of
+its own, back in the pool at once, and on PostgreSQL only inside the tenant it names (the app
+role, under row-level security)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tessera.features.identity.adapters.sql_users import SqlUserLookup, SqlUserRepository
+from tessera.features.identity.domain.sessions import Role
+from tessera.features.identity.domain.user import User
+from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
+from tessera.main import migrations
+from tessera.shared.adapters.database import (
+    TENANT_SCOPE,
+    SessionPool,
+    create_engine,
+    session_factory,
+)
+from tessera.shared.application.tenant_scope import TenantScope
+from tests import services
+
+NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+async def a_user(engine: AsyncEngine) -> User:
+    """A user in a tenant of its own, written by the (owner) engine."""
+    tenant = uuid.uuid4()
+    user = User.register(
+        tenant_id=tenant, email=f"{uuid.uuid4().hex[:8]}@example.com", password_hash="x",
+        full_name="Ann", role=Role.USER, now=NOW,
+    )  # fmt: skip
+    async with AsyncSession(engine) as session:
+        await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
+        await SqlUserRepository(session).add(user)
+        await session.commit()
+    return user
+
+
+async def test_an_account_reads_back_and_its_session_goes_back_to_the_pool(
+    migrated_engine: AsyncEngine,
+) -> None:
+    user = await a_user(migrated_engine)
+    pool = SessionPool(session_factory(migrated_engine))
+    lookup = SqlUserLookup(pool)
+    found = await lookup.get(user.id, tenant_id=user.tenant_id)
+    assert found is not None
+    assert (found.id, found.email, found.full_name) == (user.id, user.email, "Ann")
+    assert await lookup.get(uuid.uuid4(), tenant_id=user.tenant_id) is None
+    next_scope = TenantScope()
+    session = pool.acquire(next_scope)
+    assert not session.in_transaction(), "nothing left open by the reads"
+    assert not session.identity_map, "nor any row kept"
+    assert session.info == {TENANT_SCOPE: next_scope}, "nor the lookup's tenant scope"
+
+
+@pytest.mark.postgres
+async def test_under_row_level_security_an_account_is_found_only_in_its_own_tenant() -> None:
+    async with services.throwaway_database() as url:
+        await asyncio.to_thread(migrations.upgrade, url)
+        owner = create_engine(url)
+        app = create_engine(await services.as_app_role(url))
+        try:
+            user = await a_user(owner)
+            lookup = SqlUserLookup(SessionPool(session_factory(app)))
+            assert await lookup.get(user.id, tenant_id=user.tenant_id) is not None
+            assert await lookup.get(user.id, tenant_id=uuid.uuid4()) is None
+        finally:
+            await app.dispose()
+            await owner.dispose()
