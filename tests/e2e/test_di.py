@@ -32,22 +32,42 @@ class Visit:
         self.path = path
 
 
+class Level:
+    """SESSION-scoped: one per WebSocket, and one for all HTTP requests together."""
+
+    closed: list[Level] = []  # noqa: RUF012 (a test's shared log)
+
+
 class Provided(Provider):
+    @provide(scope=Scope.SESSION)
+    async def level(self) -> AsyncIterator[Level]:
+        level = Level()
+        yield level
+        Level.closed.append(level)
+
     @provide(scope=Scope.REQUEST)
     async def visit(self, connection: ConnectionScope) -> AsyncIterator[Visit]:
         visit = Visit(connection["path"])
         yield visit
         Visit.closed.append(visit.number)
 
+    sockets = itertools.count(1)
+
     @provide(scope=Scope.SESSION)
-    def greeting(self, connection: ConnectionScope) -> str:
-        return f"hello {connection['path']}"
+    def greeting(self) -> str:
+        return f"hello {next(self.sockets)}"
 
 
 @get("/visit")
 @inject
 async def visit(first: FromDishka[Visit], again: FromDishka[Visit]) -> dict[str, Any]:
     return {"number": first.number, "same": first is again, "path": first.path}
+
+
+@get("/level")
+@inject
+async def level(shared: FromDishka[Level]) -> dict[str, int]:
+    return {"level": id(shared)}
 
 
 @get("/uses-state")
@@ -59,13 +79,14 @@ async def uses_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @websocket("/greet")
 async def greet(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.accept()
-    await socket.send_text(await socket.state.dishka_container.get(str))
+    container = socket.state.dishka_container
+    await socket.send_text(f"{await container.get(str)}, {await container.get(str)}")
     await socket.close()
 
 
 def make_app() -> Litestar:
     container = make_async_container(Provided(), ConnectionProvider())
-    app = Litestar(route_handlers=[visit, uses_state, greet], on_shutdown=[container.close])
+    app = Litestar(route_handlers=[visit, level, uses_state, greet], on_shutdown=[container.close])
     setup_di(container, app)
     return app
 
@@ -93,9 +114,15 @@ async def test_guards_and_handlers_find_the_container_in_the_connection_state(
     assert (await client.get("/uses-state")).json() == {"path": "/uses-state"}
 
 
-def test_a_websocket_gets_a_session_container() -> None:
-    with TestClient(make_app()) as client, client.websocket_connect("/greet") as socket:
-        assert socket.receive_text() == "hello /greet"
+def test_each_websocket_gets_a_session_container_of_its_own() -> None:
+    with TestClient(make_app()) as client:
+        with client.websocket_connect("/greet") as socket:
+            first = socket.receive_text()
+        with client.websocket_connect("/greet") as socket:
+            second = socket.receive_text()
+    number = first.split(", ")[0]
+    assert first == f"{number}, {number}", "one instance per socket"
+    assert second.split(", ")[0] != number
 
 
 async def test_an_injected_handler_keeps_only_the_parameters_it_declares(
@@ -108,3 +135,14 @@ async def test_an_injected_handler_keeps_only_the_parameters_it_declares(
 async def test_an_injected_handler_outside_setup_di_says_what_is_missing() -> None:
     with pytest.raises(RuntimeError, match="setup_di"):
         await visit.fn()
+
+
+async def test_http_requests_open_their_containers_from_one_shared_session_level() -> None:
+    """dishka's SESSION level (a WebSocket's) sits between APP and REQUEST: HTTP requests
+    share one, closed when the app shuts down, rather than building one each."""
+    async with AsyncTestClient(make_app()) as client:
+        first = (await client.get("/level")).json()["level"]
+        second = (await client.get("/level")).json()["level"]
+        assert first == second
+        assert all(id(level) != first for level in Level.closed), "still open"
+    assert any(id(level) == first for level in Level.closed), "closed at shutdown"

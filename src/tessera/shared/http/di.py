@@ -8,11 +8,16 @@ context variable, which the injected handler reads: a handler keeps exactly the
 parameters it declares.
 
 - `setup_di(container, app)` wraps the app: each HTTP request gets a REQUEST-scope
-  container, each WebSocket a SESSION-scope one, closed when the connection ends; their
-  context is the connection's ASGI scope (`ConnectionScope`, provided by
+  container, each WebSocket a SESSION-scope one, closed when the connection ends. A
+  request's context is its ASGI scope (`ConnectionScope`, provided by
   `ConnectionProvider`), not a `Request`, which no provider needs and every request would
   pay for. The container is also at `connection.state.dishka_container`, for guards and
   WebSocket handlers, as with dishka's integration.
+- SESSION scope means a WebSocket connection. dishka puts that level between APP and
+  REQUEST, so HTTP requests open theirs from one SESSION-level container they all share,
+  opened on the first request and closed at shutdown, instead of building and closing a
+  SESSION level around every request (a sizeable part of a request's cost under load). An
+  HTTP request must therefore not depend on anything SESSION-scoped.
 - `inject` marks a handler whose `FromDishka[...]` parameters come from that container.
 """
 
@@ -34,12 +39,14 @@ T = TypeVar("T")
 
 STATE_KEY = "dishka_container"
 ConnectionScope = NewType("ConnectionScope", dict[str, Any])
-"""The ASGI scope of the HTTP request or WebSocket a container serves."""
+"""The ASGI scope of the HTTP request a REQUEST container serves."""
 _connection_container: ContextVar[AsyncContainer] = ContextVar("dishka_connection_container")
 
 
 def setup_di(container: AsyncContainer, app: Litestar) -> None:
-    app.asgi_handler = ContainerPerConnection(app.asgi_handler, container)
+    per_connection = ContainerPerConnection(app.asgi_handler, container)
+    app.asgi_handler = per_connection
+    app.on_shutdown.insert(0, per_connection.close)  # before the container itself closes
     app.state.dishka_container = container
 
 
@@ -49,18 +56,22 @@ class ContainerPerConnection:
     def __init__(self, app: ASGIApp, container: AsyncContainer) -> None:
         self._app = app
         self._container = container
+        self._requests: AsyncContainer | None = None
+        """The SESSION level every HTTP request's container is opened from."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind: str = scope["type"]  # lifespan too, which Litestar's `Scope` type leaves out
         if kind == ScopeType.HTTP:
-            di_scope = DIScope.REQUEST
+            requests = self._requests
+            if requests is None:
+                requests = self._requests = self._container(scope=DIScope.SESSION)
+            opened = requests({ConnectionScope: scope})
         elif kind == ScopeType.WEBSOCKET:
-            di_scope = DIScope.SESSION
+            opened = self._container(scope=DIScope.SESSION)
         else:
             await self._app(scope, receive, send)
             return
-        context = {ConnectionScope: scope}
-        async with self._container(context, scope=di_scope) as connection_container:
+        async with opened as connection_container:
             scope.setdefault("state", {})[STATE_KEY] = connection_container
             token = _connection_container.set(connection_container)
             try:
@@ -68,12 +79,17 @@ class ContainerPerConnection:
             finally:
                 _connection_container.reset(token)
 
+    async def close(self) -> None:
+        """Closes the SESSION level the HTTP requests shared (at shutdown)."""
+        if self._requests is not None:
+            await self._requests.close()
+            self._requests = None
+
 
 class ConnectionProvider(Provider):
-    """`ConnectionScope` in the containers `setup_di` opens (SESSION for a WebSocket, and
-    so REQUEST for an HTTP request too)."""
+    """`ConnectionScope` in each HTTP request's container."""
 
-    connection = from_context(provides=ConnectionScope, scope=DIScope.SESSION)
+    connection = from_context(provides=ConnectionScope, scope=DIScope.REQUEST)
 
 
 def inject(func: Callable[P, T]) -> Callable[P, T]:
