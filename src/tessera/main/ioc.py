@@ -121,13 +121,10 @@ class CoreProvider(Provider):
     async def session(self, pool: SessionPool, scope: TenantScope) -> AsyncIterator[AsyncSession]:
         """Every transaction begins in the request's `TenantScope` (row-level security on
         PostgreSQL). Back to the pool at the end of the request: closed first only if a
-        transaction is still open (closing costs a greenlet round trip, and a cache hit
-        never begins one)."""
-        session = pool.acquire(scope)
-        try:
+        transaction is still open (closing costs a greenlet round trip, and a request that
+        only reads a cache never begins one)."""
+        async with pool.session(scope) as session:
             yield session
-        finally:
-            await pool.release(session)
 
     @provide(scope=Scope.REQUEST)
     def unit_of_work(self, session: AsyncSession, listener: OutboxListener) -> UnitOfWork:
