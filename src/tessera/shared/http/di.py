@@ -71,13 +71,17 @@ class ContainerPerConnection:
         else:
             await self._app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
         async with opened as connection_container:
-            scope.setdefault("state", {})[STATE_KEY] = connection_container
+            state[STATE_KEY] = connection_container
             token = _connection_container.set(connection_container)
             try:
                 await self._app(scope, receive, send)
             finally:
                 _connection_container.reset(token)
+                # The container's context holds the scope: without this the pair would be
+                # a reference cycle, which only the garbage collector frees.
+                del state[STATE_KEY]
 
     async def close(self) -> None:
         """Closes the SESSION level the HTTP requests shared (at shutdown)."""
