@@ -69,6 +69,7 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("tessera GET /users/me", "rps"),
         Headline("POST /auth/login", "rps"),
         Headline("storm / no storm", "p99_ms", ratio=True),
+        Headline("hash loop / none", "p99_ms", ratio=True),
     ),
     "email_pipeline": (
         Headline("commit → SMTP 250", "events_per_s"),

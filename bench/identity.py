@@ -15,7 +15,11 @@ after the other, never two at once (except the storm, which is the point):
 4. for each of two `/users/me` concurrencies, one that keeps the server busy and one that
    leaves it mostly idle: `GET /users/me` alone, then again while a login storm runs from a
    second loader started a moment before it. The busy pair shows how much capacity the
-   hashing takes; the light pair whether hashing delays a request that finds the server free.
+   hashing takes; the light pair whether hashing delays a request that finds the server free;
+5. the machine's own baseline for the light pair: the floor at the light concurrency alone,
+   then while another process verifies the same argon2id hash in a loop at the lowest CPU
+   priority, as Tessera's hashing threads run. No Tessera code is involved, so this ratio
+   is what the machine's scheduler does to a server's tail whenever anything hashes.
 
 Everything started is stopped on the way out, failure and Ctrl-C included: the servers by
 process group, the database, the Redis keys, the temporary directory.
@@ -40,7 +44,7 @@ import httpx
 from bench import stores
 from bench.core import Figure, Options, Row
 from bench.load import LoadResult, LoadSpec, Request, bearer, run_load
-from bench.servers import Server, ServerSpec, floor, serving, tessera
+from bench.servers import Server, ServerSpec, base_env, floor, running, serving, tessera
 from tessera.main import migrations
 
 NAME = "identity"
@@ -60,6 +64,21 @@ STORM_TAIL_S = 1.0
 """The login storm goes on this long after the `/users/me` window should have closed..."""
 SPAWN_TAIL_S = 15.0
 """... or this long when the `/users/me` loader spawns client processes first."""
+HASH_LOOP = (
+    "import os, argon2\n"
+    "os.setpriority(os.PRIO_PROCESS, 0, 19)\n"
+    "try:\n"
+    "    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+    "except (AttributeError, OSError):\n"
+    "    pass\n"
+    "hasher = argon2.PasswordHasher()\n"
+    "stored = hasher.hash('password')\n"
+    "while True:\n"
+    "    hasher.verify(stored, 'password')\n"
+)
+"""The baseline's background hashing: argon2-cffi's default profile, one verification at a
+time, at the priority `Argon2PasswordHasher` gives its threads (idle class, niceness 19)."""
+HASH_LOOP_LEAD_S = 1.0
 RAISED_LIMIT = "10000000"
 """Requests per minute for every rate-limit group: on, but out of the load's way."""
 
@@ -99,6 +118,13 @@ NOTES = (
     "the same concurrency with and without the storm, measured just before. The issue's "
     "targets: req/s ratio 0.33x or more; p99 ratio under the storm 3.00x or less. Figures "
     "only, nothing is checked.",
+    "The last three rows are the machine's baseline for the light storm pair, measured in the "
+    "same run without Tessera: the floor alone, then while another process verifies the same "
+    "argon2id hash in a loop at the lowest CPU priority (the idle scheduling class, niceness "
+    "19, as Tessera's hashing threads). Its other CPU is mostly that loop. When the floor's "
+    "own p99 ratio is well above 3, a CPU-bound neighbour at the lowest priority is enough to "
+    "delay this machine's requests, and the light pair's ratio measures the machine more "
+    "than the server.",
     "Welcome emails of the registrations go to the Redis email stream, where no worker "
     "consumes them (none runs); the run's keys are deleted afterwards.",
 )
@@ -161,7 +187,8 @@ async def run(opts: Options) -> list[Row]:
             await _compare(server, me_requests, login_requests, concurrency, opts)
             for concurrency in STORM_ME_CONCURRENCIES
         ]
-    return _rows(opts, floor_result, me, logins, comparisons)
+    baseline = await _machine_baseline(opts)
+    return _rows(opts, floor_result, me, logins, comparisons, baseline)
 
 
 def _connections() -> str:
@@ -321,6 +348,32 @@ async def _under_storm(
     return _Storm(me, storm.result(), covered=storm_ends >= me_done)
 
 
+@dataclass(frozen=True)
+class _Baseline:
+    """The floor at the light storm concurrency, alone and beside a background hash loop."""
+
+    concurrency: int
+    calm: LoadResult
+    hashing: LoadResult
+
+
+async def _machine_baseline(opts: Options) -> _Baseline:
+    concurrency = min(STORM_ME_CONCURRENCIES)
+    async with serving(floor()) as server:
+        health = [Request(HEALTH)]
+        _say(f"floor: GET {HEALTH}, {concurrency} connections, no hashing")
+        calm = await run_load(_spec(server, health, concurrency, opts))
+        _say(f"floor: GET {HEALTH}, {concurrency} connections, beside a hash loop")
+        with tempfile.TemporaryDirectory(prefix="bench-hash-loop-") as scratch:
+            log_path = Path(scratch) / "hash-loop.log"
+            argv = [sys.executable, "-c", HASH_LOOP]
+            with log_path.open("wb") as log:
+                async with running(argv, env=base_env(), cwd=Path(scratch), log=log):
+                    await asyncio.sleep(HASH_LOOP_LEAD_S)
+                    hashing = await run_load(_spec(server, health, concurrency, opts))
+    return _Baseline(concurrency, calm, hashing)
+
+
 # The rows
 
 
@@ -330,6 +383,7 @@ def _rows(
     me: LoadResult,
     logins: LoadResult,
     comparisons: Sequence[_Comparison],
+    baseline: _Baseline,
 ) -> list[Row]:
     c = opts.concurrency
     shared = " (the run's, measured first)" if opts.floor is not None else ""
@@ -341,6 +395,16 @@ def _rows(
     ]
     for comparison in comparisons:
         rows += _comparison_rows(comparison)
+    c = baseline.concurrency
+    rows += [
+        Row(f"floor GET /health, c={c}, no hashing", baseline.calm.figures()),
+        Row(f"floor GET /health, c={c}, beside a hash loop", baseline.hashing.figures()),
+        Row(
+            f"hash loop / none (floor), c={c}",
+            _versus_calm(baseline.hashing, baseline.calm),
+            ratio=True,
+        ),
+    ]
     return rows
 
 
