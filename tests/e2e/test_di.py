@@ -3,7 +3,6 @@ exactly the parameters they declare."""
 
 from __future__ import annotations
 
-import gc
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +19,7 @@ from tessera.shared.http.di import (
     inject,
     setup_di,
 )
+from tests.e2e.harness import asgi_request, garbage_after
 
 
 class Visit:
@@ -154,31 +154,11 @@ async def test_a_request_leaves_nothing_for_the_garbage_collector() -> None:
     cycle (the container's context holds the scope, whose state held the container) would
     leave it to the collector, whose pauses then land in other requests' latency."""
     app = make_app()
-    scope: dict[str, Any] = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": "/uses-state", "raw_path": b"/uses-state",
-        "query_string": b"", "root_path": "", "headers": [], "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80), "state": {},
-    }  # fmt: skip
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    statuses = [await asgi_request(app, "GET", "/uses-state")]  # builds what every request shares
 
     async def request() -> None:
-        await app(dict(scope, headers=[], state={}), receive, send)  # type: ignore[arg-type]
+        statuses.append(await asgi_request(app, "GET", "/uses-state"))
 
-    await request()  # the first request builds what all of them share
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(10):
-            await request()
-        found = gc.collect()
-    finally:
-        gc.enable()
-    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200] * 11
+    found = await garbage_after(10, request)
+    assert statuses == [200] * 11
     assert found == 0, f"{found} objects in reference cycles after 10 requests"
