@@ -17,9 +17,9 @@ after the other, never two at once (except the storm, which is the point):
    second loader started a moment before it. The busy pair shows how much capacity the
    hashing takes; the light pair whether hashing delays a request that finds the server free;
 5. the machine's own baseline for the light pair: the floor at the light concurrency alone,
-   then while another process verifies the same argon2id hash in a loop at the lowest CPU
-   priority, as Tessera's hashing threads run. No Tessera code is involved, so this ratio
-   is what the machine's scheduler does to a server's tail whenever anything hashes.
+   then while another process verifies the same argon2id hash in a loop with Tessera's
+   hasher (its threads at the lowest CPU priority). No Tessera server is involved, so this
+   ratio is what the machine's scheduler does to a server's tail whenever anything hashes.
 
 Everything started is stopped on the way out, failure and Ctrl-C included: the servers by
 process group, the database, the Redis keys, the temporary directory.
@@ -44,7 +44,16 @@ import httpx
 from bench import stores
 from bench.core import Figure, Options, Row
 from bench.load import LoadResult, LoadSpec, Request, bearer, run_load
-from bench.servers import Server, ServerSpec, base_env, floor, running, serving, tessera
+from bench.servers import (
+    Server,
+    ServerSpec,
+    base_env,
+    floor,
+    running,
+    scratch_with_log,
+    serving,
+    tessera,
+)
 from tessera.main import migrations
 
 NAME = "identity"
@@ -65,19 +74,17 @@ STORM_TAIL_S = 1.0
 SPAWN_TAIL_S = 15.0
 """... or this long when the `/users/me` loader spawns client processes first."""
 HASH_LOOP = (
-    "import os, argon2\n"
-    "os.setpriority(os.PRIO_PROCESS, 0, 19)\n"
-    "try:\n"
-    "    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
-    "except (AttributeError, OSError):\n"
-    "    pass\n"
-    "hasher = argon2.PasswordHasher()\n"
-    "stored = hasher.hash('password')\n"
-    "while True:\n"
-    "    hasher.verify(stored, 'password')\n"
+    "import asyncio\n"
+    "from tessera.features.identity.adapters import argon2_hasher\n"
+    "async def main():\n"
+    "    hasher = argon2_hasher.Argon2PasswordHasher()\n"
+    "    stored = await hasher.hash('password')\n"
+    "    while True:\n"
+    "        await hasher.verify(stored, 'password')\n"
+    "asyncio.run(main())\n"
 )
-"""The baseline's background hashing: argon2-cffi's default profile, one verification at a
-time, at the priority `Argon2PasswordHasher` gives its threads (idle class, niceness 19)."""
+"""The baseline's background hashing: Tessera's own hasher (argon2-cffi's default profile,
+its threads at the lowest CPU priority) verifying in a loop, with no server around it."""
 HASH_LOOP_LEAD_S = 1.0
 RAISED_LIMIT = "10000000"
 """Requests per minute for every rate-limit group: on, but out of the load's way."""
@@ -119,12 +126,12 @@ NOTES = (
     "targets: req/s ratio 0.33x or more; p99 ratio under the storm 3.00x or less. Figures "
     "only, nothing is checked.",
     "The last three rows are the machine's baseline for the light storm pair, measured in the "
-    "same run without Tessera: the floor alone, then while another process verifies the same "
-    "argon2id hash in a loop at the lowest CPU priority (the idle scheduling class, niceness "
-    "19, as Tessera's hashing threads). Its other CPU is mostly that loop. When the floor's "
-    "own p99 ratio is well above 3, a CPU-bound neighbour at the lowest priority is enough to "
-    "delay this machine's requests, and the light pair's ratio measures the machine more "
-    "than the server.",
+    "same run without Tessera's server: the floor alone, then while another process verifies "
+    "the same argon2id hash in a loop with Tessera's hasher, whose threads run at the lowest "
+    "CPU priority (the idle scheduling class, niceness 19). Its other CPU is mostly that "
+    "loop. When the floor's own p99 ratio is well above 3, a CPU-bound neighbour at the "
+    "lowest priority is enough to delay this machine's requests, and the light pair's ratio "
+    "measures the machine more than the server.",
     "Welcome emails of the registrations go to the Redis email stream, where no worker "
     "consumes them (none runs); the run's keys are deleted afterwards.",
 )
@@ -364,13 +371,11 @@ async def _machine_baseline(opts: Options) -> _Baseline:
         _say(f"floor: GET {HEALTH}, {concurrency} connections, no hashing")
         calm = await run_load(_spec(server, health, concurrency, opts))
         _say(f"floor: GET {HEALTH}, {concurrency} connections, beside a hash loop")
-        with tempfile.TemporaryDirectory(prefix="bench-hash-loop-") as scratch:
-            log_path = Path(scratch) / "hash-loop.log"
-            argv = [sys.executable, "-c", HASH_LOOP]
-            with log_path.open("wb") as log:
-                async with running(argv, env=base_env(), cwd=Path(scratch), log=log):
-                    await asyncio.sleep(HASH_LOOP_LEAD_S)
-                    hashing = await run_load(_spec(server, health, concurrency, opts))
+        argv = [sys.executable, "-c", HASH_LOOP]
+        with scratch_with_log("hash-loop") as (scratch, log):
+            async with running(argv, env=base_env(), cwd=scratch, log=log):
+                await asyncio.sleep(HASH_LOOP_LEAD_S)
+                hashing = await run_load(_spec(server, health, concurrency, opts))
     return _Baseline(concurrency, calm, hashing)
 
 
@@ -395,12 +400,12 @@ def _rows(
     ]
     for comparison in comparisons:
         rows += _comparison_rows(comparison)
-    c = baseline.concurrency
+    light = baseline.concurrency
     rows += [
-        Row(f"floor GET /health, c={c}, no hashing", baseline.calm.figures()),
-        Row(f"floor GET /health, c={c}, beside a hash loop", baseline.hashing.figures()),
+        Row(f"floor GET /health, c={light}, no hashing", baseline.calm.figures()),
+        Row(f"floor GET /health, c={light}, beside a hash loop", baseline.hashing.figures()),
         Row(
-            f"hash loop / none (floor), c={c}",
+            f"hash loop / none (floor), c={light}",
             _versus_calm(baseline.hashing, baseline.calm),
             ratio=True,
         ),

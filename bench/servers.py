@@ -96,7 +96,7 @@ def floor() -> ServerSpec:
 
 @asynccontextmanager
 async def serving(spec: ServerSpec, *, ready_timeout: float = 60.0) -> AsyncIterator[Server]:
-    with _scratch(spec.name) as (scratch, log):
+    with scratch_with_log(spec.name) as (scratch, log):
         port = free_port()
         argv = spec.argv(port)
         async with running(argv, env=spec.env, cwd=spec.cwd or scratch, log=log) as process:
@@ -139,10 +139,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def _scratch(name: str) -> Iterator[tuple[Path, BinaryIO]]:
+def scratch_with_log(name: str) -> Iterator[tuple[Path, BinaryIO]]:
+    """A temporary directory for a process named `name`, and a log file open in it; both
+    gone on the way out."""
     with (
         tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp,
-        (Path(tmp) / "server.log").open("wb") as log,
+        (Path(tmp) / f"{name}.log").open("wb") as log,
     ):
         yield Path(tmp), log
 
