@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from dishka import Provider
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp
@@ -77,3 +79,14 @@ async def garbage_after(requests: int, request: Callable[[], Awaitable[object]])
         return gc.collect()
     finally:
         gc.enable()
+
+
+def without_embedded_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps built after this run no periodic jobs in their embedded background. For tests
+    that run the housekeeping themselves and count what it did: its hourly schedule
+    (minute 17 of the wall clock) would otherwise do the work first now and then."""
+
+    async def idle(_broker: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr("tessera.main.background.run_schedules", idle)

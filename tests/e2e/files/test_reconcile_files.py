@@ -13,8 +13,14 @@ import pytest
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.shared.application.storage import ObjectNotFound
 from tests.e2e.files.test_files import FILES, signed_in, storage, uploaded
+from tests.e2e.harness import without_embedded_schedules
 from tests.e2e.identity.conftest import Client
 from tests.unit.files.samples import PDF
+
+
+@pytest.fixture(autouse=True)
+def _no_scheduled_housekeeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_embedded_schedules(monkeypatch)
 
 
 def age(root: Path, key: str, *, hours: float) -> None:

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from dishka import AsyncContainer
 from sqlalchemy import select, update
 
@@ -21,9 +22,16 @@ from tessera.shared.adapters.outbox import OutboxModel
 from tessera.shared.application.storage import FileStorage
 from tests import services
 from tests.e2e.files.test_files import uploaded
+from tests.e2e.harness import without_embedded_schedules
 from tests.e2e.identity.conftest import Client
 from tests.e2e.identity.test_avatars import fetch_avatar, signed_in, storage, upload
 from tests.unit.identity.images import image_bytes
+
+
+@pytest.fixture(autouse=True)
+def _no_scheduled_housekeeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_embedded_schedules(monkeypatch)
+
 
 PDF = b"%PDF-1.7\n" + b"x" * 2000
 
