@@ -7,16 +7,18 @@ import gc
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from dishka import Provider
+from dishka import AsyncContainer, Provider
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp
 
 from tessera.main.ioc import make_container
 from tessera.main.settings import Settings, load_settings
 from tessera.main.web import create_app
+
+T = TypeVar("T")
 
 
 def settings_for(**env: str) -> Settings:
@@ -34,6 +36,25 @@ async def client_for(
         app.register(route)
     async with AsyncTestClient(app, base_url="http://tessera.test") as client:
         yield client
+
+
+async def on_app_loop(
+    client: AsyncTestClient[Any], work: Callable[[AsyncContainer], Awaitable[T]]
+) -> T:
+    """`work(container)`, run on the app's own event loop, and its result.
+
+    The test client runs the app (its startup, requests and background) on an event loop of
+    its own, in another thread; the test runs on pytest's. Whatever the app's container
+    makes belongs to the app's loop and refuses the test's (`WrongEventLoop`, see
+    `tessera.shared.application.event_loop`): ask the container, and use what it gives,
+    inside `work`."""
+    container: AsyncContainer = client.app.state.dishka_container
+    return await asyncio.to_thread(client.blocking_portal.call, work, container)
+
+
+async def app_settings(client: AsyncTestClient[Any]) -> Settings:
+    """The settings the app under test runs with."""
+    return await on_app_loop(client, lambda container: container.get(Settings))
 
 
 async def asgi_request(

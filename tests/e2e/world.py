@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import update
 
 from tessera.features.identity.adapters.models import UserModel
-from tessera.main.settings import Settings
 from tessera.shared.adapters.database import create_engine
 from tests import services
+from tests.e2e.harness import app_settings
 from tests.e2e.identity.conftest import Client, bearer, login, register
 
 
@@ -26,8 +26,8 @@ class World:
 
 async def set_membership(client: Client, email: str, *, role: str, tenant_id: str) -> None:
     """Straight in the database (there is no invitation yet), through an engine of this
-    test's own: the app's pool belongs to the event loop of the client's thread."""
-    settings: Settings = await client.app.state.dishka_container.get(Settings)
+    test's own: the app's pool belongs to the app's event loop."""
+    settings = await app_settings(client)
     engine = create_engine(services.as_owner(settings.database_url))
     try:
         async with engine.begin() as connection:

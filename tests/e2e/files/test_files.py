@@ -13,6 +13,7 @@ import pytest
 
 from tessera.shared.application.storage import FileStorage, ObjectNotFound
 from tests.e2e.files.conftest import SMALL_FILE_BYTES, SMALL_QUOTA_BYTES
+from tests.e2e.harness import on_app_loop
 from tests.e2e.identity.conftest import Client, bearer, login, register
 from tests.e2e.world import build_world
 from tests.unit.files.samples import DOCX, EXE, HTML, PDF, PLAIN_ZIP, PNG, SVG, TEXT
@@ -38,8 +39,9 @@ async def uploaded(client: Client, headers: dict[str, str], data: bytes,
 
 
 async def storage(client: Client) -> FileStorage:
-    found: FileStorage = await client.app.state.dishka_container.get(FileStorage)
-    return found
+    """The app's object store. Its adapters keep no state bound to an event loop, so the
+    test may use it on its own loop."""
+    return await on_app_loop(client, lambda container: container.get(FileStorage))
 
 
 def path_of(url: str) -> str:

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from dishka import AsyncContainer
 
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.shared.application.storage import ObjectNotFound
 from tests.e2e.files.test_files import FILES, signed_in, storage, uploaded
-from tests.e2e.harness import without_embedded_schedules
+from tests.e2e.harness import on_app_loop, without_embedded_schedules
 from tests.e2e.identity.conftest import Client
 from tests.unit.files.samples import PDF
 
@@ -44,9 +45,11 @@ async def test_housekeeping_deletes_an_old_orphan_and_keeps_real_files(
     (real_key,) = [o.key async for o in store.list("uploads/") if o.key not in (orphan, fresh)]
     age(tmp_path, real_key, hours=2)  # an old file with its row is never an orphan
 
-    container = client.app.state.dishka_container
-    async with container() as request:
-        done = await (await request.get(RunHousekeeping)).execute()
+    async def housekeeping(container: AsyncContainer) -> dict[str, int]:
+        async with container() as request:
+            return await (await request.get(RunHousekeeping)).execute()
+
+    done = await on_app_loop(client, housekeeping)
 
     assert done["ReconcileFiles"] == 1
     with pytest.raises(ObjectNotFound):

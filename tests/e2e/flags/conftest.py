@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dishka import AsyncContainer
 from sqlalchemy import text
 
 from tessera.main import migrations
-from tessera.main.settings import Settings
 from tessera.shared.adapters.database import create_engine
 from tests import services
-from tests.e2e.harness import client_for, settings_for
+from tests.e2e.harness import app_settings, client_for, settings_for
 from tests.e2e.identity.conftest import SECRET, CheapHashing, Client, bearer, login, register
 
 
@@ -32,11 +30,10 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
 
 
 async def set_role(client: Client, email: str, role: str) -> None:
-    """There is no admin API yet: change the role in the database, as `create-admin` would.
-    The session carries the role from login, so sign in again afterwards. The app's own
-    engine lives on the test client's event loop, so this uses an engine of its own."""
-    container: AsyncContainer = client.app.state.dishka_container
-    settings = await container.get(Settings)
+    """Change the role straight in the database, as `create-admin` would. The session
+    carries the role from login, so sign in again afterwards. The app's own engine belongs
+    to the app's event loop, so this uses an engine of its own."""
+    settings = await app_settings(client)
     engine = create_engine(services.as_owner(settings.database_url))
     try:
         async with engine.begin() as connection:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests import services
+from tests.e2e.harness import app_settings
 from tests.e2e.identity.conftest import Client, bearer, login, register
 
 USERS = "/api/v1/users"
@@ -37,10 +38,7 @@ class World:
 async def sql(client: Client, statement: str, **params: Any) -> None:
     """Run SQL on the app's database. The app's engine belongs to the client's event loop,
     so an engine on its URL is made for this loop."""
-    app_engine = await client.app.state.dishka_container.get(AsyncEngine)
-    engine = create_async_engine(
-        services.as_owner(app_engine.url.render_as_string(hide_password=False))
-    )
+    engine = create_async_engine(services.as_owner((await app_settings(client)).database_url))
     try:
         async with engine.begin() as connection:
             await connection.execute(text(statement), params)

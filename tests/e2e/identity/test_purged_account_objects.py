@@ -16,13 +16,12 @@ from sqlalchemy import select, update
 from tessera.features.files.adapters.models import FileModel
 from tessera.features.identity.adapters.models import UserModel
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
-from tessera.main.settings import Settings
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.adapters.outbox import OutboxModel
 from tessera.shared.application.storage import FileStorage
 from tests import services
 from tests.e2e.files.test_files import uploaded
-from tests.e2e.harness import without_embedded_schedules
+from tests.e2e.harness import app_settings, on_app_loop, without_embedded_schedules
 from tests.e2e.identity.conftest import Client
 from tests.e2e.identity.test_avatars import fetch_avatar, signed_in, storage, upload
 from tests.unit.identity.images import image_bytes
@@ -42,8 +41,8 @@ async def keys_under(store: FileStorage, prefix: str) -> list[str]:
 
 async def deleted_long_ago(client: Client, user_id: str) -> None:
     """Moves the account's `deleted_at` past the retention, straight in the database through
-    an engine of this test's own (the app's belongs to the client's event loop)."""
-    settings = await client.app.state.dishka_container.get(Settings)
+    an engine of this test's own (the app's belongs to the app's event loop)."""
+    settings = await app_settings(client)
     moment = datetime.now(UTC) - timedelta(days=settings.account_retention_days + 1)
     engine = create_engine(services.as_owner(settings.database_url))
     try:
@@ -59,19 +58,18 @@ async def deleted_long_ago(client: Client, user_id: str) -> None:
 
 
 async def housekeeping(client: Client) -> dict[str, Any]:
-    """The hourly housekeeping, run on the app's own event loop (the client's portal), so
-    the relay after its commit and the job it starts run in the embedded background."""
-    container: AsyncContainer = client.app.state.dishka_container
+    """The hourly housekeeping, run on the app's own event loop, so the relay after its
+    commit and the job it starts run in the embedded background."""
 
-    async def run() -> dict[str, Any]:
+    async def run(container: AsyncContainer) -> dict[str, Any]:
         async with container() as request:
             return dict(await (await request.get(RunHousekeeping)).execute())
 
-    return await asyncio.to_thread(client.blocking_portal.call, run)
+    return await on_app_loop(client, run)
 
 
 async def purge_jobs(client: Client) -> list[tuple[str, dict[str, Any] | None]]:
-    settings = await client.app.state.dishka_container.get(Settings)
+    settings = await app_settings(client)
     engine = create_engine(services.as_owner(settings.database_url))
     try:
         async with engine.connect() as connection:
@@ -86,7 +84,7 @@ async def purge_jobs(client: Client) -> list[tuple[str, dict[str, Any] | None]]:
 
 
 async def file_rows(client: Client) -> set[str]:
-    settings = await client.app.state.dishka_container.get(Settings)
+    settings = await app_settings(client)
     engine = create_engine(services.as_owner(settings.database_url))
     try:
         async with engine.connect() as connection:
