@@ -13,10 +13,12 @@ from tessera.main.ioc import make_container
 from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.adapters.redis_pubsub import RedisPubSub
+from tessera.shared.application.event_loop import WrongEventLoop
 from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow, Subscription
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
 from tests.e2e.harness import settings_for
+from tests.unit.shared.test_event_loop import in_another_loop
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -249,3 +251,19 @@ async def test_closing_ends_every_subscriptions_iteration_and_may_be_repeated(
         await pubsub.aclose()
         assert await take(first, 1) == []
         assert await take(second, 1) == []
+
+
+async def test_another_event_loop_is_refused_at_once(pubsub: PubSub) -> None:
+    """A publisher or subscriber on a second loop would wake this loop's waiters from the
+    wrong thread; it is refused instead."""
+    async with pubsub.subscribe("news") as subscription:  # this loop owns the pub/sub now
+
+        async def subscribe() -> None:
+            async with pubsub.subscribe("other"):
+                pass
+
+        with pytest.raises(WrongEventLoop, match="The pub/sub"):
+            await in_another_loop(lambda: pubsub.publish("news", b"lost"))
+        with pytest.raises(WrongEventLoop, match="The pub/sub"):
+            await in_another_loop(subscribe)
+        await nothing_more(pubsub, subscription, "news")

@@ -15,7 +15,9 @@ from redis.exceptions import ResponseError
 from tessera.shared.adapters import redis_batching
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.application.event_loop import WrongEventLoop
 from tests import services
+from tests.unit.shared.test_event_loop import in_another_loop
 
 pytestmark = pytest.mark.redis
 
@@ -226,3 +228,14 @@ async def test_an_unreachable_redis_fails_every_caller_with_its_own_error() -> N
         await client.aclose(close_connection_pool=True)
     assert all(isinstance(result, RedisConnectionError) for result in results)
     assert len({id(result) for result in results}) == 3
+
+
+async def test_another_event_loop_is_refused_at_once(
+    client: CountingRedis, redis_prefix: str
+) -> None:
+    """Its flush would complete the other loop's futures from the wrong thread."""
+    batcher = CommandBatcher(client)
+    assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
+    with pytest.raises(WrongEventLoop, match="The Redis command batcher"):
+        await in_another_loop(lambda: batcher.execute("INCR", f"{redis_prefix}n"))
+    assert await batcher.execute("INCR", f"{redis_prefix}n") == 2, "nothing of it was sent"

@@ -83,6 +83,7 @@ from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage
+from tessera.shared.application.event_loop import OneLoopLock
 from tessera.shared.application.ports import Cache, Clock, Outbox, OutboxListener, UnitOfWork
 from tessera.shared.application.pubsub import PubSub
 from tessera.shared.application.rate_limits import RateLimiter
@@ -295,4 +296,5 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         *overrides,
         context={Settings: settings},
         validation_settings=STRICT_VALIDATION,
+        lock_factory=OneLoopLock,
     )

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Collection
 from types import TracebackType
 from typing import Self
 
+from tessera.shared.application.event_loop import OneLoop
 from tessera.shared.application.pubsub import SubscriberTooSlow
 from tessera.shared.domain.errors import DependencyUnavailable
 
@@ -32,6 +33,7 @@ class Fanout:
         self._dropped = dropped
         self._subscribers: dict[str, set[LocalSubscription]] = {}
         self._all: set[LocalSubscription] = set()
+        self.loop = OneLoop("The pub/sub")  # a delivery wakes subscribers waiting on it
 
     def subscribe(self, channels: Collection[str]) -> LocalSubscription:
         return LocalSubscription(self, channels, self._queue_size)
@@ -40,6 +42,7 @@ class Fanout:
         return set(self._subscribers)
 
     def deliver(self, channel: str, message: bytes) -> None:
+        self.loop.check()
         for subscription in list(self._subscribers.get(channel, ())):
             subscription.push(channel, message)
 
@@ -50,6 +53,7 @@ class Fanout:
         self._subscribers.clear()
 
     async def attach(self, subscription: LocalSubscription, channels: Collection[str]) -> None:
+        self.loop.check()
         self._all.add(subscription)
         for channel in channels:
             self._subscribers.setdefault(channel, set()).add(subscription)
@@ -136,7 +140,7 @@ class LocalSubscription:
                 raise self._error
             if self._ended:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._fanout.loop.check().create_future()
             try:
                 await self._waiter
             finally:

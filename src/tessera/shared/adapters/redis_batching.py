@@ -41,6 +41,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
 
+from tessera.shared.application.event_loop import OneLoop
+
 Arg = str | bytes | int | float
 MAX_BATCH = 256
 """Commands per pipeline; a larger turn is split into several pipelines, sent together."""
@@ -58,6 +60,7 @@ class CommandBatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._callbacks: dict[Arg, Callable[[Any], Any] | None] = {}
         self._kept: list[AbstractConnection] = []
+        self._loop = OneLoop("The Redis command batcher")  # its flush resolves the replies
 
     @property
     def client(self) -> Redis:
@@ -67,7 +70,7 @@ class CommandBatcher:
         """`Redis.execute_command(*command)`, batched with the other commands of this turn:
         await the future for the reply. Queued at once, so the order of calls is the order
         Redis runs them in."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop.check()
         reply: asyncio.Future[Any] = loop.create_future()
         self._pending.append((command, reply))
         if len(self._pending) == 1:

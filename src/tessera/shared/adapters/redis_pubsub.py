@@ -60,6 +60,7 @@ class RedisPubSub:
         self._closed = False
 
     async def publish(self, channel: str, message: bytes) -> None:
+        self._fanout.loop.check()
         try:
             await self._client.publish(self._name(channel), message)
         except _REDIS_DOWN as error:

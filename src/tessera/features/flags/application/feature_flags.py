@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from tessera.features.flags.application.ports import FlagSource
 from tessera.features.flags.domain.flag import FeatureFlag
+from tessera.shared.application.event_loop import OneLoop
 from tessera.shared.application.ports import Cache
 from tessera.shared.domain.errors import DependencyUnavailable, InvalidInput
 
@@ -65,6 +66,7 @@ class FeatureFlags:
         self._generation = 0
         self._next_version_check = 0.0
         self._lock = asyncio.Lock()
+        self._loop = OneLoop("FeatureFlags")
 
     async def is_enabled(
         self, key: str, user_id: uuid.UUID | str, tenant_id: uuid.UUID | None = None
@@ -118,6 +120,7 @@ class FeatureFlags:
         return not snapshot.version_known or version != snapshot.version
 
     async def _reload(self, seen: _Snapshot | None) -> _Snapshot:
+        self._loop.check()
         async with self._lock:
             current = self._snapshot
             if current is not seen and current is not None and self._usable(current):

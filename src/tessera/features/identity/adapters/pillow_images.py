@@ -25,6 +25,7 @@ from tessera.features.identity.domain.avatar import (
     check_dimensions,
     check_upload,
 )
+from tessera.shared.application.event_loop import OneLoop
 
 JPEG_QUALITY = 88
 WEBP_QUALITY = 88
@@ -35,9 +36,11 @@ _BROKEN = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, I
 class PillowImageProcessor:
     def __init__(self, *, max_concurrency: int = 2) -> None:
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._loop = OneLoop("PillowImageProcessor")
 
     async def normalise(self, data: bytes) -> ProcessedImage:
         format = check_upload(data)
+        self._loop.check()
         async with self._slots:
             return await asyncio.to_thread(normalise_sync, data, format)
 

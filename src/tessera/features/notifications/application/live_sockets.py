@@ -16,6 +16,7 @@ from tessera.features.notifications.application.revocations import (
     Revocation,
     decode_revocation,
 )
+from tessera.shared.application.event_loop import OneLoop
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow
 
@@ -59,6 +60,7 @@ class LiveSockets:
         self._by_user: dict[uuid.UUID, set[_Watched]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
+        self._loop = OneLoop("LiveSockets")
 
     @property
     def count(self) -> int:
@@ -105,6 +107,7 @@ class LiveSockets:
         self._tasks.clear()
 
     async def _start(self) -> None:
+        self._loop.check()
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(self._listen(), name="sockets: revocations"),
