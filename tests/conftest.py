@@ -14,6 +14,8 @@ from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.fakes.s3_server import FakeS3Server
 
+pytest_plugins = ["tests.hangs"]
+
 
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
