@@ -30,6 +30,11 @@ fmt:
 test *args:
     pytest -n auto {{args}}
 
+# the in-process e2e tests many times in a row, every core kept busy meanwhile (hunts hangs):
+# `just soak-tests` is 30 runs, `just soak-tests 5 tests/e2e/flags` 5 of one folder
+soak-tests *args:
+    python -m tests.soak {{args}}
+
 # benchmarks under bench/ (figures for the issue notes, never assertions)
 bench *args:
     python -m bench {{args}}
