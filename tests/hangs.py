@@ -7,11 +7,14 @@ which pytest-xdist's workers send to /dev/null, so under `pytest -n` a hang woul
 only as "worker crashed". Here the same timer (pytest-timeout's `pytest_timeout_set_timer`
 hook) writes the test's id and every thread's stack, each with its name, to the console's
 standard error instead; the process then ends, and xdist reports the test as failed and
-starts a new worker for the rest of the run.
+starts a new worker for the rest of the run. A test stuck in C code that holds the GIL
+never lets that timer run: `faulthandler`'s watchdog, which needs no GIL, dumps the threads
+and ends the process 30 s later.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import threading
@@ -21,6 +24,8 @@ from typing import Any
 import pytest
 
 _TIMER = pytest.StashKey[threading.Timer]()
+GIL_GRACE = 30.0
+"""Seconds after the timeout before the GIL-free watchdog ends a test the timer could not."""
 _console: list[int] = []
 """A copy of standard error taken before any test's output capture: the console."""
 
@@ -37,6 +42,7 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     timer.name, timer.daemon = "test-timeout", True
     item.stash[_TIMER] = timer
     timer.start()
+    faulthandler.dump_traceback_later(settings.timeout + GIL_GRACE, exit=True, file=_console[0])
     return True
 
 
@@ -45,6 +51,7 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     timer = item.stash.get(_TIMER, None)
     if timer is None:
         return None
+    faulthandler.cancel_dump_traceback_later()
     timer.cancel()
     timer.join()
     del item.stash[_TIMER]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import TracebackType
 
 _binding = threading.Lock()
 
@@ -57,29 +56,19 @@ class OneLoop:
         )
 
 
-class OneLoopLock:
+class OneLoopLock(asyncio.Lock):
     """An `asyncio.Lock` bound to one loop from its first use, for dishka's containers
     (`lock_factory`): every dependency of the app is reached through their lock, so a
     container used from a second loop is refused on the first call instead of losing a
     waiter's wake-up when the two loops contend."""
 
-    __slots__ = ("_lock", "_loop")
-
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._loop = OneLoop("The dependency container")
+        super().__init__()
+        self._one_loop = OneLoop("The dependency container")
 
     async def __aenter__(self) -> None:
-        self._loop.check()
-        await self._lock.acquire()
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._lock.release()
+        self._one_loop.check()
+        await self.acquire()
 
 
 __all__ = ["OneLoop", "OneLoopLock", "WrongEventLoop"]
