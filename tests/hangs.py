@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _console.append(os.dup(sys.__stderr__.fileno() if sys.__stderr__ else 2))
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     if settings.method != "thread":
         return None  # the signal method raises in the test: pytest-timeout's own report
@@ -46,7 +46,7 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     return True
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     timer = item.stash.get(_TIMER, None)
     if timer is None:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.processes import running_server, tessera
 
@@ -30,6 +31,7 @@ SEED = "20261202"
 SKIPPED_CHECKS = "allow_header_conformance"
 
 
+@pytest.mark.timeout(660)  # ~40 s on a quiet machine; schemathesis itself is bounded at 600 s
 def test_every_operation_keeps_to_the_openapi_document(tmp_path: Path) -> None:
     env = {
         "JWT_SECRET_KEY": "openapi-fuzz-test-key-of-forty-chars!!!!",
