@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from tessera.shared.adapters import redis_batching
-from tests.e2e.harness import asgi_request, garbage_after
+from tests.e2e.harness import asgi_request, garbage_after, on_app_loop
 from tests.e2e.identity.conftest import (
     PASSWORD,
     Client,
@@ -602,8 +602,7 @@ async def test_get_users_me_and_login_leave_nothing_for_the_garbage_collector(
             await log_in()
             return await garbage_after(REQUESTS, me), await garbage_after(REQUESTS, log_in)
 
-        # On the loop the app runs on: the test client's portal.
-        found_by_me, found_by_logins = await asyncio.to_thread(app.blocking_portal.call, measure)
+        found_by_me, found_by_logins = await on_app_loop(app, lambda _container: measure())
     assert statuses == [200] * (2 + 2 * REQUESTS)
     assert found_by_me < REQUESTS, f"{found_by_me} objects in cycles after {REQUESTS} GETs"
     assert found_by_logins < REQUESTS, f"{found_by_logins} objects in cycles, {REQUESTS} logins"
