@@ -10,8 +10,8 @@ the `slow` ones start server processes instead). A hung test is ended by its own
 (`tests/hangs.py`) and its run counted as a hang; a run past `--run-timeout` is stopped and
 counted as one too. The load: one process per core spinning at normal priority, started
 before the first run and stopped after the last, whatever happens. One line per run, then
-the totals; the logs of runs that did not pass are kept in `var/soak/`. Exit code 1 if any
-run failed or hung.
+the totals; each run's output is kept in `var/soak/`. Exit code 1 if any run failed or
+hung.
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     outcomes: Counter[str] = Counter()
     LOGS.mkdir(parents=True, exist_ok=True)
+    for stale in LOGS.glob("run-*.log"):
+        stale.unlink()
     print(f"soak: {args.runs} runs of {' '.join(args.paths)} beside {args.spinners} spinners")
     started = time.monotonic()
     with busy_cores(args.spinners):
@@ -105,11 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcomes[outcome] += 1
             line = (f"run {run}/{args.runs}: {outcome}, {summary(output)}, "
                     f"{time.monotonic() - began:.0f} s, load {os.getloadavg()[0]:.1f}")  # fmt: skip
-            if outcome != "passed":
-                log = LOGS / f"run-{run}-{outcome}.log"
-                log.write_text(output)
-                line += f", log {log}"
-            print(line, flush=True)
+            log = LOGS / f"run-{run}-{outcome}.log"
+            log.write_text(output)
+            print(f"{line}, log {log}", flush=True)
     minutes = (time.monotonic() - started) / 60
     print(f"soak: {outcomes['passed']} passed, {outcomes['failed']} failed, "
           f"{outcomes['hung']} hung, of {args.runs} runs in {minutes:.0f} min")  # fmt: skip
