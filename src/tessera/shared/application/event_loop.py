@@ -49,6 +49,7 @@ class OneLoop:
         with _binding:  # two threads' first calls at once: exactly one loop wins
             if self._loop is None:
                 self._loop = loop
+            if self._loop is loop:
                 return
         raise WrongEventLoop(
             f"{self._owner} belongs to the event loop it was first used on, not to this one "
