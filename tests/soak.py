@@ -9,7 +9,9 @@ apps with Litestar's `AsyncTestClient` (flags, identity, files, notifications, w
 the `slow` ones start server processes instead). A hung test is ended by its own timeout
 (`tests/hangs.py`) and its run counted as a hang; a run past `--run-timeout` is stopped and
 counted as one too. The load: one process per core spinning at normal priority, started
-before the first run and stopped after the last, whatever happens. One line per run, then
+before the first run and stopped after the last, whatever happens. Each run is its own
+session (so a hung run is killed as a group); where Linux groups the scheduling by session
+(`kernel.sched_autogroup_enabled`), that leaves the tests about half the CPU. One line per run, then
 the totals; each run's output is kept in `var/soak/`. Exit code 1 if any run failed or
 hung.
 """
