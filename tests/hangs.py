@@ -26,23 +26,24 @@ import pytest
 _TIMER = pytest.StashKey[threading.Timer]()
 GIL_GRACE = 30.0
 """Seconds after the timeout before the GIL-free watchdog ends a test the timer could not."""
-_console: list[int] = []
+_CONSOLE = pytest.StashKey[int]()
 """A copy of standard error taken before any test's output capture: the console."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _console.append(os.dup(sys.__stderr__.fileno() if sys.__stderr__ else 2))
+    config.stash[_CONSOLE] = os.dup(sys.__stderr__.fileno() if sys.__stderr__ else 2)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     if settings.method != "thread":
         return None  # the signal method raises in the test: pytest-timeout's own report
-    timer = threading.Timer(settings.timeout, _hung, args=(item.nodeid, settings.timeout))
+    console = item.config.stash[_CONSOLE]
+    timer = threading.Timer(settings.timeout, _hung, args=(console, item.nodeid, settings.timeout))
     timer.name, timer.daemon = "test-timeout", True
     item.stash[_TIMER] = timer
     timer.start()
-    faulthandler.dump_traceback_later(settings.timeout + GIL_GRACE, exit=True, file=_console[0])
+    faulthandler.dump_traceback_later(settings.timeout + GIL_GRACE, exit=True, file=console)
     return True
 
 
@@ -58,8 +59,8 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     return True
 
 
-def _hung(test: str, seconds: float) -> None:
-    os.write(_console[0], stacks(f"{test} ran past its {seconds:g} s timeout").encode())
+def _hung(console: int, test: str, seconds: float) -> None:
+    os.write(console, stacks(f"{test} ran past its {seconds:g} s timeout").encode())
     os._exit(1)
 
 

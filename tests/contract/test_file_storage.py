@@ -27,7 +27,7 @@ from tessera.shared.adapters.local_storage import LocalFileStorage, StorageGrant
 from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage
 from tessera.shared.application.storage import FileStorage, InvalidKey, ObjectNotFound
 from tessera.shared.domain.errors import DependencyUnavailable
-from tests.e2e.harness import client_for, on_app_loop, settings_for
+from tests.e2e.harness import app_storage, client_for, settings_for
 from tests.fakes import s3_server as fake_s3
 from tests.fakes.s3_server import FakeS3Server
 
@@ -47,7 +47,7 @@ async def subject(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterato
     if request.param == "local":
         settings = settings_for(jwt_secret_key="s" * 40, data_dir=str(tmp_path))
         async with client_for(settings) as client:
-            storage = await on_app_loop(client, lambda container: container.get(FileStorage))
+            storage = await app_storage(client)
             assert isinstance(storage, LocalFileStorage)
             yield Subject(storage, _through_app(client), "local")
         return
@@ -334,7 +334,7 @@ async def test_an_s3_endpoint_where_nothing_listens_is_dependency_unavailable() 
 async def local_app(tmp_path: Any) -> AsyncIterator[tuple[AsyncTestClient[Any], FileStorage]]:
     settings = settings_for(jwt_secret_key="s" * 40, data_dir=str(tmp_path))
     async with client_for(settings) as client:
-        yield client, await on_app_loop(client, lambda container: container.get(FileStorage))
+        yield client, await app_storage(client)
 
 
 def _route(url: str) -> str:

@@ -17,6 +17,7 @@ from litestar.types import ASGIApp
 from tessera.main.ioc import make_container
 from tessera.main.settings import Settings, load_settings
 from tessera.main.web import create_app
+from tessera.shared.application.storage import FileStorage
 
 T = TypeVar("T")
 
@@ -55,6 +56,12 @@ async def on_app_loop(
 async def app_settings(client: AsyncTestClient[Any]) -> Settings:
     """The settings the app under test runs with."""
     return await on_app_loop(client, lambda container: container.get(Settings))
+
+
+async def app_storage(client: AsyncTestClient[Any]) -> FileStorage:
+    """The app's object store. Its adapters keep no state bound to an event loop, so the
+    test may use it on its own loop."""
+    return await on_app_loop(client, lambda container: container.get(FileStorage))
 
 
 async def asgi_request(

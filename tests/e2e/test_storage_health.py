@@ -8,8 +8,7 @@ from pathlib import Path
 
 from tessera.shared.adapters.local_storage import LocalFileStorage
 from tessera.shared.adapters.s3_storage import S3FileStorage
-from tessera.shared.application.storage import FileStorage
-from tests.e2e.harness import client_for, on_app_loop, settings_for
+from tests.e2e.harness import app_storage, client_for, settings_for
 from tests.fakes import s3_server as fake_s3
 from tests.fakes.s3_server import FakeS3Server
 
@@ -17,7 +16,7 @@ from tests.fakes.s3_server import FakeS3Server
 async def test_local_storage_is_a_health_module(sqlite_url: str, tmp_path: Path) -> None:
     settings = settings_for(database_url=sqlite_url, data_dir=str(tmp_path))
     async with client_for(settings) as client:
-        storage = await on_app_loop(client, lambda container: container.get(FileStorage))
+        storage = await app_storage(client)
         response = await client.get("/health/storage")
     assert isinstance(storage, LocalFileStorage)
     assert response.status_code == 200
@@ -35,7 +34,7 @@ async def test_a_bucket_is_used_when_s3_is_configured(
         aws_secret_access_key=fake_s3.SECRET_ACCESS_KEY,
     )  # fmt: skip
     async with client_for(settings) as client:
-        storage = await on_app_loop(client, lambda container: container.get(FileStorage))
+        storage = await app_storage(client)
         module = await client.get("/health/storage")
         ready = await client.get("/health/ready")
         local_route = await client.get("/api/v1/storage/objects", params={"token": "x"})

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tessera.shared.application.storage import FileStorage, ObjectNotFound
+from tessera.shared.application.storage import ObjectNotFound
 from tests.e2e.files.conftest import SMALL_FILE_BYTES, SMALL_QUOTA_BYTES
-from tests.e2e.harness import on_app_loop
+from tests.e2e.harness import app_storage
 from tests.e2e.identity.conftest import Client, bearer, login, register
 from tests.e2e.world import build_world
 from tests.unit.files.samples import DOCX, EXE, HTML, PDF, PLAIN_ZIP, PNG, SVG, TEXT
@@ -38,12 +38,6 @@ async def uploaded(client: Client, headers: dict[str, str], data: bytes,
     return dict(response.json()["data"])
 
 
-async def storage(client: Client) -> FileStorage:
-    """The app's object store. Its adapters keep no state bound to an event loop, so the
-    test may use it on its own loop."""
-    return await on_app_loop(client, lambda container: container.get(FileStorage))
-
-
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
@@ -60,7 +54,7 @@ async def the_whole_life_of_a_file(client: Client) -> None:
     assert file["sha256"] == hashlib.sha256(PDF).hexdigest()
     assert "storage_key" not in file
     key = f"uploads/documents/{file['id']}.pdf"
-    stored = await (await storage(client)).head(key)
+    stored = await (await app_storage(client)).head(key)
     assert stored.size_bytes == len(PDF)
     assert stored.content_type == "application/pdf"
     assert stored.metadata["user_id"] == file["user_id"]
@@ -85,7 +79,7 @@ async def the_whole_life_of_a_file(client: Client) -> None:
     assert removed.status_code == 200, removed.text
     assert (await client.get(f"{FILES}/{file['id']}", headers=headers)).status_code == 404
     with pytest.raises(ObjectNotFound):
-        await (await storage(client)).head(key)
+        await (await app_storage(client)).head(key)
     assert (await client.get(path_of(url))).status_code == 404
     assert (await client.get(FILES, headers=headers)).json()["data"] == []
 
@@ -106,7 +100,7 @@ async def test_the_bytes_decide_the_type_never_the_name(client: Client) -> None:
     assert png["content_type"] == "image/png"
     assert png["kind"] == "image"
     assert png["original_name"] == "invoice.pdf"
-    await (await storage(client)).head(f"uploads/images/{png['id']}.png")
+    await (await app_storage(client)).head(f"uploads/images/{png['id']}.png")
     docx = await uploaded(client, headers, DOCX, name="cv")
     assert docx["content_type"].endswith("wordprocessingml.document")
     text = await uploaded(client, headers, TEXT, name="notes")
@@ -127,7 +121,7 @@ async def test_markup_executables_and_plain_zips_are_refused(
     response = await upload(client, headers, data, name, content_type="application/pdf")
     assert response.status_code == 415, response.text
     assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
-    assert [o async for o in (await storage(client)).list("uploads/")] == []
+    assert [o async for o in (await app_storage(client)).list("uploads/")] == []
     assert (await client.get(FILES, headers=headers)).json()["data"] == []
 
 
@@ -155,7 +149,7 @@ async def test_over_the_file_limit_is_413_and_nothing_is_kept(small_client: Clie
     assert far_over.status_code == 413
     listing = (await client.get(FILES, headers=headers)).json()["data"]
     assert [f["original_name"] for f in listing] == ["full.txt"]
-    assert len([o async for o in (await storage(client)).list("uploads/")]) == 1
+    assert len([o async for o in (await app_storage(client)).list("uploads/")]) == 1
 
 
 async def test_over_the_tenant_quota_is_409(small_client: Client) -> None:
@@ -174,7 +168,7 @@ async def test_over_the_tenant_quota_is_409(small_client: Client) -> None:
     # the quota is per tenant: another tenant still has all of its own
     other = await signed_in(client, "bob@example.com")
     assert (await upload(client, other, b"d" * 4000, "x.txt")).status_code == 201
-    assert len([o async for o in (await storage(client)).list("uploads/")]) == 4
+    assert len([o async for o in (await app_storage(client)).list("uploads/")]) == 4
 
 
 async def test_uploads_racing_for_the_last_room_in_the_quota_never_both_fit(
@@ -191,7 +185,7 @@ async def test_uploads_racing_for_the_last_room_in_the_quota_never_both_fit(
     assert codes == [201, 409, 409, 409], [r.text for r in racing]
     listed = await client.get(FILES, headers=headers)
     assert sum(f["size_bytes"] for f in listed.json()["data"]) == 7500
-    assert len([o async for o in (await storage(client)).list("uploads/")]) == 2
+    assert len([o async for o in (await app_storage(client)).list("uploads/")]) == 2
 
 
 async def test_the_list_pages_sorts_and_filters(client: Client) -> None:
@@ -324,7 +318,7 @@ async def test_a_declared_checksum_must_match_what_arrived(client: Client) -> No
         assert done.status_code == expected, done.text
     (kept,) = (await client.get(FILES, headers=headers)).json()["data"]
     assert kept["sha256"] == right
-    assert len([o async for o in (await storage(client)).list("uploads/")]) == 1
+    assert len([o async for o in (await app_storage(client)).list("uploads/")]) == 1
     bad = await start_upload(client, headers, content_type="application/pdf",
                              size_bytes=len(PDF), sha256="not-hex")  # fmt: skip
     assert bad.status_code == 400
@@ -341,7 +335,7 @@ async def test_a_presigned_upload_of_other_bytes_is_removed_with_a_400(client: C
     refused = await client.post(f"{FILES}/{ticket['file']['id']}/complete", headers=headers)
     assert refused.status_code == 400, refused.text
     assert (await client.get(f"{FILES}/{ticket['file']['id']}", headers=headers)).status_code == 404
-    assert [o async for o in (await storage(client)).list("uploads/")] == []
+    assert [o async for o in (await app_storage(client)).list("uploads/")] == []
 
 
 async def test_a_presigned_upload_larger_than_declared_is_removed(client: Client) -> None:
@@ -351,7 +345,7 @@ async def test_a_presigned_upload_larger_than_declared_is_removed(client: Client
     await put_bytes(client, ticket, b"far more than ten bytes of text")
     refused = await client.post(f"{FILES}/{ticket['file']['id']}/complete", headers=headers)
     assert refused.status_code == 400, refused.text
-    assert [o async for o in (await storage(client)).list("uploads/")] == []
+    assert [o async for o in (await app_storage(client)).list("uploads/")] == []
 
 
 async def test_a_presigned_upload_is_refused_for_bad_types_sizes_and_quota(

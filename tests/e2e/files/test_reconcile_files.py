@@ -13,8 +13,8 @@ from dishka import AsyncContainer
 
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.shared.application.storage import ObjectNotFound
-from tests.e2e.files.test_files import FILES, signed_in, storage, uploaded
-from tests.e2e.harness import on_app_loop, without_embedded_schedules
+from tests.e2e.files.test_files import FILES, signed_in, uploaded
+from tests.e2e.harness import app_storage, on_app_loop, without_embedded_schedules
 from tests.e2e.identity.conftest import Client
 from tests.unit.files.samples import PDF
 
@@ -35,7 +35,7 @@ async def test_housekeeping_deletes_an_old_orphan_and_keeps_real_files(
 ) -> None:
     headers = await signed_in(client)
     file = await uploaded(client, headers, PDF, "report.pdf")
-    store = await storage(client)
+    store = await app_storage(client)
     orphan, fresh = "uploads/documents/orphan.pdf", "uploads/documents/fresh.pdf"
     avatar = "avatars/someone/avatar-v1.png"
     for key in (orphan, fresh, avatar):

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from tessera.shared.application.storage import FileStorage, ObjectNotFound
-from tests.e2e.harness import on_app_loop
+from tessera.shared.application.storage import ObjectNotFound
+from tests.e2e.harness import app_storage
 from tests.e2e.identity.conftest import Client, bearer, login, register
 from tests.e2e.identity.test_auth_flows import error
 from tests.e2e.world import build_world
@@ -40,12 +40,6 @@ async def upload(client: Client, headers: dict[str, str], data: bytes,
     return await client.put(AVATAR, files={field: (name, data, content_type)}, headers=headers)
 
 
-async def storage(client: Client) -> FileStorage:
-    """The app's object store. Its adapters keep no state bound to an event loop, so the
-    test may use it on its own loop."""
-    return await on_app_loop(client, lambda container: container.get(FileStorage))
-
-
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
@@ -69,7 +63,7 @@ async def test_an_upload_becomes_the_profiles_avatar(client: Client) -> None:
     url = profile["avatar_url"]
     assert url.endswith(f"/api/v1/users/{user_id}/avatar?v=1.jpg")
     assert (await client.get(ME, headers=headers)).json()["data"]["avatar_url"] == url
-    stored = await (await storage(client)).head(f"avatars/{user_id}/avatar-v1.jpg")
+    stored = await (await app_storage(client)).head(f"avatars/{user_id}/avatar-v1.jpg")
     assert stored.content_type == "image/jpeg"
     assert {"user_id", "uploaded_at", "content_type", "size_bytes"} <= set(stored.metadata)
     assert stored.metadata["user_id"] == user_id
@@ -86,7 +80,7 @@ async def test_the_second_upload_is_v2_and_v1_is_gone(client: Client) -> None:
     response = await upload(client, headers, image_bytes("WEBP"), "x.webp", "image/webp")
     assert response.status_code == 200, response.text
     assert response.json()["data"]["avatar_url"].endswith("?v=2.webp")
-    store = await storage(client)
+    store = await app_storage(client)
     await store.head(f"avatars/{user_id}/avatar-v2.webp")
     with pytest.raises(ObjectNotFound):
         await store.head(f"avatars/{user_id}/avatar-v1.png")
@@ -104,7 +98,7 @@ async def test_html_svg_and_other_bodies_are_refused_whatever_their_name(
     found = error(await upload(client, headers, body, name, content_type), 400, "VALIDATION_ERROR")
     assert found["field"] == "file"
     assert (await client.get(ME, headers=headers)).json()["data"]["avatar_url"] is None
-    assert [o async for o in (await storage(client)).list(f"avatars/{user_id}/")] == []
+    assert [o async for o in (await app_storage(client)).list(f"avatars/{user_id}/")] == []
 
 
 async def test_a_png_named_pdf_is_taken_as_the_png_it_is(client: Client) -> None:
@@ -113,7 +107,7 @@ async def test_a_png_named_pdf_is_taken_as_the_png_it_is(client: Client) -> None
     response = await upload(client, headers, image_bytes("PNG"), "report.pdf", "application/pdf")
     assert response.status_code == 200, response.text
     assert response.json()["data"]["avatar_url"].endswith("?v=1.png")
-    stored = await (await storage(client)).head(f"avatars/{user_id}/avatar-v1.png")
+    stored = await (await app_storage(client)).head(f"avatars/{user_id}/avatar-v1.png")
     assert stored.content_type == "image/png"
 
 
@@ -168,7 +162,7 @@ async def test_deleting_removes_the_avatar_and_its_object(client: Client) -> Non
     assert response.json()["data"]["avatar_url"] is None
     assert (await client.get(ME, headers=headers)).json()["data"]["avatar_url"] is None
     with pytest.raises(ObjectNotFound):
-        await (await storage(client)).head(f"avatars/{user_id}/avatar-v1.png")
+        await (await app_storage(client)).head(f"avatars/{user_id}/avatar-v1.png")
     error(await client.get(path_of(url), headers=headers), 404, "NOT_FOUND")
     assert (await client.delete(AVATAR, headers=headers)).status_code == 200  # idempotent
 

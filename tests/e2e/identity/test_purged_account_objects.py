@@ -21,9 +21,9 @@ from tessera.shared.adapters.outbox import OutboxModel
 from tessera.shared.application.storage import FileStorage
 from tests import services
 from tests.e2e.files.test_files import uploaded
-from tests.e2e.harness import app_settings, on_app_loop, without_embedded_schedules
+from tests.e2e.harness import app_settings, app_storage, on_app_loop, without_embedded_schedules
 from tests.e2e.identity.conftest import Client
-from tests.e2e.identity.test_avatars import fetch_avatar, signed_in, storage, upload
+from tests.e2e.identity.test_avatars import fetch_avatar, signed_in, upload
 from tests.unit.identity.images import image_bytes
 
 
@@ -102,7 +102,7 @@ async def test_purging_a_deleted_account_deletes_its_avatars_and_files(client: C
     assert (await upload(client, bob_headers, image_bytes("PNG"))).status_code == 200
     alice_file = await uploaded(client, alice_headers, PDF)
     bob_file = await uploaded(client, bob_headers, PDF)
-    store = await storage(client)
+    store = await app_storage(client)
     # a replaced version left behind (e.g. a failed cleanup) goes with the account as well
     await store.put(f"avatars/{alice}/avatar-v1.png", image_bytes("PNG"), content_type="image/png")
     assert await keys_under(store, f"avatars/{alice}/") == [
