@@ -6,12 +6,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import msgspec
 import pytest
+import redis.exceptions
 from litestar import Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.testing import AsyncTestClient
+from sqlalchemy import exc as sql_errors
 from sqlalchemy.exc import OperationalError
 
 from tessera.main.logs import configure_logging
@@ -47,6 +50,47 @@ async def cache_down() -> None:
     raise DependencyUnavailable("The cache is unavailable.")
 
 
+# What the drivers raise when PostgreSQL or Redis is down or saturated (asyncpg's error is
+# raised bare while connecting; SQLAlchemy wraps it once a connection exists).
+OUTAGES: dict[str, Exception] = {
+    "pool-wait": sql_errors.TimeoutError("QueuePool limit of size 2 overflow 0 reached"),
+    "too-many-connections": asyncpg.TooManyConnectionsError("too many connections for role"),
+    "too-many-wrapped": sql_errors.DBAPIError(
+        "SELECT 1", {}, asyncpg.TooManyConnectionsError("sorry, too many clients already")
+    ),
+    "admin-shutdown": asyncpg.AdminShutdownError("terminating connection due to administrator"),
+    "connection-refused": ConnectionRefusedError(111, "Connect call failed ('db-host-7', 5432)"),
+    "invalidated": sql_errors.DBAPIError(
+        "SELECT 1", {}, Exception("connection is closed"), connection_invalidated=True
+    ),
+    "redis-pool": redis.exceptions.ConnectionError("No connection available."),
+    "redis-timeout": redis.exceptions.TimeoutError("Timeout reading from db-host-7:6379"),
+    "redis-loading": redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+}
+
+# Errors of the same drivers that are bugs, not outages.
+BUGS: dict[str, Exception] = {
+    "sql-syntax": sql_errors.ProgrammingError(
+        "SELEC 1", {}, asyncpg.PostgresSyntaxError("syntax error at or near SELEC")
+    ),
+    "unique-violation": sql_errors.IntegrityError(
+        "INSERT", {}, asyncpg.UniqueViolationError("duplicate key value")
+    ),
+    "redis-wrongtype": redis.exceptions.ResponseError("WRONGTYPE Operation against a key"),
+    "plain": ValueError("db-host-7"),
+}
+
+
+@get("/api/v1/probe/down/{kind:str}")
+async def down(kind: FromPath[str]) -> None:
+    raise OUTAGES[kind]
+
+
+@get("/api/v1/probe/bug/{kind:str}")
+async def bug(kind: FromPath[str]) -> None:
+    raise BUGS[kind]
+
+
 @get("/api/v1/probe/conflict")
 async def conflict() -> None:
     raise Conflict("That email is already registered.", field="email")
@@ -66,7 +110,7 @@ async def items(paging: NamedDependency[PageRequest]) -> Paginated[str]:
     return paginated(page, str.upper)
 
 
-PROBES = [signup, crash, database_down, cache_down, conflict, cached, items]
+PROBES = [signup, crash, down, bug, database_down, cache_down, conflict, cached, items]
 
 
 @pytest.fixture
@@ -178,8 +222,31 @@ async def test_an_unhandled_exception_is_a_500_that_leaks_nothing(
 @pytest.mark.parametrize("path", ["/api/v1/probe/database-down", "/api/v1/probe/cache-down"])
 async def test_a_dependency_that_is_down_is_a_503(client: AsyncTestClient[Any], path: str) -> None:
     response = await client.get(path)
-    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    error = assert_error(response, 503, "SERVICE_UNAVAILABLE")
     assert "db-host-7" not in response.text
+    assert response.headers["retry-after"] == str(error["retry_after"]) == "5"
+
+
+@pytest.mark.parametrize("kind", sorted(OUTAGES))
+async def test_every_kind_of_outage_and_saturation_is_a_503_with_retry_after(
+    client: AsyncTestClient[Any], kind: str
+) -> None:
+    response = await client.get(f"/api/v1/probe/down/{kind}")
+    error = assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    saturated = kind in ("pool-wait", "too-many-connections", "too-many-wrapped", "redis-pool")
+    assert error["retry_after"] == (1 if saturated else 5)
+    assert response.headers["retry-after"] == str(error["retry_after"])
+    assert "db-host-7" not in response.text
+    assert "too many" not in response.text
+
+
+@pytest.mark.parametrize("kind", sorted(BUGS))
+async def test_driver_errors_that_are_bugs_stay_500s(
+    client: AsyncTestClient[Any], kind: str
+) -> None:
+    response = await client.get(f"/api/v1/probe/bug/{kind}")
+    assert_error(response, 500, "INTERNAL_ERROR")
+    assert "retry-after" not in response.headers
 
 
 async def test_domain_errors_carry_their_message_and_field(client: AsyncTestClient[Any]) -> None:

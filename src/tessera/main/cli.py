@@ -20,6 +20,7 @@ from tessera.main.settings import (
     load_settings,
     load_settings_with_sources,
 )
+from tessera.shared.adapters.outages import outage
 from tessera.shared.domain.errors import DomainError, NotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,7 +36,22 @@ def _settings() -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every command: a database or Redis that is down or saturated is one line naming the
+    cause and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            down = outage(error)
+            if down is None:
+                raise
+            click.echo(f"tessera: {down.describe()}; try again once it is back", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Tessera: accounts, files, notifications and webhooks for your frontends."""
 

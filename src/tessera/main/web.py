@@ -11,9 +11,6 @@ from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
@@ -44,8 +41,6 @@ from tessera.shared.http.errors import (
     DOMAIN_ERROR_CODES,
     DomainErrorHandler,
     ErrorCode,
-    database_error_handler,
-    dependency_down_handler,
     http_exception_handler,
     unhandled_exception_handler,
 )
@@ -54,15 +49,6 @@ from tessera.shared.http.rate_limit import rate_limit_middleware
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 API_PREFIX = "/api/v1"
-# Driver errors that mean "a dependency is down" wherever they escape an adapter.
-_DEPENDENCY_DOWN = (
-    OperationalError,
-    InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
 
 
 class UnsupportedMediaType(HTTPException):
@@ -111,10 +97,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     handlers: dict[Any, Any] = {
         DomainError: DomainErrorHandler(DOMAIN_ERROR_CODES),
         HTTPException: http_exception_handler,
-        Exception: unhandled_exception_handler,
+        Exception: unhandled_exception_handler,  # 503 for a dependency down, else 500
     }
-    handlers |= dict.fromkeys(_DEPENDENCY_DOWN, dependency_down_handler)
-    handlers[DBAPIError] = database_error_handler  # its subclasses above are more specific
     api = Router(
         path=API_PREFIX,
         route_handlers=[

@@ -11,6 +11,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
+from tessera.shared.adapters.outages import DOWN_RETRY_AFTER, OUTAGES, outage
 from tessera.shared.domain.errors import (
     Conflict,
     DependencyUnavailable,
@@ -83,13 +84,19 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     retry_after: int | None = None,
 ) -> Response[ErrorEnvelope]:
+    headers = dict(headers or {})
+    unavailable = code is ErrorCode.SERVICE_UNAVAILABLE
+    if unavailable and retry_after is None and "Retry-After" not in headers:
+        retry_after = DOWN_RETRY_AFTER  # every 503 says when to come back
+    if retry_after is not None:
+        headers.setdefault("Retry-After", str(retry_after))
     detail = ErrorDetail(
         code=code.value, message=message, field=field, details=details, retry_after=retry_after
     )
     return Response(
         error_envelope(detail),
         status_code=STATUS[code],
-        headers=dict(headers or {}),
+        headers=headers,
         media_type=MediaType.JSON,
     )
 
@@ -110,9 +117,8 @@ class DomainErrorHandler:
             return error_response(code, _DEFAULT_MESSAGES[code])
         if isinstance(exc, RateLimited):
             return error_response(
-                code, exc.message, details=exc.details, retry_after=exc.retry_after,
-                headers={"Retry-After": str(exc.retry_after)},
-            )  # fmt: skip
+                code, exc.message, details=exc.details, retry_after=exc.retry_after
+            )
         return error_response(code, exc.message, field=exc.field, details=exc.details)
 
 
@@ -158,20 +164,14 @@ def _validation_response(exc: HTTPException) -> Response[Any]:
 
 
 def unhandled_exception_handler(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A driver error meaning a dependency is down or saturated (see `outage`) is a 503 with
+    `Retry-After`, so clients come back later; anything else is a bug: 500."""
+    down = outage(exc)
+    if down is not None:
+        OUTAGES.failed(down)
+        return error_response(
+            ErrorCode.SERVICE_UNAVAILABLE, DependencyUnavailable.default_message,
+            retry_after=down.retry_after,
+        )  # fmt: skip
     logger.error("unhandled exception", exc_info=exc)
     return error_response(ErrorCode.INTERNAL_ERROR, _DEFAULT_MESSAGES[ErrorCode.INTERNAL_ERROR])
-
-
-def dependency_down_handler(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """A driver error meaning a service is unreachable: 503, so clients retry later."""
-    logger.warning("dependency unavailable", error=type(exc).__name__)
-    return error_response(ErrorCode.SERVICE_UNAVAILABLE, DependencyUnavailable.default_message)
-
-
-def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """A database error on a connection the driver found dead (the server went away mid
-    query; SQLAlchemy then sets `connection_invalidated`) is the database being down: 503.
-    Any other is a bug: 500."""
-    if getattr(exc, "connection_invalidated", False):
-        return dependency_down_handler(request, exc)
-    return unhandled_exception_handler(request, exc)

@@ -10,6 +10,7 @@ import structlog
 from dishka import AsyncContainer
 
 from tessera.features.jobs.application.relay_outbox import RelayOutbox
+from tessera.shared.adapters.outages import OUTAGES, outage
 
 logger = structlog.stdlib.get_logger("tessera.jobs")
 
@@ -38,5 +39,9 @@ class BackgroundRelay:
             async with self._container() as scope:
                 relay = await scope.get(RelayOutbox)
                 await relay.execute(event_ids)
-        except Exception:  # logged; the sweep hands the events over later
-            logger.exception("relaying committed events failed", events=len(event_ids))
+        except Exception as error:  # logged; the sweep hands the events over later
+            down = outage(error)
+            if down is None:
+                logger.exception("relaying committed events failed", events=len(event_ids))
+            else:
+                OUTAGES.failed(down)
