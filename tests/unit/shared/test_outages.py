@@ -39,9 +39,9 @@ def test_sqlalchemy_carries_the_drivers_sqlstate() -> None:
 
 def test_redis_pool_exhaustion_is_saturation_and_a_lost_connection_is_down() -> None:
     pool = outage(redis.exceptions.ConnectionError("No connection available."))
-    assert pool == Outage("cache", "No connection available.", retry_after=1)
+    assert pool == Outage("redis", "No connection available.", retry_after=1)
     lost = outage(redis.exceptions.ConnectionError("Connection closed by server."))
-    assert lost == Outage("cache", "Connection closed by server.", retry_after=5)
+    assert lost == Outage("redis", "Connection closed by server.", retry_after=5)
 
 
 def test_a_dependency_unavailable_names_its_module() -> None:
@@ -112,3 +112,9 @@ def test_backoff_doubles_up_to_its_cap_with_jitter(cap: float) -> None:
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     backoff.reset()
     assert backoff.next_delay() <= 0.1
+
+
+def test_the_drivers_error_says_more_than_the_adapters() -> None:
+    refused = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6390.")
+    error = raised_from(DependencyUnavailable("The task queue is unavailable."), refused)
+    assert outage(error) == Outage("redis", "Error 111 connecting to 127.0.0.1:6390.")

@@ -9,10 +9,10 @@ from dishka import AsyncContainer, Provider, Scope, provide
 from dishka.integrations.taskiq import setup_dishka
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, InMemoryBroker
-from taskiq_redis import RedisStreamBroker
 
 from tessera.features.jobs.adapters.background_relay import BackgroundRelay
 from tessera.features.jobs.adapters.prometheus_metrics import PrometheusJobMetrics
+from tessera.features.jobs.adapters.resilient_broker import ResilientStreamBroker
 from tessera.features.jobs.adapters.sql_job_store import SqlJobStore
 from tessera.features.jobs.adapters.taskiq_queue import InProcessJobQueue, RedisStreamJobQueue
 from tessera.features.jobs.adapters.taskiq_tasks import register_tasks
@@ -25,6 +25,7 @@ from tessera.features.jobs.application.run_housekeeping import Chore, RunHouseke
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.routing import DEFAULT_QUEUE, JobRouting
 from tessera.main.settings import Settings
+from tessera.shared.adapters.redis_client import reconnect_once
 from tessera.shared.application.ports import Clock, OutboxListener, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 
@@ -36,10 +37,10 @@ def stream_key(settings: Settings, queue: str) -> str:
     return f"{settings.redis_key_prefix}tessera:queue:{queue}"
 
 
-def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> RedisStreamBroker:
+def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> ResilientStreamBroker:
     """A broker reading one queue's stream; every process registers the same tasks."""
     assert settings.redis_url is not None
-    broker = RedisStreamBroker(
+    broker = ResilientStreamBroker(
         settings.redis_url,
         queue_name=stream_key(settings, queue),
         consumer_group_name=f"{settings.redis_key_prefix}{CONSUMER_GROUP}",
@@ -47,6 +48,8 @@ def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> RedisStreamB
         idle_timeout=int(settings.queue_redelivery_seconds * 1000),
         unacknowledged_lock_timeout=5.0,
         xread_block=1000,
+        socket_connect_timeout=2,
+        retry=reconnect_once(),
     )
     register_tasks(broker, sweep_seconds=settings.outbox_sweep_seconds)
     return broker

@@ -34,7 +34,7 @@ _NETWORK_ERRNOS = frozenset({
     errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
     errno.ENETUNREACH, errno.ENETDOWN, errno.ETIMEDOUT, errno.EPIPE,
 })  # fmt: skip
-_REDIS_DOWN = (
+REDIS_DOWN = (
     redis_errors.ConnectionError,  # includes pool exhaustion, LOADING, no Sentinel master
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,  # a replica answering while a failover settles
@@ -45,23 +45,35 @@ _REDIS_DOWN = (
 
 @dataclass(frozen=True, slots=True)
 class Outage:
-    """What is unavailable (`database`, `cache` or `service`), why, and when to retry."""
+    """What is unavailable (`database`, `redis`, a module such as `storage`, or `service`
+    when only the network error is known), why, and when to retry."""
 
     dependency: str
     reason: str
     retry_after: int = DOWN_RETRY_AFTER
 
     def describe(self) -> str:
-        what = "a service it needs" if self.dependency == "service" else f"the {self.dependency}"
+        what = _NAMES.get(self.dependency, f"the {self.dependency}")
         return f"{what} is unavailable ({self.reason})"
 
 
+_NAMES = {"redis": "Redis", "service": "a service it needs"}
+
+
 def outage(error: BaseException) -> Outage | None:
-    """The outage `error` (or an error it was raised from) reports, or None for a bug."""
-    for link in _chain(error):
+    """The outage `error` (or an error it was raised from) reports, or None for a bug.
+
+    A driver's error down the chain says more than the `DependencyUnavailable` an adapter
+    raised from it, so it wins."""
+    chain = list(_chain(error))
+    for link in chain:
         found = _classify(link)
         if found is not None:
             return found
+    for link in chain:
+        if isinstance(link, DependencyUnavailable):
+            module = str((link.details or {}).get("module", "service"))
+            return Outage(module, link.message)
     return None
 
 
@@ -75,8 +87,6 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def _classify(error: BaseException) -> Outage | None:  # noqa: PLR0911 - one rule per kind
-    if isinstance(error, DependencyUnavailable):
-        return Outage(str((error.details or {}).get("module", "service")), error.message)
     if isinstance(error, sql_errors.TimeoutError):
         return Outage("database", "no free connection in the pool", SATURATED_RETRY_AFTER)
     sqlstate = _sqlstate(error)
@@ -90,10 +100,10 @@ def _classify(error: BaseException) -> Outage | None:  # noqa: PLR0911 - one rul
         return Outage("database", "the connection was lost")
     if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError):
         return Outage("database", _first_line(error.orig or error))
-    if isinstance(error, _REDIS_DOWN):
+    if isinstance(error, REDIS_DOWN):
         saturated = "No connection available" in str(error)
         retry_after = SATURATED_RETRY_AFTER if saturated else DOWN_RETRY_AFTER
-        return Outage("cache", _first_line(error) or type(error).__name__, retry_after)
+        return Outage("redis", _first_line(error) or type(error).__name__, retry_after)
     if isinstance(error, TimeoutError | ConnectionError | socket.gaierror):
         return Outage("service", _first_line(error) or type(error).__name__)
     if isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS:
@@ -149,7 +159,8 @@ class OutageLog:
         state = self._down.pop(dependency, None)
         if state is not None:
             seconds = round(self._clock() - state.since, 1)
-            logger.info(f"the {dependency} is back", dependency=dependency, down_seconds=seconds)
+            what = _NAMES.get(dependency, f"the {dependency}")
+            logger.info(f"{what} is back", dependency=dependency, down_seconds=seconds)
 
     def is_down(self, dependency: str) -> bool:
         state = self._down.get(dependency)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 from dishka.integrations.taskiq import FromDishka, inject
@@ -13,6 +14,10 @@ from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.job import Job
+from tessera.shared.adapters.outages import OUTAGES, outage
+
+T = TypeVar("T")
+DEFERRED = "deferred"
 
 RUN_JOB = "tessera.run_job"
 SWEEP_OUTBOX = "tessera.sweep_outbox"
@@ -21,19 +26,35 @@ BACKUP = "tessera.backup"
 BACKUP_CRON = "0 3 * * *"  # 03:00 UTC, nightly
 
 
+async def unless_down(work: Awaitable[T]) -> T | str:
+    """The task's result, or `deferred` when a database or Redis it needs is down or
+    saturated: the job stays due in the job store, which hands it out again once its lease
+    ends, and the outage is logged once for the process, not as a traceback per attempt."""
+    try:
+        result = await work
+    except Exception as error:
+        down = outage(error)
+        if down is None:
+            raise
+        OUTAGES.failed(down)
+        return DEFERRED
+    OUTAGES.recovered("database")
+    return result
+
+
 @inject(patch_module=True)
 async def run_job(job: dict[str, Any], runner: FromDishka[RunJob]) -> str:
-    return await runner.execute(msgspec.convert(job, Job))
+    return await unless_down(runner.execute(msgspec.convert(job, Job)))
 
 
 @inject(patch_module=True)
-async def sweep_outbox(relay: FromDishka[RelayOutbox]) -> int:
-    return await relay.execute()
+async def sweep_outbox(relay: FromDishka[RelayOutbox]) -> int | str:
+    return await unless_down(relay.execute())
 
 
 @inject(patch_module=True)
-async def housekeeping(chores: FromDishka[RunHousekeeping]) -> dict[str, int]:
-    return await chores.execute()
+async def housekeeping(chores: FromDishka[RunHousekeeping]) -> dict[str, int] | str:
+    return await unless_down(chores.execute())
 
 
 @inject(patch_module=True)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -10,8 +9,6 @@ from tessera.features.jobs.domain.routing import JobRouting
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.domain.errors import DependencyUnavailable
 
-logger = logging.getLogger("tessera.jobs")
-
 
 class RelayOutbox:
     """Hands due jobs from the outbox to the queue; returns how many it handed over.
@@ -19,8 +16,9 @@ class RelayOutbox:
     Rules:
     - a job is marked handed-out (and committed) before it is enqueued, and released if
       the queue refuses it, so a crash in between delays it by one lease, never loses it;
-    - when the queue is down the relay stops at the first refusal and leaves the rest for
-      the next sweep; it never raises for that;
+    - when the queue is down the relay stops at the first refusal, releases the rest for
+      the next sweep, then raises the refusal (`DependencyUnavailable`) for the caller to
+      report;
     - given `ids` (the events a request just committed) it looks at those only.
     """
 
@@ -55,8 +53,5 @@ class RelayOutbox:
                 for waiting in jobs[handed:]:
                     await self._store.release(waiting.job_id)
                 await self._uow.commit()
-                logger.warning(
-                    "queue unavailable: jobs stay in the outbox", extra={"jobs": len(jobs) - handed}
-                )
-                return handed
+                raise
         return len(jobs)
