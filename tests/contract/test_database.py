@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from tessera.features.ops.adapters.probes import SqlDatabaseProbe
@@ -72,7 +73,8 @@ async def test_database_probe_answers(engine: AsyncEngine) -> None:
 async def test_database_probe_raises_when_postgresql_does_not_answer() -> None:
     engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
     try:
-        with pytest.raises(ConnectionRefusedError):
+        with pytest.raises(OperationalError) as refused:  # names the database, unlike OSError
             await SqlDatabaseProbe(engine).check()
+        assert isinstance(refused.value.orig, ConnectionRefusedError)
     finally:
         await engine.dispose()

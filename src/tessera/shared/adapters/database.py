@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import msgspec
 from advanced_alchemy.base import AdvancedDeclarativeBase, CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import AuditColumns
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
     AsyncEngine,
@@ -58,7 +60,7 @@ def create_engine(
 ) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -67,6 +69,29 @@ def create_engine(
         connect_args={"timeout": 5},
         json_serializer=_json_serializer,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)
+    event.listen(engine.sync_engine, "handle_error", _invalidate_broken_connections)
+    return engine
+
+
+def _invalidate_broken_connections(context: ExceptionContext) -> None:
+    """A connection whose server session was killed mid-operation can be left believing the
+    operation still runs; every later use fails with "another operation is in progress".
+    SQLAlchemy does not count that as a disconnect, so the pool would hand it out again."""
+    error = context.original_exception
+    if isinstance(error, asyncpg.InternalClientError) and "in progress" in str(error):
+        context.is_disconnect = True
+
+
+def _connect_or_operational_error(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """asyncpg lets a refused or timed-out connect escape as a bare `OSError`, which names
+    no database; reported as SQLAlchemy's `OperationalError`, it says where it came from."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as error:  # includes TimeoutError and ConnectionRefusedError
+        raise OperationalError(None, None, error) from error
 
 
 def _sqlite_engine(url: str) -> AsyncEngine:

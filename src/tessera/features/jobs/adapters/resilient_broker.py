@@ -54,7 +54,7 @@ class ResilientStreamBroker(RedisStreamBroker):
             OUTAGES.recovered("redis")
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
-        backoff = Backoff(first=0.2, cap=5.0)
+        backoff = Backoff(first=0.1, cap=2.0)  # a connect attempt costs Redis next to nothing
         while True:
             try:
                 await self._join_group()
