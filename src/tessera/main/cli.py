@@ -51,6 +51,17 @@ class _Commands(click.Group):
             ctx.exit(1)
 
 
+def _guard(settings: Settings) -> None:
+    """Print the guardrails' findings; stop (status 2) if one refuses the configuration."""
+    from tessera.main.guardrails import guardrail_findings
+
+    findings = asyncio.run(guardrail_findings(settings))
+    for finding in findings:
+        click.echo(finding.line(), err=True)
+    if any(finding.level == "refuse" for finding in findings):
+        sys.exit(2)
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Tessera: accounts, files, notifications and webhooks for your frontends."""
@@ -82,6 +93,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
             err=True,
         )
         sys.exit(2)
+    _guard(settings)
     if settings.uses_sqlite:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         migrations.upgrade(settings.database_url)
@@ -143,6 +155,7 @@ def worker(queues: str, metrics_port: int | None) -> None:
         sys.exit(2)
     if settings.is_embedded:
         _needs_redis("worker")
+    _guard(settings)
     from tessera.main.worker import run_worker
 
     run_worker(settings, chosen, metrics_port=metrics_port)
@@ -258,7 +271,8 @@ def backup() -> None:
 
 @main.command("check-config")
 def check_config() -> None:
-    """Validate the configuration and print it, secrets masked, with where each value came from."""
+    """Validate the configuration and print it, secrets masked, with where each value came
+    from; then the production guardrails (the database role is checked by connecting)."""
     try:
         loaded = load_settings_with_sources()
     except ConfigError as error:
@@ -266,3 +280,4 @@ def check_config() -> None:
         sys.exit(2)
     for line in describe(loaded):
         click.echo(line)
+    _guard(loaded.settings)
