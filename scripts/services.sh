@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are running
-# locally. Idempotent: does nothing when both already answer. Installs the
+# locally, and that PgBouncer is installed (the tests run their own). Idempotent: does nothing when both already answer. Installs the
 # Debian packages only when they are missing. Intended for dev boxes and CI
 # containers without systemd (runs as root; uses sudo otherwise).
 set -euo pipefail
@@ -168,10 +168,27 @@ ensure_redis() {
   die "redis did not answer PONG on $REDIS_HOST:$REDIS_PORT within ${REDIS_WAIT}s (see /var/log/redis/ci.log)"
 }
 
+# ------------------------------------------------------------------ PgBouncer
+
+# The tests start PgBouncer themselves, on free ports; only the binary is needed. Debian's
+# package starts a service of its own on 6432, which nothing here uses: it is stopped.
+ensure_pgbouncer() {
+  if command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; then
+    log "pgbouncer available"
+    return
+  fi
+  apt_install pgbouncer
+  if command -v invoke-rc.d >/dev/null 2>&1; then
+    as_root invoke-rc.d pgbouncer stop >/dev/null 2>&1 || true
+  fi
+  log "pgbouncer installed"
+}
+
 # ---------------------------------------------------------------------- main
 
 ensure_postgres
 ensure_redis
+ensure_pgbouncer
 if command -v pg_dump >/dev/null 2>&1; then
   log "pg_dump available: $(pg_dump --version)"
 else

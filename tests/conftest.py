@@ -13,6 +13,7 @@ from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.fakes.s3_server import FakeS3Server
+from tests.pgbouncer import PgBouncer
 
 pytest_plugins = ["tests.hangs"]
 
@@ -52,6 +53,16 @@ def s3_server() -> Iterator[FakeS3Server]:
     """moto's S3 server for the whole run (each test makes a bucket of its own)."""
     with FakeS3Server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode with one server connection per database and user, for
+    the whole run: every transaction of every tenant takes turns on the same connection."""
+    bouncer = PgBouncer(pool_size=1, users=("postgres", services.APP_ROLE))
+    bouncer.start()
+    yield bouncer
+    bouncer.stop()
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ class CoreProvider(Provider):
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout,
+            transaction_pooling=settings.database_transaction_pooling,
         )
         yield engine
         await engine.dispose()

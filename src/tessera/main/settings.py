@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_pool_size: PositiveInt = 20
     database_max_overflow: NonNegativeInt = 10
     database_pool_timeout: PositiveFloat = 30.0
+    database_transaction_pooling: bool = False
     redis_url: str | None = None
     redis_key_prefix: str = ""
     jwt_secret_key: str = ""

@@ -17,6 +17,7 @@ from tessera.features.identity.application.ports import PasswordHasher
 from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
+from tests.pgbouncer import PgBouncer
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-" + "k" * 40
@@ -52,14 +53,19 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
 
 @asynccontextmanager
 async def production_app(
-    tmp_path: Path, redis_prefix: str, **settings: str
+    tmp_path: Path, redis_prefix: str, *, pooler: PgBouncer | None = None, **settings: str
 ) -> AsyncIterator[Client]:
     """PostgreSQL and Redis, the service connecting as the app role, so row-level security
-    applies as in production; cheap hashing and these settings."""
+    applies as in production; cheap hashing and these settings. With `pooler`, PostgreSQL
+    is reached through that PgBouncer in transaction mode."""
     async with services.throwaway_database() as url:
         await asyncio.to_thread(migrations.upgrade, url)
+        database_url = await services.as_app_role(url)
+        if pooler is not None:
+            database_url = pooler.through(database_url)
+            settings = settings | {"database_transaction_pooling": "true"}
         configured = settings_for(
-            database_url=await services.as_app_role(url), redis_url=services.TEST_REDIS_URL,
+            database_url=database_url, redis_url=services.TEST_REDIS_URL,
             redis_key_prefix=redis_prefix, data_dir=str(tmp_path), jwt_secret_key=SECRET,
             **settings,
         )  # fmt: skip
@@ -67,9 +73,16 @@ async def production_app(
             yield running
 
 
-@pytest.fixture
-async def production_client(tmp_path: Path, redis_prefix: str) -> AsyncIterator[Client]:
-    async with production_app(tmp_path, redis_prefix, rate_limit_enabled="false") as running:
+@pytest.fixture(params=["direct", "pgbouncer"])
+async def production_client(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_prefix: str
+) -> AsyncIterator[Client]:
+    """Every test on it runs twice: straight to PostgreSQL, then through PgBouncer in
+    transaction mode with one server connection, which every tenant's transactions share."""
+    pooler = request.getfixturevalue("pgbouncer") if request.param == "pgbouncer" else None
+    async with production_app(
+        tmp_path, redis_prefix, pooler=pooler, rate_limit_enabled="false"
+    ) as running:
         yield running
 
 

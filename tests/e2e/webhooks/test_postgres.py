@@ -3,7 +3,6 @@ holds in the database too, and without `DATA_ENCRYPTION_KEY` webhooks are a clea
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator
@@ -11,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
-from tests import services
-from tests.e2e.harness import client_for, settings_for
-from tests.e2e.identity.conftest import SECRET, CheapHashing, Client, production_client
+from tests.e2e.identity.conftest import Client, production_app, production_client
 from tests.e2e.webhooks.conftest import WEBHOOKS, register_webhook
 from tests.e2e.webhooks.test_delivery import tenant_admin
 from tests.e2e.world import build_world
@@ -24,18 +20,17 @@ __all__ = ["production_client"]
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-async def keyed_client(tmp_path: Path, redis_prefix: str) -> AsyncIterator[Client]:
-    async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
-        settings = settings_for(
-            database_url=await services.as_app_role(url), redis_url=services.TEST_REDIS_URL,
-            redis_key_prefix=redis_prefix, data_dir=str(tmp_path), rate_limit_enabled="false",
-            jwt_secret_key=SECRET, data_encryption_key=base64.b64encode(os.urandom(32)).decode(),
-            webhook_allow_private_targets="true",
-        )  # fmt: skip
-        async with client_for(settings, CheapHashing()) as running:
-            yield running
+@pytest.fixture(params=["direct", "pgbouncer"])
+async def keyed_client(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_prefix: str
+) -> AsyncIterator[Client]:
+    pooler = request.getfixturevalue("pgbouncer") if request.param == "pgbouncer" else None
+    async with production_app(
+        tmp_path, redis_prefix, pooler=pooler, rate_limit_enabled="false",
+        data_encryption_key=base64.b64encode(os.urandom(32)).decode(),
+        webhook_allow_private_targets="true",
+    ) as running:  # fmt: skip
+        yield running
 
 
 async def test_without_a_data_encryption_key_registering_is_a_503_naming_it(

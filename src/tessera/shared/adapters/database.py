@@ -56,17 +56,32 @@ def _json_serializer(value: Any) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int = 10, pool_timeout: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    transaction_pooling: bool = False,
 ) -> AsyncEngine:
+    """An engine for `url`; with `transaction_pooling` (PgBouncer and the like in
+    transaction mode) no prepared statement outlives its transaction, since the next one
+    may run on another server connection."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    connect_args: dict[str, Any] = {"timeout": 5}
+    if transaction_pooling:
+        connect_args |= {
+            "statement_cache_size": 0,  # asyncpg's own cache
+            "prepared_statement_cache_size": 0,  # SQLAlchemy's dialect cache
+            "prepared_statement_name_func": _unique_statement_name,
+        }
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         pool_pre_ping=True,
-        connect_args={"timeout": 5},
+        connect_args=connect_args,
         json_serializer=_json_serializer,
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)
@@ -81,6 +96,12 @@ def _invalidate_broken_connections(context: ExceptionContext) -> None:
     error = context.original_exception
     if isinstance(error, asyncpg.InternalClientError) and "in progress" in str(error):
         context.is_disconnect = True
+
+
+def _unique_statement_name() -> str:
+    """Behind a transaction pooler, names asyncpg numbers per connection would collide on
+    a server connection another client prepared on."""
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def _connect_or_operational_error(

@@ -85,11 +85,11 @@ def error_response(
     retry_after: int | None = None,
 ) -> Response[ErrorEnvelope]:
     headers = dict(headers or {})
-    unavailable = code is ErrorCode.SERVICE_UNAVAILABLE
-    if unavailable and retry_after is None and "Retry-After" not in headers:
+    has_retry_after = any(name.lower() == "retry-after" for name in headers)
+    if code is ErrorCode.SERVICE_UNAVAILABLE and retry_after is None and not has_retry_after:
         retry_after = DOWN_RETRY_AFTER  # every 503 says when to come back
-    if retry_after is not None:
-        headers.setdefault("Retry-After", str(retry_after))
+    if retry_after is not None and not has_retry_after:
+        headers["Retry-After"] = str(retry_after)
     detail = ErrorDetail(
         code=code.value, message=message, field=field, details=details, retry_after=retry_after
     )
