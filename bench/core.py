@@ -71,6 +71,11 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("storm / no storm", "p99_ms", ratio=True),
         Headline("hash loop / none", "p99_ms", ratio=True),
     ),
+    "hashing": (
+        Headline(r".*logins/s, (server saturated|beside busy loops)", "share_of_quiet"),
+        Headline(r".*p99 with / without logins", "p99_ms", ratio=True),
+        Headline(r".*floor, beside a hash loop", "p99_ms", ratio=True),
+    ),
     "email_pipeline": (
         Headline("commit → SMTP 250", "events_per_s"),
         Headline("commit → SMTP 250", "p99_ms"),

@@ -18,7 +18,7 @@ after the other, never two at once (except the storm, which is the point):
    hashing takes; the light pair whether hashing delays a request that finds the server free;
 5. the machine's own baseline for the light pair: the floor at the light concurrency alone,
    then while another process verifies the same argon2id hash in a loop with Tessera's
-   hasher (its threads at the lowest CPU priority). No Tessera server is involved, so this
+   hasher (its threads at its default priority). No Tessera server is involved, so this
    ratio is what the machine's scheduler does to a server's tail whenever anything hashes.
 
 Everything started is stopped on the way out, failure and Ctrl-C included: the servers by
@@ -84,7 +84,8 @@ HASH_LOOP = (
     "asyncio.run(main())\n"
 )
 """The baseline's background hashing: Tessera's own hasher (argon2-cffi's default profile,
-its threads at the lowest CPU priority) verifying in a loop, with no server around it."""
+its threads at their default priority, niceness 5) verifying in a loop, with no server
+around it."""
 HASH_LOOP_LEAD_S = 1.0
 RAISED_LIMIT = "10000000"
 """Requests per minute for every rate-limit group: on, but out of the load's way."""
@@ -112,7 +113,7 @@ NOTES = (
     f"5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
     f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
-    f"(a core is kept for other requests) and at the lowest CPU priority, then "
+    f"(a core is kept for other requests) at niceness 5 (see the hashing benchmark), then "
     f"open a session in Redis. Each login creates a session; the storm's do too.",
     "A storm case runs two loaders in this process at once: the logins (started "
     f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "
@@ -127,11 +128,11 @@ NOTES = (
     "only, nothing is checked.",
     "The last three rows are the machine's baseline for the light storm pair, measured in the "
     "same run without Tessera's server: the floor alone, then while another process verifies "
-    "the same argon2id hash in a loop with Tessera's hasher, whose threads run at the lowest "
-    "CPU priority (the idle scheduling class, niceness 19). Its other CPU is mostly that "
-    "loop. When the floor's own p99 ratio is well above 3, a CPU-bound neighbour at the "
-    "lowest priority is enough to delay this machine's requests, and the light pair's ratio "
-    "measures the machine more than the server.",
+    "the same argon2id hash in a loop with Tessera's hasher, whose threads run at its "
+    "default priority (niceness 5). Its other CPU is mostly that loop. When the floor's own "
+    "p99 ratio is well above 3, a CPU-bound neighbour at that priority is enough to delay "
+    "this machine's requests, and the light pair's ratio measures the machine more than the "
+    "server.",
     "Welcome emails of the registrations go to the Redis email stream, where no worker "
     "consumes them (none runs); the run's keys are deleted afterwards.",
 )

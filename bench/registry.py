@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bench import email_pipeline, files, http_pipeline, identity, realtime
+from bench import email_pipeline, files, hashing, http_pipeline, identity, realtime
 from bench.core import Benchmark
 
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(http_pipeline),
     Benchmark.from_module(email_pipeline),
     Benchmark.from_module(identity),
+    Benchmark.from_module(hashing),
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
 )

@@ -18,7 +18,11 @@ from typing import ClassVar
 import argon2
 import pytest
 
-from tessera.features.identity.adapters.argon2_hasher import HASHING_NICENESS, Argon2PasswordHasher
+from tessera.features.identity.adapters.argon2_hasher import (
+    NICENESS,
+    Argon2PasswordHasher,
+    HashPriority,
+)
 from tessera.features.identity.application.ports import PasswordHasher
 
 OWASP_MINIMUM = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
@@ -226,7 +230,13 @@ def test_parameters_below_the_owasp_minimum_are_refused(options: dict[str, int])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux")
-async def test_hashing_threads_run_in_the_idle_class_below_the_event_loop() -> None:
+@pytest.mark.parametrize(
+    ("priority", "policy"),
+    [("idle", os.SCHED_IDLE), ("low", os.SCHED_OTHER), ("normal", os.SCHED_OTHER)],
+)
+async def test_hashing_threads_run_at_their_priority_and_the_event_loop_at_its_own(
+    priority: HashPriority, policy: int
+) -> None:
     class NicenessHasher(Argon2PasswordHasher):
         niceness: ClassVar[list[int]] = []
         policies: ClassVar[list[int]] = []
@@ -237,11 +247,11 @@ async def test_hashing_threads_run_in_the_idle_class_below_the_event_loop() -> N
             return super()._verify_blocking(password_hash, password)
 
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    if own >= HASHING_NICENESS:
+    if own != 0:
         pytest.skip(f"the test process already runs at niceness {own}")
-    hasher = NicenessHasher(**OWASP_MINIMUM)
+    hasher = NicenessHasher(**OWASP_MINIMUM, priority=priority)
     assert await hasher.verify(await hasher.hash(PASSWORD), PASSWORD)
-    assert hasher.niceness == [HASHING_NICENESS]
-    assert hasher.policies == [os.SCHED_IDLE]
+    assert hasher.niceness == [NICENESS[priority]]
+    assert hasher.policies == [policy]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the event loop's thread
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the loop's

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from bench import __main__ as cli
-from bench import files, identity, registry
+from bench import files, hashing, identity, registry
 from bench.core import KNOWN_HEADLINES, Benchmark, Headline, Options, Row
 from bench.load import LoadResult
 
@@ -167,3 +167,15 @@ def test_the_files_headlines_match_the_rows_it_writes() -> None:
             f"download {largest} vs {min(files.SIZES_MIB)} MiB: growth difference",
         ],
     ]
+
+
+def test_hashing_rows_match_their_headlines() -> None:
+    pair = hashing._Pair(sample.load(4_000.0), sample.load(3_000.0))
+    outcome = hashing._Outcome(
+        "low", sample.load(7.0), pair, sample.load(4.5), pair, sample.load(2.5), pair, pair
+    )
+    rows = hashing._rows(outcome)
+    for headline in KNOWN_HEADLINES["hashing"]:
+        assert headline.rows(rows), headline
+    shares = [row.figures["share_of_quiet"] for row in rows if "share_of_quiet" in row.figures]
+    assert shares == [pytest.approx(4.5 / 7.0), pytest.approx(2.5 / 7.0)]

@@ -95,9 +95,9 @@ class IdentityProvider(Provider):
         return PillowImageProcessor()
 
     @provide(scope=Scope.APP)
-    def hasher(self) -> PasswordHasher:
+    def hasher(self, settings: Settings) -> PasswordHasher:
         """argon2-cffi's default profile (t=3, m=64 MiB, p=4), one hash per core at a time."""
-        return Argon2PasswordHasher()
+        return Argon2PasswordHasher(priority=settings.password_hash_priority)
 
     @provide(scope=Scope.APP)
     def config(self, settings: Settings) -> IdentityConfig:

@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,9 +25,13 @@ DEFAULT_TIME_COST = RFC_9106_LOW_MEMORY.time_cost
 DEFAULT_MEMORY_COST = RFC_9106_LOW_MEMORY.memory_cost  # KiB
 DEFAULT_PARALLELISM = RFC_9106_LOW_MEMORY.parallelism
 
-# Niceness of the hashing threads, the lowest priority: against a normal-priority thread (the
-# event loop) that wants the same core they get about 1.5 % of it; a free core they use fully.
-HASHING_NICENESS = 19
+HashPriority = Literal["idle", "low", "normal"]
+"""The CPU priority of the hashing threads (see `_prioritise` and decision record 0003):
+- `idle`: the idle scheduling class, only what no normal thread wants (CFS weight 3);
+- `low` (the default): the normal class at niceness 5 (weight 335 against 1024 for the
+  event loop), so a busy neighbour slows logins down but cannot starve them;
+- `normal`: as every other thread."""
+NICENESS: dict[HashPriority, int] = {"idle": 19, "low": 5, "normal": 0}
 
 # OWASP's floor for argon2id: m=19 MiB, t=2, p=1.
 MIN_TIME_COST = 2
@@ -41,11 +45,10 @@ class Argon2PasswordHasher:
     A verification holds its slot until its thread finishes, even if the caller is cancelled
     (a client that hangs up mid-login), so the bound holds under a storm of abandoned logins.
 
-    The threads run at the lowest CPU priority (Linux: the idle scheduling class, see
-    `_lower_priority`): libargon2 computes the p=4 lanes in threads of its own (one hash keeps
-    about 1.7 cores busy), so without it a login storm would take the cores the event loop
-    needs to answer everything else. With it, hashing gets whatever the other requests leave;
-    on a server saturated by other requests, logins wait.
+    The threads run at `priority` (Linux; by default niceness 5, see `HashPriority`):
+    libargon2 computes the p=4 lanes in threads of its own (one hash keeps about 1.7 cores
+    busy), so at full priority a login storm would take the cores the event loop needs to
+    answer everything else; in the idle class, any busy neighbour starves logins entirely.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Argon2PasswordHasher:
         memory_cost: int = DEFAULT_MEMORY_COST,
         parallelism: int = DEFAULT_PARALLELISM,
         max_concurrency: int | None = None,
+        priority: HashPriority = "low",
     ) -> None:
         too_weak = (
             time_cost < MIN_TIME_COST
@@ -79,9 +83,11 @@ class Argon2PasswordHasher:
             type=argon2.Type.ID,
         )
         self._max_concurrency = concurrency
+        self.priority = priority
         self._threads = ThreadPoolExecutor(
-            max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_priority
-        )
+            max_workers=concurrency, thread_name_prefix="argon2",
+            initializer=functools.partial(_prioritise, priority),
+        )  # fmt: skip
         # A Semaphore binds to the loop it first waits on, so each loop gets its own.
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._gates = weakref.WeakKeyDictionary()
@@ -139,16 +145,19 @@ def _release(gate: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:
         done.exception()  # retrieved, so an abandoned job's error is not logged as unhandled
 
 
-def _lower_priority() -> None:
-    """Moves the calling thread to the idle scheduling class (Linux: it runs only when no
-    normal thread wants the core, and a waking event loop preempts it at once; plain
-    niceness still lets it finish a scheduler slice of a few ms first), with the lowest
-    niceness as well, the fallback where the idle class is refused. The threads libargon2
-    starts from it inherit both. Elsewhere the thread keeps its priority."""
+def _prioritise(priority: HashPriority) -> None:
+    """Gives the calling thread `priority` (Linux; elsewhere it keeps its own). `idle` moves
+    it to the idle scheduling class (it runs only when no normal thread wants the core, and
+    a waking event loop preempts it at once), with niceness 19 as the fallback where the
+    class is refused; `low` lowers its niceness to 5 in the normal class. The threads
+    libargon2 starts from it inherit both."""
+    if priority == "normal":
+        return
     with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS[priority])
+    if priority == "idle":
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _spare_cores() -> int:

@@ -1,0 +1,54 @@
+"""Sign-in degrades, never stops (decision record 0003): beside CPU-bound processes of the
+same session (so of the same Linux autogroup), logins with the real argon2id profile still
+complete. The rates are benchmark figures (`just bench --only hashing`); here the bound is
+generous: in the idle scheduling class these logins did not complete at all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tessera.main import migrations
+from tests.e2e.harness import client_for, settings_for
+from tests.e2e.identity.conftest import PASSWORD, login, register
+
+pytestmark = pytest.mark.slow
+
+LOGINS = 3
+BOUND_S = 60.0
+
+
+@pytest.fixture
+def busy_neighbours() -> Iterator[None]:
+    """One busy loop per core, in this process's session."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    yield
+    for loop in loops:
+        loop.kill()
+        loop.wait()
+
+
+async def test_logins_complete_beside_a_busy_neighbour_in_the_same_cpu_group(
+    tmp_path: Path, busy_neighbours: None
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    settings = settings_for(database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false")
+    async with client_for(settings) as client:  # the production hasher, at its default priority
+        await register(client, "alice@example.com")
+        started = time.monotonic()
+        for _ in range(LOGINS):
+            tokens = await login(client, "alice@example.com", PASSWORD)
+            assert tokens["access_token"]
+        elapsed = time.monotonic() - started
+    assert elapsed < BOUND_S, f"{LOGINS} logins took {elapsed:.1f} s beside busy loops"
