@@ -76,6 +76,11 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline(r".*p99 with / without logins", "p99_ms", ratio=True),
         Headline(r".*floor, beside a hash loop", "p99_ms", ratio=True),
     ),
+    "faults": (
+        Headline(r".* at \d+ s$", "recovered_after_s"),
+        Headline("totals", "500"),
+        Headline("emails asked for", "distinct_delivered"),
+    ),
     "email_pipeline": (
         Headline("commit → SMTP 250", "events_per_s"),
         Headline("commit → SMTP 250", "p99_ms"),

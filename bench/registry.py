@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import email_pipeline, files, hashing, http_pipeline, identity, realtime
+from bench import email_pipeline, faults, files, hashing, http_pipeline, identity, realtime
 from bench.core import Benchmark
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -10,6 +10,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(email_pipeline),
     Benchmark.from_module(identity),
     Benchmark.from_module(hashing),
+    Benchmark.from_module(faults),
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
 )

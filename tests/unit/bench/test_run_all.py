@@ -3,14 +3,16 @@ a run of one benchmark (`--only`) measures none. Fake benchmarks, no servers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from bench import __main__ as cli
-from bench import files, hashing, identity, registry
+from bench import faults, files, hashing, identity, registry
 from bench.core import KNOWN_HEADLINES, Benchmark, Headline, Options, Row
 from bench.load import LoadResult
+from bench.smtp_sink import Arrival
 
 from tests.unit.bench import sample
 
@@ -179,3 +181,20 @@ def test_hashing_rows_match_their_headlines() -> None:
         assert headline.rows(rows), headline
     shares = [row.figures["share_of_quiet"] for row in rows if "share_of_quiet" in row.figures]
     assert shares == [pytest.approx(4.5 / 7.0), pytest.approx(2.5 / 7.0)]
+
+
+def test_fault_rows_measure_recovery_from_each_fault_and_match_their_headlines() -> None:
+    tally = faults._Tally(started=0.0)
+    for second, counts in {9: {"2xx": 9}, 10: {"2xx": 4, "503": 5}, 11: {"503": 9},
+                           13: {"2xx": 3, "503": 1}, 14: {"2xx": 9}, 25: {"503": 2},
+                           26: {"2xx": 9}}.items():  # fmt: skip
+        tally.statuses[second] = Counter(counts)
+    arrivals = [Arrival(1.0, "<a@x>"), Arrival(2.0, "<a@x>")]
+    rows = faults._rows(tally, arrivals, expected=1, waited=1.0)
+    redis, postgres = (row.figures for row in rows if " at " in row.case)
+    assert redis == {"recovered_after_s": 4.0, "longest_503_run_s": 2.0, "seconds_with_503": 3.0}
+    assert postgres["recovered_after_s"] == 1.0
+    (emails,) = (row.figures for row in rows if row.case.startswith("emails"))
+    assert (emails["distinct_delivered"], emails["arrivals"]) == (1.0, 2.0)
+    for headline in KNOWN_HEADLINES["faults"]:
+        assert headline.rows(rows), headline
