@@ -81,6 +81,7 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("totals", "500"),
         Headline("emails asked for", "distinct_delivered"),
     ),
+    "pooler": (Headline("PgBouncer / direct", "rps", ratio=True),),
     "email_pipeline": (
         Headline("commit → SMTP 250", "events_per_s"),
         Headline("commit → SMTP 250", "p99_ms"),

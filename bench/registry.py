@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bench import email_pipeline, faults, files, hashing, http_pipeline, identity, realtime
+from bench import (
+    email_pipeline,
+    faults,
+    files,
+    hashing,
+    http_pipeline,
+    identity,
+    pooler,
+    realtime,
+)
 from bench.core import Benchmark
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -11,6 +20,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(identity),
     Benchmark.from_module(hashing),
     Benchmark.from_module(faults),
+    Benchmark.from_module(pooler),
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
 )

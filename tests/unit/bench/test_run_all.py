@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bench import __main__ as cli
-from bench import faults, files, hashing, identity, registry
+from bench import faults, files, hashing, identity, pooler, registry
 from bench.core import KNOWN_HEADLINES, Benchmark, Headline, Options, Row
 from bench.load import LoadResult
 from bench.smtp_sink import Arrival
@@ -197,4 +197,12 @@ def test_fault_rows_measure_recovery_from_each_fault_and_match_their_headlines()
     (emails,) = (row.figures for row in rows if row.case.startswith("emails"))
     assert (emails["distinct_delivered"], emails["arrivals"]) == (1.0, 2.0)
     for headline in KNOWN_HEADLINES["faults"]:
+        assert headline.rows(rows), headline
+
+
+def test_pooler_rows_compare_pgbouncer_to_direct() -> None:
+    rows = pooler._rows(sample.load(400.0), sample.load(200.0))
+    (ratio,) = (row for row in rows if row.ratio)
+    assert ratio.figures["rps"] == pytest.approx(0.5)
+    for headline in KNOWN_HEADLINES["pooler"]:
         assert headline.rows(rows), headline
