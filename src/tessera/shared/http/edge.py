@@ -16,6 +16,8 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.shared.adapters.outages import OUTAGES, outage
+from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.http.context import choose_request_id, request_id_var
 from tessera.shared.http.envelope import ErrorDetail, error_envelope
 
@@ -95,11 +97,22 @@ class EdgeMiddleware:
                 await _send_error(send_with_headers, 413, "PAYLOAD_TOO_LARGE", _TOO_LARGE)
             else:
                 await self._app(scope, receive, send_with_headers)
-        except Exception:
-            logger.exception("request failed outside the application")
+        except Exception as error:
+            down = outage(error)
+            if down is None:
+                logger.exception("request failed outside the application")
+            else:
+                OUTAGES.failed(down)
             if status == 0 and scope["type"] == ScopeType.HTTP:
-                status = 500
-                await _send_error(send_with_headers, 500, "INTERNAL_ERROR", _INTERNAL)
+                if down is None:
+                    status = 500
+                    await _send_error(send_with_headers, 500, "INTERNAL_ERROR", _INTERNAL)
+                else:
+                    status = 503
+                    await _send_error(
+                        send_with_headers, 503, "SERVICE_UNAVAILABLE",
+                        DependencyUnavailable.default_message, retry_after=down.retry_after,
+                    )  # fmt: skip
         finally:
             elapsed = time.perf_counter() - started
             _log_access(scope, status, elapsed)
@@ -152,8 +165,13 @@ def _log_access(scope: Scope, status: int, seconds: float) -> None:
     )
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body = msgspec.json.encode(error_envelope(ErrorDetail(code=code, message=message)))
+async def _send_error(
+    send: Send, status: int, code: str, message: str, *, retry_after: int | None = None
+) -> None:
+    detail = ErrorDetail(code=code, message=message, retry_after=retry_after)
+    body = msgspec.json.encode(error_envelope(detail))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
