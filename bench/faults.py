@@ -54,10 +54,12 @@ NOTES = (
     f"{CLIENTS} clients in this process, each alternating `POST /auth/register` (a new user) "
     f"and `GET /users/me` (one of {CLIENTS} signed-in users), {PACE_S * 1000:g} ms apart, for "
     f"{LOAD_S:g} s. Redis is shut down at {REDIS_AT_S:g} s and started again "
-    f"{REDIS_DOWN_S:g} s later (its data kept); at {POSTGRES_AT_S:g} s every connection to the "
-    "database is terminated (`pg_terminate_backend`). Recovery is the time from the fault to "
-    "its last 503. Emails: every registration answered 201 asked for two; the sink counts "
-    "distinct Message-IDs (a resend keeps its Message-ID) and all arrivals.",
+    f"{REDIS_DOWN_S:g} s after it stopped (its data kept); at {POSTGRES_AT_S:g} s every "
+    "connection to the database is terminated (`pg_terminate_backend`). Recovery is the "
+    "time from the fault to its last 503 (whole seconds), and from its return (Redis "
+    "answering again; its own shutdown takes seconds) to the end of the second of that last "
+    "503. Emails: every registration answered 201 asked for two; the sink counts distinct "
+    "Message-IDs (a resend keeps its Message-ID) and all arrivals.",
 )
 
 
@@ -66,6 +68,11 @@ class _Tally:
     started: float
     statuses: dict[int, Counter[str]] = field(default_factory=dict)
     registered: int = 0
+    back: dict[float, float] = field(default_factory=dict)
+    """When each fault (by its start) was over: Redis answering again, the kill done."""
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
 
     def record(self, status: int) -> None:
         second = int(time.monotonic() - self.started)
@@ -171,6 +178,7 @@ async def _faults(tally: _Tally, redis: RedisServer, database_url: str) -> None:
     await asyncio.to_thread(redis.stop)
     await asyncio.sleep(REDIS_DOWN_S)
     await asyncio.to_thread(redis.start)
+    tally.back[REDIS_AT_S] = tally.now()
     _say("redis: back")
     await _until(tally, POSTGRES_AT_S)
     _say("postgresql: terminating every connection to the database")
@@ -183,6 +191,7 @@ async def _faults(tally: _Tally, redis: RedisServer, database_url: str) -> None:
         )  # fmt: skip
     finally:
         await admin.close()
+    tally.back[POSTGRES_AT_S] = tally.now()
 
 
 async def _until(tally: _Tally, at: float) -> None:
@@ -224,8 +233,9 @@ def _rows(tally: _Tally, arrivals: Sequence[Arrival], expected: int, waited: flo
 
 
 def _recovery(tally: _Tally, at: float) -> dict[str, Figure]:
-    """Seconds from the fault to its last 503 (before the next fault), and the longest run
-    of consecutive seconds that had a 503."""
+    """Seconds from the fault to its last 503 (before the next fault), the same from the
+    moment the dependency was back (Redis answering; 0 or less: no 503 after its return),
+    and the longest run of consecutive seconds that had a 503."""
     until = POSTGRES_AT_S if at < POSTGRES_AT_S else LOAD_S + 1
     seconds = [s for s, c in sorted(tally.statuses.items()) if at <= s < until and c["503"]]
     longest, run, previous = 0, 0, None
@@ -233,5 +243,9 @@ def _recovery(tally: _Tally, at: float) -> dict[str, Figure]:
         run = run + 1 if previous is not None and second == previous + 1 else 1
         longest, previous = max(longest, run), second
     last = (seconds[-1] + 1 - at) if seconds else 0.0
-    return {"recovered_after_s": float(last), "longest_503_run_s": float(longest),
-            "seconds_with_503": float(len(seconds))}  # fmt: skip
+    back = tally.back.get(at)
+    after_back = None if back is None else round(at + last - back, 1)
+    return {
+        "recovered_after_s": float(last), "after_return_s": after_back,
+        "longest_503_run_s": float(longest), "seconds_with_503": float(len(seconds)),
+    }  # fmt: skip
