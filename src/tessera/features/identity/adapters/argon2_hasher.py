@@ -27,9 +27,10 @@ DEFAULT_PARALLELISM = RFC_9106_LOW_MEMORY.parallelism
 
 HashPriority = Literal["idle", "low", "normal"]
 """The CPU priority of the hashing threads (see `_prioritise` and decision record 0003):
-- `idle`: the idle scheduling class, only what no normal thread wants (CFS weight 3);
-- `low` (the default): the normal class at niceness 5 (weight 335 against 1024 for the
-  event loop), so a busy neighbour slows logins down but cannot starve them;
+- `idle` (the default): the idle scheduling class, only what no normal thread wants (CFS
+  weight 3): other requests keep their tail, but a busy neighbour starves sign-in;
+- `low`: the normal class at niceness 5 (weight 335 against 1024 for the event loop), so a
+  busy neighbour slows logins down but cannot starve them, at a cost in other requests' p99;
 - `normal`: as every other thread."""
 NICENESS: dict[HashPriority, int] = {"idle": 19, "low": 5, "normal": 0}
 
@@ -45,7 +46,7 @@ class Argon2PasswordHasher:
     A verification holds its slot until its thread finishes, even if the caller is cancelled
     (a client that hangs up mid-login), so the bound holds under a storm of abandoned logins.
 
-    The threads run at `priority` (Linux; by default niceness 5, see `HashPriority`):
+    The threads run at `priority` (Linux; by default the idle class, see `HashPriority`):
     libargon2 computes the p=4 lanes in threads of its own (one hash keeps about 1.7 cores
     busy), so at full priority a login storm would take the cores the event loop needs to
     answer everything else; in the idle class, any busy neighbour starves logins entirely.
@@ -58,7 +59,7 @@ class Argon2PasswordHasher:
         memory_cost: int = DEFAULT_MEMORY_COST,
         parallelism: int = DEFAULT_PARALLELISM,
         max_concurrency: int | None = None,
-        priority: HashPriority = "low",
+        priority: HashPriority = "idle",
     ) -> None:
         too_weak = (
             time_cost < MIN_TIME_COST
