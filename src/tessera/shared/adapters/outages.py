@@ -141,6 +141,14 @@ class OutageLog:
         self._clock = clock
         self._down: dict[str, _Down] = {}
 
+    def report(self, error: BaseException, **fields: object) -> Outage | None:
+        """The outage `error` reports, recorded as `failed`; None (nothing recorded) when
+        it is a bug, which the caller handles as such."""
+        down = outage(error)
+        if down is not None:
+            self.failed(down, **fields)
+        return down
+
     def failed(self, down: Outage, **fields: object) -> None:
         now = self._clock()
         state = self._down.get(down.dependency)

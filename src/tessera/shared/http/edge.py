@@ -16,7 +16,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from tessera.shared.adapters.outages import OUTAGES, outage
+from tessera.shared.adapters.outages import OUTAGES
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.http.context import choose_request_id, request_id_var
 from tessera.shared.http.envelope import ErrorDetail, error_envelope
@@ -98,11 +98,9 @@ class EdgeMiddleware:
             else:
                 await self._app(scope, receive, send_with_headers)
         except Exception as error:
-            down = outage(error)
+            down = OUTAGES.report(error)
             if down is None:
                 logger.exception("request failed outside the application")
-            else:
-                OUTAGES.failed(down)
             if status == 0 and scope["type"] == ScopeType.HTTP:
                 if down is None:
                     status = 500

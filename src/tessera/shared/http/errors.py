@@ -11,7 +11,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
-from tessera.shared.adapters.outages import DOWN_RETRY_AFTER, OUTAGES, outage
+from tessera.shared.adapters.outages import DOWN_RETRY_AFTER, OUTAGES
 from tessera.shared.domain.errors import (
     Conflict,
     DependencyUnavailable,
@@ -166,9 +166,8 @@ def _validation_response(exc: HTTPException) -> Response[Any]:
 def unhandled_exception_handler(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A driver error meaning a dependency is down or saturated (see `outage`) is a 503 with
     `Retry-After`, so clients come back later; anything else is a bug: 500."""
-    down = outage(exc)
+    down = OUTAGES.report(exc)
     if down is not None:
-        OUTAGES.failed(down)
         return error_response(
             ErrorCode.SERVICE_UNAVAILABLE, DependencyUnavailable.default_message,
             retry_after=down.retry_after,

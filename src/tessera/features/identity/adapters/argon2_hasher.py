@@ -84,7 +84,6 @@ class Argon2PasswordHasher:
             type=argon2.Type.ID,
         )
         self._max_concurrency = concurrency
-        self.priority = priority
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="argon2",
             initializer=functools.partial(_prioritise, priority),

@@ -10,7 +10,7 @@ import structlog
 from dishka import AsyncContainer
 
 from tessera.features.jobs.application.relay_outbox import RelayOutbox
-from tessera.shared.adapters.outages import OUTAGES, outage
+from tessera.shared.adapters.outages import OUTAGES
 
 logger = structlog.stdlib.get_logger("tessera.jobs")
 
@@ -40,8 +40,5 @@ class BackgroundRelay:
                 relay = await scope.get(RelayOutbox)
                 await relay.execute(event_ids)
         except Exception as error:  # logged; the sweep hands the events over later
-            down = outage(error)
-            if down is None:
+            if OUTAGES.report(error) is None:
                 logger.exception("relaying committed events failed", events=len(event_ids))
-            else:
-                OUTAGES.failed(down)

@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from taskiq import AckableMessage, BrokerMessage
 from taskiq_redis import RedisStreamBroker
 
-from tessera.shared.adapters.outages import OUTAGES, REDIS_DOWN, Backoff, outage
+from tessera.shared.adapters.outages import OUTAGES, REDIS_DOWN, Backoff
 
 QUEUE_CONNECTED = Gauge(
     "queue_connected", "1 while this worker reads the queue's stream, 0 while Redis is away.",
@@ -101,6 +101,4 @@ class ResilientStreamBroker(RedisStreamBroker):
 
     def _report(self, error: BaseException) -> None:
         QUEUE_CONNECTED.labels(self.queue_name).set(0)
-        down = outage(error)
-        if down is not None:
-            OUTAGES.failed(down, queue=self.queue_name)
+        OUTAGES.report(error, queue=self.queue_name)

@@ -14,7 +14,7 @@ from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.run_housekeeping import RunHousekeeping
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.job import Job
-from tessera.shared.adapters.outages import OUTAGES, outage
+from tessera.shared.adapters.outages import OUTAGES
 
 T = TypeVar("T")
 DEFERRED = "deferred"
@@ -33,10 +33,8 @@ async def unless_down(work: Awaitable[T]) -> T | str:
     try:
         result = await work
     except Exception as error:
-        down = outage(error)
-        if down is None:
+        if OUTAGES.report(error) is None:
             raise
-        OUTAGES.failed(down)
         return DEFERRED
     OUTAGES.recovered("database")
     return result
