@@ -19,12 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from tests import services
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.e2e.processes import free_port
 
 
 class PgBouncer:
@@ -38,7 +33,7 @@ class PgBouncer:
         self._binary = binary
         self._pool_size = pool_size
         self._users = users
-        self.port = _free_port()
+        self.port = free_port()
         self._folder = Path(tempfile.mkdtemp(prefix="tessera-pgbouncer-"))
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -10,12 +10,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 from tests import services
+from tests.e2e.processes import free_port
 
 
 def _bin(name: str) -> str | None:
@@ -28,12 +28,6 @@ def _version(path: str) -> tuple[int, ...]:
     return tuple(int(n) for n in part.split(".") if n.isdigit())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresCluster:
     """Trust authentication on 127.0.0.1; `url` reaches its `postgres` database."""
 
@@ -44,7 +38,7 @@ class PostgresCluster:
         assert initdb is not None
         assert pg_ctl is not None
         self._initdb, self._pg_ctl = initdb, pg_ctl
-        self.port = _free_port()
+        self.port = free_port()
         self._root = Path(tempfile.mkdtemp(prefix="tessera-pg-"))
         self._data = self._root / "data"
         self._as: list[str] = []

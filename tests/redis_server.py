@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -11,12 +10,7 @@ from pathlib import Path
 import redis
 
 from tests import services
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.e2e.processes import free_port
 
 
 class RedisServer:
@@ -30,7 +24,7 @@ class RedisServer:
         self._binary = str(binary)
         self._folder = folder
         self.persistent = persistent
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
