@@ -84,8 +84,8 @@ HASH_LOOP = (
     "asyncio.run(main())\n"
 )
 """The baseline's background hashing: Tessera's own hasher (argon2-cffi's default profile,
-its threads at their default priority, the idle class) verifying in a loop, with no server
-around it."""
+its threads at their default priority: the idle class, hedged at niceness 5 when starved)
+verifying in a loop, with no server around it."""
 HASH_LOOP_LEAD_S = 1.0
 RAISED_LIMIT = "10000000"
 """Requests per minute for every rate-limit group: on, but out of the load's way."""
@@ -113,8 +113,8 @@ NOTES = (
     f"5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
     f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
-    f"(a core is kept for other requests) at the default priority, the idle class (see the "
-    f"hashing benchmark), then "
+    f"(a core is kept for other requests) at the default priority: the idle class, hedged at "
+    f"niceness 5 when starved (see the hashing benchmark), then "
     f"open a session in Redis. Each login creates a session; the storm's do too.",
     "A storm case runs two loaders in this process at once: the logins (started "
     f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "
@@ -130,8 +130,9 @@ NOTES = (
     "The last three rows are the machine's baseline for the light storm pair, measured in the "
     "same run without Tessera's server: the floor alone, then while another process verifies "
     "the same argon2id hash in a loop with Tessera's hasher, whose threads run at its "
-    "default priority (the idle class). Its other CPU is mostly that loop. When the floor's own "
-    "p99 ratio is well above 3, a CPU-bound neighbour at that priority is enough to delay "
+    "default priority (hedged: the idle class first). Its other CPU is mostly that loop. "
+    "When the floor's own p99 ratio is well above 3, a CPU-bound neighbour at that priority "
+    "is enough to delay "
     "this machine's requests, and the light pair's ratio measures the machine more than the "
     "server.",
     "Welcome emails of the registrations go to the Redis email stream, where no worker "

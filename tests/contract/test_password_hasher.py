@@ -17,7 +17,9 @@ from typing import ClassVar
 
 import argon2
 import pytest
+from prometheus_client import REGISTRY
 
+from tessera.features.identity.adapters import argon2_hasher
 from tessera.features.identity.adapters.argon2_hasher import (
     NICENESS,
     Argon2PasswordHasher,
@@ -40,8 +42,9 @@ class RecordingHasher(Argon2PasswordHasher):
 
     HOLD_SECONDS = 0.15  # long enough that overlap, or its absence, shows on a loaded machine
 
-    def __init__(self, **options: int) -> None:
-        super().__init__(**OWASP_MINIMUM, **options)
+    def __init__(self, *, max_concurrency: int, priority: HashPriority = "idle") -> None:
+        # The idle class alone: a hedge would add a second copy of a slow run.
+        super().__init__(**OWASP_MINIMUM, max_concurrency=max_concurrency, priority=priority)
         self.started = threading.Event()
         self.runs: list[tuple[float, float]] = []
 
@@ -232,7 +235,12 @@ def test_parameters_below_the_owasp_minimum_are_refused(options: dict[str, int])
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux")
 @pytest.mark.parametrize(
     ("priority", "policy"),
-    [("idle", os.SCHED_IDLE), ("low", os.SCHED_OTHER), ("normal", os.SCHED_OTHER)],
+    [
+        ("hedged", os.SCHED_IDLE),
+        ("idle", os.SCHED_IDLE),
+        ("low", os.SCHED_OTHER),
+        ("normal", os.SCHED_OTHER),
+    ],
 )
 async def test_hashing_threads_run_at_their_priority_and_the_event_loop_at_its_own(
     priority: HashPriority, policy: int
@@ -255,3 +263,118 @@ async def test_hashing_threads_run_at_their_priority_and_the_event_loop_at_its_o
     assert hasher.policies == [policy]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the event loop's thread
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # the loop's
+
+
+class StarvedHasher(Argon2PasswordHasher):
+    """Hedged, with every idle-class copy of a verification starved (held until `feed`):
+    what a busy neighbour at normal priority does to the idle class. Records where each
+    verification ran and how many hedges ran at once."""
+
+    def __init__(self, *, max_concurrency: int = 1) -> None:
+        super().__init__(**OWASP_MINIMUM, max_concurrency=max_concurrency, priority="hedged")
+        self.fed = threading.Event()
+        self.hedging = threading.Event()
+        self.idle_finished = threading.Event()
+        self.finished_in: list[str] = []
+        self.hedge_runs: list[tuple[float, float]] = []
+
+    def feed(self) -> None:
+        self.fed.set()
+
+    def _verify_blocking(self, password_hash: str, password: str) -> bool:
+        thread = threading.current_thread().name
+        idle_copy = thread.startswith("argon2-hedged")
+        start = time.perf_counter()
+        if idle_copy:
+            self.fed.wait(30)
+        else:
+            self.hedging.set()
+            time.sleep(0.05)  # long enough to overlap another hedge, if the bound let it
+        try:
+            return super()._verify_blocking(password_hash, password)
+        finally:
+            if not idle_copy:
+                self.hedge_runs.append((start, time.perf_counter()))
+            self.finished_in.append(thread.split("_")[0])
+            if idle_copy:
+                self.idle_finished.set()
+
+
+def hedges() -> float:
+    return REGISTRY.get_sample_value("password_hash_hedges_total") or 0.0
+
+
+async def test_a_hash_that_finishes_in_time_is_not_hedged() -> None:
+    hasher = StarvedHasher()
+    hasher.feed()  # nothing starves
+    password_hash = await hasher.hash(PASSWORD)
+    before = hedges()
+    assert await hasher.verify(password_hash, PASSWORD) is True
+    assert hasher.finished_in == ["argon2-hedged"]
+    assert hedges() == before
+
+
+async def test_a_starved_hash_is_hedged_at_niceness_5_and_the_hedge_answers() -> None:
+    hasher = StarvedHasher()
+    password_hash = await hasher.hash(PASSWORD)  # times the quiet run: the hedge waits 3x that
+    before = hedges()
+    try:
+        assert await asyncio.wait_for(hasher.verify(password_hash, PASSWORD), 10) is True
+        assert await hasher.verify(password_hash, "a wrong password") is False
+    finally:
+        hasher.feed()
+    assert hasher.finished_in == ["argon2-low", "argon2-low"]
+    assert hedges() == before + 2
+
+
+async def test_hedges_are_bounded_like_the_first_copies() -> None:
+    hasher = StarvedHasher(max_concurrency=1)
+    password_hash = await hasher.hash(PASSWORD)
+    before = hedges()
+    try:
+        verifications = (hasher.verify(password_hash, PASSWORD) for _ in range(4))
+        results = await asyncio.wait_for(asyncio.gather(*verifications), 20)
+        finished = list(hasher.finished_in)
+    finally:
+        hasher.feed()
+    assert results == [True] * 4
+    # The starved first copy keeps its thread; the other copies queued behind it never ran.
+    assert finished == ["argon2-low"] * 4
+    assert most_at_once(hasher.hedge_runs) == 1
+    assert hedges() == before + 4
+
+
+async def test_a_cancelled_hedged_verification_keeps_its_hedge_slot_until_it_ends() -> None:
+    hasher = StarvedHasher(max_concurrency=1)
+    password_hash = await hasher.hash(PASSWORD)
+    try:
+        abandoned = asyncio.create_task(hasher.verify(password_hash, PASSWORD))
+        assert await asyncio.to_thread(hasher.hedging.wait, 10)
+        abandoned.cancel()
+        assert await asyncio.wait_for(hasher.verify(password_hash, PASSWORD), 10) is True
+    finally:
+        hasher.feed()
+    assert abandoned.cancelled()
+    assert hasher.finished_in[:2] == ["argon2-low", "argon2-low"]
+    assert most_at_once(hasher.hedge_runs) == 1
+
+
+async def test_after_a_hedge_wins_hashes_are_hedged_at_once_until_an_idle_copy_finishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = StarvedHasher(max_concurrency=1)
+    password_hash = await hasher.hash(PASSWORD)
+    try:
+        assert await asyncio.wait_for(hasher.verify(password_hash, PASSWORD), 10)  # hedged
+        # From now on a starved copy would wait minutes for its hedge, unless hedged at once.
+        monkeypatch.setattr(argon2_hasher, "HEDGE_FACTOR", 10_000.0)
+        assert await asyncio.wait_for(hasher.verify(password_hash, PASSWORD), 5)
+        assert hasher.finished_in == ["argon2-low", "argon2-low"]
+    finally:
+        hasher.feed()  # the neighbour leaves: the starved copy finishes
+    assert await asyncio.to_thread(hasher.idle_finished.wait, 5)
+    await asyncio.sleep(0.05)  # its thread clears the starved state after the recorder
+    before = hedges()
+    assert await asyncio.wait_for(hasher.verify(password_hash, PASSWORD), 5)
+    assert hasher.finished_in[-1] == "argon2-hedged"  # the idle-class copy answered
+    assert hedges() == before

@@ -82,7 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     webhook_retry_schedule: tuple[PositiveInt, ...] = (
         5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
     )  # fmt: skip
-    password_hash_priority: Literal["idle", "low", "normal"] = "idle"  # noqa: S105 - not a secret
+    password_hash_priority: Literal["hedged", "idle", "low", "normal"] = "hedged"  # noqa: S105 - not a secret
     rate_limit_enabled: bool = True
     rate_limit_auth_per_minute: PositiveInt = 10
     rate_limit_api_per_minute: PositiveInt = 100

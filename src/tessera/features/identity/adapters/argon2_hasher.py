@@ -8,6 +8,7 @@ import functools
 import os
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.profiles import RFC_9106_LOW_MEMORY
+from prometheus_client import Counter
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -25,14 +27,30 @@ DEFAULT_TIME_COST = RFC_9106_LOW_MEMORY.time_cost
 DEFAULT_MEMORY_COST = RFC_9106_LOW_MEMORY.memory_cost  # KiB
 DEFAULT_PARALLELISM = RFC_9106_LOW_MEMORY.parallelism
 
-HashPriority = Literal["idle", "low", "normal"]
+HashPriority = Literal["hedged", "idle", "low", "normal"]
 """The CPU priority of the hashing threads (see `_prioritise` and decision record 0003):
-- `idle` (the default): the idle scheduling class, only what no normal thread wants (CFS
-  weight 3): other requests keep their tail, but a busy neighbour starves sign-in;
+- `hedged` (the default): each hash starts in the idle class and, when it has not finished
+  within `HEDGE_FACTOR` times the fastest hash seen (something at normal priority keeps the
+  cores busy), the same hash starts again at `low`, and the first to finish answers; once a
+  hedge has won, the next hashes are hedged at once, until an idle-class copy finishes;
+- `idle`: the idle scheduling class alone, only what no normal thread wants (CFS weight 3):
+  other requests keep their tail, but a busy neighbour starves sign-in;
 - `low`: the normal class at niceness 5 (weight 335 against 1024 for the event loop), so a
   busy neighbour slows logins down but cannot starve them, at a cost in other requests' p99;
 - `normal`: as every other thread."""
-NICENESS: dict[HashPriority, int] = {"idle": 19, "low": 5, "normal": 0}
+NICENESS: dict[HashPriority, int] = {"hedged": 19, "idle": 19, "low": 5, "normal": 0}
+
+HEDGE_FACTOR = 4.0
+"""A hash still running after this many times the fastest one is starved, not just slow: a
+login storm on a light server stretches a hash by 2-3x, a busy neighbour at normal priority
+without end. Paid once per starvation: after a hedge wins, hashes are hedged at once."""
+FIRST_HEDGE_AFTER_S = 1.0
+"""The wait before the first hedge, before any hash has been timed."""
+
+HEDGES = Counter(
+    "password_hash_hedges",
+    "Password hashes started again at niceness 5 because the idle-class copy was starved.",
+)
 
 # OWASP's floor for argon2id: m=19 MiB, t=2, p=1.
 MIN_TIME_COST = 2
@@ -46,10 +64,12 @@ class Argon2PasswordHasher:
     A verification holds its slot until its thread finishes, even if the caller is cancelled
     (a client that hangs up mid-login), so the bound holds under a storm of abandoned logins.
 
-    The threads run at `priority` (Linux; by default the idle class, see `HashPriority`):
-    libargon2 computes the p=4 lanes in threads of its own (one hash keeps about 1.7 cores
-    busy), so at full priority a login storm would take the cores the event loop needs to
-    answer everything else; in the idle class, any busy neighbour starves logins entirely.
+    The threads run at `priority` (Linux; by default hedged, see `HashPriority`): libargon2
+    computes the p=4 lanes in threads of its own (one hash keeps about 1.7 cores busy), so at
+    full priority a login storm would take the cores the event loop needs to answer
+    everything else; in the idle class alone, any busy neighbour starves logins entirely.
+    Hedged, a starved hash runs again at niceness 5 in a pool of its own, `max_concurrency`
+    at a time too; a starved idle copy keeps its thread (and its memory) until it finishes.
     """
 
     def __init__(
@@ -59,7 +79,7 @@ class Argon2PasswordHasher:
         memory_cost: int = DEFAULT_MEMORY_COST,
         parallelism: int = DEFAULT_PARALLELISM,
         max_concurrency: int | None = None,
-        priority: HashPriority = "idle",
+        priority: HashPriority = "hedged",
     ) -> None:
         too_weak = (
             time_cost < MIN_TIME_COST
@@ -84,13 +104,16 @@ class Argon2PasswordHasher:
             type=argon2.Type.ID,
         )
         self._max_concurrency = concurrency
-        self._threads = ThreadPoolExecutor(
-            max_workers=concurrency, thread_name_prefix="argon2",
-            initializer=functools.partial(_prioritise, priority),
-        )  # fmt: skip
+        self._threads = _threads(concurrency, priority)
+        # The hedges have threads (and so a bound) of their own: a starved idle-class copy
+        # keeps its thread until it finishes, whenever the neighbour lets it.
+        self._hedges = _threads(concurrency, "low") if priority == "hedged" else None
+        self._fastest_s: float | None = None
+        self._starved = False
         # A Semaphore binds to the loop it first waits on, so each loop gets its own.
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._gates = weakref.WeakKeyDictionary()
+        self._gates: _Gates = weakref.WeakKeyDictionary()
+        self._hedge_gates: _Gates = weakref.WeakKeyDictionary()
+        self._racing: set[asyncio.Future[Any]] = set()
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
@@ -119,30 +142,98 @@ class Argon2PasswordHasher:
             return False
 
     async def _offload(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        gate = self._gate()
+        call = functools.partial(self._timed, work, *args, **kwargs)
+        gate = self._gate(self._gates)
         await gate.acquire()
         try:
-            loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(self._threads, functools.partial(work, *args, **kwargs))
+            race = asyncio.ensure_future(self._race(call, gate))
         except BaseException:
             gate.release()
             raise
-        job.add_done_callback(lambda done: _release(gate, done))
+        self._racing.add(race)
+        race.add_done_callback(self._finished)
         # Shielded: cancelling the caller must not free the slot while the thread still runs.
-        return await asyncio.shield(job)
+        return await asyncio.shield(race)
 
-    def _gate(self) -> asyncio.Semaphore:
+    async def _race(self, call: Callable[[], T], gate: asyncio.Semaphore) -> T:
+        """`call` in the hashing threads, holding a slot of `gate`; when hedged and the idle
+        copy is starved, it hands that slot over for one of the hedges' own and runs `call`
+        again at niceness 5: the first copy to finish answers."""
         loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
+        held = gate
+        try:
+            if self._hedges is None:
+                return await loop.run_in_executor(self._threads, call)
+            first = loop.run_in_executor(self._threads, self._idle_copy, call)
+            await asyncio.wait({first}, timeout=self._hedge_after())
+            if first.done():
+                return first.result()
+            hedge_gate = self._gate(self._hedge_gates)
+            slot = asyncio.ensure_future(hedge_gate.acquire())
+            either: set[asyncio.Future[Any]] = {first, slot}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if first.done():
+                if not slot.cancel():
+                    hedge_gate.release()
+                return first.result()
+            gate.release()
+            held = hedge_gate
+            HEDGES.inc()
+            second = loop.run_in_executor(self._hedges, call)
+            await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+            if first.done():
+                second.cancel()
+                return first.result()
+            # Starved: until an idle-class copy finishes again, the next hashes are hedged at
+            # once. This copy, if not started yet, never starts; if running, it finishes in
+            # its own time (a C call cannot be interrupted), in its own thread, ignored.
+            self._starved = True
+            first.cancel()
+            return second.result()
+        finally:
+            held.release()
+
+    def _finished(self, race: asyncio.Future[Any]) -> None:
+        self._racing.discard(race)
+        if not race.cancelled():
+            race.exception()  # retrieved, so an abandoned hash's error is not logged as unhandled
+
+    def _timed(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`work`, remembering the fastest run: the quiet duration the hedge waits a multiple of."""
+        started = time.perf_counter()
+        result = work(*args, **kwargs)
+        took = time.perf_counter() - started
+        if self._fastest_s is None or took < self._fastest_s:
+            self._fastest_s = took  # a race between threads only ever keeps a real duration
+        return result
+
+    def _idle_copy(self, call: Callable[[], T]) -> T:
+        result = call()
+        self._starved = False  # the idle class gets a core again
+        return result
+
+    def _hedge_after(self) -> float:
+        if self._starved:
+            return 0.0
+        fastest = self._fastest_s
+        return FIRST_HEDGE_AFTER_S if fastest is None else HEDGE_FACTOR * fastest
+
+    def _gate(self, gates: _Gates) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = gates.get(loop)
         if gate is None:
-            gate = self._gates[loop] = asyncio.Semaphore(self._max_concurrency)
+            gate = gates[loop] = asyncio.Semaphore(self._max_concurrency)
         return gate
 
 
-def _release(gate: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:
-    gate.release()
-    if not done.cancelled():
-        done.exception()  # retrieved, so an abandoned job's error is not logged as unhandled
+_Gates = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+
+
+def _threads(count: int, priority: HashPriority) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=count, thread_name_prefix=f"argon2-{priority}",
+        initializer=functools.partial(_prioritise, priority),
+    )  # fmt: skip
 
 
 def _prioritise(priority: HashPriority) -> None:
@@ -155,7 +246,7 @@ def _prioritise(priority: HashPriority) -> None:
         return
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS[priority])
-    if priority == "idle":
+    if priority in ("idle", "hedged"):
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
