@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -37,8 +38,12 @@ def service_missing(name: str, url: str, error: BaseException) -> None:
     pytest.skip(line)
 
 
-def _mask(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+def _mask(where: str) -> str:
+    """A URL with its password hidden; anything else (a program's name) as it is."""
+    try:
+        return make_url(where).render_as_string(hide_password=True)
+    except ArgumentError:
+        return where
 
 
 def asyncpg_dsn(url: str) -> str:
