@@ -103,8 +103,9 @@ class StartUpload:
         await self._files.add(file)
         await self._uow.commit()
         upload = await self._storage.presign_upload(
-            key, content_type=file_type.content_type, expires_in=UPLOAD_LINK_TTL
-        )
+            key, content_type=file_type.content_type, size_bytes=data.size_bytes,
+            expires_in=UPLOAD_LINK_TTL,
+        )  # fmt: skip
         return UploadTicket(
             file=FileView.of(file), url=upload.url, method=upload.method,
             headers=dict(upload.headers), expires_at=upload.expires_at,
