@@ -347,7 +347,7 @@ async def test_a_presigned_upload_larger_than_declared_is_removed(client: Client
                             headers={"Content-Type": "text/plain"})  # fmt: skip
     assert sent.status_code == 400  # the link takes exactly 10 bytes
     storage = await app_storage(client)  # a store that took it anyway: the completion refuses
-    await storage.put(f"uploads/documents/{ticket['file']['id']}.txt", longer,
+    await storage.put(f"uploads/incoming/{ticket['file']['id']}.txt", longer,
                       content_type="text/plain")  # fmt: skip
     refused = await client.post(f"{FILES}/{ticket['file']['id']}/complete", headers=headers)
     assert refused.status_code == 400, refused.text
