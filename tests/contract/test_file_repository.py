@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -170,3 +171,25 @@ async def test_hold_quota_makes_a_second_transaction_of_the_tenant_wait_for_the_
             await asyncio.wait_for(SqlFileRepository(b).hold_quota(other), timeout=2)
             await a.commit()
             await b.commit()
+
+
+async def test_mark_ready_completes_a_pending_row_once(migrated_engine: AsyncEngine) -> None:
+    tenant = await a_tenant(migrated_engine)
+    waiting = replace(a_file(tenant, "w.pdf"), status=FileStatus.PENDING, sha256="")
+    waiting.storage_key = f"uploads/incoming/{waiting.id}.pdf"
+    await stored(migrated_engine, waiting)
+    later = NOW + timedelta(minutes=3)
+    ready = replace(
+        waiting, status=FileStatus.READY, storage_key=f"uploads/documents/{waiting.id}-v1.pdf",
+        size_bytes=7, sha256="cd" * 32, uploaded_at=later, updated_at=later,
+    )  # fmt: skip
+    async with AsyncSession(migrated_engine) as session:
+        repository = SqlFileRepository(session)
+        assert await repository.mark_ready(ready)
+        second = replace(ready, storage_key=f"uploads/documents/{waiting.id}-v2.pdf")
+        assert not await repository.mark_ready(second)  # already ready: the first one stands
+        await session.commit()
+    async with AsyncSession(migrated_engine) as session:
+        assert await SqlFileRepository(session).get(waiting.id) == ready
+        gone = replace(ready, id=uuid.uuid4())
+        assert not await SqlFileRepository(session).mark_ready(gone)

@@ -225,8 +225,10 @@ async def test_invalid_keys_are_refused_by_every_method(storage: FileStorage, ke
         lambda: anext(storage.open(key)),
         lambda: storage.download_url(key, expires_in=timedelta(minutes=5)),
         lambda: storage.presign_upload(
-            key, content_type="text/plain", expires_in=timedelta(minutes=5)
+            key, content_type="text/plain", size_bytes=1, expires_in=timedelta(minutes=5)
         ),
+        lambda: storage.copy(key, "valid/key.txt"),
+        lambda: storage.copy("valid/key.txt", key),
     ]
     for call in calls:
         with pytest.raises(InvalidKey):
@@ -267,15 +269,16 @@ async def test_a_download_link_with_a_filename_is_an_attachment(subject: Subject
 async def test_an_upload_link_stores_what_the_client_puts(subject: Subject) -> None:
     storage = subject.storage
     before = datetime.now(UTC)
+    body = os.urandom(2 * MiB + 5)  # past the API's 1 MiB JSON limit
     upload = await storage.presign_upload(
-        "uploads/documents/7.png", content_type="image/png", expires_in=timedelta(minutes=10)
-    )
+        "uploads/documents/7.png", content_type="image/png", size_bytes=len(body),
+        expires_in=timedelta(minutes=10),
+    )  # fmt: skip
     assert upload.method == "PUT"
-    assert dict(upload.headers) == {"Content-Type": "image/png"}
+    assert dict(upload.headers) == {"Content-Type": "image/png", "Content-Length": str(len(body))}
     assert upload.expires_at - before == pytest.approx(
         timedelta(minutes=10), abs=timedelta(seconds=2)
     )
-    body = os.urandom(2 * MiB + 5)  # past the API's 1 MiB JSON limit
     response = await subject.fetch(
         upload.method, upload.url, content=body, headers=dict(upload.headers)
     )
@@ -284,6 +287,40 @@ async def test_an_upload_link_stores_what_the_client_puts(subject: Subject) -> N
     assert head.size_bytes == len(body)
     assert head.content_type == "image/png"
     assert await _read(storage, "uploads/documents/7.png") == body
+
+
+async def test_a_copy_keeps_type_and_metadata_and_is_independent_of_its_source(
+    storage: FileStorage,
+) -> None:
+    source, copy = "uploads/incoming/1.png", "uploads/images/1-v1.png"
+    await storage.put(source, b"first", content_type="image/png", metadata={"User-Id": "u1"})
+    copied = await storage.copy(source, copy)
+    assert (copied.key, copied.size_bytes, copied.content_type, dict(copied.metadata)) == (
+        copy, 5, "image/png", {"user-id": "u1"},
+    )  # fmt: skip
+    assert copied.last_modified is not None
+    await storage.put(source, b"<html>other bytes</html>", content_type="text/html")
+    head = await storage.head(copy)
+    assert (head.size_bytes, head.content_type, dict(head.metadata)) == (
+        5, "image/png", {"user-id": "u1"},
+    )  # fmt: skip
+    assert await _read(storage, copy) == b"first"
+    await storage.delete(source)
+    assert await _read(storage, copy) == b"first"
+    assert await _keys(storage, "uploads/") == [copy]
+
+
+async def test_a_copy_replaces_the_destination_and_needs_a_source(storage: FileStorage) -> None:
+    await storage.put("a/old.txt", b"old and longer", content_type="text/markdown")
+    await storage.put("a/new.txt", b"new", content_type="text/plain")
+    await storage.copy("a/new.txt", "a/old.txt")
+    head = await storage.head("a/old.txt")
+    assert (head.size_bytes, head.content_type) == (3, "text/plain")
+    assert await _read(storage, "a/old.txt") == b"new"
+    with pytest.raises(ObjectNotFound):
+        await storage.copy("a/missing.txt", "a/elsewhere.txt")
+    with pytest.raises(ObjectNotFound):
+        await storage.head("a/elsewhere.txt")
 
 
 async def test_ping_answers(storage: FileStorage) -> None:
@@ -355,7 +392,7 @@ async def test_local_links_refuse_expired_tampered_and_cross_method_tokens(
     )
     other_key = UrlSigner.from_jwt_secret("t" * 40).sign(StorageGrant("k.txt", "GET", 2**40))
     upload = await storage.presign_upload(
-        "k.txt", content_type="text/plain", expires_in=timedelta(minutes=5)
+        "k.txt", content_type="text/plain", size_bytes=1, expires_in=timedelta(minutes=5)
     )
     bad_tokens = [
         expired,
@@ -395,7 +432,7 @@ async def test_local_upload_needs_the_signed_content_type(
 ) -> None:
     client, storage = local_app
     upload = await storage.presign_upload(
-        "u.png", content_type="image/png", expires_in=timedelta(minutes=5)
+        "u.png", content_type="image/png", size_bytes=4, expires_in=timedelta(minutes=5)
     )
     wrong = await client.put(
         _route(upload.url), content=b"x", headers={"Content-Type": "text/html"}
@@ -414,3 +451,48 @@ async def test_local_upload_needs_the_signed_content_type(
     )
     assert ok.status_code == 200
     assert ok.json()["data"] == {"key": "u.png", "size_bytes": 4, "content_type": "image/png"}
+
+
+async def test_local_upload_needs_the_signed_size(
+    local_app: tuple[AsyncTestClient[Any], FileStorage],
+) -> None:
+    client, storage = local_app
+    upload = await storage.presign_upload(
+        "u.png", content_type="image/png", size_bytes=4, expires_in=timedelta(minutes=5)
+    )
+    png = {"Content-Type": "image/png"}
+    unsized = UrlSigner.from_jwt_secret("s" * 40).sign(
+        StorageGrant("u.png", "PUT", 2**40, content_type="image/png")
+    )
+    refusals = [
+        await client.put(_route(upload.url), content=b"\x89PNG!", headers=png),  # longer
+        await client.put(_route(upload.url), content=b"\x89PN", headers=png),  # shorter
+        await client.put(  # a Content-Length that lies about a longer body
+            _route(upload.url), content=b"\x89PNG" * 1000, headers=png | {"Content-Length": "4"}
+        ),
+        await client.put(  # a link without a size (none is made so)
+            "/api/v1/storage/objects", params={"token": unsized}, content=b"\x89PNG", headers=png
+        ),
+    ]
+    for refused in refusals:
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "VALIDATION_ERROR"
+        assert refused.json()["error"]["field"] == "Content-Length"
+    with pytest.raises(ObjectNotFound):
+        await storage.head("u.png")
+    ok = await client.put(_route(upload.url), content=b"\x89PNG", headers=png)
+    assert ok.status_code == 200, ok.text
+    assert (await storage.head("u.png")).size_bytes == 4
+
+
+async def test_a_local_copy_is_a_new_object_with_its_own_time(
+    local_app: tuple[AsyncTestClient[Any], FileStorage], tmp_path: Any
+) -> None:
+    _, storage = local_app
+    await storage.put("uploads/incoming/1.pdf", b"%PDF", content_type="application/pdf")
+    old = time.time() - 3 * 3600
+    os.utime(tmp_path / "storage" / "objects" / "uploads/incoming/1.pdf", (old, old))
+    copied = await storage.copy("uploads/incoming/1.pdf", "uploads/documents/1-v1.pdf")
+    assert copied.last_modified is not None
+    assert abs(copied.last_modified - datetime.now(UTC)) < timedelta(minutes=1)
+    assert copied.etag == hashlib.sha256(b"%PDF").hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tessera.shared.application.storage import (
@@ -56,6 +57,14 @@ class MemoryStorage:
             raise ObjectNotFound()
         return self.objects[key][1]
 
+    async def copy(self, source: str, destination: str) -> StoredObject:
+        if source not in self.objects:
+            raise ObjectNotFound()
+        data, stored = self.objects[source]
+        copied = replace(stored, key=destination, last_modified=datetime.now(UTC))
+        self.objects[destination] = (data, copied)
+        return copied
+
     async def delete(self, key: str) -> None:
         if self.fail_deletes:
             raise ConnectionError("storage down")
@@ -73,10 +82,11 @@ class MemoryStorage:
         return f"https://store.test/{key}?expires={int(expires_in.total_seconds())}"
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: timedelta
+        self, key: str, *, content_type: str, size_bytes: int, expires_in: timedelta
     ) -> PresignedUpload:
         expires_at = datetime.now(UTC) + expires_in
-        return PresignedUpload(f"https://store.test/{key}", "PUT", {}, expires_at)
+        headers = {"Content-Type": content_type, "Content-Length": str(size_bytes)}
+        return PresignedUpload(f"https://store.test/{key}", "PUT", headers, expires_at)
 
     async def ping(self) -> None:
         return None

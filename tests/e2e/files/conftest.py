@@ -1,16 +1,27 @@
-"""The identity tests' running Tessera, and one with small file limits."""
+"""The identity tests' running Tessera, one with small file limits, and the production
+stack with its objects in S3 (moto's server)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from tessera.main import migrations
 from tests.e2e.harness import client_for, settings_for
-from tests.e2e.identity.conftest import SECRET, CheapHashing, Client, client, production_client
+from tests.e2e.identity.conftest import (
+    SECRET,
+    CheapHashing,
+    Client,
+    client,
+    production_app,
+    production_client,
+)
+from tests.fakes import s3_server as fake_s3
+from tests.fakes.s3_server import FakeS3Server
 
 __all__ = ["client", "production_client", "small_client"]
 
@@ -29,4 +40,18 @@ async def small_client(tmp_path: Path) -> AsyncIterator[Client]:
         storage_quota_bytes_per_tenant=str(SMALL_QUOTA_BYTES),
     )  # fmt: skip
     async with client_for(settings, CheapHashing()) as running:
+        yield running
+
+
+@asynccontextmanager
+async def s3_production_app(
+    tmp_path: Path, redis_prefix: str, s3: FakeS3Server, **settings: str
+) -> AsyncIterator[Client]:
+    """PostgreSQL under row-level security, Redis, and a fresh bucket on moto's server."""
+    async with production_app(
+        tmp_path, redis_prefix, rate_limit_enabled="false", s3_endpoint_url=s3.endpoint_url,
+        s3_bucket=s3.create_bucket(), s3_region=fake_s3.REGION,
+        aws_access_key_id=fake_s3.ACCESS_KEY_ID,
+        aws_secret_access_key=fake_s3.SECRET_ACCESS_KEY, **settings,
+    ) as running:  # fmt: skip
         yield running

@@ -342,10 +342,16 @@ async def test_a_presigned_upload_larger_than_declared_is_removed(client: Client
     headers = await signed_in(client)
     ticket = (await start_upload(client, headers, content_type="text/plain",
                                  size_bytes=10)).json()["data"]  # fmt: skip
-    await put_bytes(client, ticket, b"far more than ten bytes of text")
+    longer = b"far more than ten bytes of text"
+    sent = await client.put(path_of(ticket["url"]), content=longer,
+                            headers={"Content-Type": "text/plain"})  # fmt: skip
+    assert sent.status_code == 400  # the link takes exactly 10 bytes
+    storage = await app_storage(client)  # a store that took it anyway: the completion refuses
+    await storage.put(f"uploads/incoming/{ticket['file']['id']}.txt", longer,
+                      content_type="text/plain")  # fmt: skip
     refused = await client.post(f"{FILES}/{ticket['file']['id']}/complete", headers=headers)
     assert refused.status_code == 400, refused.text
-    assert [o async for o in (await app_storage(client)).list("uploads/")] == []
+    assert [o async for o in storage.list("uploads/")] == []
 
 
 async def test_a_presigned_upload_is_refused_for_bad_types_sizes_and_quota(

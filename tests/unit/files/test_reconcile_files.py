@@ -15,7 +15,14 @@ import pytest
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.presigned_upload import UPLOAD_LINK_TTL
 from tessera.features.files.application.reconcile_files import ReconcileConfig, ReconcileFiles
-from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
+from tessera.features.files.domain.file import (
+    FileKind,
+    FileStatus,
+    FileType,
+    StoredFile,
+    storage_key,
+    upload_key,
+)
 from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
 
@@ -38,10 +45,12 @@ class World:
     def row(self, status: FileStatus = FileStatus.READY, *, created: datetime = NOW - 48 * HOUR,
             with_object: bool = True) -> StoredFile:  # fmt: skip
         file_id = uuid.uuid4()
+        pending = status is FileStatus.PENDING  # a pending row holds its upload's key
+        key = upload_key(file_id, FileType.PDF) if pending else storage_key(file_id, FileType.PDF)
         file = StoredFile(
             id=file_id, tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), kind=FileKind.DOCUMENT,
             content_type="application/pdf", size_bytes=10, original_name="a.pdf", sha256="",
-            storage_key=f"uploads/documents/{file_id}.pdf", status=status,
+            storage_key=key, status=status,
             uploaded_at=created, created_at=created, updated_at=created,
         )  # fmt: skip
         self.rows[file.id] = file
@@ -134,6 +143,24 @@ async def test_an_object_a_row_holds_is_never_deleted_however_old() -> None:
 
     assert world.deleted == []
     assert set(world.objects) == {ready.storage_key, pending.storage_key}
+
+
+async def test_what_a_link_wrote_after_its_file_was_completed_or_removed_goes_at_once() -> None:
+    world = World()
+    ready = world.row(FileStatus.READY, created=NOW - timedelta(minutes=3))
+    pending = world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
+    removed_id = uuid.uuid4()
+    sent_after = {upload_key(ready.id, FileType.PDF): NOW - timedelta(seconds=5),
+                  upload_key(removed_id, FileType.PDF): NOW - timedelta(seconds=5)}  # fmt: skip
+    world.objects |= sent_after
+    fresh_copy = storage_key(pending.id, FileType.PDF, version="c0ffee")  # a completion's
+    world.objects[fresh_copy] = NOW - timedelta(seconds=1)
+
+    assert await world.chore().execute() == 2
+
+    assert sorted(world.deleted) == sorted(sent_after)
+    assert set(world.objects) == {ready.storage_key, pending.storage_key, fresh_copy}
+    assert pending.storage_key.startswith("uploads/incoming/")  # held by its pending row
 
 
 async def test_only_uploads_are_listed_avatars_and_backups_are_never_touched() -> None:

@@ -60,13 +60,15 @@ class InvalidStorageToken(Forbidden):
 @dataclass(frozen=True, slots=True)
 class StorageGrant:
     """What a token allows: `method` on `key` until `expires_at` (Unix seconds); for GET
-    the download name, for PUT the Content-Type the upload must declare."""
+    the download name, for PUT the Content-Type the upload must declare and its exact size
+    in bytes."""
 
     key: str
     method: Method
     expires_at: int
     filename: str | None = None
     content_type: str | None = None
+    size_bytes: int | None = None
 
 
 class UrlSigner:
@@ -93,6 +95,8 @@ class UrlSigner:
             fields["f"] = grant.filename
         if grant.content_type is not None:
             fields["t"] = grant.content_type
+        if grant.size_bytes is not None:
+            fields["s"] = grant.size_bytes
         payload = _b64(json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode())
         return f"{payload}.{_b64(self._mac(payload))}"
 
@@ -107,6 +111,7 @@ class UrlSigner:
             grant = StorageGrant(
                 key=fields["k"], method=fields["m"], expires_at=int(fields["e"]),
                 filename=fields.get("f"), content_type=fields.get("t"),
+                size_bytes=_optional_int(fields.get("s")),
             )  # fmt: skip
         except (ValueError, KeyError, TypeError, UnicodeError):
             raise InvalidStorageToken() from None
@@ -116,6 +121,14 @@ class UrlSigner:
 
     def _mac(self, payload: str) -> bytes:
         return hmac.digest(self._secret, payload.encode("ascii"), "sha256")
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise ValueError("not an integer")
+    return value
 
 
 def _b64(data: bytes) -> str:
@@ -217,6 +230,38 @@ class LocalFileStorage:
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
         )  # fmt: skip
 
+    async def copy(self, source: str, destination: str) -> StoredObject:
+        check_key(source)
+        check_key(destination)
+        await _io(self._tmp.mkdir, parents=True, exist_ok=True)
+        temp = self._tmp / f"{uuid.uuid4().hex}.part"
+        try:
+            sidecar = await _io(self._copy_to, source, temp)
+            await _io(self._commit, destination, temp, sidecar)
+        finally:
+            await _io(temp.unlink, missing_ok=True)
+        return await self.head(destination)
+
+    def _copy_to(self, key: str, temp: Path) -> dict[str, Any]:
+        """The source's bytes into `temp` (a new file: the copy has its own mtime), and its
+        sidecar with the etag of the bytes copied. The source file is opened once, so a put
+        replacing it meanwhile (a rename) leaves this copy whole, of the old bytes."""
+        target, meta_path = self._paths(key)
+        digest = hashlib.sha256()
+        try:
+            with target.open("rb") as source:
+                sidecar: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+                with temp.open("wb") as copy:
+                    while chunk := source.read(_WRITE_CHUNK):
+                        digest.update(chunk)
+                        copy.write(chunk)
+                    _flush(copy)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFound(details={"key": key}) from None
+        except OSError as error:
+            raise _unavailable(error) from error
+        return sidecar | {"etag": digest.hexdigest()}
+
     async def delete(self, key: str) -> None:
         check_key(key)
         await _io(self._delete, key)
@@ -250,15 +295,19 @@ class LocalFileStorage:
         return f"{self._base_url}{STORAGE_ROUTE}?token={self._signer.sign(grant)}"
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: timedelta
+        self, key: str, *, content_type: str, size_bytes: int, expires_in: timedelta
     ) -> PresignedUpload:
         check_key(key)
+        if size_bytes < 0:
+            raise ValueError("size_bytes must not be negative")
         expires_at = self._expiry(expires_in)
-        grant = StorageGrant(key, "PUT", expires_at, content_type=content_type)
+        grant = StorageGrant(
+            key, "PUT", expires_at, content_type=content_type, size_bytes=size_bytes
+        )
         return PresignedUpload(
             url=f"{self._base_url}{STORAGE_ROUTE}?token={self._signer.sign(grant)}",
             method="PUT",
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": content_type, "Content-Length": str(size_bytes)},
             expires_at=datetime.fromtimestamp(expires_at, UTC),
         )
 

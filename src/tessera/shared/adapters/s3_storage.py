@@ -1,11 +1,13 @@
 """`FileStorage` on any S3-compatible store, through obstore (Rust's object_store).
 
 obstore streams both ways (a multipart upload for large async bodies, chunked reads),
-retries with backoff, and signs URLs; it needs no boto3. Two things it cannot do are done
-here: listing by any prefix (object_store lists by whole path segments, so `uploads/doc`
-would miss `uploads/documents/x`; the parent "folder" is listed and filtered), and a
-presigned GET carrying `response-content-disposition` (its signer takes no query
-parameters): `presign_get` below signs that URL with SigV4 itself, as S3 documents it.
+retries with backoff, copies inside the store, and signs URLs; it needs no boto3. Three
+things it cannot do are done here: listing by any prefix (object_store lists by whole path
+segments, so `uploads/doc` would miss `uploads/documents/x`; the parent "folder" is listed
+and filtered), a presigned GET carrying `response-content-disposition` (its signer takes no
+query parameters), and a presigned PUT that binds `Content-Type` and `Content-Length` (its
+signer signs only `host`): `presign_get` and `presign_put` below sign those URLs with SigV4
+themselves, as S3 documents it.
 """
 
 from __future__ import annotations
@@ -159,6 +161,15 @@ class S3FileStorage:
             _translate(error, key)
         return _stored(result.meta, result.attributes)
 
+    async def copy(self, source: str, destination: str) -> StoredObject:
+        check_key(source)
+        check_key(destination)
+        try:  # CopyObject: the copy keeps the source's type and metadata
+            await obstore.copy_async(self._store, source, destination)
+        except Exception as error:
+            _translate(error, source)
+        return await self.head(destination)
+
     async def delete(self, key: str) -> None:
         check_key(key)
         try:
@@ -194,15 +205,22 @@ class S3FileStorage:
         return await self._sign("GET", key, expires_in)
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: timedelta
+        self, key: str, *, content_type: str, size_bytes: int, expires_in: timedelta
     ) -> PresignedUpload:
         check_key(key)
         _check_expiry(expires_in)
-        expires_at = self._now() + expires_in
-        url = await self._sign("PUT", key, expires_in)
-        return PresignedUpload(
-            url=url, method="PUT", headers={"Content-Type": content_type}, expires_at=expires_at
-        )
+        if size_bytes < 0:
+            raise ValueError("size_bytes must not be negative")
+        now = self._now()
+        headers = {"Content-Type": content_type, "Content-Length": str(size_bytes)}
+        if self._config.access_key_id and self._config.secret_access_key:
+            url = presign_put(self._config, key, expires_in=expires_in, now=now, headers=headers)
+        else:
+            # Credentials from the environment or an instance profile are not ours to sign
+            # with: obstore signs `host` only, and the store takes any type and size (the
+            # caller's check of what arrived is then the only one).
+            url = await self._sign("PUT", key, expires_in)
+        return PresignedUpload(url=url, method="PUT", headers=headers, expires_at=now + expires_in)
 
     async def ping(self) -> None:
         try:
@@ -265,15 +283,30 @@ def presign_get(
     query: Mapping[str, str] | None = None,
 ) -> str:
     """A path-style presigned GET for `key` with extra signed query parameters."""
+    return _presign(config, "GET", key, expires_in=expires_in, now=now, query=query or {})
+
+
+def presign_put(
+    config: S3Config, key: str, *, expires_in: timedelta, now: datetime, headers: Mapping[str, str]
+) -> str:
+    """A path-style presigned PUT for `key` whose signature covers `headers` (with `host`):
+    S3 refuses the upload unless it carries each of them with exactly that value."""
+    return _presign(config, "PUT", key, expires_in=expires_in, now=now, headers=headers)
+
+
+def _presign(
+    config: S3Config, method: str, key: str, *, expires_in: timedelta, now: datetime,
+    query: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
     assert config.access_key_id
     assert config.secret_access_key
     parts = urlsplit(config.base_url)
     path = f"{parts.path.rstrip('/')}/{_encode(config.bucket)}/{_encode(key, keep_slash=True)}"
     return sigv4_query_url(
-        method="GET", scheme=parts.scheme, host=parts.netloc, path=path,
+        method=method, scheme=parts.scheme, host=parts.netloc, path=path,
         region=config.region, access_key_id=config.access_key_id,
         secret_access_key=config.secret_access_key, expires_in=expires_in, now=now,
-        query=query or {},
+        query=query or {}, headers=headers or {},
     )  # fmt: skip
 
 
@@ -289,24 +322,31 @@ def sigv4_query_url(
     expires_in: timedelta,
     now: datetime,
     query: Mapping[str, str],
+    headers: Mapping[str, str] | None = None,
 ) -> str:
-    """`path` is already URI-encoded; `query` values are raw and get signed too."""
+    """`path` is already URI-encoded; `query` values are raw and get signed too, and so do
+    `headers` (besides `host`), which the request must then carry with exactly these
+    values."""
     stamp = now.astimezone(UTC)
     amz_date, day = stamp.strftime("%Y%m%dT%H%M%SZ"), stamp.strftime("%Y%m%d")
     scope = f"{day}/{region}/s3/aws4_request"
+    signed = {name.lower(): " ".join(value.split()) for name, value in (headers or {}).items()}
+    signed["host"] = host
+    signed_names = ";".join(sorted(signed))
     params = {
         **query,
         "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
         "X-Amz-Credential": f"{access_key_id}/{scope}",
         "X-Amz-Date": amz_date,
         "X-Amz-Expires": str(int(expires_in.total_seconds())),
-        "X-Amz-SignedHeaders": "host",
+        "X-Amz-SignedHeaders": signed_names,
     }
     canonical_query = "&".join(
         f"{_encode(name)}={_encode(value)}" for name, value in sorted(params.items())
     )
+    canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))
     canonical_request = "\n".join(
-        [method, path, canonical_query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"]
+        [method, path, canonical_query, canonical_headers, signed_names, "UNSIGNED-PAYLOAD"]
     )
     string_to_sign = "\n".join(
         [

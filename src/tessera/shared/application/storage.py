@@ -46,8 +46,11 @@ class StoredObject:
 @dataclass(frozen=True, slots=True)
 class PresignedUpload:
     """How a client uploads one object straight to the store: send `method` to `url` with
-    exactly `headers` and the bytes as the body, before `expires_at`. Nothing here limits
-    the size or type of what arrives: the caller checks the object afterwards (`head`)."""
+    exactly `headers` (`Content-Type` and `Content-Length`) and the bytes as the body, before
+    `expires_at`. The link binds that type and that exact size: the store refuses a request
+    with another (S3: the signature covers both headers; the local route checks them). It
+    stays usable until it expires, even after the object was read: a caller that must keep
+    what arrived copies it to a key of its own (`copy`) and checks the copy."""
 
     url: str
     method: str
@@ -72,6 +75,14 @@ class FileStorage(Protocol):
         """The object's size, type and metadata; `ObjectNotFound` when it does not exist."""
         ...
 
+    async def copy(self, source: str, destination: str) -> StoredObject:
+        """Copy the object at `source` (bytes, content type, metadata) to `destination`,
+        replacing what is there, inside the store (S3: a server-side copy). The copy is of
+        one whole version of the source, even while the source is being replaced; it is
+        independent of the source afterwards. Returns the copy as `head` would;
+        `ObjectNotFound` when the source does not exist."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove the object; a missing one is not an error (deleting is idempotent)."""
         ...
@@ -88,9 +99,10 @@ class FileStorage(Protocol):
         ...
 
     async def presign_upload(
-        self, key: str, *, content_type: str, expires_in: timedelta
+        self, key: str, *, content_type: str, size_bytes: int, expires_in: timedelta
     ) -> PresignedUpload:
-        """A one-object upload a client can make without going through the API."""
+        """A one-object upload a client can make without going through the API, of exactly
+        `size_bytes` bytes of `content_type`."""
         ...
 
     async def ping(self) -> None:

@@ -8,6 +8,7 @@ registers them only in local-storage mode.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -28,6 +29,10 @@ MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's limit for one PUT
 
 class ContentTypeMismatch(InvalidInput):
     default_message = "The Content-Type header must be the one the upload link was made for."
+
+
+class ContentLengthMismatch(InvalidInput):
+    default_message = "The body must be exactly the size the upload link was made for."
 
 
 class UploadedObject(msgspec.Struct):
@@ -75,5 +80,24 @@ class LocalStorageController(Controller):
         content_type = request.headers.get("content-type", "")
         if grant.content_type is None or content_type.strip() != grant.content_type:
             raise ContentTypeMismatch(field="Content-Type")
-        stored = await storage.put(grant.key, request.stream(), content_type=grant.content_type)
+        declared = request.headers.get("content-length", "").strip()
+        if grant.size_bytes is None or declared != str(grant.size_bytes):
+            raise ContentLengthMismatch(
+                field="Content-Length", details={"size_bytes": grant.size_bytes}
+            )
+        body = _exactly(request.stream(), grant.size_bytes)
+        stored = await storage.put(grant.key, body, content_type=grant.content_type)
         return ok(UploadedObject(stored.key, stored.size_bytes, stored.content_type))
+
+
+async def _exactly(chunks: AsyncIterator[bytes], size_bytes: int) -> AsyncIterator[bytes]:
+    """The body, refused (before the object is replaced) unless it is `size_bytes` long, as
+    S3 refuses a body that is not its signed `Content-Length`."""
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > size_bytes:
+            raise ContentLengthMismatch(field="Content-Length", details={"size_bytes": size_bytes})
+        yield chunk
+    if received != size_bytes:
+        raise ContentLengthMismatch(field="Content-Length", details={"size_bytes": size_bytes})

@@ -78,16 +78,18 @@ class SqlFileRepository:
         model = await self._session.scalar(select(M).where(M.id == file_id))
         return None if model is None else _to_entity(model)
 
-    async def save(self, file: StoredFile) -> None:
-        await self._session.execute(
+    async def mark_ready(self, file: StoredFile) -> bool:
+        result = await self._session.execute(
             update(M)
-            .where(M.id == file.id)
+            .where(M.id == file.id, M.status == FileStatus.PENDING.value)
             .values(
-                status=file.status.value, size_bytes=file.size_bytes, sha256=file.sha256,
+                status=file.status.value, storage_key=file.storage_key,
+                size_bytes=file.size_bytes, sha256=file.sha256,
                 uploaded_at=file.uploaded_at, updated_at=file.updated_at,
             ),
             execution_options={"synchronize_session": False},
         )  # fmt: skip
+        return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def remove(self, file_id: uuid.UUID) -> bool:
         result = await self._session.execute(

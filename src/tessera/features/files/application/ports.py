@@ -30,8 +30,10 @@ class FileRepository(Protocol):
 
     async def get(self, file_id: uuid.UUID) -> StoredFile | None: ...
 
-    async def save(self, file: StoredFile) -> None:
-        """Write back status, size, SHA-256 and times (completing a presigned upload)."""
+    async def mark_ready(self, file: StoredFile) -> bool:
+        """Write back status, storage key, size, SHA-256 and times (completing a presigned
+        upload), only while the row is still `pending`; False otherwise (completed by
+        another request meanwhile, or gone)."""
         ...
 
     async def remove(self, file_id: uuid.UUID) -> bool:

@@ -4,8 +4,10 @@ returns a presigned upload; `POST /files/{id}/complete` checks what arrived and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+import secrets
 import tempfile
 import uuid
 import zipfile
@@ -23,6 +25,7 @@ from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.upload_file import file_uploaded
 from tessera.features.files.domain.file import (
     SNIFF_BYTES,
+    FileNotFound,
     FileStatus,
     FileType,
     NotFileOwner,
@@ -38,10 +41,11 @@ from tessera.features.files.domain.file import (
     office_type,
     sniff,
     storage_key,
+    upload_key,
 )
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
-from tessera.shared.application.storage import FileStorage, ObjectNotFound
+from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import InvalidInput
 
@@ -60,8 +64,8 @@ class NewUpload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class UploadTicket(msgspec.Struct, frozen=True, kw_only=True):
-    """Send `method` to `url` with exactly `headers` and the bytes before `expires_at`, then
-    `POST /files/{file.id}/complete`."""
+    """Send `method` to `url` with exactly `headers` (`Content-Type`, `Content-Length`) and
+    the bytes before `expires_at`, then `POST /files/{file.id}/complete`."""
 
     file: FileView
     url: str
@@ -93,7 +97,7 @@ class StartUpload:
         check_quota(used_bytes=used, incoming_bytes=data.size_bytes,
                     quota_bytes=self._config.quota_bytes_per_tenant)  # fmt: skip
         file_id, now = uuid.uuid4(), self._clock.now()
-        key = storage_key(file_id, file_type)
+        key = upload_key(file_id, file_type)  # never a ready file's key: see CompleteUpload
         file = StoredFile(
             id=file_id, tenant_id=caller.tenant_id, user_id=caller.user_id,
             kind=file_type.kind, content_type=file_type.content_type, size_bytes=data.size_bytes,
@@ -103,8 +107,9 @@ class StartUpload:
         await self._files.add(file)
         await self._uow.commit()
         upload = await self._storage.presign_upload(
-            key, content_type=file_type.content_type, expires_in=UPLOAD_LINK_TTL
-        )
+            key, content_type=file_type.content_type, size_bytes=data.size_bytes,
+            expires_in=UPLOAD_LINK_TTL,
+        )  # fmt: skip
         return UploadTicket(
             file=FileView.of(file), url=upload.url, method=upload.method,
             headers=dict(upload.headers), expires_at=upload.expires_at,
@@ -112,11 +117,19 @@ class StartUpload:
 
 
 class CompleteUpload:
-    """The uploader's pending file: the object must exist (else 409, the row stays for a
-    retry), be at most the declared size and `FILE_MAX_BYTES`, and its bytes must be the
-    declared type (sniffed, a zip's directory read, text checked throughout); its SHA-256 is
-    computed by streaming and must be the declared one when the upload declared it. Then
-    `ready` and `file.uploaded`; otherwise object and row go."""
+    """The uploader's pending file. The link stays usable until it expires, so nothing is
+    checked where it writes (the row's key, under `uploads/incoming/`): the object is copied
+    inside the store to a key of this completion's own, which nothing else ever writes, and
+    the copy is what is checked, hashed and kept. So the recorded size and SHA-256 are
+    exactly what a download serves, whatever is sent to the link afterwards.
+
+    Nothing uploaded yet: 409, the row stays for a retry. The object must be exactly the
+    declared size (at most `FILE_MAX_BYTES`) and content type, its bytes the declared type
+    (sniffed, a zip's directory read, text checked throughout), and its SHA-256 the declared
+    one when the upload declared it; a refusal removes row and objects (400). Then the row
+    becomes `ready` at the copy's key, only while still pending: of two completions racing,
+    one wins and the other deletes its copy and answers what the winner recorded. Last,
+    `file.uploaded` and the commit, then the uploaded object goes."""
 
     def __init__(
         self, files: FileRepository, storage: FileStorage, outbox: Outbox,
@@ -132,35 +145,57 @@ class CompleteUpload:
         if file.status is FileStatus.READY:
             return FileView.of(file)
         await self._uow.rollback()  # no transaction held open while the object is read
+        declared = FileType.by_content_type(file.content_type)
+        assert declared is not None, "a pending row holds one of the accepted types"
+        key = storage_key(file.id, declared, version=secrets.token_hex(8))
         try:
-            stored = await self._storage.head(file.storage_key)
-        except ObjectNotFound:
-            raise UploadNotReceived(field="file_id") from None
-        try:
-            limit = min(file.size_bytes, self._config.max_file_bytes)
-            if stored.size_bytes > limit or stored.size_bytes == 0:
-                raise UploadNotAccepted("The object's size is not the declared one.",
-                                        field="file_id", details={"max_bytes": limit})  # fmt: skip
-            sha256, size = await self._check_bytes(file, limit)
+            self._check_object(file, await self._storage.head(file.storage_key))  # cheap first
+            copied = await self._storage.copy(file.storage_key, key)
+            self._check_object(file, copied)
+            sha256, size = await self._check_bytes(key, declared, limit=file.size_bytes)
             if file.sha256 and sha256 != file.sha256:  # a pending row holds the declared one
                 raise UploadNotAccepted("The object's SHA-256 is not the declared one.")
+        except ObjectNotFound:  # nothing uploaded yet, or another completion took it
+            return await self._settled(file, pending=UploadNotReceived(field="file_id"))
         except (UploadNotAccepted, UnsupportedFileType) as refused:
-            await self._discard(file)
-            raise UploadNotAccepted(refused.message, field="file_id") from None
+            await delete_quietly(self._storage, key)
+            return await self._refuse(file, refused.message)
+        except Exception:
+            await delete_quietly(self._storage, key)
+            raise
         now = self._clock.now()
-        file.status, file.sha256, file.size_bytes = FileStatus.READY, sha256, size
-        file.uploaded_at = file.updated_at = now
-        await self._files.save(file)
-        self._outbox.record(file_uploaded(file))
-        await self._uow.commit()
-        return FileView.of(file)
+        ready = dataclasses.replace(
+            file, status=FileStatus.READY, storage_key=key, sha256=sha256, size_bytes=size,
+            uploaded_at=now, updated_at=now,
+        )  # fmt: skip
+        try:
+            won = await self._files.mark_ready(ready)
+            if won:
+                self._outbox.record(file_uploaded(ready))
+                await self._uow.commit()
+            else:
+                await self._uow.rollback()
+        except Exception:
+            await delete_quietly(self._storage, key)
+            raise
+        if not won:
+            await delete_quietly(self._storage, key)
+            return await self._settled(file)
+        await delete_quietly(self._storage, file.storage_key)  # the link writes only there
+        return FileView.of(ready)
 
-    async def _check_bytes(self, file: StoredFile, limit: int) -> tuple[str, int]:
-        declared = FileType.by_content_type(file.content_type)
+    def _check_object(self, file: StoredFile, stored: StoredObject) -> None:
+        limit = min(file.size_bytes, self._config.max_file_bytes)
+        if stored.size_bytes != file.size_bytes or stored.size_bytes > limit:
+            raise UploadNotAccepted("The object's size is not the declared one.")
+        if stored.content_type != file.content_type:
+            raise UploadNotAccepted("The object's content type is not the declared one.")
+
+    async def _check_bytes(self, key: str, declared: FileType, *, limit: int) -> tuple[str, int]:
         text = TextCheck() if declared is FileType.TEXT else None
         digest, size, head = hashlib.sha256(), 0, b""
         with tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES) as copy:
-            async for chunk in self._storage.open(file.storage_key, chunk_bytes=256 * 1024):
+            async for chunk in self._storage.open(key, chunk_bytes=256 * 1024):
                 size += len(chunk)
                 if size > limit:
                     raise UploadNotAccepted("The object is larger than declared.")
@@ -180,10 +215,28 @@ class CompleteUpload:
             raise UploadNotAccepted("The uploaded bytes are not of the declared content type.")
         return digest.hexdigest(), size
 
-    async def _discard(self, file: StoredFile) -> None:
-        await self._files.remove(file.id)
+    async def _refuse(self, file: StoredFile, message: str) -> FileView:
+        """Row and uploaded object go, unless another completion made the file ready
+        meanwhile: then what it recorded stands, and only the uploaded object goes."""
+        removed = await self._files.remove_pending(file.id)
         await self._uow.commit()
         await delete_quietly(self._storage, file.storage_key)
+        if removed:
+            raise UploadNotAccepted(message, field="file_id")
+        return await self._settled(file)
+
+    async def _settled(self, file: StoredFile, *, pending: Exception | None = None) -> FileView:
+        """The file as another request left it: ready (a completion won) is the answer; a
+        row still pending raises `pending`; a row gone, `FileNotFound`."""
+        try:
+            current = await self._files.get(file.id)
+        finally:
+            await self._uow.rollback()
+        if current is not None and current.status is FileStatus.READY:
+            return FileView.of(current)
+        if current is not None and pending is not None:
+            raise pending
+        raise FileNotFound(field="file_id")
 
 
 def _zip_names(copy: tempfile.SpooledTemporaryFile[bytes]) -> list[str]:

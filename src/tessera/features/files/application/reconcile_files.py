@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.presigned_upload import UPLOAD_LINK_TTL
+from tessera.features.files.domain.file import INCOMING_PREFIX
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
@@ -40,11 +41,16 @@ class ReconcileFiles:
 
     1. `pending` rows created more than the upload link's life plus `pending_margin` ago:
        the row is deleted (only if still pending, so a completion racing it wins) and then
-       its object, if any. They stop counting against the quota.
-    2. objects under `uploads/` (never avatars, backups or anything else) older than
-       `orphan_grace` by `last_modified` whose key no row holds: deleted. An object whose
-       store gives no `last_modified` is skipped: its age is unknown and a stateless pass
-       cannot wait for a second sighting (both adapters always give one).
+       its object (the upload's, under `uploads/incoming/`), if any. They stop counting
+       against the quota.
+    2. objects under `uploads/` (never avatars, backups or anything else) whose key no row
+       holds: deleted when older than `orphan_grace` by `last_modified` (an upload writes
+       its object, or a completion its copy, a moment before the row holds the key). An
+       object under `uploads/incoming/` needs no grace: its pending row exists before its
+       link does, so unheld it is what was sent to a link after the file was completed or
+       removed. Another object whose store gives no `last_modified` is skipped: its age is
+       unknown and a stateless pass cannot wait for a second sighting (both adapters always
+       give one).
     3. `ready` rows whose object is missing: data loss, logged at ERROR with file id, tenant
        and key, and left as they are (nothing is deleted or marked; an operator restores
        the object from a backup or deletes the file).
@@ -87,7 +93,9 @@ class ReconcileFiles:
     async def _delete_orphans(self, before: datetime) -> int:
         fixed, chunk = 0, list[StoredObject]()
         async for stored in self._storage.list(UPLOADS_PREFIX):
-            if stored.last_modified is None:
+            if stored.key.startswith(INCOMING_PREFIX):
+                chunk.append(stored)
+            elif stored.last_modified is None:
                 logger.warning("stored object of unknown age kept", extra={"key": stored.key})
             elif stored.last_modified < before:
                 chunk.append(stored)

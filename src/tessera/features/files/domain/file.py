@@ -3,7 +3,8 @@
 The type is decided by the bytes alone (`sniff`, `office_type`, `TextCheck`): the client's
 file name and declared content type are never read for it. The key is made by the server,
 `uploads/documents/{id}.{ext}` or `uploads/images/{id}.{ext}`, with the extension of the
-detected type; the client's name is kept, sanitised, as display metadata only.
+detected type; the client's name is kept, sanitised, as display metadata only. A presigned
+upload writes to a key of its own under `uploads/incoming/`, never a ready file's key.
 """
 
 from __future__ import annotations
@@ -220,9 +221,22 @@ def display_name(client_name: str | None) -> str:
     return name
 
 
-def storage_key(file_id: uuid.UUID, file_type: FileType) -> str:
+INCOMING_PREFIX = "uploads/incoming/"
+
+
+def storage_key(file_id: uuid.UUID, file_type: FileType, *, version: str | None = None) -> str:
+    """Where a ready file's bytes are kept: `uploads/images/{id}.png`. A completed presigned
+    upload's copy carries its completion's `version` (`uploads/images/{id}-{version}.png`),
+    so two completions of one file never write the same key."""
     folder = "images" if file_type.kind is FileKind.IMAGE else "documents"
-    return f"uploads/{folder}/{file_id}.{file_type.extension}"
+    name = str(file_id) if version is None else f"{file_id}-{version}"
+    return f"uploads/{folder}/{name}.{file_type.extension}"
+
+
+def upload_key(file_id: uuid.UUID, file_type: FileType) -> str:
+    """Where a presigned upload's link writes (`uploads/incoming/{id}.{ext}`): held by the
+    `pending` row only; the completed file is a copy at a `storage_key`."""
+    return f"{INCOMING_PREFIX}{file_id}.{file_type.extension}"
 
 
 def check_size(size_bytes: int, *, max_bytes: int) -> None:
