@@ -89,6 +89,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_admin_per_minute: PositiveInt = 1000
     trusted_proxies: tuple[str, ...] = ()
     require_email_verification: bool = False
+    email_per_account_per_hour: PositiveInt = 3
     account_retention_days: PositiveInt = 30
     backup_retention_days: PositiveInt = 14
     job_retry_base_seconds: PositiveFloat = 30.0

@@ -20,6 +20,7 @@ from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import IdentityConfig
 from tessera.features.identity.application.create_admin import CreateAdmin
 from tessera.features.identity.application.delete_account import DeleteAccount
+from tessera.features.identity.application.email_ceiling import EmailCeiling
 from tessera.features.identity.application.forget_user_objects import ForgetUserObjects
 from tessera.features.identity.application.forgot_password import ForgotPassword
 from tessera.features.identity.application.get_profile import GetProfile
@@ -88,6 +89,7 @@ class IdentityProvider(Provider):
     # The most frequent read: a cache hit should cost no request-scoped object at all.
     user_lookup = provide(SqlUserLookup, provides=UserLookup, scope=Scope.APP)
     get_profile = provide(GetProfile, scope=Scope.APP)
+    email_ceiling = provide(EmailCeiling, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:
@@ -108,6 +110,7 @@ class IdentityProvider(Provider):
             require_verified_email=settings.require_email_verification,
             public_base_url=settings.public_base_url.rstrip("/"),
             account_retention_days=settings.account_retention_days,
+            email_per_account_per_hour=settings.email_per_account_per_hour,
         )
 
     @provide(scope=Scope.APP)
