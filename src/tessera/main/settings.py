@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     access_token_ttl_seconds: PositiveInt = 3600
     refresh_token_ttl_seconds: PositiveInt = 604800
     session_idle_ttl_seconds: PositiveInt = 86400
+    sessions_per_user_max: PositiveInt = 100
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"

@@ -110,6 +110,7 @@ class IdentityProvider(Provider):
             require_verified_email=settings.require_email_verification,
             public_base_url=settings.public_base_url.rstrip("/"),
             account_retention_days=settings.account_retention_days,
+            sessions_per_user_max=settings.sessions_per_user_max,
             email_per_account_per_hour=settings.email_per_account_per_hour,
         )
 
@@ -132,8 +133,8 @@ class IdentityProvider(Provider):
 
 class RedisSessionsProvider(Provider):
     @provide(scope=Scope.APP)
-    def sessions(self, batcher: CommandBatcher, settings: Settings) -> SessionStore:
-        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix)
+    def sessions(self, batcher: CommandBatcher, settings: Settings, clock: Clock) -> SessionStore:
+        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix, clock=clock.now)
 
 
 class MemorySessionsProvider(Provider):
