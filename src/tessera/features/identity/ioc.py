@@ -61,7 +61,7 @@ from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.http.authentication import require_caller
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
-from tessera.shared.application.ports import Clock
+from tessera.shared.application.ports import Cache, Clock
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.http.di import ConnectionScope
 
@@ -89,7 +89,10 @@ class IdentityProvider(Provider):
     # The most frequent read: a cache hit should cost no request-scoped object at all.
     user_lookup = provide(SqlUserLookup, provides=UserLookup, scope=Scope.APP)
     get_profile = provide(GetProfile, scope=Scope.APP)
-    email_ceiling = provide(EmailCeiling, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def email_ceiling(self, cache: Cache, config: IdentityConfig) -> EmailCeiling:
+        return EmailCeiling(cache, config)
 
     @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:
