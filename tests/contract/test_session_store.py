@@ -36,6 +36,7 @@ from tests import services
 
 IDLE = 60
 GRACE = 10
+MOST = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
 
@@ -137,9 +138,10 @@ def new_session(
 
 
 async def start(
-    store: SessionStore, session: SessionRecord, *, token: str = "t0", idle: int = IDLE
-) -> SessionRecord:
-    await store.create(session, refresh_hash=hash_of(token), idle_seconds=idle)
+    store: SessionStore, session: SessionRecord, *, token: str = "t0", idle: int = IDLE,
+    most: int = MOST,
+) -> SessionRecord:  # fmt: skip
+    await store.create(session, refresh_hash=hash_of(token), idle_seconds=idle, max_sessions=most)
     return session
 
 
@@ -407,6 +409,132 @@ async def test_a_role_change_applies_to_the_users_live_sessions(
     assert found.role is Role.USER
 
 
+async def test_a_session_past_the_cap_ends_the_users_oldest_ones(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    oldest, older, old = [
+        await start(store, new_session(clock, user_id=user, age=seconds(age)), most=3)
+        for age in (30, 20, 10)
+    ]
+    stranger = await start(store, new_session(clock, age=seconds(40)), most=1)
+    newer = new_session(clock, user_id=user, age=seconds(5))
+    ended = await store.create(newer, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=3)
+    assert list(ended) == [oldest.session_id]
+    newest = new_session(clock, user_id=user)
+    ended = await store.create(
+        newest, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=2
+    )
+    assert list(ended) == [older.session_id, old.session_id], "oldest first, as many as needed"
+    now = clock.now()
+    listed = await store.list(user, now=now)
+    assert [s.session_id for s in listed] == [newest.session_id, newer.session_id]
+    for gone in (oldest, older, old):
+        assert not await alive(store, gone, now)
+    assert await alive(store, stranger, now), "another user's sessions are not counted"
+
+
+async def test_the_cap_counts_live_sessions_and_never_ends_the_new_one(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    first, second, third = [
+        await start(store, new_session(clock, user_id=user, age=seconds(age)), most=3)
+        for age in (3, 2, 1)
+    ]
+    await store.revoke(user, second.session_id)
+    fourth = new_session(clock, user_id=user)
+    ended = await store.create(
+        fourth, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=3
+    )
+    assert list(ended) == [], "the revoked one left room"
+    backdated = new_session(clock, user_id=user, age=seconds(30))
+    ended = await store.create(
+        backdated, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=3
+    )
+    assert list(ended) == [first.session_id], "the oldest other one, not the new one"
+    listed = await store.list(user, now=clock.now())
+    assert {s.session_id for s in listed} == {
+        third.session_id, fourth.session_id, backdated.session_id
+    }  # fmt: skip
+
+
+async def knows(
+    store: SessionStore, session: SessionRecord, now: datetime, *, agent: str | None = None
+) -> bool:
+    return await store.knows_device(
+        session.user_id, ip_address=session.ip_address,
+        user_agent=agent if agent is not None else session.user_agent, now=now,
+    )  # fmt: skip
+
+
+async def test_a_device_is_known_while_one_of_its_sessions_lives(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    session = new_session(clock, user_id=user)
+    now = clock.now()
+    assert not await knows(store, session, now)
+    await start(store, session)
+    same_device = await start(store, new_session(clock, user_id=user))
+    assert await knows(store, session, now)
+    assert not await knows(store, session, now, agent="Other Browser/1.0")
+    assert not await store.knows_device(
+        user, ip_address="198.51.100.1", user_agent=session.user_agent, now=now
+    )
+    assert not await store.knows_device(
+        uuid.uuid4(), ip_address=session.ip_address, user_agent=session.user_agent, now=now
+    ), "another user's device"
+    assert await store.revoke(user, session.session_id)
+    assert await knows(store, session, now), "its other session still lives"
+    assert await store.revoke(user, same_device.session_id)
+    assert not await knows(store, session, now)
+
+
+async def test_an_unknown_address_or_agent_is_the_same_as_an_empty_one(
+    store: SessionStore, clock: Clock
+) -> None:
+    session = await start(store, replace(new_session(clock), ip_address=None, user_agent=None))
+    assert await store.knows_device(
+        session.user_id, ip_address="", user_agent=None, now=clock.now()
+    )
+
+
+async def test_a_device_is_forgotten_when_its_sessions_end_or_expire(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    now = clock.now()
+    idle = await start(store, new_session(clock, user_id=user))
+    assert not await knows(store, idle, now + seconds(IDLE + 1)), "idle for longer than allowed"
+    used = await start(store, new_session(clock, user_id=user), token="u0")
+    await store.touch(user, used.session_id, now=now + seconds(50), idle_seconds=IDLE)
+    assert await knows(store, used, now + seconds(100)), "use pushes the device's end back"
+    laptop = await start(store, replace(new_session(clock, user_id=user), user_agent="Laptop/2"))
+    phone = await start(store, replace(new_session(clock, user_id=user), user_agent="Phone/3"))
+    await rotate(store, phone, "never-issued", "t1", now)
+    assert not await knows(store, phone, now), "a reused refresh token ended its session"
+    await store.revoke_all(user, keep=laptop.session_id)
+    assert await knows(store, laptop, now)
+    assert not await knows(store, used, now)
+    await store.revoke_all(user)
+    assert not await knows(store, laptop, now)
+
+
+async def test_a_device_is_forgotten_when_the_cap_ends_its_sessions(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    tablet = await start(
+        store, replace(new_session(clock, user_id=user, age=seconds(9)), user_agent="Tablet/1")
+    )
+    for age in (3, 2, 1):
+        await start(store, new_session(clock, user_id=user, age=seconds(age)), most=3)
+    now = clock.now()
+    assert not await knows(store, tablet, now)
+    assert await knows(store, new_session(clock, user_id=user), now)
+
+
 async def test_the_memory_store_without_a_clock_judges_by_the_latest_time_it_saw() -> None:
     store = InMemorySessionStore()
     clock = VirtualClock()
@@ -425,15 +553,19 @@ async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefi
     session = new_session(clock)
     secret, successor = "refresh-token-plain-secret", "refresh-token-plain-successor"
     try:
-        await store.create(session, refresh_hash=hash_of(secret), idle_seconds=IDLE)
+        await start(store, session, token=secret)
         await rotate(store, session, secret, successor, clock.now())
         key = f"{redis_prefix}session:user:{session.user_id}:{session.session_id}"
         index = f"{redis_prefix}session:index:{session.user_id}"
+        devices = f"{redis_prefix}session:devices:{session.user_id}"
         assert sorted(await client.keys(f"{redis_prefix}*")) == sorted(
-            [key.encode(), index.encode()]
+            [key.encode(), index.encode(), devices.encode()]
         )
         assert 0 < await client.pttl(key) <= IDLE * 1000
         assert await client.pttl(index) >= await client.pttl(key)
+        assert await client.pttl(devices) >= await client.pttl(key)
+        device = f"{session.ip_address}\n{session.user_agent}".encode()
+        assert list(await client.hgetall(devices)) == [device], "the device, not the token"
         assert await client.smembers(index) == {str(session.session_id).encode()}
         stored = await client.hgetall(key)
         fields = {text(k): text(v) for k, v in stored.items()}
@@ -454,7 +586,8 @@ async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
     session = new_session(WallClock())
     user, sid, now = session.user_id, session.session_id, datetime.now(UTC)
     operations = (
-        store.create(session, refresh_hash=hash_of("t0"), idle_seconds=IDLE),
+        store.create(session, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=MOST),
+        store.knows_device(user, ip_address="203.0.113.7", user_agent=None, now=now),
         store.touch(user, sid, now=now, idle_seconds=IDLE),
         store.rotate(
             user, sid, presented_hash="a", new_hash="b", now=now, grace_seconds=1, idle_seconds=1

@@ -244,11 +244,21 @@ async def test_an_admin_gets_the_admin_limit(client: AsyncTestClient[Any]) -> No
     assert await statuses(8, call) == [200] * 7 + [429]
 
 
-async def test_a_signed_in_user_calling_auth_routes_uses_their_api_budget(
-    client: AsyncTestClient[Any],
-) -> None:
-    response = await client.post("/api/v1/auth/login", headers=bearer("token-ann"))
-    assert response.headers["ratelimit-policy"] == '"api";q=5;w=60'
+async def test_a_valid_bearer_does_not_lift_the_auth_limit(client: AsyncTestClient[Any]) -> None:
+    """SPEC §3.12: `/auth/*` is counted per address whatever bearer comes with it, so a
+    signed-in attacker tries passwords, registers and sends reset links no faster than
+    anyone (it used to spend the user's larger `api` budget instead)."""
+    codes = [  # every request from 198.51.100.1
+        (await client.post("/api/v1/auth/login", headers=bearer(token))).status_code
+        for token in ["token-ann"] * 3 + ["token-root"] * 3 + ["token-bob"] * 6
+    ]
+    assert codes == [201] * 10 + [429] * 2
+    refused = await client.post("/api/v1/auth/login", headers=bearer("token-bob"))
+    assert refused.headers["ratelimit-policy"] == '"auth";q=10;w=60'
+    elsewhere = await client.post("/api/v1/auth/login", headers=from_peer("203.0.113.10"))
+    assert elsewhere.status_code == 201, "another address has its own budget"
+    probe = await client.get("/api/v1/probe", headers=bearer("token-ann"))
+    assert probe.headers["ratelimit"] == '"api";r=4;t=60', "the user's own budget is untouched"
 
 
 async def test_a_made_up_bearer_does_not_escape_the_login_limit(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
+import unicodedata
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -16,14 +18,88 @@ from tessera.shared.http.context import request_id_var
 _SECRET_KEYS = re.compile(
     r"pass(word)?|secret|token|authorization|cookie|api[_-]?key|credential", re.IGNORECASE
 )
-_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
 _JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 REDACTED = "[REDACTED]"
 
 
+# Where an address may be: an at sign (also the fullwidth and the small one) or `%40`.
+_AT_SIGNS = re.compile("[@\uff20\ufe6b]|%40")
+# What ends an address in running text (compared after NFKC, so fullwidth forms count too).
+_DELIMITERS = frozenset("<>()[]{}\"'`,;:=/?&|\\")
+_LABEL, _DOT, _AT, _END = range(4)
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(char: str) -> int:
+    """What `char` is in an address, whatever its script: part of a label (any letter, digit,
+    mark or symbol of any script), a dot (`.`, `。` and their fullwidth and halfwidth forms,
+    as IDNA reads them), an at sign, or a character that ends the address."""
+    folded = unicodedata.normalize("NFKC", char)
+    if folded in (".", "\u3002"):
+        return _DOT
+    if folded == "@":
+        return _AT
+    if (
+        not folded
+        or folded in _DELIMITERS
+        or char.isspace()
+        or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Zs")
+    ):
+        return _END
+    return _LABEL
+
+
+def _domain_end(text: str, start: int) -> int | None:
+    """Where the domain beginning at `start` ends: two labels or more, in any script (a
+    U-label or its `xn--` form alike), the last not all digits; None when there is none."""
+    labels, last, end, size = 0, "", start, len(text)
+    while True:
+        label_end = end
+        while label_end < size and _kind(text[label_end]) == _LABEL:
+            label_end += 1
+        if label_end == end:
+            break
+        labels, last, end = labels + 1, text[end:label_end], label_end
+        if end + 1 < size and _kind(text[end]) == _DOT:
+            end += 1
+            continue
+        break
+    if labels < 2 or last.isdigit():
+        return None
+    return end
+
+
+def _local_start(text: str, at: int, floor: int) -> int | None:
+    """Where the local part ending at `at` begins (a quoted one included); None if empty."""
+    if at - 1 > floor and text[at - 1] == '"':
+        opening = text.rfind('"', floor, at - 1)
+        return opening if opening >= 0 else None
+    start = at
+    while start > floor and _kind(text[start - 1]) in (_LABEL, _DOT):
+        start -= 1
+    return start if start < at else None
+
+
 def mask_email(text: str) -> str:
-    return _EMAIL.sub(r"\1***@\2", text)
+    """Every email address in `text` as its local part's first character, `***` and the rest:
+    `a***@example.com`. Any script counts: Unicode local parts, internationalised domains
+    (U-labels and `xn--` forms), fullwidth letters, at signs and dots, and `%40`."""
+    if _AT_SIGNS.search(text) is None:
+        return text
+    pieces: list[str] = []
+    done = 0
+    for at in _AT_SIGNS.finditer(text):
+        if at.start() < done:
+            continue
+        end = _domain_end(text, at.end())
+        start = None if end is None else _local_start(text, at.start(), done)
+        if end is None or start is None:
+            continue
+        pieces += [text[done:start], text[start], "***", text[at.start() : end]]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def _scrub_text(text: str) -> str:

@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     access_token_ttl_seconds: PositiveInt = 3600
     refresh_token_ttl_seconds: PositiveInt = 604800
     session_idle_ttl_seconds: PositiveInt = 86400
+    sessions_per_user_max: PositiveInt = 100
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"
@@ -89,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_admin_per_minute: PositiveInt = 1000
     trusted_proxies: tuple[str, ...] = ()
     require_email_verification: bool = False
+    email_per_account_per_hour: PositiveInt = 3
     account_retention_days: PositiveInt = 30
     backup_retention_days: PositiveInt = 14
     job_retry_base_seconds: PositiveFloat = 30.0

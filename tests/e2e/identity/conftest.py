@@ -53,11 +53,12 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
 
 @asynccontextmanager
 async def production_app(
-    tmp_path: Path, redis_prefix: str, *, pooler: PgBouncer | None = None, **settings: str
-) -> AsyncIterator[Client]:
+    tmp_path: Path, redis_prefix: str, *providers: Provider, pooler: PgBouncer | None = None,
+    **settings: str,
+) -> AsyncIterator[Client]:  # fmt: skip
     """PostgreSQL and Redis, the service connecting as the app role, so row-level security
-    applies as in production; cheap hashing and these settings. With `pooler`, PostgreSQL
-    is reached through that PgBouncer in transaction mode."""
+    applies as in production; cheap hashing, then `providers`, and these settings. With
+    `pooler`, PostgreSQL is reached through that PgBouncer in transaction mode."""
     async with services.throwaway_database() as url:
         await asyncio.to_thread(migrations.upgrade, url)
         database_url = await services.as_app_role(url)
@@ -69,7 +70,7 @@ async def production_app(
             redis_key_prefix=redis_prefix, data_dir=str(tmp_path), jwt_secret_key=SECRET,
             **settings,
         )  # fmt: skip
-        async with client_for(configured, CheapHashing()) as running:
+        async with client_for(configured, CheapHashing(), *providers) as running:
             yield running
 
 

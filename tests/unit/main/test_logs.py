@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import re
 
 import pytest
 import structlog
 
-from tessera.main.logs import configure_logging
+from tessera.main.logs import configure_logging, mask_email
 from tessera.shared.http.context import request_id_var
 
 
@@ -73,3 +75,100 @@ def test_exceptions_are_logged_as_one_line_with_the_traceback(log_lines) -> None
     (line,) = log_lines()
     assert line["level"] == "ERROR"
     assert "ValueError: boom" in str(line["exception"])
+
+
+def wide(text: str) -> str:
+    """`text` in fullwidth forms (ASCII letters, digits, `@` and `.` alike)."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
+
+
+# Email masking in any script (issue 18: non-ASCII, internationalised-domain and fullwidth
+# addresses used to be logged in full). Letters of each script, a few with combining marks.
+SCRIPTS = {
+    "latin": "abcdefghijklmnopqrstuvwxyzàéîõüçñøß",
+    "cyrillic": "абвгдеёжзийклмнопрстуфхцчшщыэюя",
+    "greek": "αβγδεζηθικλμνξοπρστυφχψωάέή",
+    "arabic": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
+    "hebrew": "אבגדהוזחטיכלמנסעפצקרשת",
+    "devanagari": "अआइईउऊएऐओऔकखगघचछजझटठडढणतथदधनपफबभमयरलवशषसहािीुूेैोौं",
+    "tamil": "அஆஇஈஉஊஎஏஐஒஓகஙசஞடணதநபமயரலவழளறனாிீுூெேை",
+    "thai": "กขคฆงจฉชซฌญฎฏฐฑฒณดตถทธนบปผฝพฟภมยรลวศษสหฬอฮะาำเแโใไ",
+    "han": "用户名字电子邮件地址测试例子中国香港台湾广告",
+    "kana": "あいうえおかきくけこさしすせそアイウエオカキクケコサシスセソー",
+    "hangul": "가나다라마바사아자차카타파하글한국어",
+    "georgian": "აბგდევზთიკლმნოპჟრსტუფქღყშჩცძწჭხჯჰ",
+    "ethiopic": "ሀለሐመሠረሰሸቀበተቸኀነኘአከኸወዐዘዠየደጀገጠጨጰጸፀፈፐ",
+    "fullwidth": wide("abcdefghijklmnopqrstuvwxyz0123"),
+}
+AT_SIGNS = ("@", "\uff20", "\ufe6b")  # ASCII, fullwidth, small
+DOTS = (".", "\uff0e", "\u3002", "\uff61")  # ASCII, fullwidth, ideographic, halfwidth
+AROUND = (("login by ", " failed"), ("<", ">"), ("(", ")."), ('"', '"'), ("email=", ","),
+          ("", ""), ("to: ", "\n"), ("[", "]"), ("mailto:", "?subject=x"))  # fmt: skip
+
+
+def _word(rng: random.Random, letters: str, size: int) -> str:
+    return "".join(rng.choice(letters) for _ in range(size))
+
+
+def _domain(rng: random.Random, letters: str) -> str:
+    labels = [_word(rng, letters, rng.randint(2, 10)) for _ in range(rng.randint(2, 3))]
+    form = rng.choice(("u-label", "a-label", "ascii"))
+    if form == "a-label":  # the xn-- form an IDN takes on the wire
+        labels = ["xn--" + label.encode("punycode").decode("ascii") for label in labels]
+    elif form == "ascii":
+        labels[-1] = _word(rng, SCRIPTS["latin"][:26], 3)
+    return rng.choice(DOTS).join(labels)
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_addresses_are_masked_whatever_their_script(script: str) -> None:
+    rng = random.Random(f"mask-{script}")
+    letters = SCRIPTS[script]
+    for _ in range(500):
+        local = _word(rng, letters, rng.randint(1, 12))
+        at, domain = rng.choice(AT_SIGNS), _domain(rng, rng.choice([letters, SCRIPTS["latin"]]))
+        before, after = rng.choice(AROUND)
+        logged = mask_email(f"{before}{local}{at}{domain}{after}")
+        assert logged == f"{before}{local[0]}***{at}{domain}{after}", (local, domain)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("пользователь@пример.рф", "п***@пример.рф"),
+        ("user@xn--e1afmkfd.xn--p1ai", "u***@xn--e1afmkfd.xn--p1ai"),
+        ("josé@bücher.example", "j***@bücher.example"),
+        (wide("alice@example.com"), wide("a") + "***" + wide("@example.com")),
+        (wide("alice") + "@example.com", wide("a") + "***@example.com"),
+        ("用户@例子。广告", "用***@例子。广告"),
+        ("उपयोगकर्ता@उदाहरण.भारत", "उ***@उदाहरण.भारत"),
+        ("?email=alice%40example.com&next=/", "?email=a***%40example.com&next=/"),
+        ('"john doe"@example.com', '"***@example.com'),
+        ("two: a.b+tag@example.com, ünï@例え.テスト", "two: a***@example.com, ü***@例え.テスト"),
+    ],
+)
+def test_known_shapes_of_address_are_masked(text: str, masked: str) -> None:
+    assert mask_email(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["no address here", "a@b", "version 1@2.3", "postgresql://app:***@db/tessera", "@example.com",
+     "50%40 off", "user@localhost"],
+)  # fmt: skip
+def test_text_without_an_address_is_left_alone(text: str) -> None:
+    assert mask_email(text) == text
+
+
+def test_unicode_addresses_never_reach_the_log_output(log_lines) -> None:
+    addresses = ["пользователь@пример.рф", wide("alice@example.com"),
+                 "用户@xn--fsqu00a.xn--3lr804guic", "ελένη@παράδειγμα.δοκιμή"]  # fmt: skip
+    log = structlog.stdlib.get_logger("tessera.test")
+    for address in addresses:
+        log.warning("failed login", email=address)
+        logging.getLogger("library").warning("sent to %s", address)
+    text = json.dumps(log_lines(), ensure_ascii=False)
+    for address in addresses:
+        local = re.split("[@\uff20]", address)[0]
+        assert local[1:] not in text, address
+        assert f"{local[0]}***" in text

@@ -37,7 +37,7 @@ class Sessions:
             created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1),
             ip_address=None, user_agent=None, generation=0, rotated_at=NOW,
         )  # fmt: skip
-        await self.store.create(session, refresh_hash="h", idle_seconds=3600)
+        await self.store.create(session, refresh_hash="h", idle_seconds=3600, max_sessions=100)
         return Principal(user, TENANT, Role.USER, session.session_id)
 
     def sockets(self) -> LiveSockets:

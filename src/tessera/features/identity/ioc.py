@@ -20,6 +20,7 @@ from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import IdentityConfig
 from tessera.features.identity.application.create_admin import CreateAdmin
 from tessera.features.identity.application.delete_account import DeleteAccount
+from tessera.features.identity.application.email_ceiling import EmailCeiling
 from tessera.features.identity.application.forget_user_objects import ForgetUserObjects
 from tessera.features.identity.application.forgot_password import ForgotPassword
 from tessera.features.identity.application.get_profile import GetProfile
@@ -60,7 +61,7 @@ from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.http.authentication import require_caller
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
-from tessera.shared.application.ports import Clock
+from tessera.shared.application.ports import Cache, Clock
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.http.di import ConnectionScope
 
@@ -90,6 +91,10 @@ class IdentityProvider(Provider):
     get_profile = provide(GetProfile, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
+    def email_ceiling(self, cache: Cache, config: IdentityConfig) -> EmailCeiling:
+        return EmailCeiling(cache, config)
+
+    @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:
         """Avatars: Pillow in worker threads, two images at a time."""
         return PillowImageProcessor()
@@ -108,6 +113,8 @@ class IdentityProvider(Provider):
             require_verified_email=settings.require_email_verification,
             public_base_url=settings.public_base_url.rstrip("/"),
             account_retention_days=settings.account_retention_days,
+            sessions_per_user_max=settings.sessions_per_user_max,
+            email_per_account_per_hour=settings.email_per_account_per_hour,
         )
 
     @provide(scope=Scope.APP)
@@ -129,8 +136,8 @@ class IdentityProvider(Provider):
 
 class RedisSessionsProvider(Provider):
     @provide(scope=Scope.APP)
-    def sessions(self, batcher: CommandBatcher, settings: Settings) -> SessionStore:
-        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix)
+    def sessions(self, batcher: CommandBatcher, settings: Settings, clock: Clock) -> SessionStore:
+        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix, clock=clock.now)
 
 
 class MemorySessionsProvider(Provider):

@@ -2,23 +2,27 @@
 
 | request | group | counted per |
 |---|---|---|
-| under `/api/v1/auth/` without an authenticated caller | `auth` | client IP |
-| by an authenticated caller, role `admin` | `admin` | user id |
-| by an authenticated caller, any other role | `api` | user id |
+| under `/api/v1/auth/`, with or without a bearer token | `auth` | client IP |
+| elsewhere, by an authenticated caller, role `admin` | `admin` | user id |
+| elsewhere, by an authenticated caller, any other role | `api` | user id |
 | anything else (no bearer token, or one that did not authenticate) | `api` | client IP |
 | `/health*`, `/schema*`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
 
-Who the caller is comes from `Callers`, which the authentication layer in front of this one
-answers: `claimed` is who the request's token names (checked without I/O), `confirmed` who
-it turned out to be once the session check finished (None when the session has ended).
-The limiter counts the claimed caller straight away, so the counter goes to the cache in the
-same batch as the session check instead of one round trip later; then it waits for the
-confirmed caller, and if that differs (an ended session, a role changed since the token
-was issued), it takes the hit back and counts the request again, as the confirmed caller
-or, without one, by address. A dead token thus never spends its user's budget for longer
-than a round trip. A bearer that did not authenticate on an `/auth/` path keeps the request
-in the `auth` group: otherwise adding `Authorization: Bearer x` to a login would buy a
-password guesser the larger API limit. IPv6 clients are counted per /64, the block one
+The `auth` group guards what a stranger can try (logins, registrations, reset links) and
+counts by address alone: if a valid token moved a request to its user's budget, one
+signed-in attacker could try passwords against other accounts, register or send reset
+links at the user's larger limit (SPEC §3.12). Signed-in calls under `/auth/` (logout,
+sessions, password change) spend the address's `auth` budget too.
+
+Who the caller is elsewhere comes from `Callers`, which the authentication layer in front of
+this one answers: `claimed` is who the request's token names (checked without I/O),
+`confirmed` who it turned out to be once the session check finished (None when the session
+has ended). The limiter counts the claimed caller straight away, so the counter goes to the
+cache in the same batch as the session check instead of one round trip later; then it waits
+for the confirmed caller, and if that differs (an ended session, a role changed since the
+token was issued), it takes the hit back and counts the request again, as the confirmed
+caller or, without one, by address. A dead token thus never spends its user's budget for
+longer than a round trip. IPv6 clients are counted per /64, the block one
 subscriber usually holds, so rotating addresses inside it does not reset the count.
 
 Counting is `RateLimiter.hit`, atomic in the shared cache, so every API process together lets
@@ -153,7 +157,8 @@ class RateLimitMiddleware:
             await next_app(scope, receive, send)
             return
         callers = self._callers
-        claimed = None if callers is None else callers.claimed(scope)
+        by_address = scope["path"].startswith(self._auth_prefix)
+        claimed = None if callers is None or by_address else callers.claimed(scope)
         group, identifier = self._target(scope, claimed)
         try:
             limiter = self._limiter or await self._first_limiter()

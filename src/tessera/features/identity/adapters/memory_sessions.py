@@ -36,27 +36,44 @@ class InMemorySessionStore:
     or absolute end. `create`, `revoke`, `revoke_all` and `set_role` are given no `now`: they
     judge by `clock_ms` (epoch milliseconds) when one is given, else by the latest time this
     store has seen (a `now` argument or a new session's last use), which never goes back.
-    Ended sessions are dropped when met and swept every 1024 creations.
+    Ended sessions are dropped when met and swept every 1024 creations. Each user's sessions
+    are also indexed by device, so `knows_device` looks at that device's sessions only.
     """
 
     def __init__(self, clock_ms: Callable[[], float] | None = None) -> None:
         self._clock_ms = clock_ms
         self._latest_ms = 0
         self._sessions: dict[uuid.UUID, dict[uuid.UUID, _Entry]] = {}
+        self._devices: dict[uuid.UUID, dict[_Device, set[uuid.UUID]]] = {}
         self._creations = 0
 
-    async def create(self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int) -> None:
+    async def create(
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
+    ) -> Sequence[uuid.UUID]:
         record = _to_the_ms(session)
         seen, expires = _ms(record.last_seen_at), _ms(record.expires_at)
         self._observe(seen)
         ttl = min(idle_seconds * 1000, expires - seen)
         if ttl <= 0:
-            return  # it ended before it began: nothing to keep
+            return []  # it ended before it began: nothing to keep
+        self._drop(record.user_id, record.session_id)
         entry = _Entry(record, token=refresh_hash, previous_token="", ends_ms=seen + ttl)
         self._sessions.setdefault(record.user_id, {})[record.session_id] = entry
+        devices = self._devices.setdefault(record.user_id, {})
+        devices.setdefault(_device_of(record), set()).add(record.session_id)
         self._creations += 1
         if self._creations % _SWEEP_EVERY == 0:
             self._sweep()
+        return self._cap(record, max_sessions)
+
+    async def knows_device(
+        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        now: datetime,
+    ) -> bool:  # fmt: skip
+        now_ms = self._observe(_ms(now))
+        device = (ip_address or "", user_agent or "")
+        sessions = self._devices.get(user_id, {}).get(device, set())
+        return any(self._live(user_id, sid, now_ms) is not None for sid in list(sessions))
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
@@ -124,6 +141,22 @@ class InMemorySessionStore:
         for entry in self._purge(user_id, self._now_ms()).values():
             entry.record = replace(entry.record, role=role)
 
+    def _cap(self, created: SessionRecord, max_sessions: int) -> Sequence[uuid.UUID]:
+        """End the oldest of the user's other live sessions past `max_sessions`."""
+        user_id = created.user_id
+        if len(self._sessions.get(user_id, {})) <= max_sessions:
+            return []
+        others = [
+            entry.record
+            for session_id, entry in self._purge(user_id, self._now_ms()).items()
+            if session_id != created.session_id
+        ]
+        others.sort(key=lambda record: (record.created_at, str(record.session_id)))
+        ended = [record.session_id for record in others[: len(others) + 1 - max_sessions]]
+        for session_id in ended:
+            self._drop(user_id, session_id)
+        return ended
+
     def _use(self, entry: _Entry, now_ms: int, idle_seconds: int) -> None:
         """Counts as use: the idle end moves to now + idle time, capped by the absolute end."""
         entry.record = replace(entry.record, last_seen_at=_datetime(now_ms))
@@ -144,9 +177,18 @@ class InMemorySessionStore:
 
     def _drop(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         sessions = self._sessions.get(user_id, {})
-        sessions.pop(session_id, None)
+        entry = sessions.pop(session_id, None)
         if not sessions:
             self._sessions.pop(user_id, None)
+        if entry is None:
+            return
+        devices = self._devices.get(user_id, {})
+        device = _device_of(entry.record)
+        devices.get(device, set()).discard(session_id)
+        if not devices.get(device, True):
+            del devices[device]
+        if not devices:
+            self._devices.pop(user_id, None)
 
     def _sweep(self) -> None:
         now_ms = self._now_ms()
@@ -159,6 +201,13 @@ class InMemorySessionStore:
 
     def _now_ms(self) -> int:
         return int(self._clock_ms()) if self._clock_ms is not None else self._latest_ms
+
+
+_Device = tuple[str, str]
+
+
+def _device_of(record: SessionRecord) -> _Device:
+    return (record.ip_address or "", record.user_agent or "")
 
 
 def _to_the_ms(session: SessionRecord) -> SessionRecord:

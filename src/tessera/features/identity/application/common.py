@@ -34,6 +34,8 @@ class IdentityConfig:
     profile_cache_seconds: int = 300
     account_retention_days: int = 30  # soft-deleted accounts are purged after this
     purge_batch_size: int = 500  # accounts purged per transaction
+    sessions_per_user_max: int = 100  # a login past it ends the user's oldest sessions
+    email_per_account_per_hour: int = 3  # resets, verifications, invitations: each kind
 
 
 class TokenPair(msgspec.Struct, frozen=True):

@@ -12,6 +12,7 @@ from tessera.features.identity.application.common import (
     new_secret,
     widen_for_admin,
 )
+from tessera.features.identity.application.email_ceiling import EmailCeiling, MailKind
 from tessera.features.identity.application.invitations import (
     ACCEPT_PAGE,
     InvitationView,
@@ -48,14 +49,20 @@ class InviteUser:
     never as `admin` (403); an email that already has an account is 409; a new invitation
     replaces the tenant's pending ones for that email; the token (256 random bits) leaves
     only in the `invitation` email, and only its hash is stored; it expires after 7 days.
+
+    Past the per-account ceiling (`EmailCeiling`: the invited address, whoever invites it,
+    in any tenant) the invitation is made and answered as always, but its email is not
+    sent: only the tenant's own managers can replace their pending invitations, so no
+    stranger can spend an invitee's link this way, and nobody learns that the address was
+    invited elsewhere.
     """
 
     def __init__(
         self, invitations: InvitationRepository, users: UserRepository,
         tenants: TenantDirectory, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
-        config: IdentityConfig, scope: TenantScope,
+        config: IdentityConfig, scope: TenantScope, ceiling: EmailCeiling,
     ) -> None:  # fmt: skip
-        self._scope = scope
+        self._scope, self._ceiling = scope, ceiling
         self._invitations, self._users, self._tenants = invitations, users, tenants
         self._outbox, self._uow, self._clock, self._config = outbox, unit_of_work, clock, config
 
@@ -82,7 +89,9 @@ class InviteUser:
             "role": invitation.role.value, "expires_in_days": INVITATION_TTL.days,
             "link": f"{self._config.public_base_url}/{ACCEPT_PAGE}?token={secret}",
         }  # fmt: skip
-        self._outbox.record(email_requested("invitation", email, variables, tenant_id=tenant_id))
+        if await self._ceiling.allows(MailKind.INVITATION, email):
+            invitation_email = email_requested("invitation", email, variables, tenant_id=tenant_id)
+            self._outbox.record(invitation_email)
         payload = {
             "invitation_id": str(invitation.id), "tenant_id": str(tenant_id),
             "email": email, "role": invitation.role.value,

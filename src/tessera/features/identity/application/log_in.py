@@ -54,7 +54,10 @@ class LogIn:
     - a hash made with old parameters is upgraded on success;
     - a sign-in from a device (address and user agent) none of the user's live sessions
       has is a "new sign-in": the user gets a `security_alert` email, and
-      `user.security_alert` is recorded for whoever else tells the user (notifications).
+      `user.security_alert` is recorded for whoever else tells the user (notifications);
+      the check is one look-up, however many sessions the user has;
+    - a user has at most `sessions_per_user_max` live sessions: a login past it ends the
+      oldest ones.
     """
 
     def __init__(
@@ -101,9 +104,10 @@ class LogIn:
         return pair
 
     async def _is_new_device(self, user: User, credentials: Credentials) -> bool:
-        device = (credentials.ip_address, _agent(credentials.user_agent))
-        live = await self._sessions.list(user.id, now=self._clock.now())
-        return all((s.ip_address, s.user_agent) != device for s in live)
+        return not await self._sessions.knows_device(
+            user.id, ip_address=credentials.ip_address,
+            user_agent=_agent(credentials.user_agent), now=self._clock.now(),
+        )  # fmt: skip
 
     def _new_sign_in_alert(self, user: User, credentials: Credentials) -> Event:
         context = {
@@ -127,20 +131,29 @@ class LogIn:
     async def _open_session(
         self, user: User, credentials: Credentials
     ) -> tuple[SessionRecord, TokenPair]:
-        now = whole_seconds(self._clock.now())
+        # Tokens carry whole seconds; the session's start keeps its milliseconds, so the
+        # cap can tell which of two sessions opened in one second is the older.
+        started = self._clock.now()
+        now = whole_seconds(started)
         session = SessionRecord(
             session_id=uuid.uuid4(), user_id=user.id, tenant_id=user.tenant_id, role=user.role,
-            created_at=now, last_seen_at=now,
+            created_at=started, last_seen_at=started,
             expires_at=now + timedelta(seconds=self._config.refresh_ttl_seconds),
             ip_address=credentials.ip_address,
             user_agent=_agent(credentials.user_agent),
             generation=0, rotated_at=now,
         )  # fmt: skip
         pair = issue_pair(self._tokens, PairSpec.of(session), self._config)
-        await self._sessions.create(
+        ended = await self._sessions.create(
             session, refresh_hash=hash_token(pair.refresh_token),
             idle_seconds=self._config.idle_ttl_seconds,
+            max_sessions=self._config.sessions_per_user_max,
         )  # fmt: skip
+        if ended:
+            logger.info(
+                "oldest sessions ended: too many live sessions",
+                extra={"user_id": str(user.id), "ended": len(ended)},
+            )
         return session, pair
 
 

@@ -81,11 +81,25 @@ class SessionStore(Protocol):
     A session disappears at its absolute expiry and after the idle time without use; every
     read that finds it alive counts as use (sliding idle expiry, never past the absolute
     one). Refresh tokens are kept only as hashes. All operations are atomic.
+
+    A session's device is its (IP address, user agent), None and "" being the same.
     """
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int
-    ) -> None: ...
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
+    ) -> Sequence[uuid.UUID]:
+        """Store the session. If the user then has more than `max_sessions` live ones, the
+        oldest others (by `created_at`, then id) end until `max_sessions` remain; the new one
+        never does. Returns the ids of the sessions it ended."""
+        ...
+
+    async def knows_device(
+        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        now: datetime,
+    ) -> bool:  # fmt: skip
+        """Whether one of the user's sessions live at `now` has this device. Costs the same
+        however many sessions the user has (no scan of them); reading is not use."""
+        ...
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int

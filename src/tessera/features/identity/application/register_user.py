@@ -14,6 +14,7 @@ from tessera.features.identity.application.common import (
     hash_token,
     send_link,
 )
+from tessera.features.identity.application.email_ceiling import EmailCeiling, MailKind
 from tessera.features.identity.application.ports import (
     InvitationRepository,
     OneTimeTokens,
@@ -62,16 +63,17 @@ class RegisterUser:
       by two concurrent registrations, and `tenant_name` cannot be given with it;
     - `user.created` and the welcome email are recorded in the same transaction, and, for
       an address not yet proven, the email with its verification link (as
-      `POST /auth/verify-email/request` sends it): without it, an account that must verify
-      its email before signing in could never do so.
+      `POST /auth/verify-email/request` sends it, and within the same per-account ceiling):
+      without it, an account that must verify its email before signing in could never do so.
     """
 
     def __init__(
         self, users: UserRepository, tenants: TenantDirectory, invitations: InvitationRepository,
         hasher: PasswordHasher, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
         scope: TenantScope, tokens: OneTimeTokens, config: IdentityConfig,
+        ceiling: EmailCeiling,
     ) -> None:  # fmt: skip
-        self._scope = scope
+        self._scope, self._ceiling = scope, ceiling
         self._tokens, self._config = tokens, config
         self._users = users
         self._invitations = invitations
@@ -115,7 +117,7 @@ class RegisterUser:
         self._outbox.record(
             email_requested("welcome_email", email, {"full_name": name}, tenant_id=tenant_id)
         )
-        if not user.is_verified:
+        if not user.is_verified and await self._ceiling.allows(MailKind.VERIFY_EMAIL, email):
             ttl = self._config.verify_email_ttl_seconds
             await send_link(
                 self._tokens, self._outbox, user, purpose=VERIFY_EMAIL, page="verify-email",

@@ -5,6 +5,7 @@ from tessera.features.identity.application.common import (
     IdentityConfig,
     send_link,
 )
+from tessera.features.identity.application.email_ceiling import EmailCeiling, MailKind
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal
@@ -13,12 +14,14 @@ from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 
 class RequestEmailVerification:
     """Queues an email with a single-use link valid 24 h; earlier links stop working.
-    Already verified: nothing is sent."""
+    Already verified: nothing is sent. Past the per-account ceiling (`EmailCeiling`) the
+    answer is the same and nothing happens: no email, no new link."""
 
     def __init__(
         self, users: UserRepository, tokens: OneTimeTokens, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig,
+        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig, ceiling: EmailCeiling,
     ) -> None:  # fmt: skip
+        self._ceiling = ceiling
         self._users, self._tokens, self._outbox = users, tokens, outbox
         self._uow, self._clock, self._config = unit_of_work, clock, config
 
@@ -26,7 +29,7 @@ class RequestEmailVerification:
         user = await self._users.get(principal.user_id)
         if user is None:
             raise InvalidToken()
-        if user.is_verified:
+        if user.is_verified or not await self._ceiling.allows(MailKind.VERIFY_EMAIL, user.email):
             return
         ttl = self._config.verify_email_ttl_seconds
         await send_link(

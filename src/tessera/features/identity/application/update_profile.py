@@ -21,7 +21,9 @@ class ProfileChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class UpdateProfile:
     """Changes the name and the avatar URL (http(s), or null to clear it); records
-    `user.updated` and drops the cached profile."""
+    `user.updated` and drops the cached profile. A request that changes nothing (an empty
+    body, or the values the profile has) writes nothing and records nothing: `updated_at`
+    stays, and no event or webhook follows."""
 
     def __init__(
         self, users: UserRepository, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
@@ -39,8 +41,10 @@ class UpdateProfile:
             full_name=changes.full_name, avatar_url=avatar,
             clear_avatar=changes.avatar_url is None, now=self._clock.now(),
         )  # fmt: skip
-        await self._users.save(user)
         profile = Profile.of(user)
+        if not user.changed:
+            return profile
+        await self._users.save(user)
         payload = msgspec.to_builtins(profile)
         self._outbox.record(Event("user.updated", payload, tenant_id=user.tenant_id))
         await self._uow.commit()

@@ -38,7 +38,9 @@ class UpdateUser:
     - nobody changes their own role or deactivates themselves here (409 `SelfLockout`);
     - after the commit a role change reaches the user's live sessions at once
       (`SessionStore.set_role`), a deactivation ends them (`revoke_all`), and the cached
-      profile is dropped; `user.updated` is recorded with the change.
+      profile is dropped; `user.updated` is recorded with the change;
+    - a request that changes nothing (no field, or the values the user has) writes and
+      records nothing, after the same checks.
     """
 
     def __init__(
@@ -68,8 +70,10 @@ class UpdateUser:
             user.change_role(changes.role, now)
         if changes.is_active is not None and changes.is_active is not user.is_active:
             user.set_active(changes.is_active, now)
-        await self._users.save(user)
         profile = Profile.of(user)
+        if not user.changed:
+            return profile
+        await self._users.save(user)
         payload = msgspec.to_builtins(profile) | {"updated_by": str(caller.user_id)}
         self._outbox.record(Event("user.updated", payload, tenant_id=user.tenant_id))
         await self._uow.commit()

@@ -70,34 +70,34 @@ class User:
         self, *, full_name: str | None, avatar_url: str | None, clear_avatar: bool, now: datetime
     ) -> None:
         if full_name is not None:
-            self._set("full_name", clean_full_name(full_name))
+            self._set("full_name", clean_full_name(full_name), now)
         if clear_avatar or avatar_url is not None:
-            self._set("avatar_url", avatar_url)
-        self._set("updated_at", now)
+            self._set("avatar_url", avatar_url, now)
 
     def change_role(self, role: Role, now: datetime) -> None:
-        self._set("role", role)
-        self._set("updated_at", now)
+        self._set("role", role, now)
 
     def set_active(self, active: bool, now: datetime) -> None:
         """An inactive account cannot sign in; its sessions are ended by the use case."""
-        self._set("is_active", active)
-        self._set("updated_at", now)
+        self._set("is_active", active, now)
 
     def mark_verified(self, now: datetime) -> None:
-        self._set("is_verified", True)
-        self._set("updated_at", now)
+        self._set("is_verified", True, now)
 
     def set_password_hash(self, password_hash: str, now: datetime) -> None:
-        self._set("password_hash", password_hash)
-        self._set("updated_at", now)
+        self._set("password_hash", password_hash, now)
 
     def soft_delete(self, now: datetime) -> None:
         """The row stays (for retention), the email becomes free, sign-in stops at once."""
-        self._set("deleted_at", now)
-        self._set("is_active", False)
-        self._set("updated_at", now)
+        self._set("deleted_at", now, now)
+        self._set("is_active", False, now)
 
-    def _set(self, name: str, value: object) -> None:
+    def _set(self, name: str, value: object, now: datetime) -> None:
+        """A field set to another value is noted in `changed` and moves `updated_at`; set
+        to the value it has, nothing happens (SPEC §3.12: a no-op changes nothing)."""
+        if getattr(self, name) == value:
+            return
         setattr(self, name, value)
         self.changed.add(name)
+        self.updated_at = now
+        self.changed.add("updated_at")

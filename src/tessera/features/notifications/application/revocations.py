@@ -1,9 +1,10 @@
 """Pushing session revocations to every process, so sockets of a revoked session close.
 
 Identity ends sessions through its `SessionStore` port (logout, logout everywhere, password
-change or reset, deletion, deactivation, refresh-token reuse). `AnnouncingSessionStore`
-decorates that port: after each ending it publishes a `Revocation` on one internal pub/sub
-channel that every process's `LiveSockets` listens to. Identity knows nothing of it.
+change or reset, deletion, deactivation, refresh-token reuse, a login past the cap).
+`AnnouncingSessionStore` decorates that port: after each ending it publishes a `Revocation`
+on one internal pub/sub channel that every process's `LiveSockets` listens to. Identity
+knows nothing of it.
 """
 
 from __future__ import annotations
@@ -60,8 +61,24 @@ class AnnouncingSessionStore:
     def __init__(self, inner: SessionStore, pubsub: PubSub) -> None:
         self._inner, self._pubsub = inner, pubsub
 
-    async def create(self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int) -> None:
-        await self._inner.create(session, refresh_hash=refresh_hash, idle_seconds=idle_seconds)
+    async def create(
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
+    ) -> Sequence[uuid.UUID]:
+        ended = await self._inner.create(
+            session, refresh_hash=refresh_hash, idle_seconds=idle_seconds,
+            max_sessions=max_sessions,
+        )  # fmt: skip
+        for session_id in ended:  # the cap ended the user's oldest sessions
+            await self._announce(Revocation(session.user_id, session_id=session_id))
+        return ended
+
+    async def knows_device(
+        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        now: datetime,
+    ) -> bool:  # fmt: skip
+        return await self._inner.knows_device(
+            user_id, ip_address=ip_address, user_agent=user_agent, now=now
+        )
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int

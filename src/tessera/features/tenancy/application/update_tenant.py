@@ -21,7 +21,8 @@ class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class UpdateTenant:
-    """Renames a tenant within the caller's reach and records `tenant.updated`."""
+    """Renames a tenant within the caller's reach and records `tenant.updated`. A request
+    that changes nothing (no name, or the name it has) writes and records nothing."""
 
     def __init__(
         self,
@@ -39,8 +40,11 @@ class UpdateTenant:
     ) -> Tenant:
         widen_for_admin(self._scope, caller)
         tenant = await reachable_tenant(self._tenants, caller, tenant_id)
+        name = tenant.name
         if changes.name is not None:
             tenant.rename(changes.name, now=self._clock.now())
+        if tenant.name == name:
+            return tenant
         await self._tenants.save(tenant)
         payload = {"tenant_id": str(tenant.id), "name": tenant.name}
         self._outbox.record(Event("tenant.updated", payload, tenant_id=tenant.id))
