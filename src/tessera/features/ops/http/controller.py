@@ -51,7 +51,7 @@ def _require_healthy(report: HealthReport) -> None:
         failing = report.failing
         raise DependenciesDown(
             f"Unavailable: {', '.join(failing)}.",
-            details={"failing": failing, "checks": _checks(report)},
+            details={"failing": failing, "checks": _checks(report), "problems": report.problems},
         )
 
 
