@@ -10,7 +10,7 @@ from litestar import Litestar
 
 from tessera.main.ioc import make_container
 from tessera.main.logs import configure_logging
-from tessera.main.settings import ConfigError, Settings, load_settings
+from tessera.main.settings import ConfigError, Settings, load_settings, require_object_store
 from tessera.main.web import create_app
 
 logger = structlog.stdlib.get_logger("tessera")
@@ -29,6 +29,7 @@ def warn_about_embedded_defaults(settings: Settings) -> None:
 def create() -> Litestar:
     try:
         settings = load_settings()
+        require_object_store(settings)
     except ConfigError as error:
         print(f"tessera: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -19,6 +19,7 @@ from tessera.main.settings import (
     describe,
     load_settings,
     load_settings_with_sources,
+    require_object_store,
 )
 from tessera.shared.adapters.outages import outage
 from tessera.shared.domain.errors import DomainError, NotFound
@@ -26,9 +27,13 @@ from tessera.shared.domain.errors import DomainError, NotFound
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _settings() -> Settings:
+def _settings(*, stores_objects: bool = False) -> Settings:
+    """The settings, or exit 2 with one line; `stores_objects` for the commands that need
+    the object store (in production: S3)."""
     try:
         settings = load_settings()
+        if stores_objects:
+            require_object_store(settings)
     except ConfigError as error:
         click.echo(f"tessera: configuration error: {error}", err=True)
         sys.exit(2)
@@ -78,7 +83,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     Embedded mode (no REDIS_URL) keeps state in this process, so it runs one worker and
     applies the database migrations itself before serving.
     """
-    settings = _settings()
+    settings = _settings(stores_objects=True)
     if settings.is_embedded and workers > 1:
         click.echo(
             "tessera: embedded mode keeps sessions and limits in memory, so it serves one "
@@ -145,7 +150,7 @@ def migrate_current() -> None:
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics.")
 def worker(queues: str, metrics_port: int | None) -> None:
     """Run background jobs from the Redis queues until SIGTERM (then finish those in hand)."""
-    settings = _settings()
+    settings = _settings(stores_objects=True)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
     unknown = sorted(set(chosen) - set(QUEUES))
     if unknown or not chosen:
@@ -261,7 +266,7 @@ def backup() -> None:
     from tessera.main.operations import back_up_database
 
     try:
-        result = asyncio.run(back_up_database(_settings()))
+        result = asyncio.run(back_up_database(_settings(stores_objects=True)))
     except DomainError as error:
         click.echo(f"tessera: backup failed: {error.message}", err=True)
         sys.exit(1)

@@ -1,0 +1,176 @@
+"""A new user's first run: the README's commands as written, on a fresh folder."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests import services
+from tests.e2e.processes import BASE_ENV, free_port, running_server, tessera
+from tests.fakes.s3_server import FakeS3Server
+from tests.fakes.smtp_server import FakeSmtpServer
+from tests.fakes.tls import TestAuthority
+
+pytestmark = pytest.mark.slow
+
+README = Path(__file__).parents[2] / "README.md"
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "JWT_SECRET_KEY": "k" * 40,
+    "DATA_ENCRYPTION_KEY": base64.b64encode(b"d" * 32).decode(),
+    "REDIS_URL": services.TEST_REDIS_URL,
+    "PUBLIC_BASE_URL": "https://app.example.com",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def readme_block(after: str) -> str:
+    """The first ```sh block of the README after the line `after`."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(after)
+    found = re.search(r"```sh\n(.*?)```", text[start:], re.DOTALL)
+    assert found is not None, f"no sh block after {after!r}"
+    return found.group(1)
+
+
+@pytest.fixture
+def smtp_with_starttls(tmp_path: Path) -> Iterator[tuple[FakeSmtpServer, TestAuthority]]:
+    authority = TestAuthority(tmp_path / "tls")
+    with FakeSmtpServer(starttls=authority.server_context()) as server:
+        yield server, authority
+
+
+async def test_the_readme_production_snippet_runs_top_to_bottom(
+    tmp_path: Path,
+    s3_server: FakeS3Server,
+    smtp_with_starttls: tuple[FakeSmtpServer, TestAuthority],
+    redis_prefix: str,
+) -> None:
+    """The snippet, with only the addresses of this machine's services and a database name
+    of the test's own put in, creates, migrates and serves; every dependency is ready."""
+    await services.check_postgres()
+    await services.check_redis()
+    owner = make_url(services.TEST_DATABASE_URL)
+    if (owner.host, owner.port or 5432, owner.username) != ("127.0.0.1", 5432, "postgres"):
+        pytest.skip("the README's snippet names postgres@127.0.0.1:5432")
+    if shutil.which("createdb") is None or shutil.which("psql") is None:
+        pytest.skip("the PostgreSQL client tools are missing: `uv run just services`")
+    smtp, authority = smtp_with_starttls
+    bucket = s3_server.create_bucket()
+    database = f"tessera_readme_{uuid.uuid4().hex[:10]}"
+    port = free_port()
+    script = readme_block("Then configure production mode and run:")
+    for old, new in [
+        ("redis://127.0.0.1:6379/0", services.TEST_REDIS_URL),
+        ("http://127.0.0.1:9000", s3_server.endpoint_url),
+        ("S3_BUCKET=tessera", f"S3_BUCKET={bucket}"),
+        ("SMTP_PORT=587", f"SMTP_PORT={smtp.port}"),
+        ("-U postgres tessera", f"-U postgres {database}"),
+        ("-d tessera", f"-d {database}"),
+        ("5432/tessera", f"5432/{database}"),
+        ("uv run tessera serve --workers 4", f"exec uv run tessera serve --port {port}"),
+        ("uv run tessera", f"{sys.executable} -m tessera"),
+    ]:
+        assert old in script, f"the README's snippet no longer says {old!r}"
+        script = script.replace(old, new)
+    env = BASE_ENV | {"REDIS_KEY_PREFIX": redis_prefix, "SSL_CERT_FILE": str(authority.ca_file)}
+    try:
+        ready, output = await asyncio.to_thread(_run_until_ready, script, env, tmp_path, port)
+    finally:
+        await _drop_database(database)
+    assert ready.status_code == 200, f"{ready.text}\n{output}"
+    assert set(ready.json()["checks"]) == {"database", "cache", "queue", "email", "storage"}
+    assert "configuration error" not in output
+
+
+def _run_until_ready(
+    script: str, env: dict[str, str], cwd: Path, port: int
+) -> tuple[httpx.Response, str]:
+    """Runs `script` in bash until its server is ready; its answer and the output so far."""
+    log = cwd / "snippet.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        return _wait_for_ready(f"http://127.0.0.1:{port}", process, log), log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> httpx.Response:
+    deadline = time.monotonic() + 90
+    last: httpx.Response | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the snippet stopped ({process.returncode}):\n{log.read_text()}")
+        try:
+            last = httpx.get(f"{url}/health/ready", timeout=5)
+            if last.status_code == 200:
+                return last
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"not ready: {last and last.text}\n{log.read_text()}")
+
+
+async def _drop_database(name: str) -> None:
+    admin = await asyncpg.connect(services.asyncpg_dsn(services.TEST_DATABASE_URL), timeout=3)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def test_commands_that_store_no_object_need_no_s3_in_production(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    owner = PRODUCTION | {"DATABASE_URL": postgres_url}
+    migrated = await asyncio.to_thread(tessera, "migrate", "upgrade", cwd=tmp_path, env=owner)
+    assert migrated.returncode == 0, migrated.stderr
+    app = PRODUCTION | {"DATABASE_URL": await services.as_app_role(postgres_url)}
+    checked = tessera("check-config", cwd=tmp_path, env=app)
+    assert checked.returncode == 0, checked.stderr
+    assert "S3_BUCKET=  (default)" in checked.stdout
+    assert "tessera: warning: S3_BUCKET: is not set" in checked.stderr
+    created = tessera(
+        "create-admin", "--email", "root@example.com", "--password", "admin-pass-phrase-9",
+        "--full-name", "Root", cwd=tmp_path, env=app,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert uuid.UUID(created.stdout.strip().splitlines()[-1])
+    for command in (("serve",), ("worker",), ("backup",)):
+        refused = tessera(*command, cwd=tmp_path, env=app)
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert refused.stderr.strip() == (
+            "tessera: configuration error: S3_BUCKET: is required when ENVIRONMENT=production"
+        )
+
+
+def test_serve_keeps_its_database_under_a_data_dir_elsewhere(tmp_path: Path) -> None:
+    data_dir = tmp_path / "elsewhere" / "data"
+    with running_server(tmp_path, {"DATA_DIR": str(data_dir)}) as server:
+        ready = httpx.get(f"{server.url}/health/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert (data_dir / "tessera.db").is_file()
+    assert not (tmp_path / "var").exists(), "nothing is left in the default ./var"
