@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -20,10 +21,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests import services
+from tests.e2e.identity.conftest import bearer, login, register
 from tests.e2e.processes import BASE_ENV, free_port, running_server, tessera
 from tests.fakes.s3_server import FakeS3Server
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.tls import TestAuthority
+from tests.unit.files.samples import PDF, PNG
 
 pytestmark = pytest.mark.slow
 
@@ -174,3 +177,64 @@ def test_serve_keeps_its_database_under_a_data_dir_elsewhere(tmp_path: Path) -> 
     assert ready.status_code == 200, ready.text
     assert (data_dir / "tessera.db").is_file()
     assert not (tmp_path / "var").exists(), "nothing is left in the default ./var"
+
+
+async def _links_of_a_new_user(api: str) -> dict[str, str]:
+    """Sign up and in, upload a file, an avatar and start a presigned upload; the links, each
+    checked to work."""
+    async with httpx.AsyncClient(base_url=api, timeout=20) as client:
+        await register(client)
+        headers = bearer(await login(client))
+        sent = await client.post(
+            "/api/v1/files", files={"file": ("a.pdf", PDF, "application/pdf")}, headers=headers
+        )
+        assert sent.status_code == 201, sent.text
+        detail = await client.get(f"/api/v1/files/{sent.json()['data']['id']}", headers=headers)
+        download_url = detail.json()["data"]["download_url"]
+        avatar = await client.put(
+            "/api/v1/users/me/avatar", files={"file": ("a.png", PNG, "image/png")},
+            headers=headers,
+        )  # fmt: skip
+        assert avatar.status_code == 200, avatar.text
+        avatar_url = avatar.json()["data"]["avatar_url"]
+        parts = urlsplit(avatar_url)  # asked here, wherever it points
+        redirect = await client.get(f"{parts.path}?{parts.query}", headers=headers)
+        assert redirect.status_code == 307, redirect.text
+        started = await client.post(
+            "/api/v1/files/uploads", json={"content_type": "application/pdf",
+                                           "size_bytes": len(PDF)}, headers=headers,
+        )  # fmt: skip
+        assert started.status_code == 201, started.text
+        ticket = started.json()["data"]
+        links = {
+            "download": download_url,
+            "avatar": avatar_url,
+            "avatar_download": redirect.headers["location"],
+            "upload": ticket["url"],
+        }
+        if not all(link.startswith(api) for link in links.values()):
+            return links  # the caller says which do not come back here
+        assert (await client.get(download_url)).content == PDF
+        assert (await client.get(links["avatar_download"])).status_code == 200
+        put = await client.put(ticket["url"], content=PDF, headers=ticket["headers"])
+        assert put.status_code in (200, 201, 204), put.text
+        done = await client.post(f"/api/v1/files/{ticket['file']['id']}/complete", headers=headers)
+        assert done.status_code == 200, done.text
+        return links
+
+
+async def test_links_follow_the_port_the_server_listens_on(tmp_path: Path) -> None:
+    """`uv run just serve --port 9000` as the README shows it: not the default port 8000."""
+    with running_server(tmp_path, {"LOG_LEVEL": "WARNING"}) as server:
+        assert not server.url.endswith(":8000")
+        links = await _links_of_a_new_user(server.url)
+    for name, link in links.items():
+        assert link.startswith(f"{server.url}/api/v1/"), (name, link)
+
+
+async def test_a_set_public_base_url_wins_over_the_listening_address(tmp_path: Path) -> None:
+    base = "https://app.example.com"
+    with running_server(tmp_path, {"PUBLIC_BASE_URL": base, "LOG_LEVEL": "WARNING"}) as server:
+        links = await _links_of_a_new_user(server.url)
+    for name, link in links.items():
+        assert link.startswith(f"{base}/api/v1/"), (name, link)

@@ -23,7 +23,11 @@ def warn_about_embedded_defaults(settings: Settings) -> None:
             "stop working when it restarts. Set JWT_SECRET_KEY (32+ bytes) to keep them."
         )
     if settings.is_embedded:
-        logger.info("embedded mode: SQLite, in-process cache", database=settings.database_url)
+        logger.info(
+            "embedded mode: SQLite, in-process cache",
+            database=settings.database_url,
+            public_base_url=settings.public_base_url,
+        )
 
 
 def create() -> Litestar:

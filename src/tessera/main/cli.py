@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,10 @@ from tessera.main import migrations
 from tessera.main.logs import configure_logging
 from tessera.main.settings import (
     ConfigError,
+    LoadedSettings,
     Settings,
     describe,
-    load_settings,
+    listen_url,
     load_settings_with_sources,
     require_object_store,
 )
@@ -30,15 +32,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _settings(*, stores_objects: bool = False) -> Settings:
     """The settings, or exit 2 with one line; `stores_objects` for the commands that need
     the object store (in production: S3)."""
+    return _loaded(stores_objects=stores_objects).settings
+
+
+def _loaded(*, stores_objects: bool = False) -> LoadedSettings:
     try:
-        settings = load_settings()
+        loaded = load_settings_with_sources()
         if stores_objects:
-            require_object_store(settings)
+            require_object_store(loaded.settings)
     except ConfigError as error:
         click.echo(f"tessera: configuration error: {error}", err=True)
         sys.exit(2)
-    configure_logging(settings.log_level)
-    return settings
+    configure_logging(loaded.settings.log_level)
+    return loaded
 
 
 class _Commands(click.Group):
@@ -83,7 +89,11 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     Embedded mode (no REDIS_URL) keeps state in this process, so it runs one worker and
     applies the database migrations itself before serving.
     """
-    settings = _settings(stores_objects=True)
+    loaded = _loaded(stores_objects=True)
+    settings = loaded.settings
+    if not settings.is_production and "public_base_url" not in loaded.sources:
+        # links (downloads, avatars, uploads) come back to where this server listens
+        os.environ["PUBLIC_BASE_URL"] = listen_url(host, port)
     if settings.is_embedded and workers > 1:
         click.echo(
             "tessera: embedded mode keeps sessions and limits in memory, so it serves one "

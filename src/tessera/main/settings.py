@@ -213,6 +213,14 @@ def sqlite_url(data_dir: str) -> str:
     return f"sqlite+aiosqlite:///{os.path.join(data_dir, SQLITE_FILE)}"
 
 
+def listen_url(host: str, port: int) -> str:
+    """`http://host:port` of a server listening there, as a browser on this machine reaches
+    it: a wildcard address becomes the loopback one, an IPv6 address is bracketed."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - names
+    name = wildcard.get(host, host)
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
+
+
 def _with_default_paths(raw: dict[str, Any]) -> dict[str, Any]:
     """`DATA_DIR` moves every default path, the SQLite database's too."""
     if "database_url" in raw or "data_dir" not in raw:
