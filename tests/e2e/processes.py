@@ -48,14 +48,14 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    cwd: Path, env: dict[str, str] | None = None, *, workers: int = 1
+    cwd: Path, env: dict[str, str] | None = None, *, workers: int = 1, args: tuple[str, ...] = ()
 ) -> Iterator[RunningServer]:
     port = free_port()
     log = cwd / "server.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "tessera", "serve", "--port", str(port),
-             "--workers", str(workers)],
+             "--workers", str(workers), *args],
             cwd=cwd, env=BASE_ENV | (env or {}), stdout=sink, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
     server = RunningServer(process, port, log)

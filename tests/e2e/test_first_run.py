@@ -238,3 +238,22 @@ async def test_a_set_public_base_url_wins_over_the_listening_address(tmp_path: P
         links = await _links_of_a_new_user(server.url)
     for name, link in links.items():
         assert link.startswith(f"{base}/api/v1/"), (name, link)
+
+
+def test_serve_reload_as_the_quickstart_shows_it(tmp_path: Path) -> None:
+    """`uv run just serve --port 9000 --reload`: granian's reloader is installed, and it
+    watches the code only, so the server's own writes (var/, its log) restart nothing."""
+    with running_server(tmp_path, {"LOG_LEVEL": "INFO"}, args=("--reload",)) as server:
+        registered = httpx.post(
+            f"{server.url}/api/v1/auth/register",
+            json={"email": "a@example.com", "password": "reload-pass-phrase-9",
+                  "full_name": "A", "terms_accepted": True},
+            timeout=20,
+        )  # fmt: skip
+        assert registered.status_code == 201, registered.text
+        (tmp_path / "notes.txt").write_text("a file written beside the server")
+        time.sleep(1)  # the reloader looks every 50 ms: enough for it to notice, if it would
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+        log = server.log.read_text()
+    assert "granian[reload]" not in log
+    assert log.count("Spawning worker") == 1, log
