@@ -6,7 +6,7 @@
 | by an authenticated caller, role `admin` | `admin` | user id |
 | by an authenticated caller, any other role | `api` | user id |
 | anything else (no bearer token, or one that did not authenticate) | `api` | client IP |
-| `/health*`, `/schema*`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
+| `/health*`, `/schema*`, `/docs`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
 
 Who the caller is comes from `Callers`, which the authentication layer in front of this one
 answers: `claimed` is who the request's token names (checked without I/O), `confirmed` who
@@ -81,7 +81,7 @@ class KnownCallers:
 LimiterSource = RateLimiter | Callable[[], Awaitable[RateLimiter]]
 
 AUTH_PREFIX = "/api/v1/auth/"
-UNLIMITED_PATHS = ("/health", "/schema", "/metrics")
+UNLIMITED_PATHS = ("/health", "/schema", "/docs", "/metrics")
 ADMIN_ROLES = frozenset({"admin"})
 WINDOW_SECONDS = 60
 WARN_EVERY_SECONDS = 60.0
