@@ -60,7 +60,7 @@ def running_server(
         )  # fmt: skip
     server = RunningServer(process, port, log)
     try:
-        _wait_until_up(server)
+        wait_until_up(server)
         yield server
     finally:
         process.terminate()
@@ -71,7 +71,7 @@ def running_server(
             process.wait()
 
 
-def _wait_until_up(server: RunningServer) -> None:
+def wait_until_up(server: RunningServer) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,7 +24,14 @@ from sqlalchemy.engine import make_url
 
 from tests import services
 from tests.e2e.identity.conftest import bearer, login, register
-from tests.e2e.processes import BASE_ENV, free_port, running_server, tessera
+from tests.e2e.processes import (
+    BASE_ENV,
+    RunningServer,
+    free_port,
+    running_server,
+    tessera,
+    wait_until_up,
+)
 from tests.fakes.s3_server import FakeS3Server
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.tls import TestAuthority
@@ -257,3 +266,61 @@ def test_serve_reload_as_the_quickstart_shows_it(tmp_path: Path) -> None:
         log = server.log.read_text()
     assert "granian[reload]" not in log
     assert log.count("Spawning worker") == 1, log
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` now (Linux: /proc/PID/task/TID/children)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            with suppress(OSError):
+                kids = {int(child) for child in children.read_text().split()}
+                todo += sorted(kids - found)
+                found |= kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_just_serve_stops_the_server(tmp_path: Path) -> None:
+    """`just serve` is how the README starts the server: a SIGTERM to it (from uv, a
+    terminal, a supervisor) must stop `tessera serve` and free the port, not orphan it."""
+    just = Path(sys.executable).parent / "just"
+    if not just.exists():
+        pytest.skip("just is not installed in this environment")
+    port = free_port()
+    env = BASE_ENV | {"PATH": f"{just.parent}:{BASE_ENV['PATH']}", "LOG_LEVEL": "WARNING"}
+    log = (tmp_path / "just.log").open("w")
+    process = subprocess.Popen(
+        [str(just), "-f", str(README.parent / "Justfile"), "-d", str(tmp_path),
+         "serve", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        server = RunningServer(process, port, tmp_path / "just.log")
+        wait_until_up(server)
+        below = _descendants(process.pid)
+        assert below, "just started nothing"
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in below) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [pid for pid in below if _alive(pid)]
+        assert left == [], f"still running after just stopped: {left}"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/health", timeout=2)
+    finally:
+        for pid in _descendants(process.pid) | {process.pid}:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+        log.close()
