@@ -324,3 +324,14 @@ def test_sigterm_to_just_serve_stops_the_server(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
         process.wait()
         log.close()
+
+
+def test_an_idle_server_logs_nothing_at_info(tmp_path: Path) -> None:
+    """The outbox sweep runs every OUTBOX_SWEEP_SECONDS; a sweep that finds nothing to do
+    writes no line (taskiq's "Sending task" and "Executing task" were two a sweep)."""
+    env = {"LOG_LEVEL": "INFO", "OUTBOX_SWEEP_SECONDS": "1"}
+    with running_server(tmp_path, env) as server:
+        started = len(server.lines())
+        time.sleep(3.5)  # three sweeps or more
+        later = server.lines()[started:]
+    assert [line for line in later if "sweep" in line or "taskiq" in line] == []
