@@ -111,3 +111,27 @@ def test_replaying_a_job_that_is_not_dead_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "no dead job" in result.stderr
+
+
+def test_one_shot_commands_print_their_result_and_log_only_when_asked(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    migrated = tessera("migrate", "upgrade", cwd=tmp_path, env=env)
+    assert (migrated.stdout, migrated.stderr) == (
+        f"database upgraded to {head_revision()} (head)\n",
+        "",
+    )
+    created = tessera(
+        "create-admin", "--email", "root@example.com", "--password", "admin-pass-phrase-9",
+        "--full-name", "Root", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert created.stderr == ""
+    (line,) = created.stdout.splitlines()
+    assert len(line) == 36  # the new admin's id, alone
+    dead = tessera("tasks", "dead", cwd=tmp_path, env=env)
+    assert (dead.stdout, dead.stderr) == ("", "")
+    for asked in (("--verbose",), ("-v",)):
+        verbose = tessera(*asked, "migrate", "current", cwd=tmp_path, env=env)
+        assert '"level": "INFO"' in verbose.stdout, verbose.stdout
+    logged = tessera("migrate", "current", cwd=tmp_path, env=env | {"LOG_LEVEL": "INFO"})
+    assert '"level": "INFO"' in logged.stdout

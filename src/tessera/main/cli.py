@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -29,13 +30,16 @@ from tessera.shared.domain.errors import DomainError, NotFound
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _settings(*, stores_objects: bool = False) -> Settings:
+def _settings(*, stores_objects: bool = False, service: bool = False) -> Settings:
     """The settings, or exit 2 with one line; `stores_objects` for the commands that need
     the object store (in production: S3)."""
-    return _loaded(stores_objects=stores_objects).settings
+    return _loaded(stores_objects=stores_objects, service=service).settings
 
 
-def _loaded(*, stores_objects: bool = False) -> LoadedSettings:
+def _loaded(*, stores_objects: bool = False, service: bool = False) -> LoadedSettings:
+    """The settings, with logging configured: services (`service`) log at LOG_LEVEL; a
+    one-shot command prints its result for a person and logs only warnings and errors,
+    unless LOG_LEVEL is set or `tessera --verbose` asks for INFO."""
     try:
         loaded = load_settings_with_sources()
         if stores_objects:
@@ -43,7 +47,13 @@ def _loaded(*, stores_objects: bool = False) -> LoadedSettings:
     except ConfigError as error:
         click.echo(f"tessera: configuration error: {error}", err=True)
         sys.exit(2)
-    configure_logging(loaded.settings.log_level)
+    level = loaded.settings.log_level
+    verbose = bool(click.get_current_context().find_root().params.get("verbose"))
+    if verbose and logging.getLevelName(level) > logging.INFO:
+        level = "INFO"
+    elif not (service or verbose or "log_level" in loaded.sources):
+        level = "WARNING"
+    configure_logging(level)
     return loaded
 
 
@@ -74,7 +84,11 @@ def _guard(settings: Settings) -> None:
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Log at INFO (one-shot commands log only warnings unless LOG_LEVEL is set).",
+)  # fmt: skip
+def main(verbose: bool) -> None:
     """Tessera: accounts, files, notifications and webhooks for your frontends."""
 
 
@@ -89,7 +103,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     Embedded mode (no REDIS_URL) keeps state in this process, so it runs one worker and
     applies the database migrations itself before serving.
     """
-    loaded = _loaded(stores_objects=True)
+    loaded = _loaded(stores_objects=True, service=True)
     settings = loaded.settings
     if not settings.is_production and "public_base_url" not in loaded.sources:
         # links (downloads, avatars, uploads) come back to where this server listens
@@ -127,6 +141,7 @@ def migrate() -> None:
 def migrate_upgrade(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
     migrations.upgrade(_settings().database_url, revision)
+    click.echo(f"database upgraded to {_named(revision)}")
 
 
 @migrate.command("downgrade")
@@ -134,6 +149,11 @@ def migrate_upgrade(revision: str) -> None:
 def migrate_downgrade(revision: str) -> None:
     """Downgrade the database to REVISION (default: one step back; `base` for empty)."""
     migrations.downgrade(_settings().database_url, revision)
+    click.echo(f"database downgraded to {revision}")
+
+
+def _named(revision: str) -> str:
+    return f"{migrations.head_revision()} (head)" if revision == "head" else revision
 
 
 @migrate.command("revision")
@@ -160,7 +180,7 @@ def migrate_current() -> None:
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics.")
 def worker(queues: str, metrics_port: int | None) -> None:
     """Run background jobs from the Redis queues until SIGTERM (then finish those in hand)."""
-    settings = _settings(stores_objects=True)
+    settings = _settings(stores_objects=True, service=True)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
     unknown = sorted(set(chosen) - set(QUEUES))
     if unknown or not chosen:
@@ -179,7 +199,7 @@ def worker(queues: str, metrics_port: int | None) -> None:
 @main.command()
 def scheduler() -> None:
     """Send the periodic jobs (outbox sweep, clean-ups) on time. Run exactly one."""
-    settings = _settings()
+    settings = _settings(service=True)
     if settings.is_embedded:
         _needs_redis("scheduler")
     from tessera.main.scheduler import run_scheduler
