@@ -135,3 +135,17 @@ def test_one_shot_commands_print_their_result_and_log_only_when_asked(tmp_path: 
         assert '"level": "INFO"' in verbose.stdout, verbose.stdout
     logged = tessera("migrate", "current", cwd=tmp_path, env=env | {"LOG_LEVEL": "INFO"})
     assert '"level": "INFO"' in logged.stdout
+
+
+def test_check_config_says_the_data_encryption_key_is_generated(tmp_path: Path) -> None:
+    env = {"DATA_DIR": str(tmp_path / "data")}
+    before = tessera("check-config", cwd=tmp_path, env=env)
+    assert before.returncode == 0, before.stderr
+    key_file = tmp_path / "data" / "data-encryption.key"
+    assert f"DATA_ENCRYPTION_KEY=***  (generated, on first use, into {key_file})" in before.stdout
+    key_file.parent.mkdir()
+    key_file.write_text(base64.b64encode(b"k" * 32).decode() + "\n")
+    after = tessera("check-config", cwd=tmp_path, env=env)
+    assert f"DATA_ENCRYPTION_KEY=***  (generated, kept in {key_file})" in after.stdout
+    assert base64.b64encode(b"k" * 32).decode() not in after.stdout
+    assert "JWT_SECRET_KEY=***  (generated)" in after.stdout

@@ -341,6 +341,17 @@ def check_config() -> None:
     except ConfigError as error:
         click.echo(f"tessera: configuration error: {error}", err=True)
         sys.exit(2)
-    for line in describe(loaded):
+    for line in describe(loaded, _generated_keys(loaded.settings)):
         click.echo(line)
     _guard(loaded.settings)
+
+
+def _generated_keys(settings: Settings) -> dict[str, str]:
+    """Unset keys that are generated where used: DATA_ENCRYPTION_KEY with SQLite."""
+    if settings.data_encryption_key is not None or not settings.uses_sqlite:
+        return {}
+    from tessera.features.webhooks.adapters.data_key import KEY_FILE
+
+    path = Path(settings.data_dir) / KEY_FILE
+    kept = "kept in" if path.is_file() else "on first use, into"
+    return {"data_encryption_key": f"generated, {kept} {path}"}

@@ -336,13 +336,18 @@ def _mask_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def describe(loaded: LoadedSettings) -> list[str]:
-    """`NAME=value  (source)` lines for `tessera check-config`, secrets masked."""
+def describe(loaded: LoadedSettings, generated: Mapping[str, str] | None = None) -> list[str]:
+    """`NAME=value  (source)` lines for `tessera check-config`, secrets masked; `generated`
+    names the unset secrets that are generated where they are used, with that source."""
     lines = []
+    generated = generated or {}
     for name in _FIELDS:
         if name in _DERIVED:
             continue
         value = getattr(loaded.settings, name)
+        if name in generated:
+            lines.append(f"{env_name(name)}=***  ({generated[name]})")
+            continue
         if name in SECRET_FIELDS and value:
             shown = "***"
         elif name in URL_FIELDS and isinstance(value, str):
