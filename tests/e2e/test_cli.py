@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,11 @@ def test_check_config_says_the_data_encryption_key_is_generated(tmp_path: Path) 
     assert f"DATA_ENCRYPTION_KEY=***  (generated, kept in {key_file})" in after.stdout
     assert base64.b64encode(b"k" * 32).decode() not in after.stdout
     assert "JWT_SECRET_KEY=***  (generated)" in after.stdout
+
+
+def test_tessera_openapi_is_the_same_document_with_or_without_s3(tmp_path: Path) -> None:
+    """The client generated in CI (no S3) must match a production server (S3)."""
+    local = tessera("openapi", cwd=tmp_path)
+    bucket = tessera("openapi", cwd=tmp_path, env={"S3_BUCKET": "tessera-objects"})
+    assert local.returncode == bucket.returncode == 0, local.stderr + bucket.stderr
+    assert json.loads(local.stdout) == json.loads(bucket.stdout)

@@ -109,7 +109,9 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         ],
     )  # fmt: skip
     if not settings.uses_object_store:  # a local folder: links come back to the app
-        api.register(LocalStorageController)
+        # Handed out whole as links and served only without S3_BUCKET: left out of the
+        # OpenAPI document, which is then the same whatever the configuration.
+        api.register(Router("/", route_handlers=[LocalStorageController], include_in_schema=False))
     startup: list[Callable[..., Awaitable[None]]] = []
     shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
     if settings.is_embedded:
