@@ -6,9 +6,10 @@ set dotenv-load := false
 default:
     @just --list
 
-# run the API server (embedded mode when nothing is configured)
+# run the API server (embedded mode when nothing is configured); `exec`, so that a SIGTERM
+# that just forwards reaches the server itself instead of only the shell around it
 serve *args:
-    tessera serve {{args}}
+    exec tessera serve {{args}}
 
 # database migrations: `just migrate upgrade`, `just migrate downgrade base`, ...
 migrate *args:

@@ -21,6 +21,7 @@ from tessera.features.email.application.ports import Mailer
 from tessera.features.email.domain.errors import MailNotSent
 from tessera.features.email.domain.message import EmailMessage
 from tests.fakes.smtp_server import FakeSmtpServer
+from tests.fakes.tls import TestAuthority
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -186,6 +187,76 @@ async def test_starttls_required_but_not_offered_fails_rather_than_sending_in_cl
     mailer = SmtpMailer(smtp.host, smtp.port, starttls=True, timeout=5)
     with pytest.raises(MailNotSent):
         await mailer.send(message())
+    assert smtp.messages == []
+
+
+# SMTP: each failure names its cause (for /health/email, the worker's log, tasks dead)
+
+
+async def _causes(mailer: SmtpMailer) -> list[str]:
+    """The messages of the failures of `send` and of `check`."""
+    found = []
+    for attempt in (mailer.send(message()), mailer.check()):
+        with pytest.raises(MailNotSent) as caught:
+            await attempt
+        found.append(caught.value.message)
+    return found
+
+
+async def test_nothing_listening_is_named_connection_refused() -> None:
+    mailer = SmtpMailer("127.0.0.1", _closed_port(), starttls=True, timeout=5)
+    for cause in await _causes(mailer):
+        assert cause.startswith("connection refused: "), cause
+        assert "SMTP_HOST:SMTP_PORT" in cause
+
+
+async def test_starttls_not_offered_is_named_so(smtp: FakeSmtpServer) -> None:
+    mailer = SmtpMailer(smtp.host, smtp.port, starttls=True, timeout=5)
+    for cause in await _causes(mailer):
+        assert cause.startswith("TLS not offered: "), cause
+        assert "SMTP_STARTTLS" in cause
+    assert smtp.messages == []
+
+
+async def test_an_untrusted_certificate_is_named_tls_handshake_failed(tmp_path: Path) -> None:
+    authority = TestAuthority(tmp_path)  # the client does not trust it
+    with FakeSmtpServer(starttls=authority.server_context()) as server:
+        mailer = SmtpMailer(server.host, server.port, starttls=True, timeout=5)
+        for cause in await _causes(mailer):
+            assert cause.startswith("TLS handshake failed (unable to get local issuer"), cause
+        assert server.messages == []
+
+
+async def test_starttls_with_a_trusted_certificate_delivers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = TestAuthority(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.ca_file))
+    with FakeSmtpServer(starttls=authority.server_context()) as server:
+        mailer = SmtpMailer(server.host, server.port, starttls=True, timeout=5)
+        await mailer.check()
+        await mailer.send(message())
+        assert len(server.messages) == 1
+
+
+async def test_a_refused_login_is_named_authentication_refused() -> None:
+    with FakeSmtpServer(credentials=("mailer", "another-password")) as server:
+        mailer = SmtpMailer(
+            server.host, server.port, username="mailer", password=PASSWORD, starttls=False
+        )
+        for cause in await _causes(mailer):
+            assert cause.startswith("authentication refused (SMTP 535): "), cause
+            assert "SMTP_PASSWORD" in cause
+
+
+async def test_a_refused_recipient_is_named_recipient_refused(smtp: FakeSmtpServer) -> None:
+    smtp.refuse_recipients_with = "550 5.1.1 no such user here"
+    mailer = SmtpMailer(smtp.host, smtp.port, starttls=False, timeout=5)
+    with pytest.raises(MailNotSent) as caught:
+        await mailer.send(message())
+    assert caught.value.message.startswith("recipient refused (SMTP 550)"), caught.value.message
+    assert "alice@example.com" not in caught.value.message
+    await mailer.check()  # the check addresses nobody
     assert smtp.messages == []
 
 

@@ -237,9 +237,13 @@ def test_service_hpa_and_pdb_all_select_the_api_pods(manifests: Manifests) -> No
 
 def test_websockets_get_an_ingress_that_keeps_them_open(manifests: Manifests) -> None:
     socket = find(manifests, "Ingress", "tessera-websocket")
-    (path,) = socket["spec"]["rules"][0]["http"]["paths"]
-    assert (path["path"], path["pathType"]) == ("/api/v1/ws", "Prefix")
-    assert path["backend"]["service"] == {"name": "tessera-api", "port": {"name": "http"}}
+    paths = socket["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [
+        ("/api/v1/ws", "Prefix"),
+        ("/ws", "Prefix"),
+    ]
+    for path in paths:
+        assert path["backend"]["service"] == {"name": "tessera-api", "port": {"name": "http"}}
     annotations = socket["metadata"]["annotations"]
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     api = find(manifests, "Ingress", "tessera-api")
@@ -254,7 +258,7 @@ def test_metrics_and_health_are_not_routed_from_outside(manifests: Manifests) ->
         for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
     ]
-    assert sorted(public) == ["/api", "/api/v1/ws", "/schema"]
+    assert sorted(public) == ["/api", "/api/v1/ws", "/docs", "/schema", "/ws"]
 
 
 def test_network_policies_deny_by_default_and_open_only_what_each_process_needs(

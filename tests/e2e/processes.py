@@ -48,19 +48,19 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    cwd: Path, env: dict[str, str] | None = None, *, workers: int = 1
+    cwd: Path, env: dict[str, str] | None = None, *, workers: int = 1, args: tuple[str, ...] = ()
 ) -> Iterator[RunningServer]:
     port = free_port()
     log = cwd / "server.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "tessera", "serve", "--port", str(port),
-             "--workers", str(workers)],
+             "--workers", str(workers), *args],
             cwd=cwd, env=BASE_ENV | (env or {}), stdout=sink, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
     server = RunningServer(process, port, log)
     try:
-        _wait_until_up(server)
+        wait_until_up(server)
         yield server
     finally:
         process.terminate()
@@ -71,7 +71,7 @@ def running_server(
             process.wait()
 
 
-def _wait_until_up(server: RunningServer) -> None:
+def wait_until_up(server: RunningServer) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

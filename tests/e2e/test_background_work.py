@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,36 @@ async def test_refused_mail_retries_with_growing_delays_then_dies_and_replays(
     (message,) = await smtp.wait_for_messages(1, timeout=20)
     assert message["Message-ID"].startswith(f"<{event_id}@")
     assert run_cli(environment, tmp_path, "tasks", "dead").strip() == ""
+
+
+async def test_a_mail_server_without_starttls_is_named_in_health_the_worker_log_and_dead_list(
+    smtp: FakeSmtpServer, environment: dict[str, str], tmp_path: Path
+) -> None:
+    """The default SMTP_STARTTLS=true against a plain development server: every place an
+    operator looks says why, not only that mail failed."""
+    env = {k: v for k, v in environment.items() if k != "SMTP_STARTTLS"}
+    env |= {"JOB_RETRY_BASE_SECONDS": "0.5"}
+    async for api in api_client(env):
+        health = await api.get("/health/email")
+        assert health.status_code == 503
+        problem = health.json()["error"]["details"]["problems"]["email"]
+        assert problem.startswith("TLS not offered: "), problem
+        ready = await api.get("/health/ready")
+        assert ready.json()["error"]["details"]["problems"] == {"email": problem}
+        with tessera_processes(tmp_path, env) as start:
+            start("worker")
+            start("scheduler")
+            event_id = await send_welcome(api)
+            dead_row = partial(outbox_row, env["DATABASE_URL"], event_id)
+            await wait_for(dead_row, status="dead", timeout=40)
+    logged = [json.loads(line) for line in (tmp_path / "worker-0.log").read_text().splitlines()
+              if line.startswith("{")]  # fmt: skip
+    failures = [r for r in logged if r.get("job_id") == event_id and "error" in r]
+    assert failures, "the worker logged no failure of the job"
+    assert all("TLS not offered" in r["error"] for r in failures), failures
+    (entry,) = [json.loads(line) for line in run_cli(env, tmp_path, "tasks", "dead").splitlines()]
+    assert entry["last_error"].startswith("MailNotSent: TLS not offered: ")
+    assert smtp.messages == []
 
 
 def run_cli(environment: dict[str, str], cwd: Path, *args: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,49 @@ def test_replaying_a_job_that_is_not_dead_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "no dead job" in result.stderr
+
+
+def test_one_shot_commands_print_their_result_and_log_only_when_asked(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    migrated = tessera("migrate", "upgrade", cwd=tmp_path, env=env)
+    assert (migrated.stdout, migrated.stderr) == (
+        f"database upgraded to {head_revision()} (head)\n",
+        "",
+    )
+    created = tessera(
+        "create-admin", "--email", "root@example.com", "--password", "admin-pass-phrase-9",
+        "--full-name", "Root", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert created.stderr == ""
+    (line,) = created.stdout.splitlines()
+    assert len(line) == 36  # the new admin's id, alone
+    dead = tessera("tasks", "dead", cwd=tmp_path, env=env)
+    assert (dead.stdout, dead.stderr) == ("", "")
+    for asked in (("--verbose",), ("-v",)):
+        verbose = tessera(*asked, "migrate", "current", cwd=tmp_path, env=env)
+        assert '"level": "INFO"' in verbose.stdout, verbose.stdout
+    logged = tessera("migrate", "current", cwd=tmp_path, env=env | {"LOG_LEVEL": "INFO"})
+    assert '"level": "INFO"' in logged.stdout
+
+
+def test_check_config_says_the_data_encryption_key_is_generated(tmp_path: Path) -> None:
+    env = {"DATA_DIR": str(tmp_path / "data")}
+    before = tessera("check-config", cwd=tmp_path, env=env)
+    assert before.returncode == 0, before.stderr
+    key_file = tmp_path / "data" / "data-encryption.key"
+    assert f"DATA_ENCRYPTION_KEY=***  (generated, on first use, into {key_file})" in before.stdout
+    key_file.parent.mkdir()
+    key_file.write_text(base64.b64encode(b"k" * 32).decode() + "\n")
+    after = tessera("check-config", cwd=tmp_path, env=env)
+    assert f"DATA_ENCRYPTION_KEY=***  (generated, kept in {key_file})" in after.stdout
+    assert base64.b64encode(b"k" * 32).decode() not in after.stdout
+    assert "JWT_SECRET_KEY=***  (generated)" in after.stdout
+
+
+def test_tessera_openapi_is_the_same_document_with_or_without_s3(tmp_path: Path) -> None:
+    """The client generated in CI (no S3) must match a production server (S3)."""
+    local = tessera("openapi", cwd=tmp_path)
+    bucket = tessera("openapi", cwd=tmp_path, env={"S3_BUCKET": "tessera-objects"})
+    assert local.returncode == bucket.returncode == 0, local.stderr + bucket.stderr
+    assert json.loads(local.stdout) == json.loads(bucket.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -37,7 +38,8 @@ async def test_embedded_mode_is_ready_and_reports_each_module(sqlite_url: str) -
     assert database.status_code == 200
     assert set(database.json()) == {"status", "module", "timestamp"}
     assert database.json()["module"] == "database"
-    assert isinstance(database.json()["timestamp"], int)
+    stamp = database.json()["timestamp"]  # ISO 8601 like every other timestamp
+    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert cache.json()["module"] == "cache"
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "NOT_FOUND"

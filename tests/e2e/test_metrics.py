@@ -11,7 +11,7 @@ import httpx
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tessera.features.ops.adapters.prometheus import FLUSH_SECONDS
+from tessera.features.ops.adapters.prometheus import CONTENT_TYPE, FLUSH_SECONDS
 from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
@@ -39,7 +39,7 @@ def count(text: str, name: str, **labels: str) -> float:
 async def scrape(client: AsyncTestClient[Any]) -> str:
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-type"] == CONTENT_TYPE  # its charset once, not twice
     return response.text
 
 

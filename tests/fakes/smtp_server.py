@@ -4,6 +4,8 @@
         mailer = SmtpMailer(smtp.host, smtp.port, starttls=False)
         smtp.refuse_with = "451 4.3.0 try later"   # every DATA is answered with this
         smtp.accept_delay = 2.0                    # wait before answering 250 to DATA
+        smtp.refuse_recipients_with = "550 5.1.1 no such user"   # every RCPT TO
+    FakeSmtpServer(starttls=TestAuthority(tmp_path).server_context())   # offers STARTTLS
 
 Only messages the server acknowledged with 250 are kept in `messages`: a client that hangs
 up while the server waits before answering leaves nothing behind, as with a real MTA.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
+import ssl
 import threading
 import time
 from email.message import EmailMessage
@@ -27,26 +30,34 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 class FakeSmtpServer:
     """SMTP on 127.0.0.1 at a free port. With `credentials`, AUTH (PLAIN, LOGIN) is offered
-    over plain text and only that login and password pass it. Attributes a test may read or
+    over plain text and only that login and password pass it; with `starttls`, STARTTLS is
+    offered with that server context (`tests.fakes.tls`). Attributes a test may read or
     change at any time:
 
     - `messages`: the acknowledged messages, parsed with `email.policy.default`;
     - `attempts`: `time.monotonic()` of every DATA the server answered or began to, refused
       or not;
     - `refuse_with`: an SMTP reply (`"550 5.7.1 rejected"`) given to DATA instead of 250;
+    - `refuse_recipients_with`: an SMTP reply given to every RCPT TO instead of 250;
     - `accept_delay`: seconds to wait before answering 250 to DATA;
     - `in_data`: set when a DATA command is being handled (a test clears it to reuse it).
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        starttls: ssl.SSLContext | None = None,
+    ) -> None:
         self.messages: list[EmailMessage] = []
         self.attempts: list[float] = []
         self.refuse_with: str | None = None
+        self.refuse_recipients_with: str | None = None
         self.accept_delay = 0.0
         self.in_data = threading.Event()
-        self._controller = _Controller(_Handler(self), credentials)
+        self._controller = _Controller(_Handler(self), credentials, starttls)
 
     @property
     def port(self) -> int:
@@ -93,6 +104,14 @@ class _Handler:
     def __init__(self, fake: FakeSmtpServer) -> None:
         self._fake = fake
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self._fake.refuse_recipients_with is not None:
+            return self._fake.refuse_recipients_with
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fake = self._fake
         fake.attempts.append(time.monotonic())
@@ -130,11 +149,20 @@ class _Controller(Controller):
     """Binds port 0 and learns the port (no race for a "free" one); a restart listens on the
     same port again; stop never hangs."""
 
-    def __init__(self, handler: _Handler, credentials: tuple[str, str] | None) -> None:
-        auth: dict[str, Any] = {}
+    def __init__(
+        self,
+        handler: _Handler,
+        credentials: tuple[str, str] | None,
+        starttls: ssl.SSLContext | None,
+    ) -> None:
+        options: dict[str, Any] = {}
         if credentials is not None:
-            auth = {"authenticator": _authenticator(credentials), "auth_require_tls": False}
-        super().__init__(handler, hostname="127.0.0.1", port=0, server_hostname="smtp.test", **auth)
+            options = {"authenticator": _authenticator(credentials), "auth_require_tls": False}
+        if starttls is not None:
+            options |= {"tls_context": starttls, "require_starttls": False}
+        super().__init__(
+            handler, hostname="127.0.0.1", port=0, server_hostname="smtp.test", **options
+        )
         self._sessions: list[SMTP] = []
 
     def start(self) -> None:

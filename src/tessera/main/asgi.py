@@ -10,7 +10,7 @@ from litestar import Litestar
 
 from tessera.main.ioc import make_container
 from tessera.main.logs import configure_logging
-from tessera.main.settings import ConfigError, Settings, load_settings
+from tessera.main.settings import ConfigError, Settings, load_settings, require_object_store
 from tessera.main.web import create_app
 
 logger = structlog.stdlib.get_logger("tessera")
@@ -23,12 +23,17 @@ def warn_about_embedded_defaults(settings: Settings) -> None:
             "stop working when it restarts. Set JWT_SECRET_KEY (32+ bytes) to keep them."
         )
     if settings.is_embedded:
-        logger.info("embedded mode: SQLite, in-process cache", database=settings.database_url)
+        logger.info(
+            "embedded mode: SQLite, in-process cache",
+            database=settings.database_url,
+            public_base_url=settings.public_base_url,
+        )
 
 
 def create() -> Litestar:
     try:
         settings = load_settings()
+        require_object_store(settings)
     except ConfigError as error:
         print(f"tessera: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

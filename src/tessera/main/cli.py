@@ -1,8 +1,13 @@
-"""`tessera`: the one command-line entry point (SPEC §6), configured by the environment."""
+"""`tessera`: the one command-line entry point (SPEC §6), configured by the environment.
+
+Start-up imports little (`tessera --help` must not load the web stack, SQLAlchemy or
+Alembic): each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,29 +16,47 @@ from typing import Any, TypeVar
 import click
 
 from tessera.features.jobs.domain.routing import QUEUES
-from tessera.main import migrations
-from tessera.main.logs import configure_logging
 from tessera.main.settings import (
     ConfigError,
+    LoadedSettings,
     Settings,
     describe,
-    load_settings,
+    listen_url,
     load_settings_with_sources,
+    require_object_store,
 )
-from tessera.shared.adapters.outages import outage
 from tessera.shared.domain.errors import DomainError, NotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _settings() -> Settings:
+def _settings(*, stores_objects: bool = False, service: bool = False) -> Settings:
+    """The settings, or exit 2 with one line; `stores_objects` for the commands that need
+    the object store (in production: S3)."""
+    return _loaded(stores_objects=stores_objects, service=service).settings
+
+
+def _loaded(*, stores_objects: bool = False, service: bool = False) -> LoadedSettings:
+    """The settings, with logging configured: services (`service`) log at LOG_LEVEL; a
+    one-shot command prints its result for a person and logs only warnings and errors,
+    unless LOG_LEVEL is set or `tessera --verbose` asks for INFO."""
     try:
-        settings = load_settings()
+        loaded = load_settings_with_sources()
+        if stores_objects:
+            require_object_store(loaded.settings)
     except ConfigError as error:
         click.echo(f"tessera: configuration error: {error}", err=True)
         sys.exit(2)
-    configure_logging(settings.log_level)
-    return settings
+    level = loaded.settings.log_level
+    verbose = bool(click.get_current_context().find_root().params.get("verbose"))
+    if verbose and logging.getLevelName(level) > logging.INFO:
+        level = "INFO"
+    elif not (service or verbose or "log_level" in loaded.sources):
+        level = "WARNING"
+    from tessera.main.logs import configure_logging
+
+    configure_logging(level)
+    return loaded
 
 
 class _Commands(click.Group):
@@ -44,6 +67,8 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as error:
+            from tessera.shared.adapters.outages import outage
+
             down = outage(error)
             if down is None:
                 raise
@@ -53,6 +78,8 @@ class _Commands(click.Group):
 
 def _guard(settings: Settings) -> None:
     """Print the guardrails' findings; stop (status 2) if one refuses the configuration."""
+    import asyncio
+
     from tessera.main.guardrails import guardrail_findings
 
     findings = asyncio.run(guardrail_findings(settings))
@@ -63,7 +90,11 @@ def _guard(settings: Settings) -> None:
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Log at INFO (one-shot commands log only warnings unless LOG_LEVEL is set).",
+)  # fmt: skip
+def main(verbose: bool) -> None:
     """Tessera: accounts, files, notifications and webhooks for your frontends."""
 
 
@@ -78,7 +109,11 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     Embedded mode (no REDIS_URL) keeps state in this process, so it runs one worker and
     applies the database migrations itself before serving.
     """
-    settings = _settings()
+    loaded = _loaded(stores_objects=True, service=True)
+    settings = loaded.settings
+    if not settings.is_production and "public_base_url" not in loaded.sources:
+        # links (downloads, avatars, uploads) come back to where this server listens
+        os.environ["PUBLIC_BASE_URL"] = listen_url(host, port)
     if settings.is_embedded and workers > 1:
         click.echo(
             "tessera: embedded mode keeps sessions and limits in memory, so it serves one "
@@ -96,6 +131,8 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     _guard(settings)
     if settings.uses_sqlite:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        from tessera.main import migrations
+
         migrations.upgrade(settings.database_url)
     from tessera.main.server import run_server
 
@@ -111,14 +148,26 @@ def migrate() -> None:
 @click.argument("revision", default="head")
 def migrate_upgrade(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
+    from tessera.main import migrations
+
     migrations.upgrade(_settings().database_url, revision)
+    click.echo(f"database upgraded to {_named(revision)}")
 
 
 @migrate.command("downgrade")
 @click.argument("revision", default="-1")
 def migrate_downgrade(revision: str) -> None:
     """Downgrade the database to REVISION (default: one step back; `base` for empty)."""
+    from tessera.main import migrations
+
     migrations.downgrade(_settings().database_url, revision)
+    click.echo(f"database downgraded to {revision}")
+
+
+def _named(revision: str) -> str:
+    from tessera.main import migrations
+
+    return f"{migrations.head_revision()} (head)" if revision == "head" else revision
 
 
 @migrate.command("revision")
@@ -126,12 +175,16 @@ def migrate_downgrade(revision: str) -> None:
 @click.option("--empty", is_flag=True, help="Do not compare the models with the database.")
 def migrate_revision(message: str, empty: bool) -> None:
     """Write a new revision, autogenerated from the models unless --empty."""
+    from tessera.main import migrations
+
     migrations.revision(_settings().database_url, message, autogenerate=not empty)
 
 
 @migrate.command("current")
 def migrate_current() -> None:
     """Print the database's current revision."""
+    from tessera.main import migrations
+
     migrations.current(_settings().database_url)
 
 
@@ -145,7 +198,7 @@ def migrate_current() -> None:
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics.")
 def worker(queues: str, metrics_port: int | None) -> None:
     """Run background jobs from the Redis queues until SIGTERM (then finish those in hand)."""
-    settings = _settings()
+    settings = _settings(stores_objects=True, service=True)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
     unknown = sorted(set(chosen) - set(QUEUES))
     if unknown or not chosen:
@@ -164,7 +217,7 @@ def worker(queues: str, metrics_port: int | None) -> None:
 @main.command()
 def scheduler() -> None:
     """Send the periodic jobs (outbox sweep, clean-ups) on time. Run exactly one."""
-    settings = _settings()
+    settings = _settings(service=True)
     if settings.is_embedded:
         _needs_redis("scheduler")
     from tessera.main.scheduler import run_scheduler
@@ -190,6 +243,8 @@ def tasks() -> None:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
 def tasks_dead(limit: int) -> None:
     """List dead jobs, oldest failure first, one JSON object per line."""
+    import asyncio
+
     from tessera.main.operations import list_dead_jobs
 
     for line in asyncio.run(list_dead_jobs(_settings(), limit)):
@@ -203,6 +258,8 @@ def tasks_replay(job_id: str) -> None:
     from tessera.main.operations import replay_dead_job
 
     try:
+        import asyncio
+
         click.echo(asyncio.run(replay_dead_job(_settings(), job_id)))
     except NotFound as error:
         click.echo(f"tessera: {error.message} ({job_id})", err=True)
@@ -227,8 +284,12 @@ def create_admin(email: str, password: str, full_name: str) -> None:
     settings = _settings()
     if settings.uses_sqlite:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        from tessera.main import migrations
+
         migrations.upgrade(settings.database_url)
     try:
+        import asyncio
+
         click.echo(asyncio.run(create(settings, email, password, full_name)))
     except DomainError as error:
         click.echo(f"tessera: {error.message}", err=True)
@@ -261,7 +322,9 @@ def backup() -> None:
     from tessera.main.operations import back_up_database
 
     try:
-        result = asyncio.run(back_up_database(_settings()))
+        import asyncio
+
+        result = asyncio.run(back_up_database(_settings(stores_objects=True)))
     except DomainError as error:
         click.echo(f"tessera: backup failed: {error.message}", err=True)
         sys.exit(1)
@@ -278,6 +341,17 @@ def check_config() -> None:
     except ConfigError as error:
         click.echo(f"tessera: configuration error: {error}", err=True)
         sys.exit(2)
-    for line in describe(loaded):
+    for line in describe(loaded, _generated_keys(loaded.settings)):
         click.echo(line)
     _guard(loaded.settings)
+
+
+def _generated_keys(settings: Settings) -> dict[str, str]:
+    """Unset keys that are generated where used: DATA_ENCRYPTION_KEY with SQLite."""
+    if settings.data_encryption_key is not None or not settings.uses_sqlite:
+        return {}
+    from tessera.features.webhooks.adapters.data_key import KEY_FILE
+
+    path = Path(settings.data_dir) / KEY_FILE
+    kept = "kept in" if path.is_file() else "on first use, into"
+    return {"data_encryption_key": f"generated, {kept} {path}"}

@@ -49,6 +49,11 @@ def setting_findings(settings: Settings) -> list[Finding]:
     if not settings.is_production:
         return []
     findings = []
+    if settings.s3_bucket is None:
+        findings.append(Finding("warn", "S3_BUCKET", (
+            "is not set: `tessera serve`, `worker` and `backup` refuse to start without it "
+            "in production (the other commands do not need it)"
+        )))  # fmt: skip
     everyone = [p for p in settings.trusted_proxies if ipaddress.ip_network(p).prefixlen == 0]
     if everyone:
         findings.append(Finding("warn", "TRUSTED_PROXIES", (

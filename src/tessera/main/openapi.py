@@ -20,10 +20,11 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from litestar import Litestar, Request
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.routes import HTTPRoute
 
 from tessera.features.identity.domain.sessions import Principal
+from tessera.main.docs_page import DocsPage
 
 BEARER = "BearerToken"
 _ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
@@ -197,12 +198,9 @@ class DocumentedJson(_Documenting, JsonRenderPlugin):
     """`/schema/openapi.json`."""
 
 
-class DocumentedScalar(_Documenting, ScalarRenderPlugin):
-    """`/schema` and `/schema/scalar`: the interactive docs page (Scalar)."""
-
-
-def render_plugins() -> list[JsonRenderPlugin | ScalarRenderPlugin]:
-    return [DocumentedScalar(), DocumentedJson()]
+def render_plugins() -> list[OpenAPIRenderPlugin]:
+    """The docs page (first: also at `/schema`) and the documented JSON."""
+    return [DocsPage(), DocumentedJson()]
 
 
 def openapi_document(app: Litestar) -> dict[str, Any]:

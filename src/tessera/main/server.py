@@ -23,7 +23,10 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server import MPServer
 
+import tessera
+
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+PACKAGE_DIR = Path(tessera.__file__).parent
 DRAIN_SIGNAL = signal.SIGUSR1
 DRAIN_SECONDS = 1.0
 
@@ -100,6 +103,9 @@ def _serve(*, host: str, port: int, workers: int, reload: bool, log_level: str) 
         workers=workers,
         interface=Interfaces.ASGI,
         reload=reload,
+        # the code only: the working folder holds var/ (the SQLite database, the outbox),
+        # whose every write would restart the server
+        reload_paths=[PACKAGE_DIR],
         log_level=LogLevels(log_level.lower()),
         log_dictconfig=_GRANIAN_LOGGING,
         log_access=False,

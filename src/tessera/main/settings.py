@@ -28,7 +28,8 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
-SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///./var/tessera.db"
+DEFAULT_DATA_DIR = "./var"
+SQLITE_FILE = "tessera.db"
 MIN_JWT_KEY_BYTES = 32
 SECRET_FIELDS = frozenset(
     {"jwt_secret_key", "aws_secret_access_key", "smtp_password", "data_encryption_key"}
@@ -48,8 +49,8 @@ class ConfigError(Exception):
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     environment: Environment = "development"
-    data_dir: str = "./var"
-    database_url: str = SQLITE_DEFAULT_URL
+    data_dir: str = DEFAULT_DATA_DIR
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/{SQLITE_FILE}"
     database_pool_size: PositiveInt = 20
     database_max_overflow: NonNegativeInt = 10
     database_pool_timeout: PositiveFloat = 30.0
@@ -158,7 +159,7 @@ def load_settings_with_sources(
         for key, value in values.items():
             raw[key] = value
             sources[key] = source
-    settings = _validate(_convert(_normalise(raw)))
+    settings = _validate(_convert(_with_default_paths(_normalise(raw))))
     if settings.jwt_secret_generated:
         sources["jwt_secret_key"] = "generated"  # noqa: S105 - a source label, not a secret
     return LoadedSettings(settings, sources)
@@ -207,6 +208,26 @@ def _normalise_value(key: str, value: Any) -> Any:
     if key in _BOOL_FIELDS:
         return _BOOL_WORDS.get(text.lower(), text)
     return text
+
+
+def sqlite_url(data_dir: str) -> str:
+    """The default database: a SQLite file inside `DATA_DIR`."""
+    return f"sqlite+aiosqlite:///{os.path.join(data_dir, SQLITE_FILE)}"
+
+
+def listen_url(host: str, port: int) -> str:
+    """`http://host:port` of a server listening there, as a browser on this machine reaches
+    it: a wildcard address becomes the loopback one, an IPv6 address is bracketed."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - names
+    name = wildcard.get(host, host)
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
+
+
+def _with_default_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    """`DATA_DIR` moves every default path, the SQLite database's too."""
+    if "database_url" in raw or "data_dir" not in raw:
+        return raw
+    return raw | {"database_url": sqlite_url(str(raw["data_dir"]))}
 
 
 _PATH = re.compile(r"at `\$\.(\w+)")
@@ -300,8 +321,13 @@ def _refuse_insecure_defaults(s: Settings) -> None:
         raise ConfigError("DATABASE_URL", "must be a PostgreSQL URL when ENVIRONMENT=production")
     if s.redis_url is None:
         raise ConfigError("REDIS_URL", missing)
-    if s.s3_bucket is None:
-        raise ConfigError("S3_BUCKET", missing)
+
+
+def require_object_store(s: Settings) -> None:
+    """For the commands that store objects (`serve`, `worker`, `backup`): production keeps
+    them in S3. The others (`migrate`, `create-admin`, `check-config`, ...) do not ask."""
+    if s.is_production and s.s3_bucket is None:
+        raise ConfigError("S3_BUCKET", "is required when ENVIRONMENT=production")
 
 
 def _mask_url(url: str) -> str:
@@ -312,13 +338,18 @@ def _mask_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def describe(loaded: LoadedSettings) -> list[str]:
-    """`NAME=value  (source)` lines for `tessera check-config`, secrets masked."""
+def describe(loaded: LoadedSettings, generated: Mapping[str, str] | None = None) -> list[str]:
+    """`NAME=value  (source)` lines for `tessera check-config`, secrets masked; `generated`
+    names the unset secrets that are generated where they are used, with that source."""
     lines = []
+    generated = generated or {}
     for name in _FIELDS:
         if name in _DERIVED:
             continue
         value = getattr(loaded.settings, name)
+        if name in generated:
+            lines.append(f"{env_name(name)}=***  ({generated[name]})")
+            continue
         if name in SECRET_FIELDS and value:
             shown = "***"
         elif name in URL_FIELDS and isinstance(value, str):

@@ -29,7 +29,7 @@ from tessera.features.ops.http.controller import HealthController
 from tessera.features.ops.http.metrics import metrics
 from tessera.features.tenancy.http.controller import TenantsController
 from tessera.features.webhooks.http.controller import WebhooksController
-from tessera.main import openapi
+from tessera.main import docs_page, openapi
 from tessera.main.background import EmbeddedBackground
 from tessera.main.draining import SocketsDrain
 from tessera.main.settings import Settings
@@ -109,7 +109,9 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         ],
     )  # fmt: skip
     if not settings.uses_object_store:  # a local folder: links come back to the app
-        api.register(LocalStorageController)
+        # Handed out whole as links and served only without S3_BUCKET: left out of the
+        # OpenAPI document, which is then the same whatever the configuration.
+        api.register(Router("/", route_handlers=[LocalStorageController], include_in_schema=False))
     startup: list[Callable[..., Awaitable[None]]] = []
     shutdown: list[Callable[..., Awaitable[None]]] = [container.close]
     if settings.is_embedded:
@@ -121,7 +123,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     startup = [*startup, refresher.start, drain.start, http_metrics.start]
     shutdown = [http_metrics.stop, refresher.stop, *shutdown]
     app = Litestar(
-        route_handlers=[HealthController, metrics, api],
+        # the WebSocket also at the root, as the seed documents it (SPEC §3.7)
+        route_handlers=[HealthController, metrics, api, notifications_socket, docs_page.docs],
         exception_handlers=handlers,
         before_request=require_json_body,
         middleware=[
@@ -133,8 +136,9 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Tessera API",
             version="1.0.0",
-            path="/schema",
+            path=docs_page.SCHEMA_PATH,
             render_plugins=openapi.render_plugins(),
+            openapi_router=docs_page.schema_router(),
         ),
         on_startup=startup,
         on_shutdown=shutdown,

@@ -7,10 +7,8 @@ and an admin publishes a notification that the page must receive.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,28 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests import services
 from tests.e2e.processes import free_port, running_server, tessera
 
 HERE = Path(__file__).parent
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "admin-pass-phrase-9"
 USER_EMAIL, USER_PASSWORD = "browser@example.com", "browser-pass-phrase-9"
-
-
-def chromium_path() -> str:
-    """The system Chromium (Debian's `chromium` package); `CHROMIUM` names another binary."""
-    found = (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    if found is None:
-        line = "Chromium is not installed (apt-get install chromium, or set CHROMIUM)"
-        if services.require_services():
-            pytest.fail(f"REQUIRE_SERVICES=1 but {line}", pytrace=False)
-        pytest.skip(line)
-    return found
 
 
 @contextmanager
@@ -59,18 +42,6 @@ def page_server() -> Iterator[str]:
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
-    async with async_playwright() as playwright:
-        # No sandbox: CI runs as root, where Chromium's sandbox cannot start.
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
-        )
-        yield launched
-        await launched.close()
 
 
 async def test_a_browser_on_another_origin_signs_up_reads_its_profile_and_gets_a_notification(

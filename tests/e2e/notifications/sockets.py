@@ -18,7 +18,8 @@ from tests.e2e.processes import tessera
 PASSWORD = "correct horse battery"
 ADMIN = "root@ops.test"
 ORIGIN = "https://app.example.test"
-WS_PATH = "/api/v1/ws/notifications"
+WS_PATH = "/ws/notifications"  # at the root, as the seed documents it (SPEC §3.7)
+ALIAS_WS_PATH = "/api/v1/ws/notifications"
 
 
 def create_admin(cwd: Path, env: dict[str, str]) -> None:
@@ -64,19 +65,20 @@ async def publish(base: str, admin_token: str, **target: Any) -> dict[str, Any]:
     return dict(response.json()["data"])
 
 
-def ws_url(base: str, token: str | None = None) -> str:
-    url = base.replace("http://", "ws://") + WS_PATH
+def ws_url(base: str, token: str | None = None, *, path: str = WS_PATH) -> str:
+    url = base.replace("http://", "ws://") + path
     return url if token is None else f"{url}?token={token}"
 
 
 @asynccontextmanager
 async def connected(
-    base: str, token: str | None = None, *, origin: str | None = None
+    base: str, token: str | None = None, *, origin: str | None = None, path: str = WS_PATH
 ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
     headers = {} if origin is None else {"Origin": origin}
+    url = ws_url(base, token, path=path)
     async with (
         aiohttp.ClientSession() as session,
-        session.ws_connect(ws_url(base, token), headers=headers, autoping=False) as socket,
+        session.ws_connect(url, headers=headers, autoping=False) as socket,
     ):
         yield socket
 

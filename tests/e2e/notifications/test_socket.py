@@ -12,7 +12,9 @@ import pytest
 
 from tests.e2e.notifications.conftest import Server
 from tests.e2e.notifications.sockets import (
+    ALIAS_WS_PATH,
     ORIGIN,
+    WS_PATH,
     ask,
     call,
     closed_with,
@@ -33,12 +35,21 @@ def email() -> str:
     return f"{uuid.uuid4().hex[:10]}@example.com"
 
 
+@pytest.mark.parametrize("path", [WS_PATH, ALIAS_WS_PATH])
 async def test_a_token_in_the_url_opens_the_socket_and_ping_gets_pong(
-    embedded_server: Server,
+    embedded_server: Server, path: str
 ) -> None:
     account = await signed_up(embedded_server.url, email())
-    async with connected(embedded_server.url, account["access_token"]) as socket:
+    async with connected(embedded_server.url, account["access_token"], path=path) as socket:
         assert await ask(socket, {"type": "ping"}) == {"type": "pong"}
+        await subscribed(socket, f"user.{account['user_id']}")
+        await publish(embedded_server.url, await _admin_token(embedded_server),
+                      user_id=account["user_id"], title="On either path")  # fmt: skip
+        assert (await notified(socket, "On either path"))["type"] == "notification"
+
+
+async def _admin_token(server: Server) -> str:
+    return str((await login(server.url, server.admin))["access_token"])
 
 
 async def test_a_first_auth_message_opens_the_socket(embedded_server: Server) -> None:

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main.settings import ConfigError, describe, load_settings, load_settings_with_sources
+from tessera.main.settings import (
+    ConfigError,
+    describe,
+    load_settings,
+    load_settings_with_sources,
+    require_object_store,
+)
 
 KEY = "k" * 32
 DATA_KEY = base64.b64encode(b"\x01" * 32).decode()
@@ -101,7 +107,6 @@ def test_a_bad_value_is_reported_in_one_line_naming_the_variable(
         ("DATA_ENCRYPTION_KEY", "DATA_ENCRYPTION_KEY"),
         ("DATABASE_URL", "DATABASE_URL"),
         ("REDIS_URL", "REDIS_URL"),
-        ("S3_BUCKET", "S3_BUCKET"),
     ],
 )
 def test_production_refuses_generated_secrets_and_embedded_defaults(
@@ -111,6 +116,28 @@ def test_production_refuses_generated_secrets_and_embedded_defaults(
     error = error_for(env)
     assert error.variable == variable
     assert "production" in error.problem
+
+
+def test_production_needs_s3_only_for_the_commands_that_store_objects() -> None:
+    without_s3 = {k: v for k, v in PRODUCTION.items() if k != "S3_BUCKET"}
+    settings = load_settings(without_s3, dotenv_path=None)
+    with pytest.raises(ConfigError) as caught:
+        require_object_store(settings)
+    assert caught.value.variable == "S3_BUCKET"
+    assert "production" in caught.value.problem
+    require_object_store(load_settings({}, dotenv_path=None))  # embedded: a local folder
+    require_object_store(load_settings(PRODUCTION, dotenv_path=None))
+
+
+def test_data_dir_moves_the_default_sqlite_database() -> None:
+    assert load_settings({"DATA_DIR": "/srv/tessera"}, dotenv_path=None).database_url == (
+        "sqlite+aiosqlite:////srv/tessera/tessera.db"
+    )
+    loaded = load_settings_with_sources({"DATA_DIR": "data"}, dotenv_path=None)
+    assert loaded.settings.database_url == "sqlite+aiosqlite:///data/tessera.db"
+    assert loaded.sources.get("database_url", "default") == "default"
+    given = {"DATA_DIR": "/srv/tessera", "DATABASE_URL": "sqlite:///other.db"}
+    assert load_settings(given, dotenv_path=None).database_url == ("sqlite+aiosqlite:///other.db")
 
 
 def test_production_starts_when_everything_is_set() -> None:

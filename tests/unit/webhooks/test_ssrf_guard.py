@@ -94,6 +94,7 @@ async def test_non_public_address_literals_are_refused(url: str, rule: str) -> N
     with pytest.raises(UnsafeTarget) as caught:
         await resolve_checked(url)
     assert rule in caught.value.message
+    assert "WEBHOOK_ALLOW_PRIVATE_TARGETS" in caught.value.message  # how to allow it
     assert caught.value.field == "url"
     assert isinstance(caught.value, InvalidInput)
 

@@ -6,7 +6,7 @@
 | elsewhere, by an authenticated caller, role `admin` | `admin` | user id |
 | elsewhere, by an authenticated caller, any other role | `api` | user id |
 | anything else (no bearer token, or one that did not authenticate) | `api` | client IP |
-| `/health*`, `/schema*`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
+| `/health*`, `/schema*`, `/docs`, `/metrics`, CORS preflights (`OPTIONS`) | not limited | |
 
 The `auth` group guards what a stranger can try (logins, registrations, reset links) and
 counts by address alone: if a valid token moved a request to its user's budget, one
@@ -85,7 +85,7 @@ class KnownCallers:
 LimiterSource = RateLimiter | Callable[[], Awaitable[RateLimiter]]
 
 AUTH_PREFIX = "/api/v1/auth/"
-UNLIMITED_PATHS = ("/health", "/schema", "/metrics")
+UNLIMITED_PATHS = ("/health", "/schema", "/docs", "/metrics")
 ADMIN_ROLES = frozenset({"admin"})
 WINDOW_SECONDS = 60
 WARN_EVERY_SECONDS = 60.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from tessera.features.jobs.domain.job import Job
 from tessera.shared.adapters.outages import OUTAGES
 
 T = TypeVar("T")
+logger = logging.getLogger("tessera.jobs")
 DEFERRED = "deferred"
 
 RUN_JOB = "tessera.run_job"
@@ -47,7 +49,10 @@ async def run_job(job: dict[str, Any], runner: FromDishka[RunJob]) -> str:
 
 @inject(patch_module=True)
 async def sweep_outbox(relay: FromDishka[RelayOutbox]) -> int | str:
-    return await unless_down(relay.execute())
+    handed = await unless_down(relay.execute())
+    if isinstance(handed, int) and handed:  # a sweep that found nothing says nothing
+        logger.info("outbox sweep: jobs handed to the queue", extra={"jobs": handed})
+    return handed
 
 
 @inject(patch_module=True)

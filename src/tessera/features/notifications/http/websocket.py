@@ -1,4 +1,4 @@
-"""`/api/v1/ws/notifications` (SPEC §3.7): live notifications over a WebSocket.
+"""`/ws/notifications` (alias `/api/v1/ws/notifications`, SPEC §3.7): live notifications.
 
 Close codes: 4401 without a valid access token of a live session (also when the first-message
 `auth` does not arrive within the deadline); 1008 when the session ends while connected;

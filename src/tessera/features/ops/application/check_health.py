@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from tessera.features.ops.application.ports import HealthProbe
-from tessera.shared.domain.errors import DependencyUnavailable, NotFound
+from tessera.shared.domain.errors import DependencyUnavailable, DomainError, NotFound
 
 
 class UnknownModule(NotFound):
@@ -36,13 +36,19 @@ class HealthReport(msgspec.Struct, frozen=True):
     def failing(self) -> list[str]:
         return [m.module for m in self.modules if not m.healthy]
 
+    @property
+    def problems(self) -> dict[str, str]:
+        return {m.module: m.problem or "unhealthy" for m in self.modules if not m.healthy}
+
 
 class CheckHealth:
     """Asks the probes at once and reports, never raising for a failed dependency.
 
     Rules: a probe that does not answer within `timeout` seconds is unhealthy; the report
     keeps the probes' order; asking for a module nobody probes is `UnknownModule` (404).
-    The `problem` names the kind of failure only, never addresses or credentials.
+    The `problem` is a probe's own `DomainError` message (which names the cause, e.g. the
+    mailer's "connection refused: ..."), else the kind of failure only, never addresses or
+    credentials.
     """
 
     def __init__(self, probes: Sequence[HealthProbe], *, timeout: float = 3.0) -> None:
@@ -61,6 +67,8 @@ class CheckHealth:
             details = await asyncio.wait_for(self._probes[name].check(), self._timeout)
         except TimeoutError:
             return ModuleHealth(name, healthy=False, problem="timed out")
+        except DomainError as exc:  # a cause the adapter put in words
+            return ModuleHealth(name, healthy=False, problem=exc.message)
         except Exception as exc:  # any failure of the dependency is "unhealthy"
             return ModuleHealth(name, healthy=False, problem=type(exc).__name__)
         return ModuleHealth(name, healthy=True, details=dict(details) if details else None)

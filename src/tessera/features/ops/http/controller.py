@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,24 +21,24 @@ from tessera.shared.http.envelope import ErrorEnvelope
 
 class Liveness(msgspec.Struct):
     status: str
-    timestamp: str
+    timestamp: datetime  # ISO 8601 in UTC, to the second, as everywhere
 
 
 class Readiness(msgspec.Struct):
     status: str
-    timestamp: str
+    timestamp: datetime
     checks: dict[str, str]
 
 
 class ModuleStatus(msgspec.Struct, omit_defaults=True):
     status: str
     module: str
-    timestamp: int
+    timestamp: datetime
     details: dict[str, Any] | None = None
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _checks(report: HealthReport) -> dict[str, str]:
@@ -51,7 +50,7 @@ def _require_healthy(report: HealthReport) -> None:
         failing = report.failing
         raise DependenciesDown(
             f"Unavailable: {', '.join(failing)}.",
-            details={"failing": failing, "checks": _checks(report)},
+            details={"failing": failing, "checks": _checks(report), "problems": report.problems},
         )
 
 
@@ -83,4 +82,4 @@ class HealthController(Controller):
         report = await check.execute(module)
         _require_healthy(report)
         details = report.modules[0].details
-        return ModuleStatus("healthy", module, int(time.time()), details)
+        return ModuleStatus("healthy", module, _now(), details)

@@ -16,4 +16,10 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 )  # fmt: skip
 @inject
 async def metrics(report: FromDishka[MetricsReport]) -> Response[bytes]:
-    return Response(report.render(), media_type=report.content_type)
+    return Response(report.render(), media_type=without_charset(report.content_type))
+
+
+def without_charset(content_type: str) -> str:
+    """Litestar adds `; charset=utf-8` to every `text/` type itself: say it once."""
+    parts = [part.strip() for part in content_type.split(";")]
+    return "; ".join(part for part in parts if not part.lower().startswith("charset="))

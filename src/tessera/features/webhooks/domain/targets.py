@@ -124,4 +124,8 @@ def check_address(address: IPAddress, *, allow_private: bool) -> None:
         return
     reason = address_refusal(address)
     if reason is not None:
-        raise UnsafeTarget(f"The webhook URL's address {address} is not allowed: {reason}.")
+        raise UnsafeTarget(
+            f"The webhook URL's address {address} is not allowed: {reason}. The server's "
+            "operator can allow such targets (for development) with "
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS=true."
+        )
