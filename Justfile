@@ -31,6 +31,11 @@ fmt:
 test *args:
     pytest -n auto {{args}}
 
+# the hostile-input fuzz suite at length, a new seed each time: `just fuzz` (200 examples per
+# operation and role), `just fuzz 1000`; `FUZZ_SEED=N just fuzz` repeats a run
+fuzz examples="200" *args:
+    FUZZ_EXAMPLES={{examples}} FUZZ_SEED="${FUZZ_SEED:-$(date +%s)}" pytest -n 3 tests/e2e/openapi/test_hostile_fuzz.py {{args}}
+
 # the in-process e2e tests many times in a row, every core kept busy meanwhile (hunts hangs):
 # `just soak-tests` is 30 runs, `just soak-tests 5 tests/e2e/flags` 5 of one folder
 soak-tests *args:

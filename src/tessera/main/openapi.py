@@ -5,11 +5,13 @@ Tessera never sends. Here, once per app, before the document is first served:
 
 - an operation whose handler takes the caller (`Principal`) requires the bearer token
   (`security`), and lists 401 and 403;
+- free-form strings in parameters and request bodies say they hold no NUL (`pattern`);
 - every operation lists the error envelopes it can answer with, all in the one
-  `ErrorEnvelope` shape: 400 for any parameter or body, 404 for any path parameter,
-  413 and 415 for a body, 409 for a change, 429 where rate limits apply, 503 where a
-  dependency is asked, 500 everywhere; `/auth` operations may answer 401 and 403 without
-  a token (wrong credentials, a spent link, an unverified or inactive account).
+  `ErrorEnvelope` shape: 400 for any parameter or body, 404 for any path parameter, body
+  or id in the query, 413 and 415 for a body, 409 for a change, 429 where rate limits
+  apply, 503 where a dependency is asked, 500 everywhere; `/auth` operations may answer
+  401 and 403 without a token (wrong credentials, a spent link, an unverified or inactive
+  account).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _MULTIPART = {
     },
 }  # fmt: skip
 _NOT_LIMITED = ("/health", "/metrics", "/schema")
+_NO_NUL = "^[^\\u0000]*$"
 _CHANGES = frozenset({"post", "put", "patch", "delete"})
 _ERRORS = {
     400: "VALIDATION_ERROR: a parameter or the body is invalid; `field` names it.",
@@ -103,18 +106,49 @@ def document(
     for name in _request_bodies(schema):
         # every JSON body is a struct with forbid_unknown_fields: any other field is a 400
         components["schemas"][name]["additionalProperties"] = False
+        _refuse_nul(components["schemas"][name], components["schemas"], set())
     _link_created_resources(schema)
     for path, method, operation in _operations(schema):
         if (path, method) in secured:
             operation["security"] = [{BEARER: []}]
         if (path, method) in multipart:
             operation["requestBody"] = _MULTIPART
+        for parameter in operation.get("parameters", []):
+            _refuse_nul(parameter.get("schema", {}), components["schemas"], set())
         responses = operation.setdefault("responses", {})
         for status in _statuses(path, method, operation):
             responses[str(status)] = {
                 "description": _ERRORS[status],
                 "content": {"application/json": {"schema": _ENVELOPE}},
             }
+
+
+def _refuse_nul(node: Any, components: dict[str, Any], seen: set[str]) -> None:
+    """Every free-form string a request carries gets `pattern: ^[^\\u0000]*$`: NUL is a 400
+    wherever it comes (`shared.http.input_guard`). Strings with a format, an enum, a const
+    or a pattern of their own are left as they are; referenced components are followed."""
+    if isinstance(node, list):
+        for item in node:
+            _refuse_nul(item, components, seen)
+        return
+    if not isinstance(node, dict):
+        return
+    reference = node.get("$ref", "")
+    if reference.startswith("#/components/schemas/"):
+        name = reference.rpartition("/")[2]
+        if name not in seen:
+            seen.add(name)
+            _refuse_nul(components.get(name), components, seen)
+        return
+    kinds = node.get("type")
+    is_string = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+    if is_string and not {"format", "enum", "const", "pattern"} & node.keys():
+        node["pattern"] = _NO_NUL
+    for key in ("properties", "additionalProperties", "items", "oneOf", "anyOf", "allOf"):
+        child = node.get(key)
+        values = child.values() if key == "properties" and isinstance(child, dict) else [child]
+        for value in values:
+            _refuse_nul(value, components, seen)
 
 
 def _operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -167,7 +201,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
         statuses.append(400)
     if operation.get("security") or path.startswith("/api/v1/auth/"):
         statuses += [401, 403]
-    if "{" in path or body:  # a path parameter, or an id in the body, names nothing
+    if "{" in path or body or _takes_an_id(operation):  # an id may name nothing in reach
         statuses.append(404)
     if body:
         statuses += [413, 415]
@@ -178,6 +212,14 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     if path.startswith("/api/") or path.startswith("/health/"):
         statuses.append(503)
     return sorted(statuses)
+
+
+def _takes_an_id(operation: dict[str, Any]) -> bool:
+    """An id among the query parameters (`tenant_id` of the lists admins may filter)."""
+    return any(
+        parameter.get("in") == "query" and parameter.get("name", "").endswith("_id")
+        for parameter in operation.get("parameters", [])
+    )
 
 
 class _Documenting:

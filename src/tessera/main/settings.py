@@ -90,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_api_per_minute: PositiveInt = 100
     rate_limit_admin_per_minute: PositiveInt = 1000
     trusted_proxies: tuple[str, ...] = ()
+    json_max_depth: Annotated[int, msgspec.Meta(ge=1, le=256)] = 64
     require_email_verification: bool = False
     email_per_account_per_hour: PositiveInt = 3
     account_retention_days: PositiveInt = 30

@@ -44,6 +44,7 @@ from tessera.shared.http.errors import (
     http_exception_handler,
     unhandled_exception_handler,
 )
+from tessera.shared.http.input_guard import check_parameters, guarded_request_class
 from tessera.shared.http.local_storage import LocalStorageController
 from tessera.shared.http.rate_limit import rate_limit_middleware
 
@@ -56,7 +57,14 @@ class UnsupportedMediaType(HTTPException):
     detail = "Send the request body as application/json."
 
 
-async def require_json_body(request: Request[Any, Any, Any]) -> None:
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    """Before any handler's arguments are parsed: its parameters hold no character a driver
+    cannot store, and its body is JSON unless it takes another kind."""
+    check_parameters(request)
+    require_json_body(request)
+
+
+def require_json_body(request: Request[Any, Any, Any]) -> None:
     """Bodies are JSON unless a handler says otherwise with `opt={"body": "multipart"}`."""
     if request.method not in ("POST", "PUT", "PATCH") or not _has_body(request.headers):
         return
@@ -126,7 +134,8 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         # the WebSocket also at the root, as the seed documents it (SPEC §3.7)
         route_handlers=[HealthController, metrics, api, notifications_socket, docs_page.docs],
         exception_handlers=handlers,
-        before_request=require_json_body,
+        before_request=before_request,
+        request_class=guarded_request_class(json_max_depth=settings.json_max_depth),
         middleware=[
             AuthenticationMiddleware(partial(container.get, Authenticate)),
             rate_limit_middleware(partial(container.get, RateLimiter), settings, SessionCallers()),

@@ -160,11 +160,14 @@ async def test_malformed_messages_get_an_error_and_the_socket_stays(
 ) -> None:
     account = await signed_up(embedded_server.url, email())
     async with connected(embedded_server.url, account["access_token"]) as socket:
-        for bad in ("{oops", "[]", '{"type": "dance"}', '{"type": "subscribe"}'):
+        deep = '{"type": "ping", "x": ' + "[" * 1000 + "]" * 1000 + "}"  # JSON_MAX_DEPTH
+        for bad in ("{oops", "[]", '{"type": "dance"}', '{"type": "subscribe"}', deep):
             await socket.send_str(bad)
             reply = await frame(socket)
             assert reply["type"] == "error"
             assert reply["code"] == "invalid_message"
+        await socket.send_bytes(b'{"type": "subscribe", "channels": ["\xff"]}')  # not UTF-8
+        assert (await frame(socket))["code"] == "invalid_message"
         assert await ask(socket, {"type": "ping"}) == {"type": "pong"}
 
 

@@ -59,6 +59,9 @@ def test_statuses_follow_what_the_operation_takes(document: dict[str, Any]) -> N
     assert {"400", "401", "403", "404", "429", "503"} <= set(one_user["responses"])
     assert "413" not in one_user["responses"]
     assert set(liveness["responses"]) == {"200", "500"}
+    for listing in ("/api/v1/files", "/api/v1/invitations", "/api/v1/webhooks", "/api/v1/users"):
+        assert "404" in operation(document, listing, "get")["responses"]  # `tenant_id`
+    assert "404" not in operation(document, "/api/v1/notifications", "get")["responses"]
 
 
 def test_uploads_are_described_as_multipart_with_a_file(document: dict[str, Any]) -> None:
@@ -70,6 +73,20 @@ def test_uploads_are_described_as_multipart_with_a_file(document: dict[str, Any]
 
 def test_json_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
     assert document["components"]["schemas"]["LoginBody"]["additionalProperties"] is False
+
+
+def test_free_form_request_strings_say_they_hold_no_nul(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    no_nul = "^[^\\u0000]*$"
+    assert schemas["LoginBody"]["properties"]["email"]["pattern"] == no_nul
+    assert schemas["NewWebhook"]["properties"]["events"]["items"]["pattern"] == no_nul
+    assert schemas["NewFlag"]["properties"]["key"]["pattern"] != no_nul  # its own pattern
+    listing = {
+        p["name"]: p["schema"] for p in operation(document, "/api/v1/users", "get")["parameters"]
+    }
+    assert listing["search"]["oneOf"][0]["pattern"] == no_nul
+    assert "pattern" not in str(listing["tenant_id"])  # a uuid
+    assert "pattern" not in str(schemas["TokenPair"])  # a response only
 
 
 def test_a_created_resource_links_to_the_operations_on_it(document: dict[str, Any]) -> None:

@@ -60,4 +60,6 @@ class NotificationsProvider(Provider):
         own = urlsplit(settings.public_base_url)
         origins = {origin.rstrip("/").lower() for origin in settings.cors_allow_origins}
         origins.add(f"{own.scheme}://{own.netloc}".lower())
-        return SocketConfig(allowed_origins=frozenset(origins))
+        return SocketConfig(
+            allowed_origins=frozenset(origins), max_json_depth=settings.json_max_depth
+        )

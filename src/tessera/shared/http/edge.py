@@ -1,4 +1,5 @@
-"""The outermost ASGI layer: request ids, security headers and the access log.
+"""The outermost ASGI layer: request ids, security headers, the access log, and HTTP hygiene
+(`HEAD` wherever `GET` answers; a connection whose request body was refused is closed).
 
 It wraps Litestar's whole handler rather than being a Litestar middleware, because Litestar
 runs middleware only for matched routes; an unknown path must get a request id too.
@@ -9,12 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, cast
 
 import msgspec
 import structlog
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from tessera.shared.adapters.outages import OUTAGES
 from tessera.shared.domain.errors import DependencyUnavailable
@@ -32,6 +33,7 @@ _BASE_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
 )
 _TOO_LARGE = "The request body is too large."
+_DRAIN_BYTES = 64 * 1024
 _INTERNAL = "An unexpected error occurred."
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
@@ -53,6 +55,13 @@ class EdgeMiddleware:
     would; multipart and octet-stream uploads, and any body sent to one of `streaming_paths`
     (raw uploads of any type, such as signed local-storage uploads), are left to the
     route's own limit.
+
+    `HEAD` is served as `GET` (RFC 9110 §9.3.2): same status and headers, the body dropped.
+    A response that starts before the request's body was read to its end (this 413, a 415,
+    a 401, Litestar's own 413 for a chunked body) first reads and drops the rest when it is
+    small (`_DRAIN_BYTES`), so the connection stays usable; otherwise it says
+    `Connection: close` and the server closes the connection after it, rather than leave
+    the unread rest to be taken for the next request.
     """
 
     def __init__(
@@ -79,12 +88,21 @@ class EdgeMiddleware:
         token = request_id_var.set(request_id)  # log lines read it (main.logs.add_request_id)
         started = time.perf_counter()
         status = 0
+        head = scope["type"] == ScopeType.HTTP and scope["method"] == "HEAD"
+        body = _body_progress(headers, receive) if scope["type"] == ScopeType.HTTP else None
+        app_scope = cast("Scope", {**scope, "method": "GET"}) if head else scope
+        http1 = scope.get("http_version", "1.1") in ("1.0", "1.1")
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = self._finish_headers(message.get("headers", []), request_id)
+                finished = self._finish_headers(message.get("headers", []), request_id)
+                if body is not None and not await body.drain(_DRAIN_BYTES) and http1:
+                    finished.append((b"connection", b"close"))  # HTTP/2 streams end alone
+                message["headers"] = finished
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -96,7 +114,7 @@ class EdgeMiddleware:
                 status = 413
                 await _send_error(send_with_headers, 413, "PAYLOAD_TOO_LARGE", _TOO_LARGE)
             else:
-                await self._app(scope, receive, send_with_headers)
+                await self._app(app_scope, receive if body is None else body, send_with_headers)
         except Exception as error:
             down = OUTAGES.report(error)
             if down is None:
@@ -131,6 +149,9 @@ class EdgeMiddleware:
     ) -> list[tuple[bytes, bytes]]:
         out = list(headers)
         present = {name.lower() for name, _ in out}
+        if b"allow" in present:  # 405 and OPTIONS: wherever GET is allowed, so is HEAD
+            out = [(name, _with_head(value) if name.lower() == b"allow" else value)
+                   for name, value in out]  # fmt: skip
         out.append((b"x-request-id", request_id.encode()))
         out.extend(h for h in self._headers if h[0] not in present)
         if b"cache-control" not in present:
@@ -138,7 +159,55 @@ class EdgeMiddleware:
         return out
 
 
-_WANTED = frozenset({b"x-request-id", b"content-length", b"content-type"})
+class _BodyProgress:
+    """The app's `receive`, counting the request body read so far."""
+
+    __slots__ = ("_declared", "_read", "_receive", "done")
+
+    def __init__(self, receive: Receive, declared: int | None) -> None:
+        self._receive = receive
+        self._declared = declared
+        self._read = 0
+        self.done = False
+
+    async def __call__(self) -> ReceiveMessage:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._read += len(message.get("body", b""))
+            self.done = not message.get("more_body", False)
+        else:
+            self.done = True  # the client is gone
+        return message
+
+    async def drain(self, limit: int) -> bool:
+        """Read and drop the rest of the body if it is at most `limit` bytes: whether the
+        body is now read to its end."""
+        if self._declared is not None and self._declared - self._read > limit:
+            return False
+        stop = self._read + limit
+        while not self.done and self._read <= stop:
+            await self()
+        return self.done
+
+
+def _body_progress(headers: dict[bytes, str], receive: Receive) -> _BodyProgress | None:
+    """A counting `receive` for a request that has a body, else None."""
+    length = headers.get(b"content-length", "").strip()
+    if b"transfer-encoding" in headers:
+        return _BodyProgress(receive, None)
+    if length in ("", "0"):
+        return None
+    return _BodyProgress(receive, int(length) if length.isdigit() else None)
+
+
+def _with_head(allow: bytes) -> bytes:
+    methods = [method.strip() for method in allow.split(b",")]
+    if b"GET" in methods and b"HEAD" not in methods:
+        methods.append(b"HEAD")
+    return b", ".join(methods)
+
+
+_WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"transfer-encoding"})
 
 
 def _wanted_headers(scope: Scope) -> dict[bytes, str]:

@@ -35,6 +35,7 @@ from tessera.features.identity.http.wire import (
 from tessera.shared.http.client_ip import ClientIpResolver
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Success, ok
+from tessera.shared.http.input_guard import header_text
 
 Caller = FromDishka[Principal]
 
@@ -60,7 +61,7 @@ class AuthController(Controller):
         client = client_ips.resolve(peer, request.headers.get("x-forwarded-for"))
         credentials = Credentials(
             data.email, data.password, ip_address=client,
-            user_agent=request.headers.get("user-agent"),
+            user_agent=header_text(request.headers.get("user-agent")),
         )  # fmt: skip
         return ok(await log_in.execute(credentials))
 

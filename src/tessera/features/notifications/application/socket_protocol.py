@@ -75,7 +75,7 @@ def decode(raw: str | bytes) -> ClientMessage | bytes:
         message: ClientMessage = _decoder.decode(raw)
     except msgspec.ValidationError as error:
         return error_frame("invalid_message", f"Not a valid message: {error}")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # the latter: bytes that are not UTF-8
         return error_frame("invalid_message", "Messages are JSON objects.")
     return message
 

@@ -28,9 +28,11 @@ from tessera.features.notifications.application.socket_protocol import (
     MAX_MESSAGE_BYTES,
     Conversation,
     auth_token,
+    error_frame,
 )
 from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow, Subscription
 from tessera.shared.domain.errors import DependencyUnavailable, Unauthenticated
+from tessera.shared.http.input_guard import json_nesting_exceeds
 
 logger = logging.getLogger("tessera.notifications")
 
@@ -40,6 +42,7 @@ UNAUTHORIZED, REVOKED, TOO_BIG, GOING_AWAY, FAILED, TOO_SLOW = 4401, 1008, 1009,
 @dataclass(frozen=True, slots=True)
 class SocketConfig:
     allowed_origins: frozenset[str]  # lower-case `scheme://host[:port]`; "*" allows any
+    max_json_depth: int  # a client message nested deeper is answered with an error frame
     auth_deadline_seconds: float = AUTH_DEADLINE_SECONDS
     max_message_bytes: int = MAX_MESSAGE_BYTES
 
@@ -58,14 +61,21 @@ class _Gone(Exception):
     pass
 
 
-async def _receive(socket: WebSocket[Any, Any, Any], limit: int) -> str | bytes:
+class _TooDeep(Exception):
+    pass
+
+
+async def _receive(socket: WebSocket[Any, Any, Any], config: SocketConfig) -> str | bytes:
     message = await socket.receive()
     if message["type"] != "websocket.receive":
         raise _Gone()
     text, binary = message.get("text"), message.get("bytes")
     data: str | bytes = text if text is not None else binary or b""
-    if len(data.encode() if isinstance(data, str) else data) > limit:
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > config.max_message_bytes:
         raise _TooBig()
+    if json_nesting_exceeds(raw, config.max_json_depth):
+        raise _TooDeep()  # the decoder would recurse as deep
     return data
 
 
@@ -130,8 +140,8 @@ async def _authenticate(
     if not token:
         try:
             async with asyncio.timeout(config.auth_deadline_seconds):
-                token = auth_token(await _receive(socket, config.max_message_bytes))
-        except TimeoutError:
+                token = auth_token(await _receive(socket, config))
+        except (TimeoutError, _TooDeep):
             return None
     if not token:
         return None
@@ -153,9 +163,7 @@ async def _serve(
     sender, revoked = _Sender(socket), asyncio.Event()
     async with pubsub.subscribe() as subscription, live.watch(caller, revoked.set):
         conversation = Conversation(recipient(caller), subscription)
-        reader = asyncio.create_task(
-            _converse(socket, conversation, sender, config.max_message_bytes)
-        )
+        reader = asyncio.create_task(_converse(socket, conversation, sender, config))
         try:
             code = await _first(reader, _forward(subscription, sender), _until(revoked))
         finally:  # granian sends a close frame only once no receive is pending: stop reading
@@ -181,11 +189,20 @@ async def _first(
 
 
 async def _converse(
-    socket: WebSocket[Any, Any, Any], conversation: Conversation, sender: _Sender, limit: int
-) -> int | None:
+    socket: WebSocket[Any, Any, Any], conversation: Conversation, sender: _Sender,
+    config: SocketConfig,
+) -> int | None:  # fmt: skip
+    too_deep = error_frame(
+        "invalid_message", f"Messages nest at most {config.max_json_depth} levels."
+    )
     try:
         while True:
-            await sender.send(await conversation.answer(await _receive(socket, limit)))
+            try:
+                raw = await _receive(socket, config)
+            except _TooDeep:
+                await sender.send(too_deep)
+            else:
+                await sender.send(await conversation.answer(raw))
     except _TooBig:
         return TOO_BIG
     except _Gone:
