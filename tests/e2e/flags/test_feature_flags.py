@@ -279,3 +279,17 @@ async def test_on_postgresql_and_redis_another_api_process_sees_a_change_within_
             while (await evaluated(second, user))["beta"]:
                 assert loop.time() - started < 1.5, "the other process kept its old snapshot"
                 await asyncio.sleep(0.05)
+
+
+async def test_a_change_that_changes_nothing_leaves_updated_at(
+    client: Client, admin: Caller
+) -> None:
+    flag = await create(client, admin, rollout_percentage=10)
+    path = f"{ADMIN_API}/beta"
+    same = {key: flag[key] for key in ("description", "enabled", "rollout_percentage")}
+    for change in ({}, same, {"tenant_ids": flag["tenant_ids"]}):
+        response = await client.patch(path, json=change, headers=admin.headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["updated_at"] == flag["updated_at"], change
+    changed = await client.patch(path, json={"rollout_percentage": 11}, headers=admin.headers)
+    assert changed.json()["data"]["updated_at"] != flag["updated_at"]

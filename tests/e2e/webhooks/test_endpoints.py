@@ -164,3 +164,17 @@ async def test_the_openapi_schema_shows_every_webhook_route_and_the_secret_only_
                    if "secret" in body.get("properties", {})}  # fmt: skip
     assert {name.rsplit("_", 1)[-1] for name in with_secret} <= {"CreatedWebhook", "RotatedSecret"}
     assert len(with_secret) == 2, with_secret
+
+
+async def test_a_change_that_changes_nothing_leaves_updated_at(make_app: AppFactory) -> None:
+    async with make_app() as client:
+        headers = await tenant_admin(client)
+        hook = await register_webhook(client, headers, "http://127.0.0.1:9/hook")
+        url = f"{WEBHOOKS}/{hook['id']}"
+        same = {key: hook[key] for key in ("url", "events", "description", "enabled")}
+        for change in ({}, same, {"events": list(reversed(hook["events"]))}):
+            response = await client.patch(url, json=change, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["data"]["updated_at"] == hook["updated_at"], change
+        changed = await client.patch(url, json={"description": "new"}, headers=headers)
+        assert changed.json()["data"]["updated_at"] != hook["updated_at"]

@@ -38,8 +38,9 @@ def _given(value: T | msgspec.UnsetType) -> T | None:
 
 class UpdateFlag:
     """Admin only. Changes the fields given and only those (a concurrent change of other
-    fields stays); `FlagNotFound` (404) when none has the key. An empty change returns the
-    flag as it is. Every process sees the change within a second, this one at once."""
+    fields stays); `FlagNotFound` (404) when none has the key. A change that changes nothing
+    (empty, or the values the flag has) returns the flag as it is, written nowhere. Every
+    process sees a change within a second, this one at once."""
 
     def __init__(
         self, flags: FlagRepository, feature_flags: FeatureFlags, unit_of_work: UnitOfWork,
@@ -53,14 +54,16 @@ class UpdateFlag:
         flag = await self._flags.get(key) if is_valid_key(key) else None
         if flag is None:
             raise FlagNotFound(details={"key": key[:64]})
-        fields = changes.fields()
-        if not fields:
-            return FlagView.of(flag)
         updated = flag.changed(
             now=self._clock.now(), description=_given(changes.description),
             enabled=_given(changes.enabled), rollout_percentage=_given(changes.rollout_percentage),
             tenant_ids=_given(changes.tenant_ids), user_ids=_given(changes.user_ids),
         )  # fmt: skip
+        fields = [
+            name for name in changes.fields() if getattr(updated, name) != getattr(flag, name)
+        ]
+        if not fields:
+            return FlagView.of(flag)
         if not await self._flags.save(updated, fields):
             raise FlagNotFound(details={"key": key})
         saved = await self._flags.get(key) or updated  # with any concurrent change of others

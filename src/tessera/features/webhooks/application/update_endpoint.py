@@ -26,7 +26,8 @@ class WebhookChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class UpdateEndpoint:
     """Changes url, events, description or enabled state; a new URL passes the SSRF guard
     again; enabling clears the reason it was disabled for (deliveries that failed meanwhile
-    stay failed until replayed)."""
+    stay failed until replayed). A change that changes nothing writes nothing: `updated_at`
+    stays."""
 
     def __init__(
         self, endpoints: EndpointRepository, guard: TargetGuard, unit_of_work: UnitOfWork,
@@ -40,7 +41,8 @@ class UpdateEndpoint:
     ) -> WebhookView:
         endpoint = await reachable_endpoint(self._endpoints, self._scope, caller, endpoint_id)
         now = self._clock.now()
-        if not isinstance(changes.url, msgspec.UnsetType):
+        before = (endpoint.url, list(endpoint.events), endpoint.description, endpoint.enabled)
+        if not isinstance(changes.url, msgspec.UnsetType) and changes.url != endpoint.url:
             if len(changes.url) > MAX_URL:
                 raise UnsafeTarget(f"The webhook URL is at most {MAX_URL} characters.")
             endpoint.url = (await self._guard.check(changes.url)).url
@@ -52,6 +54,8 @@ class UpdateEndpoint:
             endpoint.enable(now)
         elif changes.enabled is False and endpoint.enabled:
             endpoint.disable("disabled by an administrator", now)
+        if (endpoint.url, list(endpoint.events), endpoint.description, endpoint.enabled) == before:
+            return WebhookView.of(endpoint, now=now)
         endpoint.updated_at = now
         await self._endpoints.save(endpoint)
         await self._uow.commit()
