@@ -9,8 +9,9 @@ Tessera never sends. Here, once per app, before the document is first served:
 - every id (a parameter or property named `id` or `*_id`, but `request_id`) is a uuid;
 - free-form strings in parameters and request bodies say they hold no NUL (`pattern`);
 - every operation lists the error envelopes it can answer with, all in the one
-  `ErrorEnvelope` shape: 400 for any parameter or body, 404 for any path parameter, body
-  or id in the query, 413 and 415 for a body, 409 for a change, 429 where rate limits
+  `ErrorEnvelope` shape: 400 and 413 for any (a query parameter, a body may come with
+  any request), 404 for any path parameter, body or id in the query, 415 for a POST, PUT
+  or PATCH, 409 for a change, 429 where rate limits
   apply, 503 where a dependency is asked, 500 everywhere; `/auth` operations may answer
   401 and 403 without a token (wrong credentials, a spent link, an unverified or inactive
   account); 429 and 503 carry `Retry-After`.
@@ -261,15 +262,15 @@ def _request_bodies(schema: dict[str, Any]) -> set[str]:
 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     body = "requestBody" in operation
-    statuses = [500]
-    if operation.get("parameters") or body:
-        statuses.append(400)
+    # Any route: a query parameter holding NUL is a 400 (`before_request`), a body over the
+    # limit a 413 before routing (`shared.http.edge`), whatever the operation declares.
+    statuses = [400, 413, 500]
     if operation.get("security") or path.startswith("/api/v1/auth/"):
         statuses += [401, 403]
     if "{" in path or body or _takes_an_id(operation):  # an id may name nothing in reach
         statuses.append(404)
-    if body:
-        statuses += [413, 415]
+    if body or method in {"post", "put", "patch"}:  # a body not in its media type
+        statuses.append(415)
     if path.startswith("/api/") and method in _CHANGES:
         statuses.append(409)
     if not path.startswith(_NOT_LIMITED):

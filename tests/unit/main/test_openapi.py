@@ -57,8 +57,8 @@ def test_statuses_follow_what_the_operation_takes(document: dict[str, Any]) -> N
     one_user = operation(document, "/api/v1/users/{user_id}", "get")
     liveness = operation(document, "/health", "get")
     assert {"400", "401", "403", "404", "429", "503"} <= set(one_user["responses"])
-    assert "413" not in one_user["responses"]
-    assert set(liveness["responses"]) == {"200", "500"}
+    assert "415" not in one_user["responses"]
+    assert set(liveness["responses"]) == {"200", "400", "413", "500"}
     for listing in ("/api/v1/files", "/api/v1/invitations", "/api/v1/webhooks", "/api/v1/users"):
         assert "404" in operation(document, listing, "get")["responses"]  # `tenant_id`
     assert "404" not in operation(document, "/api/v1/notifications", "get")["responses"]
@@ -190,3 +190,14 @@ def test_retry_after_comes_with_every_429_and_503(document: dict[str, Any]) -> N
     assert len(answers) > 50
     for path, method, response in answers:
         assert response["headers"]["Retry-After"]["schema"]["type"] == "integer", (path, method)
+
+
+def test_every_operation_lists_what_any_request_may_be_refused_with(
+    document: dict[str, Any],
+) -> None:
+    """A NUL in any query parameter is a 400 and a body over the limit a 413 on every route,
+    declared or not; a POST, PUT or PATCH body in another media type is a 415."""
+    for path, method, op in operations(document):
+        assert {"400", "413", "500"} <= set(op["responses"]), (path, method)
+        if method in {"post", "put", "patch"}:
+            assert "415" in op["responses"], (path, method)
