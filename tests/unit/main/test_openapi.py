@@ -33,7 +33,7 @@ def test_operations_taking_the_caller_require_the_bearer_token(document: dict[st
     me = operation(document, "/api/v1/users/me", "get")
     login = operation(document, "/api/v1/auth/login", "post")
     assert me["security"] == [{"BearerToken": []}]
-    assert "security" not in login
+    assert login["security"] == []
     assert document["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
     assert error_schema(me, "401") == ENVELOPE
 
@@ -57,8 +57,8 @@ def test_statuses_follow_what_the_operation_takes(document: dict[str, Any]) -> N
     one_user = operation(document, "/api/v1/users/{user_id}", "get")
     liveness = operation(document, "/health", "get")
     assert {"400", "401", "403", "404", "429", "503"} <= set(one_user["responses"])
-    assert "413" not in one_user["responses"]
-    assert set(liveness["responses"]) == {"200", "500"}
+    assert "415" not in one_user["responses"]
+    assert set(liveness["responses"]) == {"200", "400", "413", "500"}
     for listing in ("/api/v1/files", "/api/v1/invitations", "/api/v1/webhooks", "/api/v1/users"):
         assert "404" in operation(document, listing, "get")["responses"]  # `tenant_id`
     assert "404" not in operation(document, "/api/v1/notifications", "get")["responses"]
@@ -98,3 +98,106 @@ def test_a_created_resource_links_to_the_operations_on_it(document: dict[str, An
     assert {link["parameters"]["webhook_id"] for link in links.values()} == {
         "$response.body#/data/id"
     }
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+    ]
+
+
+def test_every_operation_says_whether_it_needs_the_bearer_token(document: dict[str, Any]) -> None:
+    public = {
+        ("/api/v1/auth/register", "post"), ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"), ("/api/v1/auth/password/forgot", "post"),
+        ("/api/v1/auth/password/reset", "post"), ("/api/v1/auth/verify-email", "post"),
+        ("/health", "get"), ("/health/ready", "get"), ("/health/{module}", "get"),
+        ("/metrics", "get"),
+    }  # fmt: skip
+    for path, method, op in operations(document):
+        expected = [] if (path, method) in public else [{"BearerToken": []}]
+        assert op["security"] == expected, (path, method)
+
+
+def test_every_success_response_has_its_data_required_and_not_null(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    checked = 0
+    for path, method, op in operations(document):
+        for status, response in op["responses"].items():
+            if not status.startswith("2"):
+                continue
+            schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+            envelope = schemas.get(schema.get("$ref", "").rpartition("/")[2], {})
+            if "data" not in envelope.get("properties", {}):
+                continue  # not an envelope: health reports, a redirect, metrics
+            data = envelope["properties"]["data"]
+            if data == {"type": "null"}:  # a message only (`Success[None]`): no data at all
+                assert "data" not in envelope.get("required", []), (path, method)
+                continue
+            checked += 1
+            assert "data" in envelope["required"], (path, method, status)
+            assert "null" not in str(data), (path, method, status)
+    assert checked > 30
+
+
+def _ids(name: str, node: Any, where: str) -> list[tuple[str, str, Any]]:
+    """(where, name, schema) of every string schema named `id` or `*_id` under `node`."""
+    found: list[tuple[str, str, Any]] = []
+    if isinstance(node, list):
+        for item in node:
+            found += _ids(name, item, where)
+    elif isinstance(node, dict):
+        if (name == "id" or name.endswith("_id")) and node.get("type") == "string":
+            found.append((where, name, node))
+        for key in ("oneOf", "anyOf", "allOf", "items"):
+            found += _ids(name, node.get(key), where)
+        for child, value in (node.get("properties") or {}).items():
+            found += _ids(child, value, where)
+    return found
+
+
+def test_every_id_is_a_uuid(document: dict[str, Any]) -> None:
+    ids = [
+        found
+        for name, schema in document["components"]["schemas"].items()
+        for found in _ids("", schema, name)
+    ] + [
+        found
+        for path, method, op in operations(document)
+        for parameter in op.get("parameters", [])
+        for found in _ids(parameter["name"], parameter["schema"], f"{method} {path}")
+    ]
+    names = {name for _, name, _ in ids}
+    assert {"id", "user_id", "tenant_id", "session_id", "webhook_id", "delivery_id"} <= names
+    for where, name, schema in ids:
+        if name == "request_id":  # the request's tag (X-Request-ID), not a resource's id
+            assert "format" not in schema
+            continue
+        assert schema.get("format") == "uuid", (where, name)
+
+
+def test_retry_after_comes_with_every_429_and_503(document: dict[str, Any]) -> None:
+    answers = [
+        (path, method, response)
+        for path, method, op in operations(document)
+        for status, response in op["responses"].items()
+        if status in {"429", "503"}
+    ]
+    assert len(answers) > 50
+    for path, method, response in answers:
+        assert response["headers"]["Retry-After"]["schema"]["type"] == "integer", (path, method)
+
+
+def test_every_operation_lists_what_any_request_may_be_refused_with(
+    document: dict[str, Any],
+) -> None:
+    """A NUL in any query parameter is a 400 and a body over the limit a 413 on every route,
+    declared or not; a POST, PUT or PATCH body in another media type is a 415."""
+    for path, method, op in operations(document):
+        assert {"400", "413", "500"} <= set(op["responses"]), (path, method)
+        if method in {"post", "put", "patch"}:
+            assert "415" in op["responses"], (path, method)
