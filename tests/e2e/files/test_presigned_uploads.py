@@ -194,3 +194,15 @@ async def test_the_quota_counts_what_is_stored(stack: Stack) -> None:
     over = await client.post(f"{FILES}/uploads", headers=headers,
                              json={"content_type": "image/png", "size_bytes": 1})  # fmt: skip
     assert over.status_code == 409
+
+
+async def test_a_declared_size_over_the_limit_is_a_400_naming_size_bytes(stack: Stack) -> None:
+    headers = await signed_in(stack.client)
+    response = await stack.client.post(
+        f"{FILES}/uploads", headers=headers,
+        json={"content_type": "image/gif", "size_bytes": 2_487_941_809},
+    )  # fmt: skip
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "size_bytes")
+    assert error["details"]["max_bytes"] > 0

@@ -36,7 +36,6 @@ from tessera.features.files.domain.file import (
     UploadNotAccepted,
     UploadNotReceived,
     check_quota,
-    check_size,
     display_name,
     office_type,
     sniff,
@@ -88,7 +87,11 @@ class StartUpload:
             raise UnsupportedFileType(field="content_type")
         if data.size_bytes < 1:
             raise InvalidInput("size_bytes must be at least 1.", field="size_bytes")
-        check_size(data.size_bytes, max_bytes=self._config.max_file_bytes)
+        if data.size_bytes > self._config.max_file_bytes:  # a field of a small body: a 400
+            raise InvalidInput(
+                f"size_bytes is over the limit of {self._config.max_file_bytes} bytes.",
+                field="size_bytes", details={"max_bytes": self._config.max_file_bytes},
+            )  # fmt: skip
         declared_sha256 = (data.sha256 or "").lower()
         if data.sha256 is not None and not _SHA256.fullmatch(declared_sha256):
             raise InvalidInput("sha256 must be 64 hexadecimal digits.", field="sha256")

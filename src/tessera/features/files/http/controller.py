@@ -113,10 +113,7 @@ class FilesController(Controller):
         self, caller: FromDishka[Principal], data: JSONBody[NewUpload],
         start: FromDishka[StartUpload],
     ) -> Success[UploadTicket]:  # fmt: skip
-        try:
-            return ok(await start.execute(caller, data), message="Upload the bytes, then complete")
-        except FileTooLarge as error:
-            raise RequestEntityTooLarge(detail=error.message) from None
+        return ok(await start.execute(caller, data), message="Upload the bytes, then complete")
 
     @post(
         "/{file_id:uuid}/complete", status_code=200,
