@@ -6,6 +6,7 @@ Tessera never sends. Here, once per app, before the document is first served:
 - an operation whose handler takes the caller (`Principal`) requires the bearer token
   (`security`), and lists 401 and 403; every other one says it needs none (`security: []`);
 - a success envelope's `data` is required and not null (unless the operation has no data);
+- a field that may be left out is its type, not a `oneOf` of that one type;
 - every id (a parameter or property named `id` or `*_id`, but `request_id`) is a uuid;
 - free-form strings in parameters and request bodies say they hold no NUL (`pattern`);
 - every operation lists the error envelopes it can answer with, all in the one
@@ -115,6 +116,7 @@ def document(
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
         "description": "The access token from POST /api/v1/auth/login or /auth/refresh.",
     }  # fmt: skip
+    _no_choice_of_one(schema)
     for name in _request_bodies(schema):
         # every JSON body is a struct with forbid_unknown_fields: any other field is a 400
         components["schemas"][name]["additionalProperties"] = False
@@ -162,6 +164,24 @@ def _data_is_required(response: dict[str, Any], components: dict[str, Any]) -> N
         required = envelope.setdefault("required", [])
         if "data" not in required:
             required.append("data")
+
+
+def _no_choice_of_one(node: Any) -> None:
+    """Litestar writes a field that may be left out (`X | msgspec.UnsetType`) as `oneOf: [X]`,
+    a choice of one that generators turn into a union of one member: say `X` itself."""
+    if isinstance(node, list):
+        for item in node:
+            _no_choice_of_one(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for key in ("oneOf", "anyOf"):
+        choices = node.get(key)
+        if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], dict):
+            del node[key]
+            node.update({**choices[0], **node})
+    for value in node.values():
+        _no_choice_of_one(value)
 
 
 def _ids_are_uuids(name: str, node: Any) -> None:
