@@ -14,9 +14,11 @@ key prefix (`redis_for`). A test that kills a server starts a topology of its ow
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -40,6 +42,8 @@ SERVICE = "tessera"
 """The name the sentinels monitor the primary under."""
 DOWN_AFTER_MS = 1000
 """How long a primary may be silent before a sentinel holds it down (production: 5-30 s)."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process gets when its parent dies."""
 NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
 """Nothing on disk: these servers live for one test run."""
 MODES = ("redis", "sentinel", "cluster")
@@ -68,6 +72,16 @@ def _wait(what: str, ready: Callable[[], object], seconds: float = 15.0) -> None
         time.sleep(0.05)
 
 
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before it starts: on Linux, it is killed when the test
+    process ends, however it ends (a hung test's is killed before fixtures stop anything)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class _Process:
     """One `redis-server` (or sentinel) on a free port, logging into `folder`."""
 
@@ -86,7 +100,10 @@ class _Process:
             "--bind", "127.0.0.1", "--dir", str(self.folder),
         ]  # fmt: skip
         with (self.folder / "redis.log").open("ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - one C call, looked up before
+            )  # fmt: skip
         _wait(f"redis on port {self.port}", self.client.ping)
 
     def kill(self) -> None:
