@@ -1,6 +1,6 @@
 """Input nobody reads is refused, on the production stack (PostgreSQL as the app role,
 Redis): a query parameter the route does not take, or one it takes given twice, is a 400
-naming it, as an unknown body field is. What
+naming it, as an unknown body field is; so is a multipart part next to `file`. What
 legitimately carries a query still works: signed storage links (`?token=`), the
 WebSocket's `?token=`, the docs page's assets (`?v=`), CORS preflights."""
 
@@ -227,3 +227,30 @@ async def test_the_docs_assets_and_preflights_keep_their_queries(running: Runnin
     )  # fmt: skip
     assert preflight.status_code in (200, 204), preflight.text
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
+
+
+async def test_a_multipart_part_next_to_file_is_a_400_naming_it(running: Running) -> None:
+    client, headers = running.client, running.world.headers["acme_user"]
+    extra = await client.post(
+        f"{API}/files", files={"file": ("a.pdf", PDF, "application/pdf")},
+        data={"description": "quarterly"}, headers=headers,
+    )  # fmt: skip
+    assert refused(extra, "description")["message"] == (
+        "The multipart field `description` is not accepted: send only `file`."
+    )
+    second_file = await client.post(
+        f"{API}/files", headers=headers,
+        files=[("file", ("a.pdf", PDF, "application/pdf")), ("thumbnail", ("t.png", PNG))],
+    )  # fmt: skip
+    refused(second_file, "thumbnail")
+    assert (await client.get(f"{API}/files", headers=headers)).json()["data"] == []
+    alone = await client.post(
+        f"{API}/files", files={"file": ("a.pdf", PDF, "application/pdf")}, headers=headers
+    )
+    assert alone.status_code == 201, alone.text
+
+    avatar = await client.put(f"{API}/users/me/avatar", files={"file": ("a.png", PNG)},
+                              data={"crop": "square"}, headers=headers)  # fmt: skip
+    refused(avatar, "crop")
+    me = (await client.get(f"{API}/users/me", headers=headers)).json()["data"]
+    assert me["avatar_url"] is None

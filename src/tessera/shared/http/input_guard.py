@@ -119,6 +119,17 @@ def check_form(form: FormMultiDict) -> None:
             check_text(name, value)
 
 
+def refuse_other_parts(form: FormMultiDict, expected: str) -> None:
+    """A multipart route reads one part: any other is a 400 naming it, as an unknown JSON
+    field is, rather than a part the client believes was stored."""
+    for name in form:
+        if name != expected:
+            raise InvalidInput(
+                f"The multipart field `{name}` is not accepted: send only `{expected}`.",
+                field=name,
+            )
+
+
 def too_deep(limit: int) -> InvalidInput:
     return InvalidInput(
         f"The JSON body is nested deeper than {limit} levels.",
