@@ -59,7 +59,10 @@ _RETRY_AFTER = {
     }
 }
 _ERRORS = {
-    400: "VALIDATION_ERROR: a parameter or the body is invalid; `field` names it.",
+    400: (
+        "VALIDATION_ERROR: a parameter or the body is invalid, or a query parameter is not "
+        "one this operation takes or is repeated; `field` names it."
+    ),
     401: "UNAUTHORIZED: no valid access token of a live session, or wrong credentials.",
     403: "FORBIDDEN: the caller's role or account state does not allow this.",
     404: "NOT_FOUND: nothing by that id within the caller's reach.",
@@ -282,8 +285,9 @@ def _request_bodies(schema: dict[str, Any]) -> set[str]:
 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     body = "requestBody" in operation
-    # Any route: a query parameter holding NUL is a 400 (`before_request`), a body over the
-    # limit a 413 before routing (`shared.http.edge`), whatever the operation declares.
+    # Any route: a query parameter it does not take, or holding NUL, is a 400
+    # (`before_request`), a body over the limit a 413 before routing (`shared.http.edge`),
+    # whatever the operation declares.
     statuses = [400, 413, 500]
     if operation.get("security") or path.startswith("/api/v1/auth/"):
         statuses += [401, 403]
