@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     refresh_token_ttl_seconds: PositiveInt = 604800
     session_idle_ttl_seconds: PositiveInt = 86400
     sessions_per_user_max: PositiveInt = 100
+    known_device_days: PositiveInt = 30
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"
