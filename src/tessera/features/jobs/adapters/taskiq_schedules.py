@@ -142,7 +142,7 @@ class ScheduleLeader:
                             holder=self._lease.holder)  # fmt: skip
         elif self._leading and (held is False or self._monotonic() >= self._valid_until):
             self._leading = False
-            reason = "another holds it" if held is False else "not renewed within the lease"
+            reason = "ran out or taken" if held is False else "Redis did not answer in time"
             logger.warning("scheduler lost the lead", lease=self._lease.key,
                            holder=self._lease.holder, reason=reason)  # fmt: skip
         if self._leading:
