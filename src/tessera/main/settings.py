@@ -100,6 +100,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     job_lease_seconds: PositiveFloat = 300.0
     queue_redelivery_seconds: PositiveFloat = 60.0
     outbox_sweep_seconds: PositiveInt = 2
+    scheduler_lease_seconds: Annotated[float, msgspec.Meta(ge=1)] = 15.0
     storage_quota_bytes_per_tenant: PositiveInt = 1_073_741_824
     file_max_bytes: Annotated[int, msgspec.Meta(ge=1, le=5 * 1024**3)] = 26_214_400
 
