@@ -12,8 +12,8 @@ from typing import Any
 import hiredis
 import msgspec
 import pytest
+from redis.asyncio import Connection
 
-from tessera.shared.adapters import redis_batching
 from tests.e2e.harness import asgi_request, garbage_after, on_app_loop
 from tests.e2e.identity.conftest import (
     PASSWORD,
@@ -532,13 +532,14 @@ async def test_the_session_check_and_the_rate_limit_counter_share_one_round_trip
         warm = await app.get("/api/v1/users/me", headers=bearer(tokens))
         assert warm.status_code == 200
         batches: list[int] = []
-        write = redis_batching._write
+        send = Connection.send_packed_command
 
-        def counted(connection: Any, payload: bytes) -> None:
-            batches.append(commands_in(payload))
-            write(connection, payload)
+        async def counted(connection: Connection, command: Any, check_health: bool = True) -> None:
+            if isinstance(command, bytes):  # the batcher's: redis-py's own commands are lists
+                batches.append(commands_in(command))
+            await send(connection, command, check_health)
 
-        monkeypatch.setattr(redis_batching, "_write", counted)
+        monkeypatch.setattr(Connection, "send_packed_command", counted)
         me = await app.get("/api/v1/users/me", headers=bearer(tokens))
     assert me.status_code == 200
     assert me.headers["ratelimit"].startswith('"api";r=')
