@@ -33,7 +33,7 @@ from tessera.features.files.http.uploads import (
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request
 
@@ -132,9 +132,9 @@ class FilesController(Controller):
     async def remove(
         self, caller: FromDishka[Principal], file_id: FromPath[uuid.UUID],
         remove: FromDishka[DeleteFile],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await remove.execute(caller, file_id)
-        return ok(message="File deleted")
+        return done("File deleted")
 
 
 def files_router(max_file_bytes: int) -> Router:

@@ -48,23 +48,23 @@ class TokenPair(msgspec.Struct, frozen=True):
 class Profile(msgspec.Struct, frozen=True):
     """The current user as the API shows it (and as it is cached)."""
 
-    user_id: str
+    user_id: uuid.UUID
     email: str
     full_name: str
     avatar_url: str | None
     is_verified: bool
     is_active: bool
     role: str
-    tenant_id: str
+    tenant_id: uuid.UUID
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, user: User) -> Profile:
         return cls(
-            user_id=str(user.id), email=user.email, full_name=user.full_name,
+            user_id=user.id, email=user.email, full_name=user.full_name,
             avatar_url=user.avatar_url, is_verified=user.is_verified, is_active=user.is_active,
-            role=user.role.value, tenant_id=str(user.tenant_id), created_at=user.created_at,
+            role=user.role.value, tenant_id=user.tenant_id, created_at=user.created_at,
             updated_at=user.updated_at,
         )  # fmt: skip
 

@@ -26,7 +26,7 @@ from tessera.features.notifications.application.publish_notification import (
 )
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 
@@ -74,9 +74,9 @@ class NotificationsController(Controller):
     async def mark_read(
         self, caller: FromDishka[Principal], notification_id: FromPath[uuid.UUID],
         mark: FromDishka[MarkNotificationRead],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await mark.execute(caller, notification_id)
-        return ok(message="Notification marked as read")
+        return done("Notification marked as read")
 
     @post(
         "/", status_code=201, opt={"publishers_only": True},

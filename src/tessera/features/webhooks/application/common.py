@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -60,9 +60,16 @@ class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
         )  # fmt: skip
 
 
+# Not the endpoint's id: the delivery's `webhook-id` header (Standard Webhooks), the same on
+# every attempt, so a receiver can match what it logged with this log.
+MessageId = Annotated[
+    str, msgspec.Meta(pattern="^msg_[0-9a-f]{32}$", description="The `webhook-id` header sent.")
+]
+
+
 class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
-    webhook_id: str
+    webhook_id: MessageId
     event: str
     status: str
     attempts: int
