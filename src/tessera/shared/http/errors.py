@@ -21,6 +21,7 @@ from tessera.shared.domain.errors import (
     NotFound,
     RateLimited,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from tessera.shared.http.envelope import ErrorDetail, ErrorEnvelope, error_envelope
 
@@ -59,6 +60,7 @@ _BY_STATUS = {status: code for code, status in STATUS.items()}
 # The bases every feature error derives from; features may add entries for finer codes.
 DOMAIN_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
     InvalidInput: ErrorCode.VALIDATION_ERROR,
+    UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     Unauthenticated: ErrorCode.UNAUTHORIZED,
     Forbidden: ErrorCode.FORBIDDEN,
     NotFound: ErrorCode.NOT_FOUND,
