@@ -222,3 +222,16 @@ def test_every_operation_lists_what_any_request_may_be_refused_with(
         assert {"400", "413", "500"} <= set(op["responses"]), (path, method)
         if method in {"post", "put", "patch"}:
             assert "415" in op["responses"], (path, method)
+
+
+def test_the_document_is_the_same_whatever_the_settings(document: dict[str, Any]) -> None:
+    """`tessera openapi` prints what a server serves, however that server is configured."""
+    settings = settings_for(
+        jwt_secret_key="openapi-unit-test-key-of-forty-chars!!!!", file_max_bytes="1000",
+        webhook_allow_private_targets="true", rate_limit_enabled="false",
+        storage_quota_bytes_per_tenant="5000", s3_bucket="bucket",
+        s3_endpoint_url="http://127.0.0.1:9", aws_access_key_id="key",
+        aws_secret_access_key="secret",
+    )  # fmt: skip
+    other = openapi_document(create_app(make_container(settings), settings))
+    assert other == document
