@@ -221,6 +221,11 @@ async def test_the_list_pages_sorts_and_filters(client: Client) -> None:
     for bad in ({"limit": 101}, {"sort": "sha256"}, {"kind": "video"}):
         refused = await client.get(FILES, params=bad, headers=headers)
         assert refused.status_code == 400, bad
+    when = await client.get(FILES, params={"uploaded_after": "yesterday"}, headers=headers)
+    assert when.json()["error"] == {
+        "code": "VALIDATION_ERROR", "field": "uploaded_after",
+        "message": "uploaded_after must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z.",
+    }  # fmt: skip
 
 
 async def test_other_tenants_never_see_nor_delete_a_file(client: Client) -> None:
