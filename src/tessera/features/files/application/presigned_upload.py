@@ -48,6 +48,7 @@ from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.domain.patterns import described
 
 UPLOAD_LINK_TTL = timedelta(minutes=5)
 ZIP_SPOOL_BYTES = 1024 * 1024
@@ -74,7 +75,9 @@ SizeBytes = Annotated[
         "configured), else a 400 naming size_bytes.",
     ),
 ]
-Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{64}$")]
+Sha256 = Annotated[
+    str, msgspec.Meta(pattern=described("^[0-9a-fA-F]{64}$", "64 hexadecimal digits"))
+]
 
 
 class NewUpload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

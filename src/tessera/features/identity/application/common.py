@@ -7,19 +7,46 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.ports import OneTimeTokens, TokenIssuer, UserRepository
+from tessera.features.identity.domain import password_policy
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord, TokenType
-from tessera.features.identity.domain.user import User
+from tessera.features.identity.domain.user import (
+    EMAIL_PATTERN,
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
+    User,
+)
 from tessera.shared.application.ports import Outbox
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
+from tessera.shared.domain.patterns import NOT_BLANK
 
 USER_SECURITY_ALERT = "user.security_alert"
+
+# What request bodies take, stated in their types (and so in the OpenAPI document) with the
+# domain's own limits: the API refuses what the domain would, before a use case runs.
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH,
+        description="Surrounding spaces are ignored; kept in lower case.",
+    ),
+]  # fmt: skip
+NewPassword = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=password_policy.MIN_LENGTH, max_length=password_policy.MAX_LENGTH,
+        description="Taken exactly as typed. It must also not be the account's email nor "
+        "a common password (a 400 naming the field).",
+    ),
+]  # fmt: skip
+FullName = Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=MAX_NAME_LENGTH)]
 
 
 @dataclass(frozen=True, slots=True)
