@@ -234,6 +234,7 @@ def test_request_bodies_state_the_rules_the_server_enforces(as_typed: dict[str, 
         8, 128,
     )  # fmt: skip
     assert registration["email"]["maxLength"] == 254
+    assert schemas["Registration"]["not"]["required"] == ["tenant_name", "invitation_token"]
     upload = schemas["NewUpload"]["properties"]
     assert "image/png" in upload["content_type"]["enum"]
     assert "text/html" not in upload["content_type"]["enum"]

@@ -55,6 +55,14 @@ class Registration(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+# The rule `RegisterUser` checks on the two optional fields, as JSON Schema for the OpenAPI
+# document (a struct cannot say it): a tenant name is refused beside an invitation token.
+NOT_BOTH_TENANT_NAME_AND_INVITATION = {
+    "required": ["tenant_name", "invitation_token"],
+    "properties": {"tenant_name": {"type": "string"}, "invitation_token": {"type": "string"}},
+}
+
+
 class InvalidInvitation(InvalidInput):
     default_message = "The invitation is invalid or has expired."
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, JSONBody
 
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import Profile, TokenPair
@@ -16,7 +17,11 @@ from tessera.features.identity.application.log_in import Credentials, LogIn
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
-from tessera.features.identity.application.register_user import RegisterUser, Registration
+from tessera.features.identity.application.register_user import (
+    NOT_BOTH_TENANT_NAME_AND_INVITATION,
+    RegisterUser,
+    Registration,
+)
 from tessera.features.identity.application.request_email_verification import (
     RequestEmailVerification,
 )
@@ -47,7 +52,15 @@ class AuthController(Controller):
     @post("/register", status_code=201, summary="Create an account (and its tenant).")
     @inject
     async def register(
-        self, data: JSONBody[Registration], register: FromDishka[RegisterUser]
+        self,
+        data: Annotated[
+            Registration,
+            Body(
+                media_type=RequestEncodingType.JSON,
+                schema_extra={"not": NOT_BOTH_TENANT_NAME_AND_INVITATION},
+            ),
+        ],
+        register: FromDishka[RegisterUser],
     ) -> Success[Profile]:
         return ok(await register.execute(data), message="Account created.")
 
