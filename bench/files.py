@@ -172,7 +172,7 @@ async def run(_opts: Options) -> list[Row]:
         client = await stack.enter_async_context(
             httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT_S)
         )
-        client.headers["Authorization"] = f"Bearer {await _enrol(client)}"
+        client.headers["Authorization"] = f"Bearer {await enrol(client)}"
         _say(f"warm-up: {WARMUP_MIB} MiB")
         await _upload_and_download(client, server, bodies[WARMUP_MIB], WARMUP_MIB)
         baseline = await _baseline(server.pid)
@@ -280,7 +280,7 @@ def _tessera_spec(
 # Registering and logging in the user
 
 
-async def _enrol(client: httpx.AsyncClient) -> str:
+async def enrol(client: httpx.AsyncClient) -> str:
     """Register one user and log in; the access token."""
     email, password = "bench-files@example.com", f"bench-{secrets.token_hex(8)}"
     _say("registering and logging in one user")

@@ -36,10 +36,10 @@ from bench.identity import (
     LOGIN_CONCURRENCY,
     ME,
     RAISED_LIMIT,
-    _enrol,
+    User,
     _login_request,
     _spec,
-    _User,
+    enrol,
 )
 from bench.load import LoadResult, LoadSpec, Request, bearer, run_load
 from bench.servers import REPO_ROOT, Server, ServerSpec, floor, serving, tessera
@@ -147,9 +147,9 @@ def _say(line: str) -> None:
 
 
 async def _measure(priority: str, opts: Options) -> _Outcome:
-    users = [_User(f"hash{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
+    users = [User(f"hash{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
     async with _tessera_beside_neighbours(priority) as (server, flags):
-        tokens = await _enrol(server.base_url, users)
+        tokens = await enrol(server.base_url, users)
         me = [Request(ME, headers=bearer(token)) for token in tokens]
         logins = [_login_request(user) for user in users]
         _say(f"{priority}: logins, quiet")

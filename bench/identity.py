@@ -144,7 +144,7 @@ U = TypeVar("U")
 
 
 @dataclass(frozen=True)
-class _User:
+class User:
     email: str
     password: str
 
@@ -183,10 +183,10 @@ async def run(opts: Options) -> list[Row]:
         why = f"{reason}; {stores.HOW_TO_START}"
         _say(f"not run: {why}")
         return [Row("not run", {"why": why})]
-    users = [_User(f"bench{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
+    users = [User(f"bench{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
     floor_result = opts.floor if opts.floor is not None else await measure_floor(opts)
     async with _production_tessera() as server:
-        tokens = await _enrol(server.base_url, users)
+        tokens = await enrol(server.base_url, users)
         me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
         login_requests = [_login_request(user) for user in users]
         _say(f"GET {ME}, {opts.concurrency} connections")
@@ -255,7 +255,7 @@ def _tessera_spec(database_url: str, prefix: str, scratch: Path) -> ServerSpec:
 # Registering and logging in the users
 
 
-async def _enrol(base_url: str, users: Sequence[_User]) -> list[str]:
+async def enrol(base_url: str, users: Sequence[User]) -> list[str]:
     """Register every user, log each in once; their access tokens, in order."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         _say(f"registering {len(users)} users")
@@ -275,14 +275,14 @@ async def _each(items: Sequence[T], work: Callable[[T], Awaitable[U]]) -> list[U
     return await asyncio.gather(*(bounded(item) for item in items))
 
 
-async def _register(client: httpx.AsyncClient, user: _User) -> None:
+async def _register(client: httpx.AsyncClient, user: User) -> None:
     name = user.email.partition("@")[0].title()
     body = {"email": user.email, "password": user.password, "full_name": name}
     response = await client.post(REGISTER, json=body | {"terms_accepted": True})
     _expect(response, 201)
 
 
-async def _log_in(client: httpx.AsyncClient, user: _User) -> str:
+async def _log_in(client: httpx.AsyncClient, user: User) -> str:
     response = await client.post(LOGIN, json={"email": user.email, "password": user.password})
     _expect(response, 200)
     token = response.json()["data"]["access_token"]
@@ -296,7 +296,7 @@ def _expect(response: httpx.Response, status: int) -> None:
         raise RuntimeError(f"{request} answered {response.status_code}: {response.text[:500]}")
 
 
-def _login_request(user: _User) -> Request:
+def _login_request(user: User) -> Request:
     return Request.json(LOGIN, {"email": user.email, "password": user.password})
 
 

@@ -21,7 +21,7 @@ from tests.pgbouncer import PgBouncer
 
 from bench import stores
 from bench.core import Figure, Options, Row
-from bench.identity import RAISED_LIMIT, _enrol, _spec, _User
+from bench.identity import RAISED_LIMIT, User, _spec, enrol
 from bench.load import LoadResult, Request, bearer, run_load
 from bench.servers import Server, serving, tessera
 from tessera.main import migrations
@@ -52,7 +52,7 @@ def setup(opts: Options) -> str:
 async def run(opts: Options) -> list[Row]:
     if (reason := await stores.missing_service()) is not None:
         return [Row("not run", {"why": f"{reason}; {stores.HOW_TO_START}"})]
-    users = [_User(f"pool{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
+    users = [User(f"pool{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
     async with AsyncExitStack() as stack:
         database_url = await stack.enter_async_context(stores.throwaway_database())
         await asyncio.to_thread(migrations.upgrade, database_url)
@@ -68,7 +68,7 @@ async def run(opts: Options) -> list[Row]:
         ):
             async with _tessera(url, pooling, prefix) as server:
                 if not tokens:
-                    tokens = await _enrol(server.base_url, users)
+                    tokens = await enrol(server.base_url, users)
                 requests = [Request(INBOX, headers=bearer(token)) for token in tokens]
                 _say(f"{name}: GET {INBOX}, {opts.concurrency} connections")
                 results[name] = await run_load(_spec(server, requests, opts.concurrency, opts))

@@ -216,7 +216,7 @@ def worker(queues: str, metrics_port: int | None) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Send the periodic jobs (outbox sweep, clean-ups) on time. Run exactly one."""
+    """Send the periodic jobs (outbox sweep, clean-ups) on time. Run one or more: one leads."""
     settings = _settings(service=True)
     if settings.is_embedded:
         _needs_redis("scheduler")

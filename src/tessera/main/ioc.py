@@ -80,7 +80,7 @@ from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
 from tessera.shared.adapters.outbox import SqlOutbox
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import RedisCache
-from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.adapters.redis_client import REDIS_TIMEOUT_SECONDS, connect_redis
 from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage
 from tessera.shared.application.event_loop import OneLoopLock
@@ -153,8 +153,12 @@ class RedisProvider(Provider):
         await client.aclose(close_connection_pool=True)
 
     @provide
-    def batcher(self, client: Redis) -> CommandBatcher:
-        return CommandBatcher(client)
+    async def batcher(self, settings: Settings) -> AsyncIterator[CommandBatcher]:
+        """A client of its own: no socket timeout on its pool, the batcher bounds a batch."""
+        assert settings.redis_url is not None
+        client = connect_redis(settings.redis_url, socket_timeout=None)
+        yield CommandBatcher(client, timeout=REDIS_TIMEOUT_SECONDS)
+        await client.aclose(close_connection_pool=True)
 
     @provide
     def cache(self, batcher: CommandBatcher, settings: Settings) -> Cache:
@@ -168,9 +172,12 @@ class RedisProvider(Provider):
         await pubsub.aclose()
 
     @provide
-    def pool_gauges(self, engine: AsyncEngine, client: Redis) -> PoolGauges:
+    def pool_gauges(
+        self, engine: AsyncEngine, client: Redis, batcher: CommandBatcher
+    ) -> PoolGauges:
         return PoolGauges(
-            sqlalchemy_pool_reading(engine.pool), redis_pool_reading(client.connection_pool)
+            sqlalchemy_pool_reading(engine.pool),
+            redis_pool_reading(client.connection_pool, batcher.client.connection_pool),
         )
 
 

@@ -10,6 +10,7 @@ first served, only what no type holds:
 - a JSON body refuses unknown fields (`forbid_unknown_fields`, which Litestar does not
   render) and every free-form string a request carries holds no NUL (`input_guard`
   refuses it wherever it comes, whatever the field's type says);
+- a field that may be left out is its type, not a `oneOf` of that one type;
 - a handler that reads its multipart body itself is described as taking the `file` part;
 - a `POST /collection` links to the operations on the resource it creates;
 - every operation lists the error envelopes it can answer with, all in the one
@@ -61,7 +62,10 @@ _RETRY_AFTER = {
     }
 }
 _ERRORS = {
-    400: "VALIDATION_ERROR: a parameter or the body is invalid; `field` names it.",
+    400: (
+        "VALIDATION_ERROR: a parameter or the body is invalid, or a query parameter is not "
+        "one this operation takes or is repeated; `field` names it."
+    ),
     401: "UNAUTHORIZED: no valid access token of a live session, or wrong credentials.",
     403: "FORBIDDEN: the caller's role or account state does not allow this.",
     404: "NOT_FOUND: nothing by that id within the caller's reach.",
@@ -118,6 +122,7 @@ def document(
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
         "description": "The access token from POST /api/v1/auth/login or /auth/refresh.",
     }  # fmt: skip
+    _no_choice_of_one(schema)
     for name in _request_bodies(schema):
         # every JSON body is a struct with forbid_unknown_fields: any other field is a 400
         components["schemas"][name]["additionalProperties"] = False
@@ -137,6 +142,24 @@ def document(
             }
             if status in {429, 503}:
                 responses[str(status)]["headers"] = _RETRY_AFTER
+
+
+def _no_choice_of_one(node: Any) -> None:
+    """Litestar writes a field that may be left out (`X | msgspec.UnsetType`) as `oneOf: [X]`,
+    a choice of one that generators turn into a union of one member: say `X` itself."""
+    if isinstance(node, list):
+        for item in node:
+            _no_choice_of_one(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for key in ("oneOf", "anyOf"):
+        choices = node.get(key)
+        if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], dict):
+            del node[key]
+            node.update({**choices[0], **node})
+    for value in node.values():
+        _no_choice_of_one(value)
 
 
 def _refuse_nul(node: Any, components: dict[str, Any], seen: set[str]) -> None:
@@ -212,8 +235,9 @@ def _request_bodies(schema: dict[str, Any]) -> set[str]:
 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     body = "requestBody" in operation
-    # Any route: a query parameter holding NUL is a 400 (`before_request`), a body over the
-    # limit a 413 before routing (`shared.http.edge`), whatever the operation declares.
+    # Any route: a query parameter it does not take, or holding NUL, is a 400
+    # (`before_request`), a body over the limit a 413 before routing (`shared.http.edge`),
+    # whatever the operation declares.
     statuses = [400, 413, 500]
     if operation.get("security") or path.startswith("/api/v1/auth/"):
         statuses += [401, 403]

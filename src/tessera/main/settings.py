@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     refresh_token_ttl_seconds: PositiveInt = 604800
     session_idle_ttl_seconds: PositiveInt = 86400
     sessions_per_user_max: PositiveInt = 100
+    known_device_days: PositiveInt = 30
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"
@@ -99,6 +100,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     job_lease_seconds: PositiveFloat = 300.0
     queue_redelivery_seconds: PositiveFloat = 60.0
     outbox_sweep_seconds: PositiveInt = 2
+    scheduler_lease_seconds: Annotated[float, msgspec.Meta(ge=1)] = 15.0
     storage_quota_bytes_per_tenant: PositiveInt = 1_073_741_824
     file_max_bytes: Annotated[int, msgspec.Meta(ge=1, le=5 * 1024**3)] = 26_214_400
 

@@ -492,25 +492,6 @@ async def test_unverified_users_get_403_when_verification_is_required(tmp_path: 
         await login(strict)
 
 
-async def test_a_sign_in_from_a_new_device_is_reported_by_email(
-    client: Client, tmp_path: Path
-) -> None:
-    await register(client)
-    await login(client)
-    await login(client)  # the same device again: no second alert
-    credentials = {"email": "alice@example.com", "password": PASSWORD}
-    other = {"User-Agent": "Other Browser/1.0"}
-    await client.post("/api/v1/auth/login", json=credentials, headers=other)
-    await asyncio.sleep(1)
-    alerts = [
-        m for m in (BytesParser(policy=email.policy.default).parsebytes(p.read_bytes())
-                    for p in (tmp_path / "outbox").glob("*.eml"))
-        if "new sign-in" in m.get_body(("plain",)).get_content()
-    ]  # fmt: skip
-    assert len(alerts) == 2
-    assert any("Other Browser/1.0" in m.get_body(("plain",)).get_content() for m in alerts)
-
-
 async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymous(
     tmp_path: Path,
 ) -> None:

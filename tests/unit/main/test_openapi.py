@@ -258,3 +258,27 @@ def test_the_document_is_the_same_whatever_the_settings(document: dict[str, Any]
     )  # fmt: skip
     other = openapi_document(create_app(make_container(settings), settings))
     assert other == document
+
+
+def _choices_of_one(node: Any, where: str) -> list[str]:
+    """Where under `node` a `oneOf` or `anyOf` offers a single schema."""
+    if isinstance(node, list):
+        return [found for item in node for found in _choices_of_one(item, where)]
+    if not isinstance(node, dict):
+        return []
+    found = [f"{where}/{key}" for key in ("oneOf", "anyOf") if len(node.get(key, [1, 2])) == 1]
+    for key, value in node.items():
+        found += _choices_of_one(value, f"{where}/{key}")
+    return found
+
+
+def test_a_field_that_may_be_left_out_is_its_type_not_a_choice_of_one(
+    document: dict[str, Any],
+) -> None:
+    """`X | msgspec.UnsetType` (PATCH bodies): the field's own schema, constraints kept."""
+    changes = document["components"]["schemas"]["FlagChanges"]["properties"]
+    assert changes["enabled"] == {"type": "boolean"}
+    assert changes["description"]["type"] == "string"
+    assert changes["description"]["maxLength"] == 500
+    assert changes["user_ids"]["items"] == {"type": "string", "format": "uuid"}
+    assert _choices_of_one(document, "#") == []

@@ -44,6 +44,7 @@ def test_no_configuration_gives_the_embedded_defaults_with_a_generated_jwt_key()
     assert len(settings.jwt_secret_key.encode()) >= 32
     assert settings.access_token_ttl_seconds == 3600
     assert settings.webhook_retry_schedule[:3] == (5, 300, 1800)
+    assert settings.scheduler_lease_seconds == 15
 
 
 def test_plain_postgresql_url_is_normalised_to_asyncpg() -> None:
@@ -88,6 +89,7 @@ def test_comma_separated_lists_and_boolean_words_are_understood() -> None:
         ),
         ({"WEBHOOK_RETRY_SCHEDULE": "5,soon"}, "WEBHOOK_RETRY_SCHEDULE", "int"),
         ({"SMTP_PORT": "70000"}, "SMTP_PORT", "<= 65535"),
+        ({"SCHEDULER_LEASE_SECONDS": "0.5"}, "SCHEDULER_LEASE_SECONDS", ">= 1"),
     ],
 )
 def test_a_bad_value_is_reported_in_one_line_naming_the_variable(

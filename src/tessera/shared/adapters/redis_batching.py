@@ -3,27 +3,30 @@
 Under load many requests wait on Redis at once (the rate-limit counter, the session touch,
 the cached profile). Sent one by one, each command pays in Python for a pool checkout, a
 socket write, a read and a timeout; sent together those are paid once per batch, and Redis
-answers them in one go. ioredis calls this auto-pipelining. A batch is packed by hiredis
-(in C, several times faster than redis-py's packer), and its replies are parsed by a hiredis
-reader of the batch's own, fed straight from the connection's stream, under one deadline:
-no per-reply coroutine, timeout or parser call of redis-py's.
+answers them in one go. ioredis calls this auto-pipelining.
 
-The batcher keeps the connections it uses (as many as batches were ever in flight at once,
-usually one or two) instead of checking one out of the client's pool per batch: redis-py's
-checkout takes a condition, a lock, timeouts and a readiness probe of the socket, which
-under load cost more than the batch itself. A kept connection is used again only if the
-last batch read exactly its replies and the server has not closed it since; any failure
-disconnects it and hands it back to the pool, which reconnects it on its next use.
+Only redis-py's public connection API is used: a batch is packed by hiredis
+(`hiredis.pack_command`, in C), written with `send_packed_command` and its replies read with
+`read_response`, under one deadline of the batcher's own for the whole batch. Give the
+batcher a client whose pool has no socket timeout (`connect_redis(url,
+socket_timeout=None)`): redis-py then neither starts a task per write (`asyncio.wait_for`)
+nor a timeout per reply, and the batcher's deadline bounds both. A client's own pipeline
+costs about four times as much CPU per command (`bench/` and decision record 0004).
+
+The batcher keeps the connections it used (as many as batches were ever in flight at once,
+usually one or two) instead of checking one out of the pool per batch: the checkout's
+condition, lock and readiness probe cost more than the batch itself. A connection that
+fails is disconnected and handed back to the pool, which reconnects it on its next use; a
+batch whose kept connection turns out closed before any reply (Redis restarted, or closed
+an idle client) is sent once more on a fresh one, as the client's own `reconnect_once`
+retry does for a single command.
 
 Nothing waits for a batch to fill: the first command of a turn schedules the flush for the
 end of that turn (`loop.call_soon`), so a lone command goes out as soon as the code that
-issued it yields. The flush writes the batch then and there when a kept connection is free
-(a task started for it would write one loop iteration later, after every other callback
-ready by then: under load, a sizeable share of a request's wait); only the reading, and a
-batch that needs a connection from the pool, wait for the batch's task. Replies are
-exactly what `Redis.execute_command` returns; a command's error goes to its caller only; a
-connection failure goes to every caller of the batch, each with its own copy of the error.
-A caller that is cancelled no longer waits, but a command already queued is still sent.
+issued it yields. Replies are exactly what `Redis.execute_command` returns; a command's
+error goes to its caller only; a connection failure goes to every caller of the batch, each
+with its own copy of the error. A caller that is cancelled no longer waits, but a command
+already queued is still sent.
 """
 
 from __future__ import annotations
@@ -35,26 +38,32 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
-from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tessera.shared.application.event_loop import OneLoop
 
 Arg = str | bytes | int | float
 MAX_BATCH = 256
 """Commands per pipeline; a larger turn is split into several pipelines, sent together."""
-READ_CHUNK = 64 * 1024
-_CLOSED = "Connection closed by server."
+DEFAULT_TIMEOUT = 5.0
+"""Seconds for a batch's write and all its replies, when the client sets no socket timeout."""
+Batch = Sequence[tuple[tuple[Arg, ...], asyncio.Future[Any]]]
 
 
 class CommandBatcher:
     """Sends `execute` calls of one event-loop turn to Redis in one pipeline."""
 
-    def __init__(self, client: Redis, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, client: Redis, *, timeout: float | None = None, max_batch: int = MAX_BATCH
+    ) -> None:
         self._client = client
+        self._pool = client.connection_pool
+        configured = self._pool.connection_kwargs.get("socket_timeout")
+        self._timeout = timeout or (float(configured) if configured else DEFAULT_TIMEOUT)
         self._max_batch = max_batch
         self._pending: list[tuple[tuple[Arg, ...], asyncio.Future[Any]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -83,32 +92,13 @@ class CommandBatcher:
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), self._max_batch):
-            batch = pending[start : start + self._max_batch]
-            commands = [command for command, _ in batch]
-            try:
-                written_to = self._write_now(commands)
-            except Exception:  # the batch's task meets the error again, and reports it
-                written_to = None
-            task = asyncio.ensure_future(self._send(batch, commands, written_to))
+            task = asyncio.ensure_future(self._send(pending[start : start + self._max_batch]))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
-    def _write_now(self, commands: Sequence[tuple[Arg, ...]]) -> AbstractConnection | None:
-        """The kept connection the batch was just written to; None when none is free and
-        open (the batch's task then takes one and writes)."""
-        if not self._kept or not _open(self._kept[-1]):
-            return None
-        _write(self._kept[-1], _pack(commands))
-        return self._kept.pop()
-
-    async def _send(
-        self,
-        batch: Sequence[tuple[tuple[Arg, ...], asyncio.Future[Any]]],
-        commands: Sequence[tuple[Arg, ...]],
-        written_to: AbstractConnection | None,
-    ) -> None:
+    async def _send(self, batch: Batch) -> None:
         try:
-            replies = await self._replies(commands, written_to)
+            replies = await self._replies([command for command, _ in batch])
         except asyncio.CancelledError:
             for _, reply in batch:
                 reply.cancel()
@@ -126,117 +116,71 @@ class CommandBatcher:
             else:
                 reply.set_result(value)
 
-    async def _replies(
-        self, commands: Sequence[tuple[Arg, ...]], written_to: AbstractConnection | None
-    ) -> list[Any]:
+    async def _replies(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
         """One reply per command, a command's error as its reply; raises if the connection
-        fails or Redis does not answer within the client's socket timeout.
-
-        What a pipeline does, without its per-command Python: the batch is packed in C
-        (hiredis) and written at once (here, unless `_write_now` has), and its replies are
-        read under one deadline."""
-        connection = written_to or await self._connection()
+        fails or Redis does not answer within the deadline."""
+        payload = b"".join(map(hiredis.pack_command, commands))  # type: ignore[arg-type]
+        while self._kept:
+            kept = self._kept.pop()
+            if not kept.is_connected:
+                await self._pool.release(kept)
+                continue
+            try:
+                return await self._exchange(kept, payload, commands)
+            except _ClosedBeforeReplying:
+                break  # a fresh connection gets the batch once more
+        connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            async with asyncio.timeout(_read_timeout(connection)):
-                if written_to is None:
-                    _write(connection, _pack(commands))
-                values = await _read_replies(connection, len(commands))
-        except BaseException:
+            return await self._exchange(connection, payload, commands)
+        except _ClosedBeforeReplying as closed:
+            raise closed.error from None
+
+    async def _exchange(
+        self, connection: AbstractConnection, payload: bytes, commands: Sequence[tuple[Arg, ...]]
+    ) -> list[Any]:
+        values: list[Any] = []
+        try:
+            async with asyncio.timeout(self._timeout):
+                await connection.send_packed_command(payload, check_health=False)
+                for _ in commands:
+                    try:
+                        values.append(await connection.read_response())
+                    except ResponseError as error:
+                        values.append(error)
+        except BaseException as error:
             # Replies may be left unread on it: never use this connection again as is.
-            await self._give_back(connection)
+            await connection.disconnect(nowait=True)
+            await self._pool.release(connection)
+            if isinstance(error, TimeoutError):
+                raise RedisTimeoutError("Redis did not answer in time.") from None
+            if isinstance(error, RedisConnectionError) and not values:
+                raise _ClosedBeforeReplying(error) from None
             raise
         self._kept.append(connection)
-        replies = []
-        for command, value in zip(commands, values, strict=True):
-            # Shaped as `Redis.execute_command` shapes it (response callbacks).
-            callback = None if isinstance(value, ResponseError) else self._callback(command[0])
-            replies.append(value if callback is None else callback(value))
-        return replies
+        return [
+            self._shaped(command, value) for command, value in zip(commands, values, strict=True)
+        ]
 
-    async def _connection(self) -> AbstractConnection:
-        """A kept connection the server has not closed, else one from the pool."""
-        while self._kept:
-            connection = self._kept.pop()
-            if _open(connection):
-                return connection
-            await self._give_back(connection)
-        fresh: AbstractConnection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-        return fresh
-
-    async def _give_back(self, connection: AbstractConnection) -> None:
-        await connection.disconnect(nowait=True)
-        await self._client.connection_pool.release(connection)
-
-    def _callback(self, name: Arg) -> Callable[[Any], Any] | None:
+    def _shaped(self, command: tuple[Arg, ...], value: Any) -> Any:
+        """The reply as `Redis.execute_command` shapes it (its response callbacks)."""
+        if isinstance(value, ResponseError):
+            return value
+        name = command[0]
         try:
-            return self._callbacks[name]
+            callback = self._callbacks[name]
         except KeyError:
-            found = self._callbacks[name] = self._client.response_callbacks.get(str(name).upper())
-            return found
+            callback = self._callbacks[name] = self._client.response_callbacks.get(
+                str(name).upper()
+            )
+        return value if callback is None else callback(value)
 
 
-def _open(connection: AbstractConnection) -> bool:
-    """Whether the server has not closed the connection (as far as its stream has seen)."""
-    stream = connection._reader  # see _write
-    return stream is not None and not stream.at_eof()
+class _ClosedBeforeReplying(Exception):
+    """The connection failed before the first reply: nothing of the batch was answered."""
 
-
-def _write(connection: AbstractConnection, payload: bytes) -> None:
-    """Hands `payload` (packed commands) to the connection's stream, which redis-py itself
-    uses: its `send_packed_command` wraps every write in `asyncio.wait_for`, a task of its
-    own. A failed write shows when the replies are read."""
-    writer = connection._writer
-    if writer is None:
-        raise RedisConnectionError(_CLOSED)
-    writer.write(payload)
-
-
-async def _read_replies(connection: AbstractConnection, count: int) -> list[Any]:
-    """The replies to the `count` commands last written, each error reply as its exception.
-    redis-py's parser holds nothing between commands (every reply it read was a whole one it
-    returned), so a reader of our own takes over. The caller sets the deadline."""
-    stream, writer = connection._reader, connection._writer
-    if stream is None or writer is None:
-        raise RedisConnectionError(_CLOSED)
-    reader = _reader_for(connection)
-    values: list[Any] = []
-    try:
-        await writer.drain()
-        while len(values) < count:
-            value = reader.gets()
-            if value is not False:
-                values.append(value)
-                continue
-            chunk = await stream.read(READ_CHUNK)
-            if not chunk:
-                raise RedisConnectionError(_CLOSED)
-            reader.feed(chunk)
-    except OSError as error:
-        raise RedisConnectionError(f"Error while talking to Redis: {error}") from error
-    if reader.has_data():
-        raise InvalidResponse("Redis sent more replies than commands.")
-    return values
-
-
-def _reader_for(connection: AbstractConnection) -> hiredis.Reader:
-    encoder = connection.encoder
-    if encoder.decode_responses:
-        return hiredis.Reader(
-            protocolError=InvalidResponse, replyError=BaseParser.parse_error,
-            encoding=encoder.encoding, errors=encoder.encoding_errors,
-        )  # fmt: skip
-    return hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
-
-
-def _pack(commands: Sequence[tuple[Arg, ...]]) -> bytes:
-    # hiredis writes floats as redis-py does (their shortest repr), so a command means the
-    # same either way.
-    return b"".join(map(hiredis.pack_command, commands))  # type: ignore[arg-type]
-
-
-def _read_timeout(connection: AbstractConnection) -> float | None:
-    timeout = connection.socket_timeout
-    return None if timeout is None else float(timeout)
+    def __init__(self, error: RedisConnectionError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class BatchedScript:
@@ -252,7 +196,7 @@ class BatchedScript:
         try:
             return await self._batcher.execute(*command)
         except NoScriptError:
-            await self._batcher.client.script_load(self._source)
+            await self._batcher.execute("SCRIPT", "LOAD", self._source)
             return await self._batcher.execute(*command)
 
 

@@ -13,9 +13,9 @@ request carries before a handler, a use case or a driver sees it.
   `1` or `"true"` is `true`), which would accept what the OpenAPI document refuses.
 
 `guarded_request_class` makes the `Request` class the app builds for each request: its
-`json()` and `form()` are where Litestar decodes bodies, for every handler. `check_parameters`
-is the app's check of query and path parameters, run before any handler's arguments are
-parsed.
+`json()` and `form()` are where Litestar decodes bodies, for every handler. `check_query`
+and `check_path_parameters` are the app's check of query and path parameters, run before
+any handler's arguments are parsed.
 """
 
 from __future__ import annotations
@@ -159,6 +159,17 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
+def refuse_other_parts(form: FormMultiDict, expected: str) -> None:
+    """A multipart route reads one part: any other is a 400 naming it, as an unknown JSON
+    field is, rather than a part the client believes was stored."""
+    for name in form:
+        if name != expected:
+            raise InvalidInput(
+                f"The multipart field `{name}` is not accepted: send only `{expected}`.",
+                field=name,
+            )
+
+
 def too_deep(limit: int) -> InvalidInput:
     return InvalidInput(
         f"The JSON body is nested deeper than {limit} levels.",
@@ -198,11 +209,15 @@ def guarded_request_class(*, json_max_depth: int) -> type[Request[Any, Any, Any]
     return GuardedRequest
 
 
-def check_parameters(request: Request[Any, Any, Any]) -> None:
-    """Query parameters (names and values) and the string path parameters of a request."""
+def check_query(request: Request[Any, Any, Any]) -> None:
+    """Query parameters, names and values (call only when there is a query string)."""
     for name, value in request.query_params.multi_items():
         check_text("query parameter name", name)
         check_text(name, value)
+
+
+def check_path_parameters(request: Request[Any, Any, Any]) -> None:
+    """The string path parameters of a request."""
     for name, value in request.path_params.items():
         if isinstance(value, str):
             check_text(name, value)

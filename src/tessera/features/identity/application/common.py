@@ -15,7 +15,13 @@ from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.ports import OneTimeTokens, TokenIssuer, UserRepository
 from tessera.features.identity.domain import password_policy
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord, TokenType
+from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
+    Principal,
+    Role,
+    SessionRecord,
+    TokenType,
+)
 from tessera.features.identity.domain.user import (
     EMAIL_PATTERN,
     MAX_EMAIL_LENGTH,
@@ -63,6 +69,14 @@ class IdentityConfig:
     purge_batch_size: int = 500  # accounts purged per transaction
     sessions_per_user_max: int = 100  # a login past it ends the user's oldest sessions
     email_per_account_per_hour: int = 3  # resets, verifications, invitations: each kind
+    known_device_seconds: int = 30 * 86400  # a device signed in from lately is no "new sign-in"
+    # Enough for a user's browsers on the few networks they move between; an attacker
+    # cycling user agents only pushes the oldest out (their next sign-in is reported).
+    known_devices_max: int = 50
+
+    @property
+    def device_memory(self) -> DeviceMemory:
+        return DeviceMemory(seconds=self.known_device_seconds, most=self.known_devices_max)
 
 
 class TokenPair(msgspec.Struct, frozen=True):

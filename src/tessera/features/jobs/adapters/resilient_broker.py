@@ -31,9 +31,8 @@ QUEUE_CONNECTED = Gauge(
 class ResilientStreamBroker(RedisStreamBroker):
     """`RedisStreamBroker` whose `listen` survives Redis going away and coming back.
 
-    In the scheduler a send that finds Redis down is dropped after the outage is reported:
-    the schedule fires again at its next tick (the outbox sweep every few seconds). Anywhere
-    else the error is raised, so the caller can keep the job for later.
+    A send that finds Redis down reports the outage and raises, so the caller can keep the
+    job for later (the scheduler sends that occurrence no more; the next follows).
     """
 
     async def startup(self) -> None:
@@ -48,8 +47,7 @@ class ResilientStreamBroker(RedisStreamBroker):
             await super().kick(message)
         except REDIS_DOWN as error:
             self._report(error)
-            if not self.is_scheduler_process:
-                raise
+            raise
         else:
             OUTAGES.recovered("redis")
 

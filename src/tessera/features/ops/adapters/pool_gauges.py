@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import Gauge
+from redis.observability.attributes import DB_CLIENT_CONNECTION_STATE, ConnectionState
 
 REFRESH_SECONDS = 5.0
 """How often each worker writes its pool gauges (the scraped one also does on each scrape)."""
@@ -55,14 +56,17 @@ def sqlalchemy_pool_reading(pool: Any) -> PoolReading:
     return read
 
 
-def redis_pool_reading(pool: Any) -> PoolReading:
-    """`in_use` and `idle` connections of a redis-py connection pool."""
+def redis_pool_reading(*pools: Any) -> PoolReading:
+    """`in_use` and `idle` connections of redis-py connection pools, summed (the client's
+    and the command batcher's), from their public `get_connection_count`."""
+    names = {ConnectionState.USED.value: "in_use", ConnectionState.IDLE.value: "idle"}
 
     def read() -> dict[str, int]:
-        return {
-            "in_use": len(getattr(pool, "_in_use_connections", ())),
-            "idle": len(getattr(pool, "_available_connections", ())),
-        }
+        counts = dict.fromkeys(names.values(), 0)
+        for pool in pools:
+            for count, attributes in pool.get_connection_count():
+                counts[names[attributes[DB_CLIENT_CONNECTION_STATE]]] += count
+        return counts
 
     return read
 

@@ -1,0 +1,190 @@
+"""A/B: `GET /users/me` of two checkouts beside the floor, loaded by wrk, in one run.
+
+`python -m bench.compare --base ../main` starts three servers at once: the floor (bare
+Litestar, `GET /health`), Tessera from the base checkout (its own `.venv`) and Tessera from
+this one, both in production mode on one throwaway PostgreSQL database and one Redis
+namespace, with one JWT key, so the same 50 users' access tokens work on both. Then, for
+`--rounds` rounds, wrk (one thread, `--connections` keep-alive connections, `--latency`)
+loads each in turn, the order rotated every round so neither side always follows the
+floor. The report gives each side's median req/s and p99 over the rounds and their ratio to
+the floor's. wrk is a C load generator, so it takes far less CPU per request than a Python
+client on the same two cores would.
+
+Use it for any change on the hot path: the base is the commit before the change (a git
+worktree with `uv sync --frozen` run in it), the head is this tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import identity, stores
+from bench.servers import REPO_ROOT, Server, ServerSpec, base_env, floor, serving
+from tessera.main import migrations
+
+USERS = 50
+RAISED_LIMIT = "10000000"
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass(frozen=True)
+class Sample:
+    rps: float
+    p99_ms: float
+
+
+def parse_wrk(output: str) -> Sample:
+    """Requests/s and the 99th percentile (ms) of `wrk --latency` output."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if rps is None or p99 is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    if re.search(r"Non-2xx or 3xx responses", output):
+        raise RuntimeError(f"errors under load:\n{output}")
+    return Sample(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)])
+
+
+def tokens_script(tokens: Sequence[str], path: str) -> str:
+    """A wrk Lua script cycling through the tokens on `path` (one thread: one Lua state)."""
+    quoted = ", ".join(f'"{token}"' for token in tokens)
+    return (
+        f"local tokens = {{{quoted}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #tokens + 1\n"
+        f'  return wrk.format("GET", "{path}", {{["Authorization"] = "Bearer " .. tokens[i]}})\n'
+        "end\n"
+    )
+
+
+async def wrk(url: str, *, connections: int, seconds: float, script: Path | None) -> Sample:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    if script is not None:
+        argv[1:1] = ["-s", str(script)]
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    return parse_wrk(output.decode())
+
+
+def _tessera(checkout: Path, env: dict[str, str], scratch: Path) -> ServerSpec:
+    python = checkout / ".venv" / "bin" / "python"
+    return ServerSpec(
+        name=f"tessera ({checkout.name})",
+        argv=lambda port: [str(python), "-m", "tessera", "serve", "--port", str(port),
+                           "--workers", "1"],
+        env=base_env() | env | {"DATA_DIR": str(scratch / checkout.name)},
+        cwd=scratch,
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def _servers(
+    base: Path, head: Path, scratch: Path
+) -> AsyncIterator[tuple[Server, Server, Server]]:
+    async with AsyncExitStack() as stack:
+        database_url = await stack.enter_async_context(stores.throwaway_database())
+        await asyncio.to_thread(migrations.upgrade, database_url)
+        prefix = await stack.enter_async_context(stores.redis_namespace())
+        env = {
+            "ENVIRONMENT": "development", "DATABASE_URL": database_url,
+            "REDIS_URL": stores.REDIS_URL, "REDIS_KEY_PREFIX": prefix,
+            "JWT_SECRET_KEY": secrets.token_urlsafe(30), "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT, "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
+        }  # fmt: skip
+        floor_server = await stack.enter_async_context(serving(floor()))
+        base_server = await stack.enter_async_context(serving(_tessera(base, env, scratch)))
+        head_server = await stack.enter_async_context(serving(_tessera(head, env, scratch)))
+        yield floor_server, base_server, head_server
+
+
+async def run(base: Path, head: Path, *, rounds: int, seconds: float, connections: int) -> str:
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as folder:
+        scratch = Path(folder)
+        async with _servers(base, head, scratch) as servers:
+            samples = await _measure(servers, scratch, rounds, seconds, connections)
+    return _report(samples, base, head, rounds=rounds, seconds=seconds, connections=connections)
+
+
+async def _measure(
+    servers: tuple[Server, Server, Server], scratch: Path, rounds: int, seconds: float,
+    connections: int,
+) -> dict[str, list[Sample]]:  # fmt: skip
+    floor_server, base_server, head_server = servers
+    users = [
+        identity.User(f"ab{n}@example.com", f"ab-{secrets.token_hex(8)}") for n in range(USERS)
+    ]
+    tokens = await identity.enrol(head_server.base_url, users)
+    script = scratch / "tokens.lua"
+    script.write_text(tokens_script(tokens, identity.ME))
+    targets = {
+        "floor": (f"{floor_server.base_url}{identity.HEALTH}", None),
+        "base": (f"{base_server.base_url}{identity.ME}", script),
+        "head": (f"{head_server.base_url}{identity.ME}", script),
+    }
+    for url, lua_script in targets.values():  # warm-up: connections, the profile cache
+        await wrk(url, connections=connections, seconds=3, script=lua_script)
+    samples: dict[str, list[Sample]] = {name: [] for name in targets}
+    order = list(targets)
+    for round_number in range(rounds):
+        for name in order[round_number % 3 :] + order[: round_number % 3]:
+            url, lua_script = targets[name]
+            sample = await wrk(url, connections=connections, seconds=seconds, script=lua_script)
+            samples[name].append(sample)
+            print(f"round {round_number + 1} {name}: {sample.rps:,.0f} req/s, "
+                  f"p99 {sample.p99_ms:.2f} ms", file=sys.stderr)  # fmt: skip
+    return samples
+
+
+def _report(
+    samples: dict[str, list[Sample]], base: Path, head: Path, *, rounds: int, seconds: float,
+    connections: int,
+) -> str:  # fmt: skip
+    median = {
+        name: Sample(statistics.median(s.rps for s in runs),
+                     statistics.median(s.p99_ms for s in runs))
+        for name, runs in samples.items()
+    }  # fmt: skip
+    floor_rps = median["floor"].rps
+    lines = [
+        f"wrk -t1 -c{connections}, {rounds} rounds of {seconds:g} s, medians; "
+        f"base {base}, head {head}",
+        "| server | req/s | p99 ms | req/s / floor |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, value in median.items():
+        ratio = value.rps / floor_rps
+        lines.append(f"| {name} | {value.rps:,.0f} | {value.p99_ms:.2f} | {ratio:.3f}x |")
+    lines.append(f"head / base req/s: {median['head'].rps / median['base'].rps:.3f}x")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser.add_argument("--base", type=Path, required=True, help="the other checkout")
+    parser.add_argument("--head", type=Path, default=REPO_ROOT, help="default: this one")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    for checkout in (args.base, args.head):
+        if not (checkout / ".venv" / "bin" / "python").exists():
+            sys.exit(f"{checkout}: no .venv (run `uv sync --frozen` there)")
+    print(asyncio.run(run(args.base.resolve(), args.head.resolve(), rounds=args.rounds,
+                          seconds=args.seconds, connections=args.connections)))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
