@@ -43,7 +43,7 @@ async def create_admin(settings: Settings, email: str, password: str, full_name:
             profile = await (await scope.get(CreateAdmin)).execute(command)
     finally:
         await container.close()
-    return profile.user_id
+    return str(profile.user_id)
 
 
 async def back_up_database(settings: Settings) -> BackupResult:

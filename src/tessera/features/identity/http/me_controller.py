@@ -18,7 +18,7 @@ from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Success, ok
+from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import refuse_other_parts
 
 # The whole multipart body may hold the 5 MiB file plus its headers and boundaries, no more:
@@ -50,9 +50,9 @@ class MeController(Controller):
     @inject
     async def remove(
         self, caller: FromDishka[Principal], remove: FromDishka[DeleteAccount]
-    ) -> Success[None]:
+    ) -> Done:
         await remove.execute(caller)
-        return ok(message="Account deleted successfully")
+        return done("Account deleted successfully")
 
     @put(
         "/avatar", summary="Upload an avatar (multipart field `file`: JPEG, PNG or WebP).",
