@@ -1,4 +1,6 @@
-"""The `SessionStore` contract, run against the in-memory adapter and against real Redis.
+"""The `SessionStore` contract, run against the in-memory adapter and against real Redis: a
+single server, and a three-node Redis Cluster on which every script the store runs is checked
+to touch keys of one hash slot only (`tests/redis_slots.py`).
 
 Each test gets a clock: for memory it is virtual (advancing costs nothing), for Redis it is the
 wall clock (advancing sleeps, since Redis expires keys in real time). Where the port takes a
@@ -12,13 +14,15 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
@@ -35,6 +39,7 @@ from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
+from tests.redis_slots import ClusterCommands, SlotWatch, ThreeNodeCluster
 
 IDLE = 60
 GRACE = 10
@@ -94,11 +99,34 @@ class Backend:
     clock: Clock
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreeNodeCluster]:
+    started = ThreeNodeCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         clock = VirtualClock()
         yield Backend(InMemorySessionStore(clock_ms=clock.ms), clock)
+        return
+    if request.param == "cluster":
+        # Every script the test made the store run touched keys of one hash slot.
+        nodes: ThreeNodeCluster = request.getfixturevalue("cluster")
+        client = RedisCluster.from_url(nodes.url)
+        prefix = f"test:{uuid.uuid4().hex[:12]}:"
+        batcher = cast(CommandBatcher, ClusterCommands(client))
+        async with SlotWatch(nodes.ports) as watch:
+            yield Backend(RedisSessionStore(batcher, prefix=prefix), WallClock())
+            calls = await watch.script_calls()
+        await client.aclose()
+        for call in calls:
+            assert len(call.slots()) == 1, f"a script touched several slots: {call}"
         return
     async with services.redis_namespace() as prefix:
         client = connect_redis(services.TEST_REDIS_URL)
@@ -665,9 +693,10 @@ async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefi
     try:
         await start(store, session, token=secret)
         await rotate(store, session, secret, successor, clock.now())
-        key = f"{redis_prefix}session:user:{session.user_id}:{session.session_id}"
-        index = f"{redis_prefix}session:index:{session.user_id}"
-        known = f"{redis_prefix}session:known-devices:{session.user_id}"
+        tag = f"{{{session.user_id}}}"  # the user's hash tag: one Redis Cluster slot
+        key = f"{redis_prefix}session:user:{tag}:{session.session_id}"
+        index = f"{redis_prefix}session:index:{tag}"
+        known = f"{redis_prefix}session:known-devices:{tag}"
         assert sorted(await client.keys(f"{redis_prefix}*")) == sorted(
             [key.encode(), index.encode(), known.encode()]
         )
@@ -715,6 +744,33 @@ async def test_redis_leaves_an_earlier_versions_device_hash_to_expire(redis_pref
         assert await store.revoke_all(session.user_id) == 1
         assert await client.hgetall(old) == {field.encode(): ends.encode()}
         assert 0 < await client.pttl(old) <= IDLE * 1000
+    finally:
+        await client.aclose()
+
+
+async def test_the_slot_watch_sees_a_key_a_script_names_beyond_its_slot(
+    cluster: ThreeNodeCluster,
+) -> None:
+    """What the cluster backend relies on: a script may reach an undeclared key of another
+    slot on its own node (the cluster lets it through), and the watch reports both slots."""
+    client = RedisCluster.from_url(cluster.url)
+    declared = f"{{{uuid.uuid4()}}}:declared"
+    slot = key_slot(declared.encode())
+    try:
+        await client.initialize()
+        node = client.get_node_from_key(declared)
+        other = next(
+            key
+            for key in (f"other:{n}" for n in range(10_000))
+            if client.get_node_from_key(key) == node and key_slot(key.encode()) != slot
+        )
+        async with SlotWatch(cluster.ports) as watch:
+            script = ClusterCommands(client).script("return redis.call('SET', ARGV[1], 1)")
+            assert await script(keys=[declared], args=[other]) == b"OK"
+            calls = await watch.script_calls()
+        ran = calls[-1]  # after an EVALSHA this node answered NOSCRIPT to
+        assert ran.touched == [declared.encode(), other.encode()]
+        assert ran.slots() == {slot, key_slot(other.encode())}
     finally:
         await client.aclose()
 

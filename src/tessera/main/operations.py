@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import msgspec
+from redis.asyncio import Redis
 
 from tessera.features.backups.application.back_up_database import BackUpDatabase, BackupResult
 from tessera.features.backups.domain.backup import BackupsNeedPostgres
+from tessera.features.identity.adapters.redis_session_layout import (
+    LayoutMove,
+    move_to_tagged_layout,
+)
 from tessera.features.identity.application.create_admin import CreateAdmin, NewAdmin
 from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
 from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
@@ -55,5 +60,18 @@ async def back_up_database(settings: Settings) -> BackupResult:
     try:
         async with container() as scope:
             return await (await scope.get(BackUpDatabase)).execute()
+    finally:
+        await container.close()
+
+
+async def move_redis_sessions(settings: Settings) -> LayoutMove | None:
+    """Sessions kept in Redis's layout before hash tags, moved to the tagged one; None in
+    embedded mode (no Redis)."""
+    if settings.is_embedded:
+        return None
+    container = make_container(settings)
+    try:
+        client = await container.get(Redis)
+        return await move_to_tagged_layout(client, prefix=settings.redis_key_prefix)
     finally:
         await container.close()

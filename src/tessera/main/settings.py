@@ -260,8 +260,7 @@ def _problem(name: str, message: str, got: Any) -> str:
 
 def _validate(s: Settings) -> Settings:
     changes: dict[str, Any] = {"database_url": _database_url(s.database_url)}
-    if s.redis_url is not None:
-        _require_scheme("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))
+    _check_redis(s)
     _require_scheme("PUBLIC_BASE_URL", s.public_base_url, ("http", "https"))
     if s.s3_endpoint_url is not None:
         _require_scheme("S3_ENDPOINT_URL", s.s3_endpoint_url, ("http", "https"))
@@ -286,6 +285,15 @@ def _validate(s: Settings) -> Settings:
     if validated.is_production:
         _refuse_insecure_defaults(validated)
     return validated
+
+
+def _check_redis(s: Settings) -> None:
+    if s.redis_url is not None:
+        _require_scheme("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))
+    if "{" in s.redis_key_prefix or "}" in s.redis_key_prefix:
+        # A brace there would move the hash tag that keeps each user's session keys in
+        # one Redis Cluster slot.
+        raise ConfigError("REDIS_KEY_PREFIX", "must not contain { or }")
 
 
 def _database_url(url: str) -> str:

@@ -359,8 +359,8 @@ async def test_a_login_past_the_cap_ends_the_oldest_session(
 
         redis = Redis.from_url(services.TEST_REDIS_URL)
         try:
-            index = f"{redis_prefix}session:index:{user['user_id']}"
-            known = f"{redis_prefix}session:known-devices:{user['user_id']}"
+            index = f"{redis_prefix}session:index:{{{user['user_id']}}}"
+            known = f"{redis_prefix}session:known-devices:{{{user['user_id']}}}"
             assert await redis.scard(index) == 3
             assert await redis.zcard(known) == 2
         finally:

@@ -80,6 +80,7 @@ def test_comma_separated_lists_and_boolean_words_are_understood() -> None:
         ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY", "at least 32 bytes"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL", "unsupported scheme 'mysql'"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL", "not a redis"),
+        ({"REDIS_KEY_PREFIX": "app{1}:"}, "REDIS_KEY_PREFIX", "must not contain { or }"),
         ({"TRUSTED_PROXIES": "10.0.0.0/8,nope"}, "TRUSTED_PROXIES", "'nope' is not an address"),
         ({"DATA_ENCRYPTION_KEY": "abc"}, "DATA_ENCRYPTION_KEY", "base64"),
         (

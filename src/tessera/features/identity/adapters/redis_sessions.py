@@ -1,19 +1,23 @@
 """`SessionStore` on Redis: one hash per session; one index set and one device set per user.
 
-`session:user:<user_id>:<session_id>` holds the session (times as epoch milliseconds, the
+`session:user:{<user_id>}:<session_id>` holds the session (times as epoch milliseconds, the
 refresh token only as its hash) and lives for min(idle time, time left to the absolute
-expiry), pushed back on every use. `session:index:<user_id>` lists the user's session ids for
-the cap, `list`, `revoke_all` and `set_role`; members whose hash has expired are dropped when
-met. `session:known-devices:<user_id>` is a sorted set of the user's device fingerprints
-(`device_fingerprint`), each scored by the epoch millisecond of its latest sign-in: `create`
-adds or raises one and trims the set (too old by score, then the lowest ranks past the most
-kept), so it never outgrows `DeviceMemory.most`, and the key expires `DeviceMemory.seconds`
-after the latest sign-in; `knows_device` is one `ZSCORE`. Sessions that end leave it alone.
-Before it, deployments kept `session:devices:<user_id>` hashes (the devices of live sessions
-only); nothing reads them any more and each expires within a session idle time.
+expiry), pushed back on every use. `session:index:{<user_id>}` lists the user's session ids
+for the cap, `list`, `revoke_all` and `set_role`; members whose hash has expired are dropped
+when met. `session:known-devices:{<user_id>}` is a sorted set of the user's device
+fingerprints (`device_fingerprint`), each scored by the epoch millisecond of its latest
+sign-in: `create` adds or raises one and trims the set (too old by score, then the lowest
+ranks past the most kept), so it never outgrows `DeviceMemory.most`, and the key expires
+`DeviceMemory.seconds` after the latest sign-in; `knows_device` is one `ZSCORE`. Sessions that
+end leave it alone. Before it, deployments kept `session:devices:<user_id>` hashes (the
+devices of live sessions only); nothing reads them any more and each expires within a session
+idle time.
 
-Every operation is one Lua script (or one command), so it is atomic across processes. The
-scripts reach the session hashes named by the index, so they need a single-shard Redis.
+Every operation is one Lua script (or one command), so it is atomic across processes. A
+Redis Cluster runs a script only on keys of one hash slot: every key of a user carries the
+user's id as its hash tag (`{...}`, `SessionKeys`), so the keys a script is given and the
+session hashes it names from the index (`ARGV` prefix .. session id) all share the user's
+slot. Keys without the tag are the layout before it, which `redis_session_layout` moves.
 """
 
 from __future__ import annotations
@@ -211,6 +215,25 @@ return 0
 """
 
 
+class SessionKeys:
+    """The names of a user's keys. Each carries `{<user_id>}`, the user's hash tag, so
+    they and every session hash named from `base` are in one Redis Cluster hash slot; the
+    prefix (REDIS_KEY_PREFIX, which holds no brace) comes first, outside the tag."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def base(self, user_id: uuid.UUID) -> str:
+        """A session hash's name without the session id."""
+        return f"{self.prefix}session:user:{{{user_id}}}:"
+
+    def index(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}session:index:{{{user_id}}}"
+
+    def known(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}session:known-devices:{{{user_id}}}"
+
+
 class RedisSessionStore:
     """Complete `SessionStore` shared by every process; Redis errors raise
     `DependencyUnavailable`. Scripts go through the `CommandBatcher`, so concurrent
@@ -218,7 +241,7 @@ class RedisSessionStore:
 
     def __init__(self, batcher: CommandBatcher, *, prefix: str = "") -> None:
         self._redis = batcher
-        self._prefix = prefix
+        self._names = SessionKeys(prefix)
         self._create = batcher.script(_CREATE)
         self._touch = batcher.script(_TOUCH)
         self._rotate = batcher.script(_ROTATE)
@@ -241,10 +264,16 @@ class RedisSessionStore:
         fields = _fields(session, refresh_hash)
         user_id = session.user_id
         device = device_fingerprint(session.ip_address, session.user_agent)
-        args: _Args = [str(session.session_id), ttl, expires - seen, self._base(user_id), seen]
+        args: _Args = [
+            str(session.session_id),
+            ttl,
+            expires - seen,
+            self._names.base(user_id),
+            seen,
+        ]
         args += [max_sessions, device, devices.seconds * 1000, devices.most]
         args += [item for pair in fields.items() for item in pair]
-        keys = [*self._keys(user_id, session.session_id), self._known(user_id)]
+        keys = [*self._keys(user_id, session.session_id), self._names.known(user_id)]
         async with translate_redis_errors():
             ended = await self._create(keys=keys, args=args)
         return [uuid.UUID(_text(session_id)) for session_id in ended]
@@ -255,7 +284,7 @@ class RedisSessionStore:
     ) -> bool:  # fmt: skip
         device = device_fingerprint(ip_address, user_agent)
         async with translate_redis_errors():
-            seen = await self._redis.execute("ZSCORE", self._known(user_id), device)
+            seen = await self._redis.execute("ZSCORE", self._names.known(user_id), device)
         return seen is not None and float(seen) >= _ms(since)
 
     async def touch(
@@ -288,7 +317,7 @@ class RedisSessionStore:
             grace_seconds * 1000,
             idle_seconds * 1000,
         ]
-        keys = [*self._keys(user_id, session_id), self._known(user_id)]
+        keys = [*self._keys(user_id, session_id), self._names.known(user_id)]
         async with translate_redis_errors():
             reply = await self._rotate(keys=keys, args=args)
         outcome = RotationOutcome(_text(reply[0]))
@@ -298,7 +327,7 @@ class RedisSessionStore:
     async def list(self, user_id: uuid.UUID, *, now: datetime) -> Sequence[SessionRecord]:
         async with translate_redis_errors():
             reply = await self._list(
-                keys=[self._index(user_id)], args=[self._base(user_id), _ms(now)]
+                keys=[self._names.index(user_id)], args=[self._names.base(user_id), _ms(now)]
             )
         sessions = [_record(uuid.UUID(_text(sid)), fields) for sid, fields in reply]
         return sorted(sessions, key=lambda s: (s.created_at, s.session_id), reverse=True)
@@ -309,28 +338,19 @@ class RedisSessionStore:
         return bool(ended)
 
     async def revoke_all(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
-        args: _Args = [self._base(user_id), "" if keep is None else str(keep)]
-        keys = [self._index(user_id), self._known(user_id)]
+        args: _Args = [self._names.base(user_id), "" if keep is None else str(keep)]
+        keys = [self._names.index(user_id), self._names.known(user_id)]
         async with translate_redis_errors():
             return int(await self._revoke_all(keys=keys, args=args))
 
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
-        args = [self._base(user_id), role.value]
+        args = [self._names.base(user_id), role.value]
         async with translate_redis_errors():
-            await self._set_role(keys=[self._index(user_id)], args=args)
-
-    def _base(self, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}session:user:{user_id}:"
-
-    def _index(self, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}session:index:{user_id}"
-
-    def _known(self, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}session:known-devices:{user_id}"
+            await self._set_role(keys=[self._names.index(user_id)], args=args)
 
     def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str]:
         """The session's hash and the user's index."""
-        return f"{self._base(user_id)}{session_id}", self._index(user_id)
+        return f"{self._names.base(user_id)}{session_id}", self._names.index(user_id)
 
     def _touch_parts(
         self, user_id: uuid.UUID, session_id: uuid.UUID
