@@ -29,6 +29,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
+
 from bench import identity, stores
 from bench.servers import REPO_ROOT, Server, ServerSpec, base_env, floor, serving
 from tessera.main import migrations
@@ -126,13 +128,16 @@ async def _measure(
     users = [
         identity.User(f"ab{n}@example.com", f"ab-{secrets.token_hex(8)}") for n in range(USERS)
     ]
-    tokens = await identity.enrol(head_server.base_url, users)
-    script = scratch / "tokens.lua"
-    script.write_text(tokens_script(tokens, identity.ME))
+    # Each side signs its users in itself: the two may keep sessions differently in Redis.
+    head_script, base_script = scratch / "head.lua", scratch / "base.lua"
+    head_script.write_text(
+        tokens_script(await identity.enrol(head_server.base_url, users), identity.ME)
+    )
+    base_script.write_text(tokens_script(await _log_in(base_server.base_url, users), identity.ME))
     targets = {
         "floor": (f"{floor_server.base_url}{identity.HEALTH}", None),
-        "base": (f"{base_server.base_url}{identity.ME}", script),
-        "head": (f"{head_server.base_url}{identity.ME}", script),
+        "base": (f"{base_server.base_url}{identity.ME}", base_script),
+        "head": (f"{head_server.base_url}{identity.ME}", head_script),
     }
     for url, lua_script in targets.values():  # warm-up: connections, the profile cache
         await wrk(url, connections=connections, seconds=3, script=lua_script)
@@ -151,6 +156,17 @@ async def _measure(
                   f"p99 {sample.p99_ms:.2f} ms, {sample.cpu_us:.0f} us CPU/req",
                   file=sys.stderr)  # fmt: skip
     return samples
+
+
+async def _log_in(base_url: str, users: Sequence[identity.User]) -> list[str]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
+        tokens = []
+        for user in users:
+            body = {"email": user.email, "password": user.password}
+            response = await client.post(identity.LOGIN, json=body)
+            response.raise_for_status()
+            tokens.append(str(response.json()["data"]["access_token"]))
+        return tokens
 
 
 def _report(
