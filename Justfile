@@ -1,4 +1,5 @@
 # Tessera tasks. Run through uv so the locked tools are used: `uv run just <recipe>`.
+# The comment line right above a recipe is what `just --list` shows for it.
 
 set dotenv-load := false
 
@@ -6,8 +7,9 @@ set dotenv-load := false
 default:
     @just --list
 
-# run the API server (embedded mode when nothing is configured); `exec`, so that a SIGTERM
-# that just forwards reaches the server itself instead of only the shell around it
+# `exec`, so that a SIGTERM that just forwards reaches the server itself instead of only
+# the shell around it
+# run the API server (embedded mode when nothing is configured)
 serve *args:
     exec tessera serve {{args}}
 
@@ -31,13 +33,14 @@ fmt:
 test *args:
     pytest -n auto {{args}}
 
-# the hostile-input fuzz suite at length, a new seed each time: `just fuzz` (200 examples per
-# operation and role), `just fuzz 1000`; `FUZZ_SEED=N just fuzz` repeats a run
+# `just fuzz` is 200 examples per operation and role, `just fuzz 1000` more;
+# `FUZZ_SEED=N just fuzz` repeats a run
+# the hostile-input fuzz suite at length, a new seed each time
 fuzz examples="200" *args:
     FUZZ_EXAMPLES={{examples}} FUZZ_SEED="${FUZZ_SEED:-$(date +%s)}" pytest -n 3 tests/e2e/openapi/test_hostile_fuzz.py {{args}}
 
-# the in-process e2e tests many times in a row, every core kept busy meanwhile (hunts hangs):
 # `just soak-tests` is 30 runs, `just soak-tests 5 tests/e2e/flags` 5 of one folder
+# the in-process e2e tests many times in a row, every core kept busy (hunts hangs)
 soak-tests *args:
     python -m tests.soak {{args}}
 
@@ -45,8 +48,8 @@ soak-tests *args:
 bench *args:
     python -m bench {{args}}
 
+# installs the Debian packages only when they are missing
 # start PostgreSQL and Redis locally, and install headless Chromium for the browser tests
-# (Debian packages, only when missing)
 services:
     bash scripts/services.sh
     bash scripts/browser.sh

@@ -26,8 +26,10 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import httpx
 
 from bench import identity, stores
 from bench.servers import REPO_ROOT, Server, ServerSpec, base_env, floor, serving
@@ -42,6 +44,8 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 class Sample:
     rps: float
     p99_ms: float
+    cpu_us: float = 0.0
+    """The server's CPU time per request (all its processes and threads), microseconds."""
 
 
 def parse_wrk(output: str) -> Sample:
@@ -124,13 +128,16 @@ async def _measure(
     users = [
         identity.User(f"ab{n}@example.com", f"ab-{secrets.token_hex(8)}") for n in range(USERS)
     ]
-    tokens = await identity.enrol(head_server.base_url, users)
-    script = scratch / "tokens.lua"
-    script.write_text(tokens_script(tokens, identity.ME))
+    # Each side signs its users in itself: the two may keep sessions differently in Redis.
+    head_script, base_script = scratch / "head.lua", scratch / "base.lua"
+    head_script.write_text(
+        tokens_script(await identity.enrol(head_server.base_url, users), identity.ME)
+    )
+    base_script.write_text(tokens_script(await _log_in(base_server.base_url, users), identity.ME))
     targets = {
         "floor": (f"{floor_server.base_url}{identity.HEALTH}", None),
-        "base": (f"{base_server.base_url}{identity.ME}", script),
-        "head": (f"{head_server.base_url}{identity.ME}", script),
+        "base": (f"{base_server.base_url}{identity.ME}", base_script),
+        "head": (f"{head_server.base_url}{identity.ME}", head_script),
     }
     for url, lua_script in targets.values():  # warm-up: connections, the profile cache
         await wrk(url, connections=connections, seconds=3, script=lua_script)
@@ -139,11 +146,27 @@ async def _measure(
     for round_number in range(rounds):
         for name in order[round_number % 3 :] + order[: round_number % 3]:
             url, lua_script = targets[name]
+            server = servers[order.index(name)]
+            before = server.cpu_seconds()
             sample = await wrk(url, connections=connections, seconds=seconds, script=lua_script)
+            used = server.cpu_seconds() - before
+            sample = replace(sample, cpu_us=used / (sample.rps * seconds) * 1e6)
             samples[name].append(sample)
             print(f"round {round_number + 1} {name}: {sample.rps:,.0f} req/s, "
-                  f"p99 {sample.p99_ms:.2f} ms", file=sys.stderr)  # fmt: skip
+                  f"p99 {sample.p99_ms:.2f} ms, {sample.cpu_us:.0f} us CPU/req",
+                  file=sys.stderr)  # fmt: skip
     return samples
+
+
+async def _log_in(base_url: str, users: Sequence[identity.User]) -> list[str]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
+        tokens = []
+        for user in users:
+            body = {"email": user.email, "password": user.password}
+            response = await client.post(identity.LOGIN, json=body)
+            response.raise_for_status()
+            tokens.append(str(response.json()["data"]["access_token"]))
+        return tokens
 
 
 def _report(
@@ -152,20 +175,24 @@ def _report(
 ) -> str:  # fmt: skip
     median = {
         name: Sample(statistics.median(s.rps for s in runs),
-                     statistics.median(s.p99_ms for s in runs))
+                     statistics.median(s.p99_ms for s in runs),
+                     statistics.median(s.cpu_us for s in runs))
         for name, runs in samples.items()
     }  # fmt: skip
     floor_rps = median["floor"].rps
     lines = [
         f"wrk -t1 -c{connections}, {rounds} rounds of {seconds:g} s, medians; "
         f"base {base}, head {head}",
-        "| server | req/s | p99 ms | req/s / floor |",
-        "| --- | ---: | ---: | ---: |",
+        "| server | req/s | p99 ms | server CPU us/req | req/s / floor |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, value in median.items():
         ratio = value.rps / floor_rps
-        lines.append(f"| {name} | {value.rps:,.0f} | {value.p99_ms:.2f} | {ratio:.3f}x |")
-    lines.append(f"head / base req/s: {median['head'].rps / median['base'].rps:.3f}x")
+        figures = f"{value.rps:,.0f} | {value.p99_ms:.2f} | {value.cpu_us:.0f} | {ratio:.3f}x"
+        lines.append(f"| {name} | {figures} |")
+    after, before = median["head"], median["base"]
+    cpu = after.cpu_us / before.cpu_us
+    lines.append(f"head / base: req/s {after.rps / before.rps:.3f}x, CPU per request {cpu:.3f}x")
     return "\n".join(lines)
 
 

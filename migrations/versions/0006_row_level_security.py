@@ -7,7 +7,7 @@ with one policy: a row is visible and writable when its tenant is the transactio
 setting, no rows. SQLite has no RLS: there the use cases are the only wall.
 
 The role is created if missing and never dropped (roles belong to the cluster, and other
-databases may use it). Give it a password and LOGIN to serve: see the README.
+databases may use it). Give it a password and LOGIN to serve: see docs/operations.md.
 
 Revision ID: 0006
 Revises: 0005

@@ -1,4 +1,6 @@
-"""The `SessionStore` contract, run against the in-memory adapter and against real Redis.
+"""The `SessionStore` contract, run against the in-memory adapter and against real Redis: a
+single server, and a three-node Redis Cluster on which every script the store runs is checked
+to touch keys of one hash slot only (`tests/redis_slots.py`).
 
 Each test gets a clock: for memory it is virtual (advancing costs nothing), for Redis it is the
 wall clock (advancing sleeps, since Redis expires keys in real time). Where the port takes a
@@ -19,24 +21,31 @@ from typing import Protocol
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.application.ports import SessionStore
 from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
     Principal,
     Role,
     RotationOutcome,
     SessionRecord,
+    device_fingerprint,
 )
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
+from tests.redis_slots import SlotWatch
+from tests.redis_topologies import ClusterRedis
 
 IDLE = 60
 GRACE = 10
 MOST = 100
+MEMORY = DeviceMemory(seconds=3600, most=10)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
 
@@ -91,9 +100,7 @@ class Backend:
     clock: Clock
 
 
-# Not on a Cluster yet: the scripts reach several keys of a user, which need one hash slot;
-# the session key layout with hash tags (issue 20, item 2) adds "cluster" here.
-@pytest.fixture(params=["memory", "redis", "sentinel"])
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         clock = VirtualClock()
@@ -104,6 +111,17 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         prefix = f"test:{uuid.uuid4().hex[:12]}:"
         yield Backend(RedisSessionStore(CommandBatcher(client), prefix=prefix), WallClock())
         await client.aclose()
+    if request.param == "cluster":
+        # Every script the test made the store run touched keys of one hash slot.
+        nodes: ClusterRedis = request.getfixturevalue("cluster_redis")
+        client = connect_redis(nodes.topology)
+        prefix = f"test:{uuid.uuid4().hex[:12]}:"
+        async with SlotWatch([node.port for node in nodes.nodes]) as watch:
+            yield Backend(RedisSessionStore(batcher_for(client), prefix=prefix), WallClock())
+            calls = await watch.script_calls()
+        await client.aclose()
+        for call in calls:
+            assert len(call.slots()) == 1, f"a script touched several slots: {call}"
         return
     async with services.redis_namespace() as prefix:
         client = connect_redis(services.TEST_REDIS_URL)
@@ -147,10 +165,23 @@ def new_session(
 
 async def start(
     store: SessionStore, session: SessionRecord, *, token: str = "t0", idle: int = IDLE,
-    most: int = MOST,
+    most: int = MOST, devices: DeviceMemory = MEMORY,
 ) -> SessionRecord:  # fmt: skip
-    await store.create(session, refresh_hash=hash_of(token), idle_seconds=idle, max_sessions=most)
+    await store.create(
+        session, refresh_hash=hash_of(token), idle_seconds=idle, max_sessions=most,
+        devices=devices,
+    )  # fmt: skip
     return session
+
+
+async def cap(store: SessionStore, session: SessionRecord, most: int) -> list[uuid.UUID]:
+    """Start `session` with at most `most` sessions; the ids of those that ended."""
+    return list(
+        await store.create(
+            session, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=most,
+            devices=MEMORY,
+        )
+    )  # fmt: skip
 
 
 async def alive(store: SessionStore, session: SessionRecord, now: datetime) -> bool:
@@ -427,13 +458,10 @@ async def test_a_session_past_the_cap_ends_the_users_oldest_ones(
     ]
     stranger = await start(store, new_session(clock, age=seconds(40)), most=1)
     newer = new_session(clock, user_id=user, age=seconds(5))
-    ended = await store.create(newer, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=3)
-    assert list(ended) == [oldest.session_id]
+    assert await cap(store, newer, 3) == [oldest.session_id]
     newest = new_session(clock, user_id=user)
-    ended = await store.create(
-        newest, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=2
-    )
-    assert list(ended) == [older.session_id, old.session_id], "oldest first, as many as needed"
+    ended = await cap(store, newest, 2)
+    assert ended == [older.session_id, old.session_id], "oldest first, as many as needed"
     now = clock.now()
     listed = await store.list(user, now=now)
     assert [s.session_id for s in listed] == [newest.session_id, newer.session_id]
@@ -452,15 +480,10 @@ async def test_the_cap_counts_live_sessions_and_never_ends_the_new_one(
     ]
     await store.revoke(user, second.session_id)
     fourth = new_session(clock, user_id=user)
-    ended = await store.create(
-        fourth, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=3
-    )
-    assert list(ended) == [], "the revoked one left room"
+    assert await cap(store, fourth, 3) == [], "the revoked one left room"
     backdated = new_session(clock, user_id=user, age=seconds(30))
-    ended = await store.create(
-        backdated, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=3
-    )
-    assert list(ended) == [first.session_id], "the oldest other one, not the new one"
+    ended = await cap(store, backdated, 3)
+    assert ended == [first.session_id], "the oldest other one, not the new one"
     listed = await store.list(user, now=clock.now())
     assert {s.session_id for s in listed} == {
         third.session_id, fourth.session_id, backdated.session_id
@@ -468,35 +491,40 @@ async def test_the_cap_counts_live_sessions_and_never_ends_the_new_one(
 
 
 async def knows(
-    store: SessionStore, session: SessionRecord, now: datetime, *, agent: str | None = None
+    store: SessionStore, session: SessionRecord, since: datetime, *, agent: str | None = None
 ) -> bool:
     return await store.knows_device(
         session.user_id, ip_address=session.ip_address,
-        user_agent=agent if agent is not None else session.user_agent, now=now,
+        user_agent=agent if agent is not None else session.user_agent, since=since,
     )  # fmt: skip
 
 
-async def test_a_device_is_known_while_one_of_its_sessions_lives(
+def signing_in(
+    clock: Clock, user: uuid.UUID, agent: str, *, age: float = 0, lifetime: float = 7 * 86400
+) -> SessionRecord:
+    """A session of `user` from the browser `agent`, signed in `age` seconds ago."""
+    session = new_session(clock, user_id=user, age=seconds(age), lifetime=seconds(lifetime))
+    return replace(session, user_agent=agent)
+
+
+async def test_a_sign_in_makes_its_device_known_as_seen_at_that_time(
     store: SessionStore, clock: Clock
 ) -> None:
     user = uuid.uuid4()
-    session = new_session(clock, user_id=user)
-    now = clock.now()
-    assert not await knows(store, session, now)
+    session = new_session(clock, user_id=user, age=seconds(5))
+    signed_in = session.last_seen_at
+    assert not await knows(store, session, signed_in - seconds(60))
     await start(store, session)
-    same_device = await start(store, new_session(clock, user_id=user))
-    assert await knows(store, session, now)
-    assert not await knows(store, session, now, agent="Other Browser/1.0")
+    assert await knows(store, session, signed_in), "seen at that very millisecond"
+    assert not await knows(store, session, signed_in + MS), "not seen since"
+    assert not await knows(store, session, signed_in, agent="Other Browser/1.0")
     assert not await store.knows_device(
-        user, ip_address="198.51.100.1", user_agent=session.user_agent, now=now
+        user, ip_address="198.51.100.1", user_agent=session.user_agent, since=signed_in
     )
     assert not await store.knows_device(
-        uuid.uuid4(), ip_address=session.ip_address, user_agent=session.user_agent, now=now
-    ), "another user's device"
-    assert await store.revoke(user, session.session_id)
-    assert await knows(store, session, now), "its other session still lives"
-    assert await store.revoke(user, same_device.session_id)
-    assert not await knows(store, session, now)
+        uuid.uuid4(), ip_address=session.ip_address, user_agent=session.user_agent,
+        since=signed_in,
+    ), "another user's device"  # fmt: skip
 
 
 async def test_an_unknown_address_or_agent_is_the_same_as_an_empty_one(
@@ -504,43 +532,126 @@ async def test_an_unknown_address_or_agent_is_the_same_as_an_empty_one(
 ) -> None:
     session = await start(store, replace(new_session(clock), ip_address=None, user_agent=None))
     assert await store.knows_device(
-        session.user_id, ip_address="", user_agent=None, now=clock.now()
+        session.user_id, ip_address="", user_agent=None, since=session.last_seen_at
     )
 
 
-async def test_a_device_is_forgotten_when_its_sessions_end_or_expire(
+async def test_a_later_sign_in_moves_the_device_on_and_an_earlier_one_not_back(
     store: SessionStore, clock: Clock
 ) -> None:
     user = uuid.uuid4()
-    now = clock.now()
-    idle = await start(store, new_session(clock, user_id=user))
-    assert not await knows(store, idle, now + seconds(IDLE + 1)), "idle for longer than allowed"
-    used = await start(store, new_session(clock, user_id=user), token="u0")
-    await store.touch(user, used.session_id, now=now + seconds(50), idle_seconds=IDLE)
-    assert await knows(store, used, now + seconds(100)), "use pushes the device's end back"
-    laptop = await start(store, replace(new_session(clock, user_id=user), user_agent="Laptop/2"))
-    phone = await start(store, replace(new_session(clock, user_id=user), user_agent="Phone/3"))
-    await rotate(store, phone, "never-issued", "t1", now)
-    assert not await knows(store, phone, now), "a reused refresh token ended its session"
-    await store.revoke_all(user, keep=laptop.session_id)
-    assert await knows(store, laptop, now)
-    assert not await knows(store, used, now)
-    await store.revoke_all(user)
-    assert not await knows(store, laptop, now)
+    first = await start(store, new_session(clock, user_id=user, age=seconds(20)))
+    later = await start(store, new_session(clock, user_id=user, age=seconds(10)))
+    assert await knows(store, first, later.last_seen_at)
+    await start(store, new_session(clock, user_id=user, age=seconds(30)))  # a late writer
+    assert await knows(store, first, later.last_seen_at), "never moved back"
 
 
-async def test_a_device_is_forgotten_when_the_cap_ends_its_sessions(
+async def test_a_device_stays_known_after_its_sessions_end(
     store: SessionStore, clock: Clock
 ) -> None:
+    """A logout, the session's expiry and the cap end sessions but forget no device, so
+    signing in again from it is no new sign-in."""
     user = uuid.uuid4()
-    tablet = await start(
-        store, replace(new_session(clock, user_id=user, age=seconds(9)), user_agent="Tablet/1")
-    )
+    since = clock.now() - seconds(60)
+    phone = await start(store, signing_in(clock, user, "Phone/3"))
+    assert await store.revoke(user, phone.session_id)
+    brief = await start(store, signing_in(clock, user, "Tablet/1", lifetime=30))
+    assert not await alive(store, brief, clock.now() + seconds(31))
+    oldest = await start(store, signing_in(clock, user, "Laptop/2", age=9))
     for age in (3, 2, 1):
         await start(store, new_session(clock, user_id=user, age=seconds(age)), most=3)
-    now = clock.now()
-    assert not await knows(store, tablet, now)
-    assert await knows(store, new_session(clock, user_id=user), now)
+    assert not await alive(store, oldest, clock.now()), "the cap ended it"
+    for ended in (phone, brief, oldest):
+        assert await knows(store, ended, since), ended.user_agent
+
+
+async def test_a_sign_in_forgets_the_devices_not_seen_within_the_memory(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    short = DeviceMemory(seconds=10, most=10)
+    at = VirtualClock()  # one instant for the three sign-ins, whatever the clock does
+    stale = await start(store, signing_in(at, user, "Old/1", age=11), devices=short)
+    recent = await start(store, signing_in(at, user, "Recent/1", age=10), devices=short)
+    ever = clock.now() - seconds(3600)
+    assert await knows(store, stale, ever), "within the memory of the last sign-in"
+    await start(store, new_session(at, user_id=user), devices=short)
+    assert not await knows(store, stale, ever), "11 s before the latest sign-in: forgotten"
+    assert await knows(store, recent, ever), "10 s before it: remembered"
+
+
+async def test_a_user_keeps_the_most_recently_seen_devices_only(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    three = DeviceMemory(seconds=3600, most=3)
+    browsers = [
+        await start(store, signing_in(clock, user, f"Browser/{n}", age=5 - n), devices=three)
+        for n in range(5)
+    ]
+    ever = clock.now() - seconds(60)
+    assert [await knows(store, b, ever) for b in browsers] == [False, False, True, True, True]
+    await start(store, signing_in(clock, user, "Browser/2"), devices=three)  # seen again
+    newcomer = await start(store, signing_in(clock, user, "Browser/9"), devices=three)
+    assert [await knows(store, b, ever) for b in [*browsers[2:], newcomer]] == [
+        True, False, True, True,
+    ], "the least recently seen went"  # fmt: skip
+
+
+async def test_of_devices_seen_at_the_same_time_the_lowest_fingerprint_goes_first(
+    store: SessionStore, clock: Clock
+) -> None:
+    """Both stores break ties as a Redis sorted set ranks them, so they agree exactly."""
+    one = DeviceMemory(seconds=3600, most=1)
+    first = signing_in(clock, uuid.uuid4(), "A/1")
+    second = replace(first, session_id=uuid.uuid4(), user_agent="B/1")
+    for session in (first, second):
+        await start(store, session, devices=one)
+    kept = max(first, second, key=lambda s: device_fingerprint(s.ip_address, s.user_agent))
+    known = [await knows(store, s, first.last_seen_at) for s in (first, second)]
+    assert known == [kept is first, kept is second]
+
+
+async def test_a_reused_refresh_token_forgets_the_users_devices(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    laptop = await start(store, signing_in(clock, user, "Laptop/2"))
+    phone = await start(store, signing_in(clock, user, "Phone/3"), token="p0")
+    stranger = await start(store, new_session(clock))
+    since, now = clock.now() - seconds(60), clock.now()
+    assert (await rotate(store, phone, "p0", "p1", now))[0] is RotationOutcome.ROTATED
+    assert await knows(store, phone, since), "a rotation forgets nothing"
+    assert (await rotate(store, phone, "p0", "p9", now + seconds(GRACE + 1)))[0] is (
+        RotationOutcome.REUSED
+    )
+    assert not await knows(store, phone, since)
+    assert not await knows(store, laptop, since), "every device of the user"
+    assert await alive(store, laptop, now), "whose other sessions live on"
+    assert await knows(store, stranger, since), "another user's are untouched"
+
+
+async def test_revoke_all_forgets_the_devices_but_the_kept_sessions(
+    store: SessionStore, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    # Not ASCII: Redis makes the kept device's fingerprint itself, from the stored agent.
+    here = await start(store, signing_in(clock, user, "Navigateur/1 (Wayland; ünïcode)"))
+    phone = await start(store, signing_in(clock, user, "Phone/3"))
+    gone = await start(store, signing_in(clock, user, "Old/1"))
+    assert await store.revoke(user, gone.session_id)  # logged out: known, without a session
+    since = clock.now() - seconds(60)
+    assert await store.revoke_all(user, keep=here.session_id) == 1
+    assert await knows(store, here, here.last_seen_at), "kept as it was seen"
+    assert not await knows(store, phone, since)
+    assert not await knows(store, gone, since)
+    assert await store.revoke_all(user) == 1
+    assert not await knows(store, here, since)
+    again = await start(store, signing_in(clock, user, "Phone/3"))
+    assert await store.revoke(user, again.session_id)
+    assert await store.revoke_all(user, keep=again.session_id) == 0
+    assert not await knows(store, again, since), "forgotten with no session left to end"
 
 
 async def test_the_memory_store_without_a_clock_judges_by_the_latest_time_it_saw() -> None:
@@ -554,6 +665,20 @@ async def test_the_memory_store_without_a_clock_judges_by_the_latest_time_it_saw
     assert await store.revoke(user, idle.session_id) is False, "it had ended by `later`"
 
 
+async def test_the_memory_store_sweeps_away_users_devices_past_their_memory() -> None:
+    """Embedded mode's counterpart of the Redis key's time to live: a user who signed in
+    once and never again does not stay in memory."""
+    clock = VirtualClock()
+    store = InMemorySessionStore(clock_ms=clock.ms)
+    short = DeviceMemory(seconds=10, most=10)
+    early = await start(store, new_session(clock), devices=short)
+    await clock.advance(11)
+    assert await knows(store, early, early.last_seen_at), "not swept yet"
+    for _ in range(1024):  # a sweep runs every 1024 sign-ins
+        await start(store, new_session(clock), devices=short)
+    assert not await knows(store, early, early.last_seen_at)
+
+
 async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefix: str) -> None:
     client = Redis.from_url(services.TEST_REDIS_URL)
     store = RedisSessionStore(CommandBatcher(client), prefix=redis_prefix)
@@ -563,17 +688,21 @@ async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefi
     try:
         await start(store, session, token=secret)
         await rotate(store, session, secret, successor, clock.now())
-        key = f"{redis_prefix}session:user:{session.user_id}:{session.session_id}"
-        index = f"{redis_prefix}session:index:{session.user_id}"
-        devices = f"{redis_prefix}session:devices:{session.user_id}"
+        tag = f"{{{session.user_id}}}"  # the user's hash tag: one Redis Cluster slot
+        key = f"{redis_prefix}session:user:{tag}:{session.session_id}"
+        index = f"{redis_prefix}session:index:{tag}"
+        known = f"{redis_prefix}session:known-devices:{tag}"
         assert sorted(await client.keys(f"{redis_prefix}*")) == sorted(
-            [key.encode(), index.encode(), devices.encode()]
+            [key.encode(), index.encode(), known.encode()]
         )
         assert 0 < await client.pttl(key) <= IDLE * 1000
         assert await client.pttl(index) >= await client.pttl(key)
-        assert await client.pttl(devices) >= await client.pttl(key)
-        device = f"{session.ip_address}\n{session.user_agent}".encode()
-        assert list(await client.hgetall(devices)) == [device], "the device, not the token"
+        assert MEMORY.seconds * 1000 - 60_000 < await client.pttl(known) <= MEMORY.seconds * 1000
+        device = device_fingerprint(session.ip_address, session.user_agent)
+        signed_in = (session.last_seen_at - EPOCH) // MS
+        assert await client.zrange(known, 0, -1, withscores=True) == [
+            (device.encode(), signed_in)
+        ], "the device's fingerprint (neither its address nor the token), by sign-in time"
         assert await client.smembers(index) == {str(session.session_id).encode()}
         stored = await client.hgetall(key)
         fields = {text(k): text(v) for k, v in stored.items()}
@@ -588,14 +717,74 @@ async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefi
         await client.aclose()
 
 
+async def test_redis_leaves_an_earlier_versions_device_hash_to_expire(redis_prefix: str) -> None:
+    """Earlier versions kept `session:devices:<user_id>` hashes (the devices of live
+    sessions, each to the end of its last one). Nothing reads or writes them now: after an
+    upgrade each expires by itself within a session idle time, and sign-ins work beside it
+    (the first from each device is reported once, as after a logout before)."""
+    client = Redis.from_url(services.TEST_REDIS_URL)
+    store = RedisSessionStore(CommandBatcher(client), prefix=redis_prefix)
+    clock = WallClock()
+    session = new_session(clock)
+    old = f"{redis_prefix}session:devices:{session.user_id}"
+    field = f"{session.ip_address}\n{session.user_agent}"
+    ends = str((clock.now() - EPOCH) // MS + IDLE * 1000)
+    try:
+        await client.hset(old, field, ends)
+        await client.pexpire(old, IDLE * 1000)
+        since = clock.now() - seconds(60)
+        assert not await knows(store, session, since)
+        await start(store, session)
+        assert await knows(store, session, since)
+        assert await store.revoke_all(session.user_id) == 1
+        assert await client.hgetall(old) == {field.encode(): ends.encode()}
+        assert 0 < await client.pttl(old) <= IDLE * 1000
+    finally:
+        await client.aclose()
+
+
+async def test_the_slot_watch_sees_a_key_a_script_names_beyond_its_slot(
+    cluster_redis: ClusterRedis,
+) -> None:
+    """What the cluster backend relies on: a script may reach an undeclared key of another
+    slot on its own node (the cluster lets it through), and the watch reports both slots."""
+    client = connect_redis(cluster_redis.topology)
+    assert isinstance(client, RedisCluster)
+    declared = f"{{{uuid.uuid4()}}}:declared"
+    slot = key_slot(declared.encode())
+    try:
+        await client.initialize()
+        node = client.get_node_from_key(declared)
+        other = next(
+            key
+            for key in (f"other:{n}" for n in range(10_000))
+            if client.get_node_from_key(key) == node and key_slot(key.encode()) != slot
+        )
+        async with SlotWatch([node.port for node in cluster_redis.nodes]) as watch:
+            script = batcher_for(client).script("return redis.call('SET', ARGV[1], 1)")
+            assert await script(keys=[declared], args=[other]) == b"OK"
+            calls = await watch.script_calls()
+        ran = calls[-1]  # after an EVALSHA this node answered NOSCRIPT to
+        assert ran.touched == [declared.encode(), other.encode()]
+        assert ran.slots() == {slot, key_slot(other.encode())}
+    finally:
+        await client.aclose()
+
+
 async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
     client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     store = RedisSessionStore(CommandBatcher(client))
     session = new_session(WallClock())
     user, sid, now = session.user_id, session.session_id, datetime.now(UTC)
     operations = (
-        store.create(session, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=MOST),
-        store.knows_device(user, ip_address="203.0.113.7", user_agent=None, now=now),
+        store.create(
+            session,
+            refresh_hash=hash_of("t0"),
+            idle_seconds=IDLE,
+            max_sessions=MOST,
+            devices=MEMORY,
+        ),
+        store.knows_device(user, ip_address="203.0.113.7", user_agent=None, since=now),
         store.touch(user, sid, now=now, idle_seconds=IDLE),
         store.rotate(
             user, sid, presented_hash="a", new_hash="b", now=now, grace_seconds=1, idle_seconds=1

@@ -87,7 +87,10 @@ def test_tessera_processes_start_after_the_migration_and_their_services(
             "s3-bucket": {"condition": "service_completed_successfully"},
             "mailpit": {"condition": "service_healthy"},
         }, name
-    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["migrate"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
     assert services["s3-bucket"]["depends_on"] == {"s3": {"condition": "service_healthy"}}
     for name in ONE_SHOTS:
         assert services[name]["restart"] == "no", name

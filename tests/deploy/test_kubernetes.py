@@ -76,6 +76,7 @@ def test_base_and_production_render_every_piece_the_spec_asks_for(manifests: Man
         ("PodDisruptionBudget", "tessera-api"),
         ("Deployment", "tessera-worker"),
         ("Deployment", "tessera-scheduler"),
+        ("PodDisruptionBudget", "tessera-scheduler"),
         ("Job", "tessera-migrate"),
         ("Secret", "tessera-secrets"),
         ("Secret", "tessera-migration-secrets"),
@@ -158,10 +159,18 @@ def test_containers_run_commands_the_tessera_cli_accepts(manifests: Manifests) -
     )
 
 
-def test_scheduler_runs_exactly_once_even_during_a_rollout(manifests: Manifests) -> None:
+def test_two_schedulers_run_apart_and_a_drain_takes_one_at_a_time(manifests: Manifests) -> None:
+    """They share a lease (issue 20), so two may run, and a rollout may briefly run three."""
     scheduler = find(manifests, "Deployment", "tessera-scheduler")
-    assert scheduler["spec"]["replicas"] == 1
-    assert scheduler["spec"]["strategy"] == {"type": "Recreate"}
+    assert scheduler["spec"]["replicas"] == 2
+    assert scheduler["spec"]["strategy"]["type"] == "RollingUpdate"
+    labels = scheduler["spec"]["template"]["metadata"]["labels"]
+    (spread,) = scheduler["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"].items() <= labels.items()
+    pdb = find(manifests, "PodDisruptionBudget", "tessera-scheduler")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == scheduler["spec"]["selector"]["matchLabels"]
 
 
 def test_every_reference_to_config_and_secrets_resolves(manifests: Manifests) -> None:

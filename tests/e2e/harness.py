@@ -14,6 +14,7 @@ from dishka import AsyncContainer, Provider
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp
 
+from tessera.features.jobs.adapters.taskiq_schedules import ScheduleLeader
 from tessera.main.ioc import make_container
 from tessera.main.settings import Settings, load_settings
 from tessera.main.web import create_app
@@ -114,7 +115,7 @@ def without_embedded_schedules(monkeypatch: pytest.MonkeyPatch) -> None:
     that run the housekeeping themselves and count what it did: its hourly schedule
     (minute 17 of the wall clock) would otherwise do the work first now and then."""
 
-    async def idle(_broker: object) -> None:
+    async def idle(_leader: object) -> None:
         await asyncio.Event().wait()
 
-    monkeypatch.setattr("tessera.main.background.run_schedules", idle)
+    monkeypatch.setattr(ScheduleLeader, "run", idle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from tessera.main.logs import configure_logging
 from tessera.shared.domain.errors import Conflict, DependencyUnavailable
 from tessera.shared.domain.pagination import Page, PageRequest
+from tessera.shared.domain.patterns import HTTP_URL, NOT_BLANK
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated
 from tessera.shared.http.pagination import page_request
 from tests.e2e.harness import client_for, settings_for
@@ -30,9 +31,28 @@ class Signup(msgspec.Struct, forbid_unknown_fields=True):
     age: int
 
 
+class Preferences(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Fields of every kind of constraint the request types use."""
+
+    age: int = 0
+    name: Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=5)] = "Ann"
+    website: Annotated[str, msgspec.Meta(pattern=HTTP_URL)] | None = None
+    code: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] = "ABC"  # not `described`
+    tags: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["new"]
+    )
+    newsletter: bool = False
+    plan: Literal["free", "paid"] = "free"
+
+
 @post("/api/v1/probe/signup")
 async def signup(data: JSONBody[Signup]) -> Success[Signup]:
     return ok(data, message="created")
+
+
+@post("/api/v1/probe/preferences")
+async def preferences(data: JSONBody[Preferences]) -> Success[Preferences]:
+    return ok(data)
 
 
 @get("/api/v1/probe/crash")
@@ -110,7 +130,7 @@ async def items(paging: NamedDependency[PageRequest]) -> Paginated[str]:
     return paginated(page, str.upper)
 
 
-PROBES = [signup, crash, down, bug, database_down, cache_down, conflict, cached, items]
+PROBES = [signup, preferences, crash, down, bug, database_down, cache_down, conflict, cached, items]
 
 
 @pytest.fixture
@@ -200,6 +220,57 @@ async def test_validation_errors_name_the_field(
     )
     assert error["field"] == field
     assert words in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": " "}, "name", "name must be text with at least one character that is not a "
+                                "space."),
+        ({"website": "ftp://a"}, "website", "website must be a URL starting with http:// or https://."),
+        ({"code": "abc"}, "code", "code is not in the expected form."),
+        ({"name": "Annabel"}, "name", "name must be at most 5 characters long."),
+        ({"tags": []}, "tags", "tags must hold at least 1 item."),
+        ({"plan": "gold"}, "plan", "'gold' is not one of the values plan accepts."),
+    ],
+)  # fmt: skip
+async def test_validation_messages_say_what_is_expected_in_words(
+    client: AsyncTestClient[Any], fields: dict[str, Any], field: str, message: str
+) -> None:
+    error = assert_error(
+        await client.post("/api/v1/probe/preferences", json=fields), 400, "VALIDATION_ERROR"
+    )
+    assert (error["field"], error["message"]) == (field, message)
+    assert "regex" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"age": "3"}, "age"),
+        ({"newsletter": 1}, "newsletter"),
+        ({"newsletter": "true"}, "newsletter"),
+    ],
+)
+async def test_a_json_body_holds_its_declared_types_without_coercion(
+    client: AsyncTestClient[Any], fields: dict[str, Any], field: str
+) -> None:
+    """The OpenAPI document says integer and boolean: a string or a number is not one."""
+    error = assert_error(
+        await client.post("/api/v1/probe/preferences", json=fields), 400, "VALIDATION_ERROR"
+    )
+    assert error["field"] == field
+
+
+async def test_a_whole_number_written_with_a_fraction_is_still_an_integer(
+    client: AsyncTestClient[Any],
+) -> None:
+    """JSON (and JSON Schema) has one kind of number: 3.0 is the integer 3; 3.5 is not."""
+    whole = await client.post("/api/v1/probe/preferences", json={"age": 3.0})
+    assert whole.status_code == 201, whole.text
+    assert whole.json()["data"]["age"] == 3
+    fraction = await client.post("/api/v1/probe/preferences", json={"age": 3.5})
+    assert assert_error(fraction, 400, "VALIDATION_ERROR")["field"] == "age"
 
 
 async def test_a_body_that_is_not_json_is_a_415_envelope(client: AsyncTestClient[Any]) -> None:

@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 
 from dishka import AsyncContainer
-from taskiq import AsyncBroker
 
-from tessera.main.scheduler import run_schedules
+from tessera.features.jobs.adapters.taskiq_schedules import ScheduleLeader
 
 
 class EmbeddedBackground:
@@ -17,8 +16,10 @@ class EmbeddedBackground:
         self._schedules: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        broker = await self._container.get(AsyncBroker)
-        self._schedules = asyncio.create_task(run_schedules(broker))
+        """The broker is started by its provider; the lease is in memory, so this process
+        leads at once."""
+        leader = await self._container.get(ScheduleLeader)
+        self._schedules = asyncio.create_task(leader.run())
 
     async def stop(self) -> None:
         if self._schedules is not None:

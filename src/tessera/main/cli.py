@@ -147,11 +147,19 @@ def migrate() -> None:
 @migrate.command("upgrade")
 @click.argument("revision", default="head")
 def migrate_upgrade(revision: str) -> None:
-    """Upgrade the database to REVISION (default: head)."""
-    from tessera.main import migrations
+    """Upgrade the database to REVISION (default: head); with Redis, also move sessions kept
+    in an earlier version's key layout to the current one."""
+    import asyncio
 
-    migrations.upgrade(_settings().database_url, revision)
+    from tessera.main import migrations
+    from tessera.main.operations import move_redis_sessions
+
+    settings = _settings()
+    migrations.upgrade(settings.database_url, revision)
     click.echo(f"database upgraded to {_named(revision)}")
+    moved = asyncio.run(move_redis_sessions(settings))
+    if moved is not None:
+        click.echo(moved.line())
 
 
 @migrate.command("downgrade")
@@ -216,7 +224,7 @@ def worker(queues: str, metrics_port: int | None) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Send the periodic jobs (outbox sweep, clean-ups) on time. Run exactly one."""
+    """Send the periodic jobs (outbox sweep, clean-ups) on time. Run one or more: one leads."""
     settings = _settings(service=True)
     if settings.is_embedded:
         _needs_redis("scheduler")

@@ -16,6 +16,8 @@ from litestar.enums import MediaType
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from tessera.shared.http.query_parameters import QUERY_OPT
+
 SWAGGER_UI_VERSION = "5.36.0"
 ASSETS = Path(__file__).parent / "docs_assets"
 SCHEMA_PATH = "/schema"
@@ -54,9 +56,10 @@ class DocsPage(OpenAPIRenderPlugin):
         return PAGE
 
     def receive_router(self, router: Router) -> None:
-        router.register(
-            create_static_files_router(path="/assets", directories=[ASSETS], name="docs-assets")
-        )
+        # the page asks for its assets with `?v=` (a new version is a new URL to caches)
+        router.register(create_static_files_router(
+            path="/assets", directories=[ASSETS], name="docs-assets", opt={QUERY_OPT: ("v",)}
+        ))  # fmt: skip
 
 
 def schema_router() -> Router:

@@ -1,21 +1,26 @@
-"""The OpenAPI document, told the truth about authentication and errors.
+"""The OpenAPI document, told what Litestar cannot read from the handlers' types.
 
-Litestar describes each operation's success body from its signature, and a 400 in a shape
-Tessera never sends. Here, once per app, before the document is first served:
+The types say the rest: bodies and their constraints (msgspec `Meta`), `data` required and
+never null in `Success[T]`, ids as `uuid.UUID`. Here, once per app, before the document is
+first served, only what no type holds:
 
 - an operation whose handler takes the caller (`Principal`) requires the bearer token
-  (`security`), and lists 401 and 403; every other one says it needs none (`security: []`);
-- a success envelope's `data` is required and not null (unless the operation has no data);
+  (`security`), and lists 401 and 403; every other one says it needs none (`security: []`):
+  derived from the dependency, so it cannot drift from what the handler really needs;
+- a JSON body refuses unknown fields (`forbid_unknown_fields`, which Litestar does not
+  render) and every free-form string a request carries holds no NUL (`input_guard`
+  refuses it wherever it comes, whatever the field's type says);
 - a field that may be left out is its type, not a `oneOf` of that one type;
-- every id (a parameter or property named `id` or `*_id`, but `request_id`) is a uuid;
-- free-form strings in parameters and request bodies say they hold no NUL (`pattern`);
+- a handler that reads its multipart body itself is described as taking the `file` part;
+- a `POST /collection` links to the operations on the resource it creates;
 - every operation lists the error envelopes it can answer with, all in the one
   `ErrorEnvelope` shape: 400 and 413 for any (a query parameter, a body may come with
   any request), 404 for any path parameter, body or id in the query, 415 for a POST, PUT
   or PATCH, 409 for a change, 429 where rate limits
   apply, 503 where a dependency is asked, 500 everywhere; `/auth` operations may answer
   401 and 403 without a token (wrong credentials, a spent link, an unverified or inactive
-  account); 429 and 503 carry `Retry-After`.
+  account); 429 and 503 carry `Retry-After`. The middleware and guards that answer them
+  run before any handler, so no handler's signature can say so.
 """
 
 from __future__ import annotations
@@ -49,8 +54,6 @@ _MULTIPART = {
 _NOT_LIMITED = ("/health", "/metrics", "/schema")
 _NO_NUL = "^[^\\u0000]*$"
 _CHANGES = frozenset({"post", "put", "patch", "delete"})
-_NOT_AN_ID = frozenset({"request_id"})  # the request's tag, the caller's X-Request-ID if sent
-_NULL = {"type": "null"}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -59,7 +62,10 @@ _RETRY_AFTER = {
     }
 }
 _ERRORS = {
-    400: "VALIDATION_ERROR: a parameter or the body is invalid; `field` names it.",
+    400: (
+        "VALIDATION_ERROR: a parameter or the body is invalid, or a query parameter is not "
+        "one this operation takes or is repeated; `field` names it."
+    ),
     401: "UNAUTHORIZED: no valid access token of a live session, or wrong credentials.",
     403: "FORBIDDEN: the caller's role or account state does not allow this.",
     404: "NOT_FOUND: nothing by that id within the caller's reach.",
@@ -122,19 +128,13 @@ def document(
         components["schemas"][name]["additionalProperties"] = False
         _refuse_nul(components["schemas"][name], components["schemas"], set())
     _link_created_resources(schema)
-    for name, component in components.get("schemas", {}).items():
-        _ids_are_uuids(name, component)
     for path, method, operation in _operations(schema):
         operation["security"] = [{BEARER: []}] if (path, method) in secured else []
         if (path, method) in multipart:
             operation["requestBody"] = _MULTIPART
         for parameter in operation.get("parameters", []):
-            _ids_are_uuids(parameter.get("name", ""), parameter.get("schema", {}))
             _refuse_nul(parameter.get("schema", {}), components["schemas"], set())
         responses = operation.setdefault("responses", {})
-        for status, response in responses.items():
-            if status.startswith("2"):
-                _data_is_required(response, components.get("schemas", {}))
         for status in _statuses(path, method, operation):
             responses[str(status)] = {
                 "description": _ERRORS[status],
@@ -142,28 +142,6 @@ def document(
             }
             if status in {429, 503}:
                 responses[str(status)]["headers"] = _RETRY_AFTER
-
-
-def _data_is_required(response: dict[str, Any], components: dict[str, Any]) -> None:
-    """`ok(value)` always sends `data`: in a success envelope whose `data` may be a value or
-    null, it is the value and required. An envelope whose `data` can only be null
-    (`Success[None]`: a message only) is left as it is."""
-    reference = (
-        response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-    )
-    envelope = components.get(reference.rpartition("/")[2]) if reference else None
-    if not isinstance(envelope, dict) or "data" not in envelope.get("properties", {}):
-        return
-    data = envelope["properties"]["data"]
-    for key in ("oneOf", "anyOf"):
-        choices = data.get(key)
-        if isinstance(choices, list) and _NULL in choices and len(choices) > 1:
-            rest = [choice for choice in choices if choice != _NULL]
-            envelope["properties"]["data"] = rest[0] if len(rest) == 1 else {key: rest}
-    if envelope["properties"]["data"] != _NULL:
-        required = envelope.setdefault("required", [])
-        if "data" not in required:
-            required.append("data")
 
 
 def _no_choice_of_one(node: Any) -> None:
@@ -182,31 +160,6 @@ def _no_choice_of_one(node: Any) -> None:
             node.update({**choices[0], **node})
     for value in node.values():
         _no_choice_of_one(value)
-
-
-def _ids_are_uuids(name: str, node: Any) -> None:
-    """A string named `id` or `*_id` (directly, or in an object's properties, an array's
-    items or a union) is a uuid; so are the properties of the same names inside."""
-    if isinstance(node, list):
-        for item in node:
-            _ids_are_uuids(name, item)
-        return
-    if not isinstance(node, dict):
-        return
-    if _is_id(name) and node.get("type") == "string":
-        node["format"] = "uuid"
-        if node.get("pattern") == _NO_NUL:  # a uuid has a format: no NUL pattern needed
-            del node["pattern"]
-    for key in ("oneOf", "anyOf", "allOf"):
-        _ids_are_uuids(name, node.get(key))
-    if _is_id(name):
-        _ids_are_uuids(name, node.get("items"))
-    for child, value in (node.get("properties") or {}).items():
-        _ids_are_uuids(child, value)
-
-
-def _is_id(name: str) -> bool:
-    return (name == "id" or name.endswith("_id")) and name not in _NOT_AN_ID
 
 
 def _refuse_nul(node: Any, components: dict[str, Any], seen: set[str]) -> None:
@@ -282,8 +235,9 @@ def _request_bodies(schema: dict[str, Any]) -> set[str]:
 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     body = "requestBody" in operation
-    # Any route: a query parameter holding NUL is a 400 (`before_request`), a body over the
-    # limit a 413 before routing (`shared.http.edge`), whatever the operation declares.
+    # Any route: a query parameter it does not take, or holding NUL, is a 400
+    # (`before_request`), a body over the limit a 413 before routing (`shared.http.edge`),
+    # whatever the operation declares.
     statuses = [400, 413, 500]
     if operation.get("security") or path.startswith("/api/v1/auth/"):
         statuses += [401, 403]

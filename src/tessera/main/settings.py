@@ -80,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     refresh_token_ttl_seconds: PositiveInt = 604800
     session_idle_ttl_seconds: PositiveInt = 86400
     sessions_per_user_max: PositiveInt = 100
+    known_device_days: PositiveInt = 30
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"
@@ -114,6 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     job_lease_seconds: PositiveFloat = 300.0
     queue_redelivery_seconds: PositiveFloat = 60.0
     outbox_sweep_seconds: PositiveInt = 2
+    scheduler_lease_seconds: Annotated[float, msgspec.Meta(ge=1)] = 15.0
     storage_quota_bytes_per_tenant: PositiveInt = 1_073_741_824
     file_max_bytes: Annotated[int, msgspec.Meta(ge=1, le=5 * 1024**3)] = 26_214_400
 
@@ -281,6 +283,7 @@ def _problem(name: str, message: str, got: Any) -> str:
 def _validate(s: Settings) -> Settings:
     changes: dict[str, Any] = {"database_url": _database_url(s.database_url)}
     _redis_topology(s)
+    _check_key_prefix(s)
     _require_scheme("PUBLIC_BASE_URL", s.public_base_url, ("http", "https"))
     if s.s3_endpoint_url is not None:
         _require_scheme("S3_ENDPOINT_URL", s.s3_endpoint_url, ("http", "https"))
@@ -305,6 +308,13 @@ def _validate(s: Settings) -> Settings:
     if validated.is_production:
         _refuse_insecure_defaults(validated)
     return validated
+
+
+def _check_key_prefix(s: Settings) -> None:
+    if "{" in s.redis_key_prefix or "}" in s.redis_key_prefix:
+        # A brace there would move the hash tag that keeps each user's session keys in
+        # one Redis Cluster slot.
+        raise ConfigError("REDIS_KEY_PREFIX", "must not contain { or }")
 
 
 def _database_url(url: str) -> str:

@@ -44,8 +44,13 @@ from tessera.shared.http.errors import (
     http_exception_handler,
     unhandled_exception_handler,
 )
-from tessera.shared.http.input_guard import check_parameters, guarded_request_class
+from tessera.shared.http.input_guard import (
+    check_path_parameters,
+    check_query,
+    guarded_request_class,
+)
 from tessera.shared.http.local_storage import LocalStorageController
+from tessera.shared.http.query_parameters import KnownQueryParameters
 from tessera.shared.http.rate_limit import rate_limit_middleware
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -57,11 +62,20 @@ class UnsupportedMediaType(HTTPException):
     detail = "Send the request body as application/json."
 
 
-async def before_request(request: Request[Any, Any, Any]) -> None:
-    """Before any handler's arguments are parsed: its parameters hold no character a driver
-    cannot store, and its body is JSON unless it takes another kind."""
-    check_parameters(request)
-    require_json_body(request)
+def before_request_hook() -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """The checks before any handler's arguments are parsed: its parameters hold no
+    character a driver cannot store, its query only parameters it takes, and its body is
+    JSON unless it takes another kind."""
+    known = KnownQueryParameters()
+
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        if request.scope["query_string"]:  # all a request without a query pays for these
+            check_query(request)
+            known.check(request)
+        check_path_parameters(request)
+        require_json_body(request)
+
+    return before_request
 
 
 def require_json_body(request: Request[Any, Any, Any]) -> None:
@@ -134,7 +148,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         # the WebSocket also at the root, as the seed documents it (SPEC §3.7)
         route_handlers=[HealthController, metrics, api, notifications_socket, docs_page.docs],
         exception_handlers=handlers,
-        before_request=before_request,
+        before_request=before_request_hook(),
         request_class=guarded_request_class(json_max_depth=settings.json_max_depth),
         middleware=[
             AuthenticationMiddleware(partial(container.get, Authenticate)),

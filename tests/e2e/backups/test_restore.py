@@ -1,5 +1,5 @@
-"""A real backup of a migrated PostgreSQL database, restored with the README's command into
-a new, empty database: the same users, the same schema revision, row-level security and the
+"""A real backup of a migrated PostgreSQL database, restored with docs/operations.md's command
+into a new, empty database: the same users, the same schema revision, row-level security and the
 app role's grants intact."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.postgres
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 Rows = list[tuple[object, ...]]
+OPERATIONS = Path(__file__).parents[3] / "docs" / "operations.md"
 
 
 async def seed_users(url: str) -> None:
@@ -63,12 +64,19 @@ async def fetch(url: str, query: str, *, settings: dict[str, str] | None = None)
 USERS = "SELECT id, tenant_id, email, full_name FROM users ORDER BY email"
 
 
+def documented_restore() -> str:
+    """The operator's guide's restore line, with the backup and the database as `$1`, `$2`."""
+    lines = OPERATIONS.read_text(encoding="utf-8").splitlines()
+    [line] = [line for line in lines if line.startswith("gunzip -c database-backup.sql.gz |")]
+    script = line.replace("database-backup.sql.gz", '"$1"', 1)
+    assert script.endswith('"$OWNER_DATABASE_URL"'), line
+    return script.removesuffix('"$OWNER_DATABASE_URL"') + '"$2"'
+
+
 def restore(backup: Path, url: str) -> subprocess.CompletedProcess[str]:
-    """The README's restore command, literally."""
+    """docs/operations.md's restore command, literally."""
     libpq, _password = libpq_connection(url)
-    script = (
-        'set -o pipefail; gunzip -c "$1" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction "$2"'
-    )
+    script = f"set -o pipefail; {documented_restore()}"
     return subprocess.run(
         ["bash", "-c", script, "restore", str(backup), libpq],
         capture_output=True, text=True, timeout=120, check=False,

@@ -120,7 +120,9 @@ async def test_markup_executables_and_plain_zips_are_refused(
     headers = await signed_in(client)
     response = await upload(client, headers, data, name, content_type="application/pdf")
     assert response.status_code == 415, response.text
-    assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("UNSUPPORTED_MEDIA_TYPE", "file")
+    assert "application/pdf" in error["details"]["accepted"]
     assert [o async for o in (await app_storage(client)).list("uploads/")] == []
     assert (await client.get(FILES, headers=headers)).json()["data"] == []
 
@@ -219,6 +221,11 @@ async def test_the_list_pages_sorts_and_filters(client: Client) -> None:
     for bad in ({"limit": 101}, {"sort": "sha256"}, {"kind": "video"}):
         refused = await client.get(FILES, params=bad, headers=headers)
         assert refused.status_code == 400, bad
+    when = await client.get(FILES, params={"uploaded_after": "yesterday"}, headers=headers)
+    assert when.json()["error"] == {
+        "code": "VALIDATION_ERROR", "field": "uploaded_after",
+        "message": "uploaded_after must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z.",
+    }  # fmt: skip
 
 
 async def test_other_tenants_never_see_nor_delete_a_file(client: Client) -> None:
@@ -360,8 +367,11 @@ async def test_a_presigned_upload_is_refused_for_bad_types_sizes_and_quota(
     client = small_client
     headers = await signed_in(client)
     html = await start_upload(client, headers, content_type="text/html", size_bytes=10)
-    assert html.status_code == 400, html.text  # a field of the JSON body, not the body's type
-    assert html.json()["error"]["field"] == "content_type"
+    assert html.status_code == 415, html.text  # the answer `POST /files` gives an HTML file
+    refused = html.json()["error"]
+    assert (refused["code"], refused["field"]) == ("UNSUPPORTED_MEDIA_TYPE", "content_type")
+    assert "text/html" not in refused["details"]["accepted"]
+    assert "text/plain" in refused["details"]["accepted"]
     too_big = await start_upload(client, headers, content_type="application/pdf",
                                  size_bytes=SMALL_FILE_BYTES + 1)  # fmt: skip
     assert too_big.status_code == 400, too_big.text  # a field too, not the (small) body

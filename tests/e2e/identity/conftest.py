@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 import pytest
 from dishka import Provider, Scope, provide
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.application.ports import PasswordHasher
 from tessera.main import migrations
+from tessera.shared.adapters.database import create_engine
 from tests import services
-from tests.e2e.harness import client_for, settings_for
+from tests.e2e.harness import app_settings, client_for, settings_for
 from tests.pgbouncer import PgBouncer
 
 PASSWORD = "correct horse battery"
@@ -33,13 +36,15 @@ class CheapHashing(Provider):
 
 
 @asynccontextmanager
-async def embedded_client(tmp_path: Path, **settings: str) -> AsyncIterator[Client]:
-    """Tessera on a migrated SQLite database in `tmp_path`, with cheap hashing and these
-    settings."""
+async def embedded_client(
+    tmp_path: Path, *providers: Provider, **settings: str
+) -> AsyncIterator[Client]:
+    """Tessera on a migrated SQLite database in `tmp_path`, with cheap hashing, then
+    `providers`, and these settings."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
     await asyncio.to_thread(migrations.upgrade, url)
     configured = settings_for(database_url=url, data_dir=str(tmp_path), **settings)
-    async with client_for(configured, CheapHashing()) as running:
+    async with client_for(configured, CheapHashing(), *providers) as running:
         yield running
 
 
@@ -105,6 +110,30 @@ async def login(
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return dict(response.json()["data"])
+
+
+async def query(client: Client, sql: str, **values: Any) -> list[dict[str, Any]]:
+    """Rows of the app's database, read as its owner (past row-level security)."""
+    engine = create_engine(services.as_owner((await app_settings(client)).database_url))
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(sql), values)).all()
+    finally:
+        await engine.dispose()
+    return [dict(row._mapping) for row in rows]
+
+
+async def events(client: Client, event_type: str) -> list[dict[str, Any]]:
+    """The events of that type the app recorded in its outbox, oldest first, as rows with
+    their `payload` (SQLite gives it as JSON text)."""
+    rows = await query(
+        client, "SELECT payload FROM outbox WHERE event_type = :type ORDER BY created_at",
+        type=event_type,
+    )  # fmt: skip
+    return [
+        {"payload": json.loads(p) if isinstance(p, str) else p}
+        for p in (row["payload"] for row in rows)
+    ]
 
 
 def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:

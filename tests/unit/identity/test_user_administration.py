@@ -345,7 +345,7 @@ async def test_create_admin_makes_a_verified_admin_in_a_new_tenant(world: World)
     profile = await create_admin(world).execute(
         NewAdmin(email=" Root@Example.com", password="correct horse battery", full_name="Root")
     )
-    user = world.users[uuid.UUID(profile.user_id)]
+    user = world.users[profile.user_id]
     assert user.role is Role.ADMIN
     assert user.is_verified
     assert user.email == "root@example.com"

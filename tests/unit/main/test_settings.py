@@ -50,6 +50,7 @@ def test_no_configuration_gives_the_embedded_defaults_with_a_generated_jwt_key()
     assert len(settings.jwt_secret_key.encode()) >= 32
     assert settings.access_token_ttl_seconds == 3600
     assert settings.webhook_retry_schedule[:3] == (5, 300, 1800)
+    assert settings.scheduler_lease_seconds == 15
 
 
 def test_plain_postgresql_url_is_normalised_to_asyncpg() -> None:
@@ -85,6 +86,7 @@ def test_comma_separated_lists_and_boolean_words_are_understood() -> None:
         ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY", "at least 32 bytes"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL", "unsupported scheme 'mysql'"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL", "not a redis"),
+        ({"REDIS_KEY_PREFIX": "app{1}:"}, "REDIS_KEY_PREFIX", "must not contain { or }"),
         ({"TRUSTED_PROXIES": "10.0.0.0/8,nope"}, "TRUSTED_PROXIES", "'nope' is not an address"),
         ({"DATA_ENCRYPTION_KEY": "abc"}, "DATA_ENCRYPTION_KEY", "base64"),
         (
@@ -94,6 +96,7 @@ def test_comma_separated_lists_and_boolean_words_are_understood() -> None:
         ),
         ({"WEBHOOK_RETRY_SCHEDULE": "5,soon"}, "WEBHOOK_RETRY_SCHEDULE", "int"),
         ({"SMTP_PORT": "70000"}, "SMTP_PORT", "<= 65535"),
+        ({"SCHEDULER_LEASE_SECONDS": "0.5"}, "SCHEDULER_LEASE_SECONDS", ">= 1"),
     ],
 )
 def test_a_bad_value_is_reported_in_one_line_naming_the_variable(

@@ -10,7 +10,12 @@ from datetime import timedelta
 import pytest
 
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
-from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord
+from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
+    Principal,
+    Role,
+    SessionRecord,
+)
 from tessera.features.notifications.application.live_sockets import LiveSockets
 from tessera.features.notifications.application.revocations import (
     AnnouncingSessionStore,
@@ -37,7 +42,10 @@ class Sessions:
             created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1),
             ip_address=None, user_agent=None, generation=0, rotated_at=NOW,
         )  # fmt: skip
-        await self.store.create(session, refresh_hash="h", idle_seconds=3600, max_sessions=100)
+        await self.store.create(
+            session, refresh_hash="h", idle_seconds=3600, max_sessions=100,
+            devices=DeviceMemory(seconds=3600, most=10),
+        )  # fmt: skip
         return Principal(user, TENANT, Role.USER, session.session_id)
 
     def sockets(self) -> LiveSockets:

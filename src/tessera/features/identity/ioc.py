@@ -115,6 +115,7 @@ class IdentityProvider(Provider):
             account_retention_days=settings.account_retention_days,
             sessions_per_user_max=settings.sessions_per_user_max,
             email_per_account_per_hour=settings.email_per_account_per_hour,
+            known_device_seconds=settings.known_device_days * 86400,
         )
 
     @provide(scope=Scope.APP)
@@ -136,8 +137,8 @@ class IdentityProvider(Provider):
 
 class RedisSessionsProvider(Provider):
     @provide(scope=Scope.APP)
-    def sessions(self, batcher: CommandBatcher, settings: Settings, clock: Clock) -> SessionStore:
-        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix, clock=clock.now)
+    def sessions(self, batcher: CommandBatcher, settings: Settings) -> SessionStore:
+        return RedisSessionStore(batcher, prefix=settings.redis_key_prefix)
 
 
 class MemorySessionsProvider(Provider):

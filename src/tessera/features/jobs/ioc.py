@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
@@ -10,13 +13,22 @@ from dishka.integrations.taskiq import setup_dishka
 from taskiq import AsyncBroker, InMemoryBroker
 
 from tessera.features.jobs.adapters.background_relay import BackgroundRelay
+from tessera.features.jobs.adapters.memory_lease import InMemoryLeaderLease
 from tessera.features.jobs.adapters.prometheus_metrics import PrometheusJobMetrics
+from tessera.features.jobs.adapters.redis_lease import RedisLeaderLease
 from tessera.features.jobs.adapters.resilient_broker import ResilientBroker, stream_broker
 from tessera.features.jobs.adapters.sql_job_store import SqlJobStore
 from tessera.features.jobs.adapters.taskiq_queue import InProcessJobQueue, RedisStreamJobQueue
+from tessera.features.jobs.adapters.taskiq_schedules import ScheduleLeader, held_seconds
 from tessera.features.jobs.adapters.taskiq_tasks import register_tasks
 from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
-from tessera.features.jobs.application.ports import JobHandler, JobMetrics, JobQueue, JobStore
+from tessera.features.jobs.application.ports import (
+    JobHandler,
+    JobMetrics,
+    JobQueue,
+    JobStore,
+    LeaderLease,
+)
 from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.relay_outbox import RelayOutbox
 from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
@@ -25,11 +37,12 @@ from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.routing import DEFAULT_QUEUE, JobRouting
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_client import RedisClient
-from tessera.shared.application.ports import Clock, OutboxListener, UnitOfWork
+from tessera.shared.application.ports import Cache, Clock, OutboxListener, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 
 KEEP_FINISHED_JOBS = timedelta(days=7)
 CONSUMER_GROUP = "tessera-workers"
+SCHEDULER_LEASE = "tessera:scheduler:lease"
 
 
 def stream_key(settings: Settings, queue: str) -> str:
@@ -47,6 +60,13 @@ def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> ResilientBro
     )
     register_tasks(broker, sweep_seconds=settings.outbox_sweep_seconds)
     return broker
+
+
+def lease_holder() -> str:
+    """This process's token for the scheduler lease: the host (a pod's name) and process
+    id for the logs, and a random part so a restarted process never passes for its former
+    self."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class JobsProvider(Provider):
@@ -93,6 +113,15 @@ class JobsProvider(Provider):
     def housekeeping(self, chores: list[Chore]) -> RunHousekeeping:
         return RunHousekeeping(chores)
 
+    @provide(scope=Scope.APP)
+    def schedule_leader(
+        self, broker: AsyncBroker, lease: LeaderLease, cache: Cache, clock: Clock,
+        settings: Settings,
+    ) -> ScheduleLeader:  # fmt: skip
+        return ScheduleLeader(
+            broker, lease, cache, clock, lease_seconds=settings.scheduler_lease_seconds
+        )
+
 
 class RedisJobsProvider(Provider):
     """Production: jobs travel through Redis streams to separate worker processes."""
@@ -108,6 +137,13 @@ class RedisJobsProvider(Provider):
     @provide
     def queue(self, broker: AsyncBroker, client: RedisClient, settings: Settings) -> JobQueue:
         return RedisStreamJobQueue(broker, client, lambda queue: stream_key(settings, queue))
+
+    @provide
+    def scheduler_lease(self, client: RedisClient, settings: Settings) -> LeaderLease:
+        """One key for every scheduler sharing this Redis and prefix."""
+        key = f"{settings.redis_key_prefix}{SCHEDULER_LEASE}"
+        seconds = held_seconds(settings.scheduler_lease_seconds)
+        return RedisLeaderLease(client, key=key, holder=lease_holder(), seconds=seconds)
 
 
 class InProcessJobsProvider(Provider):
@@ -130,3 +166,9 @@ class InProcessJobsProvider(Provider):
     @provide
     def queue(self, broker: AsyncBroker) -> JobQueue:
         return InProcessJobQueue(broker)
+
+    @provide
+    def scheduler_lease(self, settings: Settings) -> LeaderLease:
+        """This process is the only scheduler: it always leads."""
+        seconds = held_seconds(settings.scheduler_lease_seconds)
+        return InMemoryLeaderLease({}, key=SCHEDULER_LEASE, holder=lease_holder(), seconds=seconds)

@@ -21,9 +21,14 @@ batch whose kept connection turns out closed before any reply (Redis restarted, 
 an idle client) is sent once more on a fresh one, as the client's own `reconnect_once`
 retry does for a single command.
 
-Nothing waits for a batch to fill: the first command of a turn schedules the flush for the
-end of that turn (`loop.call_soon`), so a lone command goes out as soon as the code that
-issued it yields. Replies are exactly what `Redis.execute_command` returns; a command's
+Nothing waits for a batch to fill: the first command of a turn starts the batch's task,
+whose first step, in the loop's next iteration, takes every command queued by then and
+writes them (redis-py writes to the socket at once when it has no timeout to apply), so a
+lone command goes out as soon as the code that issued it yields. (Scheduling a flush that
+then starts a task would write one iteration later, behind every callback ready by then:
+under load, about 4% of `/users/me`'s throughput.)
+
+Replies are exactly what `Redis.execute_command` returns; a command's
 error goes to its caller only; a connection failure goes to every caller of the batch, each
 with its own copy of the error. A caller that is cancelled no longer waits, but a command
 already queued is still sent.
@@ -40,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import hiredis
@@ -93,7 +98,7 @@ class CommandBatcher:
         reply: asyncio.Future[Any] = loop.create_future()
         self._pending.append((command, reply))
         if len(self._pending) == 1:
-            loop.call_soon(self._flush)
+            self._start(self._send_turn())
         return reply
 
     def script(self, source: str) -> BatchedScript:
@@ -103,12 +108,19 @@ class CommandBatcher:
         """`SCRIPT LOAD source`, batched like any command."""
         return self.execute("SCRIPT", "LOAD", source)
 
-    def _flush(self) -> None:
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _send_turn(self) -> None:
+        """The commands queued during the turn that started this task, in batches of at most
+        `max_batch` (the first sent by this task, any other by a task of its own)."""
         pending, self._pending = self._pending, []
-        for start in range(0, len(pending), self._max_batch):
-            task = asyncio.ensure_future(self._send(pending[start : start + self._max_batch]))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+        size = self._max_batch
+        for start in range(size, len(pending), size):
+            self._start(self._send(pending[start : start + size]))
+        await self._send(pending[:size])
 
     async def _send(self, batch: Batch) -> None:
         try:

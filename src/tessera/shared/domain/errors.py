@@ -31,6 +31,12 @@ class InvalidInput(DomainError):
     default_message = "The request is not valid."
 
 
+class UnsupportedMediaType(DomainError):
+    """Content of a type the operation does not take (a file type that is not stored)."""
+
+    default_message = "This type of content is not accepted."
+
+
 class Unauthenticated(DomainError):
     default_message = "Authentication is required."
 

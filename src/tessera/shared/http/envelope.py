@@ -31,9 +31,20 @@ class Pagination(msgspec.Struct):
 
 
 class Success(msgspec.Struct, Generic[T], kw_only=True, omit_defaults=True):
+    """A success with something to return: `data` is always there (the OpenAPI document
+    says it is required and never null, from this type)."""
+
     status: Literal["success"]
-    data: T | None = None
+    data: T
     message: str | None = None
+    meta: Meta
+
+
+class Done(msgspec.Struct, kw_only=True):
+    """A success with nothing to return but a message (`DELETE`, `logout`...): no `data`."""
+
+    status: Literal["success"]
+    message: str
     meta: Meta
 
 
@@ -75,8 +86,12 @@ def _timestamp() -> str:
     return _last_second[1]
 
 
-def ok(data: T | None = None, *, message: str | None = None) -> Success[T]:
+def ok(data: T, *, message: str | None = None) -> Success[T]:
     return Success(status="success", data=data, message=message, meta=meta())
+
+
+def done(message: str) -> Done:
+    return Done(status="success", message=message, meta=meta())
 
 
 def paginated(page: Page[Item], to_wire: Callable[[Item], T]) -> Paginated[T]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -12,6 +13,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from tessera.shared.adapters.outages import DOWN_RETRY_AFTER, OUTAGES
+from tessera.shared.domain import patterns
 from tessera.shared.domain.errors import (
     Conflict,
     DependencyUnavailable,
@@ -21,6 +23,7 @@ from tessera.shared.domain.errors import (
     NotFound,
     RateLimited,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from tessera.shared.http.envelope import ErrorDetail, ErrorEnvelope, error_envelope
 
@@ -59,6 +62,7 @@ _BY_STATUS = {status: code for code, status in STATUS.items()}
 # The bases every feature error derives from; features may add entries for finer codes.
 DOMAIN_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
     InvalidInput: ErrorCode.VALIDATION_ERROR,
+    UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     Unauthenticated: ErrorCode.UNAUTHORIZED,
     Forbidden: ErrorCode.FORBIDDEN,
     NotFound: ErrorCode.NOT_FOUND,
@@ -156,11 +160,44 @@ def _validation_response(exc: HTTPException) -> Response[Any]:
     if field in (None, "data"):  # the body as a whole: name the field msgspec complained of
         named = _NAMED_FIELD.search(message)
         field = named.group(1) if named else None
+    for problem in problems:
+        problem["message"] = in_words(str(problem.get("message", "")), problem.get("key"))
+    details = {"errors": problems} if len(problems) > 1 else None
+    text = in_words(message, field)
+    return error_response(ErrorCode.VALIDATION_ERROR, text, field=field, details=details)
+
+
+_MATCHING = re.compile(r"Expected `?str`? matching regex (?P<regex>'.*'|\".*\")$")
+_LENGTH = re.compile(r"Expected `?(?P<kind>str|array|object)`? of length (?P<op>[<>]=) (?P<n>\d+)$")
+_BOUND = re.compile(r"Expected `?(?:int|float|number)`? (?P<op>[<>]=?) (?P<n>\S+)$")
+_ENUM = re.compile(r"Invalid enum value (?P<value>.+)$")
+_COMPARED = {">=": "at least", "<=": "at most", ">": "greater than", "<": "less than"}
+_UNITS = {  # (one, more)
+    "str": ("character long", "characters long"),
+    "array": ("item", "items"),
+    "object": ("entry", "entries"),
+}
+
+
+def in_words(message: str, field: str | None) -> str:
+    """A validation message from msgspec or Litestar as a sentence, saying what is expected
+    in words: never the regular expression of a pattern (`patterns.described` keeps its
+    words), nor msgspec's notation for lengths and bounds."""
+    subject = field or "The value"
+    if found := _MATCHING.match(message):
+        words = patterns.in_words(ast.literal_eval(found["regex"]))
+        return f"{subject} must be {words}." if words else f"{subject} is not in the expected form."
+    if found := _LENGTH.match(message):
+        compared, unit = _COMPARED[found["op"]], _UNITS[found["kind"]][found["n"] != "1"]
+        verb = "be" if found["kind"] == "str" else "hold"
+        return f"{subject} must {verb} {compared} {found['n']} {unit}."
+    if found := _BOUND.match(message):
+        return f"{subject} must be {_COMPARED[found['op']]} {found['n']}."
+    if found := _ENUM.match(message):
+        return f"{found['value']} is not one of the values {subject} accepts."
     for pattern, replacement in _PHRASES:
         message = pattern.sub(replacement, message)
-    details = {"errors": problems} if len(problems) > 1 else None
-    text = message.replace("`", "")
-    return error_response(ErrorCode.VALIDATION_ERROR, text, field=field, details=details)
+    return message.replace("`", "")
 
 
 def unhandled_exception_handler(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

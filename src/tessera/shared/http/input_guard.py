@@ -8,11 +8,14 @@ request carries before a handler, a use case or a driver sees it.
   are cleaned instead (`header_text`).
 - JSON bodies nested deeper than `JSON_MAX_DEPTH` are a 400 before they are decoded (the
   decoder recurses); bodies that are not UTF-8 are a 400 too.
+- A JSON body holds the types its handler declares, exactly (`check_types`): Litestar
+  converts bodies as it converts query strings (msgspec's lax mode, where `"12"` is 12 and
+  `1` or `"true"` is `true`), which would accept what the OpenAPI document refuses.
 
 `guarded_request_class` makes the `Request` class the app builds for each request: its
-`json()` and `form()` are where Litestar decodes bodies, for every handler. `check_parameters`
-is the app's check of query and path parameters, run before any handler's arguments are
-parsed.
+`json()` and `form()` are where Litestar decodes bodies, for every handler. `check_query`
+and `check_path_parameters` are the app's check of query and path parameters, run before
+any handler's arguments are parsed.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.datastructures import FormMultiDict, UploadFile
-from litestar.exceptions import SerializationException
+from litestar.exceptions import SerializationException, ValidationException
 
 from tessera.shared.domain.errors import InvalidInput
 
@@ -119,6 +123,53 @@ def check_form(form: FormMultiDict) -> None:
             check_text(name, value)
 
 
+_AT = re.compile(r" - at `\$\.?(?P<key>[^`]*)`$")
+
+
+def check_types(request: Request[Any, Any, Any], value: Any) -> None:
+    """Refuse a decoded JSON body that is not strictly of the handler's `data` type, as
+    Litestar refuses one (the same `ValidationException`, the field as its key). JSON has
+    one kind of number: `36.0` is the integer 36 (JSON Schema says so too), which msgspec's
+    strict mode would refuse for an `int`; such a body is checked again with whole numbers."""
+    field = request.route_handler.parsed_data_field
+    if field is None:
+        return
+    try:
+        try:
+            msgspec.convert(value, type=field.annotation, strict=True)
+        except msgspec.ValidationError:
+            msgspec.convert(_whole_numbers(value), type=field.annotation, strict=True)
+    except msgspec.ValidationError as error:
+        text = str(error)
+        found = _AT.search(text)
+        problem = {"message": text[: found.start()] if found else text, "source": "body"}
+        if found and found["key"]:
+            problem["key"] = found["key"]
+        raise ValidationException(extra=[problem]) from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    """`value` with every float that is a whole number as an int (depth bounded already)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    return value
+
+
+def refuse_other_parts(form: FormMultiDict, expected: str) -> None:
+    """A multipart route reads one part: any other is a 400 naming it, as an unknown JSON
+    field is, rather than a part the client believes was stored."""
+    for name in form:
+        if name != expected:
+            raise InvalidInput(
+                f"The multipart field `{name}` is not accepted: send only `{expected}`.",
+                field=name,
+            )
+
+
 def too_deep(limit: int) -> InvalidInput:
     return InvalidInput(
         f"The JSON body is nested deeper than {limit} levels.",
@@ -140,6 +191,7 @@ def guarded_request_class(*, json_max_depth: int) -> type[Request[Any, Any, Any]
                 raise SerializationException("The body is not valid UTF-8.") from error
             if _NUL_ESCAPE in body:
                 check_json(value)
+            check_types(self, value)
             return value
 
         async def form(self) -> FormMultiDict:
@@ -157,11 +209,15 @@ def guarded_request_class(*, json_max_depth: int) -> type[Request[Any, Any, Any]
     return GuardedRequest
 
 
-def check_parameters(request: Request[Any, Any, Any]) -> None:
-    """Query parameters (names and values) and the string path parameters of a request."""
+def check_query(request: Request[Any, Any, Any]) -> None:
+    """Query parameters, names and values (call only when there is a query string)."""
     for name, value in request.query_params.multi_items():
         check_text("query parameter name", name)
         check_text(name, value)
+
+
+def check_path_parameters(request: Request[Any, Any, Any]) -> None:
+    """The string path parameters of a request."""
     for name, value in request.path_params.items():
         if isinstance(value, str):
             check_text(name, value)

@@ -41,10 +41,18 @@ class UploadedObject(msgspec.Struct):
     content_type: str | None
 
 
+# No generated examples: Litestar would make up random ones (codes that do not exist), and
+# anew for every app, so no two documents would be the same.
 _ERRORS = {
-    403: ResponseSpec(ErrorEnvelope, description="The token is invalid or expired (FORBIDDEN)."),
-    404: ResponseSpec(ErrorEnvelope, description="No object under that key (NOT_FOUND)."),
-}
+    403: ResponseSpec(
+        ErrorEnvelope, description="The token is invalid or expired (FORBIDDEN).",
+        generate_examples=False,
+    ),
+    404: ResponseSpec(
+        ErrorEnvelope, description="No object under that key (NOT_FOUND).",
+        generate_examples=False,
+    ),
+}  # fmt: skip
 
 
 class LocalStorageController(Controller):

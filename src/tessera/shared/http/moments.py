@@ -13,8 +13,12 @@ from typing import Any
 from litestar.params import QueryParameter
 
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.domain.patterns import described
 
-PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})?$"
+PATTERN = described(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})?$",
+    "an ISO 8601 date-time such as 2026-01-31T12:00:00Z",
+)
 
 
 def moment_parameter(description: str) -> Any:

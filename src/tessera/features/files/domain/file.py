@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
 
-from tessera.shared.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tessera.shared.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    UnsupportedMediaType,
+)
 
 DEFAULT_MAX_FILE_BYTES = 25 * 1024 * 1024
 SNIFF_BYTES = 8 * 1024  # what `sniff` needs to see of the start of a file
@@ -85,11 +91,21 @@ class Sniffed(Enum):
     ZIP = "zip"
 
 
-class UnsupportedFileType(InvalidInput):
+ACCEPTED_CONTENT_TYPES = tuple(accepted.content_type for accepted in FileType)
+
+
+class UnsupportedFileType(UnsupportedMediaType):
+    """A file of a type Tessera does not store, whether its bytes say so (`POST /files`) or
+    its declared `content_type` (`POST /files/uploads`): one answer, 415, naming the field
+    and listing the accepted types in `details.accepted`."""
+
     default_message = (
         "The file type is not accepted: send a PDF, plain text, Office document or a PNG, "
         "JPEG, WebP or GIF image."
     )
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message, field=field, details={"accepted": list(ACCEPTED_CONTENT_TYPES)})
 
 
 class EmptyFile(InvalidInput):

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Router, delete, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -23,7 +22,7 @@ from tessera.features.files.application.presigned_upload import (
     UploadTicket,
 )
 from tessera.features.files.application.upload_file import UploadFile
-from tessera.features.files.domain.file import FileKind, FileTooLarge, UnsupportedFileType
+from tessera.features.files.domain.file import FileKind, FileTooLarge
 from tessera.features.files.http.uploads import (
     MULTIPART_OVERHEAD,
     SpooledUpload,
@@ -33,7 +32,7 @@ from tessera.features.files.http.uploads import (
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request
 
@@ -60,8 +59,6 @@ class FilesController(Controller):
             return ok(await upload.execute(caller, source), message="File uploaded")
         except FileTooLarge as error:
             raise RequestEntityTooLarge(detail=error.message) from None
-        except UnsupportedFileType as error:
-            raise HTTPException(status_code=415, detail=error.message) from None
         finally:
             await form.close()
 
@@ -132,9 +129,9 @@ class FilesController(Controller):
     async def remove(
         self, caller: FromDishka[Principal], file_id: FromPath[uuid.UUID],
         remove: FromDishka[DeleteFile],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await remove.execute(caller, file_id)
-        return ok(message="File deleted")
+        return done("File deleted")
 
 
 def files_router(max_file_bytes: int) -> Router:

@@ -19,6 +19,7 @@ from litestar import Request
 from litestar.datastructures import UploadFile
 
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.http.input_guard import refuse_other_parts
 
 FILE_FIELD = "file"
 CHUNK_BYTES = 256 * 1024
@@ -72,6 +73,7 @@ def the_file_part(form: Any) -> UploadFile:
         raise InvalidInput(
             f"Send exactly one file in the multipart field `{FILE_FIELD}`.", field=FILE_FIELD
         )
+    refuse_other_parts(form, FILE_FIELD)
     upload: UploadFile = uploads[0]
     return upload
 

@@ -18,13 +18,21 @@ from tessera.features.flags.domain.flag import (
 )
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.domain.patterns import described
 
 logger = logging.getLogger("tessera.flags")
 
-Key = Annotated[str, msgspec.Meta(pattern=f"^{KEY_PATTERN.pattern}$", max_length=MAX_KEY_LENGTH,
+KEY = described(
+    f"^{KEY_PATTERN.pattern}$",
+    "1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit",
+)
+Key = Annotated[str, msgspec.Meta(pattern=KEY, max_length=MAX_KEY_LENGTH,
                                   examples=["new-dashboard"])]  # fmt: skip
 Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_LENGTH)]
-Percentage = Annotated[int, msgspec.Meta(ge=0, le=100)]
+# `minimum` again through Litestar's `extra`: Litestar drops a bound of 0 (falsy) where the
+# type is in a union (`FlagChanges`' `Percentage | UnsetType`), and the document would
+# then allow negative percentages the server refuses.
+Percentage = Annotated[int, msgspec.Meta(ge=0, le=100, extra_json_schema={"extra": {"minimum": 0}})]
 AllowList = Annotated[list[uuid.UUID], msgspec.Meta(max_length=MAX_ALLOW_LIST)]
 
 

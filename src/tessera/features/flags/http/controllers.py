@@ -21,7 +21,7 @@ from tessera.features.flags.application.update_flag import FlagChanges, UpdateFl
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 Caller = FromDishka[Principal]
@@ -83,9 +83,9 @@ class FlagsAdminController(Controller):
     @inject
     async def remove(
         self, caller: Caller, key: FromPath[str], remove: FromDishka[DeleteFlag]
-    ) -> Success[None]:
+    ) -> Done:
         await remove.execute(caller, key)
-        return ok(message="Feature flag deleted.")
+        return done("Feature flag deleted.")
 
 
 class FlagsController(Controller):

@@ -8,11 +8,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
     Principal,
     Role,
     Rotation,
     RotationOutcome,
     SessionRecord,
+    device_fingerprint,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,20 +38,24 @@ class InMemorySessionStore:
     or absolute end. `create`, `revoke`, `revoke_all` and `set_role` are given no `now`: they
     judge by `clock_ms` (epoch milliseconds) when one is given, else by the latest time this
     store has seen (a `now` argument or a new session's last use), which never goes back.
-    Ended sessions are dropped when met and swept every 1024 creations. Each user's sessions
-    are also indexed by device, so `knows_device` looks at that device's sessions only.
+    Ended sessions are dropped when met and swept every 1024 creations. Each user's known
+    devices map their fingerprint to the epoch millisecond of their latest sign-in, trimmed
+    as Redis trims its sorted set; the sweep also drops those the latest `DeviceMemory`
+    would have let expire.
     """
 
     def __init__(self, clock_ms: Callable[[], float] | None = None) -> None:
         self._clock_ms = clock_ms
         self._latest_ms = 0
         self._sessions: dict[uuid.UUID, dict[uuid.UUID, _Entry]] = {}
-        self._devices: dict[uuid.UUID, dict[_Device, set[uuid.UUID]]] = {}
+        self._known: dict[uuid.UUID, dict[str, int]] = {}
+        self._memory_ms = 0
         self._creations = 0
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
-    ) -> Sequence[uuid.UUID]:
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        devices: DeviceMemory,
+    ) -> Sequence[uuid.UUID]:  # fmt: skip
         record = _to_the_ms(session)
         seen, expires = _ms(record.last_seen_at), _ms(record.expires_at)
         self._observe(seen)
@@ -59,8 +65,7 @@ class InMemorySessionStore:
         self._drop(record.user_id, record.session_id)
         entry = _Entry(record, token=refresh_hash, previous_token="", ends_ms=seen + ttl)
         self._sessions.setdefault(record.user_id, {})[record.session_id] = entry
-        devices = self._devices.setdefault(record.user_id, {})
-        devices.setdefault(_device_of(record), set()).add(record.session_id)
+        self._remember(record, seen, devices)
         self._creations += 1
         if self._creations % _SWEEP_EVERY == 0:
             self._sweep()
@@ -68,12 +73,10 @@ class InMemorySessionStore:
 
     async def knows_device(
         self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
-        now: datetime,
+        since: datetime,
     ) -> bool:  # fmt: skip
-        now_ms = self._observe(_ms(now))
-        device = (ip_address or "", user_agent or "")
-        sessions = self._devices.get(user_id, {}).get(device, set())
-        return any(self._live(user_id, sid, now_ms) is not None for sid in list(sessions))
+        seen = self._known.get(user_id, {}).get(device_fingerprint(ip_address, user_agent))
+        return seen is not None and seen >= _ms(since)
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
@@ -115,6 +118,7 @@ class InMemorySessionStore:
             outcome = RotationOutcome.GRACE
         else:
             self._drop(user_id, session_id)
+            self._known.pop(user_id, None)
             return Rotation(outcome=RotationOutcome.REUSED, session=None)
         self._use(entry, now_ms, idle_seconds)
         return Rotation(outcome=outcome, session=entry.record)
@@ -135,6 +139,11 @@ class InMemorySessionStore:
         ended = [sid for sid in live if sid != keep]
         for session_id in ended:
             self._drop(user_id, session_id)
+        known = self._known.pop(user_id, {})
+        if keep in live:
+            device = _device_of(live[keep].record)
+            if device in known:
+                self._known[user_id] = {device: known[device]}
         return len(ended)
 
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
@@ -157,6 +166,18 @@ class InMemorySessionStore:
             self._drop(user_id, session_id)
         return ended
 
+    def _remember(self, record: SessionRecord, seen_ms: int, memory: DeviceMemory) -> None:
+        """What the Redis create script does to the sorted set: raise the device's score,
+        drop scores older than the memory, then the lowest ranks past `memory.most`."""
+        self._memory_ms = memory.seconds * 1000
+        known = self._known.setdefault(record.user_id, {})
+        device = _device_of(record)
+        known[device] = max(known.get(device, seen_ms), seen_ms)
+        oldest = seen_ms - self._memory_ms
+        ranked = sorted((ms, name) for name, ms in known.items() if ms >= oldest)
+        kept = ranked[max(0, len(ranked) - memory.most) :]
+        self._known[record.user_id] = {name: ms for ms, name in kept}
+
     def _use(self, entry: _Entry, now_ms: int, idle_seconds: int) -> None:
         """Counts as use: the idle end moves to now + idle time, capped by the absolute end."""
         entry.record = replace(entry.record, last_seen_at=_datetime(now_ms))
@@ -177,23 +198,19 @@ class InMemorySessionStore:
 
     def _drop(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         sessions = self._sessions.get(user_id, {})
-        entry = sessions.pop(session_id, None)
+        sessions.pop(session_id, None)
         if not sessions:
             self._sessions.pop(user_id, None)
-        if entry is None:
-            return
-        devices = self._devices.get(user_id, {})
-        device = _device_of(entry.record)
-        devices.get(device, set()).discard(session_id)
-        if not devices.get(device, True):
-            del devices[device]
-        if not devices:
-            self._devices.pop(user_id, None)
 
     def _sweep(self) -> None:
         now_ms = self._now_ms()
         for user_id in list(self._sessions):
             self._purge(user_id, now_ms)
+        for user_id, known in list(self._known.items()):
+            if (
+                max(known.values(), default=0) < now_ms - self._memory_ms
+            ):  # Redis would expire the key
+                del self._known[user_id]
 
     def _observe(self, ms: int) -> int:
         self._latest_ms = max(self._latest_ms, ms)
@@ -203,11 +220,8 @@ class InMemorySessionStore:
         return int(self._clock_ms()) if self._clock_ms is not None else self._latest_ms
 
 
-_Device = tuple[str, str]
-
-
-def _device_of(record: SessionRecord) -> _Device:
-    return (record.ip_address or "", record.user_agent or "")
+def _device_of(record: SessionRecord) -> str:
+    return device_fingerprint(record.ip_address, record.user_agent)
 
 
 def _to_the_ms(session: SessionRecord) -> SessionRecord:

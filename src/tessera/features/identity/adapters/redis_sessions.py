@@ -1,32 +1,41 @@
-"""`SessionStore` on Redis: one hash per session, one index set and one device hash per user.
+"""`SessionStore` on Redis: one hash per session; one index set and one device set per user.
 
-`session:user:<user_id>:<session_id>` holds the session (times as epoch milliseconds, the
+`session:user:{<user_id>}:<session_id>` holds the session (times as epoch milliseconds, the
 refresh token only as its hash) and lives for min(idle time, time left to the absolute
-expiry), pushed back on every use. `session:index:<user_id>` lists the user's session ids for
-the cap, `list`, `revoke_all` and `set_role`; members whose hash has expired are dropped when
-met. `session:devices:<user_id>` maps each device of the user's sessions (IP address, a
-line feed, user agent) to the epoch millisecond when the last of them will have expired if
-unused: every write that moves a session's expiry moves its device's, and whatever ends a
-session early (revocation, reuse, the cap) rebuilds the hash from the sessions left, so
-`knows_device` is one `HGET`. Every operation is one Lua script, so it is atomic across
-processes. The scripts reach the session hashes named by the index, so they need a
-single-shard Redis.
+expiry), pushed back on every use. `session:index:{<user_id>}` lists the user's session ids
+for the cap, `list`, `revoke_all` and `set_role`; members whose hash has expired are dropped
+when met. `session:known-devices:{<user_id>}` is a sorted set of the user's device
+fingerprints (`device_fingerprint`), each scored by the epoch millisecond of its latest
+sign-in: `create` adds or raises one and trims the set (too old by score, then the lowest
+ranks past the most kept), so it never outgrows `DeviceMemory.most`, and the key expires
+`DeviceMemory.seconds` after the latest sign-in; `knows_device` is one `ZSCORE`. Sessions that
+end leave it alone. Before it, deployments kept `session:devices:<user_id>` hashes (the
+devices of live sessions only); nothing reads them any more and each expires within a session
+idle time.
+
+Every operation is one Lua script (or one command), so it is atomic across processes. A
+Redis Cluster runs a script only on keys of one hash slot: every key of a user carries the
+user's id as its hash tag (`{...}`, `SessionKeys`), so the keys a script is given and the
+session hashes it names from the index (`ARGV` prefix .. session id) all share the user's
+slot. Keys without the tag are the layout before it, which `redis_session_layout` moves.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
     Principal,
     Role,
     Rotation,
     RotationOutcome,
     SessionRecord,
+    device_fingerprint,
 )
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import translate_redis_errors
@@ -37,10 +46,8 @@ TOUCH_KEYS_CACHED = 4096
 _MS = timedelta(milliseconds=1)
 _Args = list[str | int]
 
-# Helpers every script starts with. keep_indexed keeps the index at least as long-lived as
-# the hash just given `ttl` and lists the session; note_device records that a session of
-# `device` lives until now + ttl (the device hash lives as long as its longest entry);
-# rebuild_devices makes the device hash again from the sessions the index still lists.
+# Helpers the scripts start with. keep_indexed keeps the index at least as long-lived as
+# the hash just given `ttl` and lists the session.
 _HELPERS = """
 local function keep_indexed(index, sid, ttl)
   redis.call('SADD', index, sid)
@@ -50,47 +57,26 @@ local function forget(key, index, sid)
   redis.call('DEL', key)
   redis.call('SREM', index, sid)
 end
-local function device(ip, agent)
-  return (ip or '') .. '\\n' .. (agent or '')
-end
-local function note_device(devices, name, now, ttl)
-  local ends = now + ttl
-  local known = tonumber(redis.call('HGET', devices, name))
-  if not known or known < ends then
-    redis.call('HSET', devices, name, string.format('%.0f', ends))
-  end
-  if redis.call('PTTL', devices) < ttl then redis.call('PEXPIRE', devices, ttl) end
-end
-local function rebuild_devices(index, devices, base, now)
-  redis.call('DEL', devices)
-  for _, sid in ipairs(redis.call('SMEMBERS', index)) do
-    local key = base .. sid
-    local ttl = redis.call('PTTL', key)
-    if ttl > 0 then
-      local s = redis.call('HMGET', key, 'ip_address', 'user_agent')
-      note_device(devices, device(s[1], s[2]), now, ttl)
-    else
-      redis.call('SREM', index, sid)
-    end
-  end
-end
 """
 
-# KEYS: hash, index, devices. ARGV: session id, hash ttl, index ttl, hash key prefix, now,
-# most sessions, field, value, ... The ids of the sessions the cap ended.
+# KEYS: hash, index, known devices. ARGV: session id, hash ttl, index ttl, hash key prefix,
+# now, most sessions, device, device memory ms, most devices, field, value, ... The ids of
+# the sessions the cap ended.
 _CREATE = (
     _HELPERS
     + """
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 keep_indexed(KEYS[2], ARGV[1], tonumber(ARGV[3]))
 local now, most = tonumber(ARGV[5]), tonumber(ARGV[6])
-local s = redis.call('HMGET', KEYS[1], 'ip_address', 'user_agent')
-note_device(KEYS[3], device(s[1], s[2]), now, tonumber(ARGV[2]))
-if redis.call('SCARD', KEYS[2]) <= most and redis.call('HLEN', KEYS[3]) <= most then
-  return {}
-end
+local memory, devices = tonumber(ARGV[8]), tonumber(ARGV[9])
+local seen = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[7]))
+if not seen or seen < now then redis.call('ZADD', KEYS[3], now, ARGV[7]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', now - memory))
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -devices - 1)
+if redis.call('PTTL', KEYS[3]) < memory then redis.call('PEXPIRE', KEYS[3], memory) end
+if redis.call('SCARD', KEYS[2]) <= most then return {} end
 local others = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if sid ~= ARGV[1] then
@@ -111,19 +97,17 @@ for i = 1, #others + 1 - most do
   forget(ARGV[4] .. others[i][2], KEYS[2], others[i][2])
   table.insert(ended, others[i][2])
 end
-rebuild_devices(KEYS[2], KEYS[3], ARGV[4], now)
 return ended
 """
 )
 
-# KEYS: hash, index, devices. ARGV: session id, now, idle. {user_id, tenant_id, role}, or
-# nil when the session ended.
+# KEYS: hash, index. ARGV: session id, now, idle. {user_id, tenant_id, role}, or nil when
+# the session ended.
 _TOUCH = (
     _HELPERS
     + """
-local s = redis.call('HMGET', KEYS[1], 'expires_at', 'ip_address', 'user_agent')
 local now = tonumber(ARGV[2])
-local expires = tonumber(s[1])
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
 local ttl = expires and math.min(tonumber(ARGV[3]), expires - now)
 if not ttl or ttl <= 0 then
   forget(KEYS[1], KEYS[2], ARGV[1])
@@ -132,18 +116,15 @@ end
 redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
-note_device(KEYS[3], device(s[2], s[3]), now, ttl)
 return redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role')
 """
 )
 
-# KEYS: hash, index, devices. ARGV: session id, presented, new, now, grace, idle, hash key
-# prefix.
+# KEYS: hash, index, known devices. ARGV: session id, presented, new, now, grace, idle.
 _ROTATE = (
     _HELPERS
     + """
-local s = redis.call('HMGET', KEYS[1], 'expires_at', 'token', 'previous_token', 'rotated_at',
-                     'ip_address', 'user_agent')
+local s = redis.call('HMGET', KEYS[1], 'expires_at', 'token', 'previous_token', 'rotated_at')
 local now = tonumber(ARGV[4])
 local expires = tonumber(s[1])
 local ttl = expires and math.min(tonumber(ARGV[6]), expires - now)
@@ -160,13 +141,12 @@ elseif ARGV[2] ~= '' and ARGV[2] == s[3] and now - tonumber(s[4]) <= tonumber(AR
   outcome = 'grace'
 else
   forget(KEYS[1], KEYS[2], ARGV[1])
-  rebuild_devices(KEYS[2], KEYS[3], ARGV[7], now)
+  redis.call('DEL', KEYS[3])
   return {'reused'}
 end
 redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
-note_device(KEYS[3], device(s[5], s[6]), now, ttl)
 return {outcome, redis.call('HGETALL', KEYS[1])}
 """
 )
@@ -187,22 +167,16 @@ end
 return found
 """
 
-# KEYS: hash, index, devices. ARGV: session id, hash key prefix, now. 1 if it ended, else 0.
-_REVOKE = (
-    _HELPERS
-    + """
-local ended = redis.call('DEL', KEYS[1])
+# KEYS: hash, index. ARGV: session id. 1 if it ended, else 0.
+_REVOKE = """
 redis.call('SREM', KEYS[2], ARGV[1])
-if ended == 1 then rebuild_devices(KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3])) end
-return ended
+return redis.call('DEL', KEYS[1])
 """
-)
 
-# KEYS: index, devices. ARGV: hash key prefix, session id to keep ('' for none), now. How
-# many ended.
-_REVOKE_ALL = (
-    _HELPERS
-    + """
+# KEYS: index, known devices. ARGV: hash key prefix, session id to keep ('' for none). How
+# many ended. The kept session's device keeps its score (and the set its time to live);
+# the fingerprint is `device_fingerprint`'s, made here from the session's fields.
+_REVOKE_ALL = """
 local ended = 0
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if sid ~= ARGV[2] then
@@ -210,10 +184,22 @@ for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     redis.call('SREM', KEYS[1], sid)
   end
 end
-rebuild_devices(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]))
+local device, seen, ttl
+if ARGV[2] ~= '' then
+  local kept = redis.call('HMGET', ARGV[1] .. ARGV[2], 'ip_address', 'user_agent')
+  if kept[1] then
+    device = redis.sha1hex(kept[1] .. '\\n' .. kept[2])
+    seen = redis.call('ZSCORE', KEYS[2], device)
+    ttl = redis.call('PTTL', KEYS[2])
+  end
+end
+redis.call('DEL', KEYS[2])
+if seen and ttl > 0 then
+  redis.call('ZADD', KEYS[2], seen, device)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
 return ended
 """
-)
 
 # KEYS: index. ARGV: hash key prefix, role.
 _SET_ROLE = """
@@ -229,22 +215,33 @@ return 0
 """
 
 
+class SessionKeys:
+    """The names of a user's keys. Each carries `{<user_id>}`, the user's hash tag, so
+    they and every session hash named from `base` are in one Redis Cluster hash slot; the
+    prefix (REDIS_KEY_PREFIX, which holds no brace) comes first, outside the tag."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def base(self, user_id: uuid.UUID) -> str:
+        """A session hash's name without the session id."""
+        return f"{self.prefix}session:user:{{{user_id}}}:"
+
+    def index(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}session:index:{{{user_id}}}"
+
+    def known(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}session:known-devices:{{{user_id}}}"
+
+
 class RedisSessionStore:
     """Complete `SessionStore` shared by every process; Redis errors raise
     `DependencyUnavailable`. Scripts go through the `CommandBatcher`, so concurrent
-    requests share pipelines. `clock` is read only by `revoke` and `revoke_all`, whose
-    callers give no time, to date the devices left (the wall clock by default)."""
+    requests share pipelines."""
 
-    def __init__(
-        self,
-        batcher: CommandBatcher,
-        *,
-        prefix: str = "",
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
+    def __init__(self, batcher: CommandBatcher, *, prefix: str = "") -> None:
         self._redis = batcher
-        self._prefix = prefix
-        self._clock = clock or functools.partial(datetime.now, UTC)
+        self._names = SessionKeys(prefix)
         self._create = batcher.script(_CREATE)
         self._touch = batcher.script(_TOUCH)
         self._rotate = batcher.script(_ROTATE)
@@ -257,28 +254,38 @@ class RedisSessionStore:
         self._touch_keys = functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)(self._touch_parts)
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
-    ) -> Sequence[uuid.UUID]:
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        devices: DeviceMemory,
+    ) -> Sequence[uuid.UUID]:  # fmt: skip
         seen, expires = _ms(session.last_seen_at), _ms(session.expires_at)
         ttl = min(idle_seconds * 1000, expires - seen)
         if ttl <= 0:
             return []  # it ended before it began: nothing to keep
         fields = _fields(session, refresh_hash)
         user_id = session.user_id
-        args: _Args = [str(session.session_id), ttl, expires - seen, self._base(user_id), seen]
-        args += [max_sessions, *(item for pair in fields.items() for item in pair)]
+        device = device_fingerprint(session.ip_address, session.user_agent)
+        args: _Args = [
+            str(session.session_id),
+            ttl,
+            expires - seen,
+            self._names.base(user_id),
+            seen,
+        ]
+        args += [max_sessions, device, devices.seconds * 1000, devices.most]
+        args += [item for pair in fields.items() for item in pair]
+        keys = [*self._keys(user_id, session.session_id), self._names.known(user_id)]
         async with translate_redis_errors():
-            ended = await self._create(keys=self._keys(user_id, session.session_id), args=args)
+            ended = await self._create(keys=keys, args=args)
         return [uuid.UUID(_text(session_id)) for session_id in ended]
 
     async def knows_device(
         self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
-        now: datetime,
+        since: datetime,
     ) -> bool:  # fmt: skip
-        device = f"{ip_address or ''}\n{user_agent or ''}"
+        device = device_fingerprint(ip_address, user_agent)
         async with translate_redis_errors():
-            ends = await self._redis.execute("HGET", self._devices(user_id), device)
-        return ends is not None and int(ends) > _ms(now)
+            seen = await self._redis.execute("ZSCORE", self._names.known(user_id), device)
+        return seen is not None and float(seen) >= _ms(since)
 
     async def touch(
         self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
@@ -309,10 +316,10 @@ class RedisSessionStore:
             _ms(now),
             grace_seconds * 1000,
             idle_seconds * 1000,
-            self._base(user_id),
         ]
+        keys = [*self._keys(user_id, session_id), self._names.known(user_id)]
         async with translate_redis_errors():
-            reply = await self._rotate(keys=self._keys(user_id, session_id), args=args)
+            reply = await self._rotate(keys=keys, args=args)
         outcome = RotationOutcome(_text(reply[0]))
         session = _record(session_id, reply[1]) if len(reply) > 1 else None
         return Rotation(outcome=outcome, session=session)
@@ -320,44 +327,34 @@ class RedisSessionStore:
     async def list(self, user_id: uuid.UUID, *, now: datetime) -> Sequence[SessionRecord]:
         async with translate_redis_errors():
             reply = await self._list(
-                keys=[self._index(user_id)], args=[self._base(user_id), _ms(now)]
+                keys=[self._names.index(user_id)], args=[self._names.base(user_id), _ms(now)]
             )
         sessions = [_record(uuid.UUID(_text(sid)), fields) for sid, fields in reply]
         return sorted(sessions, key=lambda s: (s.created_at, s.session_id), reverse=True)
 
     async def revoke(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
-        args: _Args = [str(session_id), self._base(user_id), _ms(self._clock())]
         async with translate_redis_errors():
-            ended = await self._revoke(keys=self._keys(user_id, session_id), args=args)
+            ended = await self._revoke(keys=self._keys(user_id, session_id), args=[str(session_id)])
         return bool(ended)
 
     async def revoke_all(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
-        args: _Args = [self._base(user_id), "" if keep is None else str(keep), _ms(self._clock())]
-        keys = [self._index(user_id), self._devices(user_id)]
+        args: _Args = [self._names.base(user_id), "" if keep is None else str(keep)]
+        keys = [self._names.index(user_id), self._names.known(user_id)]
         async with translate_redis_errors():
             return int(await self._revoke_all(keys=keys, args=args))
 
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
-        args = [self._base(user_id), role.value]
+        args = [self._names.base(user_id), role.value]
         async with translate_redis_errors():
-            await self._set_role(keys=[self._index(user_id)], args=args)
+            await self._set_role(keys=[self._names.index(user_id)], args=args)
 
-    def _base(self, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}session:user:{user_id}:"
-
-    def _index(self, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}session:index:{user_id}"
-
-    def _devices(self, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}session:devices:{user_id}"
-
-    def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str, str]:
-        """The session's hash, the user's index and the user's device hash."""
-        return f"{self._base(user_id)}{session_id}", self._index(user_id), self._devices(user_id)
+    def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str]:
+        """The session's hash and the user's index."""
+        return f"{self._names.base(user_id)}{session_id}", self._names.index(user_id)
 
     def _touch_parts(
         self, user_id: uuid.UUID, session_id: uuid.UUID
-    ) -> tuple[tuple[str, str, str], str]:
+    ) -> tuple[tuple[str, str], str]:
         return self._keys(user_id, session_id), str(session_id)
 
 

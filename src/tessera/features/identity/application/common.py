@@ -7,19 +7,52 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.ports import OneTimeTokens, TokenIssuer, UserRepository
+from tessera.features.identity.domain import password_policy
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal, Role, SessionRecord, TokenType
-from tessera.features.identity.domain.user import User
+from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
+    Principal,
+    Role,
+    SessionRecord,
+    TokenType,
+)
+from tessera.features.identity.domain.user import (
+    EMAIL_PATTERN,
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
+    User,
+)
 from tessera.shared.application.ports import Outbox
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
+from tessera.shared.domain.patterns import NOT_BLANK
 
 USER_SECURITY_ALERT = "user.security_alert"
+
+# What request bodies take, stated in their types (and so in the OpenAPI document) with the
+# domain's own limits: the API refuses what the domain would, before a use case runs.
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH,
+        description="Surrounding spaces are ignored; kept in lower case.",
+    ),
+]  # fmt: skip
+NewPassword = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=password_policy.MIN_LENGTH, max_length=password_policy.MAX_LENGTH,
+        description="Taken exactly as typed. It must also not be the account's email nor "
+        "a common password (a 400 naming the field).",
+    ),
+]  # fmt: skip
+FullName = Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=MAX_NAME_LENGTH)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +69,14 @@ class IdentityConfig:
     purge_batch_size: int = 500  # accounts purged per transaction
     sessions_per_user_max: int = 100  # a login past it ends the user's oldest sessions
     email_per_account_per_hour: int = 3  # resets, verifications, invitations: each kind
+    known_device_seconds: int = 30 * 86400  # a device signed in from lately is no "new sign-in"
+    # Enough for a user's browsers on the few networks they move between; an attacker
+    # cycling user agents only pushes the oldest out (their next sign-in is reported).
+    known_devices_max: int = 50
+
+    @property
+    def device_memory(self) -> DeviceMemory:
+        return DeviceMemory(seconds=self.known_device_seconds, most=self.known_devices_max)
 
 
 class TokenPair(msgspec.Struct, frozen=True):
@@ -48,23 +89,23 @@ class TokenPair(msgspec.Struct, frozen=True):
 class Profile(msgspec.Struct, frozen=True):
     """The current user as the API shows it (and as it is cached)."""
 
-    user_id: str
+    user_id: uuid.UUID
     email: str
     full_name: str
     avatar_url: str | None
     is_verified: bool
     is_active: bool
     role: str
-    tenant_id: str
+    tenant_id: uuid.UUID
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, user: User) -> Profile:
         return cls(
-            user_id=str(user.id), email=user.email, full_name=user.full_name,
+            user_id=user.id, email=user.email, full_name=user.full_name,
             avatar_url=user.avatar_url, is_verified=user.is_verified, is_active=user.is_active,
-            role=user.role.value, tenant_id=str(user.tenant_id), created_at=user.created_at,
+            role=user.role.value, tenant_id=user.tenant_id, created_at=user.created_at,
             updated_at=user.updated_at,
         )  # fmt: skip
 

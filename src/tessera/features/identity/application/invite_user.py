@@ -6,6 +6,7 @@ import msgspec
 
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.common import (
+    Email,
     IdentityConfig,
     hash_token,
     live_user,
@@ -37,7 +38,7 @@ class NewInvitation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`POST /invitations`: who, with which role, into which tenant (default: the caller's;
     only an admin may name another)."""
 
-    email: str
+    email: Email
     role: Role = Role.USER
     tenant_id: uuid.UUID | None = None
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import msgspec
@@ -10,7 +11,7 @@ from tessera.shared.application.ports import Clock
 
 
 class SessionView(msgspec.Struct, frozen=True):
-    session_id: str
+    session_id: uuid.UUID
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
@@ -31,7 +32,7 @@ class ListSessions:
 
 def _view(session: SessionRecord, principal: Principal) -> SessionView:
     return SessionView(
-        session_id=str(session.session_id), created_at=session.created_at,
+        session_id=session.session_id, created_at=session.created_at,
         last_seen_at=session.last_seen_at, expires_at=session.expires_at,
         ip_address=session.ip_address, user_agent=session.user_agent,
         current=session.session_id == principal.session_id,

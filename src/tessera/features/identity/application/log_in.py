@@ -52,10 +52,12 @@ class LogIn:
     - an inactive account, or an unverified one when verification is required, is refused
       (403) only after the password was proven;
     - a hash made with old parameters is upgraded on success;
-    - a sign-in from a device (address and user agent) none of the user's live sessions
-      has is a "new sign-in": the user gets a `security_alert` email, and
-      `user.security_alert` is recorded for whoever else tells the user (notifications);
-      the check is one look-up, however many sessions the user has;
+    - a sign-in from a device (address and user agent) the user has not signed in from
+      within `known_device_seconds` is a "new sign-in": the user gets a `security_alert`
+      email, and `user.security_alert` is recorded for whoever else tells the user
+      (notifications). Every sign-in remembers its device (at most `known_devices_max` per
+      user); a logout does not forget it, a password reset, "log out everywhere" or a
+      refresh-token reuse do (see `SessionStore`). The check is one look-up;
     - a user has at most `sessions_per_user_max` live sessions: a login past it ends the
       oldest ones.
     """
@@ -104,9 +106,10 @@ class LogIn:
         return pair
 
     async def _is_new_device(self, user: User, credentials: Credentials) -> bool:
+        since = self._clock.now() - timedelta(seconds=self._config.known_device_seconds)
         return not await self._sessions.knows_device(
             user.id, ip_address=credentials.ip_address,
-            user_agent=_agent(credentials.user_agent), now=self._clock.now(),
+            user_agent=_agent(credentials.user_agent), since=since,
         )  # fmt: skip
 
     def _new_sign_in_alert(self, user: User, credentials: Credentials) -> Event:
@@ -147,7 +150,7 @@ class LogIn:
         ended = await self._sessions.create(
             session, refresh_hash=hash_token(pair.refresh_token),
             idle_seconds=self._config.idle_ttl_seconds,
-            max_sessions=self._config.sessions_per_user_max,
+            max_sessions=self._config.sessions_per_user_max, devices=self._config.device_memory,
         )  # fmt: skip
         if ended:
             logger.info(

@@ -11,6 +11,7 @@ from typing import Protocol
 from tessera.features.identity.domain.avatar import AvatarFormat
 from tessera.features.identity.domain.invitation import Invitation
 from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
     IssuedToken,
     Principal,
     Role,
@@ -76,29 +77,42 @@ class UserLookup(Protocol):
 
 
 class SessionStore(Protocol):
-    """Live sessions (Redis `session:user:<user_id>:<session_id>` hashes, or memory).
+    """Live sessions (Redis `session:user:<user_id>:<session_id>` hashes, or memory), and
+    the devices each user signed in from lately.
 
     A session disappears at its absolute expiry and after the idle time without use; every
     read that finds it alive counts as use (sliding idle expiry, never past the absolute
     one). Refresh tokens are kept only as hashes. All operations are atomic.
 
-    A session's device is its (IP address, user agent), None and "" being the same.
+    A device is an (IP address, user agent), None and "" being the same. A sign-in
+    (`create`) remembers its device for `DeviceMemory.seconds`, after its session has ended
+    too, so that signing in again after a logout is no "new sign-in". Forgetting, decided
+    per event: `revoke_all` (log out everywhere, password reset, deactivation, deletion) and
+    a refresh-token reuse (`rotate`) forget the user's devices, since the account may be in
+    other hands or is closing: its next sign-in from anywhere is reported. A password
+    change keeps the device it was made from (`revoke_all` with `keep`). A logout, `revoke`
+    and the cap forget nothing: the user is tidying up, not under attack.
     """
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
-    ) -> Sequence[uuid.UUID]:
-        """Store the session. If the user then has more than `max_sessions` live ones, the
-        oldest others (by `created_at`, then id) end until `max_sessions` remain; the new one
-        never does. Returns the ids of the sessions it ended."""
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        devices: DeviceMemory,
+    ) -> Sequence[uuid.UUID]:  # fmt: skip
+        """Store the session and remember its device as seen at its `last_seen_at` (a later
+        sighting is never moved back); devices seen more than `devices.seconds` before it
+        are forgotten, and the least recently seen (then the lowest fingerprint) past
+        `devices.most`. If the user then has more than `max_sessions` live sessions, the
+        oldest others (by `created_at`, then id) end until `max_sessions` remain; the new
+        one never does. Returns the ids of the sessions it ended."""
         ...
 
     async def knows_device(
         self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
-        now: datetime,
+        since: datetime,
     ) -> bool:  # fmt: skip
-        """Whether one of the user's sessions live at `now` has this device. Costs the same
-        however many sessions the user has (no scan of them); reading is not use."""
+        """Whether the user signed in from this device at `since` or later (and it was not
+        forgotten since). One look-up, however many sessions and devices the user has;
+        reading is not use."""
         ...
 
     async def touch(
@@ -124,7 +138,8 @@ class SessionStore(Protocol):
         """Replace the current refresh token if `presented_hash` is it (ROTATED, generation
         + 1, rotated_at = now). If it is the token replaced last, less than `grace_seconds`
         ago, change nothing (GRACE): two concurrent refreshes rotate once. Any other token
-        revokes the whole session (REUSED). MISSING when there is no live session."""
+        revokes the whole session and forgets the user's devices (REUSED: theft is
+        assumed). MISSING when there is no live session."""
         ...
 
     async def list(self, user_id: uuid.UUID, *, now: datetime) -> Sequence[SessionRecord]:
@@ -136,7 +151,8 @@ class SessionStore(Protocol):
         ...
 
     async def revoke_all(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
-        """End every session of the user except `keep`; returns how many ended."""
+        """End every session of the user except `keep`, and forget the user's devices
+        except the one of `keep` (if it still lives); returns how many sessions ended."""
         ...
 
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:

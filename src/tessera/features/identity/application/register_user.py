@@ -3,13 +3,17 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.common import (
     VERIFY_EMAIL,
+    Email,
+    FullName,
     IdentityConfig,
+    NewPassword,
     Profile,
     hash_token,
     send_link,
@@ -38,12 +42,25 @@ logger = logging.getLogger("tessera.identity")
 class Registration(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The registration request, as the API receives it (unknown fields are refused)."""
 
-    email: str
-    password: str
-    full_name: str
-    terms_accepted: bool
+    email: Email
+    password: NewPassword
+    full_name: FullName
+    terms_accepted: Literal[True]
     tenant_name: str | None = None
-    invitation_token: str | None = None
+    invitation_token: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="From an invitation email: joins its tenant (then no tenant_name)."
+        ),
+    ] = None
+
+
+# The rule `RegisterUser` checks on the two optional fields, as JSON Schema for the OpenAPI
+# document (a struct cannot say it): a tenant name is refused beside an invitation token.
+NOT_BOTH_TENANT_NAME_AND_INVITATION = {
+    "required": ["tenant_name", "invitation_token"],
+    "properties": {"tenant_name": {"type": "string"}, "invitation_token": {"type": "string"}},
+}
 
 
 class InvalidInvitation(InvalidInput):
@@ -86,8 +103,6 @@ class RegisterUser:
     async def execute(self, command: Registration) -> Profile:
         # The email must be free in every tenant, and the new user is in no tenant yet.
         self._scope.across_tenants("registration")
-        if not command.terms_accepted:
-            raise InvalidInput("The terms must be accepted.", field="terms_accepted")
         email = normalise_email(command.email)
         name = clean_full_name(command.full_name)
         check_password(command.password, email=email)

@@ -1,22 +1,30 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
-from tessera.features.identity.application.common import Profile, live_user, profile_key
+from tessera.features.identity.application.common import (
+    FullName,
+    Profile,
+    live_user,
+    profile_key,
+)
 from tessera.features.identity.application.ports import UserRepository
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
-from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.events import Event
+from tessera.shared.domain.patterns import HTTP_URL
 
 MAX_URL_LENGTH = 512
+AvatarUrl = Annotated[str, msgspec.Meta(pattern=HTTP_URL, max_length=MAX_URL_LENGTH)]
 
 
 class ProfileChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Only these fields can be changed here; role, email or tenant are refused (400)."""
 
-    full_name: str | None = None
-    avatar_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    full_name: FullName | None = None
+    avatar_url: AvatarUrl | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class UpdateProfile:
@@ -35,8 +43,6 @@ class UpdateProfile:
     async def execute(self, principal: Principal, changes: ProfileChanges) -> Profile:
         user = await live_user(self._users, principal)
         avatar = None if changes.avatar_url is msgspec.UNSET else changes.avatar_url
-        if avatar is not None and not _is_http_url(avatar):
-            raise InvalidInput("avatar_url must be an http(s) URL.", field="avatar_url")
         user.update_profile(
             full_name=changes.full_name, avatar_url=avatar,
             clear_avatar=changes.avatar_url is None, now=self._clock.now(),
@@ -50,7 +56,3 @@ class UpdateProfile:
         await self._uow.commit()
         await self._cache.delete(profile_key(user.id))
         return profile
-
-
-def _is_http_url(value: str) -> bool:
-    return len(value) <= MAX_URL_LENGTH and value.startswith(("https://", "http://"))

@@ -5,7 +5,12 @@ import uuid
 
 import msgspec
 
-from tessera.features.identity.application.common import Profile, profile_key, widen_for_admin
+from tessera.features.identity.application.common import (
+    FullName,
+    Profile,
+    profile_key,
+    widen_for_admin,
+)
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
     AdminOnly,
@@ -26,7 +31,7 @@ class UserChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     role: Role | None = None
     is_active: bool | None = None
-    full_name: str | None = None
+    full_name: FullName | None = None
 
 
 class UpdateUser:

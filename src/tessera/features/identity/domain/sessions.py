@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,24 @@ class SessionRecord:
     user_agent: str | None
     generation: int  # how many times its refresh token was rotated
     rotated_at: datetime  # when the current refresh token was issued
+
+
+def device_fingerprint(ip_address: str | None, user_agent: str | None) -> str:
+    """A device (IP address and user agent, None and "" being the same) as a fixed-size
+    name: the SHA-1 hex of `<ip>` LF `<user agent>`, which a Redis script can compute too.
+    Only equality matters here (no secret rests on it), and it keeps a user's remembered
+    devices small whatever user agents they send."""
+    device = f"{ip_address or ''}\n{user_agent or ''}".encode()
+    return hashlib.sha1(device, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMemory:
+    """How long a device stays known after its latest sign-in, and how many devices of one
+    user are remembered at most (past it, the least recently seen are forgotten)."""
+
+    seconds: int
+    most: int
 
 
 class RotationOutcome(StrEnum):

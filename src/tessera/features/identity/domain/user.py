@@ -10,18 +10,24 @@ from datetime import datetime
 from tessera.features.identity.domain.errors import AccountInactive, EmailNotVerified
 from tessera.features.identity.domain.sessions import Role
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.domain.patterns import NUL, SPACE, described
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PART = f"[^@{SPACE}{NUL}]+"  # no @, no space
+EMAIL_PATTERN = described(
+    f"^[{SPACE}]*{_PART}@{_PART}\\.{_PART}[{SPACE}]*$", "an email address (name@example.com)"
+)
+_EMAIL = re.compile(EMAIL_PATTERN)
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 255
 
 
 def normalise_email(raw: str) -> str:
-    """Emails are compared case-insensitively, so they are stored trimmed and lower-case."""
-    email = raw.strip().lower()
-    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+    """Emails are compared case-insensitively, so they are stored trimmed and lower-case.
+    The request types state the same rule (`EMAIL_PATTERN`, `MAX_EMAIL_LENGTH`), so the API
+    refuses a bad address before a use case runs, exactly as this would."""
+    if len(raw) > MAX_EMAIL_LENGTH or not _EMAIL.search(raw):
         raise InvalidInput("Enter a valid email address.", field="email")
-    return email
+    return raw.strip().lower()
 
 
 def clean_full_name(raw: str) -> str:

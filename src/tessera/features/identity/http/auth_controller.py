@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, JSONBody
 
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.common import Profile, TokenPair
@@ -16,7 +17,11 @@ from tessera.features.identity.application.log_in import Credentials, LogIn
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
-from tessera.features.identity.application.register_user import RegisterUser, Registration
+from tessera.features.identity.application.register_user import (
+    NOT_BOTH_TENANT_NAME_AND_INVITATION,
+    RegisterUser,
+    Registration,
+)
 from tessera.features.identity.application.request_email_verification import (
     RequestEmailVerification,
 )
@@ -34,7 +39,7 @@ from tessera.features.identity.http.wire import (
 )
 from tessera.shared.http.client_ip import ClientIpResolver
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Success, ok
+from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import header_text
 
 Caller = FromDishka[Principal]
@@ -47,7 +52,15 @@ class AuthController(Controller):
     @post("/register", status_code=201, summary="Create an account (and its tenant).")
     @inject
     async def register(
-        self, data: JSONBody[Registration], register: FromDishka[RegisterUser]
+        self,
+        data: Annotated[
+            Registration,
+            Body(
+                media_type=RequestEncodingType.JSON,
+                schema_extra={"not": NOT_BOTH_TENANT_NAME_AND_INVITATION},
+            ),
+        ],
+        register: FromDishka[RegisterUser],
     ) -> Success[Profile]:
         return ok(await register.execute(data), message="Account created.")
 
@@ -74,9 +87,9 @@ class AuthController(Controller):
 
     @post("/logout", status_code=200, summary="End this session.")
     @inject
-    async def logout(self, caller: Caller, log_out: FromDishka[LogOut]) -> Success[None]:
+    async def logout(self, caller: Caller, log_out: FromDishka[LogOut]) -> Done:
         await log_out.execute(caller)
-        return ok(message="Signed out.")
+        return done("Signed out.")
 
     @post("/logout-all", status_code=200, summary="End every session of the user.")
     @inject
@@ -91,41 +104,37 @@ class AuthController(Controller):
     @inject
     async def request_verification(
         self, caller: Caller, request_it: FromDishka[RequestEmailVerification]
-    ) -> Success[None]:
+    ) -> Done:
         await request_it.execute(caller)
-        return ok(message="If the address is not verified yet, a link is on its way.")
+        return done("If the address is not verified yet, a link is on its way.")
 
     @post("/verify-email", status_code=200, summary="Spend a verification token.")
     @inject
     async def verify_email(
         self, data: JSONBody[TokenBody], verify: FromDishka[VerifyEmail]
-    ) -> Success[None]:
+    ) -> Done:
         await verify.execute(data.token)
-        return ok(message="Email verified.")
+        return done("Email verified.")
 
     @post("/password/forgot", status_code=202, summary="Email a reset link if the account exists.")
     @inject
-    async def forgot(
-        self, data: JSONBody[EmailBody], forgot: FromDishka[ForgotPassword]
-    ) -> Success[None]:
+    async def forgot(self, data: JSONBody[EmailBody], forgot: FromDishka[ForgotPassword]) -> Done:
         await forgot.execute(data.email)
-        return ok(message="If an account exists for this address, a reset link is on its way.")
+        return done("If an account exists for this address, a reset link is on its way.")
 
     @post("/password/reset", status_code=200, summary="Set a new password with a reset token.")
     @inject
-    async def reset(
-        self, data: JSONBody[ResetBody], reset: FromDishka[ResetPassword]
-    ) -> Success[None]:
+    async def reset(self, data: JSONBody[ResetBody], reset: FromDishka[ResetPassword]) -> Done:
         await reset.execute(data.token, data.new_password)
-        return ok(message="Password reset. Sign in with the new password.")
+        return done("Password reset. Sign in with the new password.")
 
     @post("/password/change", status_code=200, summary="Change the password; other sessions end.")
     @inject
     async def change(
         self, caller: Caller, data: JSONBody[ChangePasswordBody], change: FromDishka[ChangePassword]
-    ) -> Success[None]:
+    ) -> Done:
         await change.execute(caller, data.current_password, data.new_password)
-        return ok(message="Password changed.")
+        return done("Password changed.")
 
     @get("/sessions", summary="The user's live sessions.")
     @inject
@@ -138,6 +147,6 @@ class AuthController(Controller):
     @inject
     async def revoke(
         self, caller: Caller, session_id: FromPath[uuid.UUID], revoke: FromDishka[RevokeSession]
-    ) -> Success[None]:
+    ) -> Done:
         await revoke.execute(caller, session_id)
-        return ok(message="Session ended.")
+        return done("Session ended.")

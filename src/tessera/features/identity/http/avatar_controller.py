@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 
 from tessera.features.identity.application.avatars import AvatarLink
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.http.di import FromDishka, inject
+
+_VERSION = (
+    "The version `avatar_url` names (`3.png`), so that a new upload is a new URL for caches; "
+    "the current avatar is served whatever it says."
+)
 
 
 class AvatarController(Controller):
@@ -29,6 +34,9 @@ class AvatarController(Controller):
         user_id: FromPath[uuid.UUID],
         caller: FromDishka[Principal],
         link: FromDishka[AvatarLink],
+        v: Annotated[  # noqa: ARG002 - in the URL for caches only
+            str | None, QueryParameter(description=_VERSION, max_length=32)
+        ] = None,
     ) -> Redirect:
         url = await link.execute(caller, user_id)
         headers: dict[str, Any] = {"Cache-Control": "private, max-age=60"}

@@ -20,7 +20,7 @@ from tessera.features.identity.domain.invitation import InvitationStatus
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 
@@ -60,6 +60,6 @@ class InvitationsController(Controller):
     async def revoke(
         self, caller: FromDishka[Principal], invitation_id: FromPath[uuid.UUID],
         revoke: FromDishka[RevokeInvitation],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await revoke.execute(caller, invitation_id)
-        return ok(message="Invitation revoked")
+        return done("Invitation revoked")

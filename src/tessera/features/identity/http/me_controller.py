@@ -18,7 +18,8 @@ from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Success, ok
+from tessera.shared.http.envelope import Done, Success, done, ok
+from tessera.shared.http.input_guard import refuse_other_parts
 
 # The whole multipart body may hold the 5 MiB file plus its headers and boundaries, no more:
 # Litestar stops reading (413) past this, so nothing beyond it is ever buffered.
@@ -49,9 +50,9 @@ class MeController(Controller):
     @inject
     async def remove(
         self, caller: FromDishka[Principal], remove: FromDishka[DeleteAccount]
-    ) -> Success[None]:
+    ) -> Done:
         await remove.execute(caller)
-        return ok(message="Account deleted successfully")
+        return done("Account deleted successfully")
 
     @put(
         "/avatar", summary="Upload an avatar (multipart field `file`: JPEG, PNG or WebP).",
@@ -75,7 +76,8 @@ class MeController(Controller):
 async def _read_avatar(request: Request[Any, Any, Any]) -> bytes:
     """The bytes of the one `file` part. The body streams through Litestar's multipart parser
     (parts over 1 MiB spill to a temporary file), capped at `AVATAR_BODY_LIMIT`; the file
-    is read back at most one byte past the limit. Name and declared type are ignored."""
+    is read back at most one byte past the limit. Name and declared type are ignored; any
+    other part is refused."""
     if request.content_type[0] != "multipart/form-data":
         raise InvalidInput("Send the avatar as multipart/form-data.", field=AVATAR_FIELD)
     form = await request.form()
@@ -86,6 +88,7 @@ async def _read_avatar(request: Request[Any, Any, Any]) -> bytes:
                 f"Send exactly one image in the multipart field `{AVATAR_FIELD}`.",
                 field=AVATAR_FIELD,
             )
+        refuse_other_parts(form, AVATAR_FIELD)
         data = await uploads[0].read(MAX_AVATAR_BYTES + 1)
         if len(data) > MAX_AVATAR_BYTES:
             raise RequestEntityTooLarge()

@@ -18,7 +18,7 @@ from tessera.features.identity.application.update_user import UpdateUser, UserCh
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request
 
@@ -83,6 +83,6 @@ class UsersController(Controller):
     async def remove_user(
         self, caller: FromDishka[Principal], user_id: FromPath[uuid.UUID],
         remove: FromDishka[RemoveUser],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await remove.execute(caller, user_id)
-        return ok(message="User deleted successfully")
+        return done("User deleted successfully")

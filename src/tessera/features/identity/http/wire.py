@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from tessera.features.identity.application.common import Email, NewPassword
+
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
     email: str
@@ -19,14 +21,14 @@ class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class EmailBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
+    email: Email
 
 
 class ResetBody(msgspec.Struct, forbid_unknown_fields=True):
     token: str
-    new_password: str
+    new_password: NewPassword
 
 
 class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     current_password: str
-    new_password: str
+    new_password: NewPassword

@@ -63,9 +63,8 @@ class _Resilient(AsyncBroker):
     bounds each write with `asyncio.wait_for`, which on Python 3.11 may swallow the
     cancellation that stops a worker (when it lands as the write completes).
 
-    In the scheduler a send that finds Redis down is dropped after the outage is reported:
-    the schedule fires again at its next tick (the outbox sweep every few seconds). Anywhere
-    else the error is raised, so the caller can keep the job for later.
+    A send that finds Redis down reports the outage and raises, so the caller can keep the
+    job for later (the scheduler sends that occurrence no more; the next follows).
     """
 
     queue_name: str
@@ -87,8 +86,7 @@ class _Resilient(AsyncBroker):
             await super().kick(message)  # type: ignore[safe-super]  # the topology's broker
         except REDIS_DOWN as error:
             self._report(error)
-            if not self.is_scheduler_process:
-                raise
+            raise
         else:
             OUTAGES.recovered("redis")
 

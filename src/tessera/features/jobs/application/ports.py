@@ -1,4 +1,5 @@
-"""Ports of background work: the durable job store, the queue to workers, the handlers."""
+"""Ports of background work: the durable job store, the queue to workers, the handlers,
+and the lease that lets one of several schedulers lead."""
 
 from __future__ import annotations
 
@@ -98,3 +99,37 @@ class JobMetrics(Protocol):
     """Counts jobs by type and outcome, and how long they ran."""
 
     def observe(self, job_type: str, outcome: Outcome, seconds: float) -> None: ...
+
+
+class LeaderLease(Protocol):
+    """One named lease that several processes contend for; at most one holds it at a time.
+
+    The holder keeps it by renewing it within `seconds` of the last acquire or renew; one
+    that stops renewing (killed, paused, cut off) loses it when they run out, and then any
+    other may take it. Every call acts for this holder only, identified by its token, so a
+    holder whose lease ran out cannot renew or release the next holder's.
+    """
+
+    @property
+    def key(self) -> str:
+        """Where the lease is kept (named in logs)."""
+        ...
+
+    @property
+    def holder(self) -> str:
+        """This holder's token (named in logs)."""
+        ...
+
+    async def acquire(self) -> bool:
+        """Take the lease if nobody holds it; False when somebody does (this holder too:
+        a holder renews)."""
+        ...
+
+    async def renew(self) -> bool:
+        """Hold it `seconds` more if this holder still holds it; False when it ran out or
+        another took it."""
+        ...
+
+    async def release(self) -> None:
+        """Give it up at once if this holder holds it; otherwise do nothing."""
+        ...

@@ -25,6 +25,7 @@ from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import Forbidden, InvalidInput, NotFound
+from tessera.shared.domain.patterns import NOT_BLANK
 
 logger = logging.getLogger("tessera.notifications")
 
@@ -42,13 +43,24 @@ class RecipientNotFound(NotFound):
 
 
 class NewNotification(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Exactly one target: `user_id`, `tenant_id`, or `"global": true`."""
+    """Exactly one target: `user_id`, `tenant_id`, or `"global": true` (`ONE_TARGET`)."""
 
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE_CHARS)]
+    title: Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=MAX_TITLE_CHARS)]
     body: Annotated[str, msgspec.Meta(max_length=MAX_BODY_CHARS)] = ""
     user_id: uuid.UUID | None = None
     tenant_id: uuid.UUID | None = None
     everyone: bool = msgspec.field(default=False, name="global")
+
+
+# The rule `PublishNotification` checks first, as JSON Schema for the OpenAPI document: of
+# the three targets exactly one is given, and not null (nor `global` false). msgspec has no
+# untagged unions of structs to say it with types.
+_UUID = {"type": "string", "format": "uuid"}
+ONE_TARGET: list[dict[str, object]] = [
+    {"required": ["user_id"], "properties": {"user_id": _UUID}},
+    {"required": ["tenant_id"], "properties": {"tenant_id": _UUID}},
+    {"required": ["global"], "properties": {"global": {"const": True}}},
+]
 
 
 class PublishNotification:

@@ -18,6 +18,7 @@ import msgspec
 
 from tessera.features.identity.application.ports import SessionStore
 from tessera.features.identity.domain.sessions import (
+    DeviceMemory,
     Principal,
     Role,
     Rotation,
@@ -62,11 +63,12 @@ class AnnouncingSessionStore:
         self._inner, self._pubsub = inner, pubsub
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int
-    ) -> Sequence[uuid.UUID]:
+        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        devices: DeviceMemory,
+    ) -> Sequence[uuid.UUID]:  # fmt: skip
         ended = await self._inner.create(
             session, refresh_hash=refresh_hash, idle_seconds=idle_seconds,
-            max_sessions=max_sessions,
+            max_sessions=max_sessions, devices=devices,
         )  # fmt: skip
         for session_id in ended:  # the cap ended the user's oldest sessions
             await self._announce(Revocation(session.user_id, session_id=session_id))
@@ -74,10 +76,10 @@ class AnnouncingSessionStore:
 
     async def knows_device(
         self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
-        now: datetime,
+        since: datetime,
     ) -> bool:  # fmt: skip
         return await self._inner.knows_device(
-            user_id, ip_address=ip_address, user_agent=user_agent, now=now
+            user_id, ip_address=ip_address, user_agent=user_agent, since=since
         )
 
     async def touch(

@@ -9,8 +9,9 @@ from dishka import AsyncContainer
 from litestar import Controller, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import Body, FromPath, QueryParameter
 
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.notifications.application.common import NotificationView
@@ -20,13 +21,14 @@ from tessera.features.notifications.application.mark_notification_read import (
 )
 from tessera.features.notifications.application.ports import SORTABLE
 from tessera.features.notifications.application.publish_notification import (
+    ONE_TARGET,
     NewNotification,
     NotAPublisher,
     PublishNotification,
 )
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 
@@ -74,9 +76,9 @@ class NotificationsController(Controller):
     async def mark_read(
         self, caller: FromDishka[Principal], notification_id: FromPath[uuid.UUID],
         mark: FromDishka[MarkNotificationRead],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await mark.execute(caller, notification_id)
-        return ok(message="Notification marked as read")
+        return done("Notification marked as read")
 
     @post(
         "/", status_code=201, opt={"publishers_only": True},
@@ -84,7 +86,11 @@ class NotificationsController(Controller):
     )  # fmt: skip
     @inject
     async def publish(
-        self, caller: FromDishka[Principal], data: JSONBody[NewNotification],
+        self, caller: FromDishka[Principal],
+        data: Annotated[
+            NewNotification,
+            Body(media_type=RequestEncodingType.JSON, schema_extra={"oneOf": ONE_TARGET}),
+        ],
         publish: FromDishka[PublishNotification],
     ) -> Success[NotificationView]:  # fmt: skip
         return ok(await publish.execute(caller, data), message="Notification published")

@@ -55,8 +55,10 @@ def _require_healthy(report: HealthReport) -> None:
 
 
 _UNAVAILABLE = {
-    503: ResponseSpec(
-        ErrorEnvelope, description="A dependency does not answer (SERVICE_UNAVAILABLE)."
+    503: ResponseSpec(  # no made-up examples (random, and other in every document)
+        ErrorEnvelope,
+        description="A dependency does not answer (SERVICE_UNAVAILABLE).",
+        generate_examples=False,
     )
 }
 

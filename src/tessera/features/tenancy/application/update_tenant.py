@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
 
@@ -8,16 +9,17 @@ from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.domain.sessions import Principal
 from tessera.features.tenancy.application.access import reachable_tenant
 from tessera.features.tenancy.application.ports import TenantRepository
-from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.features.tenancy.domain.tenant import MAX_NAME_LENGTH, Tenant
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.events import Event
+from tessera.shared.domain.patterns import NOT_BLANK
 
 
 class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What `PATCH /tenants/{id}` may change; any other field is refused (400)."""
 
-    name: str | None = None
+    name: Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=MAX_NAME_LENGTH)] | None = None
 
 
 class UpdateTenant:

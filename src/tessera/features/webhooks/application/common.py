@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -13,10 +13,17 @@ from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.features.webhooks.domain.delivery import RetrySchedule, WebhookDelivery
-from tessera.features.webhooks.domain.endpoint import WebhookEndpoint, WebhookNotFound
+from tessera.features.webhooks.domain.endpoint import (
+    MAX_DESCRIPTION,
+    MAX_URL,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookNotFound,
+)
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.errors import Forbidden, NotFound
 from tessera.shared.domain.events import Event
+from tessera.shared.domain.patterns import HTTP_URL
 
 WEBHOOK_DELIVER = "webhook.deliver"
 
@@ -60,9 +67,32 @@ class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
         )  # fmt: skip
 
 
+# What a webhook's request bodies take. The rest of the URL's rules (a host, no credentials,
+# a port in range, an address that is public unless WEBHOOK_ALLOW_PRIVATE_TARGETS) need
+# parsing and DNS: the SSRF guard checks them (a 400 naming `url`).
+WebhookUrl = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=HTTP_URL, max_length=MAX_URL,
+        extra_json_schema={  # Litestar reads the description and `extra` from here
+            "description": "Where deliveries go; its host must resolve to a public address.",
+            "extra": {"format": "uri"},
+        },
+    ),
+]  # fmt: skip
+Events = Annotated[list[WebhookEvent], msgspec.Meta(min_length=1)]
+Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
+
+# Not the endpoint's id: the delivery's `webhook-id` header (Standard Webhooks), the same on
+# every attempt, so a receiver can match what it logged with this log.
+MessageId = Annotated[
+    str, msgspec.Meta(pattern="^msg_[0-9a-f]{32}$", description="The `webhook-id` header sent.")
+]
+
+
 class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
-    webhook_id: str
+    webhook_id: MessageId
     event: str
     status: str
     attempts: int

@@ -6,12 +6,17 @@ import uuid
 import msgspec
 
 from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import WebhookView, target_tenant
+from tessera.features.webhooks.application.common import (
+    Description,
+    Events,
+    WebhookUrl,
+    WebhookView,
+    target_tenant,
+)
 from tessera.features.webhooks.application.ports import EndpointRepository, TargetGuard
 from tessera.features.webhooks.application.secret_box import SecretBox
-from tessera.features.webhooks.domain.endpoint import MAX_URL, WebhookEndpoint
+from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.features.webhooks.domain.signing import new_secret
-from tessera.features.webhooks.domain.targets import UnsafeTarget
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 
@@ -19,9 +24,9 @@ logger = logging.getLogger("tessera.webhooks")
 
 
 class NewWebhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: str
-    events: list[str]
-    description: str = ""
+    url: WebhookUrl
+    events: Events
+    description: Description = ""
 
 
 class CreatedWebhook(WebhookView, frozen=True, kw_only=True):
@@ -49,8 +54,6 @@ class RegisterEndpoint:
         self, caller: Principal, new: NewWebhook, *, tenant_id: uuid.UUID | None = None
     ) -> CreatedWebhook:
         tenant = target_tenant(caller, tenant_id, self._scope)
-        if len(new.url) > MAX_URL:
-            raise UnsafeTarget(f"The webhook URL is at most {MAX_URL} characters.")
         checked = await self._guard.check(new.url)
         secret, now = new_secret(), self._clock.now()
         endpoint = WebhookEndpoint.register(

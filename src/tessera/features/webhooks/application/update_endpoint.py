@@ -6,10 +6,15 @@ import uuid
 import msgspec
 
 from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import WebhookView, reachable_endpoint
+from tessera.features.webhooks.application.common import (
+    Description,
+    Events,
+    WebhookUrl,
+    WebhookView,
+    reachable_endpoint,
+)
 from tessera.features.webhooks.application.ports import EndpointRepository, TargetGuard
-from tessera.features.webhooks.domain.endpoint import MAX_URL, check_description, check_events
-from tessera.features.webhooks.domain.targets import UnsafeTarget
+from tessera.features.webhooks.domain.endpoint import check_description, check_events
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 
@@ -17,9 +22,9 @@ logger = logging.getLogger("tessera.webhooks")
 
 
 class WebhookChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    url: str | msgspec.UnsetType = msgspec.UNSET
-    events: list[str] | msgspec.UnsetType = msgspec.UNSET
-    description: str | msgspec.UnsetType = msgspec.UNSET
+    url: WebhookUrl | msgspec.UnsetType = msgspec.UNSET
+    events: Events | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -43,8 +48,6 @@ class UpdateEndpoint:
         now = self._clock.now()
         before = (endpoint.url, list(endpoint.events), endpoint.description, endpoint.enabled)
         if not isinstance(changes.url, msgspec.UnsetType) and changes.url != endpoint.url:
-            if len(changes.url) > MAX_URL:
-                raise UnsafeTarget(f"The webhook URL is at most {MAX_URL} characters.")
             endpoint.url = (await self._guard.check(changes.url)).url
         if not isinstance(changes.events, msgspec.UnsetType):
             endpoint.events = check_events(changes.events)

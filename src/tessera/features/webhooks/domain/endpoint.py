@@ -16,17 +16,23 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from tessera.shared.domain.errors import Conflict, InvalidInput, NotFound
 
-EVENT_TYPES = (
-    "user.created",
-    "user.updated",
-    "user.deleted",
-    "file.uploaded",
-    "file.deleted",
-    "webhook.test",
-)
+
+class WebhookEvent(StrEnum):
+    """An event a webhook can subscribe to."""
+
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DELETED = "user.deleted"
+    FILE_UPLOADED = "file.uploaded"
+    FILE_DELETED = "file.deleted"
+    WEBHOOK_TEST = "webhook.test"
+
+
+EVENT_TYPES = tuple(event.value for event in WebhookEvent)
 ROTATION_OVERLAP = timedelta(hours=24)
 MAX_DESCRIPTION = 500
 MAX_URL = 2048

@@ -26,7 +26,7 @@ from tessera.features.webhooks.application.send_test_event import SendTestEvent
 from tessera.features.webhooks.application.update_endpoint import UpdateEndpoint, WebhookChanges
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
-from tessera.shared.http.envelope import Paginated, Success, ok, paginated
+from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 TenantQuery = Annotated[
@@ -80,9 +80,9 @@ class WebhooksController(Controller):
     async def remove(
         self, caller: FromDishka[Principal], webhook_id: FromPath[uuid.UUID],
         remove: FromDishka[DeleteEndpoint],
-    ) -> Success[None]:  # fmt: skip
+    ) -> Done:  # fmt: skip
         await remove.execute(caller, webhook_id)
-        return ok(message="Webhook deleted")
+        return done("Webhook deleted")
 
     @post(
         "/{webhook_id:uuid}/rotate-secret", status_code=200,
