@@ -111,6 +111,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         prefix = f"test:{uuid.uuid4().hex[:12]}:"
         yield Backend(RedisSessionStore(CommandBatcher(client), prefix=prefix), WallClock())
         await client.aclose()
+        return
     if request.param == "cluster":
         # Every script the test made the store run touched keys of one hash slot.
         nodes: ClusterRedis = request.getfixturevalue("cluster_redis")

@@ -235,8 +235,10 @@ class ClusterBatcher(CommandBatcher):
     cluster client fails at once), so at most `max_in_flight` commands are sent at a time,
     the rest waiting their turn within the batch's deadline. A script is loaded on every
     primary (`SCRIPT LOAD` through the cluster client) the first time a node lacks it.
-    Give it a client without socket timeout, as the pipelining batcher's: the deadline
-    bounds the whole batch.
+    Unlike the pipelining batcher, the commands of one turn run side by side, in no set
+    order: a caller that needs one command before another awaits the first (no adapter
+    issues dependent commands in one turn). Give it a client without socket timeout, as
+    the pipelining batcher's: the deadline bounds the whole batch.
     """
 
     def __init__(
