@@ -1,4 +1,4 @@
-"""A Redis Cluster of the tests' own, and a watch on the hash slots each script touches.
+"""A watch on the hash slots each script touches, on the nodes of a Redis Cluster.
 
 A cluster refuses a command whose declared keys (a script's KEYS) lie in several hash slots,
 but Redis 7.0 lets a script reach any key its node serves: a key a script names from data (a
@@ -6,121 +6,22 @@ session id read from an index) in another slot of the same node goes through, an
 once that slot lives on another node. `SlotWatch` therefore reads every node's MONITOR stream,
 takes each EVALSHA with the commands its script ran (`COMMAND GETKEYS` names their keys) and
 computes every key's slot with redis-py's `redis.crc.key_slot`.
-
-`ThreeNodeCluster`: three `redis-server --cluster-enabled yes` primaries on free ports, joined
-by `redis-cli --cluster create`, no persistence; `ClusterCommands` lets a store that takes a
-`CommandBatcher` talk to it.
+The cluster itself is `tests.redis_topologies.ClusterRedis`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import re
-import shutil
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import redis
 from redis.asyncio import Redis
 from redis.asyncio.client import Monitor
-from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError, ResponseError
-
-from tessera.shared.adapters.redis_batching import Arg
-from tests import services
-
-BUS_OFFSET = 10000
-"""A node's cluster bus listens this much above its port."""
-
-
-def _binary(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        services.service_missing(name, name, FileNotFoundError(name))
-    assert found is not None
-    return found
-
-
-class ThreeNodeCluster:
-    def __init__(self, folder: Path) -> None:
-        self._server, self._cli = _binary("redis-server"), _binary("redis-cli")
-        self._folder = folder
-        self.ports = [_cluster_port() for _ in range(3)]
-        self._processes: list[subprocess.Popen[bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports[0]}/0"
-
-    def start(self) -> None:
-        self._folder.mkdir(parents=True, exist_ok=True)
-        for port in self.ports:
-            log = (self._folder / f"redis-{port}.log").open("ab")
-            options = ["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                       "--cluster-config-file", f"nodes-{port}.conf", "--save", "",
-                       "--appendonly", "no", "--dir", str(self._folder)]  # fmt: skip
-            started = subprocess.Popen([self._server, *options], stdout=log, stderr=log)
-            self._processes.append(started)
-        _wait_for(lambda: all(self._node(port).ping() for port in self.ports))
-        nodes = [f"127.0.0.1:{port}" for port in self.ports]
-        subprocess.run(
-            [self._cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
-        _wait_for(lambda: all(self._ok(port) for port in self.ports))
-
-    def stop(self) -> None:
-        for process in self._processes:
-            process.terminate()
-        for process in self._processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self._processes = []
-
-    def _node(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_connect_timeout=0.5)
-
-    def _ok(self, port: int) -> bool:
-        with self._node(port) as node:
-            return bool(node.cluster("INFO")["cluster_state"] == "ok")
-
-
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (10000 higher) is free too."""
-    while True:
-        port = random.randint(20000, 55535)
-        try:
-            for candidate in (port, port + BUS_OFFSET):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-
-
-def _wait_for(ready: Any, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if ready():
-                return
-        except redis.exceptions.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("the Redis Cluster did not come up")
-        time.sleep(0.05)
+from redis.exceptions import ResponseError
 
 
 @dataclass
@@ -219,25 +120,3 @@ async def _keys_of(node: Redis, command: list[bytes]) -> list[bytes]:
     except ResponseError:  # a command without keys
         return []
     return [key if isinstance(key, bytes) else key.encode() for key in keys]
-
-
-class ClusterCommands:
-    """The `CommandBatcher` surface a store uses (`execute`, `script`), on a cluster client,
-    one command at a time: the tests' stand-in for a batcher that speaks to a cluster."""
-
-    def __init__(self, client: RedisCluster) -> None:
-        self._client = client
-
-    def execute(self, *command: Arg) -> Awaitable[Any]:
-        return self._client.execute_command(*command)
-
-    def script(self, source: str) -> Callable[..., Awaitable[Any]]:
-        sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-
-        async def run(*, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
-            try:
-                return await self._client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-            except NoScriptError:  # this node has not seen it: EVAL loads it there
-                return await self._client.execute_command("EVAL", source, len(keys), *keys, *args)
-
-        return run

@@ -1,4 +1,5 @@
-"""The `Cache` contract, run against the in-memory adapter and against real Redis."""
+"""The `Cache` contract, run against the in-memory adapter and against real Redis: one
+server, a Sentinel's primary and a Cluster."""
 
 from __future__ import annotations
 
@@ -9,23 +10,24 @@ import pytest
 from redis.asyncio import Redis
 
 from tessera.shared.adapters.memory_cache import InMemoryCache
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
+from tests.redis_topologies import MODES, redis_for
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *MODES])
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     if request.param == "memory":
         yield InMemoryCache()
         return
-    async with services.redis_namespace() as prefix:
-        client = connect_redis(services.TEST_REDIS_URL)
-        yield RedisCache(CommandBatcher(client), prefix=prefix)
-        await client.aclose(close_connection_pool=True)
+    async with redis_for(request, request.param) as (topology, prefix):
+        client = connect_redis(topology)
+        yield RedisCache(batcher_for(client), prefix=prefix)
+        await client.aclose()
 
 
 async def test_a_missing_key_reads_as_none(cache: Cache) -> None:
@@ -47,10 +49,12 @@ async def test_set_replaces_the_value_and_its_expiry(cache: Cache) -> None:
 
 
 async def test_delete_counts_only_keys_that_existed(cache: Cache) -> None:
-    await cache.set("a", b"1", ttl_seconds=60)
-    await cache.set("b", b"2", ttl_seconds=60)
-    assert await cache.delete("a", "b", "never-there") == 2
-    assert await cache.get("a") is None
+    """Ten keys: on a cluster they lie in several hash slots, on several nodes."""
+    keys = [f"k{n}" for n in range(10)]
+    for key in keys:
+        await cache.set(key, b"1", ttl_seconds=60)
+    assert await cache.delete(*keys, "never-there") == 10
+    assert [await cache.get(key) for key in keys] == [None] * 10
     assert await cache.delete() == 0
 
 

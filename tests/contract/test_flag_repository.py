@@ -20,13 +20,13 @@ from tessera.features.flags.domain.errors import FlagAlreadyExists
 from tessera.features.flags.domain.flag import FeatureFlag
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.adapters.memory_cache import InMemoryCache
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import batcher_for
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.domain.pagination import PageRequest
-from tests import services
+from tests.redis_topologies import MODES, redis_for
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -168,15 +168,15 @@ async def test_the_source_raises_dependency_unavailable_when_the_database_is_dow
         await engine.dispose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *MODES])
 async def shared_cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     if request.param == "memory":
         yield InMemoryCache()
         return
-    async with services.redis_namespace() as prefix:
-        client = connect_redis(services.TEST_REDIS_URL)
-        yield RedisCache(CommandBatcher(client), prefix=prefix)
-        await client.aclose(close_connection_pool=True)
+    async with redis_for(request, request.param) as (topology, prefix):
+        client = connect_redis(topology)
+        yield RedisCache(batcher_for(client), prefix=prefix)
+        await client.aclose()
 
 
 async def test_a_change_announced_by_one_instance_reaches_another_within_a_second(

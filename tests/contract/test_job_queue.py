@@ -1,7 +1,9 @@
-"""`JobQueue` contract: the in-process broker (embedded) and Redis streams (production).
+"""`JobQueue` contract: the in-process broker (embedded) and Redis streams (production) on
+one server, behind a Sentinel and on a Cluster.
 
 The in-process adapter's broker runs a `tessera.run_job` that only records what it gets;
-for Redis the suite reads the stream as a worker's consumer group would.
+for Redis the suite reads the stream as a worker's consumer group would: through the
+broker's own `listen`, which also hands out again what a consumer left unacknowledged.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from taskiq import AsyncBroker, InMemoryBroker
-from taskiq_redis import RedisStreamBroker
+from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 
+from tessera.features.jobs.adapters.resilient_broker import stream_broker
 from tessera.features.jobs.adapters.taskiq_queue import InProcessJobQueue, RedisStreamJobQueue
 from tessera.features.jobs.adapters.taskiq_tasks import RUN_JOB
 from tessera.features.jobs.application.ports import JobQueue
 from tessera.features.jobs.domain.job import Job
 from tessera.features.jobs.domain.routing import QUEUES
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.adapters.redis_topology import RedisTopology, SingleTopology
 from tessera.shared.domain.errors import DependencyUnavailable
-from tests import services
+from tests.redis_topologies import MODES, redis_for
 
 JOB = Job(
     "0b9f6c2e-9d0e-4f51-9d39-0cc1d1d0c0de",
@@ -55,7 +58,24 @@ class Delivered:
         return self.jobs
 
 
-@pytest.fixture(params=["in-process", "redis"])
+def broker_of(topology: RedisTopology, prefix: str, *, redelivery: float = 60) -> AsyncBroker:
+    """The production broker of `topology`, reading the email queue's stream."""
+    return stream_broker(
+        topology, queue_name=f"{prefix}queue:email_queue", consumer_group_name=f"{prefix}workers",
+        redelivery_seconds=redelivery,
+    )  # fmt: skip
+
+
+async def first_message(broker: AsyncBroker) -> AckableMessage:
+    """What a worker's receiver gets first from the broker's `listen`."""
+    async with asyncio.timeout(10):
+        async for message in broker.listen():
+            assert isinstance(message, AckableMessage)
+            return message
+    raise AssertionError("listen ended")
+
+
+@pytest.fixture(params=["in-process", *MODES])
 async def queue_and_deliveries(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[JobQueue, Delivered]]:
@@ -67,23 +87,24 @@ async def queue_and_deliveries(
         yield InProcessJobQueue(broker), delivered
         await broker.shutdown()
         return
-    async with services.redis_namespace() as prefix:
-        stream = f"{prefix}queue:email_queue"
-        broker = RedisStreamBroker(services.TEST_REDIS_URL, queue_name=stream)
+    async with redis_for(request, request.param) as (topology, prefix):
+        broker = broker_of(topology, prefix)
         delivered.register(broker)
-        client = connect_redis(services.TEST_REDIS_URL)
+        await broker.startup()
+        client = connect_redis(topology)
 
         async def read_stream() -> None:
-            for _, fields in await client.xrange(stream):
-                message = json.loads(fields[b"data"])
-                assert message["task_name"] == RUN_JOB
-                delivered.jobs.extend(message["args"])
+            message = await first_message(broker)
+            body = json.loads(message.data)
+            assert body["task_name"] == RUN_JOB
+            delivered.jobs.extend(body["args"])
+            await message.ack()
             delivered.arrived.set()
 
         delivered.read_stream = read_stream
         yield RedisStreamJobQueue(broker, client, lambda q: f"{prefix}queue:{q}"), delivered
         await broker.shutdown()
-        await client.aclose(close_connection_pool=True)
+        await client.aclose()
 
 
 async def test_an_enqueued_job_reaches_the_worker_with_the_seed_fields(
@@ -104,8 +125,38 @@ async def test_depths_name_every_queue(queue_and_deliveries: tuple[JobQueue, Del
     assert all(isinstance(n, int) and n >= 0 for n in depths.values())
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_message_left_unacknowledged_is_handed_to_another_worker(
+    request: pytest.FixtureRequest, mode: str
+) -> None:
+    """A worker that dies holding a message never acknowledges it: once it has waited the
+    redelivery time, the next read of another worker of the group takes it over."""
+    async with redis_for(request, mode) as (topology, prefix):
+        dying, taking_over = (broker_of(topology, prefix, redelivery=0.3) for _ in range(2))
+        client = connect_redis(topology)
+        try:
+            for broker in (dying, taking_over):
+                Delivered().register(broker)
+                await broker.startup()
+            queue = RedisStreamJobQueue(dying, client, lambda q: f"{prefix}queue:{q}")
+            await queue.enqueue(JOB, queue="email_queue")
+            held = await first_message(dying)
+            again = await first_message(taking_over)
+            assert again.data == held.data
+            await again.ack()
+            pending = await client.xpending(f"{prefix}queue:email_queue", f"{prefix}workers")
+            assert pending["pending"] == 0
+        finally:
+            for broker in (dying, taking_over):
+                await broker.shutdown()
+            await client.aclose()
+
+
 async def test_a_redis_that_does_not_answer_is_dependency_unavailable() -> None:
-    broker = RedisStreamBroker("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    broker = stream_broker(
+        SingleTopology("redis://127.0.0.1:1/0"), queue_name="q", consumer_group_name="g",
+        redelivery_seconds=60,
+    )  # fmt: skip
     Delivered().register(broker)
     client = connect_redis("redis://127.0.0.1:1/0")
     queue = RedisStreamJobQueue(broker, client, lambda q: q)

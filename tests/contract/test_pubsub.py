@@ -1,8 +1,10 @@
-"""The `PubSub` contract, run against the in-memory adapter and against real Redis."""
+"""The `PubSub` contract, run against the in-memory adapter and against real Redis: one
+server, a Sentinel's primary and a Cluster."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,22 +20,23 @@ from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow, Subscri
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
 from tests.e2e.harness import settings_for
+from tests.redis_topologies import MODES, redis_for, settings_of
 from tests.unit.shared.test_event_loop import in_another_loop
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *MODES])
 async def pubsub(request: pytest.FixtureRequest) -> AsyncIterator[PubSub]:
     if request.param == "memory":
         memory = InMemoryPubSub()
         yield memory
         await memory.aclose()
         return
-    async with services.redis_namespace() as prefix:
-        client = connect_redis(services.TEST_REDIS_URL)
+    async with redis_for(request, request.param) as (topology, prefix):
+        client = connect_redis(topology)
         adapter = RedisPubSub(client, prefix=prefix)
         yield adapter
         await adapter.aclose()
-        await client.aclose(close_connection_pool=True)
+        await client.aclose()
 
 
 @pytest.fixture
@@ -145,18 +148,26 @@ async def test_redis_subscribes_only_to_wanted_channels_with_the_prefix(
         await client.aclose(close_connection_pool=True)
 
 
-async def test_redis_delivers_across_processes(redis_prefix: str) -> None:
-    clients = [connect_redis(services.TEST_REDIS_URL) for _ in range(2)]
-    here, there = (RedisPubSub(client, prefix=redis_prefix) for client in clients)
-    try:
-        async with there.subscribe("tenant.1") as subscription:
-            await here.publish("tenant.1", b"from the other process")
-            assert await take(subscription, 1) == [("tenant.1", b"from the other process")]
-    finally:
-        for adapter in (here, there):
-            await adapter.aclose()
-        for client in clients:
-            await client.aclose(close_connection_pool=True)
+@pytest.mark.parametrize("mode", MODES)
+async def test_redis_delivers_across_processes(request: pytest.FixtureRequest, mode: str) -> None:
+    """On a cluster each subscriber listens on the node its first channel hashes to, and
+    publishers publish on the node theirs does: the cluster carries every message to all."""
+    async with redis_for(request, mode) as (topology, prefix):
+        clients = [connect_redis(topology) for _ in range(2)]
+        here, there = (RedisPubSub(client, prefix=prefix) for client in clients)
+        channels = [f"tenant.{n}" for n in range(12)]  # hashed onto every node of three
+        try:
+            async with there.subscribe(*channels) as subscription:
+                for channel in channels:
+                    await here.publish(channel, b"from the other process")
+                received = await take(subscription, len(channels))
+                # one channel keeps its order; on a cluster, several channels may not
+                assert sorted(received) == sorted((c, b"from the other process") for c in channels)
+        finally:
+            for adapter in (here, there):
+                await adapter.aclose()
+            for client in clients:
+                await client.aclose()
 
 
 async def test_redis_subscriptions_share_one_connection(
@@ -221,24 +232,33 @@ async def test_publish_to_redis_that_does_not_answer_is_dependency_unavailable()
         await client.aclose()
 
 
-@pytest.mark.parametrize("mode", ["memory", "redis"])
+@pytest.mark.parametrize("mode", ["memory", *MODES])
 async def test_the_container_provides_one_pubsub_and_closes_it(
-    mode: str, sqlite_url: str, redis_prefix: str, plain_redis: Redis
+    request: pytest.FixtureRequest, mode: str, sqlite_url: str
 ) -> None:
+    """The settings of each topology lead to it: REDIS_URL, REDIS_SENTINELS with
+    REDIS_SENTINEL_SERVICE, REDIS_CLUSTER_URL."""
     env = {"database_url": sqlite_url}
-    if mode == "redis":
-        env |= {"redis_url": services.TEST_REDIS_URL, "redis_key_prefix": redis_prefix}
-    container = make_container(settings_for(**env))
-    try:
-        pubsub = await container.get(PubSub)
-        assert await container.get(PubSub) is pubsub
-        subscription = await pubsub.subscribe("global").__aenter__()
-        await pubsub.publish("global", b"hi")
-        assert await take(subscription, 1) == [("global", b"hi")]
-    finally:
-        await container.close()
-    assert [item async for item in subscription] == [], "closing ends every subscription"
-    assert await plain_redis.pubsub_channels(f"{redis_prefix}pubsub:*") == []
+    async with contextlib.AsyncExitStack() as stack:
+        if mode != "memory":
+            topology, prefix = await stack.enter_async_context(redis_for(request, mode))
+            env |= settings_of(topology) | {"redis_key_prefix": prefix}
+        container = make_container(settings_for(**env))
+        try:
+            pubsub = await container.get(PubSub)
+            assert await container.get(PubSub) is pubsub
+            subscription = await pubsub.subscribe("global").__aenter__()
+            await pubsub.publish("global", b"hi")
+            assert await take(subscription, 1) == [("global", b"hi")]
+        finally:
+            await container.close()
+        assert [item async for item in subscription] == [], "closing ends every subscription"
+        if mode != "memory":
+            checker = connect_redis(topology)
+            try:
+                assert await checker.pubsub_channels(f"{prefix}pubsub:*") == []
+            finally:
+                await checker.aclose()
 
 
 async def test_closing_ends_every_subscriptions_iteration_and_may_be_repeated(

@@ -1,4 +1,5 @@
-"""`RateLimiter` over real Redis: exact limits under concurrency, from one or several clients.
+"""`RateLimiter` over real Redis: exact limits under concurrency, from one or several clients,
+on one server, a Sentinel's primary and a Cluster.
 
 Two `RedisCache`s with their own connection pools stand for two API processes: the count is
 shared through Redis alone, so together they must let exactly the limit through.
@@ -10,27 +11,37 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from tessera.shared.adapters.clock import SystemClock
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import batcher_for
 from tessera.shared.adapters.redis_cache import RedisCache
-from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.adapters.redis_client import RedisClient, connect_redis
+from tessera.shared.adapters.redis_topology import RedisTopology
 from tessera.shared.application.rate_limits import RateLimitDecision, RateLimiter, RateLimitGroup
-from tests import services
+from tests.redis_topologies import MODES, redis_for
 
 pytestmark = pytest.mark.redis
 
 API = RateLimitGroup("api", limit=100)
 
 
+@pytest.fixture(params=MODES)
+async def redis(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisTopology, str]]:
+    async with redis_for(request, request.param) as topology_and_prefix:
+        yield topology_and_prefix
+
+
 @pytest.fixture
-async def clients() -> AsyncIterator[tuple[Redis, Redis]]:
-    await services.check_redis()
-    first, second = connect_redis(services.TEST_REDIS_URL), connect_redis(services.TEST_REDIS_URL)
-    yield first, second
-    for client in (first, second):
-        await client.aclose(close_connection_pool=True)
+def redis_prefix(redis: tuple[RedisTopology, str]) -> str:
+    return redis[1]
+
+
+@pytest.fixture
+async def clients(redis: tuple[RedisTopology, str]) -> AsyncIterator[tuple[RedisClient, ...]]:
+    both = connect_redis(redis[0]), connect_redis(redis[0])
+    yield both
+    for client in both:
+        await client.aclose()
 
 
 def allowed(decisions: list[RateLimitDecision]) -> int:
@@ -38,22 +49,19 @@ def allowed(decisions: list[RateLimitDecision]) -> int:
 
 
 async def test_two_hundred_concurrent_hits_let_exactly_one_hundred_through(
-    clients: tuple[Redis, Redis], redis_prefix: str
+    clients: tuple[RedisClient, ...], redis_prefix: str
 ) -> None:
-    limiter = RateLimiter(
-        RedisCache(CommandBatcher(clients[0]), prefix=redis_prefix), SystemClock()
-    )
+    limiter = RateLimiter(RedisCache(batcher_for(clients[0]), prefix=redis_prefix), SystemClock())
     decisions = await asyncio.gather(*(limiter.hit(API, "user-1") for _ in range(200)))
     assert allowed(decisions) == 100
     assert sorted(d.remaining for d in decisions if d.allowed) == list(range(100))
 
 
 async def test_two_processes_sharing_redis_let_exactly_the_limit_through_together(
-    clients: tuple[Redis, Redis], redis_prefix: str
+    clients: tuple[RedisClient, ...], redis_prefix: str
 ) -> None:
     limiters = [
-        RateLimiter(RedisCache(CommandBatcher(c), prefix=redis_prefix), SystemClock())
-        for c in clients
+        RateLimiter(RedisCache(batcher_for(c), prefix=redis_prefix), SystemClock()) for c in clients
     ]
     decisions: list[RateLimitDecision] = []
     for _ in range(20):  # rounds of ten concurrent hits, five through each process
@@ -64,11 +72,9 @@ async def test_two_processes_sharing_redis_let_exactly_the_limit_through_togethe
 
 
 async def test_the_counter_key_is_prefixed_and_expires_within_the_window(
-    clients: tuple[Redis, Redis], redis_prefix: str
+    clients: tuple[RedisClient, ...], redis_prefix: str
 ) -> None:
-    limiter = RateLimiter(
-        RedisCache(CommandBatcher(clients[0]), prefix=redis_prefix), SystemClock()
-    )
+    limiter = RateLimiter(RedisCache(batcher_for(clients[0]), prefix=redis_prefix), SystemClock())
     decision = await limiter.hit(RateLimitGroup("auth", limit=10), "203.0.113.9")
     key = f"{redis_prefix}ratelimit:auth:203.0.113.9"
     assert await clients[0].get(key) == b"1"

@@ -1,22 +1,25 @@
 """`CommandBatcher` against real Redis: one pipeline per event-loop turn, and every reply,
-error and cancellation reaching exactly the caller it belongs to."""
+error and cancellation reaching exactly the caller it belongs to; then what holds on every
+topology (one server, a Sentinel's primary, a Cluster)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tessera.shared.adapters.redis_batching import CommandBatcher
-from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.adapters.redis_batching import ClusterBatcher, CommandBatcher, batcher_for
+from tessera.shared.adapters.redis_client import RedisClient, connect_redis
 from tessera.shared.application.event_loop import WrongEventLoop
 from tests import services
+from tests.redis_topologies import MODES, ClusterRedis, redis_for
 from tests.unit.shared.test_event_loop import in_another_loop
 
 pytestmark = pytest.mark.redis
@@ -251,3 +254,123 @@ async def test_another_event_loop_is_refused_at_once(
     with pytest.raises(WrongEventLoop, match="The Redis command batcher"):
         await in_another_loop(lambda: batcher.execute("INCR", f"{redis_prefix}n"))
     assert await batcher.execute("INCR", f"{redis_prefix}n") == 2, "nothing of it was sent"
+
+
+# Every topology: a server, the primary a Sentinel names, a Cluster (`ClusterBatcher`, which
+# sends each command through the cluster client, routed by key).
+
+
+@pytest.fixture(params=MODES)
+async def routed(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisClient, str]]:
+    """The batcher's kind of client (no socket timeout) on each topology, and a prefix."""
+    async with redis_for(request, request.param) as (topology, prefix):
+        client = connect_redis(topology, socket_timeout=None)
+        yield client, prefix
+        await client.aclose()
+
+
+async def test_every_topology_answers_each_caller_with_its_own_reply(
+    routed: tuple[RedisClient, str],
+) -> None:
+    client, prefix = routed
+    batcher = batcher_for(client)
+    keys = [f"{prefix}k{n}" for n in range(50)]  # on a cluster: every node has some
+    await asyncio.gather(*(batcher.execute("SET", key, f"v{n}") for n, key in enumerate(keys)))
+    values = await asyncio.gather(*(batcher.execute("GET", key) for key in keys))
+    assert values == [f"v{n}".encode() for n in range(50)]
+    assert [await client.get(key) for key in keys] == values
+
+
+async def test_every_topology_shapes_replies_as_its_client_does(
+    routed: tuple[RedisClient, str],
+) -> None:
+    client, prefix = routed
+    batcher = batcher_for(client)
+    commands = [("SET", f"{prefix}k", 1.5, "PX", 60_000), ("GET", f"{prefix}k"), ("PING",)]
+    batched = [await batcher.execute(*command) for command in commands]  # GET after SET
+    assert batched == [await client.execute_command(*command) for command in commands]
+
+
+async def test_every_topology_fails_only_the_caller_of_a_failing_command(
+    routed: tuple[RedisClient, str],
+) -> None:
+    client, prefix = routed
+    batcher = batcher_for(client)
+    await client.set(f"{prefix}text", "not a number")
+    results = await asyncio.gather(
+        batcher.execute("INCR", f"{prefix}n"),
+        batcher.execute("INCR", f"{prefix}text"),
+        batcher.execute("INCR", f"{prefix}n"),
+        return_exceptions=True,
+    )
+    assert sorted((results[0], results[2])) == [1, 2]  # a cluster runs them in no set order
+    assert isinstance(results[1], ResponseError)
+
+
+async def test_every_topology_loads_an_unknown_script_for_every_caller(
+    routed: tuple[RedisClient, str],
+) -> None:
+    """On a cluster the script is loaded on every primary, and each key's node runs it."""
+    client, prefix = routed
+    batcher = batcher_for(client)
+    script = batcher.script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    await client.script_flush()
+    keys = [f"{prefix}n{n}" for n in range(12)]
+    results = await asyncio.gather(*(script(keys=[key], args=[n]) for n, key in enumerate(keys)))
+    assert results == list(range(12))
+    assert [int(await client.get(key)) for key in keys] == list(range(12))
+
+
+async def test_a_cluster_command_across_hash_slots_fails_only_its_caller(
+    cluster_redis: ClusterRedis,
+) -> None:
+    """The cluster client refuses it before sending: the rest of the batch goes on."""
+    client = connect_redis(cluster_redis.topology, socket_timeout=None)
+    batcher = batcher_for(client)
+    one, other = f"{{{uuid.uuid4()}}}", f"{{{uuid.uuid4()}}}"
+    try:
+        # On a cluster, commands of one turn run side by side, in no set order: set first.
+        assert await batcher.execute("SET", f"{one}:a", 1) is True
+        results = await asyncio.gather(
+            batcher.execute("DEL", f"{one}:a", f"{other}:a"),
+            batcher.execute("DEL", f"{one}:a", f"{one}:b"),
+            return_exceptions=True,
+        )
+    finally:
+        await client.aclose()
+    assert isinstance(results[0], RedisClusterException)
+    assert results[1] == 1
+
+
+async def test_a_cluster_batch_waits_for_connections_instead_of_failing(
+    cluster_redis: ClusterRedis,
+) -> None:
+    """redis-py's cluster client fails at once when a node's connections are all busy;
+    the batcher keeps at most `max_in_flight` commands out, the rest waiting their turn."""
+    client = connect_redis(cluster_redis.topology, max_connections=4, socket_timeout=None)
+    batcher = ClusterBatcher(client, max_in_flight=4)
+    key = f"test:{uuid.uuid4().hex[:12]}:n"
+    try:
+        counts = await asyncio.gather(*(batcher.execute("INCR", key) for _ in range(200)))
+    finally:
+        await client.aclose()
+    assert sorted(counts) == list(range(1, 201))
+
+
+async def test_a_cluster_that_stops_answering_fails_the_batch_and_recovers(
+    cluster_redis: ClusterRedis,
+) -> None:
+    client = connect_redis(cluster_redis.topology, socket_timeout=None)
+    batcher = ClusterBatcher(client, timeout=0.1)
+    spin = (
+        "local t = redis.call('TIME') while true do local n = redis.call('TIME') "
+        "if (n[1] - t[1]) * 1e6 + n[2] - t[2] > 300000 then break end end return 1"
+    )
+    key = f"test:{uuid.uuid4().hex[:12]}:n"
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await batcher.execute("EVAL", spin, 1, key)
+        await asyncio.sleep(0.5)  # the script finishes; its late reply must not reach anyone
+        assert await batcher.execute("INCR", key) == 1
+    finally:
+        await client.aclose()

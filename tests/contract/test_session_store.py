@@ -14,10 +14,10 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, cast
+from typing import Protocol
 
 import pytest
 from redis.asyncio import Redis
@@ -35,11 +35,12 @@ from tessera.features.identity.domain.sessions import (
     SessionRecord,
     device_fingerprint,
 )
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
-from tests.redis_slots import ClusterCommands, SlotWatch, ThreeNodeCluster
+from tests.redis_slots import SlotWatch
+from tests.redis_topologies import ClusterRedis
 
 IDLE = 60
 GRACE = 10
@@ -99,30 +100,25 @@ class Backend:
     clock: Clock
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreeNodeCluster]:
-    started = ThreeNodeCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        started.start()
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         clock = VirtualClock()
         yield Backend(InMemorySessionStore(clock_ms=clock.ms), clock)
         return
+    if request.param == "sentinel":  # the primary a Sentinel names (tests/redis_topologies.py)
+        client = connect_redis(request.getfixturevalue("sentinel_redis").topology)
+        prefix = f"test:{uuid.uuid4().hex[:12]}:"
+        yield Backend(RedisSessionStore(CommandBatcher(client), prefix=prefix), WallClock())
+        await client.aclose()
+        return
     if request.param == "cluster":
         # Every script the test made the store run touched keys of one hash slot.
-        nodes: ThreeNodeCluster = request.getfixturevalue("cluster")
-        client = RedisCluster.from_url(nodes.url)
+        nodes: ClusterRedis = request.getfixturevalue("cluster_redis")
+        client = connect_redis(nodes.topology)
         prefix = f"test:{uuid.uuid4().hex[:12]}:"
-        batcher = cast(CommandBatcher, ClusterCommands(client))
-        async with SlotWatch(nodes.ports) as watch:
-            yield Backend(RedisSessionStore(batcher, prefix=prefix), WallClock())
+        async with SlotWatch([node.port for node in nodes.nodes]) as watch:
+            yield Backend(RedisSessionStore(batcher_for(client), prefix=prefix), WallClock())
             calls = await watch.script_calls()
         await client.aclose()
         for call in calls:
@@ -749,11 +745,12 @@ async def test_redis_leaves_an_earlier_versions_device_hash_to_expire(redis_pref
 
 
 async def test_the_slot_watch_sees_a_key_a_script_names_beyond_its_slot(
-    cluster: ThreeNodeCluster,
+    cluster_redis: ClusterRedis,
 ) -> None:
     """What the cluster backend relies on: a script may reach an undeclared key of another
     slot on its own node (the cluster lets it through), and the watch reports both slots."""
-    client = RedisCluster.from_url(cluster.url)
+    client = connect_redis(cluster_redis.topology)
+    assert isinstance(client, RedisCluster)
     declared = f"{{{uuid.uuid4()}}}:declared"
     slot = key_slot(declared.encode())
     try:
@@ -764,8 +761,8 @@ async def test_the_slot_watch_sees_a_key_a_script_names_beyond_its_slot(
             for key in (f"other:{n}" for n in range(10_000))
             if client.get_node_from_key(key) == node and key_slot(key.encode()) != slot
         )
-        async with SlotWatch(cluster.ports) as watch:
-            script = ClusterCommands(client).script("return redis.call('SET', ARGV[1], 1)")
+        async with SlotWatch([node.port for node in cluster_redis.nodes]) as watch:
+            script = batcher_for(client).script("return redis.call('SET', ARGV[1], 1)")
             assert await script(keys=[declared], args=[other]) == b"OK"
             calls = await watch.script_calls()
         ran = calls[-1]  # after an EVALSHA this node answered NOSCRIPT to

@@ -14,7 +14,7 @@ from litestar.exceptions import HTTPException
 
 from tessera.main.settings import load_settings
 from tessera.shared.adapters.clock import SystemClock
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import batcher_for
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.rate_limits import RateLimiter
@@ -40,14 +40,14 @@ async def health() -> dict[str, str]:
 
 def create() -> Litestar:
     settings = load_settings(dotenv_path=None)
-    assert settings.redis_url is not None, "REDIS_URL is required"
-    client = connect_redis(settings.redis_url)
+    assert settings.redis is not None, "Redis is required (REDIS_URL or another topology)"
+    client = connect_redis(settings.redis)
     limiter = RateLimiter(
-        RedisCache(CommandBatcher(client), prefix=settings.redis_key_prefix), SystemClock()
+        RedisCache(batcher_for(client), prefix=settings.redis_key_prefix), SystemClock()
     )
 
     async def close() -> None:
-        await client.aclose(close_connection_pool=True)
+        await client.aclose()
 
     return Litestar(
         route_handlers=[probe, health],

@@ -106,7 +106,7 @@ def main(verbose: bool) -> None:
 def serve(host: str, port: int, workers: int, reload: bool) -> None:
     """Run the API server (granian).
 
-    Embedded mode (no REDIS_URL) keeps state in this process, so it runs one worker and
+    Embedded mode (no Redis configured) keeps state in this process, so it runs one worker and
     applies the database migrations itself before serving.
     """
     loaded = _loaded(stores_objects=True, service=True)
@@ -117,7 +117,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     if settings.is_embedded and workers > 1:
         click.echo(
             "tessera: embedded mode keeps sessions and limits in memory, so it serves one "
-            "worker; set REDIS_URL to run several.",
+            "worker; set REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_URL) to run several.",
             err=True,
         )
         sys.exit(2)
@@ -235,8 +235,8 @@ def scheduler() -> None:
 
 def _needs_redis(command: str) -> None:
     click.echo(
-        f"tessera: `{command}` needs REDIS_URL; in embedded mode `tessera serve` runs the "
-        "jobs itself.",
+        f"tessera: `{command}` needs Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_URL); "
+        "in embedded mode `tessera serve` runs the jobs itself.",
         err=True,
     )
     sys.exit(2)

@@ -66,6 +66,11 @@ def setting_findings(settings: Settings) -> list[Finding]:
             "is on: a tenant admin can point webhooks at private, loopback and metadata "
             "addresses inside your network"
         )))  # fmt: skip
+    if len(settings.redis_sentinels) == 1:
+        findings.append(Finding("warn", "REDIS_SENTINELS", (
+            "lists one sentinel: while it is down no process finds the primary, failover or "
+            "not; list every sentinel"
+        )))  # fmt: skip
     host = (urlsplit(settings.public_base_url).hostname or "").lower()
     if host in _LOCAL_HOSTS or host.endswith(".localhost"):
         findings.append(Finding("warn", "PUBLIC_BASE_URL", (

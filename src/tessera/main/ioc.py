@@ -78,9 +78,13 @@ from tessera.shared.adapters.local_storage import LocalFileStorage, UrlSigner
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
 from tessera.shared.adapters.outbox import SqlOutbox
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
 from tessera.shared.adapters.redis_cache import RedisCache
-from tessera.shared.adapters.redis_client import REDIS_TIMEOUT_SECONDS, connect_redis
+from tessera.shared.adapters.redis_client import (
+    REDIS_TIMEOUT_SECONDS,
+    RedisClient,
+    connect_redis,
+)
 from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage
 from tessera.shared.application.event_loop import OneLoopLock
@@ -146,26 +150,27 @@ class RedisProvider(Provider):
     scope = Scope.APP
 
     @provide
-    async def client(self, settings: Settings) -> AsyncIterator[Redis]:
-        assert settings.redis_url is not None
-        client = connect_redis(settings.redis_url)
+    async def client(self, settings: Settings) -> AsyncIterator[RedisClient]:
+        """Of a server, a Sentinel's primary or a Cluster, as the settings say."""
+        assert settings.redis is not None
+        client = connect_redis(settings.redis)
         yield client
-        await client.aclose(close_connection_pool=True)
+        await client.aclose()
 
     @provide
     async def batcher(self, settings: Settings) -> AsyncIterator[CommandBatcher]:
         """A client of its own: no socket timeout on its pool, the batcher bounds a batch."""
-        assert settings.redis_url is not None
-        client = connect_redis(settings.redis_url, socket_timeout=None)
-        yield CommandBatcher(client, timeout=REDIS_TIMEOUT_SECONDS)
-        await client.aclose(close_connection_pool=True)
+        assert settings.redis is not None
+        client = connect_redis(settings.redis, socket_timeout=None)
+        yield batcher_for(client, timeout=REDIS_TIMEOUT_SECONDS)
+        await client.aclose()
 
     @provide
     def cache(self, batcher: CommandBatcher, settings: Settings) -> Cache:
         return RedisCache(batcher, prefix=settings.redis_key_prefix)
 
     @provide
-    async def pubsub(self, client: Redis, settings: Settings) -> AsyncIterator[PubSub]:
+    async def pubsub(self, client: RedisClient, settings: Settings) -> AsyncIterator[PubSub]:
         """One shared subscriber connection and reader task per process; closed first."""
         pubsub = RedisPubSub(client, prefix=settings.redis_key_prefix)
         yield pubsub
@@ -173,11 +178,12 @@ class RedisProvider(Provider):
 
     @provide
     def pool_gauges(
-        self, engine: AsyncEngine, client: Redis, batcher: CommandBatcher
+        self, engine: AsyncEngine, client: RedisClient, batcher: CommandBatcher
     ) -> PoolGauges:
+        """A cluster client's connections are not counted: it has no pool to ask."""
+        pools = [c.connection_pool for c in (client, batcher.client) if isinstance(c, Redis)]
         return PoolGauges(
-            sqlalchemy_pool_reading(engine.pool),
-            redis_pool_reading(client.connection_pool, batcher.client.connection_pool),
+            sqlalchemy_pool_reading(engine.pool), redis_pool_reading(*pools) if pools else None
         )
 
 
@@ -282,7 +288,7 @@ class WorkProvider(Provider):
 
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
     """Build the container; `overrides` replace adapters (their factories say `override=True`)."""
-    embedded = settings.redis_url is None
+    embedded = settings.is_embedded
     return make_async_container(
         CoreProvider(),
         MemoryProvider() if embedded else RedisProvider(),

@@ -16,6 +16,7 @@ from tessera.features.jobs.application.list_dead_jobs import ListDeadJobs
 from tessera.features.jobs.application.replay_dead_job import ReplayDeadJob
 from tessera.main.ioc import make_container
 from tessera.main.settings import Settings
+from tessera.shared.adapters.redis_client import RedisClient
 
 
 async def list_dead_jobs(settings: Settings, limit: int) -> list[str]:
@@ -71,7 +72,9 @@ async def move_redis_sessions(settings: Settings) -> LayoutMove | None:
         return None
     container = make_container(settings)
     try:
-        client = await container.get(Redis)
+        client = await container.get(RedisClient)
+        if not isinstance(client, Redis):
+            return None  # the untagged layout only ever ran on a single Redis (or Sentinel)
         return await move_to_tagged_layout(client, prefix=settings.redis_key_prefix)
     finally:
         await container.close()

@@ -16,11 +16,18 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 import yaml
 from dotenv import dotenv_values
+
+from tessera.shared.adapters.redis_topology import (
+    ClusterTopology,
+    RedisTopology,
+    SentinelTopology,
+    SingleTopology,
+)
 
 Environment = Literal["development", "test", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -31,10 +38,14 @@ PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 DEFAULT_DATA_DIR = "./var"
 SQLITE_FILE = "tessera.db"
 MIN_JWT_KEY_BYTES = 32
-SECRET_FIELDS = frozenset(
-    {"jwt_secret_key", "aws_secret_access_key", "smtp_password", "data_encryption_key"}
-)
-URL_FIELDS = frozenset({"database_url", "redis_url", "s3_endpoint_url"})
+SECRET_FIELDS = frozenset({
+    "jwt_secret_key", "aws_secret_access_key", "smtp_password", "data_encryption_key",
+    "redis_sentinel_password",
+})  # fmt: skip
+URL_FIELDS = frozenset({
+    "database_url", "redis_url", "redis_cluster_url", "redis_sentinel_service", "s3_endpoint_url",
+})  # fmt: skip
+SENTINEL_PORT = 26379
 _SOURCE_UNSET = "default"
 
 
@@ -56,6 +67,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_pool_timeout: PositiveFloat = 30.0
     database_transaction_pooling: bool = False
     redis_url: str | None = None
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_service: str | None = None
+    redis_sentinel_password: str | None = None
+    redis_cluster_url: str | None = None
     redis_key_prefix: str = ""
     jwt_secret_key: str = ""
     jwt_secret_generated: bool = False
@@ -120,7 +135,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def is_embedded(self) -> bool:
         """No Redis: caches, sessions and queues live in this one process."""
-        return self.redis_url is None
+        return self.redis_url is None and not self.redis_sentinels and not self.redis_cluster_url
+
+    @property
+    def redis(self) -> RedisTopology | None:
+        """Where Redis is: one server, a Sentinel's primary or a Cluster (None: embedded)."""
+        return _redis_topology(self)
 
 
 def env_name(field: str) -> str:
@@ -129,7 +149,9 @@ def env_name(field: str) -> str:
 
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 _DERIVED = {"jwt_secret_generated"}
-_LIST_FIELDS = {"cors_allow_origins", "webhook_retry_schedule", "trusted_proxies"}
+_LIST_FIELDS = {
+    "cors_allow_origins", "webhook_retry_schedule", "trusted_proxies", "redis_sentinels",
+}  # fmt: skip
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
 _BOOL_WORDS |= {"0": False, "false": False, "no": False, "off": False}
 _BOOL_FIELDS = {name for name, f in _FIELDS.items() if f.type is bool}
@@ -260,7 +282,8 @@ def _problem(name: str, message: str, got: Any) -> str:
 
 def _validate(s: Settings) -> Settings:
     changes: dict[str, Any] = {"database_url": _database_url(s.database_url)}
-    _check_redis(s)
+    _redis_topology(s)
+    _check_key_prefix(s)
     _require_scheme("PUBLIC_BASE_URL", s.public_base_url, ("http", "https"))
     if s.s3_endpoint_url is not None:
         _require_scheme("S3_ENDPOINT_URL", s.s3_endpoint_url, ("http", "https"))
@@ -287,9 +310,7 @@ def _validate(s: Settings) -> Settings:
     return validated
 
 
-def _check_redis(s: Settings) -> None:
-    if s.redis_url is not None:
-        _require_scheme("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))
+def _check_key_prefix(s: Settings) -> None:
     if "{" in s.redis_key_prefix or "}" in s.redis_key_prefix:
         # A brace there would move the hash tag that keeps each user's session keys in
         # one Redis Cluster slot.
@@ -305,6 +326,82 @@ def _database_url(url: str) -> str:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         return f"sqlite+aiosqlite://{rest}"
     raise ConfigError("DATABASE_URL", f"unsupported scheme {scheme!r}; use postgresql or sqlite")
+
+
+def _redis_topology(s: Settings) -> RedisTopology | None:
+    """The one Redis topology the settings name, or a `ConfigError` saying what is off."""
+    chosen = [
+        name for name, value in (
+            ("REDIS_URL", s.redis_url), ("REDIS_SENTINELS", s.redis_sentinels),
+            ("REDIS_CLUSTER_URL", s.redis_cluster_url),
+        ) if value
+    ]  # fmt: skip
+    if len(chosen) > 1:
+        raise ConfigError(chosen[1], (
+            f"cannot be set together with {chosen[0]}: choose one server (REDIS_URL), "
+            "Sentinel (REDIS_SENTINELS with REDIS_SENTINEL_SERVICE) or a Cluster "
+            "(REDIS_CLUSTER_URL)"
+        ))  # fmt: skip
+    for name, value in (
+        ("REDIS_SENTINEL_SERVICE", s.redis_sentinel_service),
+        ("REDIS_SENTINEL_PASSWORD", s.redis_sentinel_password),
+    ):
+        if value is not None and not s.redis_sentinels:
+            raise ConfigError(name, "applies only with REDIS_SENTINELS, which is not set")
+    if s.redis_url is not None:
+        _require_scheme("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))
+        return SingleTopology(s.redis_url)
+    if s.redis_cluster_url is not None:
+        _require_scheme("REDIS_CLUSTER_URL", s.redis_cluster_url, ("redis", "rediss"))
+        if urlsplit(s.redis_cluster_url).path.strip("/") not in ("", "0"):
+            raise ConfigError("REDIS_CLUSTER_URL", "a cluster has database 0 only; drop the /N")
+        return ClusterTopology(s.redis_cluster_url)
+    if not s.redis_sentinels:
+        return None
+    if s.redis_sentinel_service is None:
+        raise ConfigError("REDIS_SENTINEL_SERVICE", "is required when REDIS_SENTINELS is set")
+    return _sentinel_topology(
+        tuple(map(_sentinel_address, s.redis_sentinels)), s.redis_sentinel_service,
+        s.redis_sentinel_password,
+    )  # fmt: skip
+
+
+def _sentinel_address(entry: str) -> tuple[str, int]:
+    """`host:port`, `[v6 address]:port`, or a host alone on Sentinel's usual port."""
+    if ":" not in entry:
+        return entry, SENTINEL_PORT
+    host, _, port = entry.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or (":" in host and not entry.startswith("[")) or not port.isdigit():
+        raise ConfigError("REDIS_SENTINELS", f"{entry!r} is not host:port")
+    if not 1 <= int(port) <= 65535:
+        raise ConfigError("REDIS_SENTINELS", f"{entry!r} has no valid port")
+    return host, int(port)
+
+
+def _sentinel_topology(
+    sentinels: tuple[tuple[str, int], ...], service: str, sentinel_password: str | None
+) -> SentinelTopology:
+    """`service` is the monitored name, or a URL whose host is that name and whose other
+    parts are the primary's: `rediss://user:password@mymaster/2`."""
+    if "://" not in service:
+        return SentinelTopology(sentinels, service, sentinel_password=sentinel_password)
+    parts = urlsplit(service)
+    name = unquote(parts.netloc.rpartition("@")[2])  # as written: names are case-sensitive
+    db = parts.path.strip("/") or "0"
+    if parts.scheme not in ("redis", "rediss") or not name or ":" in name:
+        raise ConfigError("REDIS_SENTINEL_SERVICE", (
+            f"{_mask_url(service)!r} is neither a name nor a URL such as "
+            "rediss://:password@mymaster/0"
+        ))  # fmt: skip
+    if not db.isdigit():
+        raise ConfigError("REDIS_SENTINEL_SERVICE", f"database {db!r} is not a number")
+    return SentinelTopology(
+        sentinels, name,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        db=int(db), tls=parts.scheme == "rediss", sentinel_password=sentinel_password,
+    )  # fmt: skip
 
 
 def _require_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
@@ -330,8 +427,11 @@ def _refuse_insecure_defaults(s: Settings) -> None:
         raise ConfigError("DATA_ENCRYPTION_KEY", missing)
     if s.uses_sqlite:
         raise ConfigError("DATABASE_URL", "must be a PostgreSQL URL when ENVIRONMENT=production")
-    if s.redis_url is None:
-        raise ConfigError("REDIS_URL", missing)
+    if s.is_embedded:
+        raise ConfigError(
+            "REDIS_URL", f"{missing} (or REDIS_SENTINELS with REDIS_SENTINEL_SERVICE, or "
+            "REDIS_CLUSTER_URL)",
+        )  # fmt: skip
 
 
 def require_object_store(s: Settings) -> None:

@@ -5,12 +5,18 @@ from pathlib import Path
 
 import pytest
 
+from tessera.main.guardrails import setting_findings
 from tessera.main.settings import (
     ConfigError,
     describe,
     load_settings,
     load_settings_with_sources,
     require_object_store,
+)
+from tessera.shared.adapters.redis_topology import (
+    ClusterTopology,
+    SentinelTopology,
+    SingleTopology,
 )
 
 KEY = "k" * 32
@@ -201,3 +207,108 @@ def test_an_s3_endpoint_needs_a_bucket() -> None:
     assert "S3_ENDPOINT_URL" in error.problem
     assert not load_settings({}, dotenv_path=None).uses_object_store
     assert load_settings({"S3_BUCKET": "b"}, dotenv_path=None).uses_object_store
+
+
+SENTINELS = {"REDIS_SENTINELS": "s1:26379, [::1]:26380,s3", "REDIS_SENTINEL_SERVICE": "mymaster"}
+
+
+def test_redis_sentinels_name_the_primary_their_sentinels_watch() -> None:
+    settings = load_settings(SENTINELS, dotenv_path=None)
+    assert not settings.is_embedded
+    assert settings.redis == SentinelTopology(
+        (("s1", 26379), ("::1", 26380), ("s3", 26379)), "mymaster"
+    )
+
+
+def test_the_sentinel_service_may_carry_the_primarys_credentials_database_and_tls() -> None:
+    env = SENTINELS | {
+        "REDIS_SENTINEL_SERVICE": "rediss://app:p%40ss@MyMaster/2",
+        "REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+    }
+    topology = load_settings(env, dotenv_path=None).redis
+    assert isinstance(topology, SentinelTopology)
+    assert (topology.service, topology.username, topology.password) == ("MyMaster", "app", "p@ss")
+    assert (topology.db, topology.tls, topology.sentinel_password) == (2, True, "sentinel-secret")
+    assert topology.primary_options() == {
+        "db": 2,
+        "ssl": True,
+        "username": "app",
+        "password": "p@ss",
+    }
+    assert topology.sentinel_options() == {"ssl": True, "password": "sentinel-secret"}
+    text = "\n".join(describe(load_settings_with_sources(env, dotenv_path=None)))
+    assert "p%40ss" not in text
+    assert "sentinel-secret" not in text
+    assert "REDIS_SENTINEL_SERVICE=rediss://app:***@MyMaster/2  (env)" in text
+    assert "REDIS_SENTINEL_PASSWORD=***  (env)" in text
+
+
+def test_a_cluster_is_found_through_any_of_its_nodes() -> None:
+    settings = load_settings({"REDIS_CLUSTER_URL": "rediss://:pw@node-1:6379"}, dotenv_path=None)
+    assert settings.redis == ClusterTopology("rediss://:pw@node-1:6379")
+    assert load_settings({"REDIS_URL": "unix:///run/redis.sock"}, dotenv_path=None).redis == (
+        SingleTopology("unix:///run/redis.sock")
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "words"),
+    [
+        (
+            {"REDIS_URL": "redis://a", "REDIS_CLUSTER_URL": "redis://b"},
+            "REDIS_CLUSTER_URL",
+            "cannot be set together with REDIS_URL",
+        ),
+        (SENTINELS | {"REDIS_URL": "redis://a"}, "REDIS_SENTINELS", "choose one"),
+        ({"REDIS_SENTINELS": "s1:26379"}, "REDIS_SENTINEL_SERVICE", "is required"),
+        ({"REDIS_SENTINEL_SERVICE": "mymaster"}, "REDIS_SENTINEL_SERVICE", "only with"),
+        ({"REDIS_SENTINEL_PASSWORD": "x"}, "REDIS_SENTINEL_PASSWORD", "only with"),
+        (SENTINELS | {"REDIS_SENTINELS": "s1:port"}, "REDIS_SENTINELS", "'s1:port' is not"),
+        (SENTINELS | {"REDIS_SENTINELS": "s1:70000"}, "REDIS_SENTINELS", "no valid port"),
+        (SENTINELS | {"REDIS_SENTINELS": "::1:26379"}, "REDIS_SENTINELS", "is not host:port"),
+        (
+            SENTINELS | {"REDIS_SENTINEL_SERVICE": "http://:pw@mymaster"},
+            "REDIS_SENTINEL_SERVICE",
+            "'http://:***@mymaster' is neither a name",
+        ),
+        (
+            SENTINELS | {"REDIS_SENTINEL_SERVICE": "redis://mymaster:6379"},
+            "REDIS_SENTINEL_SERVICE",
+            "is neither a name",
+        ),
+        (
+            SENTINELS | {"REDIS_SENTINEL_SERVICE": "redis://mymaster/two"},
+            "REDIS_SENTINEL_SERVICE",
+            "'two' is not a number",
+        ),
+        ({"REDIS_CLUSTER_URL": "redis://node:6379/3"}, "REDIS_CLUSTER_URL", "database 0 only"),
+        ({"REDIS_CLUSTER_URL": "unix:///run/redis.sock"}, "REDIS_CLUSTER_URL", "redis/rediss"),
+    ],
+)
+def test_a_redis_topology_that_is_not_exactly_one_is_refused_in_one_line(
+    env: dict[str, str], variable: str, words: str
+) -> None:
+    error = error_for(env)
+    assert error.variable == variable
+    assert words in error.problem, error.problem
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "redis",
+    [SENTINELS, {"REDIS_CLUSTER_URL": "redis://node:6379"}],
+)
+def test_production_accepts_any_redis_topology(redis: dict[str, str]) -> None:
+    without = {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"}
+    assert not load_settings(without | redis, dotenv_path=None).is_embedded
+    error = error_for(without)
+    assert "REDIS_SENTINELS" in error.problem
+    assert "REDIS_CLUSTER_URL" in error.problem
+
+
+def test_one_sentinel_in_production_is_warned_about() -> None:
+    without = {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"}
+    without |= {"PUBLIC_BASE_URL": "https://app.example.com"}
+    one = load_settings(without | SENTINELS | {"REDIS_SENTINELS": "s1"}, dotenv_path=None)
+    assert [f.setting for f in setting_findings(one)] == ["REDIS_SENTINELS"]
+    assert setting_findings(load_settings(without | SENTINELS, dotenv_path=None)) == []

@@ -10,14 +10,13 @@ from datetime import timedelta
 
 from dishka import AsyncContainer, Provider, Scope, provide
 from dishka.integrations.taskiq import setup_dishka
-from redis.asyncio import Redis
 from taskiq import AsyncBroker, InMemoryBroker
 
 from tessera.features.jobs.adapters.background_relay import BackgroundRelay
 from tessera.features.jobs.adapters.memory_lease import InMemoryLeaderLease
 from tessera.features.jobs.adapters.prometheus_metrics import PrometheusJobMetrics
 from tessera.features.jobs.adapters.redis_lease import RedisLeaderLease
-from tessera.features.jobs.adapters.resilient_broker import ResilientStreamBroker
+from tessera.features.jobs.adapters.resilient_broker import ResilientBroker, stream_broker
 from tessera.features.jobs.adapters.sql_job_store import SqlJobStore
 from tessera.features.jobs.adapters.taskiq_queue import InProcessJobQueue, RedisStreamJobQueue
 from tessera.features.jobs.adapters.taskiq_schedules import ScheduleLeader, held_seconds
@@ -37,7 +36,7 @@ from tessera.features.jobs.application.run_housekeeping import Chore, RunHouseke
 from tessera.features.jobs.application.run_job import RunJob
 from tessera.features.jobs.domain.routing import DEFAULT_QUEUE, JobRouting
 from tessera.main.settings import Settings
-from tessera.shared.adapters.redis_client import reconnect_once
+from tessera.shared.adapters.redis_client import RedisClient
 from tessera.shared.application.ports import Cache, Clock, OutboxListener, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
 
@@ -50,19 +49,14 @@ def stream_key(settings: Settings, queue: str) -> str:
     return f"{settings.redis_key_prefix}tessera:queue:{queue}"
 
 
-def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> ResilientStreamBroker:
+def redis_broker(settings: Settings, queue: str = DEFAULT_QUEUE) -> ResilientBroker:
     """A broker reading one queue's stream; every process registers the same tasks."""
-    assert settings.redis_url is not None
-    broker = ResilientStreamBroker(
-        settings.redis_url,
+    assert settings.redis is not None
+    broker = stream_broker(
+        settings.redis,
         queue_name=stream_key(settings, queue),
         consumer_group_name=f"{settings.redis_key_prefix}{CONSUMER_GROUP}",
-        consumer_id="0",  # messages sent before the group existed are delivered too
-        idle_timeout=int(settings.queue_redelivery_seconds * 1000),
-        unacknowledged_lock_timeout=5.0,
-        xread_block=1000,
-        socket_connect_timeout=2,
-        retry=reconnect_once(),
+        redelivery_seconds=settings.queue_redelivery_seconds,
     )
     register_tasks(broker, sweep_seconds=settings.outbox_sweep_seconds)
     return broker
@@ -141,11 +135,11 @@ class RedisJobsProvider(Provider):
         await broker.shutdown()
 
     @provide
-    def queue(self, broker: AsyncBroker, client: Redis, settings: Settings) -> JobQueue:
+    def queue(self, broker: AsyncBroker, client: RedisClient, settings: Settings) -> JobQueue:
         return RedisStreamJobQueue(broker, client, lambda queue: stream_key(settings, queue))
 
     @provide
-    def scheduler_lease(self, client: Redis, settings: Settings) -> LeaderLease:
+    def scheduler_lease(self, client: RedisClient, settings: Settings) -> LeaderLease:
         """One key for every scheduler sharing this Redis and prefix."""
         key = f"{settings.redis_key_prefix}{SCHEDULER_LEASE}"
         seconds = held_seconds(settings.scheduler_lease_seconds)

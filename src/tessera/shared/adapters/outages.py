@@ -40,6 +40,7 @@ REDIS_DOWN = (
     redis_errors.ReadOnlyError,  # a replica answering while a failover settles
     redis_errors.ClusterDownError,
     redis_errors.TryAgainError,
+    redis_errors.SlotNotCoveredError,  # a cluster slot whose node is gone
 )
 
 

@@ -32,6 +32,12 @@ Replies are exactly what `Redis.execute_command` returns; a command's
 error goes to its caller only; a connection failure goes to every caller of the batch, each
 with its own copy of the error. A caller that is cancelled no longer waits, but a command
 already queued is still sent.
+
+Behind a Sentinel the pool connects to the primary the sentinels name, and a connection
+whose server answers READONLY (a primary demoted by a failover) fails as a connection error
+(redis-py's `SentinelManagedConnection` does this): that batch's callers get the error, and
+the next batch connects to the new primary. A cluster has no one connection to pipeline on:
+`ClusterBatcher` keeps the surface and sends each command through the cluster client.
 """
 
 from __future__ import annotations
@@ -39,16 +45,17 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import hiredis
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from tessera.shared.adapters.redis_client import RedisClient
 from tessera.shared.application.event_loop import OneLoop
 
 Arg = str | bytes | int | float
@@ -65,19 +72,22 @@ class CommandBatcher:
     def __init__(
         self, client: Redis, *, timeout: float | None = None, max_batch: int = MAX_BATCH
     ) -> None:
-        self._client = client
         self._pool = client.connection_pool
         configured = self._pool.connection_kwargs.get("socket_timeout")
-        self._timeout = timeout or (float(configured) if configured else DEFAULT_TIMEOUT)
+        self._prepare(client, timeout or (float(configured) if configured else None), max_batch)
+        self._callbacks: dict[Arg, Callable[[Any], Any] | None] = {}
+        self._kept: list[AbstractConnection] = []
+
+    def _prepare(self, client: RedisClient, timeout: float | None, max_batch: int) -> None:
+        self._client = client
+        self._timeout = timeout or DEFAULT_TIMEOUT
         self._max_batch = max_batch
         self._pending: list[tuple[tuple[Arg, ...], asyncio.Future[Any]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._callbacks: dict[Arg, Callable[[Any], Any] | None] = {}
-        self._kept: list[AbstractConnection] = []
         self._loop = OneLoop("The Redis command batcher")  # its flush resolves the replies
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> RedisClient:
         return self._client
 
     def execute(self, *command: Arg) -> asyncio.Future[Any]:
@@ -93,6 +103,10 @@ class CommandBatcher:
 
     def script(self, source: str) -> BatchedScript:
         return BatchedScript(self, source)
+
+    def load_script(self, source: str) -> Awaitable[Any]:
+        """`SCRIPT LOAD source`, batched like any command."""
+        return self.execute("SCRIPT", "LOAD", source)
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
@@ -123,7 +137,7 @@ class CommandBatcher:
         for (_, reply), value in zip(batch, replies, strict=True):
             if reply.done():
                 continue
-            if isinstance(value, Exception):
+            if isinstance(value, BaseException):
                 reply.set_exception(value)
             else:
                 reply.set_result(value)
@@ -181,9 +195,8 @@ class CommandBatcher:
         try:
             callback = self._callbacks[name]
         except KeyError:
-            callback = self._callbacks[name] = self._client.response_callbacks.get(
-                str(name).upper()
-            )
+            callbacks = self._client.response_callbacks
+            callback = self._callbacks[name] = callbacks.get(str(name).upper())
         return value if callback is None else callback(value)
 
 
@@ -208,8 +221,63 @@ class BatchedScript:
         try:
             return await self._batcher.execute(*command)
         except NoScriptError:
-            await self._batcher.execute("SCRIPT", "LOAD", self._source)
+            await self._batcher.load_script(self._source)
             return await self._batcher.execute(*command)
 
 
-__all__ = ["BatchedScript", "CommandBatcher"]
+class ClusterBatcher(CommandBatcher):
+    """`CommandBatcher`'s surface and contract on a Redis Cluster, which has no one
+    connection to pipeline on: each command of a turn's batch goes through the cluster
+    client (`execute_command`), routed to the node holding its key, all of them at once.
+
+    The cluster client follows MOVED and ASK redirections and re-reads the topology after a
+    failover. Its connections do not wait when a node's are all busy (redis-py's async
+    cluster client fails at once), so at most `max_in_flight` commands are sent at a time,
+    the rest waiting their turn within the batch's deadline. A script is loaded on every
+    primary (`SCRIPT LOAD` through the cluster client) the first time a node lacks it.
+    Unlike the pipelining batcher, the commands of one turn run side by side, in no set
+    order: a caller that needs one command before another awaits the first (no adapter
+    issues dependent commands in one turn). Give it a client without socket timeout, as
+    the pipelining batcher's: the deadline bounds the whole batch.
+    """
+
+    def __init__(
+        self,
+        client: RedisCluster,
+        *,
+        timeout: float | None = None,
+        max_batch: int = MAX_BATCH,
+        max_in_flight: int = 64,
+    ) -> None:
+        self._prepare(client, timeout, max_batch)  # no pool or kept connections to set up
+        self._cluster = client
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    async def load_script(self, source: str) -> Any:
+        async with self._slots:  # a connection to every primary
+            return await self._cluster.script_load(source)
+
+    async def _replies(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                # Read the topology first when due (at first, after a failure): commands
+                # that each start doing so at once trip over each other's new connections.
+                await self._cluster.initialize()
+                return await asyncio.gather(*map(self._routed, commands), return_exceptions=True)
+        except TimeoutError:
+            raise RedisTimeoutError("Redis did not answer in time.") from None
+
+    async def _routed(self, command: tuple[Arg, ...]) -> Any:
+        async with self._slots:
+            return await self._cluster.execute_command(*command)
+
+
+def batcher_for(client: RedisClient, *, timeout: float | None = None) -> CommandBatcher:
+    """The batcher of `client`'s topology: pipelined on a server or a Sentinel's primary,
+    routed command by command on a cluster."""
+    if isinstance(client, RedisCluster):
+        return ClusterBatcher(client, timeout=timeout)
+    return CommandBatcher(client, timeout=timeout)
+
+
+__all__ = ["BatchedScript", "ClusterBatcher", "CommandBatcher", "batcher_for"]

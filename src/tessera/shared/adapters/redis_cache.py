@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import cast
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from tessera.shared.adapters.outages import REDIS_DOWN
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Counter
 from tessera.shared.domain.errors import DependencyUnavailable
@@ -39,10 +38,11 @@ class RedisCache:
             await self._redis.execute("SET", self._key(key), value, "PX", _ms(ttl_seconds))
 
     async def delete(self, *keys: str) -> int:
-        if not keys:
-            return 0
         async with translate_redis_errors():
-            return cast(int, await self._redis.execute("DEL", *map(self._key, keys)))
+            # One DEL per key, all in the same batch: a cluster refuses a DEL whose keys
+            # live in several hash slots.
+            found = await asyncio.gather(*(self._redis.execute("DEL", self._key(k)) for k in keys))
+        return sum(cast(list[int], found))
 
     async def increment(self, key: str, *, window_seconds: float, amount: int = 1) -> Counter:
         async with translate_redis_errors():
@@ -62,9 +62,14 @@ def _ms(seconds: float) -> int:
     return max(math.ceil(seconds * 1000), 1)
 
 
+_DOWN = (*REDIS_DOWN, OSError)
+
+
 class _RedisErrors:
-    """`async with translate_redis_errors():` turns an unreachable or timed-out Redis into
-    `DependencyUnavailable` (a class, not a generator: it wraps every cache call)."""
+    """`async with translate_redis_errors():` turns an unreachable, timed-out or failing-over
+    Redis into `DependencyUnavailable` (a class, not a generator: it wraps every cache call).
+    A cluster client that reaches none of its nodes raises its own error from the
+    connection's, hence the look at the cause."""
 
     async def __aenter__(self) -> None:
         return None
@@ -72,7 +77,7 @@ class _RedisErrors:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: object
     ) -> None:
-        if isinstance(error, RedisConnectionError | RedisTimeoutError | OSError):
+        if error is not None and (isinstance(error, _DOWN) or isinstance(error.__cause__, _DOWN)):
             raise DependencyUnavailable(
                 "The cache is unavailable.", details={"module": "cache"}
             ) from error

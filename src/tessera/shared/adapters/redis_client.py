@@ -1,12 +1,30 @@
+"""The one way Tessera makes a Redis client, whatever the topology: a server, the primary a
+Sentinel names, or a Cluster (`RedisTopology`)."""
+
 from __future__ import annotations
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from typing import Any, overload
+
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tessera.shared.adapters.redis_topology import (
+    ClusterTopology,
+    RedisTopology,
+    SentinelTopology,
+    SingleTopology,
+)
+
 REDIS_TIMEOUT_SECONDS = 5.0
 """How long a command (or a batch of them) may wait for Redis before it counts as down."""
+CONNECT_TIMEOUT_SECONDS = 2.0
+POOL_TIMEOUT_SECONDS = 5.0
+"""How long a command waits for a free connection of a full pool."""
+
+RedisClient = Redis | RedisCluster
 
 
 def reconnect_once() -> Retry:
@@ -15,28 +33,87 @@ def reconnect_once() -> Retry:
     After Redis restarts every pooled connection is dead, and a pool built from a URL
     retries nothing, so without this each would fail one command before being replaced.
     Only connection errors are retried, at once: a timeout is not made twice as long, and a
-    Redis that stays down answers the caller within one more connect attempt.
+    Redis that stays down answers the caller within one more connect attempt. Behind a
+    Sentinel the new connection asks the sentinels where the primary is now.
     """
     return Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,))
 
 
-def connect_redis(
-    url: str, *, max_connections: int = 64, socket_timeout: float | None = REDIS_TIMEOUT_SECONDS
-) -> Redis:
-    """A client whose pool waits for a free connection instead of failing under bursts.
+class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+    """redis-py's Sentinel pool, which connects to the primary the sentinels name (and drops
+    a connection whose server answers READONLY, as a demoted primary does), made to wait for
+    a free connection when full as `BlockingConnectionPool` does instead of failing."""
 
-    Nothing connects until the first command; timeouts keep a dead Redis from hanging
-    requests (they become `DependencyUnavailable` in the adapters). The command batcher's
-    client has no socket timeout (`socket_timeout=None`): the batcher bounds each batch
-    itself, once, instead of redis-py bounding every write and reply.
+
+class SentinelPrimary(Redis):
+    """A client of the primary a Sentinel names; closing it also closes its connections to
+    the sentinels (redis-py leaves those to the `Sentinel` object, made here per client)."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        pool = self.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            await pool.sentinel_manager.aclose()
+
+
+@overload
+def connect_redis(
+    where: str | SingleTopology | SentinelTopology,
+    *,
+    max_connections: int = ...,
+    socket_timeout: float | None = ...,
+) -> Redis: ...
+@overload
+def connect_redis(
+    where: ClusterTopology, *, max_connections: int = ..., socket_timeout: float | None = ...
+) -> RedisCluster: ...
+@overload
+def connect_redis(
+    where: RedisTopology, *, max_connections: int = ..., socket_timeout: float | None = ...
+) -> RedisClient: ...
+def connect_redis(
+    where: str | RedisTopology,
+    *,
+    max_connections: int = 64,
+    socket_timeout: float | None = REDIS_TIMEOUT_SECONDS,
+) -> RedisClient:
+    """A client of `where` (a URL is a single server) that nothing connects until its first
+    command; `aclose()` closes it and its connections.
+
+    Timeouts keep a dead Redis from hanging requests (they become `DependencyUnavailable`
+    in the adapters). The pool of a server or of a Sentinel's primary waits for a free
+    connection instead of failing under bursts; a cluster client keeps `max_connections`
+    per node and fails beyond them (redis-py's async cluster client has no waiting pool).
+    The command batcher's client has no socket timeout (`socket_timeout=None`): the batcher
+    bounds each batch itself, once, instead of redis-py bounding every write and reply.
     """
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
-        retry=reconnect_once(),
-    )
-    return Redis(connection_pool=pool)
+    topology = SingleTopology(where) if isinstance(where, str) else where
+    options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "socket_timeout": socket_timeout,
+        "health_check_interval": 30,
+        "retry": reconnect_once(),
+    }
+    if isinstance(topology, ClusterTopology):
+        # The cluster client retries a failed command itself, once the topology is read
+        # again; its retry's count is all it takes from `retry`.
+        return RedisCluster.from_url(topology.url, max_connections=max_connections, **options)
+    pooling = {"max_connections": max_connections, "timeout": POOL_TIMEOUT_SECONDS}
+    if isinstance(topology, SentinelTopology):
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(topology.sentinels),
+            sentinel_kwargs={
+                "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,  # asking where the primary is
+                **topology.sentinel_options(),
+            },
+        )
+        client: Redis = sentinel.master_for(
+            topology.service,
+            redis_class=SentinelPrimary,
+            connection_pool_class=BlockingSentinelConnectionPool,
+            **pooling, **options, **topology.primary_options(),
+        )  # fmt: skip
+        return client
+    pool = BlockingConnectionPool.from_url(topology.url, **pooling, **options)
+    return Redis.from_pool(pool)

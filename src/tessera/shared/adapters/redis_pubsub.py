@@ -9,17 +9,18 @@ from collections import deque
 from collections.abc import Collection
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub as RedisPubSubConnection
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisClusterException
 
+from tessera.shared.adapters.outages import REDIS_DOWN
 from tessera.shared.adapters.pubsub_fanout import Fanout, LocalSubscription
+from tessera.shared.adapters.redis_client import RedisClient
 from tessera.shared.domain.errors import DependencyUnavailable
 
 logger = logging.getLogger("tessera.pubsub")
 
-_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+_REDIS_DOWN = (*REDIS_DOWN, OSError)
 
 
 class RedisPubSub:
@@ -32,11 +33,15 @@ class RedisPubSub:
     order, so each channel keeps a queue of futures the reader resolves. If the connection
     drops, the reader logs it, drops the connection and resubscribes on a new one, backing
     off exponentially; messages published meanwhile are lost (delivery is at most once).
+
+    Behind a Sentinel the new connection goes to the primary the sentinels name then. On a
+    cluster the subscription lives on one node and a plain PUBLISH on any node reaches it:
+    Redis Cluster forwards every published message to all nodes.
     """
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         prefix: str = "",
         queue_size: int = 1000,
@@ -97,7 +102,7 @@ class RedisPubSub:
             if self._connection is None:
                 if not subscribe:
                     return
-                self._connection = self._client.pubsub()
+                self._connection = await self._new_connection()
             connection = self._connection
             try:
                 if subscribe:
@@ -116,6 +121,14 @@ class RedisPubSub:
             _, late = await asyncio.wait(pending, timeout=self._confirm_timeout)
             if late:
                 raise _unavailable()
+
+    async def _new_connection(self) -> RedisPubSubConnection:
+        if isinstance(self._client, RedisCluster):
+            try:
+                await self._client.initialize()  # its pub/sub reads the layout, never loads it
+            except (*_REDIS_DOWN, RedisClusterException) as error:  # the latter: no node
+                raise _unavailable() from error
+        return self._client.pubsub()
 
     def _expect(self, channels: Collection[str]) -> None:
         loop = asyncio.get_running_loop()

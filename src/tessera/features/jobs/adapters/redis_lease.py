@@ -11,7 +11,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from tessera.shared.adapters.outages import REDIS_DOWN
 from tessera.shared.domain.errors import DependencyUnavailable
@@ -31,7 +31,9 @@ return 0
 
 
 class RedisLeaderLease:
-    def __init__(self, client: Redis, *, key: str, holder: str, seconds: float) -> None:
+    def __init__(
+        self, client: Redis | RedisCluster, *, key: str, holder: str, seconds: float
+    ) -> None:
         self._client = client
         self._key = key
         self._holder = holder

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
 
 from tessera.features.jobs.adapters.taskiq_tasks import RUN_JOB
 from tessera.features.jobs.domain.job import Job
 from tessera.features.jobs.domain.routing import QUEUES
+from tessera.shared.adapters.redis_client import RedisClient
 from tessera.shared.domain.errors import DependencyUnavailable
 
 
@@ -30,7 +30,9 @@ async def _kick(broker: AsyncBroker, job: Job, stream: str) -> None:
 class RedisStreamJobQueue:
     """One Redis stream per queue; depth is what waits plus what is delivered but unacked."""
 
-    def __init__(self, broker: AsyncBroker, client: Redis, stream: Callable[[str], str]) -> None:
+    def __init__(
+        self, broker: AsyncBroker, client: RedisClient, stream: Callable[[str], str]
+    ) -> None:
         self._broker = broker
         self._redis = client
         self._stream = stream
@@ -41,7 +43,7 @@ class RedisStreamJobQueue:
     async def depths(self) -> dict[str, int]:
         try:
             return {queue: await self._depth(self._stream(queue)) for queue in QUEUES}
-        except (RedisError, OSError) as error:
+        except (RedisError, RedisClusterException, OSError) as error:  # cluster: no node
             raise DependencyUnavailable("The task queue is unavailable.") from error
 
     async def _depth(self, stream: str) -> int:
