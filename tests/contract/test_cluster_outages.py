@@ -18,6 +18,7 @@ import pytest
 from redis.crc import key_slot
 from redis.exceptions import ClusterDownError
 
+from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.jobs.adapters.resilient_broker import stream_broker
 from tessera.features.jobs.adapters.taskiq_queue import RedisStreamJobQueue
 from tessera.features.jobs.adapters.taskiq_tasks import RUN_JOB
@@ -65,8 +66,9 @@ async def outcome(call: Awaitable[Any]) -> str:
 
 
 class Users:
-    """What a server and a sender make of one topology: cache and rate limits through the
-    batcher, pub/sub and the queue's depth through the plain client, sends through a broker."""
+    """What a server and a sender make of one topology: cache, rate limits and sessions
+    through the batcher, pub/sub and the queue's depth through the plain client, sends
+    through a broker."""
 
     def __init__(self, cluster: ClusterRedis) -> None:
         topology = cluster.topology
@@ -74,6 +76,7 @@ class Users:
         self._batched = connect_redis(topology, socket_timeout=None)
         self.cache = RedisCache(batcher_for(self._batched), prefix=PREFIX)
         self.limiter = RateLimiter(self.cache, SystemClock())
+        self.sessions = RedisSessionStore(batcher_for(self._batched), prefix=PREFIX)
         self.pubsub = RedisPubSub(self.client, prefix=PREFIX)
         self._sender = stream_broker(
             topology, queue_name=f"{PREFIX}queue", consumer_group_name="w", redelivery_seconds=60
@@ -83,13 +86,17 @@ class Users:
 
     async def every_call(self, n: int) -> list[str]:
         """Each call's outcome; the last is a PUBLISH, which a failed cluster still takes."""
-        job = Job(str(uuid.uuid4()), "email.send", {}, 0, datetime.now(UTC).isoformat())
+        now = datetime.now(UTC)
+        job = Job(str(uuid.uuid4()), "email.send", {}, 0, now.isoformat())
         return [
             await outcome(self.cache.set(f"k{n}", b"v", ttl_seconds=60)),
             await outcome(self.cache.get(f"k{n}")),
             await outcome(self.limiter.hit(API, f"caller-{n}")),
             await outcome(self.queue.enqueue(job, queue="email_queue")),
             await outcome(self.queue.depths()),
+            await outcome(
+                self.sessions.touch(uuid.uuid4(), uuid.uuid4(), now=now, idle_seconds=60)
+            ),
             await outcome(self.pubsub.publish("news", b"hello")),
         ]
 
@@ -105,7 +112,7 @@ async def test_a_lost_node_makes_redis_unavailable_and_never_raises_anything_els
 ) -> None:
     before = Users(own_cluster)
     try:
-        assert await before.every_call(0) == ["ok"] * 6
+        assert await before.every_call(0) == ["ok"] * 7
         own_cluster.nodes[1].kill()
         # At first only the lost node's slots fail; the others still answer.
         seen = {o for n in range(CALLERS) for o in await before.every_call(n)}
@@ -113,10 +120,10 @@ async def test_a_lost_node_makes_redis_unavailable_and_never_raises_anything_els
         # Once the other nodes hold it down, the cluster refuses commands on every slot.
         await asyncio.to_thread(own_cluster.wait_until_down)
         for n in range(CALLERS):
-            assert (await before.every_call(n))[:-1] == ["unavailable"] * 5
+            assert (await before.every_call(n))[:-1] == ["unavailable"] * 6
         after = Users(own_cluster)  # a process started while the node is away
         try:
-            assert (await after.every_call(0))[:-1] == ["unavailable"] * 5
+            assert (await after.every_call(0))[:-1] == ["unavailable"] * 6
         finally:
             await after.aclose()
     finally:
@@ -133,7 +140,7 @@ async def test_a_layout_that_leaves_slots_uncovered_is_redis_unavailable(
     first.execute_command("CLUSTER", "RESET", "HARD")
     users = Users(own_cluster)
     try:
-        assert await users.every_call(0) == ["unavailable"] * 6
+        assert await users.every_call(0) == ["unavailable"] * 7
         with pytest.raises(ClusterDownError, match="All slots are not covered"):
             await users.client.get("anything")
     finally:
