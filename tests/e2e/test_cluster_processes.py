@@ -1,8 +1,9 @@
 """Tessera on a Redis Cluster, as production runs it: two `tessera serve` processes and a
 worker, configured by `REDIS_CLUSTER_URL` alone, on the three-primary cluster the tests start
 (`tests.redis_topologies`). Sessions, their revocation pushed to sockets, WebSocket fan-out
-and the job queue all cross processes through the cluster. (Rate limits across two processes
-on the cluster: `test_rate_limits_processes.py`.)
+and the job queue all cross processes through the cluster; a cluster that loses a node is a
+503, never a 500. (Rate limits across two processes on the cluster:
+`test_rate_limits_processes.py`.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tessera.main import migrations
 from tests import services
 from tests.e2e.notifications.sockets import (
     ADMIN,
+    PASSWORD,
     call,
     closed_with,
     connected,
@@ -57,13 +59,24 @@ def smtp() -> Iterator[FakeSmtpServer]:
 
 
 @pytest.fixture
-async def deployment(
-    postgres_url: str, cluster_redis: ClusterRedis, smtp: FakeSmtpServer, tmp_path: Path
-) -> AsyncIterator[Deployment]:
+def own_cluster() -> Iterator[ClusterRedis]:
+    """A cluster of this test's own: it loses a node."""
+    cluster = ClusterRedis()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def environment(
+    postgres_url: str, cluster: ClusterRedis, smtp: FakeSmtpServer, tmp_path: Path
+) -> dict[str, str]:
+    """A migrated database with an admin, and the settings of a process on `cluster`."""
     await asyncio.to_thread(migrations.upgrade, postgres_url)
     env = {
         "DATABASE_URL": await services.as_app_role(postgres_url),
-        "REDIS_CLUSTER_URL": cluster_redis.topology.url,
+        "REDIS_CLUSTER_URL": cluster.topology.url,
         "REDIS_KEY_PREFIX": f"test:{uuid.uuid4().hex[:12]}:",
         "JWT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
         "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
@@ -71,6 +84,14 @@ async def deployment(
         "DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING",
     }  # fmt: skip
     create_admin(tmp_path, env)
+    return env
+
+
+@pytest.fixture
+async def deployment(
+    postgres_url: str, cluster_redis: ClusterRedis, smtp: FakeSmtpServer, tmp_path: Path
+) -> AsyncIterator[Deployment]:
+    env = await environment(postgres_url, cluster_redis, smtp, tmp_path)
     with ExitStack() as stack:
         urls = []
         for name in ("a", "b"):
@@ -159,3 +180,44 @@ def _welcomes(smtp: FakeSmtpServer, address: str) -> list[str]:
         for message in list(smtp.messages)
         if message["To"] == address and str(message["Subject"]).startswith("Welcome")
     ]
+
+
+async def test_a_lost_node_is_a_503_with_retry_after_never_a_500(
+    postgres_url: str, own_cluster: ClusterRedis, smtp: FakeSmtpServer, tmp_path: Path
+) -> None:
+    """A primary without a replica is killed: once the other nodes hold the cluster failed,
+    every request that needs Redis answers 503. Then the node a process starts from forgets
+    the cluster (as one restarted without its `nodes.conf`): a process started now reads a
+    layout that covers no slot, and answers 503 too."""
+    env = await environment(postgres_url, own_cluster, smtp, tmp_path)
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    with running_server(tmp_path / "before", env) as before:
+        tokens = await login(before.url, ADMIN)
+        own_cluster.nodes[1].kill()
+        await asyncio.to_thread(own_cluster.wait_until_down)
+        start = own_cluster.nodes[0].client
+        start.flushall()  # a primary with keys cannot be reset
+        start.execute_command("CLUSTER", "RESET", "HARD")
+        with running_server(tmp_path / "after", env) as after:
+            for base in (before.url, after.url):
+                async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                    answers = [
+                        await http.post(
+                            "/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD}
+                        ),
+                        await http.get("/api/v1/users/me", headers=bearer(tokens)),
+                        await http.post(
+                            "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+                        ),
+                    ]
+                    ready = await http.get("/health/ready")
+                for answer in answers:
+                    assert answer.status_code == 503, (base, answer.request.url, answer.text)
+                    assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+                    assert int(answer.headers["retry-after"]) >= 1
+                assert ready.status_code == 503, ready.text
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
