@@ -61,8 +61,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 USERS = 6
 """Accounts signed in before the failover; the load calls `/users/me` with their tokens."""
 AUTH_LIMIT = 10  # RATE_LIMIT_AUTH_PER_MINUTE's default, per client IP
-SETTLE_SECONDS = 3.0
-"""Load kept up before the kill and after the promotion."""
+LOAD_BEFORE_SECONDS = 3.0
+LOAD_AFTER_SECONDS = 5.0
+"""Load kept up after the promotion: long enough, too, for a pub/sub reader whose retries
+back off (0.1 s, doubling) while the primary is away to reach the new one."""
 
 
 @dataclass(frozen=True)
@@ -230,75 +232,86 @@ def delivered(smtp: FakeSmtpServer) -> Counter[str]:
     return Counter(message["Message-ID"].strip("<").split("@")[0] for message in smtp.messages)
 
 
+async def signed_in(urls: list[str]) -> tuple[list[str], list[str]]:
+    """`USERS` new accounts, registered and signed in on alternate servers: their emails
+    and access tokens."""
+    emails = [f"user-{n}-{uuid.uuid4().hex[:8]}@example.com" for n in range(USERS)]
+    async with httpx.AsyncClient(timeout=30) as http:
+        for n, email in enumerate(emails):
+            body = {"email": email, "password": PASSWORD, "full_name": "U", "terms_accepted": True}
+            made = await http.post(f"{urls[n % 2]}/api/v1/auth/register", json=body,
+                                   headers={"X-Forwarded-For": f"192.0.2.{n + 1}"})  # fmt: skip
+            assert made.status_code == 201, made.text
+    tokens = [(await login(urls[n % 2], email))["access_token"] for n, email in enumerate(emails)]
+    return emails, tokens
+
+
 async def test_a_sentinel_failover_under_load_answers_2xx_or_503_and_loses_no_email(
     deployment: Deployment, sentinel: SentinelRedis, smtp: FakeSmtpServer, postgres_url: str
 ) -> None:
     a, b = deployment.urls
-    emails = [f"user-{n}-{uuid.uuid4().hex[:8]}@example.com" for n in range(USERS)]
-    tokens = []
-    async with httpx.AsyncClient(timeout=30) as http:
-        for n, email in enumerate(emails):
-            body = {"email": email, "password": PASSWORD, "full_name": "U", "terms_accepted": True}
-            made = await http.post(f"{(a, b)[n % 2]}/api/v1/auth/register", json=body,
-                                   headers={"X-Forwarded-For": f"192.0.2.{n + 1}"})  # fmt: skip
-            assert made.status_code == 201, made.text
-    for n, email in enumerate(emails):
-        tokens.append((await login((a, b)[n % 2], email))["access_token"])
+    emails, tokens = await signed_in(deployment.urls)
     await asyncio.to_thread(wait_for_replica, sentinel)  # these sessions must survive
 
-    load = Load(deployment.urls, tokens, emails)
-    running = asyncio.create_task(load.run())
-    try:
-        await asyncio.sleep(SETTLE_SECONDS)
-        killed_at, killed_on = time.monotonic(), datetime.now(UTC)
-        sentinel.kill_primary()
-        await asyncio.to_thread(sentinel.wait_for_failover)
-        promoted_at, promoted_on = time.monotonic(), datetime.now(UTC)
-        await asyncio.sleep(SETTLE_SECONDS)
-    finally:
-        load.stop()
-        await running
+    async with connected(a, tokens[0]) as kept:  # a socket open through the failover
+        await subscribed(kept, "global")
+        load = Load(deployment.urls, tokens, emails)
+        running = asyncio.create_task(load.run())
+        try:
+            await asyncio.sleep(LOAD_BEFORE_SECONDS)
+            killed_at, killed_on = time.monotonic(), datetime.now(UTC)
+            sentinel.kill_primary()
+            await asyncio.to_thread(sentinel.wait_for_failover)
+            promoted_at, promoted_on = time.monotonic(), datetime.now(UTC)
+            await asyncio.sleep(LOAD_AFTER_SECONDS)
+        finally:
+            load.stop()
+            await running
 
-    answers = load.answers
-    assert deployment.exited() == [], "no process exits"
-    wrong = Counter((x.kind, x.status) for x in answers if x.status // 100 != 2 and x.status != 503)
-    assert wrong == Counter(), "every answer is 2xx or 503"
-    assert all(x.retry_after for x in answers if x.status == 503), "a 503 says when to retry"
-    kinds = {x.kind for x in answers if x.at > promoted_at + 1 and x.status // 100 == 2}
-    assert kinds == {"me", "register", "forgot"}, "every kind of request succeeds again"
-    outages = {
-        kind: round(longest_outage([x for x in answers if x.kind == kind], killed_at), 2)
-        for kind in ("me", "register", "forgot")
-    }
-    print(
-        f"\nsentinel failover: replica promoted {promoted_at - killed_at:.1f} s after the kill; "
-        f"answers {dict(Counter((x.kind, x.status) for x in answers))}; longest stretch of "
-        f"non-2xx answers after the kill, in seconds, per request kind: {outages}"
-    )
+        answers = load.answers
+        assert deployment.exited() == [], "no process exits"
+        wrong = Counter(
+            (x.kind, x.status) for x in answers if x.status // 100 != 2 and x.status != 503
+        )
+        assert wrong == Counter(), "every answer is 2xx or 503"
+        assert all(x.retry_after for x in answers if x.status == 503), "a 503 says when to retry"
+        kinds = {x.kind for x in answers if x.at > promoted_at + 1 and x.status // 100 == 2}
+        assert kinds == {"me", "register", "forgot"}, "every kind of request succeeds again"
+        outages = {
+            kind: round(longest_outage([x for x in answers if x.kind == kind], killed_at), 2)
+            for kind in ("me", "register", "forgot")
+        }
+        print(
+            f"\nsentinel failover: replica promoted {promoted_at - killed_at:.1f} s after the "
+            f"kill; answers {dict(Counter((x.kind, x.status) for x in answers))}; longest "
+            f"stretch of non-2xx answers after the kill, in seconds, per request kind: {outages}"
+        )
 
-    async with httpx.AsyncClient(timeout=30) as http:
-        # Sessions begun (and replicated) before the kill, on either server.
-        for n, token in enumerate(tokens):
-            me = await http.get(f"{(a, b)[n % 2]}/api/v1/users/me",
-                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-            assert me.status_code == 200, me.text
-            assert me.json()["data"]["email"] == emails[n]
-        # Rate limits count on the new primary, across both servers: one client IP.
-        limited = [
-            await http.post(f"{(a, b)[n % 2]}/api/v1/auth/password/forgot",
-                            json={"email": emails[0]}, headers={"X-Forwarded-For": "198.51.100.7"})
-            for n in range(AUTH_LIMIT + 1)
-        ]  # fmt: skip
-        assert [r.status_code for r in limited] == [202] * AUTH_LIMIT + [429]
-        assert int(limited[-1].headers["retry-after"]) >= 1
+        async with httpx.AsyncClient(timeout=30) as http:
+            # Sessions begun (and replicated) before the kill, on either server.
+            for n, token in enumerate(tokens):
+                me = await http.get(f"{(a, b)[n % 2]}/api/v1/users/me",
+                                    headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                assert me.status_code == 200, me.text
+                assert me.json()["data"]["email"] == emails[n]
+            # Rate limits count on the new primary, across both servers: one client IP.
+            limited = [
+                await http.post(f"{(a, b)[n % 2]}/api/v1/auth/password/forgot",
+                                json={"email": emails[0]},
+                                headers={"X-Forwarded-For": "198.51.100.7"})
+                for n in range(AUTH_LIMIT + 1)
+            ]  # fmt: skip
+            assert [r.status_code for r in limited] == [202] * AUTH_LIMIT + [429]
+            assert int(limited[-1].headers["retry-after"]) >= 1
 
-    # A notification published through B reaches a socket on A (fan-out on the new primary).
-    ann = await login(a, emails[0])
-    admin = (await login(b, ADMIN))["access_token"]
-    async with connected(a, ann["access_token"]) as socket:
-        await subscribed(socket, "global")
-        await publish(b, admin, title="after the failover", **{"global": True})
-        assert (await notified(socket, "after the failover"))["channel"] == "global"
+        # A notification published through B reaches sockets on A: the one open through the
+        # failover (A's pub/sub reader resubscribed on the new primary) and a new one.
+        admin = (await login(b, ADMIN))["access_token"]
+        async with connected(a, (await login(a, emails[1]))["access_token"]) as fresh:
+            await subscribed(fresh, "global")
+            await publish(b, admin, title="after the failover", **{"global": True})
+            for socket in (kept, fresh):
+                assert (await notified(socket, "after the failover"))["channel"] == "global"
 
     # The job queue: a registration after the failover is emailed; then every email the
     # outbox recorded arrives, once.
