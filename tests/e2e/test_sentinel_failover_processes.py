@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -95,7 +96,7 @@ def smtp() -> Iterator[FakeSmtpServer]:
 @dataclass
 class Deployment:
     servers: list[RunningServer]
-    processes: list[Any]  # every Popen: servers, workers, scheduler
+    processes: list[subprocess.Popen[Any]]  # the servers', the workers', the scheduler's
 
     @property
     def urls(self) -> list[str]:
