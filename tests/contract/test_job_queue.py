@@ -25,7 +25,7 @@ from tessera.features.jobs.domain.routing import QUEUES
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.adapters.redis_topology import RedisTopology, SingleTopology
 from tessera.shared.domain.errors import DependencyUnavailable
-from tests.redis_topologies import MODES, redis_for
+from tests.redis_topologies import MODES, SentinelRedis, redis_for
 
 JOB = Job(
     "0b9f6c2e-9d0e-4f51-9d39-0cc1d1d0c0de",
@@ -167,3 +167,30 @@ async def test_a_redis_that_does_not_answer_is_dependency_unavailable() -> None:
             await queue.depths()
     finally:
         await client.aclose(close_connection_pool=True)
+
+
+async def test_behind_a_sentinel_sends_reuse_the_brokers_connections(
+    sentinel_redis: SentinelRedis,
+) -> None:
+    """taskiq-redis's Sentinel broker would open a client per job: a new connection to the
+    primary (and a question to the sentinels) for every send."""
+    broker = broker_of(sentinel_redis.topology, "sends:")
+    Delivered().register(broker)
+    await broker.startup()
+    client = connect_redis(sentinel_redis.topology)  # the queue's, for depths: unused here
+    queue = RedisStreamJobQueue(broker, client, lambda q: f"sends:{q}")
+
+    def connections() -> int:
+        return int(sentinel_redis.primary.client.info("stats")["total_connections_received"])
+
+    try:
+        await queue.enqueue(JOB, queue="email_queue")  # the first send may connect
+        before = connections()
+        for _ in range(20):
+            await queue.enqueue(JOB, queue="email_queue")
+        assert connections() - before <= 1  # a sentinel's link may reconnect meanwhile
+        assert sentinel_redis.primary.client.xlen("sends:email_queue") == 21
+    finally:
+        sentinel_redis.primary.client.delete("sends:email_queue")
+        await broker.shutdown()
+        await client.aclose()

@@ -37,6 +37,15 @@ def test_sqlalchemy_carries_the_drivers_sqlstate() -> None:
     assert outage(sql_errors.DBAPIError("SELECT 1", {}, asyncpg.DivisionByZeroError("0"))) is None
 
 
+def test_a_connection_closed_while_it_was_set_up_is_the_database_down() -> None:
+    """asyncpg's own error, unwrapped: the server ended the connection during SQLAlchemy's
+    on-connect setup. Other interface errors are misuse, and stay bugs."""
+    closed = asyncpg.InterfaceError("connection is closed")
+    assert outage(closed) == Outage("database", "connection is closed")
+    busy = asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
+    assert outage(busy) is None
+
+
 def test_redis_pool_exhaustion_is_saturation_and_a_lost_connection_is_down() -> None:
     pool = outage(redis.exceptions.ConnectionError("No connection available."))
     assert pool == Outage("redis", "No connection available.", retry_after=1)

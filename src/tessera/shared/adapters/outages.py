@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import asyncpg
 import structlog
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sql_errors
@@ -28,6 +29,7 @@ DOWN_RETRY_AFTER = 5
 # PostgreSQL sqlstates (Appendix A of its manual): class 08 "connection exception", class 53
 # "insufficient resources" (53300 too many connections), and the shutdown/startup codes.
 _DOWN_CLASSES = ("08",)
+_CLOSED = "connection is closed"
 _SATURATED_CLASSES = ("53",)
 _DOWN_STATES = frozenset({"57P01", "57P02", "57P03", "57P05"})
 _NETWORK_ERRNOS = frozenset({
@@ -102,6 +104,10 @@ def _classify(error: BaseException) -> Outage | None:  # noqa: PLR0911 - one rul
         return Outage("database", "the connection was lost")
     if isinstance(error, sql_errors.OperationalError | sql_errors.InterfaceError):
         return Outage("database", _first_line(error.orig or error))
+    if isinstance(error, asyncpg.InterfaceError) and _CLOSED in str(error):
+        # The server ended a connection while SQLAlchemy set it up (its on-connect codec
+        # setup): asyncpg's own error, not wrapped; other InterfaceErrors are misuse (bugs).
+        return Outage("database", _first_line(error))
     if isinstance(error, REDIS_DOWN):
         # A full pool: a server's says so; a cluster node's raises its own class.
         saturated = isinstance(error, redis_errors.MaxConnectionsError) or (

@@ -177,9 +177,25 @@ class ResilientStreamBroker(_Resilient, RedisStreamBroker):
         self._redelivery_ms = redelivery_ms
 
 
-class ResilientSentinelStreamBroker(_Resilient, RedisStreamSentinelBroker):
-    """Behind a Sentinel: every send asks the sentinels for the primary (taskiq-redis makes
-    a client per send); the reader keeps one client, which asks again when it reconnects."""
+class _SentinelSendsOnOneClient(RedisStreamSentinelBroker):
+    """taskiq-redis's Sentinel stream broker sends each message through a client made for
+    it: one question to the sentinels and one new connection to the primary per job
+    (1.1-1.4 ms a send against 0.07-0.1 ms on a kept connection, measured on one machine).
+    Here sends go through the broker's long-lived client, as on one server, which asks the
+    sentinels only when it opens a connection (after a failover, among others)."""
+
+    _reader: RedisClient
+
+    async def kick(self, message: BrokerMessage) -> None:
+        await self._reader.xadd(
+            message.labels.get("queue_name") or self.queue_name, {b"data": message.message},
+            maxlen=self.maxlen, approximate=self.approximate,
+        )  # fmt: skip
+
+
+class ResilientSentinelStreamBroker(_Resilient, _SentinelSendsOnOneClient):
+    """Behind a Sentinel: sends and reads share one client, which asks the sentinels for
+    the primary whenever it opens a connection."""
 
     def __init__(self, topology: SentinelTopology, *, redelivery_ms: int, **options: Any):
         super().__init__(
