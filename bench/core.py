@@ -97,6 +97,12 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("", "p99 ms"),
         Headline("", "deliveries/s"),
     ),
+    "sizing": (
+        Headline(r"(GET|PUT|POST) ", "per_core_rps"),
+        Headline(r"(GET|PUT|POST) ", "redis_cmds_per_req"),
+        Headline(r"(GET|PUT|POST) ", "pg_stmts_per_req"),
+        Headline("Redis, Tessera's load", "cmds_per_cpu_s"),
+    ),
 }
 """Headlines of the benchmarks that declare no `HEADLINES` of their own, by name. The
 patterns follow the case names those modules write; a pattern that no longer matches drops

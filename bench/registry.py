@@ -11,6 +11,7 @@ from bench import (
     identity,
     pooler,
     realtime,
+    sizing,
 )
 from bench.core import Benchmark
 
@@ -23,6 +24,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(pooler),
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
+    Benchmark.from_module(sizing),
 )
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from bench import __main__ as cli
-from bench import faults, files, hashing, identity, pooler, registry
+from bench import faults, files, hashing, identity, pooler, registry, sizing
 from bench.core import KNOWN_HEADLINES, Benchmark, Headline, Options, Row
+from bench.counters import RedisCount
 from bench.load import LoadResult
 from bench.smtp_sink import Arrival
 
@@ -207,3 +208,19 @@ def test_pooler_rows_compare_pgbouncer_to_direct() -> None:
     assert ratio.figures["rps"] == pytest.approx(0.5)
     for headline in KNOWN_HEADLINES["pooler"]:
         assert headline.rows(rows), headline
+
+
+def test_the_sizing_headlines_match_the_rows_it_writes() -> None:
+    users = [identity.User("a@example.com", "pw-a"), identity.User("b@example.com", "pw-b")]
+    routes = [
+        Row(
+            case.row_name, {"per_core_rps": 1.0, "redis_cmds_per_req": 2.0, "pg_stmts_per_req": 0.0}
+        )
+        for case in sizing.cases(users, ["token-a", "token-b"])
+    ]
+    load = RedisCount({"evalsha": 300, "get": 100}, 0.002)
+    rows = routes + sizing.redis_rows({"GET": 50_000.0}, load)
+    per_core, redis_per_request, pg_per_request, redis_core = KNOWN_HEADLINES["sizing"]
+    for headline in (per_core, redis_per_request, pg_per_request):
+        assert headline.rows(rows) == routes
+    assert [row.figures for row in redis_core.rows(rows)] == [{"cmds_per_cpu_s": 200_000.0}]
