@@ -140,13 +140,27 @@ def test_identity_rows_say_whose_floor_they_use_and_match_its_headlines() -> Non
     comparisons = [identity._Comparison(16, sample.load(2_400.0), storm)]
     baseline = identity._Baseline(2, sample.load(13_000.0), sample.load(8_000.0))
 
-    rows = identity._rows(shared, sample.FLOOR, me, logins, comparisons, baseline)
-    alone = identity._rows(Options(), sample.FLOOR, me, logins, comparisons, baseline)
+    modes = {"single": me, "Sentinel": sample.load(2_300.0), "Cluster": sample.load(2_100.0)}
+    rows = identity._rows(shared, sample.FLOOR, modes, logins, comparisons, baseline)
+    alone = identity._rows(Options(), sample.FLOOR, modes, logins, comparisons, baseline)
 
     assert rows[0].case == "floor GET /health, c=32 (the run's, measured first)"
     assert alone[0].case == "floor GET /health, c=32"
-    me_headline, login_headline, storm_headline, machine_headline = KNOWN_HEADLINES["identity"]
-    assert [row.case for row in me_headline.rows(rows)] == ["tessera GET /users/me, c=32"]
+    me_headline, modes_headline, login_headline, storm_headline, machine_headline = KNOWN_HEADLINES[
+        "identity"
+    ]
+    assert [row.case for row in me_headline.rows(rows)] == [
+        "tessera GET /users/me, c=32",
+        "tessera GET /users/me on Sentinel, c=32",
+        "tessera GET /users/me on Cluster, c=32",
+    ]
+    assert [row.case for row in modes_headline.rows(rows)] == [
+        "/users/me / floor",
+        "/users/me on Sentinel / floor",
+        "/users/me on Cluster / floor",
+    ]
+    sentinel_ratio = modes_headline.rows(rows)[1].figures["rps"]
+    assert sentinel_ratio == pytest.approx(2_300.0 / sample.FLOOR.rps)
     assert [row.case for row in login_headline.rows(rows)] == ["POST /auth/login, c=8"]
     assert [row.case for row in storm_headline.rows(rows)] == ["storm / no storm, c=16"]
     assert [row.case for row in machine_headline.rows(rows)] == ["hash loop / none (floor), c=2"]
