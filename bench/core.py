@@ -82,6 +82,10 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("totals", "500"),
         Headline("emails asked for", "distinct_delivered"),
     ),
+    "failover": (
+        Headline("GET /users/me", "non_2xx_stretch_s"),
+        Headline("GET /users/me", "no_2xx_stretch_s"),
+    ),
     "pooler": (Headline("PgBouncer / direct", "rps", ratio=True),),
     "email_pipeline": (
         Headline("commit → SMTP 250", "events_per_s"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     email_pipeline,
+    failover,
     faults,
     files,
     hashing,
@@ -21,6 +22,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(identity),
     Benchmark.from_module(hashing),
     Benchmark.from_module(faults),
+    Benchmark.from_module(failover),
     Benchmark.from_module(pooler),
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
