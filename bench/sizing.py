@@ -70,6 +70,8 @@ NOTES = (
     "PostgreSQL `held ms` is active plus idle-in-transaction time per request "
     "(`pg_stat_database`): a pool of N connections serves about N x 1000 / held ms requests "
     "per second. `pg CPU` is the backends' CPU.",
+    "Redis counts every command it executes, those a Lua script runs included "
+    "(`redis_mix`: an `evalsha` and the commands after it in the list may be one round trip).",
     "The Redis rows: `redis-benchmark` (50 connections, no pipelining) on this run's Redis, "
     "and the commands one Redis CPU second served during Tessera's load (which batches "
     "commands, so it gets more out of a core).",
