@@ -50,6 +50,8 @@ $primary
 CONF
     else
         # Hostnames, not addresses: a container keeps its name, not its IP, across restarts.
+        # A failover starts after 5 s of silence; one whose election split the sentinels'
+        # votes is tried again after twice the failover timeout (10 s, not Redis' 3 min).
         cat >"$config.new" <<CONF
 port $port
 protected-mode no
@@ -58,7 +60,7 @@ sentinel announce-hostnames yes
 sentinel announce-ip $host
 sentinel monitor $service $primary_host $primary_port $quorum
 sentinel down-after-milliseconds $service 5000
-sentinel failover-timeout $service 60000
+sentinel failover-timeout $service 10000
 sentinel parallel-syncs $service 1
 CONF
     fi

@@ -81,6 +81,7 @@ def test_base_and_production_render_every_piece_the_spec_asks_for(manifests: Man
         ("HorizontalPodAutoscaler", "tessera-api"),
         ("PodDisruptionBudget", "tessera-api"),
         ("Deployment", "tessera-worker"),
+        ("PodDisruptionBudget", "tessera-worker"),
         ("Deployment", "tessera-scheduler"),
         ("PodDisruptionBudget", "tessera-scheduler"),
         ("Job", "tessera-migrate"),
@@ -192,6 +193,10 @@ def test_every_process_runs_at_least_twice_and_the_migration_once(manifests: Man
         hosts = [rule for rule in spread if rule["topologyKey"] == "kubernetes.io/hostname"]
         assert hosts, name
         assert hosts[0]["labelSelector"]["matchLabels"].items() <= labels.items(), name
+        # Node drains take one at a time.
+        pdb = find(manifests, "PodDisruptionBudget", name)["spec"]
+        assert pdb["maxUnavailable"] == 1, name
+        assert pdb["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
     job = find(manifests, "Job", "tessera-migrate")["spec"]
     assert job.get("parallelism", 1) == job.get("completions", 1) == 1
 
