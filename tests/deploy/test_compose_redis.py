@@ -9,6 +9,7 @@ the same script and the same Redis configuration the containers do."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -29,6 +30,17 @@ from tests.e2e.processes import free_port
 
 REDIS = ("redis-1", "redis-2", "sentinel-1", "sentinel-2", "sentinel-3")
 SERVICE = "tessera"
+
+
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before it runs the script (which execs Redis): on Linux, it is killed
+    when the test process ends, however it ends."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait(what: str, ready: Callable[[], object], seconds: float = 30.0) -> None:
@@ -74,12 +86,13 @@ class ComposeRedis:
     def start(self, name: str) -> None:
         volume = self.folder / name
         volume.mkdir(exist_ok=True)
-        # Listening on loopback only, and nothing on disk but the configuration files.
+        # On loopback only, no snapshots, and a replica's first sync at once.
         with (volume / "redis.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 ["sh", str(REDIS_SCRIPT), *self._map_ports(self.compose[name]["command"][2:]),
                  "--", "--bind", "127.0.0.1", "--save", "", "--repl-diskless-sync-delay", "0"],
                 cwd=volume, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - one C call, looked up before
             )  # fmt: skip
 
     def kill(self, name: str) -> None:
