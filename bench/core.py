@@ -67,6 +67,7 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
     "http_pipeline": (Headline("tessera$", "rps"),),
     "identity": (
         Headline("tessera GET /users/me", "rps"),
+        Headline(r"/users/me( on \w+)? / floor", "p99_ms", ratio=True),
         Headline("POST /auth/login", "rps"),
         Headline("storm / no storm", "p99_ms", ratio=True),
         Headline("hash loop / none", "p99_ms", ratio=True),
@@ -80,6 +81,10 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline(r".* at \d+ s$", "recovered_after_s"),
         Headline("totals", "500"),
         Headline("emails asked for", "distinct_delivered"),
+    ),
+    "failover": (
+        Headline("GET /users/me", "non_2xx_stretch_s"),
+        Headline("GET /users/me", "no_2xx_stretch_s"),
     ),
     "pooler": (Headline("PgBouncer / direct", "rps", ratio=True),),
     "email_pipeline": (
@@ -96,6 +101,12 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline(r"^\d+ sockets", "KiB/socket"),
         Headline("", "p99 ms"),
         Headline("", "deliveries/s"),
+    ),
+    "sizing": (
+        Headline(r"(GET|PUT|POST) ", "per_core_rps"),
+        Headline(r"(GET|PUT|POST) ", "redis_cmds_per_req"),
+        Headline(r"(GET|PUT|POST) ", "pg_stmts_per_req"),
+        Headline("Redis, Tessera's load", "cmds_per_cpu_s"),
     ),
 }
 """Headlines of the benchmarks that declare no `HEADLINES` of their own, by name. The

@@ -1,7 +1,7 @@
 """`GET /api/v1/users/me` and logins in production mode, against the floor.
 
-Production mode on this machine: a throwaway PostgreSQL database (migrated), a Redis key
-prefix of the run's own, and `tessera serve --workers 1` (one worker process, like the
+Production mode on this machine: a throwaway PostgreSQL database (migrated), a
+`redis-server` of the run's own, and `tessera serve --workers 1` (one worker process, like the
 floor) with `ENVIRONMENT=development`, so no production keys are needed but every store is
 shared: sessions, the profile cache and the rate-limit counters live in Redis. Rate limits
 stay on, raised through configuration so the load is not refused.
@@ -10,7 +10,10 @@ Users are registered and logged in once through the API before measuring; then, 
 after the other, never two at once (except the storm, which is the point):
 
 1. the floor (bare Litestar under granian) answering `GET /health`;
-2. Tessera answering `GET /api/v1/users/me`, the request mix cycling through the tokens;
+2. Tessera answering `GET /api/v1/users/me`, the request mix cycling through the tokens,
+   on each Redis topology in turn (`MODES`): one server, Sentinel (a primary, a replica,
+   three sentinels) and a three-primary Cluster, each started for its case alone, with a
+   server, database and users of its own;
 3. login throughput: `POST /api/v1/auth/login` cycling through the users;
 4. for each of two `/users/me` concurrencies, one that keeps the server busy and one that
    leaves it mostly idle: `GET /users/me` alone, then again while a login storm runs from a
@@ -22,7 +25,7 @@ after the other, never two at once (except the storm, which is the point):
    ratio is what the machine's scheduler does to a server's tail whenever anything hashes.
 
 Everything started is stopped on the way out, failure and Ctrl-C included: the servers by
-process group, the database, the Redis keys, the temporary directory.
+process group, the database, the Redis servers, the temporary directory.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,8 @@ from time import perf_counter
 from typing import TypeVar
 
 import httpx
+from tests.redis_server import RedisServer
+from tests.redis_topologies import ClusterRedis, SentinelRedis, settings_of
 
 from bench import stores
 from bench.core import Figure, Options, Row
@@ -59,6 +64,9 @@ from tessera.main import migrations
 NAME = "identity"
 TITLE = "GET /users/me and logins in production mode (PostgreSQL, Redis) vs the floor"
 
+MODES = ("single", "Sentinel", "Cluster")
+"""The Redis topologies `/users/me` is measured on: one server, a primary with a replica
+and three sentinels, three Cluster primaries (as `tests.redis_topologies` starts them)."""
 USERS = 50
 """Registered and logged in once before measuring; the request mixes cycle through them."""
 LOGIN_CONCURRENCY = 8
@@ -136,7 +144,11 @@ NOTES = (
     "this machine's requests, and the light pair's ratio measures the machine more than the "
     "server.",
     "Welcome emails of the registrations go to the Redis email stream, where no worker "
-    "consumes them (none runs); the run's keys are deleted afterwards.",
+    "consumes them (none runs); the run's Redis servers are stopped afterwards.",
+    "Redis topologies: `/users/me` on one server, on Sentinel (Tessera asks a sentinel for "
+    "the primary, then talks to it; the primary also feeds its replica) and on a "
+    "three-primary Cluster (each command goes to its key's node; a request's keys share a "
+    "hash slot), each ratio to the same floor. All three run on this machine's cores.",
 )
 
 T = TypeVar("T")
@@ -185,7 +197,7 @@ async def run(opts: Options) -> list[Row]:
         return [Row("not run", {"why": why})]
     users = [User(f"bench{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
     floor_result = opts.floor if opts.floor is not None else await measure_floor(opts)
-    async with _production_tessera() as server:
+    async with _production_tessera("single") as server:
         tokens = await enrol(server.base_url, users)
         me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
         login_requests = [_login_request(user) for user in users]
@@ -197,8 +209,15 @@ async def run(opts: Options) -> list[Row]:
             await _compare(server, me_requests, login_requests, concurrency, opts)
             for concurrency in STORM_ME_CONCURRENCIES
         ]
+    modes = {"single": me}
+    for mode in MODES[1:]:
+        async with _production_tessera(mode) as server:
+            tokens = await enrol(server.base_url, users)
+            me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
+            _say(f"GET {ME} on {mode}, {opts.concurrency} connections")
+            modes[mode] = await run_load(_spec(server, me_requests, opts.concurrency, opts))
     baseline = await _machine_baseline(opts)
-    return _rows(opts, floor_result, me, logins, comparisons, baseline)
+    return _rows(opts, floor_result, modes, logins, comparisons, baseline)
 
 
 def _connections() -> str:
@@ -223,25 +242,40 @@ async def measure_floor(opts: Options) -> LoadResult:
 
 
 @asynccontextmanager
-async def _production_tessera() -> AsyncIterator[Server]:
-    """Tessera on a fresh database and Redis prefix; all of it gone on the way out."""
+async def _production_tessera(mode: str) -> AsyncIterator[Server]:
+    """Tessera on a fresh database and a Redis of its own in `mode` (one of `MODES`); all of
+    it gone on the way out."""
     async with AsyncExitStack() as stack:
         _say("creating and migrating a PostgreSQL database")
         database_url = await stack.enter_async_context(stores.throwaway_database())
         await asyncio.to_thread(migrations.upgrade, database_url)
-        prefix = await stack.enter_async_context(stores.redis_namespace())
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-identity-")))
-        spec = _tessera_spec(database_url, prefix, scratch)
+        _say(f"redis: starting ({mode})")
+        redis_env = await _redis(mode, scratch, stack)
+        spec = _tessera_spec(database_url, redis_env, scratch)
         _say("tessera: starting (production stores, one worker)")
         yield await stack.enter_async_context(serving(spec))
 
 
-def _tessera_spec(database_url: str, prefix: str, scratch: Path) -> ServerSpec:
-    env = {
+async def _redis(mode: str, scratch: Path, stack: AsyncExitStack) -> dict[str, str]:
+    """Start the Redis of `mode`, stopped by `stack`; the settings that name it. Each mode
+    gets servers of its own, so no other user of the machine's Redis skews the comparison."""
+    topology: RedisServer | SentinelRedis | ClusterRedis
+    if mode == "single":
+        topology = RedisServer(scratch / "redis", persistent=False)
+    else:
+        topology = SentinelRedis() if mode == "Sentinel" else ClusterRedis()
+    await asyncio.to_thread(topology.start)
+    stack.callback(topology.stop)
+    if isinstance(topology, RedisServer):
+        return {"REDIS_URL": topology.url}
+    return {name.upper(): value for name, value in settings_of(topology.topology).items()}
+
+
+def _tessera_spec(database_url: str, redis_env: dict[str, str], scratch: Path) -> ServerSpec:
+    env = redis_env | {
         "ENVIRONMENT": "development",
         "DATABASE_URL": database_url,
-        "REDIS_URL": stores.REDIS_URL,
-        "REDIS_KEY_PREFIX": prefix,
         "JWT_SECRET_KEY": secrets.token_urlsafe(30),  # 40 characters
         "LOG_LEVEL": "WARNING",
         "DATA_DIR": str(scratch / "data"),
@@ -388,19 +422,21 @@ async def _machine_baseline(opts: Options) -> _Baseline:
 def _rows(
     opts: Options,
     floor_result: LoadResult,
-    me: LoadResult,
+    modes: Mapping[str, LoadResult],
     logins: LoadResult,
     comparisons: Sequence[_Comparison],
     baseline: _Baseline,
 ) -> list[Row]:
     c = opts.concurrency
     shared = " (the run's, measured first)" if opts.floor is not None else ""
-    rows = [
-        Row(f"floor GET /health, c={c}{shared}", floor_result.figures()),
-        Row(f"tessera GET /users/me, c={c}", me.figures()),
-        Row("/users/me / floor", _versus_floor(me, floor_result), ratio=True),
-        Row(f"POST /auth/login, c={LOGIN_CONCURRENCY}", logins.figures()),
-    ]
+    rows = [Row(f"floor GET /health, c={c}{shared}", floor_result.figures())]
+    for mode, me in modes.items():
+        on = "" if mode == MODES[0] else f" on {mode}"
+        rows += [
+            Row(f"tessera GET /users/me{on}, c={c}", me.figures()),
+            Row(f"/users/me{on} / floor", _versus_floor(me, floor_result), ratio=True),
+        ]
+    rows.append(Row(f"POST /auth/login, c={LOGIN_CONCURRENCY}", logins.figures()))
     for comparison in comparisons:
         rows += _comparison_rows(comparison)
     light = baseline.concurrency

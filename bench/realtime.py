@@ -14,7 +14,8 @@ fan-out to its sockets).
 Webhooks: a receiver in this process (aiohttp, answers 200 at once), one endpoint registered
 by a tenant admin for `webhook.test`, and `opts.events` test events queued through
 `POST /webhooks/{id}/test` by 16 concurrent callers; deliveries/s is events / (last receipt -
-first call).
+first call), and the worker's CPU over that stretch per delivery is what a delivery costs a
+worker, however fast the callers queued them.
 """
 
 from __future__ import annotations
@@ -85,11 +86,14 @@ async def run(opts: Options) -> list[Row]:
         return [Row("not run", {"why": why})]
     _raise_file_limit()
     floor_row = await _measure_floor_sockets()
-    async with _stack() as server, httpx.AsyncClient(base_url=server.base_url, timeout=60) as api:
+    async with (
+        _stack() as (server, worker),
+        httpx.AsyncClient(base_url=server.base_url, timeout=60) as api,
+    ):
         admin = await _log_in(api, ADMIN_EMAIL)
         users = [await _sign_up(api, f"bench{n}@example.com") for n in range(USERS)]
         sockets = await _measure_sockets(server, users, admin, api)
-        hooks = await _measure_webhooks(api, users[0], opts.events)
+        hooks = await _measure_webhooks(api, users[0], opts.events, worker)
     return [floor_row, sockets, hooks]
 
 
@@ -107,7 +111,8 @@ def _raise_file_limit() -> None:
 
 
 @asynccontextmanager
-async def _stack() -> AsyncIterator[Server]:
+async def _stack() -> AsyncIterator[tuple[Server, Server]]:
+    """The API server and the worker (a `Server` only for its CPU clock: it serves no HTTP)."""
     async with AsyncExitStack() as stack:
         _say("creating and migrating a PostgreSQL database")
         database_url = await stack.enter_async_context(stores.throwaway_database())
@@ -118,9 +123,13 @@ async def _stack() -> AsyncIterator[Server]:
         await _create_admin(env, scratch)
         log = stack.enter_context((scratch / "worker.log").open("wb"))
         argv = [sys.executable, "-m", "tessera", "worker"]
-        await stack.enter_async_context(running(argv, env=base_env() | env, cwd=scratch, log=log))
+        process = await stack.enter_async_context(
+            running(argv, env=base_env() | env, cwd=scratch, log=log)
+        )
+        worker = Server("worker", "", process.pid)
         _say("tessera: starting (production stores, one worker process)")
-        yield await stack.enter_async_context(serving(tessera(env=env, cwd=scratch, workers=1)))
+        server = await stack.enter_async_context(serving(tessera(env=env, cwd=scratch, workers=1)))
+        yield server, worker
 
 
 def _environment(database_url: str, prefix: str, scratch: Path) -> dict[str, str]:
@@ -360,7 +369,9 @@ async def _receiver(expected: int) -> AsyncIterator[tuple[str, _Arrivals]]:
         await runner.cleanup()
 
 
-async def _measure_webhooks(api: httpx.AsyncClient, owner: _User, events: int) -> Row:
+async def _measure_webhooks(
+    api: httpx.AsyncClient, owner: _User, events: int, worker: Server
+) -> Row:
     async with _receiver(events) as (url, arrivals):
         body = {"url": url, "events": ["webhook.test"], "description": "bench"}
         created = await api.post("/api/v1/webhooks", json=body, headers=_bearer(owner.token))
@@ -368,6 +379,7 @@ async def _measure_webhooks(api: httpx.AsyncClient, owner: _User, events: int) -
         webhook_id = created.json()["data"]["id"]
         _say(f"queueing {events} webhook test events")
         started = time.perf_counter()
+        worker_cpu = worker.cpu_seconds()
         pending = iter(range(events))
 
         async def caller() -> None:
@@ -379,6 +391,7 @@ async def _measure_webhooks(api: httpx.AsyncClient, owner: _User, events: int) -
         queued_s = time.perf_counter() - started
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(arrivals.complete.wait(), timeout=60 + events / 10)
+        worker_cpu = worker.cpu_seconds() - worker_cpu
     delivered = len(arrivals.times)
     window = (arrivals.times[-1] - started) if arrivals.times else None
     return Row(
@@ -387,5 +400,6 @@ async def _measure_webhooks(api: httpx.AsyncClient, owner: _User, events: int) -
             "delivered": delivered,
             "queued/s": round(events / queued_s),
             "deliveries/s": None if not window else round(delivered / window),
+            "worker CPU ms/delivery": worker_cpu * 1000 / delivered if delivered else None,
         },
     )

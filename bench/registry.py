@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     email_pipeline,
+    failover,
     faults,
     files,
     hashing,
@@ -11,6 +12,7 @@ from bench import (
     identity,
     pooler,
     realtime,
+    sizing,
 )
 from bench.core import Benchmark
 
@@ -20,9 +22,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(identity),
     Benchmark.from_module(hashing),
     Benchmark.from_module(faults),
+    Benchmark.from_module(failover),
     Benchmark.from_module(pooler),
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
+    Benchmark.from_module(sizing),
 )
 
 

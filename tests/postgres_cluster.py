@@ -31,7 +31,8 @@ def _version(path: str) -> tuple[int, ...]:
 class PostgresCluster:
     """Trust authentication on 127.0.0.1; `url` reaches its `postgres` database."""
 
-    def __init__(self) -> None:
+    def __init__(self, *settings: str) -> None:
+        """`settings`: `name=value` server settings added to the defaults (`-c`)."""
         initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
         if initdb is None or pg_ctl is None:
             services.service_missing("initdb", "postgresql://127.0.0.1", FileNotFoundError())
@@ -42,6 +43,7 @@ class PostgresCluster:
         self._root = Path(tempfile.mkdtemp(prefix="tessera-pg-"))
         self._data = self._root / "data"
         self._as: list[str] = []
+        self._settings = "".join(f" -c {setting}" for setting in settings)
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self._root, owner.pw_uid, owner.pw_gid)
@@ -61,6 +63,7 @@ class PostgresCluster:
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._root} -c fsync=off"
+        options += self._settings
         log = str(self._root / "postgres.log")
         self._run(self._pg_ctl, "-D", str(self._data), "-o", options, "-l", log, "-w", "start")
 

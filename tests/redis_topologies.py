@@ -106,6 +106,10 @@ class _Process:
             )  # fmt: skip
         _wait(f"redis on port {self.port}", self.client.ping)
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
     def kill(self) -> None:
         """SIGKILL: no goodbye to the clients, as a crashed machine."""
         if self._process is not None:
@@ -221,8 +225,13 @@ class ClusterRedis:
             node.stop()
         shutil.rmtree(self._folder, ignore_errors=True)
 
-    def _ready(self) -> bool:
-        return all(node.client.cluster("INFO")["cluster_state"] == "ok" for node in self.nodes)
+    def wait_until_down(self) -> None:
+        """Until the nodes still running hold the cluster failed (a lost node, no replica)."""
+        _wait("the cluster to fail", lambda: not self._ready(running_only=True))
+
+    def _ready(self, *, running_only: bool = False) -> bool:
+        nodes = [n for n in self.nodes if n.running] if running_only else self.nodes
+        return all(node.client.cluster("INFO")["cluster_state"] == "ok" for node in nodes)
 
 
 @pytest.fixture(scope="session")

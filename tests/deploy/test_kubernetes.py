@@ -9,13 +9,19 @@ import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 
 from tessera.main.settings import ConfigError, load_settings
+from tessera.shared.adapters.redis_topology import (
+    ClusterTopology,
+    SentinelTopology,
+    SingleTopology,
+)
 from tests.deploy.conftest import Manifests
-from tests.deploy.tools import SETTING_NAMES, parse_tessera_args, walk
+from tests.deploy.tools import PRODUCTION_OVERLAY, SETTING_NAMES, parse_tessera_args, walk
 
 OLDEST_KUBERNETES = "1.30.0"
 WORKLOADS = ("Deployment", "Job")
@@ -75,6 +81,7 @@ def test_base_and_production_render_every_piece_the_spec_asks_for(manifests: Man
         ("HorizontalPodAutoscaler", "tessera-api"),
         ("PodDisruptionBudget", "tessera-api"),
         ("Deployment", "tessera-worker"),
+        ("PodDisruptionBudget", "tessera-worker"),
         ("Deployment", "tessera-scheduler"),
         ("PodDisruptionBudget", "tessera-scheduler"),
         ("Job", "tessera-migrate"),
@@ -171,6 +178,61 @@ def test_two_schedulers_run_apart_and_a_drain_takes_one_at_a_time(manifests: Man
     pdb = find(manifests, "PodDisruptionBudget", "tessera-scheduler")
     assert pdb["spec"]["maxUnavailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == scheduler["spec"]["selector"]["matchLabels"]
+
+
+def test_every_process_runs_at_least_twice_and_the_migration_once(manifests: Manifests) -> None:
+    """SPEC: every process kind runs at least twice in production (issue 20)."""
+    hpa = find(manifests, "HorizontalPodAutoscaler", "tessera-api")
+    assert hpa["spec"]["minReplicas"] >= 2
+    for name in ("tessera-worker", "tessera-scheduler"):
+        deployment = find(manifests, "Deployment", name)
+        assert deployment["spec"]["replicas"] >= 2, name
+        # Apart where the nodes allow it: one node's loss leaves one running.
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        hosts = [rule for rule in spread if rule["topologyKey"] == "kubernetes.io/hostname"]
+        assert hosts, name
+        assert hosts[0]["labelSelector"]["matchLabels"].items() <= labels.items(), name
+        # Node drains take one at a time.
+        pdb = find(manifests, "PodDisruptionBudget", name)["spec"]
+        assert pdb["maxUnavailable"] == 1, name
+        assert pdb["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    job = find(manifests, "Job", "tessera-migrate")["spec"]
+    assert job.get("parallelism", 1) == job.get("completions", 1) == 1
+
+
+def _redis_variants() -> dict[str, dict[str, str]]:
+    """secrets.env.example's Redis settings: the one set, and each commented alternative."""
+    text = (PRODUCTION_OVERLAY / "secrets.env.example").read_text()
+    variants: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        setting = line.removeprefix("#")
+        name, equals, value = setting.partition("=")
+        if equals and name.startswith("REDIS_"):
+            kind = "cluster" if "CLUSTER" in name else "sentinel" if "SENTINEL" in name else "one"
+            variants.setdefault(kind, {})[name] = value.replace("REPLACE-ME", "pw")
+    return variants
+
+
+def test_every_redis_topology_in_the_secrets_example_passes_the_settings_validation(
+    production_manifests: Manifests,
+) -> None:
+    variants = _redis_variants()
+    assert set(variants) == {"one", "sentinel", "cluster"}
+    policy = find(production_manifests, "NetworkPolicy", "tessera-egress-backing-services")
+    allowed = {port["port"] for port in policy["spec"]["egress"][0]["ports"]}
+    expected = {"one": SingleTopology, "sentinel": SentinelTopology, "cluster": ClusterTopology}
+    for kind, redis_settings in variants.items():
+        environ = config_map(production_manifests)["data"] | real_looking_secrets()
+        del environ["REDIS_URL"]
+        topology = load_settings(environ | redis_settings, dotenv_path=None).redis
+        assert isinstance(topology, expected[kind]), kind
+        # The network policy lets the pods reach every address the variant names.
+        if isinstance(topology, SentinelTopology):
+            ports = {port for _host, port in topology.sentinels}
+        else:
+            ports = {urlsplit(topology.url).port or 6379}
+        assert ports <= allowed, kind
 
 
 def test_every_reference_to_config_and_secrets_resolves(manifests: Manifests) -> None:

@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
+CADDYFILE = DEPLOY / "compose" / "Caddyfile"
+REDIS_SCRIPT = DEPLOY / "compose" / "redis.sh"
 K8S = DEPLOY / "k8s"
 PRODUCTION_OVERLAY = K8S / "overlays" / "production"
 
@@ -82,3 +87,41 @@ def walk(value: Any) -> Iterator[Any]:
     elif isinstance(value, list):
         for item in value:
             yield from walk(item)
+
+
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(text: str, environ: Mapping[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?message}` against ENVIRON."""
+
+    def value(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"] or ""
+        current = environ.get(name)
+        blank = current is None or (current == "" and op is not None and op.startswith(":"))
+        if op in ("?", ":?") and blank:
+            raise MissingVariable(f"{name}: {arg}")
+        if op in ("-", ":-") and blank:
+            return arg
+        return current or ""
+
+    return _VARIABLE.sub(value, text)
+
+
+def compose(environ: Mapping[str, str]) -> dict[str, Any]:
+    """deploy/compose.yaml as compose reads it with ENVIRON (its variables filled in)."""
+    loaded = yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), environ))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def keys() -> dict[str, str]:
+    """The two keys compose requires, generated as compose.env.example says."""
+    return {
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "DATA_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+    }

@@ -1,4 +1,5 @@
-"""Two server processes, one Redis: together they let exactly the limit through (SPEC §3.10).
+"""Two server processes, one Redis: together they let exactly the limit through (SPEC §3.10),
+on a single Redis server and on a Redis Cluster.
 
 Each process is a separate granian server running `tests/e2e/ratelimit_app.py`; they share
 nothing but the Redis key prefix, as two Tessera API replicas would.
@@ -19,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import services
 from tests.e2e.processes import BASE_ENV, free_port
+from tests.redis_topologies import redis_for, settings_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -96,18 +97,19 @@ async def _hammer(url: str) -> list[httpx.Response]:
         return list(await asyncio.gather(*calls))
 
 
+@pytest.mark.parametrize("mode", ["redis", "cluster"])
 async def test_two_server_processes_let_exactly_the_limit_through(
-    redis_prefix: str, tmp_path: Path
+    request: pytest.FixtureRequest, mode: str, tmp_path: Path
 ) -> None:
-    env = {
-        "REDIS_URL": services.TEST_REDIS_URL,
-        "REDIS_KEY_PREFIX": redis_prefix,
-        "RATE_LIMIT_API_PER_MINUTE": str(LIMIT),
-        "DATA_DIR": str(tmp_path / "var"),
-        "PYTHONPATH": str(ROOT),
-    }
-    with granian_servers(2, env, tmp_path) as urls:
-        answers = await asyncio.gather(*(_hammer(url) for url in urls))
+    async with redis_for(request, mode) as (topology, prefix):
+        env = {name.upper(): value for name, value in settings_of(topology).items()} | {
+            "REDIS_KEY_PREFIX": prefix,
+            "RATE_LIMIT_API_PER_MINUTE": str(LIMIT),
+            "DATA_DIR": str(tmp_path / "var"),
+            "PYTHONPATH": str(ROOT),
+        }
+        with granian_servers(2, env, tmp_path) as urls:
+            answers = await asyncio.gather(*(_hammer(url) for url in urls))
     responses = [response for server in answers for response in server]
     allowed = [r for r in responses if r.status_code == 200]
     refused = [r for r in responses if r.status_code == 429]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from bench import __main__ as cli
-from bench import faults, files, hashing, identity, pooler, registry
+from bench import faults, files, hashing, identity, pooler, registry, sizing
 from bench.core import KNOWN_HEADLINES, Benchmark, Headline, Options, Row
+from bench.counters import RedisCount
 from bench.load import LoadResult
 from bench.smtp_sink import Arrival
 
@@ -139,13 +140,27 @@ def test_identity_rows_say_whose_floor_they_use_and_match_its_headlines() -> Non
     comparisons = [identity._Comparison(16, sample.load(2_400.0), storm)]
     baseline = identity._Baseline(2, sample.load(13_000.0), sample.load(8_000.0))
 
-    rows = identity._rows(shared, sample.FLOOR, me, logins, comparisons, baseline)
-    alone = identity._rows(Options(), sample.FLOOR, me, logins, comparisons, baseline)
+    modes = {"single": me, "Sentinel": sample.load(2_300.0), "Cluster": sample.load(2_100.0)}
+    rows = identity._rows(shared, sample.FLOOR, modes, logins, comparisons, baseline)
+    alone = identity._rows(Options(), sample.FLOOR, modes, logins, comparisons, baseline)
 
     assert rows[0].case == "floor GET /health, c=32 (the run's, measured first)"
     assert alone[0].case == "floor GET /health, c=32"
-    me_headline, login_headline, storm_headline, machine_headline = KNOWN_HEADLINES["identity"]
-    assert [row.case for row in me_headline.rows(rows)] == ["tessera GET /users/me, c=32"]
+    me_headline, modes_headline, login_headline, storm_headline, machine_headline = KNOWN_HEADLINES[
+        "identity"
+    ]
+    assert [row.case for row in me_headline.rows(rows)] == [
+        "tessera GET /users/me, c=32",
+        "tessera GET /users/me on Sentinel, c=32",
+        "tessera GET /users/me on Cluster, c=32",
+    ]
+    assert [row.case for row in modes_headline.rows(rows)] == [
+        "/users/me / floor",
+        "/users/me on Sentinel / floor",
+        "/users/me on Cluster / floor",
+    ]
+    sentinel_ratio = modes_headline.rows(rows)[1].figures["rps"]
+    assert sentinel_ratio == pytest.approx(2_300.0 / sample.FLOOR.rps)
     assert [row.case for row in login_headline.rows(rows)] == ["POST /auth/login, c=8"]
     assert [row.case for row in storm_headline.rows(rows)] == ["storm / no storm, c=16"]
     assert [row.case for row in machine_headline.rows(rows)] == ["hash loop / none (floor), c=2"]
@@ -207,3 +222,19 @@ def test_pooler_rows_compare_pgbouncer_to_direct() -> None:
     assert ratio.figures["rps"] == pytest.approx(0.5)
     for headline in KNOWN_HEADLINES["pooler"]:
         assert headline.rows(rows), headline
+
+
+def test_the_sizing_headlines_match_the_rows_it_writes() -> None:
+    users = [identity.User("a@example.com", "pw-a"), identity.User("b@example.com", "pw-b")]
+    routes = [
+        Row(
+            case.row_name, {"per_core_rps": 1.0, "redis_cmds_per_req": 2.0, "pg_stmts_per_req": 0.0}
+        )
+        for case in sizing.cases(users, ["token-a", "token-b"])
+    ]
+    load = RedisCount({"evalsha": 300, "get": 100}, 0.002)
+    rows = routes + sizing.redis_rows({"GET": 50_000.0}, load)
+    per_core, redis_per_request, pg_per_request, redis_core = KNOWN_HEADLINES["sizing"]
+    for headline in (per_core, redis_per_request, pg_per_request):
+        assert headline.rows(rows) == routes
+    assert [row.figures for row in redis_core.rows(rows)] == [{"cmds_per_cpu_s": 200_000.0}]

@@ -51,6 +51,9 @@ def test_redis_pool_exhaustion_is_saturation_and_a_lost_connection_is_down() -> 
     assert pool == Outage("redis", "No connection available.", retry_after=1)
     lost = outage(redis.exceptions.ConnectionError("Connection closed by server."))
     assert lost == Outage("redis", "Connection closed by server.", retry_after=5)
+    # A cluster node's full pool says nothing, its class says it all.
+    node_pool = outage(redis.exceptions.MaxConnectionsError())
+    assert node_pool == Outage("redis", "MaxConnectionsError", retry_after=1)
 
 
 def test_a_dependency_unavailable_names_its_module() -> None:

@@ -37,13 +37,14 @@ _NETWORK_ERRNOS = frozenset({
     errno.ENETUNREACH, errno.ENETDOWN, errno.ETIMEDOUT, errno.EPIPE,
 })  # fmt: skip
 REDIS_DOWN = (
-    redis_errors.ConnectionError,  # includes pool exhaustion, LOADING, no Sentinel master
+    redis_errors.ConnectionError,  # includes full pools, LOADING, no Sentinel master
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,  # a replica answering while a failover settles
     redis_errors.ClusterDownError,
     redis_errors.TryAgainError,
     redis_errors.SlotNotCoveredError,  # a cluster slot whose node is gone
 )
+"""A cluster whose layout cannot be read is a `ClusterDownError` too (`LaidOutCluster`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,10 @@ def _classify(error: BaseException) -> Outage | None:  # noqa: PLR0911 - one rul
         # setup): asyncpg's own error, not wrapped; other InterfaceErrors are misuse (bugs).
         return Outage("database", _first_line(error))
     if isinstance(error, REDIS_DOWN):
-        saturated = "No connection available" in str(error)
+        # A full pool: a server's says so; a cluster node's raises its own class.
+        saturated = isinstance(error, redis_errors.MaxConnectionsError) or (
+            "No connection available" in str(error)
+        )
         retry_after = SATURATED_RETRY_AFTER if saturated else DOWN_RETRY_AFTER
         return Outage("redis", _first_line(error) or type(error).__name__, retry_after)
     if isinstance(error, TimeoutError | ConnectionError | socket.gaierror):

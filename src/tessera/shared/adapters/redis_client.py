@@ -9,7 +9,9 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.typing import EncodableT
 
 from tessera.shared.adapters.redis_topology import (
     ClusterTopology,
@@ -25,6 +27,34 @@ POOL_TIMEOUT_SECONDS = 5.0
 """How long a command waits for a free connection of a full pool."""
 
 RedisClient = Redis | RedisCluster
+
+
+class LaidOutCluster(RedisCluster):
+    """redis-py's cluster client, made to read the cluster's layout before any command and
+    to report a layout it cannot read as the cluster being down.
+
+    A fresh client's concurrent first commands each ask a node about the command before the
+    layout is read, on connections that reading it then closes: some fail with
+    `AttributeError` or "Connection closed by server". Reading it first (once, under the
+    client's own lock; at once when it is known) avoids that. A layout that cannot be read
+    (no node answers, or not every slot has a node, as when a primary without a replica is
+    gone) raises a bare `RedisClusterException`, the class redis-py also uses for misuse;
+    here it becomes `ClusterDownError`, which callers treat as Redis being unavailable.
+    """
+
+    async def initialize(
+        self,
+        additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+        last_failed_node_name: str | None = None,
+    ) -> RedisCluster:
+        try:
+            return await super().initialize(additional_startup_nodes_info, last_failed_node_name)
+        except RedisClusterException as error:
+            raise ClusterDownError(str(error)) from error
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        await self.initialize()
+        return await super().execute_command(*args, **kwargs)
 
 
 def reconnect_once() -> Retry:
@@ -97,7 +127,7 @@ def connect_redis(
     if isinstance(topology, ClusterTopology):
         # The cluster client retries a failed command itself, once the topology is read
         # again; its retry's count is all it takes from `retry`.
-        return RedisCluster.from_url(topology.url, max_connections=max_connections, **options)
+        return LaidOutCluster.from_url(topology.url, max_connections=max_connections, **options)
     pooling = {"max_connections": max_connections, "timeout": POOL_TIMEOUT_SECONDS}
     if isinstance(topology, SentinelTopology):
         sentinel = Sentinel(  # type: ignore[no-untyped-call]

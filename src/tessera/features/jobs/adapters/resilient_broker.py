@@ -219,16 +219,13 @@ class ResilientSentinelStreamBroker(_Resilient, _SentinelSendsOnOneClient):
 
 
 class ResilientClusterStreamBroker(_Resilient, RedisStreamClusterBroker):
-    """On a Cluster: the queue's stream lives on the node holding its key."""
+    """On a Cluster: the queue's stream lives on the node holding its key. Sends go through
+    a client of `connect_redis` in place of taskiq-redis' own, so that they too read the
+    cluster's layout before their first command (`LaidOutCluster`)."""
 
     def __init__(self, topology: ClusterTopology, *, redelivery_ms: int, **options: Any):
-        super().__init__(
-            topology.url,
-            max_connection_pool_size=64,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            retry=reconnect_once(),
-            **options,
-        )
+        super().__init__(topology.url, **options)  # its client is replaced before any use
+        self.redis = connect_redis(topology, socket_timeout=None)
         self._reader = connect_redis(topology, socket_timeout=None)  # see _Resilient
         self._redelivery_ms = redelivery_ms
 
