@@ -24,7 +24,9 @@ JWT_SECRET_KEY="${JWT_SECRET_KEY:-openapi-export-only-key-of-forty-chars!!}" \
   uv run tessera openapi > "$out/openapi.json"
 
 log "redocly lint"
-npx --yes @redocly/cli@2 lint --config scripts/openapi-clients/redocly.yaml "$out/openapi.json"
+# An exact version: later 2.x releases announce they will need Node.js 22.12, and Debian's
+# Node.js here is 20.
+npx --yes @redocly/cli@2.77.0 lint --config scripts/openapi-clients/redocly.yaml "$out/openapi.json"
 
 log "openapi-typescript, tsc --strict"
 npx --yes openapi-typescript@7 "$out/openapi.json" -o "$out/tessera-api.d.ts"
