@@ -29,8 +29,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import httpx
-
 from bench import identity, stores
 from bench.servers import REPO_ROOT, Server, ServerSpec, base_env, floor, serving
 from tessera.main import migrations
@@ -133,7 +131,9 @@ async def _measure(
     head_script.write_text(
         tokens_script(await identity.enrol(head_server.base_url, users), identity.ME)
     )
-    base_script.write_text(tokens_script(await _log_in(base_server.base_url, users), identity.ME))
+    base_script.write_text(
+        tokens_script(await identity.sign_in(base_server.base_url, users), identity.ME)
+    )
     targets = {
         "floor": (f"{floor_server.base_url}{identity.HEALTH}", None),
         "base": (f"{base_server.base_url}{identity.ME}", base_script),
@@ -156,17 +156,6 @@ async def _measure(
                   f"p99 {sample.p99_ms:.2f} ms, {sample.cpu_us:.0f} us CPU/req",
                   file=sys.stderr)  # fmt: skip
     return samples
-
-
-async def _log_in(base_url: str, users: Sequence[identity.User]) -> list[str]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
-        tokens = []
-        for user in users:
-            body = {"email": user.email, "password": user.password}
-            response = await client.post(identity.LOGIN, json=body)
-            response.raise_for_status()
-            tokens.append(str(response.json()["data"]["access_token"]))
-        return tokens
 
 
 def _report(

@@ -294,6 +294,12 @@ async def enrol(base_url: str, users: Sequence[User]) -> list[str]:
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         _say(f"registering {len(users)} users")
         await _each(users, lambda user: _register(client, user))
+    return await sign_in(base_url, users)
+
+
+async def sign_in(base_url: str, users: Sequence[User]) -> list[str]:
+    """Log every (registered) user in once; their access tokens, in order."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         _say(f"logging {len(users)} users in")
         return await _each(users, lambda user: _log_in(client, user))
 

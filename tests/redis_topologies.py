@@ -23,8 +23,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -58,7 +59,7 @@ def _binary(name: str) -> str:
     return found
 
 
-def _wait(what: str, ready: Callable[[], object], seconds: float = 15.0) -> None:
+def wait_until(what: str, ready: Callable[[], object], seconds: float = 15.0) -> None:
     """Poll `ready()` until it answers truthy (Redis errors count as not yet), or fail."""
     deadline = time.monotonic() + seconds
     while True:
@@ -75,7 +76,7 @@ def _wait(what: str, ready: Callable[[], object], seconds: float = 15.0) -> None
 _PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the server's process, before it starts: on Linux, it is killed when the test
     process ends, however it ends (a hung test's is killed before fixtures stop anything)."""
     if _PRCTL is not None:
@@ -102,9 +103,9 @@ class _Process:
         with (self.folder / "redis.log").open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - one C call, looked up before
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one C call, looked up before
             )  # fmt: skip
-        _wait(f"redis on port {self.port}", self.client.ping)
+        wait_until(f"redis on port {self.port}", self.client.ping)
 
     @property
     def running(self) -> bool:
@@ -150,7 +151,7 @@ class SentinelRedis:
         data = (*NO_PERSISTENCE, "--repl-diskless-sync-delay", "0")
         self.primary.start(*data)
         self.replica.start(*data, "--replicaof", "127.0.0.1", str(self.primary.port))
-        _wait("the replica's sync", lambda: self._link(self.replica) == "up")
+        wait_until("the replica's sync", lambda: self._link(self.replica) == "up")
         for sentinel in self.sentinels:
             config = sentinel.folder / "sentinel.conf"  # a sentinel rewrites its own file
             config.write_text(
@@ -159,7 +160,7 @@ class SentinelRedis:
                 f"sentinel failover-timeout {SERVICE} 10000\n"
             )
             sentinel.start(str(config), "--sentinel")
-        _wait("three sentinels that know each other", self._sentinels_agree)
+        wait_until("three sentinels that know each other", self._sentinels_agree)
 
     def kill_primary(self) -> None:
         self.primary.kill()
@@ -174,7 +175,7 @@ class SentinelRedis:
             info = self.replica.client.info("replication")
             return named == {self.replica.port} and info["role"] == "master"
 
-        _wait("the failover", promoted, seconds)
+        wait_until("the failover", promoted, seconds)
 
     def stop(self) -> None:
         for process in (*self.sentinels, self.replica, self.primary):
@@ -218,7 +219,7 @@ class ClusterRedis:
              "0", "--cluster-yes"],
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
-        _wait("the cluster", self._ready)
+        wait_until("the cluster", self._ready)
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -227,31 +228,36 @@ class ClusterRedis:
 
     def wait_until_down(self) -> None:
         """Until the nodes still running hold the cluster failed (a lost node, no replica)."""
-        _wait("the cluster to fail", lambda: not self._ready(running_only=True))
+        wait_until("the cluster to fail", lambda: not self._ready(running_only=True))
 
     def _ready(self, *, running_only: bool = False) -> bool:
         nodes = [n for n in self.nodes if n.running] if running_only else self.nodes
         return all(node.client.cluster("INFO")["cluster_state"] == "ok" for node in nodes)
 
 
-@pytest.fixture(scope="session")
-def sentinel_redis() -> Iterator[SentinelRedis]:
-    topology = SentinelRedis()
+Topology = TypeVar("Topology", SentinelRedis, ClusterRedis)
+
+
+@contextmanager
+def started(topology: Topology) -> Iterator[Topology]:
+    """`topology` started, and stopped on the way out however the block ends."""
     try:
         topology.start()
         yield topology
     finally:
         topology.stop()
+
+
+@pytest.fixture(scope="session")
+def sentinel_redis() -> Iterator[SentinelRedis]:
+    with started(SentinelRedis()) as topology:
+        yield topology
 
 
 @pytest.fixture(scope="session")
 def cluster_redis() -> Iterator[ClusterRedis]:
-    topology = ClusterRedis()
-    try:
-        topology.start()
+    with started(ClusterRedis()) as topology:
         yield topology
-    finally:
-        topology.stop()
 
 
 @asynccontextmanager

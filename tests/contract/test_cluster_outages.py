@@ -31,7 +31,7 @@ from tessera.shared.adapters.redis_client import RedisClient, connect_redis
 from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.application.rate_limits import RateLimiter, RateLimitGroup
 from tessera.shared.domain.errors import DependencyUnavailable
-from tests.redis_topologies import ClusterRedis
+from tests.redis_topologies import ClusterRedis, started
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +44,8 @@ CALLERS = 6
 @pytest.fixture
 def own_cluster() -> Iterator[ClusterRedis]:
     """A cluster of this test's own: it loses a node."""
-    cluster = ClusterRedis()
-    try:
-        cluster.start()
+    with started(ClusterRedis()) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def outcome(call: Awaitable[Any]) -> str:

@@ -31,7 +31,7 @@ from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.application.pubsub import Subscription
 from tessera.shared.application.rate_limits import RateLimiter, RateLimitGroup
 from tessera.shared.domain.errors import DependencyUnavailable
-from tests.redis_topologies import SentinelRedis
+from tests.redis_topologies import SentinelRedis, started
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +43,8 @@ API = RateLimitGroup("api", limit=10)
 @pytest.fixture
 def sentinel() -> Iterator[SentinelRedis]:
     """A Sentinel setup of this test's own: it loses its primary."""
-    topology = SentinelRedis()
-    try:
-        topology.start()
+    with started(SentinelRedis()) as topology:
         yield topology
-    finally:
-        topology.stop()
 
 
 def a_job() -> Job:

@@ -9,13 +9,11 @@ the same script and the same Redis configuration the containers do."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,33 +25,15 @@ from tessera.main.settings import load_settings
 from tests import services
 from tests.deploy.tools import REDIS_SCRIPT, compose, keys
 from tests.e2e.processes import free_port
+from tests.redis_topologies import die_with_parent, wait_until
 
 REDIS = ("redis-1", "redis-2", "sentinel-1", "sentinel-2", "sentinel-3")
 SERVICE = "tessera"
 
 
-_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before it runs the script (which execs Redis): on Linux, it is killed
-    when the test process ends, however it ends."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def _wait(what: str, ready: Callable[[], object], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if ready():
-                return
-        except redis.exceptions.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {seconds:.0f} s")
-        time.sleep(0.1)
+    """A compose stack's processes take longer than the tests' own topologies."""
+    wait_until(what, ready, seconds)
 
 
 class ComposeRedis:
@@ -92,7 +72,7 @@ class ComposeRedis:
                 ["sh", str(REDIS_SCRIPT), *self._map_ports(self.compose[name]["command"][2:]),
                  "--", "--bind", "127.0.0.1", "--save", "", "--repl-diskless-sync-delay", "0"],
                 cwd=volume, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - one C call, looked up before
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - one C call, looked up before
             )  # fmt: skip
 
     def kill(self, name: str) -> None:

@@ -37,7 +37,7 @@ from tests.e2e.notifications.sockets import (
 )
 from tests.e2e.processes import running_server, tessera_processes
 from tests.fakes.smtp_server import FakeSmtpServer
-from tests.redis_topologies import ClusterRedis
+from tests.redis_topologies import ClusterRedis, started
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -61,12 +61,8 @@ def smtp() -> Iterator[FakeSmtpServer]:
 @pytest.fixture
 def own_cluster() -> Iterator[ClusterRedis]:
     """A cluster of this test's own: it loses a node."""
-    cluster = ClusterRedis()
-    try:
-        cluster.start()
+    with started(ClusterRedis()) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def environment(

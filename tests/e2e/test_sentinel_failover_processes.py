@@ -55,7 +55,7 @@ from tests.e2e.notifications.sockets import (
 )
 from tests.e2e.processes import RunningServer, running_server, tessera_processes
 from tests.fakes.smtp_server import FakeSmtpServer
-from tests.redis_topologies import SentinelRedis, settings_of
+from tests.redis_topologies import SentinelRedis, settings_of, started
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -79,12 +79,8 @@ class Answer:
 @pytest.fixture
 def sentinel() -> Iterator[SentinelRedis]:
     """A Sentinel setup of this test's own: it loses its primary."""
-    topology = SentinelRedis()
-    try:
-        topology.start()
+    with started(SentinelRedis()) as topology:
         yield topology
-    finally:
-        topology.stop()
 
 
 @pytest.fixture

@@ -259,10 +259,7 @@ class ClusterBatcher(CommandBatcher):
 
     async def _replies(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
         try:
-            async with asyncio.timeout(self._timeout):
-                # Read the topology first when due (at first, after a failure): commands
-                # that each start doing so at once trip over each other's new connections.
-                await self._cluster.initialize()
+            async with asyncio.timeout(self._timeout):  # the client reads the layout first
                 return await asyncio.gather(*map(self._routed, commands), return_exceptions=True)
         except TimeoutError:
             raise RedisTimeoutError("Redis did not answer in time.") from None
