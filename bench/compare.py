@@ -83,11 +83,19 @@ def _tessera(checkout: Path, env: dict[str, str], scratch: Path) -> ServerSpec:
     python = checkout / ".venv" / "bin" / "python"
     return ServerSpec(
         name=f"tessera ({checkout.name})",
-        argv=lambda port: [str(python), "-m", "tessera", "serve", "--port", str(port),
-                           "--workers", "1"],
+        argv=lambda port: [
+            str(python),
+            "-m",
+            "tessera",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
         env=base_env() | env | {"DATA_DIR": str(scratch / checkout.name)},
         cwd=scratch,
-    )  # fmt: skip
+    )
 
 
 @asynccontextmanager
@@ -99,11 +107,15 @@ async def _servers(
         await asyncio.to_thread(migrations.upgrade, database_url)
         prefix = await stack.enter_async_context(stores.redis_namespace())
         env = {
-            "ENVIRONMENT": "development", "DATABASE_URL": database_url,
-            "REDIS_URL": stores.REDIS_URL, "REDIS_KEY_PREFIX": prefix,
-            "JWT_SECRET_KEY": secrets.token_urlsafe(30), "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT, "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
-        }  # fmt: skip
+            "ENVIRONMENT": "development",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": stores.REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "JWT_SECRET_KEY": secrets.token_urlsafe(30),
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT,
+            "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
+        }
         floor_server = await stack.enter_async_context(serving(floor()))
         base_server = await stack.enter_async_context(serving(_tessera(base, env, scratch)))
         head_server = await stack.enter_async_context(serving(_tessera(head, env, scratch)))
@@ -119,9 +131,12 @@ async def run(base: Path, head: Path, *, rounds: int, seconds: float, connection
 
 
 async def _measure(
-    servers: tuple[Server, Server, Server], scratch: Path, rounds: int, seconds: float,
+    servers: tuple[Server, Server, Server],
+    scratch: Path,
+    rounds: int,
+    seconds: float,
     connections: int,
-) -> dict[str, list[Sample]]:  # fmt: skip
+) -> dict[str, list[Sample]]:
     floor_server, base_server, head_server = servers
     users = [
         identity.User(f"ab{n}@example.com", f"ab-{secrets.token_hex(8)}") for n in range(USERS)
@@ -152,22 +167,31 @@ async def _measure(
             used = server.cpu_seconds() - before
             sample = replace(sample, cpu_us=used / (sample.rps * seconds) * 1e6)
             samples[name].append(sample)
-            print(f"round {round_number + 1} {name}: {sample.rps:,.0f} req/s, "
-                  f"p99 {sample.p99_ms:.2f} ms, {sample.cpu_us:.0f} us CPU/req",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"round {round_number + 1} {name}: {sample.rps:,.0f} req/s, "
+                f"p99 {sample.p99_ms:.2f} ms, {sample.cpu_us:.0f} us CPU/req",
+                file=sys.stderr,
+            )
     return samples
 
 
 def _report(
-    samples: dict[str, list[Sample]], base: Path, head: Path, *, rounds: int, seconds: float,
+    samples: dict[str, list[Sample]],
+    base: Path,
+    head: Path,
+    *,
+    rounds: int,
+    seconds: float,
     connections: int,
-) -> str:  # fmt: skip
+) -> str:
     median = {
-        name: Sample(statistics.median(s.rps for s in runs),
-                     statistics.median(s.p99_ms for s in runs),
-                     statistics.median(s.cpu_us for s in runs))
+        name: Sample(
+            statistics.median(s.rps for s in runs),
+            statistics.median(s.p99_ms for s in runs),
+            statistics.median(s.cpu_us for s in runs),
+        )
         for name, runs in samples.items()
-    }  # fmt: skip
+    }
     floor_rps = median["floor"].rps
     lines = [
         f"wrk -t1 -c{connections}, {rounds} rounds of {seconds:g} s, medians; "
@@ -198,8 +222,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     for checkout in (args.base, args.head):
         if not (checkout / ".venv" / "bin" / "python").exists():
             sys.exit(f"{checkout}: no .venv (run `uv sync --frozen` there)")
-    print(asyncio.run(run(args.base.resolve(), args.head.resolve(), rounds=args.rounds,
-                          seconds=args.seconds, connections=args.connections)))  # fmt: skip
+    print(
+        asyncio.run(
+            run(
+                args.base.resolve(),
+                args.head.resolve(),
+                rounds=args.rounds,
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -125,13 +125,19 @@ async def _deployment() -> AsyncIterator[tuple[Server, RedisServer, str, SmtpSin
         stack.callback(redis.stop)
         smtp = stack.enter_context(SmtpSink())
         env = {
-            "DATABASE_URL": database_url, "REDIS_URL": redis.url,
-            "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-            "JWT_SECRET_KEY": secrets.token_urlsafe(30), "LOG_LEVEL": "WARNING",
-            "DATA_DIR": str(scratch / "data"), "OUTBOX_SWEEP_SECONDS": "1",
-            "JOB_LEASE_SECONDS": "5", "QUEUE_REDELIVERY_SECONDS": "5",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "SMTP_HOST": smtp.host,
+            "SMTP_PORT": str(smtp.port),
+            "SMTP_STARTTLS": "false",
+            "JWT_SECRET_KEY": secrets.token_urlsafe(30),
+            "LOG_LEVEL": "WARNING",
+            "DATA_DIR": str(scratch / "data"),
+            "OUTBOX_SWEEP_SECONDS": "1",
+            "JOB_LEASE_SECONDS": "5",
+            "QUEUE_REDELIVERY_SECONDS": "5",
             "RATE_LIMIT_ENABLED": "false",
-        }  # fmt: skip
+        }
         for name in ("worker", "scheduler"):
             log = stack.enter_context((scratch / f"{name}.log").open("wb"))
             argv = [sys.executable, "-m", "tessera", name]
@@ -144,8 +150,12 @@ async def _deployment() -> AsyncIterator[tuple[Server, RedisServer, str, SmtpSin
 
 
 async def _sign_up(client: httpx.AsyncClient, email: str) -> str:
-    body = {"email": email, "password": "steady-" + "x" * 12, "full_name": "Steady",
-            "terms_accepted": True}  # fmt: skip
+    body = {
+        "email": email,
+        "password": "steady-" + "x" * 12,
+        "full_name": "Steady",
+        "terms_accepted": True,
+    }
     assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
     answer = await client.post(
         "/api/v1/auth/login", json={k: body[k] for k in ("email", "password")}
@@ -159,8 +169,12 @@ async def _client(
     count = 0
     while not stop.is_set():
         count += 1
-        body = {"email": f"load-{n}-{count}@example.com", "password": "load-" + "y" * 12,
-                "full_name": "Load", "terms_accepted": True}  # fmt: skip
+        body = {
+            "email": f"load-{n}-{count}@example.com",
+            "password": "load-" + "y" * 12,
+            "full_name": "Load",
+            "terms_accepted": True,
+        }
         try:
             registered = await client.post("/api/v1/auth/register", json=body)
             tally.record(registered.status_code)
@@ -187,8 +201,9 @@ async def _faults(tally: _Tally, redis: RedisServer, database_url: str) -> None:
     try:
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()", name,
-        )  # fmt: skip
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
     finally:
         await admin.close()
     tally.back[POSTGRES_AT_S] = tally.now()
@@ -225,10 +240,17 @@ def _rows(tally: _Tally, arrivals: Sequence[Arrival], expected: int, waited: flo
     totals: dict[str, Figure] = {kind: float(all_statuses[kind]) for kind in named}
     totals["other"] = float(sum(n for kind, n in all_statuses.items() if kind not in named))
     rows.append(Row("totals", totals))
-    rows.append(Row("emails asked for vs delivered", {
-        "asked": float(expected), "distinct_delivered": float(distinct),
-        "arrivals": float(len(arrivals)), "seconds_after_load": round(waited, 1),
-    }))  # fmt: skip
+    rows.append(
+        Row(
+            "emails asked for vs delivered",
+            {
+                "asked": float(expected),
+                "distinct_delivered": float(distinct),
+                "arrivals": float(len(arrivals)),
+                "seconds_after_load": round(waited, 1),
+            },
+        )
+    )
     return rows
 
 
@@ -246,6 +268,8 @@ def _recovery(tally: _Tally, at: float) -> dict[str, Figure]:
     back = tally.back.get(at)
     after_back = None if back is None else round(at + last - back, 1)
     return {
-        "recovered_after_s": float(last), "after_return_s": after_back,
-        "longest_503_run_s": float(longest), "seconds_with_503": float(len(seconds)),
-    }  # fmt: skip
+        "recovered_after_s": float(last),
+        "after_return_s": after_back,
+        "longest_503_run_s": float(longest),
+        "seconds_with_503": float(len(seconds)),
+    }

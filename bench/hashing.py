@@ -172,9 +172,15 @@ async def _measure(priority: str, opts: Options) -> _Outcome:
             await asyncio.sleep(LEAD_S)
             floor_light = await _floor_pair(floor_server, health, LIGHT, flags, opts)
     return _Outcome(
-        priority, quiet, _Pair(busy_calm, busy), busy_logins, _Pair(light_calm, light),
-        light_logins, floor_busy, floor_light,
-    )  # fmt: skip
+        priority,
+        quiet,
+        _Pair(busy_calm, busy),
+        busy_logins,
+        _Pair(light_calm, light),
+        light_logins,
+        floor_busy,
+        floor_light,
+    )
 
 
 async def _with_logins(
@@ -236,12 +242,16 @@ async def _tessera_beside_neighbours(priority: str) -> AsyncIterator[tuple[Serve
         flags = scratch / "flags"
         flags.mkdir()
         env = {
-            "DATABASE_URL": database_url, "REDIS_URL": stores.REDIS_URL,
-            "REDIS_KEY_PREFIX": prefix, "JWT_SECRET_KEY": secrets.token_urlsafe(30),
-            "LOG_LEVEL": "WARNING", "DATA_DIR": str(scratch / "data"),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": stores.REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "JWT_SECRET_KEY": secrets.token_urlsafe(30),
+            "LOG_LEVEL": "WARNING",
+            "DATA_DIR": str(scratch / "data"),
             "PASSWORD_HASH_PRIORITY": priority,
-            "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT, "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
-        }  # fmt: skip
+            "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT,
+            "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
+        }
         _say(f"{priority}: tessera starting")
         spec = _beside(tessera(env=env, cwd=scratch, workers=1), priority, flags)
         yield await stack.enter_async_context(serving(spec)), flags
@@ -267,11 +277,17 @@ def _rows(outcome: _Outcome) -> list[Row]:
         Row(f"{p}: ... with logins", _figures(outcome.beside.loaded)),
         Row(f"{p}: p99 with / without logins, c={BUSY}", _ratios(outcome.saturated), ratio=True),
         Row(f"{p}: floor, beside a hash loop, c={BUSY}", _ratios(outcome.floor_busy), ratio=True),
-        Row(f"{p}: p99 with / without logins, busy loops, c={LIGHT}", _ratios(outcome.beside),
-            ratio=True),
-        Row(f"{p}: floor, beside a hash loop, busy loops, c={LIGHT}",
-            _ratios(outcome.floor_beside), ratio=True),
-    ]  # fmt: skip
+        Row(
+            f"{p}: p99 with / without logins, busy loops, c={LIGHT}",
+            _ratios(outcome.beside),
+            ratio=True,
+        ),
+        Row(
+            f"{p}: floor, beside a hash loop, busy loops, c={LIGHT}",
+            _ratios(outcome.floor_beside),
+            ratio=True,
+        ),
+    ]
 
 
 def _share(result: LoadResult, quiet: float | None) -> dict[str, Figure]:

@@ -84,12 +84,16 @@ async def _tessera(database_url: str, pooling: str, prefix: str) -> AsyncIterato
     async with AsyncExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pool-")))
         env = {
-            "DATABASE_URL": database_url, "DATABASE_TRANSACTION_POOLING": pooling,
-            "REDIS_URL": stores.REDIS_URL, "REDIS_KEY_PREFIX": prefix,
-            "JWT_SECRET_KEY": "bench-" + "k" * 40, "LOG_LEVEL": "WARNING",
-            "DATA_DIR": str(scratch / "data"), "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT,
+            "DATABASE_URL": database_url,
+            "DATABASE_TRANSACTION_POOLING": pooling,
+            "REDIS_URL": stores.REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "JWT_SECRET_KEY": "bench-" + "k" * 40,
+            "LOG_LEVEL": "WARNING",
+            "DATA_DIR": str(scratch / "data"),
+            "RATE_LIMIT_AUTH_PER_MINUTE": RAISED_LIMIT,
             "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
-        }  # fmt: skip
+        }
         yield await stack.enter_async_context(serving(tessera(env=env, cwd=scratch, workers=1)))
 
 

@@ -153,9 +153,15 @@ def _environment(database_url: str, prefix: str, scratch: Path) -> dict[str, str
 async def _create_admin(env: dict[str, str], scratch: Path) -> None:
     argv = ["create-admin", "--email", ADMIN_EMAIL, "--password", PASSWORD, "--full-name", "A"]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tessera", *argv, cwd=scratch, env=base_env() | env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "tessera",
+        *argv,
+        cwd=scratch,
+        env=base_env() | env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"create-admin failed: {output.decode()}")

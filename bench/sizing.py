@@ -162,13 +162,25 @@ def cases(users: Sequence[identity.User], tokens: Sequence[str]) -> list[Case]:
         for u in users
     ]
     return [
-        Case(f"GET {identity.ME}", identity.ME, ME_CONNECTIONS,
-             lua_script("GET", identity.ME, [(headers, "") for headers in bearer])),
-        Case(f"PUT {identity.ME}", identity.ME, ME_CONNECTIONS,
-             lua_script("PUT", identity.ME, renames)),
-        Case(f"POST {identity.LOGIN}", identity.LOGIN, LOGIN_CONNECTIONS,
-             lua_script("POST", identity.LOGIN, logins)),
-    ]  # fmt: skip
+        Case(
+            f"GET {identity.ME}",
+            identity.ME,
+            ME_CONNECTIONS,
+            lua_script("GET", identity.ME, [(headers, "") for headers in bearer]),
+        ),
+        Case(
+            f"PUT {identity.ME}",
+            identity.ME,
+            ME_CONNECTIONS,
+            lua_script("PUT", identity.ME, renames),
+        ),
+        Case(
+            f"POST {identity.LOGIN}",
+            identity.LOGIN,
+            LOGIN_CONNECTIONS,
+            lua_script("POST", identity.LOGIN, logins),
+        ),
+    ]
 
 
 def lua_script(method: str, path: str, requests: Sequence[tuple[Mapping[str, str], str]]) -> str:
@@ -227,8 +239,18 @@ async def _measure(
 
 async def _wrk(url: str, connections: int, seconds: float, script: Path) -> counters.WrkRun:
     # A login waits its turn for the hasher: wrk's default 2 s timeout would cut it short.
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency",
-            "-s", str(script), url]  # fmt: skip
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     process = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -245,9 +267,13 @@ async def _redis_count(client: Redis) -> counters.RedisCount:
 
 async def _redis_benchmark(port: int) -> dict[str, float]:
     process = await asyncio.create_subprocess_exec(
-        "redis-benchmark", "-p", str(port), *REDIS_BENCHMARK,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        "redis-benchmark",
+        "-p",
+        str(port),
+        *REDIS_BENCHMARK,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     output, _ = await process.communicate()
     return counters.parse_redis_benchmark(output.decode())
 

@@ -57,8 +57,17 @@ class PostgresCluster:
         subprocess.run([*self._as, *command], check=True, capture_output=True, timeout=120)
 
     def create(self) -> None:
-        self._run(self._initdb, "-D", str(self._data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8")  # fmt: skip
+        self._run(
+            self._initdb,
+            "-D",
+            str(self._data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         self.start()
 
     def start(self) -> None:

@@ -38,10 +38,21 @@ class RedisServer:
             persistence = ["--appendonly", "no"]
         log = (self._folder / "redis.log").open("ab")
         self._process = subprocess.Popen(
-            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(self._folder), *persistence],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(self._folder),
+                *persistence,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
         while True:

@@ -97,14 +97,22 @@ class _Process:
     def start(self, *arguments: str) -> None:
         """`redis-server` with `arguments` (a configuration file first, if any)."""
         command = [
-            _binary("redis-server"), *arguments, "--port", str(self.port),
-            "--bind", "127.0.0.1", "--dir", str(self.folder),
-        ]  # fmt: skip
+            _binary("redis-server"),
+            *arguments,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.folder),
+        ]
         with (self.folder / "redis.log").open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - one C call, looked up before
-            )  # fmt: skip
+            )
         wait_until(f"redis on port {self.port}", self.client.ping)
 
     @property
@@ -209,16 +217,31 @@ class ClusterRedis:
         for node in self.nodes:
             # The cluster bus on a port of its own: the default (port + 10000) may be taken.
             node.start(
-                *NO_PERSISTENCE, "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
-                "--cluster-config-file", str(node.folder / "nodes.conf"),
-                "--cluster-node-timeout", "2000",
-            )  # fmt: skip
+                *NO_PERSISTENCE,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(free_port()),
+                "--cluster-config-file",
+                str(node.folder / "nodes.conf"),
+                "--cluster-node-timeout",
+                "2000",
+            )
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
         subprocess.run(
-            [_binary("redis-cli"), "--cluster", "create", *addresses, "--cluster-replicas",
-             "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
+            [
+                _binary("redis-cli"),
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         wait_until("the cluster", self._ready)
 
     def stop(self) -> None:

@@ -56,12 +56,27 @@ def busy_cores(count: int) -> Iterator[None]:
 
 def run_once(paths: Sequence[str], timeout: float) -> tuple[str, str]:
     """One pytest run: its outcome (`passed`, `failed` or `hung`) and its output."""
-    command = [sys.executable, "-m", "pytest", "-n", "2", "-m", "not slow", "-q",
-               "-p", "no:cacheprovider", "--durations=1", *paths]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-n",
+        "2",
+        "-m",
+        "not slow",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--durations=1",
+        *paths,
+    ]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -88,13 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="?", type=int, default=30)
     parser.add_argument("paths", nargs="*", default=list(FOLDERS))
     parser.add_argument(
-        "--spinners", type=int, default=os.cpu_count() or 2,
+        "--spinners",
+        type=int,
+        default=os.cpu_count() or 2,
         help="CPU-bound processes beside the tests (default: one per core)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--run-timeout", type=float, default=900.0,
+        "--run-timeout",
+        type=float,
+        default=900.0,
         help="seconds before a whole run is stopped as hung",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     outcomes: Counter[str] = Counter()
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -107,14 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             began = time.monotonic()
             outcome, output = run_once(args.paths, args.run_timeout)
             outcomes[outcome] += 1
-            line = (f"run {run}/{args.runs}: {outcome}, {summary(output)}, "
-                    f"{time.monotonic() - began:.0f} s, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+            line = (
+                f"run {run}/{args.runs}: {outcome}, {summary(output)}, "
+                f"{time.monotonic() - began:.0f} s, load {os.getloadavg()[0]:.1f}"
+            )
             log = LOGS / f"run-{run}-{outcome}.log"
             log.write_text(output)
             print(f"{line}, log {log}", flush=True)
     minutes = (time.monotonic() - started) / 60
-    print(f"soak: {outcomes['passed']} passed, {outcomes['failed']} failed, "
-          f"{outcomes['hung']} hung, of {args.runs} runs in {minutes:.0f} min")  # fmt: skip
+    print(
+        f"soak: {outcomes['passed']} passed, {outcomes['failed']} failed, "
+        f"{outcomes['hung']} hung, of {args.runs} runs in {minutes:.0f} min"
+    )
     return 0 if outcomes["passed"] == args.runs else 1
 
 

@@ -42,8 +42,9 @@ async def test_stale_pending_rows_come_oldest_first_up_to_the_limit(
     async with AsyncSession(migrated_engine) as session:
         repository = SqlFileRepository(session)
         assert [f.id for f in await repository.stale_pending(NOW, limit=10)] == [
-            oldest.id, older.id,
-        ]  # fmt: skip
+            oldest.id,
+            older.id,
+        ]
         assert [f.id for f in await repository.stale_pending(NOW, limit=1)] == [oldest.id]
         later = NOW + timedelta(seconds=1)
         assert len(await repository.stale_pending(later, limit=10)) == 3

@@ -31,17 +31,32 @@ async def a_tenant(engine: AsyncEngine) -> uuid.UUID:
     return tenant
 
 
-def a_file(tenant: uuid.UUID, name: str, *, size: int = 10, minutes: int = 0,
-           kind: FileKind = FileKind.DOCUMENT, content_type: str = "application/pdf",
-           ) -> StoredFile:  # fmt: skip
+def a_file(
+    tenant: uuid.UUID,
+    name: str,
+    *,
+    size: int = 10,
+    minutes: int = 0,
+    kind: FileKind = FileKind.DOCUMENT,
+    content_type: str = "application/pdf",
+) -> StoredFile:
     file_id = uuid.uuid4()
     at = NOW + timedelta(minutes=minutes)
     return StoredFile(
-        id=file_id, tenant_id=tenant, user_id=uuid.uuid4(), kind=kind,
-        content_type=content_type, size_bytes=size, original_name=name, sha256="ab" * 32,
-        storage_key=f"uploads/documents/{file_id}.pdf", status=FileStatus.READY,
-        uploaded_at=at, created_at=at, updated_at=at,
-    )  # fmt: skip
+        id=file_id,
+        tenant_id=tenant,
+        user_id=uuid.uuid4(),
+        kind=kind,
+        content_type=content_type,
+        size_bytes=size,
+        original_name=name,
+        sha256="ab" * 32,
+        storage_key=f"uploads/documents/{file_id}.pdf",
+        status=FileStatus.READY,
+        uploaded_at=at,
+        created_at=at,
+        updated_at=at,
+    )
 
 
 async def stored(engine: AsyncEngine, *files: StoredFile) -> None:
@@ -55,8 +70,9 @@ async def stored(engine: AsyncEngine, *files: StoredFile) -> None:
 EVERYTHING = FileFilter()
 
 
-async def listed(engine: AsyncEngine, tenant: uuid.UUID, where: FileFilter = EVERYTHING,
-                 **paging: str) -> list[str]:  # fmt: skip
+async def listed(
+    engine: AsyncEngine, tenant: uuid.UUID, where: FileFilter = EVERYTHING, **paging: str
+) -> list[str]:
     async with AsyncSession(engine) as session:
         found = await SqlFileRepository(session).list(page(**paging), tenant_id=tenant, where=where)
     return [file.original_name for file in found.items]
@@ -88,11 +104,17 @@ async def test_the_list_holds_one_tenants_files_filtered_and_sorted(
         a_file(globex, "report of globex.pdf", minutes=5),
     )
     assert await listed(migrated_engine, acme) == [
-        "Report 100%.pdf", "report_2.pdf", "reportX2.pdf", "Photo.png",
-    ]  # fmt: skip
+        "Report 100%.pdf",
+        "report_2.pdf",
+        "reportX2.pdf",
+        "Photo.png",
+    ]
     assert await listed(migrated_engine, acme, sort="size_bytes", order="desc") == [
-        "Report 100%.pdf", "reportX2.pdf", "report_2.pdf", "Photo.png",
-    ]  # fmt: skip
+        "Report 100%.pdf",
+        "reportX2.pdf",
+        "report_2.pdf",
+        "Photo.png",
+    ]
     by_name = await listed(migrated_engine, acme, sort="original_name", order="asc")
     assert by_name[0] == "Photo.png"
     assert len(by_name) == 4
@@ -100,16 +122,21 @@ async def test_the_list_holds_one_tenants_files_filtered_and_sorted(
     assert await listed(migrated_engine, acme, FileFilter(search="0%")) == ["Report 100%.pdf"]
     assert await listed(migrated_engine, acme, FileFilter(kind=FileKind.IMAGE)) == ["Photo.png"]
     assert await listed(
-        migrated_engine, acme, FileFilter(content_type="application/pdf", uploaded_after=NOW
-                                          + timedelta(minutes=2))
-    ) == ["reportX2.pdf"]  # fmt: skip
+        migrated_engine,
+        acme,
+        FileFilter(content_type="application/pdf", uploaded_after=NOW + timedelta(minutes=2)),
+    ) == ["reportX2.pdf"]
     assert await listed(migrated_engine, globex) == ["report of globex.pdf"]
 
 
 async def test_used_bytes_sums_one_tenants_files(migrated_engine: AsyncEngine) -> None:
     acme, globex = await a_tenant(migrated_engine), await a_tenant(migrated_engine)
-    await stored(migrated_engine, a_file(acme, "a", size=3 * 1024**3),
-                 a_file(acme, "b", size=7), a_file(globex, "c", size=100))  # fmt: skip
+    await stored(
+        migrated_engine,
+        a_file(acme, "a", size=3 * 1024**3),
+        a_file(acme, "b", size=7),
+        a_file(globex, "c", size=100),
+    )
     async with AsyncSession(migrated_engine) as session:
         repository = SqlFileRepository(session)
         assert await repository.used_bytes(acme) == 3 * 1024**3 + 7
@@ -180,9 +207,14 @@ async def test_mark_ready_completes_a_pending_row_once(migrated_engine: AsyncEng
     await stored(migrated_engine, waiting)
     later = NOW + timedelta(minutes=3)
     ready = replace(
-        waiting, status=FileStatus.READY, storage_key=f"uploads/documents/{waiting.id}-v1.pdf",
-        size_bytes=7, sha256="cd" * 32, uploaded_at=later, updated_at=later,
-    )  # fmt: skip
+        waiting,
+        status=FileStatus.READY,
+        storage_key=f"uploads/documents/{waiting.id}-v1.pdf",
+        size_bytes=7,
+        sha256="cd" * 32,
+        uploaded_at=later,
+        updated_at=later,
+    )
     async with AsyncSession(migrated_engine) as session:
         repository = SqlFileRepository(session)
         assert await repository.mark_ready(ready)

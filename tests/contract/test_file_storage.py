@@ -68,9 +68,12 @@ def storage(subject: Subject) -> FileStorage:
 
 def _s3_config(endpoint: str, bucket: str) -> S3Config:
     return S3Config(
-        endpoint_url=endpoint, bucket=bucket, region=fake_s3.REGION,
-        access_key_id=fake_s3.ACCESS_KEY_ID, secret_access_key=fake_s3.SECRET_ACCESS_KEY,
-    )  # fmt: skip
+        endpoint_url=endpoint,
+        bucket=bucket,
+        region=fake_s3.REGION,
+        access_key_id=fake_s3.ACCESS_KEY_ID,
+        secret_access_key=fake_s3.SECRET_ACCESS_KEY,
+    )
 
 
 def _through_app(client: AsyncTestClient[Any]) -> Fetch:
@@ -93,9 +96,11 @@ async def _keys(storage: FileStorage, prefix: str) -> list[str]:
 
 async def test_an_object_reads_back_with_its_type_and_metadata(storage: FileStorage) -> None:
     stored = await storage.put(
-        "uploads/documents/1.pdf", b"%PDF-1.7 hello", content_type="application/pdf",
+        "uploads/documents/1.pdf",
+        b"%PDF-1.7 hello",
+        content_type="application/pdf",
         metadata={"Tenant-Id": "t1", "uploaded-by": "u1"},
-    )  # fmt: skip
+    )
     assert stored.key == "uploads/documents/1.pdf"
     assert stored.size_bytes == 14
     assert stored.content_type == "application/pdf"
@@ -192,18 +197,28 @@ async def test_a_missing_object_is_object_not_found(storage: FileStorage) -> Non
 
 
 async def test_list_returns_the_prefix_in_key_order(storage: FileStorage) -> None:
-    keys = ("uploads/documents/b.pdf", "uploads/documents/a.pdf", "uploads/documentsX.pdf",
-            "uploads/documents/sub/c.pdf", "uploads/other/d.pdf", "backups/e.gz",
-            "uploads/É.txt")  # fmt: skip
+    keys = (
+        "uploads/documents/b.pdf",
+        "uploads/documents/a.pdf",
+        "uploads/documentsX.pdf",
+        "uploads/documents/sub/c.pdf",
+        "uploads/other/d.pdf",
+        "backups/e.gz",
+        "uploads/É.txt",
+    )
     for key in keys:
         await storage.put(key, key.encode(), content_type="application/pdf")
     assert await _keys(storage, "uploads/documents/") == [
-        "uploads/documents/a.pdf", "uploads/documents/b.pdf", "uploads/documents/sub/c.pdf",
-    ]  # fmt: skip
+        "uploads/documents/a.pdf",
+        "uploads/documents/b.pdf",
+        "uploads/documents/sub/c.pdf",
+    ]
     assert await _keys(storage, "uploads/doc") == [  # a prefix need not end at a "/"
-        "uploads/documents/a.pdf", "uploads/documents/b.pdf", "uploads/documents/sub/c.pdf",
+        "uploads/documents/a.pdf",
+        "uploads/documents/b.pdf",
+        "uploads/documents/sub/c.pdf",
         "uploads/documentsX.pdf",
-    ]  # fmt: skip
+    ]
     everything = await _keys(storage, "")
     assert everything == sorted(everything, key=lambda k: k.encode())
     assert len(everything) == 7
@@ -214,9 +229,22 @@ async def test_list_returns_the_prefix_in_key_order(storage: FileStorage) -> Non
 
 @pytest.mark.parametrize(
     "key",
-    ["", "../etc/passwd", "uploads/../../etc/passwd", "/abs", "a\\b", "bell\x07.txt",
-     "line\nbreak", "del\x7f", "a//b", "trailing/", "./x", "k" * 1025, "é" * 513],
-)  # fmt: skip
+    [
+        "",
+        "../etc/passwd",
+        "uploads/../../etc/passwd",
+        "/abs",
+        "a\\b",
+        "bell\x07.txt",
+        "line\nbreak",
+        "del\x7f",
+        "a//b",
+        "trailing/",
+        "./x",
+        "k" * 1025,
+        "é" * 513,
+    ],
+)
 async def test_invalid_keys_are_refused_by_every_method(storage: FileStorage, key: str) -> None:
     calls: list[Callable[[], Awaitable[Any]]] = [
         lambda: storage.put(key, b"x", content_type="text/plain"),
@@ -271,9 +299,11 @@ async def test_an_upload_link_stores_what_the_client_puts(subject: Subject) -> N
     before = datetime.now(UTC)
     body = os.urandom(2 * MiB + 5)  # past the API's 1 MiB JSON limit
     upload = await storage.presign_upload(
-        "uploads/documents/7.png", content_type="image/png", size_bytes=len(body),
+        "uploads/documents/7.png",
+        content_type="image/png",
+        size_bytes=len(body),
         expires_in=timedelta(minutes=10),
-    )  # fmt: skip
+    )
     assert upload.method == "PUT"
     assert dict(upload.headers) == {"Content-Type": "image/png", "Content-Length": str(len(body))}
     assert upload.expires_at - before == pytest.approx(
@@ -296,14 +326,19 @@ async def test_a_copy_keeps_type_and_metadata_and_is_independent_of_its_source(
     await storage.put(source, b"first", content_type="image/png", metadata={"User-Id": "u1"})
     copied = await storage.copy(source, copy)
     assert (copied.key, copied.size_bytes, copied.content_type, dict(copied.metadata)) == (
-        copy, 5, "image/png", {"user-id": "u1"},
-    )  # fmt: skip
+        copy,
+        5,
+        "image/png",
+        {"user-id": "u1"},
+    )
     assert copied.last_modified is not None
     await storage.put(source, b"<html>other bytes</html>", content_type="text/html")
     head = await storage.head(copy)
     assert (head.size_bytes, head.content_type, dict(head.metadata)) == (
-        5, "image/png", {"user-id": "u1"},
-    )  # fmt: skip
+        5,
+        "image/png",
+        {"user-id": "u1"},
+    )
     assert await _read(storage, copy) == b"first"
     await storage.delete(source)
     assert await _read(storage, copy) == b"first"
@@ -347,9 +382,13 @@ async def test_an_s3_endpoint_where_nothing_listens_is_dependency_unavailable() 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = S3Config(
-        endpoint_url=f"http://127.0.0.1:{port}", bucket="b", access_key_id="a",
-        secret_access_key="s", max_retries=1, retry_timeout=timedelta(seconds=2),
-    )  # fmt: skip
+        endpoint_url=f"http://127.0.0.1:{port}",
+        bucket="b",
+        access_key_id="a",
+        secret_access_key="s",
+        max_retries=1,
+        retry_timeout=timedelta(seconds=2),
+    )
     storage: FileStorage = S3FileStorage(config)
     calls: list[Callable[[], Awaitable[Any]]] = [
         storage.ping,
@@ -400,8 +439,11 @@ async def test_local_links_refuse_expired_tampered_and_cross_method_tokens(
         f"{payload[:-1]}{'A' if payload[-1] != 'A' else 'B'}.{mac}",  # tampered payload
         other_key,  # signed with another deployment's secret
         parse_qs(urlsplit(upload.url).query)["token"][0],  # a PUT token used to GET
-        "garbage", "", "a.b.c", "é.é",
-    ]  # fmt: skip
+        "garbage",
+        "",
+        "a.b.c",
+        "é.é",
+    ]
     for bad in bad_tokens:
         response = await client.get("/api/v1/storage/objects", params={"token": bad})
         assert response.status_code == 403, bad

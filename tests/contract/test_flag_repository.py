@@ -54,8 +54,14 @@ async def read(engine: AsyncEngine, key: str) -> FeatureFlag | None:
 
 async def test_a_flag_reads_back_as_it_was_stored(engine: AsyncEngine) -> None:
     users, tenants = {uuid.uuid4(), uuid.uuid4()}, {uuid.uuid4()}
-    flag = a_flag("beta", description="Beta UI", enabled=True, rollout_percentage=25,
-                  user_ids=users, tenant_ids=tenants)  # fmt: skip
+    flag = a_flag(
+        "beta",
+        description="Beta UI",
+        enabled=True,
+        rollout_percentage=25,
+        user_ids=users,
+        tenant_ids=tenants,
+    )
     await stored(engine, flag)
     assert await read(engine, "beta") == flag
     assert await read(engine, "gamma") is None
@@ -76,9 +82,17 @@ async def test_a_taken_key_is_a_conflict_and_the_transaction_goes_on(engine: Asy
 
 
 async def test_the_database_refuses_a_rollout_over_100(engine: AsyncEngine) -> None:
-    row = {"id": uuid.uuid4(), "key": "bad", "description": "", "enabled": True,
-           "rollout_percentage": 101, "tenant_ids": [], "user_ids": [], "created_at": NOW,
-           "updated_at": NOW}  # fmt: skip
+    row = {
+        "id": uuid.uuid4(),
+        "key": "bad",
+        "description": "",
+        "enabled": True,
+        "rollout_percentage": 101,
+        "tenant_ids": [],
+        "user_ids": [],
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     async with AsyncSession(engine) as session:
         with pytest.raises(IntegrityError):
             await session.execute(insert(FeatureFlagModel).values(**row))
@@ -139,8 +153,11 @@ async def test_lists_page_sort_and_filter(engine: AsyncEngine) -> None:
         assert await keys(by_key) == ["alpha", "beta_search", "betaxsearch"]
         assert await keys(PageRequest(page=2, limit=3, sort="key", order="asc")) == ["checkout.v2"]
         assert await keys(PageRequest(sort="created_at", order="desc")) == [
-            "alpha", "beta_search", "betaxsearch", "checkout.v2",
-        ]  # fmt: skip
+            "alpha",
+            "beta_search",
+            "betaxsearch",
+            "checkout.v2",
+        ]
         assert (await keys(PageRequest(sort="created_at", order="asc")))[0] == "checkout.v2"
         page = await flags.list(by_key, enabled=True)
         assert [f.key for f in page.items] == ["alpha", "betaxsearch", "checkout.v2"]

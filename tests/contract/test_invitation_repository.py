@@ -31,9 +31,14 @@ async def stored(
     engine: AsyncEngine, tenant: uuid.UUID, email: str, *, at: datetime = NOW
 ) -> Invitation:
     invitation = Invitation.issue(
-        tenant_id=tenant, email=email, role=Role.USER, token_hash=uuid.uuid4().hex * 2,
-        invited_by=uuid.uuid4(), inviter_role=Role.ADMIN, now=at,
-    )  # fmt: skip
+        tenant_id=tenant,
+        email=email,
+        role=Role.USER,
+        token_hash=uuid.uuid4().hex * 2,
+        invited_by=uuid.uuid4(),
+        inviter_role=Role.ADMIN,
+        now=at,
+    )
     invitation.invited_by = None  # no such user row; the column is nullable
     async with AsyncSession(engine) as session:
         await SqlInvitationRepository(session).add(invitation)
@@ -67,9 +72,11 @@ async def test_status_filters_and_tenant_scoping(migrated_engine: AsyncEngine) -
         assert await repository.accept(accepted.id, now=NOW)
         await session.commit()
         expected = {
-            InvitationStatus.PENDING: [pending.id], InvitationStatus.EXPIRED: [expired.id],
-            InvitationStatus.REVOKED: [revoked.id], InvitationStatus.ACCEPTED: [accepted.id],
-        }  # fmt: skip
+            InvitationStatus.PENDING: [pending.id],
+            InvitationStatus.EXPIRED: [expired.id],
+            InvitationStatus.REVOKED: [revoked.id],
+            InvitationStatus.ACCEPTED: [accepted.id],
+        }
         for status, ids in expected.items():
             page = await repository.list(PAGE, tenant_id=tenant, status=status.value, now=NOW)
             assert [i.id for i in page.items] == ids, status

@@ -61,9 +61,11 @@ class Delivered:
 def broker_of(topology: RedisTopology, prefix: str, *, redelivery: float = 60) -> AsyncBroker:
     """The production broker of `topology`, reading the email queue's stream."""
     return stream_broker(
-        topology, queue_name=f"{prefix}queue:email_queue", consumer_group_name=f"{prefix}workers",
+        topology,
+        queue_name=f"{prefix}queue:email_queue",
+        consumer_group_name=f"{prefix}workers",
         redelivery_seconds=redelivery,
-    )  # fmt: skip
+    )
 
 
 async def first_message(broker: AsyncBroker) -> AckableMessage:
@@ -113,9 +115,14 @@ async def test_an_enqueued_job_reaches_the_worker_with_the_seed_fields(
     queue, delivered = queue_and_deliveries
     await queue.enqueue(JOB, queue="email_queue")
     assert await delivered.wait() == [
-        {"job_id": JOB.job_id, "type": "email.send", "data": {"to": "a@b.c"}, "attempts": 0,
-         "created_at": JOB.created_at}
-    ]  # fmt: skip
+        {
+            "job_id": JOB.job_id,
+            "type": "email.send",
+            "data": {"to": "a@b.c"},
+            "attempts": 0,
+            "created_at": JOB.created_at,
+        }
+    ]
 
 
 async def test_depths_name_every_queue(queue_and_deliveries: tuple[JobQueue, Delivered]) -> None:
@@ -154,9 +161,11 @@ async def test_a_message_left_unacknowledged_is_handed_to_another_worker(
 
 async def test_a_redis_that_does_not_answer_is_dependency_unavailable() -> None:
     broker = stream_broker(
-        SingleTopology("redis://127.0.0.1:1/0"), queue_name="q", consumer_group_name="g",
+        SingleTopology("redis://127.0.0.1:1/0"),
+        queue_name="q",
+        consumer_group_name="g",
         redelivery_seconds=60,
-    )  # fmt: skip
+    )
     Delivered().register(broker)
     client = connect_redis("redis://127.0.0.1:1/0")
     queue = RedisStreamJobQueue(broker, client, lambda q: q)

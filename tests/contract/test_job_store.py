@@ -100,9 +100,14 @@ async def relay(engine: AsyncEngine, queue: RecordingQueue, clock: Clock, **kw: 
 async def run(engine: AsyncEngine, job: Job, handler: Handler, clock: Clock) -> str:
     async with AsyncSession(engine) as session:
         use_case = RunJob(
-            SqlJobStore(session), SqlAlchemyUnitOfWork(session), ROUTING,
-            {"email.send": handler}, clock, Metrics(), lease=LEASE,
-        )  # fmt: skip
+            SqlJobStore(session),
+            SqlAlchemyUnitOfWork(session),
+            ROUTING,
+            {"email.send": handler},
+            clock,
+            Metrics(),
+            lease=LEASE,
+        )
         return await use_case.execute(job)
 
 
@@ -311,9 +316,15 @@ async def test_a_job_carries_its_events_tenant_and_its_handler_works_in_that_ten
         scope = TenantScope()
         async with scoped_session(session_factory(engine), scope) as session:
             use_case = RunJob(
-                SqlJobStore(session), SqlAlchemyUnitOfWork(session), ROUTING,
-                {"email.send": ScopeRecorder()}, clock, Metrics(), lease=LEASE, scope=scope,
-            )  # fmt: skip
+                SqlJobStore(session),
+                SqlAlchemyUnitOfWork(session),
+                ROUTING,
+                {"email.send": ScopeRecorder()},
+                clock,
+                Metrics(),
+                lease=LEASE,
+                scope=scope,
+            )
             assert await use_case.execute(job[1]) == "succeeded"
     by_tenant = {state.tenant_id for state in seen}
     assert by_tenant == {tenant, None}

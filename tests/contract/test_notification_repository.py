@@ -61,9 +61,13 @@ class World:
 
 def a_user(tenant: uuid.UUID, name: str) -> User:
     return User.register(
-        tenant_id=tenant, email=f"{name}@{tenant.hex[:8]}.test", password_hash="x",
-        full_name=name, role=Role.USER, now=NOW,
-    )  # fmt: skip
+        tenant_id=tenant,
+        email=f"{name}@{tenant.hex[:8]}.test",
+        password_hash="x",
+        full_name=name,
+        role=Role.USER,
+        now=NOW,
+    )
 
 
 async def people(engine: AsyncEngine) -> tuple[Recipient, Recipient, Recipient]:
@@ -100,8 +104,12 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             yield memory  # type: ignore[misc]
 
         acme, globex = uuid.uuid4(), uuid.uuid4()
-        yield World(session, Recipient(uuid.uuid4(), acme), Recipient(uuid.uuid4(), acme),
-                    Recipient(uuid.uuid4(), globex))  # fmt: skip
+        yield World(
+            session,
+            Recipient(uuid.uuid4(), acme),
+            Recipient(uuid.uuid4(), acme),
+            Recipient(uuid.uuid4(), globex),
+        )
         return
     async with _migrated(request.param, tmp_path) as url:
         engine = create_engine(url)
@@ -124,14 +132,21 @@ async def _migrated(kind: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 def note(
-    title: str, *, minutes: int = 0, user: Recipient | None = None,
+    title: str,
+    *,
+    minutes: int = 0,
+    user: Recipient | None = None,
     tenant: uuid.UUID | None = None,
-) -> Notification:  # fmt: skip
+) -> Notification:
     return Notification.create(
-        id=uuid.uuid4(), tenant_id=user.tenant_id if user else tenant,
-        user_id=user.user_id if user else None, kind=Kind.ANNOUNCEMENT, title=title,
-        body=f"About {title}.", created_at=NOW + timedelta(minutes=minutes),
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        tenant_id=user.tenant_id if user else tenant,
+        user_id=user.user_id if user else None,
+        kind=Kind.ANNOUNCEMENT,
+        title=title,
+        body=f"About {title}.",
+        created_at=NOW + timedelta(minutes=minutes),
+    )
 
 
 def page(number: int = 1, limit: int = 50, order: str = "desc") -> PageRequest:
@@ -157,11 +172,14 @@ async def test_a_reader_sees_its_own_its_tenants_and_global_ones_newest_first(
 ) -> None:
     acme = world.ann.tenant_id
     await publish(
-        world, note("for everyone", minutes=1), note("for acme", minutes=2, tenant=acme),
-        note("for ann", minutes=3, user=world.ann), note("for bob", minutes=4, user=world.bob),
+        world,
+        note("for everyone", minutes=1),
+        note("for acme", minutes=2, tenant=acme),
+        note("for ann", minutes=3, user=world.ann),
+        note("for bob", minutes=4, user=world.bob),
         note("for globex", minutes=5, tenant=world.gus.tenant_id),
         note("for gus", minutes=6, user=world.gus),
-    )  # fmt: skip
+    )
     assert await titles(world, world.ann) == ["for ann", "for acme", "for everyone"]
     assert await titles(world, world.ann, order="asc") == ["for everyone", "for acme", "for ann"]
     assert await titles(world, world.bob) == ["for bob", "for acme", "for everyone"]

@@ -27,8 +27,14 @@ def engine(migrated_engine: AsyncEngine) -> AsyncEngine:
 
 async def a_user(engine: AsyncEngine) -> User:
     tenant = uuid.uuid4()
-    user = User.register(tenant_id=tenant, email=f"{tenant.hex[:8]}@example.com",
-                         password_hash="x", full_name="A", role=Role.USER, now=T0)  # fmt: skip
+    user = User.register(
+        tenant_id=tenant,
+        email=f"{tenant.hex[:8]}@example.com",
+        password_hash="x",
+        full_name="A",
+        role=Role.USER,
+        now=T0,
+    )
     async with AsyncSession(engine) as session:
         await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
         await SqlUserRepository(session).add(user)
@@ -67,8 +73,9 @@ async def test_a_token_works_once_and_only_before_it_expires(engine: AsyncEngine
 async def test_concurrent_spending_of_one_token_succeeds_once(engine: AsyncEngine) -> None:
     user = await a_user(engine)
     await issue(engine, user, "d" * 64, T0 + timedelta(minutes=30))
-    results = await asyncio.gather(*(consume(engine, "d" * 64, T0) for _ in range(5)),
-                                   return_exceptions=True)  # fmt: skip
+    results = await asyncio.gather(
+        *(consume(engine, "d" * 64, T0) for _ in range(5)), return_exceptions=True
+    )
     assert [r for r in results if r == user.id] == [user.id]
 
 

@@ -51,15 +51,25 @@ async def a_user(
     engine: AsyncEngine, tenant: uuid.UUID, *, deleted_at: datetime | None = None
 ) -> User:
     """A user with two one-time tokens (one spent, one not), soft-deleted at `deleted_at`."""
-    user = User.register(tenant_id=tenant, email=f"{uuid.uuid4().hex[:8]}@example.com",
-                         password_hash="x", full_name="A", role=Role.USER,
-                         now=NOW - timedelta(days=400))  # fmt: skip
+    user = User.register(
+        tenant_id=tenant,
+        email=f"{uuid.uuid4().hex[:8]}@example.com",
+        password_hash="x",
+        full_name="A",
+        role=Role.USER,
+        now=NOW - timedelta(days=400),
+    )
     async with AsyncSession(engine) as session:
         users, tokens = SqlUserRepository(session), SqlOneTimeTokens(session)
         await users.add(user)
         for purpose in ("verify_email", "password_reset"):
-            await tokens.issue(user=user, purpose=purpose, token_hash=uuid.uuid4().hex * 2,
-                               expires_at=NOW + timedelta(days=1), now=NOW)  # fmt: skip
+            await tokens.issue(
+                user=user,
+                purpose=purpose,
+                token_hash=uuid.uuid4().hex * 2,
+                expires_at=NOW + timedelta(days=1),
+                now=NOW,
+            )
         if deleted_at is not None:
             user.soft_delete(deleted_at)
             await users.save(user)
@@ -69,15 +79,25 @@ async def a_user(
 
 async def purge(engine: AsyncEngine, *, batch: int) -> int:
     config = IdentityConfig(
-        access_ttl_seconds=900, refresh_ttl_seconds=86400, idle_ttl_seconds=3600,
-        require_verified_email=False, public_base_url="http://app.test",
-        account_retention_days=RETENTION.days, purge_batch_size=batch,
-    )  # fmt: skip
+        access_ttl_seconds=900,
+        refresh_ttl_seconds=86400,
+        idle_ttl_seconds=3600,
+        require_verified_email=False,
+        public_base_url="http://app.test",
+        account_retention_days=RETENTION.days,
+        purge_batch_size=batch,
+    )
     async with AsyncSession(engine) as session:
         use_case = PurgeDeletedAccounts(
-            SqlUserRepository(session), SqlOneTimeTokens(session), SqlOutbox(session),
-            InMemoryCache(), SqlAlchemyUnitOfWork(session), FixedClock(), config, TenantScope(),
-        )  # fmt: skip
+            SqlUserRepository(session),
+            SqlOneTimeTokens(session),
+            SqlOutbox(session),
+            InMemoryCache(),
+            SqlAlchemyUnitOfWork(session),
+            FixedClock(),
+            config,
+            TenantScope(),
+        )
         return await use_case.execute()
 
 

@@ -77,8 +77,9 @@ async def scoped(
 ) -> None:
     await connection.execute(
         "SELECT set_config('app.tenant_id', $1, true), set_config('app.all_tenants', $2, true)",
-        str(tenant), "on" if every else "off",
-    )  # fmt: skip
+        str(tenant),
+        "on" if every else "off",
+    )
 
 
 async def test_the_app_role_is_no_superuser_owns_no_table_and_cannot_bypass_rls(

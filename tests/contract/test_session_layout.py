@@ -79,13 +79,23 @@ class OldVersion:
         session = OldSession(user_id, uuid.uuid4(), f"refresh-{uuid.uuid4().hex}", agent)
         expires = now + timedelta(days=7)
         key = self.hash(user_id, session.session_id)
-        await self.client.hset(key, mapping={
-            "user_id": str(user_id), "tenant_id": str(uuid.uuid5(uuid.NAMESPACE_OID, str(user_id))),
-            "role": Role.USER.value, "token": hash_of(session.token), "previous_token": "",
-            "generation": 0, "rotated_at": ms(now), "created_at": ms(now),
-            "last_seen_at": ms(now), "expires_at": ms(expires), "ip_address": "203.0.113.7",
-            "user_agent": agent,
-        })  # fmt: skip
+        await self.client.hset(
+            key,
+            mapping={
+                "user_id": str(user_id),
+                "tenant_id": str(uuid.uuid5(uuid.NAMESPACE_OID, str(user_id))),
+                "role": Role.USER.value,
+                "token": hash_of(session.token),
+                "previous_token": "",
+                "generation": 0,
+                "rotated_at": ms(now),
+                "created_at": ms(now),
+                "last_seen_at": ms(now),
+                "expires_at": ms(expires),
+                "ip_address": "203.0.113.7",
+                "user_agent": agent,
+            },
+        )
         await self.client.pexpire(key, IDLE * 1000)
         await self.client.sadd(self.index(user_id), str(session.session_id))
         index_ttl = await self.client.pttl(self.index(user_id))
@@ -148,9 +158,14 @@ async def test_moved_sessions_authenticate_rotate_and_can_be_revoked(world: Worl
     for session in (first, second, only):
         assert await authenticates(world, session)
     rotation = await world.store.rotate(
-        alice, first.session_id, presented_hash=hash_of(first.token), new_hash=hash_of("next"),
-        now=datetime.now(UTC), grace_seconds=10, idle_seconds=IDLE,
-    )  # fmt: skip
+        alice,
+        first.session_id,
+        presented_hash=hash_of(first.token),
+        new_hash=hash_of("next"),
+        now=datetime.now(UTC),
+        grace_seconds=10,
+        idle_seconds=IDLE,
+    )
     assert rotation.outcome is RotationOutcome.ROTATED
     assert {s.session_id for s in await world.store.list(alice, now=datetime.now(UTC))} == {
         first.session_id,
@@ -189,10 +204,18 @@ async def test_a_user_with_sessions_in_both_layouts_keeps_them_all(world: World)
     elsewhere = await world.old.sign_in(user, agent="old-only", at=earlier)
     now = datetime.now(UTC)
     new = SessionRecord(
-        session_id=uuid.uuid4(), user_id=user, tenant_id=uuid.uuid4(), role=Role.USER,
-        created_at=now, last_seen_at=now, expires_at=now + timedelta(days=7),
-        ip_address="203.0.113.7", user_agent="shared", generation=0, rotated_at=now,
-    )  # fmt: skip
+        session_id=uuid.uuid4(),
+        user_id=user,
+        tenant_id=uuid.uuid4(),
+        role=Role.USER,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(days=7),
+        ip_address="203.0.113.7",
+        user_agent="shared",
+        generation=0,
+        rotated_at=now,
+    )
     await world.store.create(
         new, refresh_hash=hash_of("t"), idle_seconds=IDLE, max_sessions=100, devices=MEMORY
     )

@@ -165,13 +165,21 @@ def new_session(
 
 
 async def start(
-    store: SessionStore, session: SessionRecord, *, token: str = "t0", idle: int = IDLE,
-    most: int = MOST, devices: DeviceMemory = MEMORY,
-) -> SessionRecord:  # fmt: skip
+    store: SessionStore,
+    session: SessionRecord,
+    *,
+    token: str = "t0",
+    idle: int = IDLE,
+    most: int = MOST,
+    devices: DeviceMemory = MEMORY,
+) -> SessionRecord:
     await store.create(
-        session, refresh_hash=hash_of(token), idle_seconds=idle, max_sessions=most,
+        session,
+        refresh_hash=hash_of(token),
+        idle_seconds=idle,
+        max_sessions=most,
         devices=devices,
-    )  # fmt: skip
+    )
     return session
 
 
@@ -179,10 +187,13 @@ async def cap(store: SessionStore, session: SessionRecord, most: int) -> list[uu
     """Start `session` with at most `most` sessions; the ids of those that ended."""
     return list(
         await store.create(
-            session, refresh_hash=hash_of("t0"), idle_seconds=IDLE, max_sessions=most,
+            session,
+            refresh_hash=hash_of("t0"),
+            idle_seconds=IDLE,
+            max_sessions=most,
             devices=MEMORY,
         )
-    )  # fmt: skip
+    )
 
 
 async def alive(store: SessionStore, session: SessionRecord, now: datetime) -> bool:
@@ -487,17 +498,21 @@ async def test_the_cap_counts_live_sessions_and_never_ends_the_new_one(
     assert ended == [first.session_id], "the oldest other one, not the new one"
     listed = await store.list(user, now=clock.now())
     assert {s.session_id for s in listed} == {
-        third.session_id, fourth.session_id, backdated.session_id
-    }  # fmt: skip
+        third.session_id,
+        fourth.session_id,
+        backdated.session_id,
+    }
 
 
 async def knows(
     store: SessionStore, session: SessionRecord, since: datetime, *, agent: str | None = None
 ) -> bool:
     return await store.knows_device(
-        session.user_id, ip_address=session.ip_address,
-        user_agent=agent if agent is not None else session.user_agent, since=since,
-    )  # fmt: skip
+        session.user_id,
+        ip_address=session.ip_address,
+        user_agent=agent if agent is not None else session.user_agent,
+        since=since,
+    )
 
 
 def signing_in(
@@ -523,9 +538,11 @@ async def test_a_sign_in_makes_its_device_known_as_seen_at_that_time(
         user, ip_address="198.51.100.1", user_agent=session.user_agent, since=signed_in
     )
     assert not await store.knows_device(
-        uuid.uuid4(), ip_address=session.ip_address, user_agent=session.user_agent,
+        uuid.uuid4(),
+        ip_address=session.ip_address,
+        user_agent=session.user_agent,
         since=signed_in,
-    ), "another user's device"  # fmt: skip
+    ), "another user's device"
 
 
 async def test_an_unknown_address_or_agent_is_the_same_as_an_empty_one(
@@ -596,8 +613,11 @@ async def test_a_user_keeps_the_most_recently_seen_devices_only(
     await start(store, signing_in(clock, user, "Browser/2"), devices=three)  # seen again
     newcomer = await start(store, signing_in(clock, user, "Browser/9"), devices=three)
     assert [await knows(store, b, ever) for b in [*browsers[2:], newcomer]] == [
-        True, False, True, True,
-    ], "the least recently seen went"  # fmt: skip
+        True,
+        False,
+        True,
+        True,
+    ], "the least recently seen went"
 
 
 async def test_of_devices_seen_at_the_same_time_the_lowest_fingerprint_goes_first(

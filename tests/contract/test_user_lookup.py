@@ -32,9 +32,13 @@ async def a_user(engine: AsyncEngine) -> User:
     """A user in a tenant of its own, written by the (owner) engine."""
     tenant = uuid.uuid4()
     user = User.register(
-        tenant_id=tenant, email=f"{uuid.uuid4().hex[:8]}@example.com", password_hash="x",
-        full_name="Ann", role=Role.USER, now=NOW,
-    )  # fmt: skip
+        tenant_id=tenant,
+        email=f"{uuid.uuid4().hex[:8]}@example.com",
+        password_hash="x",
+        full_name="Ann",
+        role=Role.USER,
+        now=NOW,
+    )
     async with AsyncSession(engine) as session:
         await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
         await SqlUserRepository(session).add(user)

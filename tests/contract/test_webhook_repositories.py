@@ -74,21 +74,30 @@ async def _sql_store(url: str) -> AsyncIterator[Store]:
     await engine.dispose()
 
 
-def an_endpoint(tenant: uuid.UUID, *, events: tuple[str, ...] = ("user.created",),
-                minutes: int = 0) -> WebhookEndpoint:  # fmt: skip
+def an_endpoint(
+    tenant: uuid.UUID, *, events: tuple[str, ...] = ("user.created",), minutes: int = 0
+) -> WebhookEndpoint:
     return WebhookEndpoint.register(
-        tenant_id=tenant, url="https://hooks.example.com/x", events=events, description="d",
-        sealed_secret="v1:sealed", now=NOW + timedelta(minutes=minutes),
-    )  # fmt: skip
-
-
-def a_delivery(endpoint: WebhookEndpoint, *, event_id: uuid.UUID | None = None,
-               minutes: int = 0) -> WebhookDelivery:  # fmt: skip
-    return WebhookDelivery.create(
-        tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, event_id=event_id or uuid.uuid4(),
-        event="user.created", body='{"event":"user.created"}',
+        tenant_id=tenant,
+        url="https://hooks.example.com/x",
+        events=events,
+        description="d",
+        sealed_secret="v1:sealed",
         now=NOW + timedelta(minutes=minutes),
-    )  # fmt: skip
+    )
+
+
+def a_delivery(
+    endpoint: WebhookEndpoint, *, event_id: uuid.UUID | None = None, minutes: int = 0
+) -> WebhookDelivery:
+    return WebhookDelivery.create(
+        tenant_id=endpoint.tenant_id,
+        endpoint_id=endpoint.id,
+        event_id=event_id or uuid.uuid4(),
+        event="user.created",
+        body='{"event":"user.created"}',
+        now=NOW + timedelta(minutes=minutes),
+    )
 
 
 def oldest_first(limit: int = 50) -> PageRequest:
@@ -168,8 +177,10 @@ async def test_a_delivery_saves_its_progress(store: Store) -> None:
     found = await store.deliveries.get(delivery.id)
     assert found is not None
     assert (found.status, found.attempts, found.last_status_code) == (
-        DeliveryStatus.SUCCEEDED, 2, 204,
-    )  # fmt: skip
+        DeliveryStatus.SUCCEEDED,
+        2,
+        204,
+    )
 
 
 async def test_removing_an_endpoint_removes_its_deliveries(store: Store) -> None:

@@ -69,11 +69,23 @@ class ComposeRedis:
         # On loopback only, no snapshots, and a replica's first sync at once.
         with (volume / "redis.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                ["sh", str(REDIS_SCRIPT), *self._map_ports(self.compose[name]["command"][2:]),
-                 "--", "--bind", "127.0.0.1", "--save", "", "--repl-diskless-sync-delay", "0"],
-                cwd=volume, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    "sh",
+                    str(REDIS_SCRIPT),
+                    *self._map_ports(self.compose[name]["command"][2:]),
+                    "--",
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--repl-diskless-sync-delay",
+                    "0",
+                ],
+                cwd=volume,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - one C call, looked up before
-            )  # fmt: skip
+            )
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -181,9 +193,12 @@ def test_the_sentinel_set_starts_serves_tessera_and_keeps_its_roles_after_a_fail
     (script,) = stack.compose["scheduler"]["healthcheck"]["test"][3:]
     environ = stack.tessera_environ("scheduler")
     check = subprocess.run(  # noqa: PLW1510 - asserted just below, with the output
-        [sys.executable, "-c", script], env={**os.environ, **environ},
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [sys.executable, "-c", script],
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert check.returncode == 0, check.stderr
     stack.client("redis-1").set("compose:before", "kept")
 
@@ -220,8 +235,11 @@ def test_the_sentinel_set_starts_serves_tessera_and_keeps_its_roles_after_a_fail
 
     # Tessera, configured as before, follows the new primary without a restart.
     check = subprocess.run(  # noqa: PLW1510 - asserted just below, with the output
-        [sys.executable, "-c", script], env={**os.environ, **environ},
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [sys.executable, "-c", script],
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert check.returncode == 0, check.stderr
     assert load_settings(environ, dotenv_path=None).redis is not None

@@ -54,10 +54,23 @@ def running_server(
     log = cwd / "server.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tessera", "serve", "--port", str(port),
-             "--workers", str(workers), *args],
-            cwd=cwd, env=BASE_ENV | (env or {}), stdout=sink, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tessera",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                *args,
+            ],
+            cwd=cwd,
+            env=BASE_ENV | (env or {}),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     server = RunningServer(process, port, log)
     try:
         wait_until_up(server)
@@ -97,8 +110,11 @@ def tessera_processes(
         log = (cwd / f"{command[0]}-{len(started)}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "tessera", *command],
-            env=BASE_ENV | env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-        )  # fmt: skip
+            env=BASE_ENV | env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        )
         started.append(process)
         return process
 

@@ -131,9 +131,11 @@ async def send_welcome(api: AsyncTestClient[Any], **fields: Any) -> str:
 
 
 async def test_an_event_committed_through_the_api_is_emailed_by_a_worker_process(
-    api: AsyncTestClient[Any], spawn: Callable[..., subprocess.Popen[bytes]],
-    smtp: FakeSmtpServer, environment: dict[str, str],
-) -> None:  # fmt: skip
+    api: AsyncTestClient[Any],
+    spawn: Callable[..., subprocess.Popen[bytes]],
+    smtp: FakeSmtpServer,
+    environment: dict[str, str],
+) -> None:
     spawn("worker")
     event_id = await send_welcome(api, full_name="Alice <b>Liddell</b>")
     (message,) = await smtp.wait_for_messages(1, timeout=20)
@@ -145,9 +147,10 @@ async def test_an_event_committed_through_the_api_is_emailed_by_a_worker_process
 
 
 async def test_a_rolled_back_transaction_sends_nothing(
-    api: AsyncTestClient[Any], spawn: Callable[..., subprocess.Popen[bytes]],
+    api: AsyncTestClient[Any],
+    spawn: Callable[..., subprocess.Popen[bytes]],
     smtp: FakeSmtpServer,
-) -> None:  # fmt: skip
+) -> None:
     spawn("worker")
     refused = await api.post(
         "/api/v1/probe/welcome",
@@ -161,9 +164,10 @@ async def test_a_rolled_back_transaction_sends_nothing(
 
 
 async def test_redis_down_at_commit_delays_the_email_but_loses_nothing(
-    environment: dict[str, str], spawn: Callable[..., subprocess.Popen[bytes]],
+    environment: dict[str, str],
+    spawn: Callable[..., subprocess.Popen[bytes]],
     smtp: FakeSmtpServer,
-) -> None:  # fmt: skip
+) -> None:
     redis = make_url(services.TEST_REDIS_URL)
     proxy = TcpProxy(redis.host or "127.0.0.1", redis.port or 6379)
     await proxy.start()
@@ -185,9 +189,10 @@ async def test_redis_down_at_commit_delays_the_email_but_loses_nothing(
 
 
 async def test_a_worker_killed_mid_task_is_replaced_and_the_email_arrives_once(
-    api: AsyncTestClient[Any], spawn: Callable[..., subprocess.Popen[bytes]],
+    api: AsyncTestClient[Any],
+    spawn: Callable[..., subprocess.Popen[bytes]],
     smtp: FakeSmtpServer,
-) -> None:  # fmt: skip
+) -> None:
     smtp.accept_delay = 5
     doomed = spawn("worker")
     await send_welcome(api)
@@ -202,15 +207,19 @@ async def test_a_worker_killed_mid_task_is_replaced_and_the_email_arrives_once(
 
 
 async def test_refused_mail_retries_with_growing_delays_then_dies_and_replays(
-    api: AsyncTestClient[Any], spawn: Callable[..., subprocess.Popen[bytes]],
-    smtp: FakeSmtpServer, environment: dict[str, str], tmp_path: Path,
-) -> None:  # fmt: skip
+    api: AsyncTestClient[Any],
+    spawn: Callable[..., subprocess.Popen[bytes]],
+    smtp: FakeSmtpServer,
+    environment: dict[str, str],
+    tmp_path: Path,
+) -> None:
     smtp.refuse_with = "550 5.7.1 mailbox unavailable"
     spawn("worker")
     spawn("scheduler")
     event_id = await send_welcome(api)
-    row = await wait_for(lambda: outbox_row(environment["DATABASE_URL"], event_id), status="dead",
-                         timeout=40)  # fmt: skip
+    row = await wait_for(
+        lambda: outbox_row(environment["DATABASE_URL"], event_id), status="dead", timeout=40
+    )
     assert row["attempts"] == 3
     first, second, third = smtp.attempts
     assert 1.5 < second - first < (third - second), "each wait is longer than the last"
@@ -250,8 +259,11 @@ async def test_a_mail_server_without_starttls_is_named_in_health_the_worker_log_
             event_id = await send_welcome(api)
             dead_row = partial(outbox_row, env["DATABASE_URL"], event_id)
             await wait_for(dead_row, status="dead", timeout=40)
-    logged = [json.loads(line) for line in (tmp_path / "worker-0.log").read_text().splitlines()
-              if line.startswith("{")]  # fmt: skip
+    logged = [
+        json.loads(line)
+        for line in (tmp_path / "worker-0.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
     failures = [r for r in logged if r.get("job_id") == event_id and "error" in r]
     assert failures, "the worker logged no failure of the job"
     assert all("TLS not offered" in r["error"] for r in failures), failures
@@ -291,9 +303,11 @@ async def wait_for(
 
 
 async def test_sigterm_lets_the_worker_finish_the_email_in_hand(
-    api: AsyncTestClient[Any], spawn: Callable[..., subprocess.Popen[bytes]],
-    smtp: FakeSmtpServer, environment: dict[str, str],
-) -> None:  # fmt: skip
+    api: AsyncTestClient[Any],
+    spawn: Callable[..., subprocess.Popen[bytes]],
+    smtp: FakeSmtpServer,
+    environment: dict[str, str],
+) -> None:
     smtp.accept_delay = 3
     worker = spawn("worker")
     event_id = await send_welcome(api)

@@ -32,10 +32,16 @@ def test_check_config_prints_the_configuration_with_secrets_masked(tmp_path: Pat
     [
         ({"DATABASE_POOL_SIZE": "many"}, "DATABASE_POOL_SIZE"),
         ({"ENVIRONMENT": "production"}, "JWT_SECRET_KEY"),
-        ({"ENVIRONMENT": "production", "JWT_SECRET_KEY": "k" * 32,
-          "DATA_ENCRYPTION_KEY": base64.b64encode(b"d" * 32).decode()}, "DATABASE_URL"),
+        (
+            {
+                "ENVIRONMENT": "production",
+                "JWT_SECRET_KEY": "k" * 32,
+                "DATA_ENCRYPTION_KEY": base64.b64encode(b"d" * 32).decode(),
+            },
+            "DATABASE_URL",
+        ),
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("command", [("check-config",), ("serve",), ("migrate", "current")])
 def test_a_bad_setting_stops_every_command_with_one_line(
     tmp_path: Path, env: dict[str, str], variable: str, command: tuple[str, ...]
@@ -122,9 +128,16 @@ def test_one_shot_commands_print_their_result_and_log_only_when_asked(tmp_path: 
         "",
     )
     created = tessera(
-        "create-admin", "--email", "root@example.com", "--password", "admin-pass-phrase-9",
-        "--full-name", "Root", cwd=tmp_path, env=env,
-    )  # fmt: skip
+        "create-admin",
+        "--email",
+        "root@example.com",
+        "--password",
+        "admin-pass-phrase-9",
+        "--full-name",
+        "Root",
+        cwd=tmp_path,
+        env=env,
+    )
     assert created.returncode == 0, created.stderr
     assert created.stderr == ""
     (line,) = created.stdout.splitlines()

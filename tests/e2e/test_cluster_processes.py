@@ -75,10 +75,14 @@ async def environment(
         "REDIS_CLUSTER_URL": cluster.topology.url,
         "REDIS_KEY_PREFIX": f"test:{uuid.uuid4().hex[:12]}:",
         "JWT_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-        "RATE_LIMIT_ENABLED": "false", "OUTBOX_SWEEP_SECONDS": "1",
-        "DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_STARTTLS": "false",
+        "RATE_LIMIT_ENABLED": "false",
+        "OUTBOX_SWEEP_SECONDS": "1",
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
     create_admin(tmp_path, env)
     return env
 

@@ -51,8 +51,9 @@ async def test_the_embedded_scheduler_sweeps_events_nobody_relayed(tmp_path: Pat
     async with client_for(settings):
         engine = create_engine(url)
         async with AsyncSession(engine) as session:
-            SqlOutbox(session).record(email_requested("welcome_email", "bob@example.com",
-                                                      {"full_name": "Bob"}))  # fmt: skip
+            SqlOutbox(session).record(
+                email_requested("welcome_email", "bob@example.com", {"full_name": "Bob"})
+            )
             await session.commit()
         await engine.dispose()
         assert len(await eml_files(tmp_path / "outbox", 1, timeout=15)) == 1

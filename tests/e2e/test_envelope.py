@@ -182,9 +182,10 @@ async def test_an_oversized_body_to_an_unknown_route_is_still_413(
     client: AsyncTestClient[Any],
 ) -> None:
     response = await client.post(
-        "/api/v1/nowhere", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        "/api/v1/nowhere",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
         headers={"content-type": "application/json"},
-    )  # fmt: skip
+    )
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
@@ -225,15 +226,22 @@ async def test_validation_errors_name_the_field(
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"name": " "}, "name", "name must be text with at least one character that is not a "
-                                "space."),
-        ({"website": "ftp://a"}, "website", "website must be a URL starting with http:// or https://."),
+        (
+            {"name": " "},
+            "name",
+            "name must be text with at least one character that is not a space.",
+        ),
+        (
+            {"website": "ftp://a"},
+            "website",
+            "website must be a URL starting with http:// or https://.",
+        ),
         ({"code": "abc"}, "code", "code is not in the expected form."),
         ({"name": "Annabel"}, "name", "name must be at most 5 characters long."),
         ({"tags": []}, "tags", "tags must hold at least 1 item."),
         ({"plan": "gold"}, "plan", "'gold' is not one of the values plan accepts."),
     ],
-)  # fmt: skip
+)
 async def test_validation_messages_say_what_is_expected_in_words(
     client: AsyncTestClient[Any], fields: dict[str, Any], field: str, message: str
 ) -> None:
@@ -390,16 +398,25 @@ async def test_lists_are_paginated_with_the_shared_envelope(client: AsyncTestCli
     assert response.status_code == 200
     assert body["data"] == [f"ITEM-{i}" for i in range(40, 45)]
     assert body["pagination"] == {
-        "page": 3, "limit": 20, "total_items": 45, "total_pages": 3,
-        "has_next": False, "has_prev": True,
-    }  # fmt: skip
+        "page": 3,
+        "limit": 20,
+        "total_items": 45,
+        "total_pages": 3,
+        "has_next": False,
+        "has_prev": True,
+    }
 
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"limit": 101}, "limit"), ({"page": 0}, "page"), ({"sort": "password"}, "sort"),
-     ({"order": "up"}, "order"), ({"limit": "many"}, "limit")],
-)  # fmt: skip
+    [
+        ({"limit": 101}, "limit"),
+        ({"page": 0}, "page"),
+        ({"sort": "password"}, "sort"),
+        ({"order": "up"}, "order"),
+        ({"limit": "many"}, "limit"),
+    ],
+)
 async def test_bad_paging_parameters_are_refused_naming_the_parameter(
     client: AsyncTestClient[Any], params: dict[str, Any], field: str
 ) -> None:
@@ -445,11 +462,18 @@ async def test_a_streamed_body_over_the_limit_is_refused_while_reading(sqlite_ur
         sent.append(message)
 
     scope = {
-        "type": "http", "method": "POST", "path": "/api/v1/probe/signup", "raw_path": b"",
-        "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
-        "server": ("tessera.test", 80), "client": ("127.0.0.1", 5000),
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/probe/signup",
+        "raw_path": b"",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "http_version": "1.1",
+        "server": ("tessera.test", 80),
+        "client": ("127.0.0.1", 5000),
         "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
-    }  # fmt: skip
+    }
     await app(scope, receive, send)  # type: ignore[arg-type]
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = json.loads(

@@ -117,8 +117,11 @@ def _run_until_ready(
     with log.open("w") as sink:
         process = subprocess.Popen(
             ["bash", "-euo", "pipefail", "-c", script],
-            cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=cwd,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         return _wait_for_ready(f"http://127.0.0.1:{port}", process, log), log.read_text()
     finally:
@@ -166,9 +169,16 @@ async def test_commands_that_store_no_object_need_no_s3_in_production(
     assert "S3_BUCKET=  (default)" in checked.stdout
     assert "tessera: warning: S3_BUCKET: is not set" in checked.stderr
     created = tessera(
-        "create-admin", "--email", "root@example.com", "--password", "admin-pass-phrase-9",
-        "--full-name", "Root", cwd=tmp_path, env=app,
-    )  # fmt: skip
+        "create-admin",
+        "--email",
+        "root@example.com",
+        "--password",
+        "admin-pass-phrase-9",
+        "--full-name",
+        "Root",
+        cwd=tmp_path,
+        env=app,
+    )
     assert created.returncode == 0, created.stderr
     assert uuid.UUID(created.stdout.strip().splitlines()[-1])
     for command in (("serve",), ("worker",), ("backup",)):
@@ -201,18 +211,20 @@ async def _links_of_a_new_user(api: str) -> dict[str, str]:
         detail = await client.get(f"/api/v1/files/{sent.json()['data']['id']}", headers=headers)
         download_url = detail.json()["data"]["download_url"]
         avatar = await client.put(
-            "/api/v1/users/me/avatar", files={"file": ("a.png", PNG, "image/png")},
+            "/api/v1/users/me/avatar",
+            files={"file": ("a.png", PNG, "image/png")},
             headers=headers,
-        )  # fmt: skip
+        )
         assert avatar.status_code == 200, avatar.text
         avatar_url = avatar.json()["data"]["avatar_url"]
         parts = urlsplit(avatar_url)  # asked here, wherever it points
         redirect = await client.get(f"{parts.path}?{parts.query}", headers=headers)
         assert redirect.status_code == 307, redirect.text
         started = await client.post(
-            "/api/v1/files/uploads", json={"content_type": "application/pdf",
-                                           "size_bytes": len(PDF)}, headers=headers,
-        )  # fmt: skip
+            "/api/v1/files/uploads",
+            json={"content_type": "application/pdf", "size_bytes": len(PDF)},
+            headers=headers,
+        )
         assert started.status_code == 201, started.text
         ticket = started.json()["data"]
         links = {
@@ -255,10 +267,14 @@ def test_serve_reload_as_the_quickstart_shows_it(tmp_path: Path) -> None:
     with running_server(tmp_path, {"LOG_LEVEL": "INFO"}, args=("--reload",)) as server:
         registered = httpx.post(
             f"{server.url}/api/v1/auth/register",
-            json={"email": "a@example.com", "password": "reload-pass-phrase-9",
-                  "full_name": "A", "terms_accepted": True},
+            json={
+                "email": "a@example.com",
+                "password": "reload-pass-phrase-9",
+                "full_name": "A",
+                "terms_accepted": True,
+            },
             timeout=20,
-        )  # fmt: skip
+        )
         assert registered.status_code == 201, registered.text
         (tmp_path / "notes.txt").write_text("a file written beside the server")
         time.sleep(1)  # the reloader looks every 50 ms: enough for it to notice, if it would
@@ -300,10 +316,21 @@ def test_sigterm_to_just_serve_stops_the_server(tmp_path: Path) -> None:
     env = BASE_ENV | {"PATH": f"{just.parent}:{BASE_ENV['PATH']}", "LOG_LEVEL": "WARNING"}
     log = (tmp_path / "just.log").open("w")
     process = subprocess.Popen(
-        [str(just), "-f", str(README.parent / "Justfile"), "-d", str(tmp_path),
-         "serve", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            str(just),
+            "-f",
+            str(README.parent / "Justfile"),
+            "-d",
+            str(tmp_path),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         server = RunningServer(process, port, tmp_path / "just.log")
         wait_until_up(server)

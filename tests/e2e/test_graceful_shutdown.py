@@ -82,8 +82,9 @@ async def test_a_dependency_stopped_mid_load_gives_503s_then_200s_without_a_rest
                 "REDIS_URL": redis.render_as_string(hide_password=False),
                 "REDIS_KEY_PREFIX": prefix,
                 "JWT_SECRET_KEY": "outage-test-key-of-forty-characters-!!!!",
-                "RATE_LIMIT_API_PER_MINUTE": "100000", "LOG_LEVEL": "WARNING",
-            }  # fmt: skip
+                "RATE_LIMIT_API_PER_MINUTE": "100000",
+                "LOG_LEVEL": "WARNING",
+            }
             with running_server(tmp_path, env) as server:
                 outcomes = await _load_through_an_outage(server.url, proxy)
                 still_running = server.process.poll() is None
@@ -154,9 +155,13 @@ def test_ctrl_c_to_the_whole_process_group_stops_cleanly(tmp_path: Path) -> None
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-        cwd=tmp_path, env=BASE_ENV | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=BASE_ENV | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _wait_for_health(f"http://127.0.0.1:{port}", process)
         os.killpg(process.pid, signal.SIGINT)

@@ -52,9 +52,11 @@ async def login_role(migrated: str) -> AsyncIterator[tuple[str, str]]:
     await admin_execute(migrated, f"CREATE ROLE {name} LOGIN IN ROLE {services.APP_ROLE}")
     yield name, make_url(migrated).set(username=name).render_as_string(hide_password=False)
     await admin_execute(
-        migrated, f"REASSIGN OWNED BY {name} TO CURRENT_USER", f"DROP OWNED BY {name}",
+        migrated,
+        f"REASSIGN OWNED BY {name} TO CURRENT_USER",
+        f"DROP OWNED BY {name}",
         f"DROP ROLE {name}",
-    )  # fmt: skip
+    )
 
 
 def database_lines(stderr: str) -> list[str]:

@@ -32,9 +32,12 @@ async def test_embedded_mode_is_ready_and_reports_each_module(sqlite_url: str) -
         unknown = await client.get("/health/telepathy")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {
-        "database": "healthy", "cache": "healthy", "queue": "healthy", "email": "healthy",
+        "database": "healthy",
+        "cache": "healthy",
+        "queue": "healthy",
+        "email": "healthy",
         "storage": "healthy",
-    }  # fmt: skip
+    }
     assert database.status_code == 200
     assert set(database.json()) == {"status", "module", "timestamp"}
     assert database.json()["module"] == "database"

@@ -56,8 +56,13 @@ def nul_cases(world: World) -> list[Case]:
         Case(None, "POST", f"{API}/auth/password/forgot", "email", {"email": NUL}),
         Case(None, "POST", f"{API}/auth/verify-email", "token", {"token": NUL}),
         Case(None, "POST", f"{API}/auth/refresh", "refresh_token", {"refresh_token": NUL}),
-        Case(None, "POST", f"{API}/auth/password/reset", "token",
-             {"token": NUL, "new_password": "a-new-pass-99"}),
+        Case(
+            None,
+            "POST",
+            f"{API}/auth/password/reset",
+            "token",
+            {"token": NUL, "new_password": "a-new-pass-99"},
+        ),
         Case("acme_user", "PUT", f"{API}/users/me", "full_name", {"full_name": NUL}),
         Case("acme_user", "PUT", f"{API}/users/me", "avatar_url", {"avatar_url": NUL}),
         Case("acme_admin", "GET", f"{API}/users", "search", params={"search": NUL}),
@@ -65,21 +70,41 @@ def nul_cases(world: World) -> list[Case]:
         Case("acme_admin", "PATCH", f"{API}/tenants/{world.acme}", "name", {"name": NUL}),
         Case("acme_admin", "POST", f"{API}/invitations", "email", {"email": NUL}),
         Case("acme_admin", "POST", f"{API}/webhooks", "description", hook | {"description": NUL}),
-        Case("acme_admin", "POST", f"{API}/webhooks", "events[1]",
-             hook | {"events": ["user.created", NUL]}),
+        Case(
+            "acme_admin",
+            "POST",
+            f"{API}/webhooks",
+            "events[1]",
+            hook | {"events": ["user.created", NUL]},
+        ),
         Case("acme_user", "GET", f"{API}/files", "search", params={"search": NUL}),
         Case("acme_user", "GET", f"{API}/files", "content_type", params={"content_type": NUL}),
-        Case("acme_user", "POST", f"{API}/files/uploads", "filename",
-             {"filename": NUL, "content_type": "text/plain"}),
+        Case(
+            "acme_user",
+            "POST",
+            f"{API}/files/uploads",
+            "filename",
+            {"filename": NUL, "content_type": "text/plain"},
+        ),
         Case("admin", "GET", f"{API}/admin/feature-flags", "search", params={"search": NUL}),
         Case("admin", "GET", f"{API}/admin/feature-flags/a%00b", "key"),
         Case("admin", "POST", f"{API}/admin/feature-flags", "key", {"key": NUL}),
-        Case("admin", "POST", f"{API}/admin/feature-flags", "description",
-             {"key": "nul-flag", "description": NUL}),
-        Case("admin", "POST", f"{API}/notifications", "title",
-             {"title": NUL, "body": "b", "global": True}),
+        Case(
+            "admin",
+            "POST",
+            f"{API}/admin/feature-flags",
+            "description",
+            {"key": "nul-flag", "description": NUL},
+        ),
+        Case(
+            "admin",
+            "POST",
+            f"{API}/notifications",
+            "title",
+            {"title": NUL, "body": "b", "global": True},
+        ),
         Case("admin", "GET", f"{API}/users", "query parameter name", params={NUL: "x"}),
-    ]  # fmt: skip
+    ]
 
 
 async def test_a_nul_in_any_string_is_a_400_naming_the_field(running: Running) -> None:
@@ -105,9 +130,16 @@ async def test_a_nul_in_any_string_is_a_400_naming_the_field(running: Running) -
 def multipart(disposition: bytes, content: bytes = b"hello\n") -> tuple[bytes, dict[str, str]]:
     boundary = b"hostile-boundary"
     body = (
-        b"--" + boundary + b"\r\nContent-Disposition: form-data; " + disposition
-        + b"\r\nContent-Type: text/plain\r\n\r\n" + content + b"\r\n--" + boundary + b"--\r\n"
-    )  # fmt: skip
+        b"--"
+        + boundary
+        + b"\r\nContent-Disposition: form-data; "
+        + disposition
+        + b"\r\nContent-Type: text/plain\r\n\r\n"
+        + content
+        + b"\r\n--"
+        + boundary
+        + b"--\r\n"
+    )
     return body, {"content-type": f"multipart/form-data; boundary={boundary.decode()}"}
 
 
@@ -159,9 +191,10 @@ async def test_json_nested_deeper_than_the_limit_is_a_400_on_every_json_endpoint
     assert len(operations) >= 15
     headers = running.world.headers["admin"] | {"content-type": "application/json"}
     bodies = (  # (body, too deep?): 1,000 levels in 2 KB, 65 levels, brackets in a string
-        (nested(1000), True), (b'{"a": ' + nested(64) + b"}", True),
+        (nested(1000), True),
+        (b'{"a": ' + nested(64) + b"}", True),
         (b'{"a": "' + b"[" * 900 + b'"}', False),
-    )  # fmt: skip
+    )
     wrong = []
     for method, path in operations:
         for body, deep in bodies:
@@ -189,9 +222,10 @@ async def test_a_body_at_the_limit_is_decoded_and_one_past_it_is_not(running: Ru
 
 async def test_a_json_body_that_is_not_utf8_is_a_400(running: Running) -> None:
     response = await running.client.post(
-        f"{API}/auth/login", content=b'{"email": "\xff@example.com", "password": "x"}',
+        f"{API}/auth/login",
+        content=b'{"email": "\xff@example.com", "password": "x"}',
         headers={"content-type": "application/json"},
-    )  # fmt: skip
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
@@ -199,9 +233,10 @@ async def test_a_json_body_that_is_not_utf8_is_a_400(running: Running) -> None:
 async def test_a_user_agent_is_kept_without_its_control_characters(running: Running) -> None:
     tokens = await login(running.client, "staff@acme.test")
     response = await running.client.post(
-        f"{API}/auth/login", json={"email": "staff@acme.test", "password": "correct horse battery"},
+        f"{API}/auth/login",
+        json={"email": "staff@acme.test", "password": "correct horse battery"},
         headers={"user-agent": "Evil\x00Agent\x1b/1.0"},
-    )  # fmt: skip
+    )
     assert response.status_code == 200, response.text
     sessions = await running.client.get(f"{API}/auth/sessions", headers=bearer(tokens))
     agents = {session["user_agent"] for session in sessions.json()["data"]}
@@ -232,8 +267,9 @@ async def test_head_answers_wherever_get_does_with_the_same_status_and_no_body(
         got = await running.client.get(path, headers=headers, follow_redirects=False)
         head = await running.client.head(path, headers=headers, follow_redirects=False)
         same = (head.status_code, head.headers.get("content-type")) == (
-            got.status_code, got.headers.get("content-type"),
-        )  # fmt: skip
+            got.status_code,
+            got.headers.get("content-type"),
+        )
         if not same or head.content != b"" or "content-length" not in head.headers:
             wrong.append((path, got.status_code, head.status_code, head.content[:40]))
     assert wrong == []

@@ -32,9 +32,14 @@ from tests.e2e.harness import settings_for
 async def deleted_user(url: str, deleted_at: datetime) -> uuid.UUID:
     engine = create_engine(url)
     tenant = uuid.uuid4()
-    user = User.register(tenant_id=tenant, email=f"{tenant.hex[:8]}@example.com",
-                         password_hash="x", full_name="A", role=Role.USER,
-                         now=deleted_at - timedelta(days=1))  # fmt: skip
+    user = User.register(
+        tenant_id=tenant,
+        email=f"{tenant.hex[:8]}@example.com",
+        password_hash="x",
+        full_name="A",
+        role=Role.USER,
+        now=deleted_at - timedelta(days=1),
+    )
     user.soft_delete(deleted_at)
     async with AsyncSession(engine) as session:
         await SqlTenantRepository(session).create(tenant_id=tenant, name="T")
@@ -59,15 +64,22 @@ async def test_housekeeping_runs_every_features_chores_with_the_configured_reten
         async with container() as request:
             chores = await request.get(list[Chore])
             assert [type(chore) for chore in chores] == [
-                PruneFinishedJobs, PruneSpentLinks, PurgeDeletedAccounts, ReconcileFiles,
-            ]  # fmt: skip
+                PruneFinishedJobs,
+                PruneSpentLinks,
+                PurgeDeletedAccounts,
+                ReconcileFiles,
+            ]
         async with container() as request:
             done = await (await request.get(RunHousekeeping)).execute()
     finally:
         await container.close()
 
-    assert done == {"PruneFinishedJobs": 0, "PruneSpentLinks": 0, "PurgeDeletedAccounts": 1,
-                    "ReconcileFiles": 0}  # fmt: skip
+    assert done == {
+        "PruneFinishedJobs": 0,
+        "PruneSpentLinks": 0,
+        "PurgeDeletedAccounts": 1,
+        "ReconcileFiles": 0,
+    }
     engine = create_engine(url)
     async with AsyncSession(engine) as session:
         left = set((await session.execute(select(UserModel.id))).scalars())

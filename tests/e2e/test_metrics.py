@@ -94,11 +94,14 @@ async def test_metrics_of_several_server_workers_are_added_up(tmp_path: Path) ->
     async with services.throwaway_database() as url, services.redis_namespace() as prefix:
         await asyncio.to_thread(migrations.upgrade, url)
         env = {
-            "DATABASE_URL": await services.as_app_role(url), "REDIS_URL": services.TEST_REDIS_URL,
-            "REDIS_KEY_PREFIX": prefix, "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-            "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": await services.as_app_role(url),
+            "REDIS_URL": services.TEST_REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOG_LEVEL": "WARNING",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        }  # fmt: skip
+        }
         with running_server(tmp_path, env, workers=2) as server:
             # New connections, many at once, so both workers take some of them.
             async def one() -> int:

@@ -126,8 +126,12 @@ class Load:
         while not stop.is_set():
             n += 1
             email = f"user-{n}@example.com"
-            body = {"email": email, "password": PASSWORD, "full_name": f"User {n}",
-                    "terms_accepted": True}  # fmt: skip
+            body = {
+                "email": email,
+                "password": PASSWORD,
+                "full_name": f"User {n}",
+                "terms_accepted": True,
+            }
             registered = await self.client.post("/api/v1/auth/register", json=body)
             self.statuses[registered.status_code] += 1
             if registered.status_code == 201:
@@ -148,8 +152,13 @@ class Load:
 
 async def setup_admin(client: httpx.AsyncClient, receiver: Receiver) -> Load:
     """The tenant admin, signed in, with a webhook on `user.updated` to `receiver`."""
-    body = {"email": ADMIN, "password": PASSWORD, "full_name": "Boss", "terms_accepted": True,
-            "tenant_name": "Acme"}  # fmt: skip
+    body = {
+        "email": ADMIN,
+        "password": PASSWORD,
+        "full_name": "Boss",
+        "terms_accepted": True,
+        "tenant_name": "Acme",
+    }
     assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
     load = Load(client)
     assert await load.log_in() == 200
@@ -225,9 +234,15 @@ Fault = Callable[[], Awaitable[None]]
 
 
 async def ride_out(
-    env: dict[str, str], tmp_path: Path, smtp: FakeSmtpServer, receiver: Receiver,
-    *, down: Fault, up: Fault, resent: bool = False,
-) -> Run:  # fmt: skip
+    env: dict[str, str],
+    tmp_path: Path,
+    smtp: FakeSmtpServer,
+    receiver: Receiver,
+    *,
+    down: Fault,
+    up: Fault,
+    resent: bool = False,
+) -> Run:
     """Serve, a worker and a scheduler under load; `down()`, 4 s, `up()`, 4 s; then every
     process is still running and everything recorded is delivered."""
     with (
@@ -268,17 +283,24 @@ async def ride_out(
 
 
 async def test_every_process_rides_out_a_redis_restart_and_nothing_is_lost(
-    environment: dict[str, str], postgres_url: str, own_redis: RedisServer,
-    smtp: FakeSmtpServer, receiver: Receiver, tmp_path: Path,
-) -> None:  # fmt: skip
+    environment: dict[str, str],
+    postgres_url: str,
+    own_redis: RedisServer,
+    smtp: FakeSmtpServer,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
     await asyncio.to_thread(migrations.upgrade, postgres_url)
     database = await services.as_app_role(postgres_url)
     env = environment | {"DATABASE_URL": database, "REDIS_URL": own_redis.url}
     run = await ride_out(
-        env, tmp_path, smtp, receiver,
+        env,
+        tmp_path,
+        smtp,
+        receiver,
         down=lambda: asyncio.to_thread(own_redis.stop),
         up=lambda: asyncio.to_thread(own_redis.start),
-    )  # fmt: skip
+    )
     assert set(run.during.values()) == {0.0}, run.during  # the worker's metrics show it
     assert set(run.after.values()) == {1.0}, run.after
     assert len(run.after) == 3
@@ -302,9 +324,14 @@ async def terminate_connections(cluster_url: str) -> None:
 
 @pytest.mark.parametrize("fault", ["restart", "terminate"])
 async def test_every_process_rides_out_postgresql_going_away(
-    environment: dict[str, str], own_postgres: PostgresCluster, redis_prefix: str,
-    smtp: FakeSmtpServer, receiver: Receiver, tmp_path: Path, fault: str,
-) -> None:  # fmt: skip
+    environment: dict[str, str],
+    own_postgres: PostgresCluster,
+    redis_prefix: str,
+    smtp: FakeSmtpServer,
+    receiver: Receiver,
+    tmp_path: Path,
+    fault: str,
+) -> None:
     database = make_url(own_postgres.url).set(username=services.APP_ROLE)
     env = environment | {
         "DATABASE_URL": database.render_as_string(hide_password=False),

@@ -48,10 +48,23 @@ def granian_servers(count: int, env: dict[str, str], logs: Path) -> Iterator[lis
 def _start(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
     port = free_port()
     command = [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-ws",
-        "--log-level", "warning", "tests.e2e.ratelimit_app:create",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "tests.e2e.ratelimit_app:create",
+    ]
     with log.open("w") as sink:
         process = subprocess.Popen(
             command,

@@ -49,9 +49,12 @@ def server_env(database_url: str, redis_prefix: str, **extra: str) -> dict[str, 
 def small_pool(database: str, redis_prefix: str, tmp_path: Path) -> Iterator[RunningServer]:
     """Two connections, no overflow, and 50 ms to wait for one."""
     env = server_env(
-        database, redis_prefix, DATABASE_POOL_SIZE="2", DATABASE_MAX_OVERFLOW="0",
+        database,
+        redis_prefix,
+        DATABASE_POOL_SIZE="2",
+        DATABASE_MAX_OVERFLOW="0",
         DATABASE_POOL_TIMEOUT="0.05",
-    )  # fmt: skip
+    )
     with running_server(tmp_path, env) as server:
         yield server
 

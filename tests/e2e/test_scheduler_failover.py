@@ -76,10 +76,13 @@ class Schedulers:
 @pytest.fixture
 def env(redis_prefix: str, tmp_path: Path) -> dict[str, str]:
     return {
-        "REDIS_URL": services.TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix,
-        "SCHEDULER_LEASE_SECONDS": str(LEASE), "OUTBOX_SWEEP_SECONDS": "1",
-        "DATA_DIR": str(tmp_path), "LOG_LEVEL": "INFO",
-    }  # fmt: skip
+        "REDIS_URL": services.TEST_REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "SCHEDULER_LEASE_SECONDS": str(LEASE),
+        "OUTBOX_SWEEP_SECONDS": "1",
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "INFO",
+    }
 
 
 @pytest.fixture
@@ -99,8 +102,14 @@ def sweeps(prefix: str) -> list[Sent]:
         message = json.loads(fields[b"data"])
         labels = message["labels"]
         received = int(stream_id.split(b"-")[0]) / 1000
-        found.append(Sent(message["task_name"], datetime.fromisoformat(labels["scheduled_for"]),
-                          labels["sent_by"], received))  # fmt: skip
+        found.append(
+            Sent(
+                message["task_name"],
+                datetime.fromisoformat(labels["scheduled_for"]),
+                labels["sent_by"],
+                received,
+            )
+        )
     assert {sent.task for sent in found} <= {SWEEP_OUTBOX}
     return found
 
@@ -175,8 +184,9 @@ def test_a_stalled_leader_stops_before_sending_once_its_lease_has_passed_on(
     sent = sweeps(redis_prefix)
     (lost,) = leader.said("scheduler lost the lead")
     assert (lost["lease"], lost["holder"]) == (
-        f"{redis_prefix}tessera:scheduler:lease", leader.holder,
-    )  # fmt: skip
+        f"{redis_prefix}tessera:scheduler:lease",
+        leader.holder,
+    )
     assert lost["reason"] == "ran out or taken"
     assert [s for s in sent if s.sent_by == leader.holder and s.received_at > resumed_at] == []
     after_stall = [s for s in sent if s.received_at > stalled_at]

@@ -111,14 +111,20 @@ async def deployment(
         "DATABASE_URL": await services.as_app_role(postgres_url),
         **{key.upper(): value for key, value in settings_of(sentinel.topology).items()},
         "JWT_SECRET_KEY": "failover-tests-" + "f" * 40,
-        "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_STARTTLS": "false",
         # The load tells each request's client IP apart, so that only the rate-limit check
         # afterwards meets the `auth` limit.
         "TRUSTED_PROXIES": "127.0.0.1",
         "EMAIL_PER_ACCOUNT_PER_HOUR": "1000",  # every password reset of the load is emailed
-        "OUTBOX_SWEEP_SECONDS": "1", "JOB_RETRY_BASE_SECONDS": "1", "JOB_LEASE_SECONDS": "3",
-        "QUEUE_REDELIVERY_SECONDS": "2", "DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        "OUTBOX_SWEEP_SECONDS": "1",
+        "JOB_RETRY_BASE_SECONDS": "1",
+        "JOB_LEASE_SECONDS": "3",
+        "QUEUE_REDELIVERY_SECONDS": "2",
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
     create_admin(tmp_path, env)
     with ExitStack() as stack:
         servers = []
@@ -146,9 +152,11 @@ class Load:
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=30) as http:
-            await asyncio.gather(self._loop(http, self._me, 0.02),
-                                 self._loop(http, self._register, 0.05),
-                                 self._loop(http, self._forgot, 0.1))  # fmt: skip
+            await asyncio.gather(
+                self._loop(http, self._me, 0.02),
+                self._loop(http, self._register, 0.05),
+                self._loop(http, self._forgot, 0.1),
+            )
 
     def stop(self) -> None:
         self._stop.set()
@@ -236,8 +244,11 @@ async def signed_in(urls: list[str]) -> tuple[list[str], list[str]]:
     async with httpx.AsyncClient(timeout=30) as http:
         for n, email in enumerate(emails):
             body = {"email": email, "password": PASSWORD, "full_name": "U", "terms_accepted": True}
-            made = await http.post(f"{urls[n % 2]}/api/v1/auth/register", json=body,
-                                   headers={"X-Forwarded-For": f"192.0.2.{n + 1}"})  # fmt: skip
+            made = await http.post(
+                f"{urls[n % 2]}/api/v1/auth/register",
+                json=body,
+                headers={"X-Forwarded-For": f"192.0.2.{n + 1}"},
+            )
             assert made.status_code == 201, made.text
     tokens = [(await login(urls[n % 2], email))["access_token"] for n, email in enumerate(emails)]
     return emails, tokens
@@ -287,17 +298,20 @@ async def test_a_sentinel_failover_under_load_answers_2xx_or_503_and_loses_no_em
         async with httpx.AsyncClient(timeout=30) as http:
             # Sessions begun (and replicated) before the kill, on either server.
             for n, token in enumerate(tokens):
-                me = await http.get(f"{(a, b)[n % 2]}/api/v1/users/me",
-                                    headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                me = await http.get(
+                    f"{(a, b)[n % 2]}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+                )
                 assert me.status_code == 200, me.text
                 assert me.json()["data"]["email"] == emails[n]
             # Rate limits count on the new primary, across both servers: one client IP.
             limited = [
-                await http.post(f"{(a, b)[n % 2]}/api/v1/auth/password/forgot",
-                                json={"email": emails[0]},
-                                headers={"X-Forwarded-For": "198.51.100.7"})
+                await http.post(
+                    f"{(a, b)[n % 2]}/api/v1/auth/password/forgot",
+                    json={"email": emails[0]},
+                    headers={"X-Forwarded-For": "198.51.100.7"},
+                )
                 for n in range(AUTH_LIMIT + 1)
-            ]  # fmt: skip
+            ]
             assert [r.status_code for r in limited] == [202] * AUTH_LIMIT + [429]
             assert int(limited[-1].headers["retry-after"]) >= 1
 
@@ -315,8 +329,9 @@ async def test_a_sentinel_failover_under_load_answers_2xx_or_503_and_loses_no_em
     after = f"after-{uuid.uuid4().hex[:8]}@example.com"
     async with httpx.AsyncClient(timeout=30) as http:
         body = {"email": after, "password": PASSWORD, "full_name": "After", "terms_accepted": True}
-        made = await http.post(f"{b}/api/v1/auth/register", json=body,
-                               headers={"X-Forwarded-For": "198.51.100.8"})  # fmt: skip
+        made = await http.post(
+            f"{b}/api/v1/auth/register", json=body, headers={"X-Forwarded-For": "198.51.100.8"}
+        )
         assert made.status_code == 201, made.text
     deadline = time.monotonic() + 60
     while True:

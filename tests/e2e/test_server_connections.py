@@ -33,10 +33,13 @@ async def environment(postgres_url: str, redis_prefix: str, tmp_path: Path) -> d
     await asyncio.to_thread(migrations.upgrade, postgres_url)
     return {
         "DATABASE_URL": await services.as_app_role(postgres_url),
-        "REDIS_URL": services.TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix,
-        "JWT_SECRET_KEY": "connections-test-key-" + "k" * 30, "RATE_LIMIT_ENABLED": "false",
-        "LOG_LEVEL": "WARNING", "DATA_DIR": str(tmp_path),
-    }  # fmt: skip
+        "REDIS_URL": services.TEST_REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "JWT_SECRET_KEY": "connections-test-key-" + "k" * 30,
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+        "DATA_DIR": str(tmp_path),
+    }
 
 
 @pytest.fixture
@@ -119,10 +122,13 @@ def small_body_refused_unread(connection: socket.socket) -> None:
     """A body the handler never reads: logout takes none, and the token is no good."""
     body = b'{"some": "thing"}'
     connection.sendall(
-        b"POST /api/v1/auth/logout HTTP/1.1\r\n" + HOST + JSON
+        b"POST /api/v1/auth/logout HTTP/1.1\r\n"
+        + HOST
+        + JSON
         + b"Authorization: Bearer not-a-token\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-    )  # fmt: skip
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
 
 
 @pytest.mark.timeout(180)

@@ -29,10 +29,12 @@ async def test_a_bucket_is_used_when_s3_is_configured(
     sqlite_url: str, s3_server: FakeS3Server
 ) -> None:
     settings = settings_for(
-        database_url=sqlite_url, s3_endpoint_url=s3_server.endpoint_url,
-        s3_bucket=s3_server.create_bucket(), aws_access_key_id=fake_s3.ACCESS_KEY_ID,
+        database_url=sqlite_url,
+        s3_endpoint_url=s3_server.endpoint_url,
+        s3_bucket=s3_server.create_bucket(),
+        aws_access_key_id=fake_s3.ACCESS_KEY_ID,
         aws_secret_access_key=fake_s3.SECRET_ACCESS_KEY,
-    )  # fmt: skip
+    )
     async with client_for(settings) as client:
         storage = await app_storage(client)
         module = await client.get("/health/storage")
@@ -49,9 +51,12 @@ async def test_a_store_that_does_not_answer_makes_the_app_unready(sqlite_url: st
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = settings_for(
-        database_url=sqlite_url, s3_endpoint_url=f"http://127.0.0.1:{port}", s3_bucket="gone",
-        aws_access_key_id="a", aws_secret_access_key="s",
-    )  # fmt: skip
+        database_url=sqlite_url,
+        s3_endpoint_url=f"http://127.0.0.1:{port}",
+        s3_bucket="gone",
+        aws_access_key_id="a",
+        aws_secret_access_key="s",
+    )
     async with client_for(settings) as client:
         module = await client.get("/health/storage")
         ready = await client.get("/health/ready")

@@ -108,10 +108,13 @@ async def test_every_operation_refuses_an_unknown_parameter_before_it_runs(
     ]
     assert len(operations) >= 50
     operations += [  # outside the document
-        ("GET", "/docs"), ("GET", "/schema"), ("GET", "/schema/openapi.json"),
-        ("GET", "/schema/assets/swagger-ui.css"), ("GET", f"{API}/storage/objects"),
+        ("GET", "/docs"),
+        ("GET", "/schema"),
+        ("GET", "/schema/openapi.json"),
+        ("GET", "/schema/assets/swagger-ui.css"),
+        ("GET", f"{API}/storage/objects"),
         ("PUT", f"{API}/storage/objects"),
-    ]  # fmt: skip
+    ]
     headers = world.headers["admin"]
     wrong = []
     for method, path in operations:
@@ -175,9 +178,10 @@ async def test_every_documented_parameter_is_taken(running: Running) -> None:
 async def test_signed_storage_links_work_and_take_nothing_else(running: Running) -> None:
     client, headers = running.client, running.world.headers["acme_user"]
     started = await client.post(
-        f"{API}/files/uploads", headers=headers,
+        f"{API}/files/uploads",
+        headers=headers,
         json={"filename": "report.pdf", "content_type": "application/pdf", "size_bytes": len(PDF)},
-    )  # fmt: skip
+    )
     assert started.status_code == 201, started.text
     ticket = started.json()["data"]
     put = await client.put(path_of(ticket["url"]), content=PDF, headers=ticket["headers"])
@@ -193,8 +197,9 @@ async def test_signed_storage_links_work_and_take_nothing_else(running: Running)
     refused(await client.get(f"{link}&colour=red"), "colour")
     refused(await client.get(f"{link}&token=again"), "token")
 
-    avatar = await client.put(f"{API}/users/me/avatar", files={"file": ("a.png", PNG)},
-                              headers=headers)  # fmt: skip
+    avatar = await client.put(
+        f"{API}/users/me/avatar", files={"file": ("a.png", PNG)}, headers=headers
+    )
     assert avatar.status_code == 200, avatar.text
     avatar_url = path_of(avatar.json()["data"]["avatar_url"])
     assert "?v=1.png" in avatar_url
@@ -222,9 +227,10 @@ async def test_the_docs_assets_and_preflights_keep_their_queries(running: Runnin
         assert (await client.get(asset)).status_code == 200, asset
     refused(await client.get("/schema/assets/swagger-ui.css?colour=red"), "colour")
     preflight = await client.options(
-        f"{API}/files", params={"search": "report"},
+        f"{API}/files",
+        params={"search": "report"},
         headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
-    )  # fmt: skip
+    )
     assert preflight.status_code in (200, 204), preflight.text
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
 
@@ -232,16 +238,19 @@ async def test_the_docs_assets_and_preflights_keep_their_queries(running: Runnin
 async def test_a_multipart_part_next_to_file_is_a_400_naming_it(running: Running) -> None:
     client, headers = running.client, running.world.headers["acme_user"]
     extra = await client.post(
-        f"{API}/files", files={"file": ("a.pdf", PDF, "application/pdf")},
-        data={"description": "quarterly"}, headers=headers,
-    )  # fmt: skip
+        f"{API}/files",
+        files={"file": ("a.pdf", PDF, "application/pdf")},
+        data={"description": "quarterly"},
+        headers=headers,
+    )
     assert refused(extra, "description")["message"] == (
         "The multipart field `description` is not accepted: send only `file`."
     )
     second_file = await client.post(
-        f"{API}/files", headers=headers,
+        f"{API}/files",
+        headers=headers,
         files=[("file", ("a.pdf", PDF, "application/pdf")), ("thumbnail", ("t.png", PNG))],
-    )  # fmt: skip
+    )
     refused(second_file, "thumbnail")
     assert (await client.get(f"{API}/files", headers=headers)).json()["data"] == []
     alone = await client.post(
@@ -249,8 +258,12 @@ async def test_a_multipart_part_next_to_file_is_a_400_naming_it(running: Running
     )
     assert alone.status_code == 201, alone.text
 
-    avatar = await client.put(f"{API}/users/me/avatar", files={"file": ("a.png", PNG)},
-                              data={"crop": "square"}, headers=headers)  # fmt: skip
+    avatar = await client.put(
+        f"{API}/users/me/avatar",
+        files={"file": ("a.png", PNG)},
+        data={"crop": "square"},
+        headers=headers,
+    )
     refused(avatar, "crop")
     me = (await client.get(f"{API}/users/me", headers=headers)).json()["data"]
     assert me["avatar_url"] is None

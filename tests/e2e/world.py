@@ -49,9 +49,11 @@ async def build_world(client: Client) -> World:
     await register(client, "root@ops.test", tenant_name="Operations")
     await set_membership(client, "root@ops.test", role="admin", tenant_id=acme)
     emails = {
-        "acme_admin": "boss@acme.test", "acme_user": "staff@acme.test",
-        "globex_admin": "boss@globex.test", "globex_user": "staff@globex.test",
+        "acme_admin": "boss@acme.test",
+        "acme_user": "staff@acme.test",
+        "globex_admin": "boss@globex.test",
+        "globex_user": "staff@globex.test",
         "admin": "root@ops.test",
-    }  # fmt: skip
+    }
     headers = {name: bearer(await login(client, email)) for name, email in emails.items()}
     return World(acme=acme, globex=globex, headers=headers)

@@ -25,9 +25,13 @@ class MemoryStorage:
         self.deleted: list[str] = []
 
     async def put(
-        self, key: str, body: Body, *, content_type: str,
+        self,
+        key: str,
+        body: Body,
+        *,
+        content_type: str,
         metadata: Mapping[str, str] | None = None,
-    ) -> StoredObject:  # fmt: skip
+    ) -> StoredObject:
         self.puts += 1
         if isinstance(body, bytes):
             data = body
@@ -38,10 +42,13 @@ class MemoryStorage:
                 parts.append(chunk)
             data = b"".join(parts)
         stored = StoredObject(
-            key=key, size_bytes=len(data), content_type=content_type,
+            key=key,
+            size_bytes=len(data),
+            content_type=content_type,
             metadata={k.lower(): v for k, v in (metadata or {}).items()},
-            etag=hashlib.sha256(data).hexdigest(), last_modified=datetime.now(UTC),
-        )  # fmt: skip
+            etag=hashlib.sha256(data).hexdigest(),
+            last_modified=datetime.now(UTC),
+        )
         self.objects[key] = (data, stored)
         return stored
 

@@ -35,9 +35,15 @@ def s3_accepts(
         f"{_uri(name)}={_uri(value)}" for name, value in sorted(query.items())
     )
     canonical_request = "\n".join(
-        [method, parts.path, canonical_query, canonical_headers,
-         query["X-Amz-SignedHeaders"], "UNSIGNED-PAYLOAD"]
-    )  # fmt: skip
+        [
+            method,
+            parts.path,
+            canonical_query,
+            canonical_headers,
+            query["X-Amz-SignedHeaders"],
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
     _access_key, day, region, service, terminal = query["X-Amz-Credential"].split("/")
     string_to_sign = "\n".join(
         [

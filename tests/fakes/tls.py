@@ -31,8 +31,11 @@ class TestAuthority:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tessera test CA")])
         ca = (
-            x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-            .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(hours=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -41,13 +44,14 @@ class TestAuthority:
                 x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
             )
             .sign(ca_key, hashes.SHA256())
-        )  # fmt: skip
+        )
         key = ec.generate_private_key(ec.SECP256R1())
         names = [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
         leaf = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key())
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(hours=1))
@@ -60,7 +64,7 @@ class TestAuthority:
                 critical=False,
             )
             .sign(ca_key, hashes.SHA256())
-        )  # fmt: skip
+        )
         folder.mkdir(parents=True, exist_ok=True)
         self.ca_file = folder / "test-ca.pem"
         self.cert_file = folder / "server.pem"
@@ -69,10 +73,11 @@ class TestAuthority:
         self.cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
         self.key_file.write_bytes(
             key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-        )  # fmt: skip
+        )
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -82,7 +87,13 @@ class TestAuthority:
 
 def _usage(*, ca: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-        encipher_only=False, decipher_only=False,
-    )  # fmt: skip
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )

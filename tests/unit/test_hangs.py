@@ -24,14 +24,31 @@ STUCK = """
 def test_a_hung_test_is_ended_and_named_with_every_threads_stack(tmp_path: Path) -> None:
     (tmp_path / "test_stuck.py").write_text(textwrap.dedent(STUCK))
     command = [
-        sys.executable, "-m", "pytest", "-p", "tests.hangs", "-p", "no:cacheprovider", "-n", "2",
-        "--timeout", "2", "-o", "timeout_method=thread", str(tmp_path),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "tests.hangs",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--timeout",
+        "2",
+        "-o",
+        "timeout_method=thread",
+        str(tmp_path),
+    ]
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        command, check=False, cwd=tmp_path, env=environment, capture_output=True, text=True,
+        command,
+        check=False,
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "test_stuck.py::test_stuck ran past its 2 s timeout" in result.stderr
     assert "in test_stuck\n    threading.Event().wait()" in result.stderr, "its stack"

@@ -91,9 +91,11 @@ def _guard(settings: Settings) -> None:
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "-v", "--verbose", is_flag=True,
+    "-v",
+    "--verbose",
+    is_flag=True,
     help="Log at INFO (one-shot commands log only warnings unless LOG_LEVEL is set).",
-)  # fmt: skip
+)
 def main(verbose: bool) -> None:
     """Tessera: accounts, files, notifications and webhooks for your frontends."""
 
@@ -277,9 +279,12 @@ def tasks_replay(job_id: str) -> None:
 @main.command("create-admin")
 @click.option("--email", required=True, help="The admin's email (must be free).")
 @click.option(
-    "--password", prompt=True, hide_input=True, confirmation_prompt=True,
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
     help="Obeys the password policy; asked for when omitted.",
-)  # fmt: skip
+)
 @click.option("--full-name", required=True, help="The admin's name.")
 def create_admin(email: str, password: str, full_name: str) -> None:
     """Create an `admin` user (verified, in a new "Administrators" tenant); print its id.

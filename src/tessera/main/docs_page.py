@@ -57,19 +57,27 @@ class DocsPage(OpenAPIRenderPlugin):
 
     def receive_router(self, router: Router) -> None:
         # the page asks for its assets with `?v=` (a new version is a new URL to caches)
-        router.register(create_static_files_router(
-            path="/assets", directories=[ASSETS], name="docs-assets", opt={QUERY_OPT: ("v",)}
-        ))  # fmt: skip
+        router.register(
+            create_static_files_router(
+                path="/assets", directories=[ASSETS], name="docs-assets", opt={QUERY_OPT: ("v",)}
+            )
+        )
 
 
 def schema_router() -> Router:
     """The router Litestar serves `/schema` from, with the page's policy on its answers."""
-    return Router(SCHEMA_PATH, route_handlers=[], include_in_schema=False,
-                  response_headers=_HEADERS)  # fmt: skip
+    return Router(
+        SCHEMA_PATH, route_handlers=[], include_in_schema=False, response_headers=_HEADERS
+    )
 
 
-@get("/docs", media_type=MediaType.HTML, include_in_schema=False, response_headers=_HEADERS,
-     sync_to_thread=False)  # fmt: skip
+@get(
+    "/docs",
+    media_type=MediaType.HTML,
+    include_in_schema=False,
+    response_headers=_HEADERS,
+    sync_to_thread=False,
+)
 def docs() -> bytes:
     """`/docs`, the seed's address of the docs: the same page as `/schema`."""
     return PAGE

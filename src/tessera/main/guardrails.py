@@ -50,33 +50,63 @@ def setting_findings(settings: Settings) -> list[Finding]:
         return []
     findings = []
     if settings.s3_bucket is None:
-        findings.append(Finding("warn", "S3_BUCKET", (
-            "is not set: `tessera serve`, `worker` and `backup` refuse to start without it "
-            "in production (the other commands do not need it)"
-        )))  # fmt: skip
+        findings.append(
+            Finding(
+                "warn",
+                "S3_BUCKET",
+                (
+                    "is not set: `tessera serve`, `worker` and `backup` refuse to start without it "
+                    "in production (the other commands do not need it)"
+                ),
+            )
+        )
     everyone = [p for p in settings.trusted_proxies if ipaddress.ip_network(p).prefixlen == 0]
     if everyone:
-        findings.append(Finding("warn", "TRUSTED_PROXIES", (
-            f"{', '.join(everyone)} trusts X-Forwarded-For from every address, so any client "
-            "chooses the address its rate limits and audit lines are kept under; list your "
-            "proxies' addresses instead"
-        )))  # fmt: skip
+        findings.append(
+            Finding(
+                "warn",
+                "TRUSTED_PROXIES",
+                (
+                    f"{', '.join(everyone)} trusts X-Forwarded-For from every address, so any "
+                    "client chooses the address its rate limits and audit lines are kept under; "
+                    "list your proxies' addresses instead"
+                ),
+            )
+        )
     if settings.webhook_allow_private_targets:
-        findings.append(Finding("warn", "WEBHOOK_ALLOW_PRIVATE_TARGETS", (
-            "is on: a tenant admin can point webhooks at private, loopback and metadata "
-            "addresses inside your network"
-        )))  # fmt: skip
+        findings.append(
+            Finding(
+                "warn",
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+                (
+                    "is on: a tenant admin can point webhooks at private, loopback and metadata "
+                    "addresses inside your network"
+                ),
+            )
+        )
     if len(settings.redis_sentinels) == 1:
-        findings.append(Finding("warn", "REDIS_SENTINELS", (
-            "lists one sentinel: while it is down no process finds the primary, failover or "
-            "not; list every sentinel"
-        )))  # fmt: skip
+        findings.append(
+            Finding(
+                "warn",
+                "REDIS_SENTINELS",
+                (
+                    "lists one sentinel: while it is down no process finds the primary, failover "
+                    "or not; list every sentinel"
+                ),
+            )
+        )
     host = (urlsplit(settings.public_base_url).hostname or "").lower()
     if host in _LOCAL_HOSTS or host.endswith(".localhost"):
-        findings.append(Finding("warn", "PUBLIC_BASE_URL", (
-            f"{settings.public_base_url} is on this machine: links in emails (verification, "
-            "password reset, invitations) will not open for your users"
-        )))  # fmt: skip
+        findings.append(
+            Finding(
+                "warn",
+                "PUBLIC_BASE_URL",
+                (
+                    f"{settings.public_base_url} is on this machine: links in emails "
+                    "(verification, password reset, invitations) will not open for your users"
+                ),
+            )
+        )
     return findings
 
 

@@ -248,23 +248,34 @@ class WorkProvider(Provider):
 
     @provide(scope=Scope.REQUEST)
     def handlers(
-        self, send_email: SendEmailJob, avatars: UserPurgedJob, files: PurgedUserFilesJob,
-        security_alert: SecurityAlertJob, push_notification: PushNotificationJob,
-        webhook_events: WebhookEventJob, deliver_webhook: DeliverWebhookJob,
-    ) -> Mapping[str, JobHandler]:  # fmt: skip
+        self,
+        send_email: SendEmailJob,
+        avatars: UserPurgedJob,
+        files: PurgedUserFilesJob,
+        security_alert: SecurityAlertJob,
+        push_notification: PushNotificationJob,
+        webhook_events: WebhookEventJob,
+        deliver_webhook: DeliverWebhookJob,
+    ) -> Mapping[str, JobHandler]:
         """One handler per type; several features' work on one type runs behind
         `EveryHandler` (a purged account's avatars, then its files)."""
         return {
-            EMAIL_SEND: send_email, USER_PURGED: EveryHandler(avatars, files),
-            USER_SECURITY_ALERT: security_alert, NOTIFICATION_PUBLISHED: push_notification,
-            **dict.fromkeys(FANNED_OUT_EVENTS, webhook_events), WEBHOOK_DELIVER: deliver_webhook,
-        }  # fmt: skip
+            EMAIL_SEND: send_email,
+            USER_PURGED: EveryHandler(avatars, files),
+            USER_SECURITY_ALERT: security_alert,
+            NOTIFICATION_PUBLISHED: push_notification,
+            **dict.fromkeys(FANNED_OUT_EVENTS, webhook_events),
+            WEBHOOK_DELIVER: deliver_webhook,
+        }
 
     @provide(scope=Scope.REQUEST)
     def chores(
-        self, jobs: PruneFinishedJobs, links: PruneSpentLinks, accounts: PurgeDeletedAccounts,
+        self,
+        jobs: PruneFinishedJobs,
+        links: PruneSpentLinks,
+        accounts: PurgeDeletedAccounts,
         files: ReconcileFiles,
-    ) -> list[Chore]:  # fmt: skip
+    ) -> list[Chore]:
         """The hourly housekeeping of every feature."""
         return [jobs, links, accounts, files]
 

@@ -200,8 +200,15 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # chatty at INFO: taskiq's scheduler and receiver log every task they send or run (the
     # outbox sweep alone, 1,800 an hour); the jobs log what they did themselves
-    quiet = ("sqlalchemy.engine", "aiosqlite", "asyncio", "httpx", "httpcore",
-             "taskiq.cli.scheduler.run", "taskiq.receiver.receiver")  # fmt: skip
+    quiet = (
+        "sqlalchemy.engine",
+        "aiosqlite",
+        "asyncio",
+        "httpx",
+        "httpcore",
+        "taskiq.cli.scheduler.run",
+        "taskiq.receiver.receiver",
+    )
     for name in quiet:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "granian", "_granian", "litestar", "alembic", "taskiq"):

@@ -45,12 +45,13 @@ _MULTIPART = {
     "content": {
         "multipart/form-data": {
             "schema": {
-                "type": "object", "required": ["file"],
+                "type": "object",
+                "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"}},
             }
         }
     },
-}  # fmt: skip
+}
 _NOT_LIMITED = ("/health", "/metrics", "/schema")
 _NO_NUL = "^[^\\u0000]*$"
 _CHANGES = frozenset({"post", "put", "patch", "delete"})
@@ -119,9 +120,11 @@ def document(
     """Rewrite `schema` (Litestar's cached document) in place; once is enough."""
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})[BEARER] = {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": "The access token from POST /api/v1/auth/login or /auth/refresh.",
-    }  # fmt: skip
+    }
     _no_choice_of_one(schema)
     for name in _request_bodies(schema):
         # every JSON body is a struct with forbid_unknown_fields: any other field is a 400

@@ -38,13 +38,24 @@ PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 DEFAULT_DATA_DIR = "./var"
 SQLITE_FILE = "tessera.db"
 MIN_JWT_KEY_BYTES = 32
-SECRET_FIELDS = frozenset({
-    "jwt_secret_key", "aws_secret_access_key", "smtp_password", "data_encryption_key",
-    "redis_sentinel_password",
-})  # fmt: skip
-URL_FIELDS = frozenset({
-    "database_url", "redis_url", "redis_cluster_url", "redis_sentinel_service", "s3_endpoint_url",
-})  # fmt: skip
+SECRET_FIELDS = frozenset(
+    {
+        "jwt_secret_key",
+        "aws_secret_access_key",
+        "smtp_password",
+        "data_encryption_key",
+        "redis_sentinel_password",
+    }
+)
+URL_FIELDS = frozenset(
+    {
+        "database_url",
+        "redis_url",
+        "redis_cluster_url",
+        "redis_sentinel_service",
+        "s3_endpoint_url",
+    }
+)
 SENTINEL_PORT = 26379
 _SOURCE_UNSET = "default"
 
@@ -98,8 +109,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     public_base_url: str = "http://localhost:8000"
     webhook_allow_private_targets: bool = False
     webhook_retry_schedule: tuple[PositiveInt, ...] = (
-        5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
-    )  # fmt: skip
+        5,
+        300,
+        1800,
+        7200,
+        18000,
+        36000,
+        50400,
+        72000,
+        86400,
+    )
     password_hash_priority: Literal["hedged", "idle", "low", "normal"] = "hedged"  # noqa: S105 - not a secret
     rate_limit_enabled: bool = True
     rate_limit_auth_per_minute: PositiveInt = 10
@@ -150,8 +169,11 @@ def env_name(field: str) -> str:
 _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 _DERIVED = {"jwt_secret_generated"}
 _LIST_FIELDS = {
-    "cors_allow_origins", "webhook_retry_schedule", "trusted_proxies", "redis_sentinels",
-}  # fmt: skip
+    "cors_allow_origins",
+    "webhook_retry_schedule",
+    "trusted_proxies",
+    "redis_sentinels",
+}
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
 _BOOL_WORDS |= {"0": False, "false": False, "no": False, "off": False}
 _BOOL_FIELDS = {name for name, f in _FIELDS.items() if f.type is bool}
@@ -331,17 +353,23 @@ def _database_url(url: str) -> str:
 def _redis_topology(s: Settings) -> RedisTopology | None:
     """The one Redis topology the settings name, or a `ConfigError` saying what is off."""
     chosen = [
-        name for name, value in (
-            ("REDIS_URL", s.redis_url), ("REDIS_SENTINELS", s.redis_sentinels),
+        name
+        for name, value in (
+            ("REDIS_URL", s.redis_url),
+            ("REDIS_SENTINELS", s.redis_sentinels),
             ("REDIS_CLUSTER_URL", s.redis_cluster_url),
-        ) if value
-    ]  # fmt: skip
+        )
+        if value
+    ]
     if len(chosen) > 1:
-        raise ConfigError(chosen[1], (
-            f"cannot be set together with {chosen[0]}: choose one server (REDIS_URL), "
-            "Sentinel (REDIS_SENTINELS with REDIS_SENTINEL_SERVICE) or a Cluster "
-            "(REDIS_CLUSTER_URL)"
-        ))  # fmt: skip
+        raise ConfigError(
+            chosen[1],
+            (
+                f"cannot be set together with {chosen[0]}: choose one server (REDIS_URL), "
+                "Sentinel (REDIS_SENTINELS with REDIS_SENTINEL_SERVICE) or a Cluster "
+                "(REDIS_CLUSTER_URL)"
+            ),
+        )
     for name, value in (
         ("REDIS_SENTINEL_SERVICE", s.redis_sentinel_service),
         ("REDIS_SENTINEL_PASSWORD", s.redis_sentinel_password),
@@ -361,9 +389,10 @@ def _redis_topology(s: Settings) -> RedisTopology | None:
     if s.redis_sentinel_service is None:
         raise ConfigError("REDIS_SENTINEL_SERVICE", "is required when REDIS_SENTINELS is set")
     return _sentinel_topology(
-        tuple(map(_sentinel_address, s.redis_sentinels)), s.redis_sentinel_service,
+        tuple(map(_sentinel_address, s.redis_sentinels)),
+        s.redis_sentinel_service,
         s.redis_sentinel_password,
-    )  # fmt: skip
+    )
 
 
 def _sentinel_address(entry: str) -> tuple[str, int]:
@@ -390,18 +419,24 @@ def _sentinel_topology(
     name = unquote(parts.netloc.rpartition("@")[2])  # as written: names are case-sensitive
     db = parts.path.strip("/") or "0"
     if parts.scheme not in ("redis", "rediss") or not name or ":" in name:
-        raise ConfigError("REDIS_SENTINEL_SERVICE", (
-            f"{_mask_url(service)!r} is neither a name nor a URL such as "
-            "rediss://:password@mymaster/0"
-        ))  # fmt: skip
+        raise ConfigError(
+            "REDIS_SENTINEL_SERVICE",
+            (
+                f"{_mask_url(service)!r} is neither a name nor a URL such as "
+                "rediss://:password@mymaster/0"
+            ),
+        )
     if not db.isdigit():
         raise ConfigError("REDIS_SENTINEL_SERVICE", f"database {db!r} is not a number")
     return SentinelTopology(
-        sentinels, name,
+        sentinels,
+        name,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
-        db=int(db), tls=parts.scheme == "rediss", sentinel_password=sentinel_password,
-    )  # fmt: skip
+        db=int(db),
+        tls=parts.scheme == "rediss",
+        sentinel_password=sentinel_password,
+    )
 
 
 def _require_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> None:
@@ -429,9 +464,9 @@ def _refuse_insecure_defaults(s: Settings) -> None:
         raise ConfigError("DATABASE_URL", "must be a PostgreSQL URL when ENVIRONMENT=production")
     if s.is_embedded:
         raise ConfigError(
-            "REDIS_URL", f"{missing} (or REDIS_SENTINELS with REDIS_SENTINEL_SERVICE, or "
-            "REDIS_CLUSTER_URL)",
-        )  # fmt: skip
+            "REDIS_URL",
+            f"{missing} (or REDIS_SENTINELS with REDIS_SENTINEL_SERVICE, or REDIS_CLUSTER_URL)",
+        )
 
 
 def require_object_store(s: Settings) -> None:

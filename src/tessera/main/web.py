@@ -124,12 +124,20 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
     api = Router(
         path=API_PREFIX,
         route_handlers=[
-            AuthController, MeController, UsersController, TenantsController, FlagsAdminController,
-            FlagsController, InvitationsController, AvatarController,
-            files_router(settings.file_max_bytes), NotificationsController, notifications_socket,
+            AuthController,
+            MeController,
+            UsersController,
+            TenantsController,
+            FlagsAdminController,
+            FlagsController,
+            InvitationsController,
+            AvatarController,
+            files_router(settings.file_max_bytes),
+            NotificationsController,
+            notifications_socket,
             WebhooksController,
         ],
-    )  # fmt: skip
+    )
     if not settings.uses_object_store:  # a local folder: links come back to the app
         # Handed out whole as links and served only without S3_BUCKET: left out of the
         # OpenAPI document, which is then the same whatever the configuration.

@@ -45,9 +45,13 @@ async def seed_users(url: str) -> None:
             await SqlTenantRepository(session).create(tenant_id=tenant, name=f"T{tenant_number}")
             for user_number in range(2):
                 user = User.register(
-                    tenant_id=tenant, email=f"user{user_number}@t{tenant_number}.example.com",
-                    password_hash="x", full_name=f"User {user_number}", role=Role.USER, now=NOW,
-                )  # fmt: skip
+                    tenant_id=tenant,
+                    email=f"user{user_number}@t{tenant_number}.example.com",
+                    password_hash="x",
+                    full_name=f"User {user_number}",
+                    role=Role.USER,
+                    now=NOW,
+                )
                 await SqlUserRepository(session).add(user)
         await session.commit()
     await engine.dispose()
@@ -79,8 +83,11 @@ def restore(backup: Path, url: str) -> subprocess.CompletedProcess[str]:
     script = f"set -o pipefail; {documented_restore()}"
     return subprocess.run(
         ["bash", "-c", script, "restore", str(backup), libpq],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("dump_as", ["owner", "app_role"])
@@ -113,9 +120,10 @@ async def test_the_backup_restored_into_a_new_database_holds_the_same_users(
         assert revision == [(migrations.head_revision(),)]
         # row-level security and the app role's grants came back with the tables
         security = await fetch(
-            target, "SELECT relrowsecurity, relforcerowsecurity FROM pg_class "
+            target,
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class "
             "WHERE relname = 'users' AND relkind = 'r'",
-        )  # fmt: skip
+        )
         assert security == [(True, True)]
         policies = await fetch(target, "SELECT tablename FROM pg_policies ORDER BY tablename")
         assert {row[0] for row in policies} == {

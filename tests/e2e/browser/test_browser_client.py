@@ -54,9 +54,16 @@ async def test_a_browser_on_another_origin_signs_up_reads_its_profile_and_gets_a
             "LOG_LEVEL": "WARNING",
         }
         created = tessera(
-            "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
-            "--full-name", "Root", cwd=tmp_path, env=env,
-        )  # fmt: skip
+            "create-admin",
+            "--email",
+            ADMIN_EMAIL,
+            "--password",
+            ADMIN_PASSWORD,
+            "--full-name",
+            "Root",
+            cwd=tmp_path,
+            env=env,
+        )
         assert created.returncode == 0, created.stderr
         with running_server(tmp_path, env) as server:
             page = await browser.new_page()

@@ -52,9 +52,11 @@ async def test_the_docs_render_every_operation_offline(
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         paths = (await client.get("/schema/openapi.json")).json()["paths"]
     operations = sum(
-        1 for item in paths.values() for method in item if method in {"get", "post", "put",
-                                                                      "patch", "delete"}
-    )  # fmt: skip
+        1
+        for item in paths.values()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
     assert shown == operations
     assert blocked == [], "the page asked another origin"
     assert violations == []

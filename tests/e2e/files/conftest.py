@@ -35,10 +35,13 @@ async def small_client(tmp_path: Path) -> AsyncIterator[Client]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
     await asyncio.to_thread(migrations.upgrade, url)
     settings = settings_for(
-        database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false",
-        jwt_secret_key=SECRET, file_max_bytes=str(SMALL_FILE_BYTES),
+        database_url=url,
+        data_dir=str(tmp_path),
+        rate_limit_enabled="false",
+        jwt_secret_key=SECRET,
+        file_max_bytes=str(SMALL_FILE_BYTES),
         storage_quota_bytes_per_tenant=str(SMALL_QUOTA_BYTES),
-    )  # fmt: skip
+    )
     async with client_for(settings, CheapHashing()) as running:
         yield running
 
@@ -49,9 +52,14 @@ async def s3_production_app(
 ) -> AsyncIterator[Client]:
     """PostgreSQL under row-level security, Redis, and a fresh bucket on moto's server."""
     async with production_app(
-        tmp_path, redis_prefix, rate_limit_enabled="false", s3_endpoint_url=s3.endpoint_url,
-        s3_bucket=s3.create_bucket(), s3_region=fake_s3.REGION,
+        tmp_path,
+        redis_prefix,
+        rate_limit_enabled="false",
+        s3_endpoint_url=s3.endpoint_url,
+        s3_bucket=s3.create_bucket(),
+        s3_region=fake_s3.REGION,
         aws_access_key_id=fake_s3.ACCESS_KEY_ID,
-        aws_secret_access_key=fake_s3.SECRET_ACCESS_KEY, **settings,
-    ) as running:  # fmt: skip
+        aws_secret_access_key=fake_s3.SECRET_ACCESS_KEY,
+        **settings,
+    ) as running:
         yield running

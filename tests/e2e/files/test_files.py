@@ -26,13 +26,19 @@ async def signed_in(client: Client, email: str = "alice@example.com") -> dict[st
     return bearer(await login(client, email))
 
 
-async def upload(client: Client, headers: dict[str, str], data: bytes, name: str = "a.bin",
-                 content_type: str = "application/octet-stream") -> Any:  # fmt: skip
+async def upload(
+    client: Client,
+    headers: dict[str, str],
+    data: bytes,
+    name: str = "a.bin",
+    content_type: str = "application/octet-stream",
+) -> Any:
     return await client.post(FILES, files={"file": (name, data, content_type)}, headers=headers)
 
 
-async def uploaded(client: Client, headers: dict[str, str], data: bytes,
-                   name: str = "a.bin") -> dict[str, Any]:  # fmt: skip
+async def uploaded(
+    client: Client, headers: dict[str, str], data: bytes, name: str = "a.bin"
+) -> dict[str, Any]:
     response = await upload(client, headers, data, name)
     assert response.status_code == 201, response.text
     return dict(response.json()["data"])
@@ -164,8 +170,10 @@ async def test_over_the_tenant_quota_is_409(small_client: Client) -> None:
     error = refused.json()["error"]
     assert error["code"] == "CONFLICT"
     assert error["details"] == {
-        "quota_bytes": SMALL_QUOTA_BYTES, "used_bytes": 8000, "incoming_bytes": 2001,
-    }  # fmt: skip
+        "quota_bytes": SMALL_QUOTA_BYTES,
+        "used_bytes": 8000,
+        "incoming_bytes": 2001,
+    }
     assert (await upload(client, headers, b"c" * 2000, "fits.txt")).status_code == 201
     # the quota is per tenant: another tenant still has all of its own
     other = await signed_in(client, "bob@example.com")
@@ -195,14 +203,19 @@ async def test_the_list_pages_sorts_and_filters(client: Client) -> None:
     await uploaded(client, headers, PDF, "Budget 100%.pdf")
     await uploaded(client, headers, PNG, "budget_photo.png")
     await uploaded(client, headers, TEXT, "budgetXphoto.txt")
-    first = await client.get(FILES, params={"limit": 2, "sort": "uploaded_at", "order": "asc"},
-                             headers=headers)  # fmt: skip
+    first = await client.get(
+        FILES, params={"limit": 2, "sort": "uploaded_at", "order": "asc"}, headers=headers
+    )
     body = first.json()
     assert [f["original_name"] for f in body["data"]] == ["Budget 100%.pdf", "budget_photo.png"]
     assert body["pagination"] == {
-        "page": 1, "limit": 2, "total_items": 3, "total_pages": 2, "has_next": True,
+        "page": 1,
+        "limit": 2,
+        "total_items": 3,
+        "total_pages": 2,
+        "has_next": True,
         "has_prev": False,
-    }  # fmt: skip
+    }
 
     async def names(**params: Any) -> list[str]:
         response = await client.get(FILES, params=params, headers=headers)
@@ -223,9 +236,10 @@ async def test_the_list_pages_sorts_and_filters(client: Client) -> None:
         assert refused.status_code == 400, bad
     when = await client.get(FILES, params={"uploaded_after": "yesterday"}, headers=headers)
     assert when.json()["error"] == {
-        "code": "VALIDATION_ERROR", "field": "uploaded_after",
+        "code": "VALIDATION_ERROR",
+        "field": "uploaded_after",
         "message": "uploaded_after must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z.",
-    }  # fmt: skip
+    }
 
 
 async def test_other_tenants_never_see_nor_delete_a_file(client: Client) -> None:
@@ -288,8 +302,13 @@ async def put_bytes(client: Client, ticket: dict[str, Any], data: bytes) -> None
 
 async def test_a_presigned_upload_is_completed_into_a_ready_file(client: Client) -> None:
     headers = await signed_in(client)
-    started = await start_upload(client, headers, content_type="application/pdf",
-                                 size_bytes=len(PDF), filename="../big/report.pdf")  # fmt: skip
+    started = await start_upload(
+        client,
+        headers,
+        content_type="application/pdf",
+        size_bytes=len(PDF),
+        filename="../big/report.pdf",
+    )
     assert started.status_code == 201, started.text
     ticket = started.json()["data"]
     file = ticket["file"]
@@ -316,8 +335,9 @@ async def test_a_declared_checksum_must_match_what_arrived(client: Client) -> No
     headers = await signed_in(client)
     right = hashlib.sha256(PDF).hexdigest()
     for declared, expected in ((right.upper(), 200), ("0" * 64, 400)):
-        started = await start_upload(client, headers, content_type="application/pdf",
-                                     size_bytes=len(PDF), sha256=declared)  # fmt: skip
+        started = await start_upload(
+            client, headers, content_type="application/pdf", size_bytes=len(PDF), sha256=declared
+        )
         assert started.status_code == 201, started.text
         ticket = started.json()["data"]
         await put_bytes(client, ticket, PDF)
@@ -326,8 +346,9 @@ async def test_a_declared_checksum_must_match_what_arrived(client: Client) -> No
     (kept,) = (await client.get(FILES, headers=headers)).json()["data"]
     assert kept["sha256"] == right
     assert len([o async for o in (await app_storage(client)).list("uploads/")]) == 1
-    bad = await start_upload(client, headers, content_type="application/pdf",
-                             size_bytes=len(PDF), sha256="not-hex")  # fmt: skip
+    bad = await start_upload(
+        client, headers, content_type="application/pdf", size_bytes=len(PDF), sha256="not-hex"
+    )
     assert bad.status_code == 400
     assert bad.json()["error"]["field"] == "sha256"
 
@@ -347,15 +368,18 @@ async def test_a_presigned_upload_of_other_bytes_is_removed_with_a_400(client: C
 
 async def test_a_presigned_upload_larger_than_declared_is_removed(client: Client) -> None:
     headers = await signed_in(client)
-    ticket = (await start_upload(client, headers, content_type="text/plain",
-                                 size_bytes=10)).json()["data"]  # fmt: skip
+    ticket = (await start_upload(client, headers, content_type="text/plain", size_bytes=10)).json()[
+        "data"
+    ]
     longer = b"far more than ten bytes of text"
-    sent = await client.put(path_of(ticket["url"]), content=longer,
-                            headers={"Content-Type": "text/plain"})  # fmt: skip
+    sent = await client.put(
+        path_of(ticket["url"]), content=longer, headers={"Content-Type": "text/plain"}
+    )
     assert sent.status_code == 400  # the link takes exactly 10 bytes
     storage = await app_storage(client)  # a store that took it anyway: the completion refuses
-    await storage.put(f"uploads/incoming/{ticket['file']['id']}.txt", longer,
-                      content_type="text/plain")  # fmt: skip
+    await storage.put(
+        f"uploads/incoming/{ticket['file']['id']}.txt", longer, content_type="text/plain"
+    )
     refused = await client.post(f"{FILES}/{ticket['file']['id']}/complete", headers=headers)
     assert refused.status_code == 400, refused.text
     assert [o async for o in storage.list("uploads/")] == []
@@ -372,8 +396,9 @@ async def test_a_presigned_upload_is_refused_for_bad_types_sizes_and_quota(
     assert (refused["code"], refused["field"]) == ("UNSUPPORTED_MEDIA_TYPE", "content_type")
     assert "text/html" not in refused["details"]["accepted"]
     assert "text/plain" in refused["details"]["accepted"]
-    too_big = await start_upload(client, headers, content_type="application/pdf",
-                                 size_bytes=SMALL_FILE_BYTES + 1)  # fmt: skip
+    too_big = await start_upload(
+        client, headers, content_type="application/pdf", size_bytes=SMALL_FILE_BYTES + 1
+    )
     assert too_big.status_code == 400, too_big.text  # a field too, not the (small) body
     assert too_big.json()["error"]["field"] == "size_bytes"
     for _ in range(2):

@@ -65,23 +65,31 @@ async def stack(
     async with httpx.AsyncClient(timeout=30) as http:
         if request.param == "local":
             async with embedded_client(
-                tmp_path, rate_limit_enabled="false", jwt_secret_key=SECRET,
+                tmp_path,
+                rate_limit_enabled="false",
+                jwt_secret_key=SECRET,
                 storage_quota_bytes_per_tenant=str(QUOTA),
-            ) as client:  # fmt: skip
+            ) as client:
                 yield Stack("local", client, http)
             return
-        async with services.redis_namespace() as prefix, s3_production_app(
-            tmp_path, prefix, request.getfixturevalue("s3_server"),
-            storage_quota_bytes_per_tenant=str(QUOTA),
-        ) as client:  # fmt: skip
+        async with (
+            services.redis_namespace() as prefix,
+            s3_production_app(
+                tmp_path,
+                prefix,
+                request.getfixturevalue("s3_server"),
+                storage_quota_bytes_per_tenant=str(QUOTA),
+            ) as client,
+        ):
             yield Stack("s3", client, http)
 
 
 async def started(client: Client, headers: dict[str, str], size_bytes: int) -> dict[str, Any]:
     response = await client.post(
-        f"{FILES}/uploads", json={"content_type": "image/png", "size_bytes": size_bytes},
+        f"{FILES}/uploads",
+        json={"content_type": "image/png", "size_bytes": size_bytes},
         headers=headers,
-    )  # fmt: skip
+    )
     assert response.status_code == 201, response.text
     return dict(response.json()["data"])
 
@@ -101,8 +109,9 @@ async def completed(stack: Stack, headers: dict[str, str]) -> tuple[dict[str, An
 
 
 def s3_would_take(url: str, headers: Mapping[str, str]) -> bool:
-    return s3_accepts(url, method="PUT", headers=headers,
-                      secret_access_key=fake_s3.SECRET_ACCESS_KEY)  # fmt: skip
+    return s3_accepts(
+        url, method="PUT", headers=headers, secret_access_key=fake_s3.SECRET_ACCESS_KEY
+    )
 
 
 async def test_nothing_sent_to_the_link_after_complete_changes_the_file(stack: Stack) -> None:
@@ -110,8 +119,9 @@ async def test_nothing_sent_to_the_link_after_complete_changes_the_file(stack: S
     headers = await signed_in(client)
     recorded, url = await completed(stack, headers)
     assert (recorded["size_bytes"], recorded["sha256"]) == (
-        len(PNG), hashlib.sha256(PNG).hexdigest(),
-    )  # fmt: skip
+        len(PNG),
+        hashlib.sha256(PNG).hexdigest(),
+    )
     attacks = [
         (OTHER_PNG, {"Content-Type": "image/png", "Content-Length": str(len(OTHER_PNG))}),
         (b"<html>" + b"x" * 800_000, {"Content-Type": "text/html"}),
@@ -123,8 +133,10 @@ async def test_nothing_sent_to_the_link_after_complete_changes_the_file(stack: S
         assert again.status_code == 200, again.text
         assert again.json()["data"] == recorded
         detail = (await client.get(f"{FILES}/{recorded['id']}", headers=headers)).json()["data"]
-        assert (detail["size_bytes"], detail["sha256"]) == (recorded["size_bytes"],
-                                                            recorded["sha256"])  # fmt: skip
+        assert (detail["size_bytes"], detail["sha256"]) == (
+            recorded["size_bytes"],
+            recorded["sha256"],
+        )
         download = await stack.fetch(detail["download_url"])
         assert download.status_code == 200
         assert download.content == PNG
@@ -191,17 +203,19 @@ async def test_the_quota_counts_what_is_stored(stack: Stack) -> None:
     assert sum(file["size_bytes"] for file in files) == len(PNG)
     assert [item.size_bytes for item in stored] == [len(PNG)]
     assert (await started(client, headers, QUOTA - len(PNG)))["file"]["status"] == "pending"
-    over = await client.post(f"{FILES}/uploads", headers=headers,
-                             json={"content_type": "image/png", "size_bytes": 1})  # fmt: skip
+    over = await client.post(
+        f"{FILES}/uploads", headers=headers, json={"content_type": "image/png", "size_bytes": 1}
+    )
     assert over.status_code == 409
 
 
 async def test_a_declared_size_over_the_limit_is_a_400_naming_size_bytes(stack: Stack) -> None:
     headers = await signed_in(stack.client)
     response = await stack.client.post(
-        f"{FILES}/uploads", headers=headers,
+        f"{FILES}/uploads",
+        headers=headers,
         json={"content_type": "image/gif", "size_bytes": 2_487_941_809},
-    )  # fmt: skip
+    )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "size_bytes")

@@ -45,10 +45,15 @@ async def test_an_admin_creates_reads_changes_and_deletes_a_flag(
     assert created.json()["message"] == "Feature flag created."
     flag = created.json()["data"]
     assert flag | {"created_at": None, "updated_at": None} == {
-        "key": "new-dashboard", "description": "The new dashboard", "enabled": False,
-        "rollout_percentage": 0, "tenant_ids": [], "user_ids": [member],
-        "created_at": None, "updated_at": None,
-    }  # fmt: skip
+        "key": "new-dashboard",
+        "description": "The new dashboard",
+        "enabled": False,
+        "rollout_percentage": 0,
+        "tenant_ids": [],
+        "user_ids": [member],
+        "created_at": None,
+        "updated_at": None,
+    }
 
     read = await client.get(f"{ADMIN_API}/new-dashboard", headers=admin.headers)
     assert read.status_code == 200
@@ -123,8 +128,9 @@ async def test_invalid_changes_are_validation_errors_and_change_nothing(
 
 async def test_a_taken_key_is_a_conflict(client: Client, admin: Caller) -> None:
     await create(client, admin, description="first")
-    again = await client.post(ADMIN_API, json={"key": "beta", "enabled": True},
-                              headers=admin.headers)  # fmt: skip
+    again = await client.post(
+        ADMIN_API, json={"key": "beta", "enabled": True}, headers=admin.headers
+    )
     assert error(again, 409, "CONFLICT")["field"] == "key"
     kept = (await client.get(f"{ADMIN_API}/beta", headers=admin.headers)).json()["data"]
     assert (kept["description"], kept["enabled"]) == ("first", False)
@@ -212,23 +218,32 @@ async def test_the_list_pages_sorts_and_filters(client: Client, admin: Caller) -
     for key in ("gamma", "alpha", "beta_search", "betaxsearch"):
         await create(client, admin, key=key, enabled=key != "gamma")
     response = await client.get(
-        ADMIN_API, params={"limit": 2, "page": 2, "sort": "key", "order": "asc"},
+        ADMIN_API,
+        params={"limit": 2, "page": 2, "sort": "key", "order": "asc"},
         headers=admin.headers,
-    )  # fmt: skip
+    )
     assert response.status_code == 200
     assert [flag["key"] for flag in response.json()["data"]] == ["betaxsearch", "gamma"]
     assert response.json()["pagination"] == {
-        "page": 2, "limit": 2, "total_items": 4, "total_pages": 2, "has_next": False,
+        "page": 2,
+        "limit": 2,
+        "total_items": 4,
+        "total_pages": 2,
+        "has_next": False,
         "has_prev": True,
-    }  # fmt: skip
+    }
     newest = await client.get(ADMIN_API, headers=admin.headers)  # created_at desc by default
     assert [flag["key"] for flag in newest.json()["data"]] == [
-        "betaxsearch", "beta_search", "alpha", "gamma",
-    ]  # fmt: skip
+        "betaxsearch",
+        "beta_search",
+        "alpha",
+        "gamma",
+    ]
     filtered = await client.get(
-        ADMIN_API, params={"enabled": "true", "search": "beta_", "sort": "key", "order": "asc"},
+        ADMIN_API,
+        params={"enabled": "true", "search": "beta_", "sort": "key", "order": "asc"},
         headers=admin.headers,
-    )  # fmt: skip
+    )
     assert [flag["key"] for flag in filtered.json()["data"]] == ["beta_search"]
     for params, field in (({"limit": 101}, "limit"), ({"sort": "description"}, "sort")):
         response = await client.get(ADMIN_API, params=params, headers=admin.headers)
@@ -259,9 +274,13 @@ async def test_on_postgresql_and_redis_another_api_process_sees_a_change_within_
     async with services.throwaway_database() as url:
         await asyncio.to_thread(migrations.upgrade, url)
         settings = settings_for(
-            database_url=url, redis_url=services.TEST_REDIS_URL, redis_key_prefix=redis_prefix,
-            data_dir=str(tmp_path), rate_limit_enabled="false", jwt_secret_key=SECRET,
-        )  # fmt: skip
+            database_url=url,
+            redis_url=services.TEST_REDIS_URL,
+            redis_key_prefix=redis_prefix,
+            data_dir=str(tmp_path),
+            rate_limit_enabled="false",
+            jwt_secret_key=SECRET,
+        )
         async with (
             client_for(settings, CheapHashing()) as first,
             client_for(settings, CheapHashing()) as second,
@@ -270,8 +289,9 @@ async def test_on_postgresql_and_redis_another_api_process_sees_a_change_within_
             user = await caller(first, "user@example.com", "user")
             await create(first, admin, enabled=True, user_ids=[user.user_id])
             assert await evaluated(second, user) == {"beta": True}  # its snapshot is warm
-            off = await first.patch(f"{ADMIN_API}/beta", json={"enabled": False},
-                                    headers=admin.headers)  # fmt: skip
+            off = await first.patch(
+                f"{ADMIN_API}/beta", json={"enabled": False}, headers=admin.headers
+            )
             assert off.status_code == 200
             assert await evaluated(first, user) == {"beta": False}  # at once where it changed
             loop = asyncio.get_running_loop()

@@ -58,9 +58,12 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
 
 @asynccontextmanager
 async def production_app(
-    tmp_path: Path, redis_prefix: str, *providers: Provider, pooler: PgBouncer | None = None,
+    tmp_path: Path,
+    redis_prefix: str,
+    *providers: Provider,
+    pooler: PgBouncer | None = None,
     **settings: str,
-) -> AsyncIterator[Client]:  # fmt: skip
+) -> AsyncIterator[Client]:
     """PostgreSQL and Redis, the service connecting as the app role, so row-level security
     applies as in production; cheap hashing, then `providers`, and these settings. With
     `pooler`, PostgreSQL is reached through that PgBouncer in transaction mode."""
@@ -71,10 +74,13 @@ async def production_app(
             database_url = pooler.through(database_url)
             settings = settings | {"database_transaction_pooling": "true"}
         configured = settings_for(
-            database_url=database_url, redis_url=services.TEST_REDIS_URL,
-            redis_key_prefix=redis_prefix, data_dir=str(tmp_path), jwt_secret_key=SECRET,
+            database_url=database_url,
+            redis_url=services.TEST_REDIS_URL,
+            redis_key_prefix=redis_prefix,
+            data_dir=str(tmp_path),
+            jwt_secret_key=SECRET,
             **settings,
-        )  # fmt: skip
+        )
         async with client_for(configured, CheapHashing(), *providers) as running:
             yield running
 
@@ -127,9 +133,10 @@ async def events(client: Client, event_type: str) -> list[dict[str, Any]]:
     """The events of that type the app recorded in its outbox, oldest first, as rows with
     their `payload` (SQLite gives it as JSON text)."""
     rows = await query(
-        client, "SELECT payload FROM outbox WHERE event_type = :type ORDER BY created_at",
+        client,
+        "SELECT payload FROM outbox WHERE event_type = :type ORDER BY created_at",
         type=event_type,
-    )  # fmt: skip
+    )
     return [
         {"payload": json.loads(p) if isinstance(p, str) else p}
         for p in (row["payload"] for row in rows)

@@ -79,15 +79,20 @@ async def test_a_signed_in_attacker_gets_no_more_auth_requests_than_anyone(
         logins = [
             (
                 await app.post(
-                    "/api/v1/auth/login", headers=signed_in,
+                    "/api/v1/auth/login",
+                    headers=signed_in,
                     json={"email": f"victim{n}@example.com", "password": "guess-" + str(n)},
                 )
             ).status_code
             for n in range(25)
-        ]  # fmt: skip
+        ]
         assert logins == [401] * 8 + [429] * 17
-        registration = {"email": "sock@example.com", "password": PASSWORD, "full_name": "S",
-                        "terms_accepted": True}  # fmt: skip
+        registration = {
+            "email": "sock@example.com",
+            "password": PASSWORD,
+            "full_name": "S",
+            "terms_accepted": True,
+        }
         refused = [
             await app.post("/api/v1/auth/register", headers=signed_in, json=registration),
             await app.post(FORGOT, headers=signed_in, json={"email": "victim0@example.com"}),
@@ -119,13 +124,20 @@ async def stack(
         await asyncio.to_thread(migrations.upgrade, url)
         environment = {
             "DATABASE_URL": await services.as_app_role(url),
-            "REDIS_URL": services.TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix,
-            "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_STARTTLS": "false",
-            "JWT_SECRET_KEY": SECRET, "PUBLIC_BASE_URL": "https://app.example",
-            "JOB_RETRY_BASE_SECONDS": "1", "JOB_LEASE_SECONDS": "3",
-            "QUEUE_REDELIVERY_SECONDS": "2", "OUTBOX_SWEEP_SECONDS": "1",
-            "DATA_DIR": str(tmp_path), "LOG_LEVEL": "INFO",
-        }  # fmt: skip
+            "REDIS_URL": services.TEST_REDIS_URL,
+            "REDIS_KEY_PREFIX": redis_prefix,
+            "SMTP_HOST": smtp.host,
+            "SMTP_PORT": str(smtp.port),
+            "SMTP_STARTTLS": "false",
+            "JWT_SECRET_KEY": SECRET,
+            "PUBLIC_BASE_URL": "https://app.example",
+            "JOB_RETRY_BASE_SECONDS": "1",
+            "JOB_LEASE_SECONDS": "3",
+            "QUEUE_REDELIVERY_SECONDS": "2",
+            "OUTBOX_SWEEP_SECONDS": "1",
+            "DATA_DIR": str(tmp_path),
+            "LOG_LEVEL": "INFO",
+        }
         settings = settings_for(**{key.lower(): value for key, value in environment.items()})
         with tessera_processes(tmp_path, environment) as spawn:
             async with client_for(settings, CheapHashing()) as client:
@@ -168,20 +180,22 @@ async def test_emails_a_caller_can_trigger_stop_at_three_per_account_and_hour(
             await login(api, "admin@example.com"),
         )
         resets = [
-            await from_address(api, f"203.0.113.{n}", "POST", FORGOT,
-                               json={"email": "Victim@Example.com"})
+            await from_address(
+                api, f"203.0.113.{n}", "POST", FORGOT, json={"email": "Victim@Example.com"}
+            )
             for n in range(15)
-        ]  # fmt: skip
+        ]
         assert {(r.status_code, r.json()["message"]) for r in resets} == {
             (202, resets[0].json()["message"])
         }
         verifications = [await api.post(VERIFY_REQUEST, headers=bearer(victim)) for _ in range(5)]
         assert {r.status_code for r in verifications} == {202}
         invitations = [
-            await api.post("/api/v1/invitations", headers=bearer(admin),
-                           json={"email": "invitee@example.com"})
+            await api.post(
+                "/api/v1/invitations", headers=bearer(admin), json={"email": "invitee@example.com"}
+            )
             for _ in range(5)
-        ]  # fmt: skip
+        ]
         assert {r.status_code for r in invitations} == {201}, "the same answer past the ceiling"
 
         await smtp.wait_for_messages(14, timeout=60)
@@ -203,8 +217,12 @@ def run_cli(environment: dict[str, str], cwd: Path, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "tessera", *args],
         env=BASE_ENV | environment | {"LOG_LEVEL": "ERROR"},
-        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
 
@@ -225,8 +243,11 @@ async def test_the_dead_letter_list_shows_email_jobs_without_their_links(
         assert sorted(statuses.values()) == ["email.send: dead"] * 3 + ["user.created: done"]
         rows = await query(api, "SELECT id, payload FROM outbox WHERE event_type = 'email.send'")
         links = {str(row["id"]): row["payload"]["context"].get("link") for row in rows}
-        tokens = [re.search(r"token=([\w-]+)", link).group(1)  # type: ignore[union-attr]
-                  for link in links.values() if link]  # fmt: skip
+        tokens = [
+            re.search(r"token=([\w-]+)", link).group(1)  # type: ignore[union-attr]
+            for link in links.values()
+            if link
+        ]
         assert len(tokens) == 2
 
         dead = run_cli(environment, tmp_path, "tasks", "dead")

@@ -59,20 +59,30 @@ async def join_as_user(client: Client, email: str, admin_email: str, full_name: 
         client,
         "UPDATE users SET role = 'user', tenant_id = "
         "(SELECT tenant_id FROM users WHERE email = :admin) WHERE email = :email",
-        admin=admin_email, email=email,
-    )  # fmt: skip
+        admin=admin_email,
+        email=email,
+    )
 
 
 async def build_world(client: Client) -> World:
     await register(client, "root@example.com", full_name="Root Operator")
-    await sql(client, "UPDATE users SET role = 'admin', is_verified = true WHERE email = :e",
-              e="root@example.com")  # fmt: skip
+    await sql(
+        client,
+        "UPDATE users SET role = 'admin', is_verified = true WHERE email = :e",
+        e="root@example.com",
+    )
     for tenant in ("a", "b"):
         await register(client, f"{tenant}-admin@example.com", full_name=f"{tenant.upper()} Boss")
-        await join_as_user(client, f"{tenant}-user@example.com", f"{tenant}-admin@example.com",
-                           f"{tenant.upper()} Worker")  # fmt: skip
-    people = [await person(client, f"{name}@example.com")
-              for name in ("root", "a-admin", "a-user", "b-admin", "b-user")]  # fmt: skip
+        await join_as_user(
+            client,
+            f"{tenant}-user@example.com",
+            f"{tenant}-admin@example.com",
+            f"{tenant.upper()} Worker",
+        )
+    people = [
+        await person(client, f"{name}@example.com")
+        for name in ("root", "a-admin", "a-user", "b-admin", "b-user")
+    ]
     return World(*people)
 
 
@@ -105,17 +115,22 @@ async def assert_isolated(client: Client, w: World) -> None:
     for target in (w.b_admin, w.b_user):
         url = f"{USERS}/{target.user_id}"
         error(await client.get(url, headers=w.a_admin.headers), 404, "NOT_FOUND")
-        error(await client.patch(url, headers=w.a_admin.headers, json={"full_name": "Pwned"}),
-              404, "NOT_FOUND")  # fmt: skip
+        error(
+            await client.patch(url, headers=w.a_admin.headers, json={"full_name": "Pwned"}),
+            404,
+            "NOT_FOUND",
+        )
         error(await client.delete(url, headers=w.a_admin.headers), 404, "NOT_FOUND")
         error(await client.get(url, headers=w.a_user.headers), 403, "FORBIDDEN")
-        error(await client.patch(url, headers=w.a_user.headers, json={"full_name": "Pwned"}),
-              403, "FORBIDDEN")  # fmt: skip
+        error(
+            await client.patch(url, headers=w.a_user.headers, json={"full_name": "Pwned"}),
+            403,
+            "FORBIDDEN",
+        )
         error(await client.delete(url, headers=w.a_user.headers), 403, "FORBIDDEN")
     error(await client.get(USERS, headers=w.a_user.headers), 403, "FORBIDDEN")
     other_tenant = {"tenant_id": w.b_admin.tenant_id}
-    error(await client.get(USERS, headers=w.a_admin.headers, params=other_tenant),
-          403, "FORBIDDEN")  # fmt: skip
+    error(await client.get(USERS, headers=w.a_admin.headers, params=other_tenant), 403, "FORBIDDEN")
     own = await listed(client, w.a_admin, limit=100)
     assert sorted(emails(own)) == ["a-admin@example.com", "a-user@example.com"]
     assert {user["tenant_id"] for user in own["data"]} == {w.a_admin.tenant_id}
@@ -145,8 +160,11 @@ async def test_no_token_is_401_and_a_plain_user_is_403_even_on_its_own_tenant(
     for method, target in (("GET", USERS), ("GET", url), ("PATCH", url), ("DELETE", url)):
         body = {"json": {"full_name": "X"}} if method == "PATCH" else {}
         error(await client.request(method, target, **body), 401, "UNAUTHORIZED")
-        error(await client.request(method, target, headers=world.a_user.headers, **body),
-              403, "FORBIDDEN")  # fmt: skip
+        error(
+            await client.request(method, target, headers=world.a_user.headers, **body),
+            403,
+            "FORBIDDEN",
+        )
     own = f"{USERS}/{world.a_user.user_id}"
     error(await client.get(own, headers=world.a_user.headers), 403, "FORBIDDEN")
 
@@ -173,11 +191,14 @@ async def test_list_filters_by_role_activity_verification_and_time(
     client: Client, world: World
 ) -> None:
     assert sorted(emails(await listed(client, world.root, role="user"))) == [
-        "a-user@example.com", "b-user@example.com"]  # fmt: skip
+        "a-user@example.com",
+        "b-user@example.com",
+    ]
     assert emails(await listed(client, world.root, is_verified="true")) == ["root@example.com"]
     assert len(emails(await listed(client, world.root, is_verified="false"))) == 4
-    await client.patch(f"{USERS}/{world.b_user.user_id}", headers=world.root.headers,
-                       json={"is_active": False})  # fmt: skip
+    await client.patch(
+        f"{USERS}/{world.b_user.user_id}", headers=world.root.headers, json={"is_active": False}
+    )
     assert emails(await listed(client, world.root, is_active="false")) == ["b-user@example.com"]
     assert len(emails(await listed(client, world.root, is_active="true"))) == 4
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -185,8 +206,11 @@ async def test_list_filters_by_role_activity_verification_and_time(
     assert emails(await listed(client, world.root, created_after=future)) == []
     assert len(emails(await listed(client, world.root, created_after=past))) == 5
     assert emails(await listed(client, world.root, created_before=past)) == []
-    error(await client.get(USERS, headers=world.root.headers, params={"role": "owner"}),
-          400, "VALIDATION_ERROR")  # fmt: skip
+    error(
+        await client.get(USERS, headers=world.root.headers, params={"role": "owner"}),
+        400,
+        "VALIDATION_ERROR",
+    )
 
 
 async def test_search_is_case_insensitive_and_takes_wildcards_literally(
@@ -199,10 +223,13 @@ async def test_search_is_case_insensitive_and_takes_wildcards_literally(
     assert emails(await listed(client, world.root, search="b_s")) == ["under@example.com"]
     assert emails(await listed(client, world.root, search="100%")) == ["percent@example.com"]
     assert sorted(emails(await listed(client, world.root, search="BOBSMITH"))) == [
-        "plain@example.com"]  # fmt: skip
+        "plain@example.com"
+    ]
     assert emails(await listed(client, world.root, search="ROOT@EXAMPLE")) == ["root@example.com"]
     assert sorted(emails(await listed(client, world.root, search="a-"))) == [
-        "a-admin@example.com", "a-user@example.com"]  # fmt: skip
+        "a-admin@example.com",
+        "a-user@example.com",
+    ]
 
 
 async def test_list_sorts_pages_and_refuses_a_limit_over_100(client: Client, world: World) -> None:
@@ -211,18 +238,30 @@ async def test_list_sorts_pages_and_refuses_a_limit_over_100(client: Client, wor
     descending = await listed(client, world.root, sort="full_name", order="desc")
     names = [user["full_name"] for user in descending["data"]]
     assert names == sorted(names, reverse=True)
-    pages = [await listed(client, world.root, sort="email", order="asc", limit=2, page=n)
-             for n in (1, 2, 3)]  # fmt: skip
+    pages = [
+        await listed(client, world.root, sort="email", order="asc", limit=2, page=n)
+        for n in (1, 2, 3)
+    ]
     assert [email for p in pages for email in emails(p)] == emails(ascending)
-    assert pages[0]["pagination"] == {"page": 1, "limit": 2, "total_items": 5, "total_pages": 3,
-                                      "has_next": True, "has_prev": False}  # fmt: skip
+    assert pages[0]["pagination"] == {
+        "page": 1,
+        "limit": 2,
+        "total_items": 5,
+        "total_pages": 3,
+        "has_next": True,
+        "has_prev": False,
+    }
     assert pages[2]["pagination"]["has_next"] is False
     assert pages[2]["pagination"]["has_prev"]
     newest_first = await listed(client, world.root)
     times = [user["created_at"] for user in newest_first["data"]]
     assert times == sorted(times, reverse=True)
-    refused = (({"limit": 101}, "limit"), ({"limit": 0}, "limit"),
-               ({"sort": "password_hash"}, "sort"), ({"order": "up"}, "order"))  # fmt: skip
+    refused = (
+        ({"limit": 101}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"sort": "password_hash"}, "sort"),
+        ({"order": "up"}, "order"),
+    )
     for params, field in refused:
         response = await client.get(USERS, headers=world.root.headers, params=params)
         assert error(response, 400, "VALIDATION_ERROR").get("field") == field
@@ -238,10 +277,19 @@ async def test_patch_changes_role_activity_and_name_and_refuses_other_fields(
     data = response.json()["data"]
     assert data["full_name"] == "Anna Worker"
     assert data["role"] == "tenant_admin"
-    for body, field in (({"email": "x@example.com"}, "email"), ({"tenant_id": "x"}, "tenant_id"),
-                        ({"role": "owner"}, "role")):  # fmt: skip
-        assert error(await client.patch(url, headers=world.a_admin.headers, json=body),
-                     400, "VALIDATION_ERROR").get("field") == field  # fmt: skip
+    for body, field in (
+        ({"email": "x@example.com"}, "email"),
+        ({"tenant_id": "x"}, "tenant_id"),
+        ({"role": "owner"}, "role"),
+    ):
+        assert (
+            error(
+                await client.patch(url, headers=world.a_admin.headers, json=body),
+                400,
+                "VALIDATION_ERROR",
+            ).get("field")
+            == field
+        )
     again = await client.get(url, headers=world.a_admin.headers)
     assert again.json()["data"]["full_name"] == "Anna Worker"
 
@@ -250,17 +298,27 @@ async def test_a_tenant_admin_can_neither_grant_admin_nor_touch_an_admin(
     client: Client, world: World
 ) -> None:
     url = f"{USERS}/{world.a_user.user_id}"
-    error(await client.patch(url, headers=world.a_admin.headers, json={"role": "admin"}),
-          403, "FORBIDDEN")  # fmt: skip
+    error(
+        await client.patch(url, headers=world.a_admin.headers, json={"role": "admin"}),
+        403,
+        "FORBIDDEN",
+    )
     await sql(client, "UPDATE users SET role = 'admin' WHERE email = 'a-user@example.com'")
-    error(await client.patch(url, headers=world.a_admin.headers, json={"full_name": "X"}),
-          403, "FORBIDDEN")  # fmt: skip
-    error(await client.patch(url, headers=world.a_admin.headers, json={"role": "user"}),
-          403, "FORBIDDEN")  # fmt: skip
+    error(
+        await client.patch(url, headers=world.a_admin.headers, json={"full_name": "X"}),
+        403,
+        "FORBIDDEN",
+    )
+    error(
+        await client.patch(url, headers=world.a_admin.headers, json={"role": "user"}),
+        403,
+        "FORBIDDEN",
+    )
     error(await client.delete(url, headers=world.a_admin.headers), 403, "FORBIDDEN")
     assert (await client.get(url, headers=world.a_admin.headers)).json()["data"]["role"] == "admin"
-    granted = await client.patch(f"{USERS}/{world.b_user.user_id}", headers=world.root.headers,
-                                 json={"role": "admin"})  # fmt: skip
+    granted = await client.patch(
+        f"{USERS}/{world.b_user.user_id}", headers=world.root.headers, json={"role": "admin"}
+    )
     assert granted.status_code == 200
     assert granted.json()["data"]["role"] == "admin"
 
@@ -271,8 +329,9 @@ async def test_nobody_demotes_deactivates_or_deletes_themselves_here(
     for who in (world.a_admin, world.root):
         url = f"{USERS}/{who.user_id}"
         error(await client.patch(url, headers=who.headers, json={"role": "user"}), 409, "CONFLICT")
-        error(await client.patch(url, headers=who.headers, json={"is_active": False}),
-              409, "CONFLICT")  # fmt: skip
+        error(
+            await client.patch(url, headers=who.headers, json={"is_active": False}), 409, "CONFLICT"
+        )
         error(await client.delete(url, headers=who.headers), 409, "CONFLICT")
         renamed = await client.patch(url, headers=who.headers, json={"full_name": "Still Me"})
         assert renamed.status_code == 200
@@ -283,14 +342,18 @@ async def test_a_demoted_admins_existing_token_is_downgraded_at_once(
     client: Client, world: World
 ) -> None:
     assert (await client.get(USERS, headers=world.a_admin.headers)).status_code == 200
-    response = await client.patch(f"{USERS}/{world.a_admin.user_id}", headers=world.root.headers,
-                                  json={"role": "user"})  # fmt: skip
+    response = await client.patch(
+        f"{USERS}/{world.a_admin.user_id}", headers=world.root.headers, json={"role": "user"}
+    )
     assert response.status_code == 200
     error(await client.get(USERS, headers=world.a_admin.headers), 403, "FORBIDDEN")
     me = await client.get("/api/v1/users/me", headers=world.a_admin.headers)
     assert me.json()["data"]["role"] == "user"
-    promoted = await client.patch(f"{USERS}/{world.b_user.user_id}", headers=world.b_admin.headers,
-                                  json={"role": "tenant_admin"})  # fmt: skip
+    promoted = await client.patch(
+        f"{USERS}/{world.b_user.user_id}",
+        headers=world.b_admin.headers,
+        json={"role": "tenant_admin"},
+    )
     assert promoted.status_code == 200
     assert (await client.get(USERS, headers=world.b_user.headers)).status_code == 200
 
@@ -305,8 +368,9 @@ async def test_a_deactivated_user_is_signed_out_and_cannot_sign_in_until_reactiv
     assert off.status_code == 200
     assert off.json()["data"]["is_active"] is False
     error(await client.get("/api/v1/users/me", headers=world.a_user.headers), 401, "UNAUTHORIZED")
-    refreshed = await client.post("/api/v1/auth/refresh",
-                                  json={"refresh_token": tokens["refresh_token"]})  # fmt: skip
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
     error(refreshed, 401, "UNAUTHORIZED")
     body = {"email": world.a_user.email, "password": "correct horse battery"}
     error(await client.post("/api/v1/auth/login", json=body), 403, "FORBIDDEN")
@@ -324,8 +388,11 @@ async def test_a_deleted_user_disappears_and_its_token_stops_working(
     assert response.json()["status"] == "success"
     error(await client.get(url, headers=world.a_admin.headers), 404, "NOT_FOUND")
     error(await client.get(url, headers=world.root.headers), 404, "NOT_FOUND")
-    error(await client.patch(url, headers=world.root.headers, json={"full_name": "Z"}),
-          404, "NOT_FOUND")  # fmt: skip
+    error(
+        await client.patch(url, headers=world.root.headers, json={"full_name": "Z"}),
+        404,
+        "NOT_FOUND",
+    )
     error(await client.delete(url, headers=world.root.headers), 404, "NOT_FOUND")
     assert world.a_user.email not in emails(await listed(client, world.root))
     error(await client.get("/api/v1/users/me", headers=world.a_user.headers), 401, "UNAUTHORIZED")

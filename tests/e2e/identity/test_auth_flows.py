@@ -142,10 +142,12 @@ async def test_refresh_rotates_and_the_old_pair_keeps_working_only_in_the_grace(
 async def test_two_concurrent_refreshes_with_one_token_rotate_once(client: Client) -> None:
     await register(client)
     tokens = await login(client)
-    answers = await asyncio.gather(*(
-        client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
-        for _ in range(5)
-    ))  # fmt: skip
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+            for _ in range(5)
+        )
+    )
     assert {r.status_code for r in answers} == {200}
     assert len({r.json()["data"]["refresh_token"] for r in answers}) == 1
     sessions = await client.get("/api/v1/auth/sessions", headers=bearer(answers[0].json()["data"]))
@@ -320,8 +322,10 @@ async def test_forgot_password_answers_202_for_any_email_and_mails_only_real_one
     assert unknown.json()["message"] == known.json()["message"]
     await link_token(tmp_path / "outbox", "reset-password")
     await asyncio.sleep(0.5)
-    recipients = {BytesParser(policy=email.policy.default).parsebytes(p.read_bytes())["To"]
-                  for p in (tmp_path / "outbox").glob("*.eml")}  # fmt: skip
+    recipients = {
+        BytesParser(policy=email.policy.default).parsebytes(p.read_bytes())["To"]
+        for p in (tmp_path / "outbox").glob("*.eml")
+    }
     assert "nobody@example.com" not in recipients
 
 

@@ -34,9 +34,14 @@ async def signed_in(client: Client, email: str = "alice@example.com") -> tuple[d
     return bearer(await login(client, email)), user_id
 
 
-async def upload(client: Client, headers: dict[str, str], data: bytes,
-                 name: str = "avatar.png", content_type: str = "image/png",
-                 field: str = "file") -> Any:  # fmt: skip
+async def upload(
+    client: Client,
+    headers: dict[str, str],
+    data: bytes,
+    name: str = "avatar.png",
+    content_type: str = "image/png",
+    field: str = "file",
+) -> Any:
     return await client.put(AVATAR, files={field: (name, data, content_type)}, headers=headers)
 
 
@@ -88,9 +93,13 @@ async def test_the_second_upload_is_v2_and_v1_is_gone(client: Client) -> None:
 
 @pytest.mark.parametrize(
     ("body", "name", "content_type"),
-    [(HTML, "avatar.png", "image/png"), (SVG, "avatar.png", "image/png"),
-     (SVG, "avatar.svg", "image/svg+xml"), (b"%PDF-1.7\n", "avatar.png", "image/png")],
-)  # fmt: skip
+    [
+        (HTML, "avatar.png", "image/png"),
+        (SVG, "avatar.png", "image/png"),
+        (SVG, "avatar.svg", "image/svg+xml"),
+        (b"%PDF-1.7\n", "avatar.png", "image/png"),
+    ],
+)
 async def test_html_svg_and_other_bodies_are_refused_whatever_their_name(
     client: Client, body: bytes, name: str, content_type: str
 ) -> None:
@@ -143,11 +152,13 @@ async def test_without_a_token_it_is_401(client: Client) -> None:
 
 async def test_the_image_must_be_the_one_file_field(client: Client) -> None:
     headers, _ = await signed_in(client)
-    found = error(await upload(client, headers, image_bytes("PNG"), field="image"), 400,
-                  "VALIDATION_ERROR")  # fmt: skip
+    found = error(
+        await upload(client, headers, image_bytes("PNG"), field="image"), 400, "VALIDATION_ERROR"
+    )
     assert found["field"] == "file"
-    as_text = await client.put(AVATAR, data={"file": "not a file"}, files={"x": ("a", b"b")},
-                               headers=headers)  # fmt: skip
+    as_text = await client.put(
+        AVATAR, data={"file": "not a file"}, files={"x": ("a", b"b")}, headers=headers
+    )
     error(as_text, 400, "VALIDATION_ERROR")
     as_json = await client.put(AVATAR, json={"file": "x"}, headers=headers)
     error(as_json, 400, "VALIDATION_ERROR")
@@ -181,8 +192,9 @@ async def test_the_avatar_url_serves_the_same_tenant_only(client: Client) -> Non
     error(await client.get(path_of(url)), 401, "UNAUTHORIZED")
     # a user without an uploaded avatar: 404 too
     me = (await client.get(ME, headers=world.headers["acme_admin"])).json()["data"]
-    error(await client.get(f"/api/v1/users/{me['user_id']}/avatar",
-                           headers=staff), 404, "NOT_FOUND")  # fmt: skip
+    error(
+        await client.get(f"/api/v1/users/{me['user_id']}/avatar", headers=staff), 404, "NOT_FOUND"
+    )
     assert user_id != me["user_id"]
 
 

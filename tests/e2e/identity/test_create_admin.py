@@ -30,14 +30,27 @@ async def test_create_admin_migrates_makes_a_verified_admin_and_refuses_mistakes
     assert taken.stderr.strip().splitlines() == [
         "tessera: An account with this email already exists."
     ]
-    weak = tessera("create-admin", "--email", "other@example.com", "--full-name", "O",
-                   "--password", "password", cwd=tmp_path, env=env)  # fmt: skip
+    weak = tessera(
+        "create-admin",
+        "--email",
+        "other@example.com",
+        "--full-name",
+        "O",
+        "--password",
+        "password",
+        cwd=tmp_path,
+        env=env,
+    )
     assert weak.returncode == 1
     assert len(weak.stderr.strip().splitlines()) == 1
     assert "password" in weak.stderr.lower()
 
-    settings = settings_for(database_url=database, data_dir=str(tmp_path / "data"),
-                            rate_limit_enabled="false", jwt_secret_key=SECRET)  # fmt: skip
+    settings = settings_for(
+        database_url=database,
+        data_dir=str(tmp_path / "data"),
+        rate_limit_enabled="false",
+        jwt_secret_key=SECRET,
+    )
     async with client_for(settings, CheapHashing()) as client:
         headers = bearer(await login(client, "root@example.com"))
         me = (await client.get("/api/v1/users/me", headers=headers)).json()["data"]

@@ -28,9 +28,12 @@ async def invite(
 
 async def register_invited(client: Client, token: str, email: str = "new@acme.test") -> Any:
     body = {
-        "email": email, "password": PASSWORD, "full_name": "Newcomer", "terms_accepted": True,
+        "email": email,
+        "password": PASSWORD,
+        "full_name": "Newcomer",
+        "terms_accepted": True,
         "invitation_token": token,
-    }  # fmt: skip
+    }
     return await client.post(REGISTER, json=body)
 
 
@@ -117,8 +120,9 @@ async def test_a_revoked_or_replaced_invitation_no_longer_works(
     error(await register_invited(client, second_token), 400, "VALIDATION_ERROR")
     statuses = await client.get(INVITATIONS, headers=world.headers["acme_admin"])
     assert {i["id"]: i["status"] for i in statuses.json()["data"]} == {
-        first["id"]: "revoked", second["id"]: "revoked",
-    }  # fmt: skip
+        first["id"]: "revoked",
+        second["id"]: "revoked",
+    }
 
 
 async def test_inviting_an_existing_account_is_a_conflict(client: Client) -> None:
@@ -200,9 +204,13 @@ async def test_bad_invitations_are_refused_with_the_field(client: Client) -> Non
         if field is not None:
             assert details["field"] == field
     body = {
-        "email": "w@acme.test", "password": PASSWORD, "full_name": "W", "terms_accepted": True,
-        "invitation_token": "any", "tenant_name": "Mine",
-    }  # fmt: skip
+        "email": "w@acme.test",
+        "password": PASSWORD,
+        "full_name": "W",
+        "terms_accepted": True,
+        "invitation_token": "any",
+        "tenant_name": "Mine",
+    }
     with_tenant_name = await client.post(REGISTER, json=body)
     assert error(with_tenant_name, 400, "VALIDATION_ERROR")["field"] == "tenant_name"
     status_filter = await client.get(INVITATIONS, params={"status": "bogus"}, headers=headers)

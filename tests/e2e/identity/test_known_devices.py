@@ -94,10 +94,12 @@ async def reset_token(outbox: Path | None, app: Client) -> str:
 def alert_emails(outbox: Path) -> list[str]:
     """The text of each "new sign-in" email written to the outbox folder."""
     texts = (
-        BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
-        .get_body(("plain",)).get_content()
+        BytesParser(policy=email.policy.default)
+        .parsebytes(path.read_bytes())
+        .get_body(("plain",))
+        .get_content()
         for path in outbox.glob("*.eml")
-    )  # fmt: skip
+    )
     return [text for text in texts if "new sign-in" in text]
 
 

@@ -106,8 +106,9 @@ async def test_purging_a_deleted_account_deletes_its_avatars_and_files(client: C
     # a replaced version left behind (e.g. a failed cleanup) goes with the account as well
     await store.put(f"avatars/{alice}/avatar-v1.png", image_bytes("PNG"), content_type="image/png")
     assert await keys_under(store, f"avatars/{alice}/") == [
-        f"avatars/{alice}/avatar-v1.png", f"avatars/{alice}/avatar-v2.webp",
-    ]  # fmt: skip
+        f"avatars/{alice}/avatar-v1.png",
+        f"avatars/{alice}/avatar-v2.webp",
+    ]
 
     deleted = await client.delete("/api/v1/users/me", headers=alice_headers)
     assert deleted.status_code == 200, deleted.text

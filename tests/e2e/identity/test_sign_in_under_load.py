@@ -52,9 +52,11 @@ async def test_logins_complete_beside_a_busy_neighbour_in_the_same_cpu_group(
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
     await asyncio.to_thread(migrations.upgrade, url)
     settings = settings_for(
-        database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false",
+        database_url=url,
+        data_dir=str(tmp_path),
+        rate_limit_enabled="false",
         password_hash_priority=priority,
-    )  # fmt: skip
+    )
     async with client_for(settings) as client:  # the production argon2 profile
         await register(client, "alice@example.com")
         started = time.monotonic()

@@ -23,9 +23,12 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     folder = tmp_path_factory.mktemp("notifications")
     env = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'tessera.db'}",
-        "DATA_DIR": str(folder), "JWT_SECRET_KEY": "socket-tests-" + "s" * 40,
-        "RATE_LIMIT_ENABLED": "false", "CORS_ALLOW_ORIGINS": ORIGIN, "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        "DATA_DIR": str(folder),
+        "JWT_SECRET_KEY": "socket-tests-" + "s" * 40,
+        "RATE_LIMIT_ENABLED": "false",
+        "CORS_ALLOW_ORIGINS": ORIGIN,
+        "LOG_LEVEL": "WARNING",
+    }
     create_admin(folder, env)
     with running_server(folder, env) as server:
         yield Server(server.url, ADMIN)

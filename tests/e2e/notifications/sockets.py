@@ -24,18 +24,26 @@ ALIAS_WS_PATH = "/api/v1/ws/notifications"
 
 def create_admin(cwd: Path, env: dict[str, str]) -> None:
     made = tessera(
-        "create-admin", "--email", ADMIN, "--password", PASSWORD, "--full-name", "Root",
-        cwd=cwd, env=env,
-    )  # fmt: skip
+        "create-admin",
+        "--email",
+        ADMIN,
+        "--password",
+        PASSWORD,
+        "--full-name",
+        "Root",
+        cwd=cwd,
+        env=env,
+    )
     assert made.returncode == 0, made.stderr
 
 
 async def login(base: str, email: str, *, agent: str = "tests") -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         response = await http.post(
-            "/api/v1/auth/login", json={"email": email, "password": PASSWORD},
+            "/api/v1/auth/login",
+            json={"email": email, "password": PASSWORD},
             headers={"User-Agent": agent},
-        )  # fmt: skip
+        )
     assert response.status_code == 200, response.text
     return dict(response.json()["data"])
 

@@ -33,9 +33,10 @@ __all__ = ["client", "production_client"]
 
 async def publish(client: Client, world: World, who: str, **body: Any) -> Any:
     return await client.post(
-        NOTIFICATIONS, json={"title": "Hello", "body": "Hi there."} | body,
+        NOTIFICATIONS,
+        json={"title": "Hello", "body": "Hi there."} | body,
         headers=world.headers[who],
-    )  # fmt: skip
+    )
 
 
 async def published(client: Client, world: World, who: str, **body: Any) -> dict[str, Any]:
@@ -84,8 +85,10 @@ async def test_each_reader_sees_its_own_its_tenants_and_global_notifications(
     assert await inbox(client, world.headers["acme_admin"]) == ["acme", "everyone"]
     assert await inbox(client, world.headers["globex_user"]) == ["globex", "everyone"]
     assert await inbox(client, world.headers["acme_user"], order="asc") == [
-        "everyone", "acme", "acme user",
-    ]  # fmt: skip
+        "everyone",
+        "acme",
+        "acme user",
+    ]
 
 
 async def test_read_marks_are_per_user_idempotent_and_feed_the_unread_filter(
@@ -122,8 +125,11 @@ async def test_a_tenant_admin_reaches_its_tenant_and_its_users_only(client: Clie
     globex_user = await user_id(client, world.headers["globex_user"])
     assert (await publish(client, world, "acme_admin", tenant_id=world.acme)).status_code == 201
     assert (await publish(client, world, "acme_admin", user_id=acme_user)).status_code == 201
-    for target in ({"tenant_id": world.globex}, {"user_id": globex_user},
-                   {"user_id": str(uuid.uuid4())}):  # fmt: skip
+    for target in (
+        {"tenant_id": world.globex},
+        {"user_id": globex_user},
+        {"user_id": str(uuid.uuid4())},
+    ):
         response = await publish(client, world, "acme_admin", **target)
         assert response.status_code == 404, response.text
     everyone = await publish(client, world, "acme_admin", **{"global": True})
@@ -162,9 +168,16 @@ async def test_a_user_may_not_publish_even_with_a_bad_body(client: Client) -> No
         ({"title": "t", "body": "b" * 5001, "global": True}, "body"),
         ({"title": "t", "global": True, "priority": "high"}, "priority"),
     ],
-    ids=["no-target", "two-targets", "empty-title", "long-title", "blank-title", "long-body",
-         "unknown-field"],
-)  # fmt: skip
+    ids=[
+        "no-target",
+        "two-targets",
+        "empty-title",
+        "long-title",
+        "blank-title",
+        "long-body",
+        "unknown-field",
+    ],
+)
 async def test_publishing_needs_exactly_one_target_and_a_title(
     client: Client, body: dict[str, Any], field: str
 ) -> None:
@@ -207,9 +220,10 @@ async def test_a_new_sign_in_and_a_password_change_notify_the_user(client: Clien
     first = bearer(await login(client, "ann@example.com"))
     assert await settled(client, first, 1) == [SIGN_IN]
     changed = await client.post(
-        "/api/v1/auth/password/change", headers=first,
+        "/api/v1/auth/password/change",
+        headers=first,
         json={"current_password": PASSWORD, "new_password": "another horse battery"},
-    )  # fmt: skip
+    )
     assert changed.status_code == 200, changed.text
     assert await settled(client, first, 2) == ["Your password was changed", SIGN_IN]
     again = bearer(await login(client, "ann@example.com", "another horse battery"))

@@ -43,8 +43,12 @@ async def test_a_token_in_the_url_opens_the_socket_and_ping_gets_pong(
     async with connected(embedded_server.url, account["access_token"], path=path) as socket:
         assert await ask(socket, {"type": "ping"}) == {"type": "pong"}
         await subscribed(socket, f"user.{account['user_id']}")
-        await publish(embedded_server.url, await _admin_token(embedded_server),
-                      user_id=account["user_id"], title="On either path")  # fmt: skip
+        await publish(
+            embedded_server.url,
+            await _admin_token(embedded_server),
+            user_id=account["user_id"],
+            title="On either path",
+        )
         assert (await notified(socket, "On either path"))["type"] == "notification"
 
 
@@ -95,9 +99,10 @@ async def test_another_users_or_tenants_channel_gets_an_error_and_nothing_else(
     server = embedded_server.url
     eve, bob = await signed_up(server, email()), await signed_up(server, email())
     admin = (await login(server, embedded_server.admin))["access_token"]
-    async with connected(server, eve["access_token"]) as spy, connected(
-        server, bob["access_token"]
-    ) as victim:  # fmt: skip
+    async with (
+        connected(server, eve["access_token"]) as spy,
+        connected(server, bob["access_token"]) as victim,
+    ):
         for channel in (f"user.{bob['user_id']}", f"tenant.{bob['tenant_id']}", "admins"):
             refused = await ask(spy, {"type": "subscribe", "channels": [channel]})
             assert refused["type"] == "error"
@@ -124,10 +129,15 @@ async def test_a_published_notification_reaches_its_channel_as_the_spec_frames_i
         note = await publish(server, admin, user_id=ann["user_id"], title="Hi Ann", body="B")
         pushed = await notified(socket, "Hi Ann")
         assert pushed == {
-            "type": "notification", "channel": f"user.{ann['user_id']}",
-            "data": {"id": note["id"], "title": "Hi Ann", "body": "B",
-                     "timestamp": pushed["data"]["timestamp"]},
-        }  # fmt: skip
+            "type": "notification",
+            "channel": f"user.{ann['user_id']}",
+            "data": {
+                "id": note["id"],
+                "title": "Hi Ann",
+                "body": "B",
+                "timestamp": pushed["data"]["timestamp"],
+            },
+        }
         unsubscribed = await ask(socket, {"type": "unsubscribe", "channels": ["global"]})
         assert unsubscribed == {"type": "unsubscribed", "channels": ["global"]}
     inbox = await call(server, "GET", "/notifications", ann["access_token"])
@@ -190,9 +200,10 @@ async def test_logout_closes_that_sessions_sockets_with_1008_and_no_other(
     address = email()
     first = await signed_up(server, address)
     second = await login(server, address)
-    async with connected(server, first["access_token"]) as doomed, connected(
-        server, second["access_token"]
-    ) as other:  # fmt: skip
+    async with (
+        connected(server, first["access_token"]) as doomed,
+        connected(server, second["access_token"]) as other,
+    ):
         await subscribed(doomed, f"user.{first['user_id']}")
         out = await call(server, "POST", "/auth/logout", first["access_token"])
         assert out.status_code == 200, out.text

@@ -46,8 +46,11 @@ def worker(cwd: Path, env: dict[str, str]) -> Iterator[None]:
     with (cwd / "worker.log").open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "tessera", "worker"],
-            cwd=cwd, env=BASE_ENV | env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=cwd,
+            env=BASE_ENV | env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield
     finally:
@@ -64,10 +67,14 @@ async def cluster(postgres_url: str, redis_prefix: str, tmp_path: Path) -> Async
     await asyncio.to_thread(migrations.upgrade, postgres_url)
     env = {
         "DATABASE_URL": await services.as_app_role(postgres_url),
-        "REDIS_URL": services.TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix,
-        "JWT_SECRET_KEY": "cluster-tests-" + "c" * 40, "RATE_LIMIT_ENABLED": "false",
-        "OUTBOX_SWEEP_SECONDS": "1", "DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        "REDIS_URL": services.TEST_REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "JWT_SECRET_KEY": "cluster-tests-" + "c" * 40,
+        "RATE_LIMIT_ENABLED": "false",
+        "OUTBOX_SWEEP_SECONDS": "1",
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
     create_admin(tmp_path, env)
     with ExitStack() as stack:
         urls = []

@@ -23,9 +23,16 @@ _CHARACTERS = ["\x00", "\u202e", "\u200f", "\ufeff", "\x1b", "\u0301", "\U0001f4
 URL_CHARACTERS = st.sampled_from(_CHARACTERS)
 JSON_CHARACTERS = st.sampled_from([*_CHARACTERS, "\ud800", "\udfff", "\x00"])
 _STRINGS = [
-    "\x00", "a\x00b", "\u202egnp.exe", "x" * 20_000, "'; DROP TABLE users; --",
-    "../../etc/passwd", "%00", "\\u0000", "\x1b[31mred\x1b[0m",
-]  # fmt: skip
+    "\x00",
+    "a\x00b",
+    "\u202egnp.exe",
+    "x" * 20_000,
+    "'; DROP TABLE users; --",
+    "../../etc/passwd",
+    "%00",
+    "\\u0000",
+    "\x1b[31mred\x1b[0m",
+]
 URL_TEXT = st.sampled_from(_STRINGS) | st.text(st.characters(codec="utf-8"), max_size=40)
 JSON_TEXT = (
     st.sampled_from([*_STRINGS, "y" * 100_000, "\ud800", "a\udfffb"])

@@ -42,9 +42,16 @@ def test_every_operation_keeps_to_the_openapi_document(tmp_path: Path) -> None:
         "LOG_LEVEL": "WARNING",
     }
     created = tessera(
-        "create-admin", "--email", EMAIL, "--password", PASSWORD, "--full-name", "Fuzz",
-        cwd=tmp_path, env=env,
-    )  # fmt: skip
+        "create-admin",
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--full-name",
+        "Fuzz",
+        cwd=tmp_path,
+        env=env,
+    )
     assert created.returncode == 0, created.stderr
     with running_server(tmp_path, env) as server:
         login = httpx.post(
@@ -53,18 +60,37 @@ def test_every_operation_keeps_to_the_openapi_document(tmp_path: Path) -> None:
         token = login.json()["data"]["access_token"]
         run = subprocess.run(
             [
-                sys.executable, "-m", "schemathesis.cli", "--config-file",
-                str(HERE / "schemathesis.toml"), "--no-color", "run",
-                f"{server.url}/schema/openapi.json", "--checks", "all",
-                "--exclude-checks", SKIPPED_CHECKS,
-                "--header", f"Authorization: Bearer {token}",
-                "--phases", "examples,coverage,fuzzing,stateful",
-                "--max-examples", EXAMPLES_PER_OPERATION,
-                "--exclude-path-regex", SESSION_ENDING,
-                "--seed", SEED, "--workers", "2",
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--config-file",
+                str(HERE / "schemathesis.toml"),
+                "--no-color",
+                "run",
+                f"{server.url}/schema/openapi.json",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                SKIPPED_CHECKS,
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--max-examples",
+                EXAMPLES_PER_OPERATION,
+                "--exclude-path-regex",
+                SESSION_ENDING,
+                "--seed",
+                SEED,
+                "--workers",
+                "2",
             ],
-            cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         errors = [line for line in server.lines() if '"level": "ERROR"' in line]
     report = run.stdout[-12000:]
     assert run.returncode == 0, report

@@ -43,9 +43,13 @@ ROLES = {"user": "acme_user", "tenant_admin": "acme_admin", "admin": "admin"}
 # These end the caller's own session or account, after which every call is a 401.
 SESSION_ENDING = r"^/api/v1/(auth/logout(-all)?|auth/sessions/\{session_id\}|users/me)$"
 CHECKS = ",".join(
-    ("not_a_server_error", "status_code_conformance", "response_schema_conformance",
-     "content_type_conformance")
-)  # fmt: skip
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "response_schema_conformance",
+        "content_type_conformance",
+    )
+)
 
 
 @pytest.fixture
@@ -55,13 +59,18 @@ async def environment(
     await asyncio.to_thread(migrations.upgrade, postgres_url)
     return {
         "DATABASE_URL": await services.as_app_role(postgres_url),
-        "REDIS_URL": services.TEST_REDIS_URL, "REDIS_KEY_PREFIX": redis_prefix,
-        "S3_ENDPOINT_URL": s3_server.endpoint_url, "S3_BUCKET": s3_server.create_bucket(),
+        "REDIS_URL": services.TEST_REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "S3_BUCKET": s3_server.create_bucket(),
         "AWS_ACCESS_KEY_ID": fake_s3.ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": fake_s3.SECRET_ACCESS_KEY,
-        "JWT_SECRET_KEY": SECRET, "RATE_LIMIT_ENABLED": "false",
-        "PASSWORD_HASH_PRIORITY": "normal", "DATA_DIR": str(tmp_path), "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        "JWT_SECRET_KEY": SECRET,
+        "RATE_LIMIT_ENABLED": "false",
+        "PASSWORD_HASH_PRIORITY": "normal",
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 @pytest.fixture
@@ -80,19 +89,40 @@ def test_no_hostile_input_gets_a_5xx_or_an_undocumented_answer(
     with running_server(tmp_path, environment) as server:
         run = subprocess.run(
             [
-                sys.executable, "-m", "schemathesis.cli", "--no-color", "run",
-                f"{server.url}/schema/openapi.json", "--checks", CHECKS,
-                "--header", f"Authorization: {token}",
-                "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", EXAMPLES,
-                "--exclude-path-regex", SESSION_ENDING, "--seed", SEED, "--workers", "1",
-                "--generation-database", "none",
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--no-color",
+                "run",
+                f"{server.url}/schema/openapi.json",
+                "--checks",
+                CHECKS,
+                "--header",
+                f"Authorization: {token}",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--max-examples",
+                EXAMPLES,
+                "--exclude-path-regex",
+                SESSION_ENDING,
+                "--seed",
+                SEED,
+                "--workers",
+                "1",
+                "--generation-database",
+                "none",
             ],
-            cwd=tmp_path, capture_output=True, text=True, timeout=RUN_SECONDS, check=False,
-            env=os.environ | {
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=RUN_SECONDS,
+            check=False,
+            env=os.environ
+            | {
                 "SCHEMATHESIS_HOOKS": "tests.e2e.openapi.hostile_hooks",
                 "PYTHONPATH": str(REPOSITORY),
             },
-        )  # fmt: skip
+        )
         errors = [line for line in server.lines() if '"level": "ERROR"' in line]
     report = f"seed {SEED}\n" + run.stdout[-15000:] + run.stderr[-3000:]
     assert run.returncode == 0, report

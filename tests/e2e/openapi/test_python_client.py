@@ -41,11 +41,27 @@ def generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         (tmp_path / "generator.yaml").write_text(GENERATOR_CONFIG)
         started = time.monotonic()
         run = subprocess.run(
-            [sys.executable, "-m", "openapi_python_client", "generate",
-             "--path", str(tmp_path / "openapi.json"), "--config", str(tmp_path / "generator.yaml"),
-             "--output-path", str(tmp_path / PACKAGE), "--meta", "none", "--fail-on-warning"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "openapi_python_client",
+                "generate",
+                "--path",
+                str(tmp_path / "openapi.json"),
+                "--config",
+                str(tmp_path / "generator.yaml"),
+                "--output-path",
+                str(tmp_path / PACKAGE),
+                "--meta",
+                "none",
+                "--fail-on-warning",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         # about 1 s for the whole document on a quiet machine
         print(f"openapi-python-client generated the client in {time.monotonic() - started:.1f} s")

@@ -41,9 +41,10 @@ async def acme_targets(client: Client, world: World) -> list[Target]:
     sessions = await client.get(f"{API}/auth/sessions", headers=acme_admin)
     session_id = sessions.json()["data"][0]["session_id"]
     uploaded = await client.post(
-        f"{API}/files", files={"file": ("secret-acme-file.txt", b"Acme plans\n")},
+        f"{API}/files",
+        files={"file": ("secret-acme-file.txt", b"Acme plans\n")},
         headers=world.headers["acme_user"],
-    )  # fmt: skip
+    )
     file_id = uploaded.json()["data"]["id"]
     user = f"{API}/users/{staff_user['user_id']}"
     return [
@@ -111,10 +112,13 @@ async def limited_client(tmp_path: Path) -> AsyncIterator[Client]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
     await asyncio.to_thread(migrations.upgrade, url)
     settings = settings_for(
-        database_url=url, data_dir=str(tmp_path), jwt_secret_key=SECRET,
-        rate_limit_auth_per_minute="1000", rate_limit_api_per_minute="3",
+        database_url=url,
+        data_dir=str(tmp_path),
+        jwt_secret_key=SECRET,
+        rate_limit_auth_per_minute="1000",
+        rate_limit_api_per_minute="3",
         rate_limit_admin_per_minute="6",
-    )  # fmt: skip
+    )
     async with client_for(settings, CheapHashing()) as running:
         yield running
 

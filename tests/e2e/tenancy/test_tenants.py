@@ -32,9 +32,10 @@ async def test_an_admin_pages_through_every_tenant_sorted_as_asked(client: Clien
     names = [tenant["name"] for tenant in body["data"]]
     for page in (2, 3):
         more = await client.get(
-            TENANTS, params={"sort": "name", "order": "asc", "limit": 2, "page": page},
+            TENANTS,
+            params={"sort": "name", "order": "asc", "limit": 2, "page": page},
             headers=world.headers["admin"],
-        )  # fmt: skip
+        )
         names += [tenant["name"] for tenant in data(more)]
     assert names == ["Acme", "Alice", "Alice", "Globex", "Operations"]
     assert more.json()["pagination"]["has_next"] is False

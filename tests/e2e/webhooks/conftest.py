@@ -66,10 +66,14 @@ def make_app(tmp_path: Path, dns: StaticResolver) -> AppFactory:
         url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
         await asyncio.to_thread(migrations.upgrade, url)
         settings = settings_for(
-            database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false",
-            jwt_secret_key=SECRET, webhook_retry_schedule=schedule,
-            webhook_allow_private_targets=private, outbox_sweep_seconds="1",
-        )  # fmt: skip
+            database_url=url,
+            data_dir=str(tmp_path),
+            rate_limit_enabled="false",
+            jwt_secret_key=SECRET,
+            webhook_retry_schedule=schedule,
+            webhook_allow_private_targets=private,
+            outbox_sweep_seconds="1",
+        )
         async with client_for(settings, CheapHashing(), FakeDns(dns)) as client:
             yield client
 

@@ -73,8 +73,9 @@ async def test_unknown_events_and_missing_events_are_refused(make_app: AppFactor
         headers = await tenant_admin(client)
         unknown = {"url": "http://127.0.0.1:9/h", "events": ["user.created", "user.exploded"]}
         empty = {"url": "http://127.0.0.1:9/h", "events": []}
-        answers = [await client.post(WEBHOOKS, json=body, headers=headers)
-                   for body in (unknown, empty)]  # fmt: skip
+        answers = [
+            await client.post(WEBHOOKS, json=body, headers=headers) for body in (unknown, empty)
+        ]
     assert [answer.status_code for answer in answers] == [400, 400]
     assert [answer.json()["error"]["field"] for answer in answers] == ["events[1]", "events"]
     assert "user.exploded" in answers[0].json()["error"]["message"]
@@ -137,8 +138,9 @@ async def test_another_tenants_admin_cannot_see_or_touch_a_webhook(
 async def test_the_list_is_paginated_and_delete_removes_the_webhook(make_app: AppFactory) -> None:
     async with make_app() as client:
         headers = await tenant_admin(client)
-        made = [await register_webhook(client, headers, f"http://127.0.0.1:9/h{n}")
-                for n in range(3)]  # fmt: skip
+        made = [
+            await register_webhook(client, headers, f"http://127.0.0.1:9/h{n}") for n in range(3)
+        ]
         page = (await client.get(WEBHOOKS, params={"limit": 2}, headers=headers)).json()
         removed = await client.delete(f"{WEBHOOKS}/{made[0]['id']}", headers=headers)
         gone = await client.get(f"{WEBHOOKS}/{made[0]['id']}", headers=headers)
@@ -155,13 +157,17 @@ async def test_the_openapi_schema_shows_every_webhook_route_and_the_secret_only_
         schema = (await client.get("/schema/openapi.json")).json()
     paths = {path for path in schema["paths"] if path.startswith(WEBHOOKS)}
     assert paths == {
-        WEBHOOKS, f"{WEBHOOKS}/{{webhook_id}}", f"{WEBHOOKS}/{{webhook_id}}/rotate-secret",
-        f"{WEBHOOKS}/{{webhook_id}}/test", f"{WEBHOOKS}/{{webhook_id}}/deliveries",
+        WEBHOOKS,
+        f"{WEBHOOKS}/{{webhook_id}}",
+        f"{WEBHOOKS}/{{webhook_id}}/rotate-secret",
+        f"{WEBHOOKS}/{{webhook_id}}/test",
+        f"{WEBHOOKS}/{{webhook_id}}/deliveries",
         f"{WEBHOOKS}/{{webhook_id}}/deliveries/{{delivery_id}}/replay",
-    }  # fmt: skip
+    }
     components = schema["components"]["schemas"]
-    with_secret = {name for name, body in components.items()
-                   if "secret" in body.get("properties", {})}  # fmt: skip
+    with_secret = {
+        name for name, body in components.items() if "secret" in body.get("properties", {})
+    }
     assert {name.rsplit("_", 1)[-1] for name in with_secret} <= {"CreatedWebhook", "RotatedSecret"}
     assert len(with_secret) == 2, with_secret
 

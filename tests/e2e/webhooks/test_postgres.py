@@ -26,10 +26,13 @@ async def keyed_client(
 ) -> AsyncIterator[Client]:
     pooler = request.getfixturevalue("pgbouncer") if request.param == "pgbouncer" else None
     async with production_app(
-        tmp_path, redis_prefix, pooler=pooler, rate_limit_enabled="false",
+        tmp_path,
+        redis_prefix,
+        pooler=pooler,
+        rate_limit_enabled="false",
         data_encryption_key=base64.b64encode(os.urandom(32)).decode(),
         webhook_allow_private_targets="true",
-    ) as running:  # fmt: skip
+    ) as running:
         yield running
 
 

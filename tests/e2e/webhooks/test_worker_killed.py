@@ -54,9 +54,10 @@ def spawn(
 
 
 async def test_a_delivery_whose_worker_is_killed_is_still_delivered_under_the_same_id(
-    environment: dict[str, str], spawn: Callable[..., subprocess.Popen[bytes]],
+    environment: dict[str, str],
+    spawn: Callable[..., subprocess.Popen[bytes]],
     receiver: Receiver,
-) -> None:  # fmt: skip
+) -> None:
     settings = settings_for(**{key.lower(): value for key, value in environment.items()})
     async with client_for(settings, CheapHashing()) as client:
         headers = await tenant_admin(client)

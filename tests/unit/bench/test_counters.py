@@ -134,8 +134,10 @@ def test_wrk_sends_each_scripted_request_in_turn(recorder: str, tmp_path: Path) 
     script.write_text(lua_script("PUT", "/api/v1/users/me", requests))
     subprocess.run(
         ["wrk", "-t1", "-c1", "-d1s", "-s", str(script), recorder],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     ann = ("PUT", "/api/v1/users/me", "Bearer a", '{"full_name": "Ann \\"A\\""}')
     bob = ("PUT", "/api/v1/users/me", "Bearer b", '{"full_name": "Bob"}')
     assert set(_Recorder.seen) == {ann, bob}
@@ -145,6 +147,10 @@ def test_wrk_sends_each_scripted_request_in_turn(recorder: str, tmp_path: Path) 
     get = tmp_path / "get.lua"
     get.write_text(lua_script("GET", "/me", [({"Authorization": "Bearer c"}, "")]))
     _Recorder.seen = []
-    subprocess.run(["wrk", "-t1", "-c1", "-d1s", "-s", str(get), recorder], check=True,
-                   capture_output=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        ["wrk", "-t1", "-c1", "-d1s", "-s", str(get), recorder],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     assert _Recorder.seen[0] == ("GET", "/me", "Bearer c", "")

@@ -12,9 +12,13 @@ def _answers(*moments: tuple[float, str]) -> list[Answer]:
 
 def test_a_run_of_failures_lasts_from_its_first_to_the_next_success() -> None:
     answers = _answers(
-        (0.1, "2xx"), (0.5, "503"), (0.9, "503"), (1.4, "2xx"),  # 0.9 s
-        (2.0, "timeout"), (2.2, "2xx"),  # 0.2 s
-    )  # fmt: skip
+        (0.1, "2xx"),
+        (0.5, "503"),
+        (0.9, "503"),
+        (1.4, "2xx"),  # 0.9 s
+        (2.0, "timeout"),
+        (2.2, "2xx"),  # 0.2 s
+    )
     assert longest_failure(answers, end=10.0) == pytest.approx(0.9)
     assert longest_failure(list(reversed(answers)), end=10.0) == pytest.approx(0.9)
 

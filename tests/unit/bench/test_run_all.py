@@ -200,15 +200,25 @@ def test_hashing_rows_match_their_headlines() -> None:
 
 def test_fault_rows_measure_recovery_from_each_fault_and_match_their_headlines() -> None:
     tally = faults._Tally(started=0.0, back={10.0: 12.5})
-    for second, counts in {9: {"2xx": 9}, 10: {"2xx": 4, "503": 5}, 11: {"503": 9},
-                           13: {"2xx": 3, "503": 1}, 14: {"2xx": 9}, 25: {"503": 2},
-                           26: {"2xx": 9}}.items():  # fmt: skip
+    for second, counts in {
+        9: {"2xx": 9},
+        10: {"2xx": 4, "503": 5},
+        11: {"503": 9},
+        13: {"2xx": 3, "503": 1},
+        14: {"2xx": 9},
+        25: {"503": 2},
+        26: {"2xx": 9},
+    }.items():
         tally.statuses[second] = Counter(counts)
     arrivals = [Arrival(1.0, "<a@x>"), Arrival(2.0, "<a@x>")]
     rows = faults._rows(tally, arrivals, expected=1, waited=1.0)
     redis, postgres = (row.figures for row in rows if " at " in row.case)
-    assert redis == {"recovered_after_s": 4.0, "after_return_s": 1.5, "longest_503_run_s": 2.0,
-                     "seconds_with_503": 3.0}  # fmt: skip
+    assert redis == {
+        "recovered_after_s": 4.0,
+        "after_return_s": 1.5,
+        "longest_503_run_s": 2.0,
+        "seconds_with_503": 3.0,
+    }
     assert postgres["recovered_after_s"] == 1.0
     (emails,) = (row.figures for row in rows if row.case.startswith("emails"))
     assert (emails["distinct_delivered"], emails["arrivals"]) == (1.0, 2.0)

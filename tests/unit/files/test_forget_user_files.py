@@ -24,11 +24,20 @@ TENANT = uuid.uuid4()
 def a_file(user_id: uuid.UUID) -> StoredFile:
     file_id = uuid.uuid4()
     return StoredFile(
-        id=file_id, tenant_id=TENANT, user_id=user_id, kind="document",
-        content_type="application/pdf", size_bytes=10, original_name="a.pdf", sha256="0" * 64,
-        storage_key=f"uploads/documents/{file_id}.pdf", status="ready", uploaded_at=NOW,
-        created_at=NOW, updated_at=NOW,
-    )  # fmt: skip
+        id=file_id,
+        tenant_id=TENANT,
+        user_id=user_id,
+        kind="document",
+        content_type="application/pdf",
+        size_bytes=10,
+        original_name="a.pdf",
+        sha256="0" * 64,
+        storage_key=f"uploads/documents/{file_id}.pdf",
+        status="ready",
+        uploaded_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 class Rows:

@@ -42,17 +42,31 @@ class World:
         self.commits = 0
         self.listed_prefixes: list[str] = []
 
-    def row(self, status: FileStatus = FileStatus.READY, *, created: datetime = NOW - 48 * HOUR,
-            with_object: bool = True) -> StoredFile:  # fmt: skip
+    def row(
+        self,
+        status: FileStatus = FileStatus.READY,
+        *,
+        created: datetime = NOW - 48 * HOUR,
+        with_object: bool = True,
+    ) -> StoredFile:
         file_id = uuid.uuid4()
         pending = status is FileStatus.PENDING  # a pending row holds its upload's key
         key = upload_key(file_id, FileType.PDF) if pending else storage_key(file_id, FileType.PDF)
         file = StoredFile(
-            id=file_id, tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), kind=FileKind.DOCUMENT,
-            content_type="application/pdf", size_bytes=10, original_name="a.pdf", sha256="",
-            storage_key=key, status=status,
-            uploaded_at=created, created_at=created, updated_at=created,
-        )  # fmt: skip
+            id=file_id,
+            tenant_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            kind=FileKind.DOCUMENT,
+            content_type="application/pdf",
+            size_bytes=10,
+            original_name="a.pdf",
+            sha256="",
+            storage_key=key,
+            status=status,
+            uploaded_at=created,
+            created_at=created,
+            updated_at=created,
+        )
         self.rows[file.id] = file
         if with_object:
             self.objects[file.storage_key] = created
@@ -64,8 +78,11 @@ class World:
         return {key for key in keys if key in held}
 
     async def stale_pending(self, before: datetime, *, limit: int) -> Sequence[StoredFile]:
-        found = [f for f in self.rows.values()
-                 if f.status is FileStatus.PENDING and f.created_at < before]  # fmt: skip
+        found = [
+            f
+            for f in self.rows.values()
+            if f.status is FileStatus.PENDING and f.created_at < before
+        ]
         return sorted(found, key=lambda f: (f.created_at, f.id))[:limit]
 
     async def remove_pending(self, file_id: uuid.UUID) -> bool:
@@ -76,8 +93,9 @@ class World:
         return True
 
     async def ready_after(self, after: uuid.UUID | None, *, limit: int) -> Sequence[StoredFile]:
-        ready = sorted((f for f in self.rows.values() if f.status is FileStatus.READY),
-                       key=lambda f: f.id)  # fmt: skip
+        ready = sorted(
+            (f for f in self.rows.values() if f.status is FileStatus.READY), key=lambda f: f.id
+        )
         return [f for f in ready if after is None or f.id > after][:limit]
 
     async def get(self, file_id: uuid.UUID) -> StoredFile | None:
@@ -114,9 +132,13 @@ class World:
 
     def chore(self, *, batch_size: int = 500, scope: TenantScope | None = None) -> ReconcileFiles:
         return ReconcileFiles(
-            cast(FileRepository, self), cast(FileStorage, self), self, self,
-            scope or TenantScope(), ReconcileConfig(batch_size=batch_size),
-        )  # fmt: skip
+            cast(FileRepository, self),
+            cast(FileStorage, self),
+            self,
+            self,
+            scope or TenantScope(),
+            ReconcileConfig(batch_size=batch_size),
+        )
 
 
 async def test_orphans_under_uploads_go_once_older_than_the_grace_period() -> None:
@@ -124,8 +146,11 @@ async def test_orphans_under_uploads_go_once_older_than_the_grace_period() -> No
     old = "uploads/documents/old.pdf"
     at_the_boundary = "uploads/images/boundary.png"
     fresh = "uploads/images/fresh.png"
-    world.objects |= {old: NOW - HOUR - timedelta(seconds=1), at_the_boundary: NOW - HOUR,
-                      fresh: NOW - timedelta(minutes=5)}  # fmt: skip
+    world.objects |= {
+        old: NOW - HOUR - timedelta(seconds=1),
+        at_the_boundary: NOW - HOUR,
+        fresh: NOW - timedelta(minutes=5),
+    }
 
     assert await world.chore().execute() == 1
 
@@ -150,8 +175,10 @@ async def test_what_a_link_wrote_after_its_file_was_completed_or_removed_goes_at
     ready = world.row(FileStatus.READY, created=NOW - timedelta(minutes=3))
     pending = world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
     removed_id = uuid.uuid4()
-    sent_after = {upload_key(ready.id, FileType.PDF): NOW - timedelta(seconds=5),
-                  upload_key(removed_id, FileType.PDF): NOW - timedelta(seconds=5)}  # fmt: skip
+    sent_after = {
+        upload_key(ready.id, FileType.PDF): NOW - timedelta(seconds=5),
+        upload_key(removed_id, FileType.PDF): NOW - timedelta(seconds=5),
+    }
     world.objects |= sent_after
     fresh_copy = storage_key(pending.id, FileType.PDF, version="c0ffee")  # a completion's
     world.objects[fresh_copy] = NOW - timedelta(seconds=1)
@@ -166,8 +193,12 @@ async def test_what_a_link_wrote_after_its_file_was_completed_or_removed_goes_at
 async def test_only_uploads_are_listed_avatars_and_backups_are_never_touched() -> None:
     world = World()
     ancient = NOW - 10_000 * HOUR
-    others = ["avatars/u1/avatar-v3.png", "backups/2026-01-01/database-backup.sql.gz",
-              "uploadsX/a.pdf", "misc/uploads/b.pdf"]  # fmt: skip
+    others = [
+        "avatars/u1/avatar-v3.png",
+        "backups/2026-01-01/database-backup.sql.gz",
+        "uploadsX/a.pdf",
+        "misc/uploads/b.pdf",
+    ]
     world.objects |= dict.fromkeys(others, ancient)
     world.objects["uploads/documents/orphan.pdf"] = ancient
 

@@ -27,13 +27,13 @@ from tests.unit.files.samples import DOCX, PLAIN_ZIP, PNG
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TENANT = uuid.uuid4()
-CALLER = Principal(user_id=uuid.uuid4(), tenant_id=TENANT, role=Role.USER,
-                   session_id=uuid.uuid4())  # fmt: skip
+CALLER = Principal(user_id=uuid.uuid4(), tenant_id=TENANT, role=Role.USER, session_id=uuid.uuid4())
 
 
 class Source:
-    def __init__(self, data: bytes, name: str | None = "x.bin", *, chunk: int = 1000,
-                 size: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, data: bytes, name: str | None = "x.bin", *, chunk: int = 1000, size: int | None = None
+    ) -> None:
         self.data, self.client_name, self._chunk = data, name, chunk
         self.size_bytes = len(data) if size is None else size
 
@@ -116,9 +116,11 @@ async def test_an_upload_is_stored_under_a_server_key_with_metadata_and_recorded
     assert data == PNG
     assert stored.content_type == "image/png"
     assert stored.metadata == {
-        "user_id": str(CALLER.user_id), "uploaded_at": NOW.isoformat(),
-        "content_type": "image/png", "size_bytes": str(len(PNG)),
-    }  # fmt: skip
+        "user_id": str(CALLER.user_id),
+        "uploaded_at": NOW.isoformat(),
+        "content_type": "image/png",
+        "size_bytes": str(len(PNG)),
+    }
     assert view.original_name == "passwd"
     assert view.kind == "image"
     assert view.sha256 == hashlib.sha256(PNG).hexdigest()
@@ -128,9 +130,13 @@ async def test_an_upload_is_stored_under_a_server_key_with_metadata_and_recorded
     assert event.type == "file.uploaded"
     assert event.tenant_id == TENANT
     assert event.payload == {
-        "file_id": str(view.id), "tenant_id": str(TENANT), "user_id": str(CALLER.user_id),
-        "kind": "image", "size_bytes": len(PNG), "content_type": "image/png",
-    }  # fmt: skip
+        "file_id": str(view.id),
+        "tenant_id": str(TENANT),
+        "user_id": str(CALLER.user_id),
+        "kind": "image",
+        "size_bytes": len(PNG),
+        "content_type": "image/png",
+    }
 
 
 async def test_an_office_zip_is_a_document_and_a_plain_zip_is_refused() -> None:

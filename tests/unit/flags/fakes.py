@@ -79,9 +79,10 @@ class FlagStore:
     ) -> Page[FeatureFlag]:
         self.listed.append((page, enabled, search))
         found = [
-            flag for flag in self.working.values()
+            flag
+            for flag in self.working.values()
             if (enabled is None or flag.enabled is enabled) and (not search or search in flag.key)
-        ]  # fmt: skip
+        ]
         found.sort(key=lambda f: (getattr(f, page.sort), f.key), reverse=page.order == "desc")
         items = found[page.offset : page.offset + page.limit]
         return Page(items=items, total_items=len(found), request=page)

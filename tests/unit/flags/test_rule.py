@@ -134,9 +134,13 @@ def test_the_same_users_get_the_flag_in_another_process(hash_seed: str) -> None:
     here = enabled_among(flag(enabled=True, rollout_percentage=25), USERS)
     env = os.environ | {"PYTHONHASHSEED": hash_seed}  # Python's own hash() would differ
     result = subprocess.run(
-        [sys.executable, "-c", _IN_ANOTHER_PROCESS], env=env, capture_output=True, text=True,
-        check=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-c", _IN_ANOTHER_PROCESS],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     there = set(json.loads(result.stdout))
     assert there == here
     assert len(here) > 2000

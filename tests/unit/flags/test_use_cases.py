@@ -26,8 +26,9 @@ from tests.unit.flags.fakes import NOW, FakeClock, FlagStore, Monotonic
 
 
 def principal(role: Role = Role.ADMIN, tenant: uuid.UUID | None = None) -> Principal:
-    return Principal(user_id=uuid.uuid4(), tenant_id=tenant or uuid.uuid4(), role=role,
-                     session_id=uuid.uuid4())  # fmt: skip
+    return Principal(
+        user_id=uuid.uuid4(), tenant_id=tenant or uuid.uuid4(), role=role, session_id=uuid.uuid4()
+    )
 
 
 class World:
@@ -57,8 +58,11 @@ async def test_an_admin_creates_a_flag_that_takes_effect_at_once(world: World) -
         ADMIN, NewFlag(key="beta", description=" Beta UI ", enabled=True, user_ids=[member])
     )
     assert (view.key, view.description, view.enabled, view.rollout_percentage) == (
-        "beta", "Beta UI", True, 0,
-    )  # fmt: skip
+        "beta",
+        "Beta UI",
+        True,
+        0,
+    )
     assert view.user_ids == [member]
     assert view.created_at == view.updated_at == NOW
     assert world.store.commits == 1
@@ -81,8 +85,12 @@ async def test_the_domain_refuses_what_the_wire_type_would_also_refuse(world: Wo
 
 
 def test_the_wire_types_refuse_unknown_fields_and_out_of_range_values() -> None:
-    for body in (b'{"key":"a","rollout_percentage":101}', b'{"key":"a","owner":"me"}',
-                 b'{"key":"A"}', b'{"key":"a","user_ids":["nope"]}'):  # fmt: skip
+    for body in (
+        b'{"key":"a","rollout_percentage":101}',
+        b'{"key":"a","owner":"me"}',
+        b'{"key":"A"}',
+        b'{"key":"a","user_ids":["nope"]}',
+    ):
         with pytest.raises(msgspec.ValidationError):
             msgspec.json.decode(body, type=NewFlag)
     for body in (b'{"key":"b"}', b'{"enabled":null}', b'{"rollout_percentage":-1}'):

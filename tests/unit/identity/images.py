@@ -11,8 +11,9 @@ from PIL import Image
 GPS_IFD = 0x8825
 
 
-def image_bytes(format: str, size: tuple[int, int] = (40, 30), mode: str = "RGB",
-                **save: object) -> bytes:  # fmt: skip
+def image_bytes(
+    format: str, size: tuple[int, int] = (40, 30), mode: str = "RGB", **save: object
+) -> bytes:
     colour = (200, 30, 60, 128) if mode == "RGBA" else (200, 30, 60)
     image = Image.new(mode, size, colour[: len(mode)] if mode != "L" else 100)
     out = io.BytesIO()
@@ -39,10 +40,13 @@ def png_header_only(width: int, height: int) -> bytes:
     compressor = zlib.compressobj(9)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat)
-            + _chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )
 
 
 HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
-SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-       b'<script>alert(1)</script></svg>')  # fmt: skip
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b"<script>alert(1)</script></svg>"
+)

@@ -47,11 +47,19 @@ USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 @pytest.mark.parametrize(
     ("head", "expected"),
-    [(b"\xff\xd8\xff\xe0rest", AvatarFormat.JPEG), (b"\x89PNG\r\n\x1a\n...", AvatarFormat.PNG),
-     (b"RIFF\x10\0\0\0WEBPVP8 ", AvatarFormat.WEBP), (b"RIFF\x10\0\0\0WAVEfmt ", None),
-     (HTML, None), (SVG, None), (b"%PDF-1.4", None), (b"GIF89a", None), (b"", None),
-     (b"\x89PNG", None)],
-)  # fmt: skip
+    [
+        (b"\xff\xd8\xff\xe0rest", AvatarFormat.JPEG),
+        (b"\x89PNG\r\n\x1a\n...", AvatarFormat.PNG),
+        (b"RIFF\x10\0\0\0WEBPVP8 ", AvatarFormat.WEBP),
+        (b"RIFF\x10\0\0\0WAVEfmt ", None),
+        (HTML, None),
+        (SVG, None),
+        (b"%PDF-1.4", None),
+        (b"GIF89a", None),
+        (b"", None),
+        (b"\x89PNG", None),
+    ],
+)
 def test_the_magic_bytes_decide_the_format(head: bytes, expected: AvatarFormat | None) -> None:
     assert sniff_format(head) is expected
 
@@ -74,11 +82,17 @@ def test_the_next_version_follows_our_own_current_one() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    [None, "https://gravatar.example/a.png", "ftp://x/api/v1/users/{u}/avatar?v=3.png",
-     "https://x/api/v1/users/{other}/avatar?v=3.png", "https://x/api/v1/users/{u}/avatar?v=3.gif",
-     "https://x/api/v1/users/{u}/avatar?v=3.png&x=1", "https://x/api/v1/users/{u}/avatar?v=0.png",
-     "https://x/api/v1/users/{u}/avatar?v=../../x.png"],
-)  # fmt: skip
+    [
+        None,
+        "https://gravatar.example/a.png",
+        "ftp://x/api/v1/users/{u}/avatar?v=3.png",
+        "https://x/api/v1/users/{other}/avatar?v=3.png",
+        "https://x/api/v1/users/{u}/avatar?v=3.gif",
+        "https://x/api/v1/users/{u}/avatar?v=3.png&x=1",
+        "https://x/api/v1/users/{u}/avatar?v=0.png",
+        "https://x/api/v1/users/{u}/avatar?v=../../x.png",
+    ],
+)
 def test_anything_else_is_not_ours_and_starts_at_version_1(url: str | None) -> None:
     if url is not None:
         url = url.format(u=USER, other=uuid.uuid4())
@@ -104,9 +118,13 @@ class World:
 
     def add(self, tenant: uuid.UUID | None = None) -> User:
         user = User.register(
-            tenant_id=tenant or uuid.uuid4(), email=f"{uuid.uuid4().hex}@ex.com",
-            password_hash="h", full_name="Someone", role=Role.USER, now=NOW,
-        )  # fmt: skip
+            tenant_id=tenant or uuid.uuid4(),
+            email=f"{uuid.uuid4().hex}@ex.com",
+            password_hash="h",
+            full_name="Someone",
+            role=Role.USER,
+            now=NOW,
+        )
         self.users[user.id] = user
         return user
 
@@ -136,20 +154,37 @@ class Users:
         self.get, self.save = world.get, world.save
 
 
-CONFIG = IdentityConfig(access_ttl_seconds=60, refresh_ttl_seconds=60, idle_ttl_seconds=60,
-                        require_verified_email=False, public_base_url=BASE)  # fmt: skip
+CONFIG = IdentityConfig(
+    access_ttl_seconds=60,
+    refresh_ttl_seconds=60,
+    idle_ttl_seconds=60,
+    require_verified_email=False,
+    public_base_url=BASE,
+)
 
 
 def change(world: World, images: ImageProcessor | None = None) -> ChangeAvatar:
     return ChangeAvatar(
-        cast(UserRepository, Users(world)), images or PillowImageProcessor(),
-        cast(FileStorage, world.storage), world.cache, world, world, world, CONFIG,
-    )  # fmt: skip
+        cast(UserRepository, Users(world)),
+        images or PillowImageProcessor(),
+        cast(FileStorage, world.storage),
+        world.cache,
+        world,
+        world,
+        world,
+        CONFIG,
+    )
 
 
 def remove(world: World) -> RemoveAvatar:
-    return RemoveAvatar(cast(UserRepository, Users(world)), cast(FileStorage, world.storage),
-                        world.cache, world, world, world)  # fmt: skip
+    return RemoveAvatar(
+        cast(UserRepository, Users(world)),
+        cast(FileStorage, world.storage),
+        world.cache,
+        world,
+        world,
+        world,
+    )
 
 
 def link(world: World) -> AvatarLink:
@@ -166,8 +201,9 @@ def world() -> World:
 
 
 async def cache_profile(world: World, user: User) -> None:
-    await world.cache.set(profile_key(user.id), msgspec.json.encode(Profile.of(user)),
-                          ttl_seconds=300)  # fmt: skip
+    await world.cache.set(
+        profile_key(user.id), msgspec.json.encode(Profile.of(user)), ttl_seconds=300
+    )
 
 
 async def test_an_upload_is_stored_with_its_metadata_and_becomes_the_avatar(world: World) -> None:
@@ -180,9 +216,11 @@ async def test_an_upload_is_stored_with_its_metadata_and_becomes_the_avatar(worl
     data, stored = world.storage.objects[key]
     assert stored.content_type == "image/png"
     assert stored.metadata == {
-        "user_id": str(user.id), "uploaded_at": NOW.isoformat(),
-        "content_type": "image/png", "size_bytes": str(len(data)),
-    }  # fmt: skip
+        "user_id": str(user.id),
+        "uploaded_at": NOW.isoformat(),
+        "content_type": "image/png",
+        "size_bytes": str(len(data)),
+    }
     assert world.log == [f"commit:{key}"]  # the object existed before the row pointed at it
     assert [e.type for e in world.events] == ["user.updated"]
     assert world.events[0].payload["avatar_url"] == profile.avatar_url
@@ -196,8 +234,9 @@ async def test_a_second_upload_is_the_next_version_and_the_old_one_goes(world: W
     assert str(profile.avatar_url).endswith("?v=2.jpg")
     assert list(world.storage.objects) == [f"avatars/{user.id}/avatar-v2.jpg"]
     # the old version was deleted only after the commit that stopped pointing at it
-    assert world.log[-1] == (f"commit:avatars/{user.id}/avatar-v1.png,"
-                             f"avatars/{user.id}/avatar-v2.jpg")  # fmt: skip
+    assert world.log[-1] == (
+        f"commit:avatars/{user.id}/avatar-v1.png,avatars/{user.id}/avatar-v2.jpg"
+    )
 
 
 async def test_an_external_avatar_url_is_replaced_and_never_deleted(world: World) -> None:
@@ -239,9 +278,12 @@ class CountingImages:
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [(HTML, InvalidImage), (SVG, InvalidImage), (b"\x89PNG\r\n\x1a\n" + b"\0" * (5 << 20),
-                                                 AvatarTooLarge)],
-)  # fmt: skip
+    [
+        (HTML, InvalidImage),
+        (SVG, InvalidImage),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * (5 << 20), AvatarTooLarge),
+    ],
+)
 async def test_refused_uploads_change_nothing_and_reach_no_decoder(
     world: World, body: bytes, error: type[Exception]
 ) -> None:

@@ -24,10 +24,13 @@ class Clock:
 
 def ceiling(cache: InMemoryCache, per_hour: int = 3) -> EmailCeiling:
     config = IdentityConfig(
-        access_ttl_seconds=60, refresh_ttl_seconds=60, idle_ttl_seconds=60,
-        require_verified_email=False, public_base_url="https://app.example",
+        access_ttl_seconds=60,
+        refresh_ttl_seconds=60,
+        idle_ttl_seconds=60,
+        require_verified_email=False,
+        public_base_url="https://app.example",
         email_per_account_per_hour=per_hour,
-    )  # fmt: skip
+    )
     return EmailCeiling(cache, config)
 
 
@@ -36,8 +39,12 @@ async def test_each_kind_reaches_one_address_at_most_the_ceiling_times_an_hour()
     emails = ceiling(InMemoryCache(monotonic=clock))
     reset = MailKind.PASSWORD_RESET
     assert [await emails.allows(reset, "alice@example.com") for _ in range(5)] == [
-        True, True, True, False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert await emails.allows(MailKind.VERIFY_EMAIL, "alice@example.com"), "a kind of its own"
     assert await emails.allows(reset, "bob@example.com"), "an address of its own"
     clock.seconds += 3599
@@ -51,8 +58,9 @@ async def test_the_ceiling_is_a_setting_and_the_keys_hold_no_address() -> None:
     emails = ceiling(cache, per_hour=1)
     invitation = MailKind.INVITATION
     assert [await emails.allows(invitation, "carol@example.com") for _ in range(2)] == [
-        True, False,
-    ]  # fmt: skip
+        True,
+        False,
+    ]
     assert cache._entries, "counted"
     assert not any("carol" in key for key in cache._entries)
 
@@ -68,9 +76,12 @@ async def test_a_cache_outage_lets_emails_through_with_one_warning_a_minute(
     """Like the rate limits: an outage costs the ceiling, not sign-ups or reset links."""
     clock = Clock()
     config = IdentityConfig(
-        access_ttl_seconds=60, refresh_ttl_seconds=60, idle_ttl_seconds=60,
-        require_verified_email=False, public_base_url="https://app.example",
-    )  # fmt: skip
+        access_ttl_seconds=60,
+        refresh_ttl_seconds=60,
+        idle_ttl_seconds=60,
+        require_verified_email=False,
+        public_base_url="https://app.example",
+    )
     emails = EmailCeiling(DownCache(), config, monotonic=clock)
     with caplog.at_level(logging.WARNING, logger="tessera.security"):
         allowed = [await emails.allows(MailKind.PASSWORD_RESET, "a@example.com") for _ in range(5)]

@@ -39,20 +39,30 @@ async def stocked(storage: MemoryStorage) -> MemoryStorage:
 
 
 def job(data: dict[str, Any]) -> Job:
-    return Job(job_id=str(uuid.uuid4()), type=USER_PURGED, data=data, attempts=0,
-               created_at="2026-03-01T12:00:00+00:00")  # fmt: skip
+    return Job(
+        job_id=str(uuid.uuid4()),
+        type=USER_PURGED,
+        data=data,
+        attempts=0,
+        created_at="2026-03-01T12:00:00+00:00",
+    )
 
 
 async def test_every_avatar_of_the_user_goes_and_nothing_else() -> None:
     storage = await stocked(MemoryStorage())
     assert await ForgetUserObjects(storage).execute(USER) == 2
     assert sorted(storage.deleted) == [
-        f"avatars/{USER}/avatar-v1.png", f"avatars/{USER}/avatar-v2.webp",
-    ]  # fmt: skip
-    assert sorted(storage.objects) == sorted([
-        f"avatars/{OTHER}/avatar-v1.jpg", f"avatars/{USER}.png",
-        f"avatars/{USER}x/avatar-v1.png", f"uploads/{USER}/report.pdf",
-    ])  # fmt: skip
+        f"avatars/{USER}/avatar-v1.png",
+        f"avatars/{USER}/avatar-v2.webp",
+    ]
+    assert sorted(storage.objects) == sorted(
+        [
+            f"avatars/{OTHER}/avatar-v1.jpg",
+            f"avatars/{USER}.png",
+            f"avatars/{USER}x/avatar-v1.png",
+            f"uploads/{USER}/report.pdf",
+        ]
+    )
 
 
 async def test_running_it_again_finds_nothing_and_deletes_nothing() -> None:

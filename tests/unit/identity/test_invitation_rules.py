@@ -22,9 +22,14 @@ NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 def invite(role: Role = Role.USER, inviter: Role = Role.TENANT_ADMIN) -> Invitation:
     return Invitation.issue(
-        tenant_id=uuid.uuid4(), email="bob@example.com", role=role, token_hash="h" * 64,
-        invited_by=uuid.uuid4(), inviter_role=inviter, now=NOW,
-    )  # fmt: skip
+        tenant_id=uuid.uuid4(),
+        email="bob@example.com",
+        role=role,
+        token_hash="h" * 64,
+        invited_by=uuid.uuid4(),
+        inviter_role=inviter,
+        now=NOW,
+    )
 
 
 def test_a_tenant_admin_grants_user_and_tenant_admin_but_never_admin() -> None:

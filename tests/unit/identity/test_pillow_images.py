@@ -74,9 +74,15 @@ async def test_exif_orientation_is_applied_before_it_is_dropped(
 
 @pytest.mark.parametrize(
     ("format", "mode", "expected_mode"),
-    [("PNG", "RGB", "RGB"), ("PNG", "RGBA", "RGBA"), ("PNG", "L", "L"),
-     ("WEBP", "RGB", "RGB"), ("WEBP", "RGBA", "RGBA"), ("JPEG", "L", "L")],
-)  # fmt: skip
+    [
+        ("PNG", "RGB", "RGB"),
+        ("PNG", "RGBA", "RGBA"),
+        ("PNG", "L", "L"),
+        ("WEBP", "RGB", "RGB"),
+        ("WEBP", "RGBA", "RGBA"),
+        ("JPEG", "L", "L"),
+    ],
+)
 async def test_png_and_webp_round_trip_in_their_own_format(
     processor: PillowImageProcessor, format: str, mode: str, expected_mode: str
 ) -> None:

@@ -38,9 +38,14 @@ class Database:
         self.limits: list[int] = []
 
     def add(self, *, deleted_at: datetime | None = None, tokens: int = 1) -> User:
-        user = User.register(tenant_id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.com",
-                             password_hash="x", full_name="A", role=Role.USER,
-                             now=NOW - 400 * DAY)  # fmt: skip
+        user = User.register(
+            tenant_id=uuid.uuid4(),
+            email=f"{uuid.uuid4().hex[:8]}@example.com",
+            password_hash="x",
+            full_name="A",
+            role=Role.USER,
+            now=NOW - 400 * DAY,
+        )
         if deleted_at is not None:
             user.soft_delete(deleted_at)
         self.users[user.id] = user
@@ -105,10 +110,14 @@ def purge(
     db: Database, *, retention_days: int = 30, batch: int = 500, cache: Cache | None = None
 ) -> PurgeDeletedAccounts:
     config = IdentityConfig(
-        access_ttl_seconds=900, refresh_ttl_seconds=86400, idle_ttl_seconds=3600,
-        require_verified_email=False, public_base_url="http://app.test",
-        account_retention_days=retention_days, purge_batch_size=batch,
-    )  # fmt: skip
+        access_ttl_seconds=900,
+        refresh_ttl_seconds=86400,
+        idle_ttl_seconds=3600,
+        require_verified_email=False,
+        public_base_url="http://app.test",
+        account_retention_days=retention_days,
+        purge_batch_size=batch,
+    )
     users, tokens = cast(UserRepository, db), cast(OneTimeTokens, db)  # the parts used here
     return PurgeDeletedAccounts(
         users, tokens, db, cache or InMemoryCache(), db, FixedClock(), config, TenantScope()

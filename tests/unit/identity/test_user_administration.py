@@ -62,8 +62,14 @@ class World:
 
     def add(self, tenant: uuid.UUID, role: Role, email: str | None = None) -> User:
         address = email or f"{uuid.uuid4().hex[:8]}@ex.com"
-        user = User.register(tenant_id=tenant, email=address, password_hash="h",
-                             full_name="Someone", role=role, now=NOW)  # fmt: skip
+        user = User.register(
+            tenant_id=tenant,
+            email=address,
+            password_hash="h",
+            full_name="Someone",
+            role=role,
+            now=NOW,
+        )
         self.users[user.id] = user
         return user
 
@@ -73,8 +79,7 @@ class World:
         return None if user is None or user.deleted_at else user
 
     async def by_email(self, email: str) -> User | None:
-        return next((u for u in self.users.values() if u.email == email and not u.deleted_at),
-                    None)  # fmt: skip
+        return next((u for u in self.users.values() if u.email == email and not u.deleted_at), None)
 
     async def add_user(self, user: User) -> None:
         self.users[user.id] = user
@@ -85,8 +90,11 @@ class World:
     # UserSearch
     async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
         self.searches.append(where)
-        found = [u for u in self.users.values() if not u.deleted_at
-                 and where.tenant_id in (None, u.tenant_id)]  # fmt: skip
+        found = [
+            u
+            for u in self.users.values()
+            if not u.deleted_at and where.tenant_id in (None, u.tenant_id)
+        ]
         return Page(found, len(found), page)
 
     # Outbox, UnitOfWork
@@ -139,13 +147,27 @@ def world() -> World:
 
 
 def update_user(world: World) -> UpdateUser:
-    return UpdateUser(cast(UserRepository, Users(world)), cast(SessionStore, world), world.cache,
-                      world, world, world, TenantScope())  # fmt: skip
+    return UpdateUser(
+        cast(UserRepository, Users(world)),
+        cast(SessionStore, world),
+        world.cache,
+        world,
+        world,
+        world,
+        TenantScope(),
+    )
 
 
 def remove_user(world: World) -> RemoveUser:
-    return RemoveUser(cast(UserRepository, Users(world)), cast(SessionStore, world), world.cache,
-                      world, world, world, TenantScope())  # fmt: skip
+    return RemoveUser(
+        cast(UserRepository, Users(world)),
+        cast(SessionStore, world),
+        world.cache,
+        world,
+        world,
+        world,
+        TenantScope(),
+    )
 
 
 def get_user(world: World) -> GetUser:
@@ -323,8 +345,11 @@ async def test_removal_soft_deletes_ends_sessions_and_records_it(world: World) -
     assert await world.cache.get(profile_key(target.id)) is None
     [event] = world.events
     assert event.type == "user.deleted"
-    assert event.payload == {"user_id": str(target.id), "tenant_id": str(TENANT_A),
-                             "deleted_by": str(caller.user_id)}  # fmt: skip
+    assert event.payload == {
+        "user_id": str(target.id),
+        "tenant_id": str(TENANT_A),
+        "deleted_by": str(caller.user_id),
+    }
     with pytest.raises(UserNotFound):
         await get_user(world).execute(caller, target.id)
 
@@ -337,8 +362,15 @@ async def test_a_deactivated_user_no_longer_counts_as_the_caller(world: World) -
 
 
 def create_admin(world: World) -> CreateAdmin:
-    return CreateAdmin(cast(UserRepository, Users(world)), cast(TenantDirectory, world),
-                       cast(PasswordHasher, world), world, world, world, TenantScope())  # fmt: skip
+    return CreateAdmin(
+        cast(UserRepository, Users(world)),
+        cast(TenantDirectory, world),
+        cast(PasswordHasher, world),
+        world,
+        world,
+        world,
+        TenantScope(),
+    )
 
 
 async def test_create_admin_makes_a_verified_admin_in_a_new_tenant(world: World) -> None:

@@ -8,33 +8,46 @@ from tessera.features.jobs.domain.job import DeadJob, Job
 from tessera.features.jobs.domain.redaction import REDACTED, redacted, shown
 
 RESET = {
-    "template": "password_reset", "to": "alice@example.com",
-    "context": {"full_name": "Alice", "expires_minutes": 30,
-                "link": "https://app.example/reset-password?token=Zm9vYmFy-_secret"},
-}  # fmt: skip
+    "template": "password_reset",
+    "to": "alice@example.com",
+    "context": {
+        "full_name": "Alice",
+        "expires_minutes": 30,
+        "link": "https://app.example/reset-password?token=Zm9vYmFy-_secret",
+    },
+}
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 
 
 def test_a_one_time_link_keeps_its_page_and_loses_its_token() -> None:
     assert redacted(RESET) == {
-        "template": "password_reset", "to": "alice@example.com",
-        "context": {"full_name": "Alice", "expires_minutes": 30,
-                    "link": f"https://app.example/reset-password?token={REDACTED}"},
-    }  # fmt: skip
+        "template": "password_reset",
+        "to": "alice@example.com",
+        "context": {
+            "full_name": "Alice",
+            "expires_minutes": 30,
+            "link": f"https://app.example/reset-password?token={REDACTED}",
+        },
+    }
 
 
 def test_secret_fields_parameters_and_jwts_go_whatever_their_place() -> None:
     data = {
-        "token": "t", "webhook_secret": "s", "new_password": "p", "Authorization": "Bearer x",
+        "token": "t",
+        "webhook_secret": "s",
+        "new_password": "p",
+        "Authorization": "Bearer x",
         "urls": [
             "https://app.example/accept-invitation?role=user&token=abc&x=1",
             "https://app.example/verify-email#token=abc",
             "https://bucket.example/k?X-Amz-Signature=abc&X-Amz-Credential=def",
         ],
         "note": f"refused {JWT} at https://x.example/cb?code=123&state=ok",
-    }  # fmt: skip
+    }
     assert redacted(data) == {
-        "token": REDACTED, "webhook_secret": REDACTED, "new_password": REDACTED,
+        "token": REDACTED,
+        "webhook_secret": REDACTED,
+        "new_password": REDACTED,
         "Authorization": REDACTED,
         "urls": [
             f"https://app.example/accept-invitation?role=user&token={REDACTED}&x=1",
@@ -42,7 +55,7 @@ def test_secret_fields_parameters_and_jwts_go_whatever_their_place() -> None:
             f"https://bucket.example/k?X-Amz-Signature={REDACTED}&X-Amz-Credential={REDACTED}",
         ],
         "note": f"refused {REDACTED} at https://x.example/cb?code={REDACTED}&state=ok",
-    }  # fmt: skip
+    }
 
 
 def test_jobs_without_secrets_are_shown_as_they_are() -> None:

@@ -38,5 +38,7 @@ def test_routing_sends_unlisted_types_to_the_default_route() -> None:
 
 def test_routing_refuses_a_queue_no_worker_listens_to() -> None:
     with pytest.raises(ValueError, match="emails"):
-        JobRouting({"email.send": JobRoute("emails", RetryPolicy(3, 1))},
-                   default=JobRoute("default", RetryPolicy(5, 1)))  # fmt: skip
+        JobRouting(
+            {"email.send": JobRoute("emails", RetryPolicy(3, 1))},
+            default=JobRoute("default", RetryPolicy(5, 1)),
+        )

@@ -102,8 +102,17 @@ SCRIPTS = {
 }
 AT_SIGNS = ("@", "\uff20", "\ufe6b")  # ASCII, fullwidth, small
 DOTS = (".", "\uff0e", "\u3002", "\uff61")  # ASCII, fullwidth, ideographic, halfwidth
-AROUND = (("login by ", " failed"), ("<", ">"), ("(", ")."), ('"', '"'), ("email=", ","),
-          ("", ""), ("to: ", "\n"), ("[", "]"), ("mailto:", "?subject=x"))  # fmt: skip
+AROUND = (
+    ("login by ", " failed"),
+    ("<", ">"),
+    ("(", ")."),
+    ('"', '"'),
+    ("email=", ","),
+    ("", ""),
+    ("to: ", "\n"),
+    ("[", "]"),
+    ("mailto:", "?subject=x"),
+)
 
 
 def _word(rng: random.Random, letters: str, size: int) -> str:
@@ -153,16 +162,27 @@ def test_known_shapes_of_address_are_masked(text: str, masked: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["no address here", "a@b", "version 1@2.3", "postgresql://app:***@db/tessera", "@example.com",
-     "50%40 off", "user@localhost"],
-)  # fmt: skip
+    [
+        "no address here",
+        "a@b",
+        "version 1@2.3",
+        "postgresql://app:***@db/tessera",
+        "@example.com",
+        "50%40 off",
+        "user@localhost",
+    ],
+)
 def test_text_without_an_address_is_left_alone(text: str) -> None:
     assert mask_email(text) == text
 
 
 def test_unicode_addresses_never_reach_the_log_output(log_lines) -> None:
-    addresses = ["пользователь@пример.рф", wide("alice@example.com"),
-                 "用户@xn--fsqu00a.xn--3lr804guic", "ελένη@παράδειγμα.δοκιμή"]  # fmt: skip
+    addresses = [
+        "пользователь@пример.рф",
+        wide("alice@example.com"),
+        "用户@xn--fsqu00a.xn--3lr804guic",
+        "ελένη@παράδειγμα.δοκιμή",
+    ]
     log = structlog.stdlib.get_logger("tessera.test")
     for address in addresses:
         log.warning("failed login", email=address)

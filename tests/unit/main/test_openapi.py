@@ -123,12 +123,17 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 def test_every_operation_says_whether_it_needs_the_bearer_token(document: dict[str, Any]) -> None:
     public = {
-        ("/api/v1/auth/register", "post"), ("/api/v1/auth/login", "post"),
-        ("/api/v1/auth/refresh", "post"), ("/api/v1/auth/password/forgot", "post"),
-        ("/api/v1/auth/password/reset", "post"), ("/api/v1/auth/verify-email", "post"),
-        ("/health", "get"), ("/health/ready", "get"), ("/health/{module}", "get"),
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/password/forgot", "post"),
+        ("/api/v1/auth/password/reset", "post"),
+        ("/api/v1/auth/verify-email", "post"),
+        ("/health", "get"),
+        ("/health/ready", "get"),
+        ("/health/{module}", "get"),
         ("/metrics", "get"),
-    }  # fmt: skip
+    }
     for path, method, op in operations(document):
         expected = [] if (path, method) in public else [{"BearerToken": []}]
         assert op["security"] == expected, (path, method)
@@ -231,8 +236,9 @@ def test_request_bodies_state_the_rules_the_server_enforces(as_typed: dict[str, 
     registration = schemas["Registration"]["properties"]
     assert registration["terms_accepted"]["const"] is True
     assert (registration["password"]["minLength"], registration["password"]["maxLength"]) == (
-        8, 128,
-    )  # fmt: skip
+        8,
+        128,
+    )
     assert registration["email"]["maxLength"] == 254
     assert schemas["Registration"]["not"]["required"] == ["tenant_name", "invitation_token"]
     upload = schemas["NewUpload"]["properties"]
@@ -250,12 +256,16 @@ def test_request_bodies_state_the_rules_the_server_enforces(as_typed: dict[str, 
 def test_the_document_is_the_same_whatever_the_settings(document: dict[str, Any]) -> None:
     """`tessera openapi` prints what a server serves, however that server is configured."""
     settings = settings_for(
-        jwt_secret_key="openapi-unit-test-key-of-forty-chars!!!!", file_max_bytes="1000",
-        webhook_allow_private_targets="true", rate_limit_enabled="false",
-        storage_quota_bytes_per_tenant="5000", s3_bucket="bucket",
-        s3_endpoint_url="http://127.0.0.1:9", aws_access_key_id="key",
+        jwt_secret_key="openapi-unit-test-key-of-forty-chars!!!!",
+        file_max_bytes="1000",
+        webhook_allow_private_targets="true",
+        rate_limit_enabled="false",
+        storage_quota_bytes_per_tenant="5000",
+        s3_bucket="bucket",
+        s3_endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="key",
         aws_secret_access_key="secret",
-    )  # fmt: skip
+    )
     other = openapi_document(create_app(make_container(settings), settings))
     assert other == document
 

@@ -53,9 +53,13 @@ class Office:
 
     def member(self, tenant_id: uuid.UUID, role: Role = Role.USER) -> Principal:
         user = User.register(
-            tenant_id=tenant_id, email=f"{uuid.uuid4().hex[:8]}@example.com",
-            password_hash="x", full_name="Someone", role=role, now=NOW,
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            email=f"{uuid.uuid4().hex[:8]}@example.com",
+            password_hash="x",
+            full_name="Someone",
+            role=role,
+            now=NOW,
+        )
         self.users[user.id] = user
         return Principal(user.id, tenant_id, role, uuid.uuid4())
 

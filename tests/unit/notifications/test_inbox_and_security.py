@@ -63,11 +63,22 @@ async def test_a_notification_not_addressed_to_the_reader_is_not_found() -> None
 
 
 def alert_job(user: uuid.UUID, tenant: uuid.UUID, **fields: object) -> Job:
-    data = {"user_id": str(user), "tenant_id": str(tenant), "event": "new sign-in",
-            "occurred_at": NOW.isoformat(), "ip_address": "203.0.113.9",
-            "user_agent": "Firefox"} | fields  # fmt: skip
-    return Job(job_id=str(uuid.uuid4()), type="user.security_alert", data=data, attempts=0,
-               created_at=NOW.isoformat(), tenant_id=str(tenant))  # fmt: skip
+    data = {
+        "user_id": str(user),
+        "tenant_id": str(tenant),
+        "event": "new sign-in",
+        "occurred_at": NOW.isoformat(),
+        "ip_address": "203.0.113.9",
+        "user_agent": "Firefox",
+    } | fields
+    return Job(
+        job_id=str(uuid.uuid4()),
+        type="user.security_alert",
+        data=data,
+        attempts=0,
+        created_at=NOW.isoformat(),
+        tenant_id=str(tenant),
+    )
 
 
 async def test_a_security_alert_becomes_the_users_notification_with_the_events_id() -> None:
@@ -78,8 +89,10 @@ async def test_a_security_alert_becomes_the_users_notification_with_the_events_i
     stored = await office.notifications.get(uuid.UUID(job.job_id))
     assert stored is not None
     assert (stored.user_id, stored.tenant_id, stored.title) == (
-        ann.user_id, ann.tenant_id, "New sign-in to your account",
-    )  # fmt: skip
+        ann.user_id,
+        ann.tenant_id,
+        "New sign-in to your account",
+    )
     assert "203.0.113.9, Firefox" in stored.body
     assert [event.type for event in office.events] == [NOTIFICATION_PUBLISHED]
     assert office.commits == 0  # the job's unit of work commits it, with the job
@@ -89,8 +102,9 @@ async def test_a_password_change_alert_reads_as_such() -> None:
     office = Office()
     ann = office.member(office.tenant())
     notify = NotifySecurityEvent(office.notifications, office)
-    alert = SecurityAlert(user_id=ann.user_id, tenant_id=ann.tenant_id, event="password changed",
-                          occurred_at=NOW)  # fmt: skip
+    alert = SecurityAlert(
+        user_id=ann.user_id, tenant_id=ann.tenant_id, event="password changed", occurred_at=NOW
+    )
     event_id = uuid.uuid4()
     await notify.execute(alert, event_id=event_id)
     stored = await office.notifications.get(event_id)
@@ -116,19 +130,34 @@ async def test_a_bad_security_alert_is_invalid_input_and_stores_nothing(
 
 async def test_the_push_sends_the_spec_frame_on_the_notifications_channel() -> None:
     pubsub = InMemoryPubSub()
-    pushed = PushedNotification(id=uuid.uuid4(), channel="tenant.7", title="T", body="B",
-                                timestamp=NOW + timedelta(seconds=1))  # fmt: skip
-    job = Job(job_id=str(uuid.uuid4()), type=NOTIFICATION_PUBLISHED, attempts=0,
-              data=msgspec.to_builtins(pushed), created_at=NOW.isoformat())  # fmt: skip
+    pushed = PushedNotification(
+        id=uuid.uuid4(),
+        channel="tenant.7",
+        title="T",
+        body="B",
+        timestamp=NOW + timedelta(seconds=1),
+    )
+    job = Job(
+        job_id=str(uuid.uuid4()),
+        type=NOTIFICATION_PUBLISHED,
+        attempts=0,
+        data=msgspec.to_builtins(pushed),
+        created_at=NOW.isoformat(),
+    )
     async with pubsub.subscribe("tenant.7") as subscription:
         await PushNotificationJob(PushNotification(pubsub)).handle(job)
         channel, frame = await anext(aiter(subscription))
     assert channel == "tenant.7"
     assert msgspec.json.decode(frame) == {
-        "type": "notification", "channel": "tenant.7",
-        "data": {"id": str(pushed.id), "title": "T", "body": "B",
-                 "timestamp": "2026-06-01T09:00:01Z"},
-    }  # fmt: skip
+        "type": "notification",
+        "channel": "tenant.7",
+        "data": {
+            "id": str(pushed.id),
+            "title": "T",
+            "body": "B",
+            "timestamp": "2026-06-01T09:00:01Z",
+        },
+    }
     with pytest.raises(InvalidInput):
         await PushNotificationJob(PushNotification(pubsub)).handle(
             msgspec.structs.replace(job, data={"channel": 3})

@@ -38,14 +38,25 @@ class Sessions:
 
     async def open(self, user: uuid.UUID = USER) -> Principal:
         session = SessionRecord(
-            session_id=uuid.uuid4(), user_id=user, tenant_id=TENANT, role=Role.USER,
-            created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1),
-            ip_address=None, user_agent=None, generation=0, rotated_at=NOW,
-        )  # fmt: skip
+            session_id=uuid.uuid4(),
+            user_id=user,
+            tenant_id=TENANT,
+            role=Role.USER,
+            created_at=NOW,
+            last_seen_at=NOW,
+            expires_at=NOW + timedelta(days=1),
+            ip_address=None,
+            user_agent=None,
+            generation=0,
+            rotated_at=NOW,
+        )
         await self.store.create(
-            session, refresh_hash="h", idle_seconds=3600, max_sessions=100,
+            session,
+            refresh_hash="h",
+            idle_seconds=3600,
+            max_sessions=100,
             devices=DeviceMemory(seconds=3600, most=10),
-        )  # fmt: skip
+        )
         return Principal(user, TENANT, Role.USER, session.session_id)
 
     def sockets(self) -> LiveSockets:
@@ -137,9 +148,14 @@ async def test_a_reused_refresh_token_closes_the_sessions_sockets() -> None:
 
     async def rotate(presented: str, new: str) -> None:
         await sessions.store.rotate(
-            USER, principal.session_id, presented_hash=presented, new_hash=new, now=NOW,
-            grace_seconds=0, idle_seconds=3600,
-        )  # fmt: skip
+            USER,
+            principal.session_id,
+            presented_hash=presented,
+            new_hash=new,
+            now=NOW,
+            grace_seconds=0,
+            idle_seconds=3600,
+        )
 
     async with live.watch(principal, ended.set):
         await rotate("h", "h2")

@@ -28,8 +28,11 @@ async def test_an_admin_notifies_a_user_of_another_tenant_and_the_push_is_record
     admin = office.member(office.tenant(), Role.ADMIN)
     ann = office.member(office.tenant())
     view = await office.publisher().execute(admin, new(user_id=ann.user_id))
-    assert (view.title, view.user_id, view.tenant_id) == ("Maintenance tonight", ann.user_id,
-                                                         ann.tenant_id)  # fmt: skip
+    assert (view.title, view.user_id, view.tenant_id) == (
+        "Maintenance tonight",
+        ann.user_id,
+        ann.tenant_id,
+    )
     stored = await office.notifications.get(view.id)
     assert stored is not None
     assert stored.channel == f"user.{ann.user_id}"
@@ -64,8 +67,12 @@ async def test_a_tenant_admin_reaches_its_own_tenant_and_users_only() -> None:
     publish = office.publisher()
     await publish.execute(boss, new(tenant_id=acme))
     await publish.execute(boss, new(user_id=staff.user_id))
-    for target in ({"tenant_id": globex}, {"user_id": other.user_id},
-                   {"user_id": uuid.uuid4()}, {"tenant_id": uuid.uuid4()}):  # fmt: skip
+    for target in (
+        {"tenant_id": globex},
+        {"user_id": other.user_id},
+        {"user_id": uuid.uuid4()},
+        {"tenant_id": uuid.uuid4()},
+    ):
         with pytest.raises(RecipientNotFound):
             await publish.execute(boss, new(**target))
     with pytest.raises(GlobalIsAdminOnly):

@@ -56,10 +56,15 @@ async def test_the_readers_own_channels_are_subscribed_and_heard() -> None:
 
 @pytest.mark.parametrize(
     "channels",
-    [[f"user.{uuid.uuid4()}"], [f"tenant.{uuid.uuid4()}"], ["global", "user.1"],
-     ["internal.sessions.revoked"], [f"user.{ANN.user_id} "]],
+    [
+        [f"user.{uuid.uuid4()}"],
+        [f"tenant.{uuid.uuid4()}"],
+        ["global", "user.1"],
+        ["internal.sessions.revoked"],
+        [f"user.{ANN.user_id} "],
+    ],
     ids=["other-user", "other-tenant", "mixed", "internal", "padded"],
-)  # fmt: skip
+)
 async def test_any_other_channel_is_an_error_and_nothing_is_subscribed(
     channels: list[str],
 ) -> None:
@@ -77,11 +82,25 @@ async def test_any_other_channel_is_an_error_and_nothing_is_subscribed(
 
 @pytest.mark.parametrize(
     "raw",
-    ["{nope", "[]", "42", '{"type": "dance"}', '{"type": "subscribe"}',
-     '{"type": "subscribe", "channels": "global"}', '{"no": "type"}'],
-    ids=["broken", "array", "number", "unknown-type", "no-channels", "channels-not-a-list",
-         "no-type"],
-)  # fmt: skip
+    [
+        "{nope",
+        "[]",
+        "42",
+        '{"type": "dance"}',
+        '{"type": "subscribe"}',
+        '{"type": "subscribe", "channels": "global"}',
+        '{"no": "type"}',
+    ],
+    ids=[
+        "broken",
+        "array",
+        "number",
+        "unknown-type",
+        "no-channels",
+        "channels-not-a-list",
+        "no-type",
+    ],
+)
 async def test_a_malformed_message_is_answered_with_an_error(raw: str) -> None:
     async with InMemoryPubSub().subscribe() as subscription:
         answer = await reply(Conversation(ANN, subscription), raw)

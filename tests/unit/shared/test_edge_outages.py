@@ -38,9 +38,11 @@ async def answer(error: Exception) -> tuple[int, dict[bytes, bytes], dict[str, A
 
 @pytest.mark.parametrize(
     ("error", "retry_after"),
-    [(redis.exceptions.ConnectionError("No connection available."), b"1"),
-     (redis.exceptions.TimeoutError("Timeout reading from socket"), b"5")],
-)  # fmt: skip
+    [
+        (redis.exceptions.ConnectionError("No connection available."), b"1"),
+        (redis.exceptions.TimeoutError("Timeout reading from socket"), b"5"),
+    ],
+)
 async def test_an_outage_outside_the_application_is_a_503(
     error: Exception, retry_after: bytes
 ) -> None:

@@ -127,15 +127,27 @@ class World:
 
     def deliver(self, schedule: tuple[float, ...] = (5, 300)) -> DeliverWebhook:
         return DeliverWebhook(
-            self.endpoints, self.deliveries, self.guard, self.sender, ClearBox(), self.admins,
-            self.transaction, self.transaction, self.clock,
+            self.endpoints,
+            self.deliveries,
+            self.guard,
+            self.sender,
+            ClearBox(),
+            self.admins,
+            self.transaction,
+            self.transaction,
+            self.clock,
             WebhooksConfig(schedule=RetrySchedule(schedule, jitter=0.0)),
-        )  # fmt: skip
+        )
 
 
 def a_world() -> World:
     endpoints = InMemoryEndpointRepository()
     return World(
-        endpoints, InMemoryDeliveryRepository(endpoints), ScriptedSender(), TableGuard(),
-        Admins([]), Transaction(), Clock(),
-    )  # fmt: skip
+        endpoints,
+        InMemoryDeliveryRepository(endpoints),
+        ScriptedSender(),
+        TableGuard(),
+        Admins([]),
+        Transaction(),
+        Clock(),
+    )

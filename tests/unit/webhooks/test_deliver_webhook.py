@@ -29,14 +29,22 @@ async def endpoint_and_delivery(
 ) -> tuple[WebhookEndpoint, WebhookDelivery, str]:
     secret = secret or new_secret()
     endpoint = WebhookEndpoint.register(
-        tenant_id=uuid.uuid4(), url=URL, events=["user.created"], description="",
-        sealed_secret=f"sealed:{secret}", now=NOW,
-    )  # fmt: skip
+        tenant_id=uuid.uuid4(),
+        url=URL,
+        events=["user.created"],
+        description="",
+        sealed_secret=f"sealed:{secret}",
+        now=NOW,
+    )
     await world.endpoints.add(endpoint)
     delivery = WebhookDelivery.create(
-        tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, event_id=uuid.uuid4(),
-        event="user.created", body=webhook_body("user.created", NOW, {"id": "u1"}), now=NOW,
-    )  # fmt: skip
+        tenant_id=endpoint.tenant_id,
+        endpoint_id=endpoint.id,
+        event_id=uuid.uuid4(),
+        event="user.created",
+        body=webhook_body("user.created", NOW, {"id": "u1"}),
+        now=NOW,
+    )
     await world.deliveries.add(delivery)
     return endpoint, delivery, secret
 
@@ -54,14 +62,19 @@ async def test_a_delivery_is_signed_both_ways_and_succeeds_on_2xx() -> None:
     await world.deliver().execute(delivery.id)
     (sent,) = world.sender.sent
     payload = Webhook(secret).verify(sent.body, dict(sent.headers))
-    assert payload == {"event": "user.created", "timestamp": "2026-12-01T12:00:00Z",
-                       "data": {"id": "u1"}}  # fmt: skip
+    assert payload == {
+        "event": "user.created",
+        "timestamp": "2026-12-01T12:00:00Z",
+        "data": {"id": "u1"},
+    }
     assert verify_webhook_signature(sent.body.decode(), sent.headers["x-signature"], secret)
     assert sent.headers["webhook-id"] == delivery.webhook_id
     done = await stored(world, delivery)
     assert (done.status, done.attempts, done.last_status_code) == (
-        DeliveryStatus.SUCCEEDED, 1, 200,
-    )  # fmt: skip
+        DeliveryStatus.SUCCEEDED,
+        1,
+        200,
+    )
 
 
 async def test_a_failure_schedules_the_next_attempt_as_a_job_due_later() -> None:
@@ -76,8 +89,10 @@ async def test_a_failure_schedules_the_next_attempt_as_a_job_due_later() -> None
     assert (waiting.attempts, waiting.last_status_code) == (1, 500)
     assert waiting.next_attempt_at == NOW + timedelta(seconds=5)
     assert (job.type, job.payload, job.occurred_at) == (
-        WEBHOOK_DELIVER, {"delivery_id": str(delivery.id)}, NOW + timedelta(seconds=5),
-    )  # fmt: skip
+        WEBHOOK_DELIVER,
+        {"delivery_id": str(delivery.id)},
+        NOW + timedelta(seconds=5),
+    )
 
 
 async def test_retry_after_on_a_429_pushes_the_next_attempt_back() -> None:
@@ -112,9 +127,13 @@ async def test_the_last_failure_disables_the_endpoint_and_emails_its_tenant_admi
     world = a_world()
     endpoint, delivery, _ = await endpoint_and_delivery(world)
     other = WebhookDelivery.create(
-        tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, event_id=uuid.uuid4(),
-        event="user.created", body="{}", now=NOW,
-    )  # fmt: skip
+        tenant_id=endpoint.tenant_id,
+        endpoint_id=endpoint.id,
+        event_id=uuid.uuid4(),
+        event="user.created",
+        body="{}",
+        now=NOW,
+    )
     await world.deliveries.add(other)
     world.admins.users = [
         an_admin(endpoint.tenant_id, "boss@acme.test"),

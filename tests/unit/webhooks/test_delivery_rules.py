@@ -29,8 +29,9 @@ SPEC_SCHEDULE = RetrySchedule((5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 8
 
 def test_events_are_checked_and_kept_in_a_fixed_order() -> None:
     assert check_events(["file.deleted", "user.created", "file.deleted"]) == (
-        "user.created", "file.deleted",
-    )  # fmt: skip
+        "user.created",
+        "file.deleted",
+    )
     with pytest.raises(UnknownEvent):
         check_events(["user.created", "user.exploded"])
     with pytest.raises(UnknownEvent):
@@ -39,14 +40,19 @@ def test_events_are_checked_and_kept_in_a_fixed_order() -> None:
 
 def test_the_previous_secret_signs_only_during_the_overlap() -> None:
     endpoint = WebhookEndpoint.register(
-        tenant_id=uuid.uuid4(), url="https://x.test/", events=["user.created"], description="",
-        sealed_secret="old", now=NOW,
-    )  # fmt: skip
+        tenant_id=uuid.uuid4(),
+        url="https://x.test/",
+        events=["user.created"],
+        description="",
+        sealed_secret="old",
+        now=NOW,
+    )
     assert endpoint.sealed_signing_secrets(NOW) == ["old"]
     endpoint.rotate("new", NOW)
     assert endpoint.sealed_signing_secrets(NOW + ROTATION_OVERLAP - timedelta(seconds=1)) == [
-        "new", "old",
-    ]  # fmt: skip
+        "new",
+        "old",
+    ]
     assert endpoint.sealed_signing_secrets(NOW + ROTATION_OVERLAP) == ["new"]
 
 
@@ -80,19 +86,32 @@ def test_retry_after_is_read_as_seconds_or_as_a_date() -> None:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(200, "succeeded"), (204, "succeeded"), (301, "failed"), (302, "failed"),
-     (404, "failed"), (410, "gone"), (429, "failed"), (500, "failed"), (None, "failed")],
+    [
+        (200, "succeeded"),
+        (204, "succeeded"),
+        (301, "failed"),
+        (302, "failed"),
+        (404, "failed"),
+        (410, "gone"),
+        (429, "failed"),
+        (500, "failed"),
+        (None, "failed"),
+    ],
     ids=str,
-)  # fmt: skip
+)
 def test_only_2xx_succeeds_and_410_is_gone(status: int | None, expected: str) -> None:
     assert verdict(status) == expected
 
 
 def test_only_a_failed_delivery_replays_and_it_keeps_its_id_and_body() -> None:
     delivery = WebhookDelivery.create(
-        tenant_id=uuid.uuid4(), endpoint_id=uuid.uuid4(), event_id=uuid.uuid4(),
-        event="webhook.test", body="{}", now=NOW,
-    )  # fmt: skip
+        tenant_id=uuid.uuid4(),
+        endpoint_id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
+        event="webhook.test",
+        body="{}",
+        now=NOW,
+    )
     with pytest.raises(NotReplayable):
         delivery.replay(NOW)
     delivery.retry_at(NOW + timedelta(seconds=5), 500, "HTTP 500", NOW)

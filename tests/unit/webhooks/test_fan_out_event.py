@@ -21,18 +21,26 @@ TENANT = uuid.uuid4()
 
 async def endpoint(world: World, *events: str, tenant: uuid.UUID = TENANT) -> WebhookEndpoint:
     made = WebhookEndpoint.register(
-        tenant_id=tenant, url="https://hooks.test/", events=events, description="",
-        sealed_secret="sealed:x", now=NOW,
-    )  # fmt: skip
+        tenant_id=tenant,
+        url="https://hooks.test/",
+        events=events,
+        description="",
+        sealed_secret="sealed:x",
+        now=NOW,
+    )
     await world.endpoints.add(made)
     return made
 
 
 def job(event: str = "file.uploaded", tenant: uuid.UUID | None = TENANT) -> Job:
     return Job(
-        job_id=str(uuid.uuid4()), type=event, data={"file_id": "f1"}, attempts=0,
-        created_at=NOW.isoformat(), tenant_id=None if tenant is None else str(tenant),
-    )  # fmt: skip
+        job_id=str(uuid.uuid4()),
+        type=event,
+        data={"file_id": "f1"},
+        attempts=0,
+        created_at=NOW.isoformat(),
+        tenant_id=None if tenant is None else str(tenant),
+    )
 
 
 def handler(world: World) -> WebhookEventJob:
@@ -53,9 +61,10 @@ async def test_an_event_reaches_only_the_tenants_enabled_subscribers() -> None:
     (queued,) = world.transaction.pending
     assert delivery.endpoint_id == wanted.id
     assert json.loads(delivery.body) == {
-        "event": "file.uploaded", "timestamp": "2026-12-01T12:00:00Z",
+        "event": "file.uploaded",
+        "timestamp": "2026-12-01T12:00:00Z",
         "data": {"file_id": "f1"},
-    }  # fmt: skip
+    }
     assert (queued.type, queued.payload) == (WEBHOOK_DELIVER, {"delivery_id": str(delivery.id)})
 
 
@@ -78,7 +87,12 @@ async def test_an_event_of_no_tenant_reaches_no_webhook() -> None:
 
 async def test_a_delivery_job_without_a_delivery_id_is_invalid() -> None:
     world = a_world()
-    bad = Job(job_id=str(uuid.uuid4()), type=WEBHOOK_DELIVER, data={}, attempts=0,
-              created_at=NOW.isoformat())  # fmt: skip
+    bad = Job(
+        job_id=str(uuid.uuid4()),
+        type=WEBHOOK_DELIVER,
+        data={},
+        attempts=0,
+        created_at=NOW.isoformat(),
+    )
     with pytest.raises(InvalidInput):
         await DeliverWebhookJob(world.deliver()).handle(bad)

@@ -20,9 +20,14 @@ class FlagsProvider(Provider):
 
     flags = provide(SqlFlagRepository, provides=FlagRepository, scope=Scope.REQUEST)
     use_cases = provide_all(
-        CreateFlag, ListFlags, GetFlag, UpdateFlag, DeleteFlag, EvaluateFlagsForCaller,
+        CreateFlag,
+        ListFlags,
+        GetFlag,
+        UpdateFlag,
+        DeleteFlag,
+        EvaluateFlagsForCaller,
         scope=Scope.REQUEST,
-    )  # fmt: skip
+    )
 
     @provide(scope=Scope.APP)
     def source(self, session_factory: async_sessionmaker[AsyncSession]) -> FlagSource:

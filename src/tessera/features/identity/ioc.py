@@ -76,13 +76,35 @@ class IdentityProvider(Provider):
     )
     one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
     use_cases = provide_all(
-        RegisterUser, LogIn, RefreshTokens, LogOut, LogOutEverywhere,
-        ListSessions, RevokeSession, RequestEmailVerification, VerifyEmail, ForgotPassword,
-        ResetPassword, ChangePassword, UpdateProfile, DeleteAccount, PruneSpentLinks,
-        PurgeDeletedAccounts, ListUsers, GetUser, UpdateUser, RemoveUser, CreateAdmin,
-        InviteUser, ListInvitations, RevokeInvitation, ChangeAvatar, RemoveAvatar, AvatarLink,
+        RegisterUser,
+        LogIn,
+        RefreshTokens,
+        LogOut,
+        LogOutEverywhere,
+        ListSessions,
+        RevokeSession,
+        RequestEmailVerification,
+        VerifyEmail,
+        ForgotPassword,
+        ResetPassword,
+        ChangePassword,
+        UpdateProfile,
+        DeleteAccount,
+        PruneSpentLinks,
+        PurgeDeletedAccounts,
+        ListUsers,
+        GetUser,
+        UpdateUser,
+        RemoveUser,
+        CreateAdmin,
+        InviteUser,
+        ListInvitations,
+        RevokeInvitation,
+        ChangeAvatar,
+        RemoveAvatar,
+        AvatarLink,
         scope=Scope.REQUEST,
-    )  # fmt: skip
+    )
     purged_objects = provide_all(ForgetUserObjects, UserPurgedJob, scope=Scope.REQUEST)
     # Every authenticated request needs it and it holds no request state: built once.
     authenticate = provide(Authenticate, scope=Scope.APP)
@@ -121,9 +143,11 @@ class IdentityProvider(Provider):
     @provide(scope=Scope.APP)
     def tokens(self, settings: Settings, clock: Clock) -> TokenIssuer:
         return JwtTokenIssuer(
-            settings.jwt_secret_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+            settings.jwt_secret_key,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
             clock=clock.now,
-        )  # fmt: skip
+        )
 
     @provide(scope=Scope.REQUEST)
     async def principal(self, connection: ConnectionScope, scope: TenantScope) -> Principal:

@@ -89,19 +89,30 @@ class JobsProvider(Provider):
 
     @provide(scope=Scope.REQUEST)
     def relay(
-        self, store: JobStore, uow: UnitOfWork, queue: JobQueue, routing: JobRouting,
-        clock: Clock, settings: Settings,
-    ) -> RelayOutbox:  # fmt: skip
+        self,
+        store: JobStore,
+        uow: UnitOfWork,
+        queue: JobQueue,
+        routing: JobRouting,
+        clock: Clock,
+        settings: Settings,
+    ) -> RelayOutbox:
         return RelayOutbox(
             store, uow, queue, routing, clock, lease=timedelta(seconds=settings.job_lease_seconds)
         )
 
     @provide(scope=Scope.REQUEST)
     def run_job(
-        self, store: JobStore, uow: UnitOfWork, routing: JobRouting,
-        handlers: Mapping[str, JobHandler], clock: Clock, metrics: JobMetrics, settings: Settings,
+        self,
+        store: JobStore,
+        uow: UnitOfWork,
+        routing: JobRouting,
+        handlers: Mapping[str, JobHandler],
+        clock: Clock,
+        metrics: JobMetrics,
+        settings: Settings,
         scope: TenantScope,
-    ) -> RunJob:  # fmt: skip
+    ) -> RunJob:
         lease = timedelta(seconds=settings.job_lease_seconds)
         return RunJob(store, uow, routing, handlers, clock, metrics, lease=lease, scope=scope)
 
@@ -115,9 +126,13 @@ class JobsProvider(Provider):
 
     @provide(scope=Scope.APP)
     def schedule_leader(
-        self, broker: AsyncBroker, lease: LeaderLease, cache: Cache, clock: Clock,
+        self,
+        broker: AsyncBroker,
+        lease: LeaderLease,
+        cache: Cache,
+        clock: Clock,
         settings: Settings,
-    ) -> ScheduleLeader:  # fmt: skip
+    ) -> ScheduleLeader:
         return ScheduleLeader(
             broker, lease, cache, clock, lease_seconds=settings.scheduler_lease_seconds
         )

@@ -36,9 +36,12 @@ class NotificationsProvider(Provider):
     repository = provide(SqlNotificationRepository, provides=NotificationRepository)
     reader = provide(SqlNotificationRepository, provides=NotificationReader)
     use_cases = provide_all(
-        PublishNotification, ListNotifications, MarkNotificationRead, NotifySecurityEvent,
+        PublishNotification,
+        ListNotifications,
+        MarkNotificationRead,
+        NotifySecurityEvent,
         PushNotification,
-    )  # fmt: skip
+    )
     jobs = provide_all(PushNotificationJob, SecurityAlertJob)
 
     @decorate(scope=Scope.APP)

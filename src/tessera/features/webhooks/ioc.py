@@ -41,9 +41,16 @@ class WebhooksProvider(Provider):
     endpoints = provide(SqlEndpointRepository, provides=EndpointRepository)
     deliveries = provide(SqlDeliveryRepository, provides=DeliveryRepository)
     use_cases = provide_all(
-        RegisterEndpoint, ListEndpoints, GetEndpoint, UpdateEndpoint, DeleteEndpoint,
-        RotateSecret, SendTestEvent, ListDeliveries, ReplayDelivery,
-    )  # fmt: skip
+        RegisterEndpoint,
+        ListEndpoints,
+        GetEndpoint,
+        UpdateEndpoint,
+        DeleteEndpoint,
+        RotateSecret,
+        SendTestEvent,
+        ListDeliveries,
+        ReplayDelivery,
+    )
     work = provide_all(FanOutEvent, DeliverWebhook, WebhookEventJob, DeliverWebhookJob)
     resolver = provide(SystemResolver, provides=HostResolver, scope=Scope.APP)
 

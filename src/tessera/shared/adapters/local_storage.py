@@ -109,10 +109,13 @@ class UrlSigner:
                 raise InvalidStorageToken()
             fields = json.loads(_unb64(payload))
             grant = StorageGrant(
-                key=fields["k"], method=fields["m"], expires_at=int(fields["e"]),
-                filename=fields.get("f"), content_type=fields.get("t"),
+                key=fields["k"],
+                method=fields["m"],
+                expires_at=int(fields["e"]),
+                filename=fields.get("f"),
+                content_type=fields.get("t"),
                 size_bytes=_optional_int(fields.get("s")),
-            )  # fmt: skip
+            )
         except (ValueError, KeyError, TypeError, UnicodeError):
             raise InvalidStorageToken() from None
         if grant.method != method or grant.expires_at <= self._now().timestamp():
@@ -152,9 +155,13 @@ class LocalFileStorage:
         self._base_url = base_url.rstrip("/")
 
     async def put(
-        self, key: str, body: Body, *, content_type: str,
+        self,
+        key: str,
+        body: Body,
+        *,
+        content_type: str,
         metadata: Mapping[str, str] | None = None,
-    ) -> StoredObject:  # fmt: skip
+    ) -> StoredObject:
         check_key(key)
         meta = {name.lower(): value for name, value in (metadata or {}).items()}
         await _io(self._tmp.mkdir, parents=True, exist_ok=True)
@@ -225,10 +232,13 @@ class LocalFileStorage:
         except OSError as error:
             raise _unavailable(error) from error
         return StoredObject(
-            key=key, size_bytes=stat.st_size, content_type=sidecar["content_type"],
-            metadata=sidecar["metadata"], etag=sidecar["etag"],
+            key=key,
+            size_bytes=stat.st_size,
+            content_type=sidecar["content_type"],
+            metadata=sidecar["metadata"],
+            etag=sidecar["etag"],
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-        )  # fmt: skip
+        )
 
     async def copy(self, source: str, destination: str) -> StoredObject:
         check_key(source)

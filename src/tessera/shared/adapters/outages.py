@@ -32,10 +32,18 @@ _DOWN_CLASSES = ("08",)
 _CLOSED = "connection is closed"
 _SATURATED_CLASSES = ("53",)
 _DOWN_STATES = frozenset({"57P01", "57P02", "57P03", "57P05"})
-_NETWORK_ERRNOS = frozenset({
-    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
-    errno.ENETUNREACH, errno.ENETDOWN, errno.ETIMEDOUT, errno.EPIPE,
-})  # fmt: skip
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
 REDIS_DOWN = (
     redis_errors.ConnectionError,  # includes full pools, LOADING, no Sentinel master
     redis_errors.TimeoutError,
@@ -169,9 +177,12 @@ class OutageLog:
         state.failures += 1
         if now - state.last_line >= self._repeat:
             logger.warning(
-                f"{down.describe()}; retrying", dependency=down.dependency,
-                failures=state.failures, down_seconds=round(now - state.since, 1), **fields,
-            )  # fmt: skip
+                f"{down.describe()}; retrying",
+                dependency=down.dependency,
+                failures=state.failures,
+                down_seconds=round(now - state.since, 1),
+                **fields,
+            )
             state.last_line, state.failures = now, 0
 
     def recovered(self, dependency: str) -> None:

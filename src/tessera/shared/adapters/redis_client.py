@@ -142,8 +142,10 @@ def connect_redis(
             topology.service,
             redis_class=SentinelPrimary,
             connection_pool_class=BlockingSentinelConnectionPool,
-            **pooling, **options, **topology.primary_options(),
-        )  # fmt: skip
+            **pooling,
+            **options,
+            **topology.primary_options(),
+        )
         return client
     pool = BlockingConnectionPool.from_url(topology.url, **pooling, **options)
     return Redis.from_pool(pool)

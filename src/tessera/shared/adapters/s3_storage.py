@@ -109,9 +109,13 @@ class S3FileStorage:
         self._now = now or (lambda: datetime.now(UTC))
 
     async def put(
-        self, key: str, body: Body, *, content_type: str,
+        self,
+        key: str,
+        body: Body,
+        *,
+        content_type: str,
         metadata: Mapping[str, str] | None = None,
-    ) -> StoredObject:  # fmt: skip
+    ) -> StoredObject:
         check_key(key)
         meta = {name.lower(): value for name, value in (metadata or {}).items()}
         attributes: Attributes = {"Content-Type": content_type, **meta}
@@ -130,15 +134,23 @@ class S3FileStorage:
             payload = counted(body)
         try:
             result = await obstore.put_async(
-                self._store, key, payload, attributes=attributes,
-                chunk_size=UPLOAD_PART_BYTES, max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
-            )  # fmt: skip
+                self._store,
+                key,
+                payload,
+                attributes=attributes,
+                chunk_size=UPLOAD_PART_BYTES,
+                max_concurrency=UPLOAD_PARTS_IN_FLIGHT,
+            )
         except Exception as error:  # translated, never swallowed
             _translate(error, key)
         return StoredObject(
-            key=key, size_bytes=size, content_type=content_type, metadata=meta,
-            etag=result["e_tag"], last_modified=None,
-        )  # fmt: skip
+            key=key,
+            size_bytes=size,
+            content_type=content_type,
+            metadata=meta,
+            etag=result["e_tag"],
+            last_modified=None,
+        )
 
     async def open(self, key: str, *, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
         check_key(key)
@@ -197,9 +209,12 @@ class S3FileStorage:
         _check_expiry(expires_in)
         if filename is not None and self._config.access_key_id and self._config.secret_access_key:
             return presign_get(
-                self._config, key, expires_in=expires_in, now=self._now(),
+                self._config,
+                key,
+                expires_in=expires_in,
+                now=self._now(),
                 query={"response-content-disposition": attachment_disposition(filename)},
-            )  # fmt: skip
+            )
         # Credentials from the environment or an instance profile are not ours to sign
         # with: obstore signs, and the download keeps the object's own name.
         return await self._sign("GET", key, expires_in)
@@ -295,19 +310,32 @@ def presign_put(
 
 
 def _presign(
-    config: S3Config, method: str, key: str, *, expires_in: timedelta, now: datetime,
-    query: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
-) -> str:  # fmt: skip
+    config: S3Config,
+    method: str,
+    key: str,
+    *,
+    expires_in: timedelta,
+    now: datetime,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
     assert config.access_key_id
     assert config.secret_access_key
     parts = urlsplit(config.base_url)
     path = f"{parts.path.rstrip('/')}/{_encode(config.bucket)}/{_encode(key, keep_slash=True)}"
     return sigv4_query_url(
-        method=method, scheme=parts.scheme, host=parts.netloc, path=path,
-        region=config.region, access_key_id=config.access_key_id,
-        secret_access_key=config.secret_access_key, expires_in=expires_in, now=now,
-        query=query or {}, headers=headers or {},
-    )  # fmt: skip
+        method=method,
+        scheme=parts.scheme,
+        host=parts.netloc,
+        path=path,
+        region=config.region,
+        access_key_id=config.access_key_id,
+        secret_access_key=config.secret_access_key,
+        expires_in=expires_in,
+        now=now,
+        query=query or {},
+        headers=headers or {},
+    )
 
 
 def sigv4_query_url(

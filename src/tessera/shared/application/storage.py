@@ -60,9 +60,13 @@ class PresignedUpload:
 
 class FileStorage(Protocol):
     async def put(
-        self, key: str, body: Body, *, content_type: str,
+        self,
+        key: str,
+        body: Body,
+        *,
+        content_type: str,
         metadata: Mapping[str, str] | None = None,
-    ) -> StoredObject:  # fmt: skip
+    ) -> StoredObject:
         """Write (or replace) the object; returns it as stored, with its size."""
         ...
 

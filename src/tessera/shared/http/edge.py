@@ -126,9 +126,12 @@ class EdgeMiddleware:
                 else:
                     status = 503
                     await _send_error(
-                        send_with_headers, 503, "SERVICE_UNAVAILABLE",
-                        DependencyUnavailable.default_message, retry_after=down.retry_after,
-                    )  # fmt: skip
+                        send_with_headers,
+                        503,
+                        "SERVICE_UNAVAILABLE",
+                        DependencyUnavailable.default_message,
+                        retry_after=down.retry_after,
+                    )
         finally:
             elapsed = time.perf_counter() - started
             _log_access(scope, status, elapsed)
@@ -150,8 +153,10 @@ class EdgeMiddleware:
         out = list(headers)
         present = {name.lower() for name, _ in out}
         if b"allow" in present:  # 405 and OPTIONS: wherever GET is allowed, so is HEAD
-            out = [(name, _with_head(value) if name.lower() == b"allow" else value)
-                   for name, value in out]  # fmt: skip
+            out = [
+                (name, _with_head(value) if name.lower() == b"allow" else value)
+                for name, value in out
+            ]
         out.append((b"x-request-id", request_id.encode()))
         out.extend(h for h in self._headers if h[0] not in present)
         if b"cache-control" not in present:

@@ -206,8 +206,9 @@ def unhandled_exception_handler(_request: Request[Any, Any, Any], exc: Exception
     down = OUTAGES.report(exc)
     if down is not None:
         return error_response(
-            ErrorCode.SERVICE_UNAVAILABLE, DependencyUnavailable.default_message,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            DependencyUnavailable.default_message,
             retry_after=down.retry_after,
-        )  # fmt: skip
+        )
     logger.error("unhandled exception", exc_info=exc)
     return error_response(ErrorCode.INTERNAL_ERROR, _DEFAULT_MESSAGES[ErrorCode.INTERNAL_ERROR])

@@ -45,14 +45,16 @@ class UploadedObject(msgspec.Struct):
 # anew for every app, so no two documents would be the same.
 _ERRORS = {
     403: ResponseSpec(
-        ErrorEnvelope, description="The token is invalid or expired (FORBIDDEN).",
+        ErrorEnvelope,
+        description="The token is invalid or expired (FORBIDDEN).",
         generate_examples=False,
     ),
     404: ResponseSpec(
-        ErrorEnvelope, description="No object under that key (NOT_FOUND).",
+        ErrorEnvelope,
+        description="No object under that key (NOT_FOUND).",
         generate_examples=False,
     ),
-}  # fmt: skip
+}
 
 
 class LocalStorageController(Controller):
@@ -76,14 +78,20 @@ class LocalStorageController(Controller):
         )
 
     @put(
-        "/", summary="Upload an object through a signed link (the raw bytes as the body).",
-        opt={"body": "stream"}, request_max_body_size=MAX_UPLOAD_BYTES, responses=_ERRORS,
-    )  # fmt: skip
+        "/",
+        summary="Upload an object through a signed link (the raw bytes as the body).",
+        opt={"body": "stream"},
+        request_max_body_size=MAX_UPLOAD_BYTES,
+        responses=_ERRORS,
+    )
     @inject
     async def upload(
-        self, token: FromQuery[str], request: Request[Any, Any, Any],
-        storage: FromDishka[FileStorage], signer: FromDishka[UrlSigner],
-    ) -> Success[UploadedObject]:  # fmt: skip
+        self,
+        token: FromQuery[str],
+        request: Request[Any, Any, Any],
+        storage: FromDishka[FileStorage],
+        signer: FromDishka[UrlSigner],
+    ) -> Success[UploadedObject]:
         grant = signer.verify(token, "PUT")
         content_type = request.headers.get("content-type", "")
         if grant.content_type is None or content_type.strip() != grant.content_type:

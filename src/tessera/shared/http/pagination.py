@@ -33,9 +33,13 @@ def page_request(sortable: Sequence[str], *, default_sort: str = "created_at") -
         order: Annotated[Literal["asc", "desc"], QueryParameter()] = "desc",
     ) -> PageRequest:
         return PageRequest.parse(
-            page=page, limit=limit, sort=sort, order=order, sortable=fields,
+            page=page,
+            limit=limit,
+            sort=sort,
+            order=order,
+            sortable=fields,
             default_sort=default_sort,
-        )  # fmt: skip
+        )
 
     handler: Callable[..., Awaitable[PageRequest]] = provide
     return Provide(handler)

@@ -48,8 +48,9 @@ def taken_parameters(handler: HTTPRouteHandler, path_parameters: Iterable[str]) 
     ignored = {*RESERVED_KWARGS, *path_parameters}
     taken: dict[str, bool] = dict.fromkeys(handler.opt.get(QUERY_OPT, ()), False)
     pending: list[Mapping[str, FieldDefinition]] = [
-        handler.parsed_fn_signature.parameters, handler.resolve_layered_parameters()
-    ]  # fmt: skip
+        handler.parsed_fn_signature.parameters,
+        handler.resolve_layered_parameters(),
+    ]
     followed: set[str] = set()
     while pending:
         for name, field in pending.pop().items():

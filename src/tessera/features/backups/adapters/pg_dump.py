@@ -39,9 +39,13 @@ def libpq_connection(database_url: str) -> tuple[str, str | None]:
         query["sslmode"] = query.pop("ssl")
     query.pop("ssl", None)
     plain = URL.create(
-        "postgresql", username=url.username, host=url.host, port=url.port,
-        database=url.database, query=query,
-    )  # fmt: skip
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=query,
+    )
     return plain.render_as_string(hide_password=False), url.password
 
 
@@ -53,9 +57,12 @@ class PgDumpDumper:
     tenant's rows whichever role `DATABASE_URL` names."""
 
     def __init__(
-        self, database_url: str, *, executable: str = "pg_dump",
+        self,
+        database_url: str,
+        *,
+        executable: str = "pg_dump",
         environ: Mapping[str, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._database_url = database_url
         self._executable = executable
         self._environ = environ
@@ -71,10 +78,14 @@ class PgDumpDumper:
         env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c app.all_tenants=on".strip()
         try:
             process = await asyncio.create_subprocess_exec(
-                self._executable, *PG_DUMP_OPTIONS, f"--dbname={dsn}",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env,
-            )  # fmt: skip
+                self._executable,
+                *PG_DUMP_OPTIONS,
+                f"--dbname={dsn}",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
         except OSError as error:
             raise DumpFailed(f"cannot run {self._executable}: {error.strerror}") from None
         assert process.stdout is not None

@@ -43,9 +43,13 @@ class BackUpDatabase:
     """
 
     def __init__(
-        self, dumper: DatabaseDumper, storage: FileStorage, clock: Clock, *,
+        self,
+        dumper: DatabaseDumper,
+        storage: FileStorage,
+        clock: Clock,
+        *,
         spool_memory_bytes: int = SPOOL_MEMORY_BYTES,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._dumper = dumper
         self._storage = storage
         self._clock = clock

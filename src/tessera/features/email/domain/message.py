@@ -8,9 +8,15 @@ from dataclasses import dataclass
 from tessera.shared.domain.errors import InvalidInput
 
 TEMPLATE_NAMES = frozenset(
-    {"welcome_email", "verify_email", "password_reset", "invitation", "security_alert",
-     "webhook_disabled"}
-)  # fmt: skip
+    {
+        "welcome_email",
+        "verify_email",
+        "password_reset",
+        "invitation",
+        "security_alert",
+        "webhook_disabled",
+    }
+)
 
 _MESSAGE_ID_KEY = re.compile(r"[A-Za-z0-9._-]{1,200}")
 

@@ -26,12 +26,20 @@ _SORT_COLUMNS: dict[str, Any] = {
 
 def _to_entity(model: FileModel) -> StoredFile:
     return StoredFile(
-        id=model.id, tenant_id=model.tenant_id, user_id=model.user_id, kind=FileKind(model.kind),
-        content_type=model.content_type, size_bytes=model.size_bytes,
-        original_name=model.original_name, sha256=model.sha256, storage_key=model.storage_key,
-        status=FileStatus(model.status), uploaded_at=model.uploaded_at,
-        created_at=model.created_at, updated_at=model.updated_at,
-    )  # fmt: skip
+        id=model.id,
+        tenant_id=model.tenant_id,
+        user_id=model.user_id,
+        kind=FileKind(model.kind),
+        content_type=model.content_type,
+        size_bytes=model.size_bytes,
+        original_name=model.original_name,
+        sha256=model.sha256,
+        storage_key=model.storage_key,
+        status=FileStatus(model.status),
+        uploaded_at=model.uploaded_at,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )
 
 
 def escape_like(text: str) -> str:
@@ -64,14 +72,21 @@ class SqlFileRepository:
     async def add(self, file: StoredFile) -> None:
         self._session.add(
             M(
-                id=file.id, tenant_id=file.tenant_id, user_id=file.user_id,
-                kind=file.kind.value, content_type=file.content_type,
-                size_bytes=file.size_bytes, original_name=file.original_name,
-                sha256=file.sha256, storage_key=file.storage_key, status=file.status.value,
-                uploaded_at=file.uploaded_at, created_at=file.created_at,
+                id=file.id,
+                tenant_id=file.tenant_id,
+                user_id=file.user_id,
+                kind=file.kind.value,
+                content_type=file.content_type,
+                size_bytes=file.size_bytes,
+                original_name=file.original_name,
+                sha256=file.sha256,
+                storage_key=file.storage_key,
+                status=file.status.value,
+                uploaded_at=file.uploaded_at,
+                created_at=file.created_at,
                 updated_at=file.updated_at,
             )
-        )  # fmt: skip
+        )
         await self._session.flush()
 
     async def get(self, file_id: uuid.UUID) -> StoredFile | None:
@@ -83,12 +98,15 @@ class SqlFileRepository:
             update(M)
             .where(M.id == file.id, M.status == FileStatus.PENDING.value)
             .values(
-                status=file.status.value, storage_key=file.storage_key,
-                size_bytes=file.size_bytes, sha256=file.sha256,
-                uploaded_at=file.uploaded_at, updated_at=file.updated_at,
+                status=file.status.value,
+                storage_key=file.storage_key,
+                size_bytes=file.size_bytes,
+                sha256=file.sha256,
+                uploaded_at=file.uploaded_at,
+                updated_at=file.updated_at,
             ),
             execution_options={"synchronize_session": False},
-        )  # fmt: skip
+        )
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def remove(self, file_id: uuid.UUID) -> bool:

@@ -52,11 +52,19 @@ class FileView(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of(cls, file: StoredFile) -> FileView:
         return cls(
-            id=file.id, tenant_id=file.tenant_id, user_id=file.user_id, kind=file.kind.value,
-            content_type=file.content_type, size_bytes=file.size_bytes,
-            original_name=file.original_name, sha256=file.sha256, status=file.status.value,
-            uploaded_at=file.uploaded_at, created_at=file.created_at, updated_at=file.updated_at,
-        )  # fmt: skip
+            id=file.id,
+            tenant_id=file.tenant_id,
+            user_id=file.user_id,
+            kind=file.kind.value,
+            content_type=file.content_type,
+            size_bytes=file.size_bytes,
+            original_name=file.original_name,
+            sha256=file.sha256,
+            status=file.status.value,
+            uploaded_at=file.uploaded_at,
+            created_at=file.created_at,
+            updated_at=file.updated_at,
+        )
 
 
 class FileDetail(FileView, frozen=True, kw_only=True):

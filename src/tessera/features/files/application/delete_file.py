@@ -18,9 +18,13 @@ class DeleteFile:
     file gets 403, another tenant's 404."""
 
     def __init__(
-        self, files: FileRepository, storage: FileStorage, outbox: Outbox,
-        unit_of_work: UnitOfWork, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        files: FileRepository,
+        storage: FileStorage,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        scope: TenantScope,
+    ) -> None:
         self._files, self._storage, self._outbox = files, storage, outbox
         self._uow, self._scope = unit_of_work, scope
 
@@ -39,9 +43,11 @@ def file_deleted(file: StoredFile, *, by: uuid.UUID) -> Event:
     return Event(
         "file.deleted",
         {
-            "file_id": str(file.id), "tenant_id": str(file.tenant_id),
-            "user_id": str(file.user_id), "deleted_by": str(by),
+            "file_id": str(file.id),
+            "tenant_id": str(file.tenant_id),
+            "user_id": str(file.user_id),
+            "deleted_by": str(by),
             "size_bytes": file.size_bytes,
         },
         tenant_id=file.tenant_id,
-    )  # fmt: skip
+    )

@@ -18,9 +18,12 @@ class ForgetUserFiles:
     of storage, which removes objects without rows."""
 
     def __init__(
-        self, files: FileRepository, storage: FileStorage, outbox: Outbox,
+        self,
+        files: FileRepository,
+        storage: FileStorage,
+        outbox: Outbox,
         unit_of_work: UnitOfWork,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._files, self._storage, self._outbox, self._uow = files, storage, outbox, unit_of_work
 
     async def execute(self, user_id: uuid.UUID) -> int:
@@ -29,10 +32,13 @@ class ForgetUserFiles:
             gone = [file for file in batch if await self._files.remove(file.id)]
             for file in gone:
                 payload = {
-                    "file_id": str(file.id), "tenant_id": str(file.tenant_id),
-                    "user_id": str(user_id), "deleted_by": None, "reason": "account purged",
+                    "file_id": str(file.id),
+                    "tenant_id": str(file.tenant_id),
+                    "user_id": str(user_id),
+                    "deleted_by": None,
+                    "reason": "account purged",
                     "size_bytes": file.size_bytes,
-                }  # fmt: skip
+                }
                 self._outbox.record(Event("file.deleted", payload, tenant_id=file.tenant_id))
             await self._uow.commit()
             for file in gone:

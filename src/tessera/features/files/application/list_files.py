@@ -17,9 +17,13 @@ class ListFiles:
         self._files, self._scope = files, scope
 
     async def execute(
-        self, caller: Principal, page: PageRequest, *, where: FileFilter,
+        self,
+        caller: Principal,
+        page: PageRequest,
+        *,
+        where: FileFilter,
         tenant_id: uuid.UUID | None = None,
-    ) -> Page[FileView]:  # fmt: skip
+    ) -> Page[FileView]:
         chosen = target_tenant(caller, tenant_id, self._scope)
         found = await self._files.list(page, tenant_id=chosen, where=where)
         views = [FileView.of(file) for file in found.items]

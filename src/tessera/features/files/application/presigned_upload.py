@@ -102,9 +102,13 @@ class UploadTicket(msgspec.Struct, frozen=True, kw_only=True):
 
 class StartUpload:
     def __init__(
-        self, files: FileRepository, storage: FileStorage, unit_of_work: UnitOfWork,
-        clock: Clock, config: FilesConfig,
-    ) -> None:  # fmt: skip
+        self,
+        files: FileRepository,
+        storage: FileStorage,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: FilesConfig,
+    ) -> None:
         self._files, self._storage, self._uow = files, storage, unit_of_work
         self._clock, self._config = clock, config
 
@@ -115,31 +119,49 @@ class StartUpload:
         if data.size_bytes > self._config.max_file_bytes:  # a field of a small body: a 400
             raise InvalidInput(
                 f"size_bytes is over the limit of {self._config.max_file_bytes} bytes.",
-                field="size_bytes", details={"max_bytes": self._config.max_file_bytes},
-            )  # fmt: skip
+                field="size_bytes",
+                details={"max_bytes": self._config.max_file_bytes},
+            )
         declared_sha256 = (data.sha256 or "").lower()
         await self._files.hold_quota(caller.tenant_id)  # one decision at a time
         used = await self._files.used_bytes(caller.tenant_id)
-        check_quota(used_bytes=used, incoming_bytes=data.size_bytes,
-                    quota_bytes=self._config.quota_bytes_per_tenant)  # fmt: skip
+        check_quota(
+            used_bytes=used,
+            incoming_bytes=data.size_bytes,
+            quota_bytes=self._config.quota_bytes_per_tenant,
+        )
         file_id, now = uuid.uuid4(), self._clock.now()
         key = upload_key(file_id, file_type)  # never a ready file's key: see CompleteUpload
         file = StoredFile(
-            id=file_id, tenant_id=caller.tenant_id, user_id=caller.user_id,
-            kind=file_type.kind, content_type=file_type.content_type, size_bytes=data.size_bytes,
-            original_name=display_name(data.filename), sha256=declared_sha256, storage_key=key,
-            status=FileStatus.PENDING, uploaded_at=now, created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=file_id,
+            tenant_id=caller.tenant_id,
+            user_id=caller.user_id,
+            kind=file_type.kind,
+            content_type=file_type.content_type,
+            size_bytes=data.size_bytes,
+            original_name=display_name(data.filename),
+            sha256=declared_sha256,
+            storage_key=key,
+            status=FileStatus.PENDING,
+            uploaded_at=now,
+            created_at=now,
+            updated_at=now,
+        )
         await self._files.add(file)
         await self._uow.commit()
         upload = await self._storage.presign_upload(
-            key, content_type=file_type.content_type, size_bytes=data.size_bytes,
+            key,
+            content_type=file_type.content_type,
+            size_bytes=data.size_bytes,
             expires_in=UPLOAD_LINK_TTL,
-        )  # fmt: skip
+        )
         return UploadTicket(
-            file=FileView.of(file), url=upload.url, method=upload.method,
-            headers=dict(upload.headers), expires_at=upload.expires_at,
-        )  # fmt: skip
+            file=FileView.of(file),
+            url=upload.url,
+            method=upload.method,
+            headers=dict(upload.headers),
+            expires_at=upload.expires_at,
+        )
 
 
 class CompleteUpload:
@@ -158,9 +180,15 @@ class CompleteUpload:
     `file.uploaded` and the commit, then the uploaded object goes."""
 
     def __init__(
-        self, files: FileRepository, storage: FileStorage, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope, config: FilesConfig,
-    ) -> None:  # fmt: skip
+        self,
+        files: FileRepository,
+        storage: FileStorage,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+        config: FilesConfig,
+    ) -> None:
         self._files, self._storage, self._outbox = files, storage, outbox
         self._uow, self._clock, self._scope, self._config = unit_of_work, clock, scope, config
 
@@ -191,9 +219,14 @@ class CompleteUpload:
             raise
         now = self._clock.now()
         ready = dataclasses.replace(
-            file, status=FileStatus.READY, storage_key=key, sha256=sha256, size_bytes=size,
-            uploaded_at=now, updated_at=now,
-        )  # fmt: skip
+            file,
+            status=FileStatus.READY,
+            storage_key=key,
+            sha256=sha256,
+            size_bytes=size,
+            uploaded_at=now,
+            updated_at=now,
+        )
         try:
             won = await self._files.mark_ready(ready)
             if won:

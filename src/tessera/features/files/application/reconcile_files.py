@@ -59,9 +59,14 @@ class ReconcileFiles:
     counted. Each batch is its own transaction; none is held open while storage is called."""
 
     def __init__(
-        self, files: FileRepository, storage: FileStorage, unit_of_work: UnitOfWork,
-        clock: Clock, scope: TenantScope, config: ReconcileConfig,
-    ) -> None:  # fmt: skip
+        self,
+        files: FileRepository,
+        storage: FileStorage,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+        config: ReconcileConfig,
+    ) -> None:
         self._files, self._storage, self._uow = files, storage, unit_of_work
         self._clock, self._scope, self._config = clock, scope, config
 

@@ -44,9 +44,14 @@ class UploadFile:
     `file.uploaded` recorded in one transaction; if that fails the object is deleted."""
 
     def __init__(
-        self, files: FileRepository, storage: FileStorage, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, config: FilesConfig,
-    ) -> None:  # fmt: skip
+        self,
+        files: FileRepository,
+        storage: FileStorage,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: FilesConfig,
+    ) -> None:
         self._files, self._storage, self._outbox = files, storage, outbox
         self._uow, self._clock, self._config = unit_of_work, clock, config
 
@@ -65,9 +70,11 @@ class UploadFile:
         now = self._clock.now()
         stream = _CheckedStream(head, chunks, file_type, max_bytes=self._config.max_file_bytes)
         metadata = {
-            "user_id": str(caller.user_id), "uploaded_at": now.isoformat(),
-            "content_type": file_type.content_type, "size_bytes": str(size),
-        }  # fmt: skip
+            "user_id": str(caller.user_id),
+            "uploaded_at": now.isoformat(),
+            "content_type": file_type.content_type,
+            "size_bytes": str(size),
+        }
         try:
             await self._storage.put(
                 key, stream.body(), content_type=file_type.content_type, metadata=metadata
@@ -79,12 +86,20 @@ class UploadFile:
                 raise stream.failure from None  # the adapter may have wrapped our refusal
             raise
         file = StoredFile(
-            id=file_id, tenant_id=caller.tenant_id, user_id=caller.user_id,
-            kind=file_type.kind, content_type=file_type.content_type, size_bytes=size,
-            original_name=display_name(source.client_name), sha256=stream.sha256,
-            storage_key=key, status=FileStatus.READY, uploaded_at=now, created_at=now,
+            id=file_id,
+            tenant_id=caller.tenant_id,
+            user_id=caller.user_id,
+            kind=file_type.kind,
+            content_type=file_type.content_type,
+            size_bytes=size,
+            original_name=display_name(source.client_name),
+            sha256=stream.sha256,
+            storage_key=key,
+            status=FileStatus.READY,
+            uploaded_at=now,
+            created_at=now,
             updated_at=now,
-        )  # fmt: skip
+        )
         try:
             await self._files.hold_quota(caller.tenant_id)  # one decision at a time
             await self._check_quota(caller, size)  # again: others may have uploaded meanwhile
@@ -107,12 +122,15 @@ def file_uploaded(file: StoredFile) -> Event:
     return Event(
         "file.uploaded",
         {
-            "file_id": str(file.id), "tenant_id": str(file.tenant_id),
-            "user_id": str(file.user_id), "kind": file.kind.value,
-            "size_bytes": file.size_bytes, "content_type": file.content_type,
+            "file_id": str(file.id),
+            "tenant_id": str(file.tenant_id),
+            "user_id": str(file.user_id),
+            "kind": file.kind.value,
+            "size_bytes": file.size_bytes,
+            "content_type": file.content_type,
         },
         tenant_id=file.tenant_id,
-    )  # fmt: skip
+    )
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> list[bytes]:
@@ -141,9 +159,13 @@ class _CheckedStream:
     the transfer aborted by raising as soon as one check fails."""
 
     def __init__(
-        self, head: list[bytes], rest: AsyncIterator[bytes], file_type: FileType, *,
+        self,
+        head: list[bytes],
+        rest: AsyncIterator[bytes],
+        file_type: FileType,
+        *,
         max_bytes: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._head, self._rest, self._max = head, rest, max_bytes
         self._text = TextCheck() if file_type is FileType.TEXT else None
         self._hash = hashlib.sha256()

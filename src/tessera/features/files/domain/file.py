@@ -49,16 +49,19 @@ class FileType(Enum):
     TEXT = ("text/plain", "txt", FileKind.DOCUMENT)
     DOCX = (
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "docx", FileKind.DOCUMENT,
-    )  # fmt: skip
+        "docx",
+        FileKind.DOCUMENT,
+    )
     XLSX = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "xlsx", FileKind.DOCUMENT,
-    )  # fmt: skip
+        "xlsx",
+        FileKind.DOCUMENT,
+    )
     PPTX = (
         "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "pptx", FileKind.DOCUMENT,
-    )  # fmt: skip
+        "pptx",
+        FileKind.DOCUMENT,
+    )
     # Legacy .doc/.xls/.ppt share one container (OLE2/CFB); telling them apart would mean
     # parsing its directory, so they are stored as one type.
     OLE = ("application/vnd.ms-office", "ole", FileKind.DOCUMENT)
@@ -266,10 +269,11 @@ def check_quota(*, used_bytes: int, incoming_bytes: int, quota_bytes: int) -> No
         raise QuotaExceeded(
             field="file",
             details={
-                "quota_bytes": quota_bytes, "used_bytes": used_bytes,
+                "quota_bytes": quota_bytes,
+                "used_bytes": used_bytes,
                 "incoming_bytes": incoming_bytes,
             },
-        )  # fmt: skip
+        )
 
 
 @dataclass(slots=True)

@@ -44,14 +44,17 @@ class FilesController(Controller):
     tags = ("files",)
 
     @post(
-        "/", summary="Upload a document or image (multipart field `file`).",
+        "/",
+        summary="Upload a document or image (multipart field `file`).",
         opt={"body": "multipart"},
-    )  # fmt: skip
+    )
     @inject
     async def upload(
-        self, request: Request[Any, Any, Any], caller: FromDishka[Principal],
+        self,
+        request: Request[Any, Any, Any],
+        caller: FromDishka[Principal],
         upload: FromDishka[UploadFile],
-    ) -> Success[FileView]:  # fmt: skip
+    ) -> Success[FileView]:
         require_multipart(request)
         form = await request.form()
         try:
@@ -63,9 +66,10 @@ class FilesController(Controller):
             await form.close()
 
     @get(
-        "/", summary="The files of the caller's tenant (an admin: of `tenant_id`).",
+        "/",
+        summary="The files of the caller's tenant (an admin: of `tenant_id`).",
         dependencies={"paging": page_request(FILE_SORTABLE, default_sort="uploaded_at")},
-    )  # fmt: skip
+    )
     @inject
     async def list_files(
         self,
@@ -96,40 +100,50 @@ class FilesController(Controller):
     @get("/{file_id:uuid}", summary="A file's metadata and a 5-minute download link.")
     @inject
     async def get_file(
-        self, caller: FromDishka[Principal], file_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        file_id: FromPath[uuid.UUID],
         reader: FromDishka[GetFile],
-    ) -> Success[FileDetail]:  # fmt: skip
+    ) -> Success[FileDetail]:
         return ok(await reader.execute(caller, file_id))
 
     @post(
-        "/uploads", summary="Reserve a file and get a 5-minute presigned upload for it.",
+        "/uploads",
+        summary="Reserve a file and get a 5-minute presigned upload for it.",
         request_max_body_size=JSON_BODY_LIMIT,
-    )  # fmt: skip
+    )
     @inject
     async def start_upload(
-        self, caller: FromDishka[Principal], data: JSONBody[NewUpload],
+        self,
+        caller: FromDishka[Principal],
+        data: JSONBody[NewUpload],
         start: FromDishka[StartUpload],
-    ) -> Success[UploadTicket]:  # fmt: skip
+    ) -> Success[UploadTicket]:
         return ok(await start.execute(caller, data), message="Upload the bytes, then complete")
 
     @post(
-        "/{file_id:uuid}/complete", status_code=200,
+        "/{file_id:uuid}/complete",
+        status_code=200,
         summary="Check a presigned upload's object and record the file.",
         request_max_body_size=JSON_BODY_LIMIT,
-    )  # fmt: skip
+    )
     @inject
     async def complete_upload(
-        self, caller: FromDishka[Principal], file_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        file_id: FromPath[uuid.UUID],
         complete: FromDishka[CompleteUpload],
-    ) -> Success[FileView]:  # fmt: skip
+    ) -> Success[FileView]:
         return ok(await complete.execute(caller, file_id), message="File uploaded")
 
     @delete("/{file_id:uuid}", status_code=200, summary="Delete a file (row, then object).")
     @inject
     async def remove(
-        self, caller: FromDishka[Principal], file_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        file_id: FromPath[uuid.UUID],
         remove: FromDishka[DeleteFile],
-    ) -> Done:  # fmt: skip
+    ) -> Done:
         await remove.execute(caller, file_id)
         return done("File deleted")
 
@@ -139,6 +153,7 @@ def files_router(max_file_bytes: int) -> Router:
     multipart framing: Litestar refuses a larger declared `Content-Length` at once, and
     stops reading an undeclared body there."""
     return Router(
-        path="/files", route_handlers=[FilesController],
+        path="/files",
+        route_handlers=[FilesController],
         request_max_body_size=max_file_bytes + MULTIPART_OVERHEAD,
-    )  # fmt: skip
+    )

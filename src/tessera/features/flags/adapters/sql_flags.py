@@ -28,12 +28,16 @@ def _ids(values: Iterable[uuid.UUID]) -> list[str]:
 
 def to_entity(model: FeatureFlagModel) -> FeatureFlag:
     return FeatureFlag(
-        id=model.id, key=model.key, description=model.description, enabled=model.enabled,
+        id=model.id,
+        key=model.key,
+        description=model.description,
+        enabled=model.enabled,
         rollout_percentage=model.rollout_percentage,
         tenant_ids=frozenset(uuid.UUID(v) for v in model.tenant_ids),
         user_ids=frozenset(uuid.UUID(v) for v in model.user_ids),
-        created_at=model.created_at, updated_at=model.updated_at,
-    )  # fmt: skip
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )
 
 
 def _column_values(flag: FeatureFlag, fields: Iterable[str]) -> dict[str, Any]:
@@ -58,11 +62,16 @@ class SqlFlagRepository:
         values = _column_values(flag, _WRITABLE)
         statement = (
             insert(F)
-            .values(id=flag.id, key=flag.key, created_at=flag.created_at,
-                    updated_at=flag.updated_at, **values)
+            .values(
+                id=flag.id,
+                key=flag.key,
+                created_at=flag.created_at,
+                updated_at=flag.updated_at,
+                **values,
+            )
             .on_conflict_do_nothing(index_elements=[F.key])
             .returning(F.id)
-        )  # fmt: skip
+        )
         if (await self._session.execute(statement)).scalar_one_or_none() is None:
             raise FlagAlreadyExists(field="key", details={"key": flag.key})
 
@@ -108,9 +117,12 @@ class SqlFlagRepository:
         column = _SORTS[page.sort]
         ordering = column.asc() if page.order == "asc" else column.desc()
         query = (
-            select(F).where(*conditions).order_by(ordering, F.key.asc())
-            .offset(page.offset).limit(page.limit)
-        )  # fmt: skip
+            select(F)
+            .where(*conditions)
+            .order_by(ordering, F.key.asc())
+            .offset(page.offset)
+            .limit(page.limit)
+        )
         models = (await self._session.execute(query)).scalars().all()
         return Page(items=[to_entity(m) for m in models], total_items=total or 0, request=page)
 

@@ -27,11 +27,15 @@ class FlagView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, flag: FeatureFlag) -> FlagView:
         return cls(
-            key=flag.key, description=flag.description, enabled=flag.enabled,
-            rollout_percentage=flag.rollout_percentage, tenant_ids=sorted(flag.tenant_ids),
-            user_ids=sorted(flag.user_ids), created_at=flag.created_at,
+            key=flag.key,
+            description=flag.description,
+            enabled=flag.enabled,
+            rollout_percentage=flag.rollout_percentage,
+            tenant_ids=sorted(flag.tenant_ids),
+            user_ids=sorted(flag.user_ids),
+            created_at=flag.created_at,
             updated_at=flag.updated_at,
-        )  # fmt: skip
+        )
 
 
 def require_admin(principal: Principal) -> None:

@@ -26,8 +26,9 @@ KEY = described(
     f"^{KEY_PATTERN.pattern}$",
     "1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit",
 )
-Key = Annotated[str, msgspec.Meta(pattern=KEY, max_length=MAX_KEY_LENGTH,
-                                  examples=["new-dashboard"])]  # fmt: skip
+Key = Annotated[
+    str, msgspec.Meta(pattern=KEY, max_length=MAX_KEY_LENGTH, examples=["new-dashboard"])
+]
 Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_LENGTH)]
 # `minimum` again through Litestar's `extra`: Litestar drops a bound of 0 (falsy) where the
 # type is in a union (`FlagChanges`' `Percentage | UnsetType`), and the document would
@@ -52,19 +53,26 @@ class CreateFlag:
     two requests race. Every process sees the new flag within a second."""
 
     def __init__(
-        self, flags: FlagRepository, feature_flags: FeatureFlags, unit_of_work: UnitOfWork,
+        self,
+        flags: FlagRepository,
+        feature_flags: FeatureFlags,
+        unit_of_work: UnitOfWork,
         clock: Clock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._flags, self._feature_flags = flags, feature_flags
         self._uow, self._clock = unit_of_work, clock
 
     async def execute(self, principal: Principal, command: NewFlag) -> FlagView:
         require_admin(principal)
         flag = FeatureFlag.create(
-            key=command.key, now=self._clock.now(), description=command.description,
-            enabled=command.enabled, rollout_percentage=command.rollout_percentage,
-            tenant_ids=command.tenant_ids, user_ids=command.user_ids,
-        )  # fmt: skip
+            key=command.key,
+            now=self._clock.now(),
+            description=command.description,
+            enabled=command.enabled,
+            rollout_percentage=command.rollout_percentage,
+            tenant_ids=command.tenant_ids,
+            user_ids=command.user_ids,
+        )
         await self._flags.add(flag)
         await self._uow.commit()
         await self._feature_flags.changed()

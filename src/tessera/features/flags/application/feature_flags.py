@@ -55,9 +55,13 @@ class FeatureFlags:
     """Evaluates flags in-process (see the module docstring for the caching)."""
 
     def __init__(
-        self, source: FlagSource, cache: Cache, *, config: FlagsCacheConfig | None = None,
+        self,
+        source: FlagSource,
+        cache: Cache,
+        *,
+        config: FlagsCacheConfig | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._source = source
         self._cache = cache
         self._config = config or FlagsCacheConfig()
@@ -94,8 +98,10 @@ class FeatureFlags:
         try:
             await self._cache.set(VERSION_KEY, token, ttl_seconds=self._config.version_ttl_seconds)
         except DependencyUnavailable:
-            logger.warning("feature flag change not announced; other processes see it when "
-                           "their snapshot expires")  # fmt: skip
+            logger.warning(
+                "feature flag change not announced; other processes see it when "
+                "their snapshot expires"
+            )
 
     async def _flags(self) -> Mapping[str, FeatureFlag]:
         seen = self._snapshot
@@ -133,14 +139,20 @@ class FeatureFlags:
                 if current is None:
                     raise
                 logger.warning("feature flags not reloaded; serving the previous snapshot")
-                stale = replace(current, fresh_until=self._now() + self._config.retry_seconds,
-                                generation=self._generation)  # fmt: skip
+                stale = replace(
+                    current,
+                    fresh_until=self._now() + self._config.retry_seconds,
+                    generation=self._generation,
+                )
                 self._snapshot = stale
                 return stale
             snapshot = _Snapshot(
-                flags={flag.key: flag for flag in flags}, version=version, version_known=known,
-                fresh_until=self._now() + self._config.snapshot_seconds, generation=generation,
-            )  # fmt: skip
+                flags={flag.key: flag for flag in flags},
+                version=version,
+                version_known=known,
+                fresh_until=self._now() + self._config.snapshot_seconds,
+                generation=generation,
+            )
             # A local change while loading leaves it with an old generation: never used again.
             self._snapshot = snapshot
             self._next_version_check = self._now() + self._config.version_check_seconds

@@ -17,9 +17,13 @@ class ListFlags:
         self._flags = flags
 
     async def execute(
-        self, principal: Principal, page: PageRequest, *, enabled: bool | None = None,
+        self,
+        principal: Principal,
+        page: PageRequest,
+        *,
+        enabled: bool | None = None,
         search: str | None = None,
-    ) -> Page[FlagView]:  # fmt: skip
+    ) -> Page[FlagView]:
         require_admin(principal)
         needle = (search or "").strip().lower()[:MAX_SEARCH_LENGTH] or None
         found = await self._flags.list(page, enabled=enabled, search=needle)

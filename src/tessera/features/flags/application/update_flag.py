@@ -43,9 +43,12 @@ class UpdateFlag:
     process sees a change within a second, this one at once."""
 
     def __init__(
-        self, flags: FlagRepository, feature_flags: FeatureFlags, unit_of_work: UnitOfWork,
+        self,
+        flags: FlagRepository,
+        feature_flags: FeatureFlags,
+        unit_of_work: UnitOfWork,
         clock: Clock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._flags, self._feature_flags = flags, feature_flags
         self._uow, self._clock = unit_of_work, clock
 
@@ -55,10 +58,13 @@ class UpdateFlag:
         if flag is None:
             raise FlagNotFound(details={"key": key[:64]})
         updated = flag.changed(
-            now=self._clock.now(), description=_given(changes.description),
-            enabled=_given(changes.enabled), rollout_percentage=_given(changes.rollout_percentage),
-            tenant_ids=_given(changes.tenant_ids), user_ids=_given(changes.user_ids),
-        )  # fmt: skip
+            now=self._clock.now(),
+            description=_given(changes.description),
+            enabled=_given(changes.enabled),
+            rollout_percentage=_given(changes.rollout_percentage),
+            tenant_ids=_given(changes.tenant_ids),
+            user_ids=_given(changes.user_ids),
+        )
         fields = [
             name for name in changes.fields() if getattr(updated, name) != getattr(flag, name)
         ]

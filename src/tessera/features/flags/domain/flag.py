@@ -54,16 +54,18 @@ def bucket(key: str, user_id: uuid.UUID) -> int:
 
 def _rollout(value: int) -> int:
     if isinstance(value, bool) or not 0 <= value <= 100:
-        raise InvalidInput("rollout_percentage must be an integer from 0 to 100.",
-                           field="rollout_percentage")  # fmt: skip
+        raise InvalidInput(
+            "rollout_percentage must be an integer from 0 to 100.", field="rollout_percentage"
+        )
     return value
 
 
 def _description(value: str) -> str:
     text = value.strip()
     if len(text) > MAX_DESCRIPTION_LENGTH:
-        raise InvalidInput(f"description must be at most {MAX_DESCRIPTION_LENGTH} characters.",
-                           field="description")  # fmt: skip
+        raise InvalidInput(
+            f"description must be at most {MAX_DESCRIPTION_LENGTH} characters.", field="description"
+        )
     return text
 
 
@@ -90,25 +92,41 @@ class FeatureFlag:
 
     @classmethod
     def create(
-        cls, *, key: str, now: datetime, description: str = "", enabled: bool = False,
-        rollout_percentage: int = 0, tenant_ids: Iterable[uuid.UUID] = (),
+        cls,
+        *,
+        key: str,
+        now: datetime,
+        description: str = "",
+        enabled: bool = False,
+        rollout_percentage: int = 0,
+        tenant_ids: Iterable[uuid.UUID] = (),
         user_ids: Iterable[uuid.UUID] = (),
-    ) -> FeatureFlag:  # fmt: skip
+    ) -> FeatureFlag:
         """A new flag; by default off, and on for nobody even once enabled until it is given
         allow lists or a rollout percentage (a forgotten field must not switch a feature on
         for everyone)."""
         return cls(
-            id=uuid.uuid4(), key=check_key(key), description=_description(description),
-            enabled=enabled, rollout_percentage=_rollout(rollout_percentage),
+            id=uuid.uuid4(),
+            key=check_key(key),
+            description=_description(description),
+            enabled=enabled,
+            rollout_percentage=_rollout(rollout_percentage),
             tenant_ids=_allow_list(tenant_ids, "tenant_ids"),
-            user_ids=_allow_list(user_ids, "user_ids"), created_at=now, updated_at=now,
-        )  # fmt: skip
+            user_ids=_allow_list(user_ids, "user_ids"),
+            created_at=now,
+            updated_at=now,
+        )
 
     def changed(
-        self, *, now: datetime, description: str | None = None, enabled: bool | None = None,
-        rollout_percentage: int | None = None, tenant_ids: Iterable[uuid.UUID] | None = None,
+        self,
+        *,
+        now: datetime,
+        description: str | None = None,
+        enabled: bool | None = None,
+        rollout_percentage: int | None = None,
+        tenant_ids: Iterable[uuid.UUID] | None = None,
         user_ids: Iterable[uuid.UUID] | None = None,
-    ) -> FeatureFlag:  # fmt: skip
+    ) -> FeatureFlag:
         """A copy with the given fields replaced (None keeps a field) and `updated_at` = now."""
         return replace(
             self,

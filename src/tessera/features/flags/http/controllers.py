@@ -40,19 +40,23 @@ class FlagsAdminController(Controller):
     guards = [admin_only]  # noqa: RUF012 (Litestar's own attribute)
 
     @get(
-        "/", dependencies={"paging": page_request(SORTABLE)},
+        "/",
+        dependencies={"paging": page_request(SORTABLE)},
         summary="List feature flags (admin); sort: key, created_at; filters: enabled, search.",
-    )  # fmt: skip
+    )
     @inject
     async def list_flags(
-        self, caller: Caller, paging: NamedDependency[PageRequest], flags: FromDishka[ListFlags],
+        self,
+        caller: Caller,
+        paging: NamedDependency[PageRequest],
+        flags: FromDishka[ListFlags],
         enabled: Annotated[
             bool | None, QueryParameter(description="Only enabled (true) or disabled (false).")
         ] = None,
         search: Annotated[
             str | None, QueryParameter(description="Keys containing this text.", max_length=64)
         ] = None,
-    ) -> Paginated[FlagView]:  # fmt: skip
+    ) -> Paginated[FlagView]:
         page = await flags.execute(caller, paging, enabled=enabled, search=search)
         return paginated(page, lambda view: view)
 
@@ -70,13 +74,19 @@ class FlagsAdminController(Controller):
     ) -> Success[FlagView]:
         return ok(await read.execute(caller, key))
 
-    @patch("/{key:str}", summary="Change any of description, enabled, rollout_percentage, "
-           "tenant_ids, user_ids (admin); other fields are refused.")  # fmt: skip
+    @patch(
+        "/{key:str}",
+        summary="Change any of description, enabled, rollout_percentage, "
+        "tenant_ids, user_ids (admin); other fields are refused.",
+    )
     @inject
     async def update(
-        self, caller: Caller, key: FromPath[str], data: JSONBody[FlagChanges],
+        self,
+        caller: Caller,
+        key: FromPath[str],
+        data: JSONBody[FlagChanges],
         update: FromDishka[UpdateFlag],
-    ) -> Success[FlagView]:  # fmt: skip
+    ) -> Success[FlagView]:
         return ok(await update.execute(caller, key, data))
 
     @delete("/{key:str}", status_code=200, summary="Delete a feature flag (admin).")

@@ -231,9 +231,10 @@ _Gates = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
 
 def _threads(count: int, priority: HashPriority) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
-        max_workers=count, thread_name_prefix=f"argon2-{priority}",
+        max_workers=count,
+        thread_name_prefix=f"argon2-{priority}",
         initializer=functools.partial(_prioritise, priority),
-    )  # fmt: skip
+    )
 
 
 def _prioritise(priority: HashPriority) -> None:

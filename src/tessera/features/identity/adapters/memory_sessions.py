@@ -53,9 +53,14 @@ class InMemorySessionStore:
         self._creations = 0
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        self,
+        session: SessionRecord,
+        *,
+        refresh_hash: str,
+        idle_seconds: int,
+        max_sessions: int,
         devices: DeviceMemory,
-    ) -> Sequence[uuid.UUID]:  # fmt: skip
+    ) -> Sequence[uuid.UUID]:
         record = _to_the_ms(session)
         seen, expires = _ms(record.last_seen_at), _ms(record.expires_at)
         self._observe(seen)
@@ -72,9 +77,13 @@ class InMemorySessionStore:
         return self._cap(record, max_sessions)
 
     async def knows_device(
-        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        self,
+        user_id: uuid.UUID,
+        *,
+        ip_address: str | None,
+        user_agent: str | None,
         since: datetime,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         seen = self._known.get(user_id, {}).get(device_fingerprint(ip_address, user_agent))
         return seen is not None and seen >= _ms(since)
 

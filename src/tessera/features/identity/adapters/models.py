@@ -14,20 +14,26 @@ class UserModel(Timestamped, Base):
     __tablename__ = "users"
     __table_args__ = (
         Index(
-            "uq_users_email_live", "email", unique=True,
-            postgresql_where=text("deleted_at IS NULL"), sqlite_where=text("deleted_at IS NULL"),
+            "uq_users_email_live",
+            "email",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
         ),
         Index("ix_users_created_at", "created_at"),
         Index(
-            "ix_users_is_active", "is_active",
-            postgresql_where=text("is_active"), sqlite_where=text("is_active"),
+            "ix_users_is_active",
+            "is_active",
+            postgresql_where=text("is_active"),
+            sqlite_where=text("is_active"),
         ),
         Index(  # the purge looks for accounts deleted long enough ago
-            "ix_users_deleted_at", "deleted_at",
+            "ix_users_deleted_at",
+            "deleted_at",
             postgresql_where=text("deleted_at IS NOT NULL"),
             sqlite_where=text("deleted_at IS NOT NULL"),
         ),
-    )  # fmt: skip
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
@@ -65,12 +71,14 @@ class InvitationModel(Timestamped, Base):
     __tablename__ = "invitations"
     __table_args__ = (
         Index(
-            "ix_invitations_pending_email", "tenant_id", "email",
+            "ix_invitations_pending_email",
+            "tenant_id",
+            "email",
             postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
             sqlite_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
         ),
         Index("ix_invitations_created_at", "created_at"),
-    )  # fmt: skip
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True

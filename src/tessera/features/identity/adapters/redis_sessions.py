@@ -254,9 +254,14 @@ class RedisSessionStore:
         self._touch_keys = functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)(self._touch_parts)
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        self,
+        session: SessionRecord,
+        *,
+        refresh_hash: str,
+        idle_seconds: int,
+        max_sessions: int,
         devices: DeviceMemory,
-    ) -> Sequence[uuid.UUID]:  # fmt: skip
+    ) -> Sequence[uuid.UUID]:
         seen, expires = _ms(session.last_seen_at), _ms(session.expires_at)
         ttl = min(idle_seconds * 1000, expires - seen)
         if ttl <= 0:
@@ -279,9 +284,13 @@ class RedisSessionStore:
         return [uuid.UUID(_text(session_id)) for session_id in ended]
 
     async def knows_device(
-        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        self,
+        user_id: uuid.UUID,
+        *,
+        ip_address: str | None,
+        user_agent: str | None,
         since: datetime,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         device = device_fingerprint(ip_address, user_agent)
         async with translate_redis_errors():
             seen = await self._redis.execute("ZSCORE", self._names.known(user_id), device)

@@ -24,10 +24,17 @@ _SORT_COLUMNS: dict[str, Any] = {
 
 def _to_entity(model: InvitationModel) -> Invitation:
     return Invitation(
-        id=model.id, tenant_id=model.tenant_id, email=model.email, role=Role(model.role),
-        token_hash=model.token_hash, invited_by=model.invited_by, created_at=model.created_at,
-        expires_at=model.expires_at, accepted_at=model.accepted_at, revoked_at=model.revoked_at,
-    )  # fmt: skip
+        id=model.id,
+        tenant_id=model.tenant_id,
+        email=model.email,
+        role=Role(model.role),
+        token_hash=model.token_hash,
+        invited_by=model.invited_by,
+        created_at=model.created_at,
+        expires_at=model.expires_at,
+        accepted_at=model.accepted_at,
+        revoked_at=model.revoked_at,
+    )
 
 
 def _pending(now: datetime) -> ColumnElement[bool]:
@@ -53,12 +60,17 @@ class SqlInvitationRepository:
     async def add(self, invitation: Invitation) -> None:
         self._session.add(
             M(
-                id=invitation.id, tenant_id=invitation.tenant_id, email=invitation.email,
-                role=invitation.role.value, token_hash=invitation.token_hash,
-                invited_by=invitation.invited_by, created_at=invitation.created_at,
-                updated_at=invitation.created_at, expires_at=invitation.expires_at,
+                id=invitation.id,
+                tenant_id=invitation.tenant_id,
+                email=invitation.email,
+                role=invitation.role.value,
+                token_hash=invitation.token_hash,
+                invited_by=invitation.invited_by,
+                created_at=invitation.created_at,
+                updated_at=invitation.created_at,
+                expires_at=invitation.expires_at,
             )
-        )  # fmt: skip
+        )
         await self._session.flush()
 
     async def get(self, invitation_id: uuid.UUID) -> Invitation | None:
@@ -112,11 +124,17 @@ class SqlInvitationRepository:
             update(M)
             .where(M.id == invitation.id)
             .values(
-                accepted_at=invitation.accepted_at, revoked_at=invitation.revoked_at,
+                accepted_at=invitation.accepted_at,
+                revoked_at=invitation.revoked_at,
                 updated_at=max(
-                    moment for moment in (invitation.created_at, invitation.accepted_at,
-                                          invitation.revoked_at) if moment is not None
+                    moment
+                    for moment in (
+                        invitation.created_at,
+                        invitation.accepted_at,
+                        invitation.revoked_at,
+                    )
+                    if moment is not None
                 ),
             ),
             execution_options={"synchronize_session": False},
-        )  # fmt: skip
+        )

@@ -19,8 +19,17 @@ from tessera.shared.adapters.database import SessionPool
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import Page, PageRequest
 
-_FIELDS = ("email", "password_hash", "full_name", "avatar_url", "is_verified", "is_active",
-           "role", "deleted_at", "updated_at")  # fmt: skip
+_FIELDS = (
+    "email",
+    "password_hash",
+    "full_name",
+    "avatar_url",
+    "is_verified",
+    "is_active",
+    "role",
+    "deleted_at",
+    "updated_at",
+)
 
 
 def _is_unique_violation(error: IntegrityError) -> bool:
@@ -31,20 +40,36 @@ def _is_unique_violation(error: IntegrityError) -> bool:
 
 def to_entity(model: UserModel) -> User:
     return User(
-        id=model.id, tenant_id=model.tenant_id, email=model.email,
-        password_hash=model.password_hash, full_name=model.full_name, role=Role(model.role),
-        created_at=model.created_at, updated_at=model.updated_at, avatar_url=model.avatar_url,
-        is_verified=model.is_verified, is_active=model.is_active, deleted_at=model.deleted_at,
-    )  # fmt: skip
+        id=model.id,
+        tenant_id=model.tenant_id,
+        email=model.email,
+        password_hash=model.password_hash,
+        full_name=model.full_name,
+        role=Role(model.role),
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+        avatar_url=model.avatar_url,
+        is_verified=model.is_verified,
+        is_active=model.is_active,
+        deleted_at=model.deleted_at,
+    )
 
 
 def from_entity(user: User) -> UserModel:
     return UserModel(
-        id=user.id, tenant_id=user.tenant_id, email=user.email,
-        password_hash=user.password_hash, full_name=user.full_name, role=user.role.value,
-        created_at=user.created_at, updated_at=user.updated_at, avatar_url=user.avatar_url,
-        is_verified=user.is_verified, is_active=user.is_active, deleted_at=user.deleted_at,
-    )  # fmt: skip
+        id=user.id,
+        tenant_id=user.tenant_id,
+        email=user.email,
+        password_hash=user.password_hash,
+        full_name=user.full_name,
+        role=user.role.value,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        avatar_url=user.avatar_url,
+        is_verified=user.is_verified,
+        is_active=user.is_active,
+        deleted_at=user.deleted_at,
+    )
 
 
 class SqlUserRepository:
@@ -128,8 +153,9 @@ def _conditions(where: UserFilter) -> list[ColumnElement[bool]]:
         found.append(U.created_at < where.created_before)
     if where.search:
         pattern = f"%{escape_like(where.search)}%"
-        found.append(or_(U.email.ilike(pattern, escape="\\"),
-                         U.full_name.ilike(pattern, escape="\\")))  # fmt: skip
+        found.append(
+            or_(U.email.ilike(pattern, escape="\\"), U.full_name.ilike(pattern, escape="\\"))
+        )
     return found
 
 
@@ -151,9 +177,14 @@ class SqlOneTimeTokens:
             earlier.values(used_at=now), execution_options={"synchronize_session": False}
         )
         self._session.add(
-            T(tenant_id=user.tenant_id, user_id=user.id, purpose=purpose, token_hash=token_hash,
-              expires_at=expires_at)
-        )  # fmt: skip
+            T(
+                tenant_id=user.tenant_id,
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=token_hash,
+                expires_at=expires_at,
+            )
+        )
 
     async def prune(self, *, before: datetime) -> int:
         T = OneTimeTokenModel
@@ -177,11 +208,15 @@ class SqlOneTimeTokens:
         T = OneTimeTokenModel
         used = (
             update(T)
-            .where(T.token_hash == token_hash, T.purpose == purpose, T.used_at.is_(None),
-                   T.expires_at > now)
+            .where(
+                T.token_hash == token_hash,
+                T.purpose == purpose,
+                T.used_at.is_(None),
+                T.expires_at > now,
+            )
             .values(used_at=now)
             .returning(T.user_id)
-        )  # fmt: skip
+        )
         result = await self._session.execute(used, execution_options={"synchronize_session": False})
         return result.scalar_one_or_none()
 

@@ -38,9 +38,11 @@ class Authenticate:
         """The caller of a verified token, if its session is alive (sliding its idle
         expiry); raises `InvalidToken` otherwise."""
         caller = await self._sessions.touch(
-            claims.user_id, claims.session_id, now=self._clock.now(),
+            claims.user_id,
+            claims.session_id,
+            now=self._clock.now(),
             idle_seconds=self._config.idle_ttl_seconds,
-        )  # fmt: skip
+        )
         if caller is None:
             raise InvalidToken()
         return caller

@@ -46,9 +46,16 @@ class ChangeAvatar:
     `user.updated`, commit, delete the previous version, drop the cached profile."""
 
     def __init__(
-        self, users: UserRepository, images: ImageProcessor, storage: FileStorage, cache: Cache,
-        outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        images: ImageProcessor,
+        storage: FileStorage,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: IdentityConfig,
+    ) -> None:
         self._users, self._images, self._storage = users, images, storage
         self._cache, self._outbox, self._uow = cache, outbox, unit_of_work
         self._clock, self._config = clock, config
@@ -61,16 +68,20 @@ class ChangeAvatar:
         new = next_avatar(user.id, user.avatar_url, image.format)
         now = self._clock.now()
         metadata = {
-            "user_id": str(user.id), "uploaded_at": now.isoformat(),
-            "content_type": image.content_type, "size_bytes": str(len(image.data)),
-        }  # fmt: skip
+            "user_id": str(user.id),
+            "uploaded_at": now.isoformat(),
+            "content_type": image.content_type,
+            "size_bytes": str(len(image.data)),
+        }
         await self._storage.put(
             new.key, image.data, content_type=image.content_type, metadata=metadata
         )
         user.update_profile(
-            full_name=None, avatar_url=new.url(self._config.public_base_url),
-            clear_avatar=False, now=now,
-        )  # fmt: skip
+            full_name=None,
+            avatar_url=new.url(self._config.public_base_url),
+            clear_avatar=False,
+            now=now,
+        )
         try:
             profile = await _commit_change(self._users, self._outbox, self._uow, user)
         except Exception:
@@ -88,9 +99,14 @@ class RemoveAvatar:
     Removing when there is no avatar succeeds and changes nothing."""
 
     def __init__(
-        self, users: UserRepository, storage: FileStorage, cache: Cache, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        storage: FileStorage,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+    ) -> None:
         self._users, self._storage, self._cache = users, storage, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 
@@ -99,8 +115,9 @@ class RemoveAvatar:
         if user.avatar_url is None:
             return Profile.of(user)
         previous = current_avatar(user.id, user.avatar_url)
-        user.update_profile(full_name=None, avatar_url=None, clear_avatar=True,
-                            now=self._clock.now())  # fmt: skip
+        user.update_profile(
+            full_name=None, avatar_url=None, clear_avatar=True, now=self._clock.now()
+        )
         profile = await _commit_change(self._users, self._outbox, self._uow, user)
         if previous is not None:
             await _delete_quietly(self._storage, previous.key)

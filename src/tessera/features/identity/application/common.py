@@ -40,18 +40,20 @@ USER_SECURITY_ALERT = "user.security_alert"
 Email = Annotated[
     str,
     msgspec.Meta(
-        pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH,
+        pattern=EMAIL_PATTERN,
+        max_length=MAX_EMAIL_LENGTH,
         description="Surrounding spaces are ignored; kept in lower case.",
     ),
-]  # fmt: skip
+]
 NewPassword = Annotated[
     str,
     msgspec.Meta(
-        min_length=password_policy.MIN_LENGTH, max_length=password_policy.MAX_LENGTH,
+        min_length=password_policy.MIN_LENGTH,
+        max_length=password_policy.MAX_LENGTH,
         description="Taken exactly as typed. It must also not be the account's email nor "
         "a common password (a 400 naming the field).",
     ),
-]  # fmt: skip
+]
 FullName = Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=MAX_NAME_LENGTH)]
 
 
@@ -103,11 +105,17 @@ class Profile(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, user: User) -> Profile:
         return cls(
-            user_id=user.id, email=user.email, full_name=user.full_name,
-            avatar_url=user.avatar_url, is_verified=user.is_verified, is_active=user.is_active,
-            role=user.role.value, tenant_id=user.tenant_id, created_at=user.created_at,
+            user_id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            avatar_url=user.avatar_url,
+            is_verified=user.is_verified,
+            is_active=user.is_active,
+            role=user.role.value,
+            tenant_id=user.tenant_id,
+            created_at=user.created_at,
             updated_at=user.updated_at,
-        )  # fmt: skip
+        )
 
 
 VERIFY_EMAIL = "verify_email"  # one-time token purposes, and the templates of their emails
@@ -129,16 +137,27 @@ def live(user: User | None) -> User:
 
 
 async def send_link(
-    tokens: OneTimeTokens, outbox: Outbox, user: User, *, purpose: str, page: str,
-    ttl_seconds: int, now: datetime, config: IdentityConfig, context: dict[str, object],
-) -> None:  # fmt: skip
+    tokens: OneTimeTokens,
+    outbox: Outbox,
+    user: User,
+    *,
+    purpose: str,
+    page: str,
+    ttl_seconds: int,
+    now: datetime,
+    config: IdentityConfig,
+    context: dict[str, object],
+) -> None:
     """Issue a single-use token for `purpose` and record the email carrying its link
     (`PUBLIC_BASE_URL/<page>?token=…`, never a host taken from a request)."""
     secret = new_secret()
     await tokens.issue(
-        user=user, purpose=purpose, token_hash=hash_token(secret),
-        expires_at=now + timedelta(seconds=ttl_seconds), now=now,
-    )  # fmt: skip
+        user=user,
+        purpose=purpose,
+        token_hash=hash_token(secret),
+        expires_at=now + timedelta(seconds=ttl_seconds),
+        now=now,
+    )
     link = f"{config.public_base_url}/{page}?token={secret}"
     variables = {"full_name": user.full_name, "link": link, **context}
     outbox.record(email_requested(purpose, user.email, variables, tenant_id=user.tenant_id))
@@ -174,9 +193,14 @@ class PairSpec:
     @classmethod
     def of(cls, session: SessionRecord) -> PairSpec:
         return cls(
-            session.user_id, session.session_id, session.tenant_id, session.role,
-            session.generation, session.rotated_at, session.expires_at,
-        )  # fmt: skip
+            session.user_id,
+            session.session_id,
+            session.tenant_id,
+            session.role,
+            session.generation,
+            session.rotated_at,
+            session.expires_at,
+        )
 
 
 def whole_seconds(moment: datetime) -> datetime:
@@ -189,13 +213,21 @@ def issue_pair(tokens: TokenIssuer, spec: PairSpec, config: IdentityConfig) -> T
 
     def one(kind: TokenType, ttl: int) -> str:
         return tokens.issue(
-            user_id=spec.user_id, session_id=spec.session_id, tenant_id=spec.tenant_id,
-            role=spec.role, token_type=kind, token_id=f"{stem}.{kind[0]}",
-            issued_at=spec.issued_at, ttl_seconds=ttl,
-        ).token  # fmt: skip
+            user_id=spec.user_id,
+            session_id=spec.session_id,
+            tenant_id=spec.tenant_id,
+            role=spec.role,
+            token_type=kind,
+            token_id=f"{stem}.{kind[0]}",
+            issued_at=spec.issued_at,
+            ttl_seconds=ttl,
+        ).token
 
-    return TokenPair(one("access", config.access_ttl_seconds), one("refresh", refresh_ttl),
-                     config.access_ttl_seconds)  # fmt: skip
+    return TokenPair(
+        one("access", config.access_ttl_seconds),
+        one("refresh", refresh_ttl),
+        config.access_ttl_seconds,
+    )
 
 
 def widen_for_admin(scope: TenantScope, caller: Principal) -> None:
@@ -206,15 +238,22 @@ def widen_for_admin(scope: TenantScope, caller: Principal) -> None:
 
 
 def security_alert(
-    user: User, event: str, occurred_at: datetime, *, ip_address: str | None = None,
+    user: User,
+    event: str,
+    occurred_at: datetime,
+    *,
+    ip_address: str | None = None,
     user_agent: str | None = None,
-) -> Event:  # fmt: skip
+) -> Event:
     """`user.security_alert`: something happened to the account that its owner should hear
     of (`event`: "new sign-in", "password changed"), recorded with the change; other
     features react to it (notifications tell the user). Plain JSON, no email address."""
     payload = {
-        "user_id": str(user.id), "tenant_id": str(user.tenant_id), "event": event,
-        "occurred_at": occurred_at.isoformat(), "ip_address": ip_address,
+        "user_id": str(user.id),
+        "tenant_id": str(user.tenant_id),
+        "event": event,
+        "occurred_at": occurred_at.isoformat(),
+        "ip_address": ip_address,
         "user_agent": user_agent,
-    }  # fmt: skip
+    }
     return Event(type=USER_SECURITY_ALERT, payload=payload, tenant_id=user.tenant_id)

@@ -39,9 +39,15 @@ class CreateAdmin:
     """
 
     def __init__(
-        self, users: UserRepository, tenants: TenantDirectory, hasher: PasswordHasher,
-        outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        tenants: TenantDirectory,
+        hasher: PasswordHasher,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         self._users, self._tenants, self._hasher = users, tenants, hasher
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
@@ -58,9 +64,13 @@ class CreateAdmin:
         await self._tenants.create(tenant_id=tenant_id, name=ADMIN_TENANT_NAME)
         password_hash = await self._hasher.hash(command.password)
         user = User.register(
-            tenant_id=tenant_id, email=email, password_hash=password_hash, full_name=name,
-            role=Role.ADMIN, now=now,
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            email=email,
+            password_hash=password_hash,
+            full_name=name,
+            role=Role.ADMIN,
+            now=now,
+        )
         user.mark_verified(now)
         user.changed.clear()
         await self._users.add(user)

@@ -16,9 +16,14 @@ class DeleteAccount:
     session ends at once, the email can register again, and `user.deleted` is recorded."""
 
     def __init__(
-        self, users: UserRepository, sessions: SessionStore, cache: Cache, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        sessions: SessionStore,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+    ) -> None:
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 

@@ -26,6 +26,7 @@ class ForgetUserObjects:
         for key in keys:  # listed first: no deletion while the store is still listing
             await self._storage.delete(key)
         if keys:
-            logger.info("purged user's objects deleted",
-                        extra={"user_id": str(user_id), "count": len(keys)})  # fmt: skip
+            logger.info(
+                "purged user's objects deleted", extra={"user_id": str(user_id), "count": len(keys)}
+            )
         return len(keys)

@@ -22,10 +22,16 @@ class ForgotPassword:
     already sent keep working."""
 
     def __init__(
-        self, users: UserRepository, tokens: OneTimeTokens, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig, scope: TenantScope,
+        self,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: IdentityConfig,
+        scope: TenantScope,
         ceiling: EmailCeiling,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._scope, self._ceiling = scope, ceiling
         self._users, self._tokens, self._outbox = users, tokens, outbox
         self._uow, self._clock, self._config = unit_of_work, clock, config
@@ -40,8 +46,14 @@ class ForgotPassword:
             return
         ttl = self._config.password_reset_ttl_seconds
         await send_link(
-            self._tokens, self._outbox, user, purpose=PASSWORD_RESET, page="reset-password",
-            ttl_seconds=ttl, now=self._clock.now(), config=self._config,
+            self._tokens,
+            self._outbox,
+            user,
+            purpose=PASSWORD_RESET,
+            page="reset-password",
+            ttl_seconds=ttl,
+            now=self._clock.now(),
+            config=self._config,
             context={"expires_minutes": ttl // 60},
-        )  # fmt: skip
+        )
         await self._uow.commit()

@@ -24,7 +24,8 @@ class GetProfile:
         user = live(await self._users.get(principal.user_id, tenant_id=principal.tenant_id))
         profile = Profile.of(user)
         await self._cache.set(
-            profile_key(user.id), msgspec.json.encode(profile),
+            profile_key(user.id),
+            msgspec.json.encode(profile),
             ttl_seconds=self._config.profile_cache_seconds,
-        )  # fmt: skip
+        )
         return profile

@@ -45,12 +45,17 @@ class InvitationView(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of(cls, invitation: Invitation, *, now: datetime) -> InvitationView:
         return cls(
-            id=invitation.id, tenant_id=invitation.tenant_id, email=invitation.email,
-            role=invitation.role.value, status=invitation.status(now).value,
-            invited_by=invitation.invited_by, created_at=invitation.created_at,
-            expires_at=invitation.expires_at, accepted_at=invitation.accepted_at,
+            id=invitation.id,
+            tenant_id=invitation.tenant_id,
+            email=invitation.email,
+            role=invitation.role.value,
+            status=invitation.status(now).value,
+            invited_by=invitation.invited_by,
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+            accepted_at=invitation.accepted_at,
             revoked_at=invitation.revoked_at,
-        )  # fmt: skip
+        )
 
 
 def target_tenant(caller: Principal, tenant_id: uuid.UUID | None) -> uuid.UUID:

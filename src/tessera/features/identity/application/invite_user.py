@@ -59,10 +59,17 @@ class InviteUser:
     """
 
     def __init__(
-        self, invitations: InvitationRepository, users: UserRepository,
-        tenants: TenantDirectory, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
-        config: IdentityConfig, scope: TenantScope, ceiling: EmailCeiling,
-    ) -> None:  # fmt: skip
+        self,
+        invitations: InvitationRepository,
+        users: UserRepository,
+        tenants: TenantDirectory,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: IdentityConfig,
+        scope: TenantScope,
+        ceiling: EmailCeiling,
+    ) -> None:
         self._scope, self._ceiling = scope, ceiling
         self._invitations, self._users, self._tenants = invitations, users, tenants
         self._outbox, self._uow, self._clock, self._config = outbox, unit_of_work, clock, config
@@ -80,23 +87,32 @@ class InviteUser:
         now = self._clock.now()
         secret = new_secret()
         invitation = Invitation.issue(
-            tenant_id=tenant_id, email=email, role=command.role, token_hash=hash_token(secret),
-            invited_by=inviter.id, inviter_role=caller.role, now=now,
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            email=email,
+            role=command.role,
+            token_hash=hash_token(secret),
+            invited_by=inviter.id,
+            inviter_role=caller.role,
+            now=now,
+        )
         await self._invitations.revoke_pending(tenant_id=tenant_id, email=email, now=now)
         await self._invitations.add(invitation)
         variables = {
-            "tenant_name": tenant_name, "inviter_name": inviter.full_name,
-            "role": invitation.role.value, "expires_in_days": INVITATION_TTL.days,
+            "tenant_name": tenant_name,
+            "inviter_name": inviter.full_name,
+            "role": invitation.role.value,
+            "expires_in_days": INVITATION_TTL.days,
             "link": f"{self._config.public_base_url}/{ACCEPT_PAGE}?token={secret}",
-        }  # fmt: skip
+        }
         if await self._ceiling.allows(MailKind.INVITATION, email):
             invitation_email = email_requested("invitation", email, variables, tenant_id=tenant_id)
             self._outbox.record(invitation_email)
         payload = {
-            "invitation_id": str(invitation.id), "tenant_id": str(tenant_id),
-            "email": email, "role": invitation.role.value,
-        }  # fmt: skip
+            "invitation_id": str(invitation.id),
+            "tenant_id": str(tenant_id),
+            "email": email,
+            "role": invitation.role.value,
+        }
         self._outbox.record(Event("invitation.created", payload, tenant_id=tenant_id))
         await self._uow.commit()
         return InvitationView.of(invitation, now=now)

@@ -21,16 +21,22 @@ class ListInvitations:
         self._invitations, self._clock = invitations, clock
 
     async def execute(
-        self, caller: Principal, page: PageRequest, *, tenant_id: uuid.UUID | None = None,
+        self,
+        caller: Principal,
+        page: PageRequest,
+        *,
+        tenant_id: uuid.UUID | None = None,
         status: InvitationStatus | None = None,
-    ) -> Page[InvitationView]:  # fmt: skip
+    ) -> Page[InvitationView]:
         widen_for_admin(self._scope, caller)
         chosen = target_tenant(caller, tenant_id)
         every_tenant = caller.role is Role.ADMIN and tenant_id is None
         now = self._clock.now()
         found = await self._invitations.list(
-            page, tenant_id=None if every_tenant else chosen,
-            status=None if status is None else status.value, now=now,
-        )  # fmt: skip
+            page,
+            tenant_id=None if every_tenant else chosen,
+            status=None if status is None else status.value,
+            now=now,
+        )
         views = [InvitationView.of(invitation, now=now) for invitation in found.items]
         return Page(items=views, total_items=found.total_items, request=found.request)

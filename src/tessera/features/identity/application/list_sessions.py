@@ -32,8 +32,11 @@ class ListSessions:
 
 def _view(session: SessionRecord, principal: Principal) -> SessionView:
     return SessionView(
-        session_id=session.session_id, created_at=session.created_at,
-        last_seen_at=session.last_seen_at, expires_at=session.expires_at,
-        ip_address=session.ip_address, user_agent=session.user_agent,
+        session_id=session.session_id,
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        expires_at=session.expires_at,
+        ip_address=session.ip_address,
+        user_agent=session.user_agent,
         current=session.session_id == principal.session_id,
-    )  # fmt: skip
+    )

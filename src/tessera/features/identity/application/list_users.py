@@ -48,9 +48,11 @@ class ListUsers:
                 f"search must be at most {MAX_SEARCH_LENGTH} characters.", field="search"
             )
         where = replace(
-            where, search=search or None, created_after=_aware(where.created_after),
+            where,
+            search=search or None,
+            created_after=_aware(where.created_after),
             created_before=_aware(where.created_before),
-        )  # fmt: skip
+        )
         return await self._users.find(where, page)
 
 

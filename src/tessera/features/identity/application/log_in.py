@@ -63,10 +63,18 @@ class LogIn:
     """
 
     def __init__(
-        self, users: UserRepository, hasher: PasswordHasher, sessions: SessionStore,
-        tokens: TokenIssuer, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
-        clock: Clock, config: IdentityConfig, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        sessions: SessionStore,
+        tokens: TokenIssuer,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: IdentityConfig,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         self._users = users
         self._hasher = hasher
@@ -96,10 +104,13 @@ class LogIn:
             self._outbox.record(self._new_sign_in_alert(user, credentials))
             self._outbox.record(
                 security_alert(
-                    user, "new sign-in", self._clock.now(), ip_address=credentials.ip_address,
+                    user,
+                    "new sign-in",
+                    self._clock.now(),
+                    ip_address=credentials.ip_address,
                     user_agent=_agent(credentials.user_agent),
                 )
-            )  # fmt: skip
+            )
         await self._uow.commit()
         session, pair = await self._open_session(user, credentials)
         logger.info("login", extra={"user_id": str(user.id), "session_id": str(session.session_id)})
@@ -108,17 +119,20 @@ class LogIn:
     async def _is_new_device(self, user: User, credentials: Credentials) -> bool:
         since = self._clock.now() - timedelta(seconds=self._config.known_device_seconds)
         return not await self._sessions.knows_device(
-            user.id, ip_address=credentials.ip_address,
-            user_agent=_agent(credentials.user_agent), since=since,
-        )  # fmt: skip
+            user.id,
+            ip_address=credentials.ip_address,
+            user_agent=_agent(credentials.user_agent),
+            since=since,
+        )
 
     def _new_sign_in_alert(self, user: User, credentials: Credentials) -> Event:
         context = {
-            "full_name": user.full_name, "event": "new sign-in",
+            "full_name": user.full_name,
+            "event": "new sign-in",
             "ip_address": credentials.ip_address or "unknown",
             "user_agent": _agent(credentials.user_agent) or "unknown",
             "occurred_at": self._clock.now().isoformat(timespec="seconds"),
-        }  # fmt: skip
+        }
         return email_requested("security_alert", user.email, context, tenant_id=user.tenant_id)
 
     async def _verified_user(self, email: str, password: str) -> User:
@@ -139,19 +153,26 @@ class LogIn:
         started = self._clock.now()
         now = whole_seconds(started)
         session = SessionRecord(
-            session_id=uuid.uuid4(), user_id=user.id, tenant_id=user.tenant_id, role=user.role,
-            created_at=started, last_seen_at=started,
+            session_id=uuid.uuid4(),
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            role=user.role,
+            created_at=started,
+            last_seen_at=started,
             expires_at=now + timedelta(seconds=self._config.refresh_ttl_seconds),
             ip_address=credentials.ip_address,
             user_agent=_agent(credentials.user_agent),
-            generation=0, rotated_at=now,
-        )  # fmt: skip
+            generation=0,
+            rotated_at=now,
+        )
         pair = issue_pair(self._tokens, PairSpec.of(session), self._config)
         ended = await self._sessions.create(
-            session, refresh_hash=hash_token(pair.refresh_token),
+            session,
+            refresh_hash=hash_token(pair.refresh_token),
             idle_seconds=self._config.idle_ttl_seconds,
-            max_sessions=self._config.sessions_per_user_max, devices=self._config.device_memory,
-        )  # fmt: skip
+            max_sessions=self._config.sessions_per_user_max,
+            devices=self._config.device_memory,
+        )
         if ended:
             logger.info(
                 "oldest sessions ended: too many live sessions",

@@ -21,9 +21,15 @@ class PasswordChange:
     is dropped."""
 
     def __init__(
-        self, users: UserRepository, hasher: PasswordHasher, sessions: SessionStore,
-        cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        sessions: SessionStore,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+    ) -> None:
         self._users, self._hasher, self._sessions = users, hasher, sessions
         self._cache, self._outbox, self._uow, self._clock = cache, outbox, unit_of_work, clock
 
@@ -33,9 +39,12 @@ class PasswordChange:
         user.set_password_hash(await self._hasher.hash(new_password), now)
         await self._users.save(user)
         context = {
-            "full_name": user.full_name, "event": "password changed", "ip_address": "",
-            "user_agent": "", "occurred_at": now.isoformat(timespec="seconds"),
-        }  # fmt: skip
+            "full_name": user.full_name,
+            "event": "password changed",
+            "ip_address": "",
+            "user_agent": "",
+            "occurred_at": now.isoformat(timespec="seconds"),
+        }
         self._outbox.record(
             email_requested("security_alert", user.email, context, tenant_id=user.tenant_id)
         )

@@ -95,9 +95,14 @@ class SessionStore(Protocol):
     """
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        self,
+        session: SessionRecord,
+        *,
+        refresh_hash: str,
+        idle_seconds: int,
+        max_sessions: int,
         devices: DeviceMemory,
-    ) -> Sequence[uuid.UUID]:  # fmt: skip
+    ) -> Sequence[uuid.UUID]:
         """Store the session and remember its device as seen at its `last_seen_at` (a later
         sighting is never moved back); devices seen more than `devices.seconds` before it
         are forgotten, and the least recently seen (then the lowest fingerprint) past
@@ -107,9 +112,13 @@ class SessionStore(Protocol):
         ...
 
     async def knows_device(
-        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        self,
+        user_id: uuid.UUID,
+        *,
+        ip_address: str | None,
+        user_agent: str | None,
         since: datetime,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Whether the user signed in from this device at `since` or later (and it was not
         forgotten since). One look-up, however many sessions and devices the user has;
         reading is not use."""

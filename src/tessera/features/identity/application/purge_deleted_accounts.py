@@ -22,9 +22,16 @@ class PurgeDeletedAccounts:
     Works in batches of `purge_batch_size`, one transaction each, until none is left."""
 
     def __init__(
-        self, users: UserRepository, tokens: OneTimeTokens, outbox: Outbox, cache: Cache,
-        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        outbox: Outbox,
+        cache: Cache,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: IdentityConfig,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         self._users, self._tokens, self._outbox, self._cache = users, tokens, outbox, cache
         self._uow, self._clock, self._config = unit_of_work, clock, config

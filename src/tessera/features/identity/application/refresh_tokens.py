@@ -47,14 +47,19 @@ class RefreshTokens:
         current = _generation(claims)
         rotated = self._spec(claims, current + 1, now)
         rotation = await self._sessions.rotate(
-            claims.user_id, claims.session_id, presented_hash=hash_token(refresh_token),
+            claims.user_id,
+            claims.session_id,
+            presented_hash=hash_token(refresh_token),
             new_hash=hash_token(issue_pair(self._tokens, rotated, self._config).refresh_token),
-            now=now, grace_seconds=REFRESH_GRACE_SECONDS,
+            now=now,
+            grace_seconds=REFRESH_GRACE_SECONDS,
             idle_seconds=self._config.idle_ttl_seconds,
-        )  # fmt: skip
+        )
         if rotation.outcome is RotationOutcome.REUSED:
-            logger.warning("refresh token reused: session revoked", extra={
-                "user_id": str(claims.user_id), "session_id": str(claims.session_id)})  # fmt: skip
+            logger.warning(
+                "refresh token reused: session revoked",
+                extra={"user_id": str(claims.user_id), "session_id": str(claims.session_id)},
+            )
         if rotation.session is None:
             raise InvalidToken()
         session = rotation.session
@@ -64,9 +69,14 @@ class RefreshTokens:
     @staticmethod
     def _spec(claims: TokenClaims, generation: int, issued_at: datetime) -> PairSpec:
         return PairSpec(
-            claims.user_id, claims.session_id, claims.tenant_id, claims.role, generation,
-            issued_at, claims.expires_at,
-        )  # fmt: skip
+            claims.user_id,
+            claims.session_id,
+            claims.tenant_id,
+            claims.role,
+            generation,
+            issued_at,
+            claims.expires_at,
+        )
 
 
 def _generation(claims: TokenClaims) -> int:

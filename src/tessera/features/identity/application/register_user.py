@@ -85,11 +85,19 @@ class RegisterUser:
     """
 
     def __init__(
-        self, users: UserRepository, tenants: TenantDirectory, invitations: InvitationRepository,
-        hasher: PasswordHasher, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
-        scope: TenantScope, tokens: OneTimeTokens, config: IdentityConfig,
+        self,
+        users: UserRepository,
+        tenants: TenantDirectory,
+        invitations: InvitationRepository,
+        hasher: PasswordHasher,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+        tokens: OneTimeTokens,
+        config: IdentityConfig,
         ceiling: EmailCeiling,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._scope, self._ceiling = scope, ceiling
         self._tokens, self._config = tokens, config
         self._users = users
@@ -121,9 +129,13 @@ class RegisterUser:
             tenant_id, role = invitation.tenant_id, invitation.role
         password_hash = await self._hasher.hash(command.password)
         user = User.register(
-            tenant_id=tenant_id, email=email, password_hash=password_hash, full_name=name,
-            role=role, now=now,
-        )  # fmt: skip
+            tenant_id=tenant_id,
+            email=email,
+            password_hash=password_hash,
+            full_name=name,
+            role=role,
+            now=now,
+        )
         if command.invitation_token is not None:
             user.mark_verified(now)
         await self._users.add(user)
@@ -135,10 +147,16 @@ class RegisterUser:
         if not user.is_verified and await self._ceiling.allows(MailKind.VERIFY_EMAIL, email):
             ttl = self._config.verify_email_ttl_seconds
             await send_link(
-                self._tokens, self._outbox, user, purpose=VERIFY_EMAIL, page="verify-email",
-                ttl_seconds=ttl, now=now, config=self._config,
+                self._tokens,
+                self._outbox,
+                user,
+                purpose=VERIFY_EMAIL,
+                page="verify-email",
+                ttl_seconds=ttl,
+                now=now,
+                config=self._config,
                 context={"expires_hours": ttl // 3600},
-            )  # fmt: skip
+            )
         await self._uow.commit()
         logger.info("user registered", extra={"user_id": str(user.id), "tenant_id": str(tenant_id)})
         return profile

@@ -28,9 +28,15 @@ class RemoveUser:
     """
 
     def __init__(
-        self, users: UserRepository, sessions: SessionStore, cache: Cache, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        sessions: SessionStore,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
@@ -43,11 +49,16 @@ class RemoveUser:
             raise SelfLockout(field="user_id")
         user.soft_delete(self._clock.now())
         await self._users.save(user)
-        payload = {"user_id": str(user.id), "tenant_id": str(user.tenant_id),
-                   "deleted_by": str(caller.user_id)}  # fmt: skip
+        payload = {
+            "user_id": str(user.id),
+            "tenant_id": str(user.tenant_id),
+            "deleted_by": str(caller.user_id),
+        }
         self._outbox.record(Event("user.deleted", payload, tenant_id=user.tenant_id))
         await self._uow.commit()
         await self._sessions.revoke_all(user.id)
         await self._cache.delete(profile_key(user.id))
-        logger.info("user deleted by an administrator",
-                    extra={"user_id": str(user.id), "by": str(caller.user_id)})  # fmt: skip
+        logger.info(
+            "user deleted by an administrator",
+            extra={"user_id": str(user.id), "by": str(caller.user_id)},
+        )

@@ -18,9 +18,15 @@ class RequestEmailVerification:
     answer is the same and nothing happens: no email, no new link."""
 
     def __init__(
-        self, users: UserRepository, tokens: OneTimeTokens, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, config: IdentityConfig, ceiling: EmailCeiling,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: IdentityConfig,
+        ceiling: EmailCeiling,
+    ) -> None:
         self._ceiling = ceiling
         self._users, self._tokens, self._outbox = users, tokens, outbox
         self._uow, self._clock, self._config = unit_of_work, clock, config
@@ -33,8 +39,14 @@ class RequestEmailVerification:
             return
         ttl = self._config.verify_email_ttl_seconds
         await send_link(
-            self._tokens, self._outbox, user, purpose=VERIFY_EMAIL, page="verify-email",
-            ttl_seconds=ttl, now=self._clock.now(), config=self._config,
+            self._tokens,
+            self._outbox,
+            user,
+            purpose=VERIFY_EMAIL,
+            page="verify-email",
+            ttl_seconds=ttl,
+            now=self._clock.now(),
+            config=self._config,
             context={"expires_hours": ttl // 3600},
-        )  # fmt: skip
+        )
         await self._uow.commit()

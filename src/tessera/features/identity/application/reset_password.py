@@ -18,10 +18,17 @@ class ResetPassword(PasswordChange):
     signed in (they log in with the new password). A weak password leaves the token unused."""
 
     def __init__(
-        self, tokens: OneTimeTokens, users: UserRepository, hasher: PasswordHasher,
-        sessions: SessionStore, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
-        clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        tokens: OneTimeTokens,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        sessions: SessionStore,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         super().__init__(users, hasher, sessions, cache, outbox, unit_of_work, clock)
         self._tokens = tokens

@@ -34,9 +34,13 @@ class UpdateProfile:
     stays, and no event or webhook follows."""
 
     def __init__(
-        self, users: UserRepository, cache: Cache, outbox: Outbox, unit_of_work: UnitOfWork,
+        self,
+        users: UserRepository,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
         clock: Clock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._users, self._cache, self._outbox = users, cache, outbox
         self._uow, self._clock = unit_of_work, clock
 
@@ -44,9 +48,11 @@ class UpdateProfile:
         user = await live_user(self._users, principal)
         avatar = None if changes.avatar_url is msgspec.UNSET else changes.avatar_url
         user.update_profile(
-            full_name=changes.full_name, avatar_url=avatar,
-            clear_avatar=changes.avatar_url is None, now=self._clock.now(),
-        )  # fmt: skip
+            full_name=changes.full_name,
+            avatar_url=avatar,
+            clear_avatar=changes.avatar_url is None,
+            now=self._clock.now(),
+        )
         profile = Profile.of(user)
         if not user.changed:
             return profile

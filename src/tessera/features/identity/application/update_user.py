@@ -49,9 +49,15 @@ class UpdateUser:
     """
 
     def __init__(
-        self, users: UserRepository, sessions: SessionStore, cache: Cache, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        sessions: SessionStore,
+        cache: Cache,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
@@ -87,6 +93,5 @@ class UpdateUser:
         elif new_role:
             await self._sessions.set_role(user.id, user.role)
         await self._cache.delete(profile_key(user.id))
-        logger.info("user administered", extra={"user_id": str(user.id),
-                                                "by": str(caller.user_id)})  # fmt: skip
+        logger.info("user administered", extra={"user_id": str(user.id), "by": str(caller.user_id)})
         return profile

@@ -16,9 +16,14 @@ class VerifyEmail:
     tokens are a validation error (400)."""
 
     def __init__(
-        self, users: UserRepository, tokens: OneTimeTokens, cache: Cache,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        users: UserRepository,
+        tokens: OneTimeTokens,
+        cache: Cache,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._scope = scope
         self._users, self._tokens, self._cache = users, tokens, cache
         self._uow, self._clock = unit_of_work, clock

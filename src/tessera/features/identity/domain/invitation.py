@@ -54,16 +54,28 @@ class Invitation:
 
     @classmethod
     def issue(
-        cls, *, tenant_id: uuid.UUID, email: str, role: Role, token_hash: str,
-        invited_by: uuid.UUID, inviter_role: Role, now: datetime,
-    ) -> Invitation:  # fmt: skip
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        email: str,
+        role: Role,
+        token_hash: str,
+        invited_by: uuid.UUID,
+        inviter_role: Role,
+        now: datetime,
+    ) -> Invitation:
         if role not in grantable_roles(inviter_role):
             raise RoleNotGrantable(field="role")
         return cls(
-            id=uuid.uuid4(), tenant_id=tenant_id, email=email, role=role,
-            token_hash=token_hash, invited_by=invited_by, created_at=now,
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            email=email,
+            role=role,
+            token_hash=token_hash,
+            invited_by=invited_by,
+            created_at=now,
             expires_at=now + INVITATION_TTL,
-        )  # fmt: skip
+        )
 
     def status(self, now: datetime) -> InvitationStatus:
         if self.accepted_at is not None:

@@ -57,14 +57,25 @@ class User:
 
     @classmethod
     def register(
-        cls, *, tenant_id: uuid.UUID, email: str, password_hash: str, full_name: str,
-        role: Role, now: datetime,
-    ) -> User:  # fmt: skip
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        email: str,
+        password_hash: str,
+        full_name: str,
+        role: Role,
+        now: datetime,
+    ) -> User:
         return cls(
-            id=uuid.uuid4(), tenant_id=tenant_id, email=normalise_email(email),
-            password_hash=password_hash, full_name=clean_full_name(full_name), role=role,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            email=normalise_email(email),
+            password_hash=password_hash,
+            full_name=clean_full_name(full_name),
+            role=role,
+            created_at=now,
+            updated_at=now,
+        )
 
     def ensure_can_sign_in(self, *, require_verified: bool) -> None:
         if not self.is_active:

@@ -67,15 +67,20 @@ class AuthController(Controller):
     @post("/login", status_code=200, summary="Sign in: a new session and its token pair.")
     @inject
     async def login(
-        self, request: Request[Any, Any, Any], data: JSONBody[LoginBody],
-        log_in: FromDishka[LogIn], client_ips: FromDishka[ClientIpResolver],
-    ) -> Success[TokenPair]:  # fmt: skip
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[LoginBody],
+        log_in: FromDishka[LogIn],
+        client_ips: FromDishka[ClientIpResolver],
+    ) -> Success[TokenPair]:
         peer = request.client.host if request.client else None
         client = client_ips.resolve(peer, request.headers.get("x-forwarded-for"))
         credentials = Credentials(
-            data.email, data.password, ip_address=client,
+            data.email,
+            data.password,
+            ip_address=client,
             user_agent=header_text(request.headers.get("user-agent")),
-        )  # fmt: skip
+        )
         return ok(await log_in.execute(credentials))
 
     @post("/refresh", status_code=200, summary="Rotate the refresh token for a new pair.")

@@ -24,10 +24,11 @@ class AvatarController(Controller):
     tags = ("users",)
 
     @get(
-        "/", status_code=307,
+        "/",
+        status_code=307,
         summary="Redirect (307) to a short-lived download URL of the user's avatar; any "
         "signed-in user of the same tenant; 404 otherwise or without an uploaded avatar.",
-    )  # fmt: skip
+    )
     @inject
     async def avatar(
         self,

@@ -31,9 +31,11 @@ class InvitationsController(Controller):
     @post("/", summary="Invite someone into a tenant; the link goes out by email.")
     @inject
     async def invite(
-        self, caller: FromDishka[Principal], data: JSONBody[NewInvitation],
+        self,
+        caller: FromDishka[Principal],
+        data: JSONBody[NewInvitation],
         invite: FromDishka[InviteUser],
-    ) -> Success[InvitationView]:  # fmt: skip
+    ) -> Success[InvitationView]:
         return ok(await invite.execute(caller, data), message="Invitation sent")
 
     @get(
@@ -58,8 +60,10 @@ class InvitationsController(Controller):
     @delete("/{invitation_id:uuid}", status_code=200, summary="Revoke a pending invitation.")
     @inject
     async def revoke(
-        self, caller: FromDishka[Principal], invitation_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        invitation_id: FromPath[uuid.UUID],
         revoke: FromDishka[RevokeInvitation],
-    ) -> Done:  # fmt: skip
+    ) -> Done:
         await revoke.execute(caller, invitation_id)
         return done("Invitation revoked")

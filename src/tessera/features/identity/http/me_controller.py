@@ -41,9 +41,11 @@ class MeController(Controller):
     @put("/", summary="Change full_name or avatar_url; any other field is refused.")
     @inject
     async def update(
-        self, caller: FromDishka[Principal], data: JSONBody[ProfileChanges],
+        self,
+        caller: FromDishka[Principal],
+        data: JSONBody[ProfileChanges],
         update: FromDishka[UpdateProfile],
-    ) -> Success[Profile]:  # fmt: skip
+    ) -> Success[Profile]:
         return ok(await update.execute(caller, data))
 
     @delete("/", status_code=200, summary="Delete the account (soft delete).")
@@ -55,14 +57,18 @@ class MeController(Controller):
         return done("Account deleted successfully")
 
     @put(
-        "/avatar", summary="Upload an avatar (multipart field `file`: JPEG, PNG or WebP).",
-        opt={"body": "multipart"}, request_max_body_size=AVATAR_BODY_LIMIT,
-    )  # fmt: skip
+        "/avatar",
+        summary="Upload an avatar (multipart field `file`: JPEG, PNG or WebP).",
+        opt={"body": "multipart"},
+        request_max_body_size=AVATAR_BODY_LIMIT,
+    )
     @inject
     async def change_avatar(
-        self, request: Request[Any, Any, Any], caller: FromDishka[Principal],
+        self,
+        request: Request[Any, Any, Any],
+        caller: FromDishka[Principal],
         change: FromDishka[ChangeAvatar],
-    ) -> Success[Profile]:  # fmt: skip
+    ) -> Success[Profile]:
         return ok(await change.execute(caller, await _read_avatar(request)))
 
     @delete("/avatar", status_code=200, summary="Remove the avatar.")

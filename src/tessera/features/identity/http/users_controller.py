@@ -56,33 +56,44 @@ class UsersController(Controller):
         ] = None,
     ) -> Paginated[Profile]:
         where = UserFilter(
-            tenant_id=tenant_id, is_active=is_active, is_verified=is_verified, role=role,
+            tenant_id=tenant_id,
+            is_active=is_active,
+            is_verified=is_verified,
+            role=role,
             created_after=parse_moment(created_after, "created_after"),
-            created_before=parse_moment(created_before, "created_before"), search=search,
-        )  # fmt: skip
+            created_before=parse_moment(created_before, "created_before"),
+            search=search,
+        )
         return paginated(await users.execute(caller, where, paging), Profile.of)
 
     @get("/{user_id:uuid}", summary="One user within the caller's reach (404 otherwise).")
     @inject
     async def get_user(
-        self, caller: FromDishka[Principal], user_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        user_id: FromPath[uuid.UUID],
         user: FromDishka[GetUser],
-    ) -> Success[Profile]:  # fmt: skip
+    ) -> Success[Profile]:
         return ok(await user.execute(caller, user_id))
 
     @patch("/{user_id:uuid}", summary="Change role, is_active or full_name; nothing else.")
     @inject
     async def update_user(
-        self, caller: FromDishka[Principal], user_id: FromPath[uuid.UUID],
-        data: JSONBody[UserChanges], update: FromDishka[UpdateUser],
-    ) -> Success[Profile]:  # fmt: skip
+        self,
+        caller: FromDishka[Principal],
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[UserChanges],
+        update: FromDishka[UpdateUser],
+    ) -> Success[Profile]:
         return ok(await update.execute(caller, user_id, data))
 
     @delete("/{user_id:uuid}", status_code=200, summary="Soft-delete a user.")
     @inject
     async def remove_user(
-        self, caller: FromDishka[Principal], user_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        user_id: FromPath[uuid.UUID],
         remove: FromDishka[RemoveUser],
-    ) -> Done:  # fmt: skip
+    ) -> Done:
         await remove.execute(caller, user_id)
         return done("User deleted successfully")

@@ -14,9 +14,14 @@ class InMemoryLeaderLease:
     No await happens inside an operation, so each is atomic, as a Redis command is."""
 
     def __init__(
-        self, table: LeaseTable, *, key: str, holder: str, seconds: float,
+        self,
+        table: LeaseTable,
+        *,
+        key: str,
+        holder: str,
+        seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._table = table
         self._key = key
         self._holder = holder

@@ -39,9 +39,10 @@ from tessera.shared.adapters.redis_topology import (
 )
 
 QUEUE_CONNECTED = Gauge(
-    "queue_connected", "1 while this worker reads the queue's stream, 0 while Redis is away.",
+    "queue_connected",
+    "1 while this worker reads the queue's stream, 0 while Redis is away.",
     ["queue"],
-)  # fmt: skip
+)
 READ_BLOCK_MS = 1000
 """How long one read waits for a message (a worker stopping waits for it to end)."""
 READ_COUNT = 100
@@ -170,9 +171,11 @@ class ResilientStreamBroker(_Resilient, RedisStreamBroker):
 
     def __init__(self, url: str, *, redelivery_ms: int, **options: Any) -> None:
         super().__init__(
-            url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, retry=reconnect_once(),
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            retry=reconnect_once(),
             **options,
-        )  # fmt: skip
+        )
         self._reader = Redis(connection_pool=self.connection_pool)  # closing it keeps the pool
         self._redelivery_ms = redelivery_ms
 
@@ -188,9 +191,11 @@ class _SentinelSendsOnOneClient(RedisStreamSentinelBroker):
 
     async def kick(self, message: BrokerMessage) -> None:
         await self._reader.xadd(
-            message.labels.get("queue_name") or self.queue_name, {b"data": message.message},
-            maxlen=self.maxlen, approximate=self.approximate,
-        )  # fmt: skip
+            message.labels.get("queue_name") or self.queue_name,
+            {b"data": message.message},
+            maxlen=self.maxlen,
+            approximate=self.approximate,
+        )
 
 
 class ResilientSentinelStreamBroker(_Resilient, _SentinelSendsOnOneClient):

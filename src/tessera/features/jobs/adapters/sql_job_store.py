@@ -88,21 +88,35 @@ class SqlJobStore:
         """The payload goes with completion: it may hold one-time links, which must not
         outlive their use in the database (dead jobs keep theirs, for replay)."""
         await self._update(
-            job_id, M.status == PENDING, status=DONE, processed_at=now, locked_until=None,
+            job_id,
+            M.status == PENDING,
+            status=DONE,
+            processed_at=now,
+            locked_until=None,
             payload={},
-        )  # fmt: skip
+        )
 
     async def retry_later(self, job_id: str, *, attempts: int, at: datetime, error: str) -> None:
         await self._update(
-            job_id, M.status == PENDING, attempts=attempts, available_at=at,
-            dispatched_at=None, locked_until=None, last_error=error,
-        )  # fmt: skip
+            job_id,
+            M.status == PENDING,
+            attempts=attempts,
+            available_at=at,
+            dispatched_at=None,
+            locked_until=None,
+            last_error=error,
+        )
 
     async def bury(self, job_id: str, *, attempts: int, now: datetime, error: str) -> None:
         await self._update(
-            job_id, M.status == PENDING, status=DEAD, attempts=attempts, processed_at=now,
-            locked_until=None, last_error=error,
-        )  # fmt: skip
+            job_id,
+            M.status == PENDING,
+            status=DEAD,
+            attempts=attempts,
+            processed_at=now,
+            locked_until=None,
+            last_error=error,
+        )
 
     async def dead(self, *, limit: int) -> list[DeadJob]:
         query = (
@@ -113,19 +127,28 @@ class SqlJobStore:
         )
         rows = await self._session.execute(query)
         return [
-            DeadJob(job=_job(row), failed_at=row.processed_at.isoformat(),
-                    last_error=row.last_error or "")
+            DeadJob(
+                job=_job(row),
+                failed_at=row.processed_at.isoformat(),
+                last_error=row.last_error or "",
+            )
             for row in rows
-        ]  # fmt: skip
+        ]
 
     async def revive(self, job_id: str, *, now: datetime) -> Job | None:
         revived = (
             update(M)
             .where(M.id == _uuid(job_id), M.status == DEAD)
-            .values(status=PENDING, attempts=0, available_at=now, dispatched_at=now,
-                    locked_until=None, processed_at=None)
+            .values(
+                status=PENDING,
+                attempts=0,
+                available_at=now,
+                dispatched_at=now,
+                locked_until=None,
+                processed_at=None,
+            )
             .returning(*_JOB_COLUMNS)
-        )  # fmt: skip
+        )
         result = await self._session.execute(
             revived, execution_options={"synchronize_session": False}
         )

@@ -93,9 +93,15 @@ class ScheduleLeader:
     while it leads. Logs one line when it takes the lead and one when it loses it."""
 
     def __init__(
-        self, broker: AsyncBroker, lease: LeaderLease, cache: Cache, clock: Clock,
-        *, lease_seconds: float, monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+        self,
+        broker: AsyncBroker,
+        lease: LeaderLease,
+        cache: Cache,
+        clock: Clock,
+        *,
+        lease_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._broker = broker
         self._lease = lease
         self._cache = cache
@@ -138,13 +144,18 @@ class ScheduleLeader:
             self._valid_until = asked + self._held_seconds
             if not self._leading:
                 self._leading, self._since = True, None
-                logger.info("scheduler took the lead", lease=self._lease.key,
-                            holder=self._lease.holder)  # fmt: skip
+                logger.info(
+                    "scheduler took the lead", lease=self._lease.key, holder=self._lease.holder
+                )
         elif self._leading and (held is False or self._monotonic() >= self._valid_until):
             self._leading = False
             reason = "ran out or taken" if held is False else "Redis did not answer in time"
-            logger.warning("scheduler lost the lead", lease=self._lease.key,
-                           holder=self._lease.holder, reason=reason)  # fmt: skip
+            logger.warning(
+                "scheduler lost the lead",
+                lease=self._lease.key,
+                holder=self._lease.holder,
+                reason=reason,
+            )
         if self._leading:
             try:
                 await self._send_due(sender, source, schedules)
@@ -173,8 +184,9 @@ class ScheduleLeader:
                         SENT_BY: self._lease.holder,
                     }
                     async with asyncio.timeout(left):
-                        await sender.on_ready(source, schedule.task.model_copy(
-                            update={"labels": labels}))  # fmt: skip
+                        await sender.on_ready(
+                            source, schedule.task.model_copy(update={"labels": labels})
+                        )
         await self._cache.set(
             REACHED, now.isoformat().encode(), ttl_seconds=self._catch_up.total_seconds()
         )
@@ -186,8 +198,12 @@ class ScheduleLeader:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.tick_seconds):
                 await self._lease.release()
-        logger.info("scheduler lost the lead", lease=self._lease.key,
-                    holder=self._lease.holder, reason="stopped")  # fmt: skip
+        logger.info(
+            "scheduler lost the lead",
+            lease=self._lease.key,
+            holder=self._lease.holder,
+            reason="stopped",
+        )
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -20,8 +20,12 @@ logger = logging.getLogger("tessera.jobs")
 
 def job_fields(job: Job) -> dict[str, object]:
     """The seed's job fields, for log lines (`data` is left out: it may hold addresses)."""
-    return {"job_id": job.job_id, "type": job.type, "attempts": job.attempts,
-            "created_at": job.created_at}  # fmt: skip
+    return {
+        "job_id": job.job_id,
+        "type": job.type,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+    }
 
 
 class RunJob:

@@ -24,9 +24,14 @@ N, R = NotificationModel, NotificationReadModel
 
 def _to_entity(model: NotificationModel) -> Notification:
     return Notification(
-        id=model.id, tenant_id=model.tenant_id, user_id=model.user_id, kind=Kind(model.kind),
-        title=model.title, body=model.body, created_at=model.created_at,
-    )  # fmt: skip
+        id=model.id,
+        tenant_id=model.tenant_id,
+        user_id=model.user_id,
+        kind=Kind(model.kind),
+        title=model.title,
+        body=model.body,
+        created_at=model.created_at,
+    )
 
 
 def _addressed_to(reader: Recipient) -> ColumnElement[bool]:
@@ -47,10 +52,16 @@ class SqlNotificationRepository:
         n = notification
         self._session.add(
             N(
-                id=n.id, tenant_id=n.tenant_id, user_id=n.user_id, kind=n.kind.value,
-                title=n.title, body=n.body, created_at=n.created_at, updated_at=n.created_at,
+                id=n.id,
+                tenant_id=n.tenant_id,
+                user_id=n.user_id,
+                kind=n.kind.value,
+                title=n.title,
+                body=n.body,
+                created_at=n.created_at,
+                updated_at=n.created_at,
             )
-        )  # fmt: skip
+        )
         await self._session.flush()
 
     async def get(self, notification_id: uuid.UUID) -> Notification | None:
@@ -65,11 +76,13 @@ class SqlNotificationRepository:
         statement = (
             insert(R)
             .values(
-                notification_id=notification_id, user_id=reader.user_id,
-                tenant_id=reader.tenant_id, read_at=at,
+                notification_id=notification_id,
+                user_id=reader.user_id,
+                tenant_id=reader.tenant_id,
+                read_at=at,
             )
             .on_conflict_do_nothing(index_elements=[R.notification_id, R.user_id])
-        )  # fmt: skip
+        )
         await self._session.execute(statement)
 
     async def inbox(

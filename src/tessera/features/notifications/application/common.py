@@ -40,10 +40,16 @@ class NotificationView(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, item: InboxItem) -> NotificationView:
         n = item.notification
         return cls(
-            id=n.id, kind=n.kind.value, title=n.title, body=n.body, user_id=n.user_id,
-            tenant_id=n.tenant_id, created_at=n.created_at, read=item.read_at is not None,
+            id=n.id,
+            kind=n.kind.value,
+            title=n.title,
+            body=n.body,
+            user_id=n.user_id,
+            tenant_id=n.tenant_id,
+            created_at=n.created_at,
+            read=item.read_at is not None,
             read_at=item.read_at,
-        )  # fmt: skip
+        )
 
 
 class PushedNotification(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,9 +66,12 @@ class PushedNotification(msgspec.Struct, frozen=True, kw_only=True):
 def notification_published(notification: Notification) -> Event:
     """Recorded with the notification, so it is pushed exactly when (and if) it commits."""
     pushed = PushedNotification(
-        id=notification.id, channel=notification.channel, title=notification.title,
-        body=notification.body, timestamp=notification.created_at,
-    )  # fmt: skip
+        id=notification.id,
+        channel=notification.channel,
+        title=notification.title,
+        body=notification.body,
+        timestamp=notification.created_at,
+    )
     return Event(
         type=NOTIFICATION_PUBLISHED,
         payload=msgspec.to_builtins(pushed),

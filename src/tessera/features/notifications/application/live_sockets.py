@@ -52,9 +52,12 @@ class LiveSockets:
     which must not block (it should set an event)."""
 
     def __init__(
-        self, pubsub: PubSub, sessions: SessionStore, clock: Clock,
+        self,
+        pubsub: PubSub,
+        sessions: SessionStore,
+        clock: Clock,
         config: LiveSocketsConfig | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._pubsub, self._sessions, self._clock = pubsub, sessions, clock
         self._config = config or LiveSocketsConfig()
         self._by_user: dict[uuid.UUID, set[_Watched]] = {}

@@ -25,15 +25,17 @@ class SecurityAlert(msgspec.Struct, frozen=True, kw_only=True):
 
 _WORDING = {
     "new sign-in": (
-        Kind.NEW_SIGN_IN, "New sign-in to your account",
+        Kind.NEW_SIGN_IN,
+        "New sign-in to your account",
         "Signed in from {device} at {at}. If this was not you, change your password.",
     ),
     "password changed": (
-        Kind.PASSWORD_CHANGED, "Your password was changed",
+        Kind.PASSWORD_CHANGED,
+        "Your password was changed",
         "Your password was changed at {at} and your other sessions were signed out. "
         "If this was not you, reset your password at once.",
     ),
-}  # fmt: skip
+}
 
 
 class NotifySecurityEvent:
@@ -57,8 +59,13 @@ class NotifySecurityEvent:
             at=alert.occurred_at.isoformat(timespec="seconds"),
         )
         notification = Notification.create(
-            id=event_id, tenant_id=alert.tenant_id, user_id=alert.user_id, kind=kind,
-            title=title, body=body[:5000], created_at=alert.occurred_at,
-        )  # fmt: skip
+            id=event_id,
+            tenant_id=alert.tenant_id,
+            user_id=alert.user_id,
+            kind=kind,
+            title=title,
+            body=body[:5000],
+            created_at=alert.occurred_at,
+        )
         await self._notifications.add(notification)
         self._outbox.record(notification_published(notification))

@@ -78,10 +78,15 @@ class PublishNotification:
     """
 
     def __init__(
-        self, notifications: NotificationRepository, users: UserRepository,
-        tenants: TenantRepository, outbox: Outbox, unit_of_work: UnitOfWork, clock: Clock,
+        self,
+        notifications: NotificationRepository,
+        users: UserRepository,
+        tenants: TenantRepository,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
         scope: TenantScope,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._notifications, self._users, self._tenants = notifications, users, tenants
         self._outbox, self._uow, self._clock, self._scope = outbox, unit_of_work, clock, scope
 
@@ -96,17 +101,25 @@ class PublishNotification:
         widen_for_admin(self._scope, caller)
         tenant_id = await self._target_tenant(caller, new)
         notification = Notification.create(
-            id=uuid.uuid4(), tenant_id=tenant_id, user_id=new.user_id, kind=Kind.ANNOUNCEMENT,
-            title=new.title, body=new.body, created_at=self._clock.now(),
-        )  # fmt: skip
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            user_id=new.user_id,
+            kind=Kind.ANNOUNCEMENT,
+            title=new.title,
+            body=new.body,
+            created_at=self._clock.now(),
+        )
         await self._notifications.add(notification)
         self._outbox.record(notification_published(notification))
         await self._uow.commit()
         logger.info(
             "notification published",
-            extra={"notification_id": str(notification.id), "channel": notification.channel,
-                   "user_id": str(caller.user_id)},
-        )  # fmt: skip
+            extra={
+                "notification_id": str(notification.id),
+                "channel": notification.channel,
+                "user_id": str(caller.user_id),
+            },
+        )
         return NotificationView.of(InboxItem(notification, None))
 
     async def _target_tenant(self, caller: Principal, new: NewNotification) -> uuid.UUID | None:

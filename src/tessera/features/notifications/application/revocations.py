@@ -63,21 +63,33 @@ class AnnouncingSessionStore:
         self._inner, self._pubsub = inner, pubsub
 
     async def create(
-        self, session: SessionRecord, *, refresh_hash: str, idle_seconds: int, max_sessions: int,
+        self,
+        session: SessionRecord,
+        *,
+        refresh_hash: str,
+        idle_seconds: int,
+        max_sessions: int,
         devices: DeviceMemory,
-    ) -> Sequence[uuid.UUID]:  # fmt: skip
+    ) -> Sequence[uuid.UUID]:
         ended = await self._inner.create(
-            session, refresh_hash=refresh_hash, idle_seconds=idle_seconds,
-            max_sessions=max_sessions, devices=devices,
-        )  # fmt: skip
+            session,
+            refresh_hash=refresh_hash,
+            idle_seconds=idle_seconds,
+            max_sessions=max_sessions,
+            devices=devices,
+        )
         for session_id in ended:  # the cap ended the user's oldest sessions
             await self._announce(Revocation(session.user_id, session_id=session_id))
         return ended
 
     async def knows_device(
-        self, user_id: uuid.UUID, *, ip_address: str | None, user_agent: str | None,
+        self,
+        user_id: uuid.UUID,
+        *,
+        ip_address: str | None,
+        user_agent: str | None,
         since: datetime,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         return await self._inner.knows_device(
             user_id, ip_address=ip_address, user_agent=user_agent, since=since
         )
@@ -88,13 +100,25 @@ class AnnouncingSessionStore:
         return await self._inner.touch(user_id, session_id, now=now, idle_seconds=idle_seconds)
 
     async def rotate(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, *, presented_hash: str, new_hash: str,
-        now: datetime, grace_seconds: int, idle_seconds: int,
-    ) -> Rotation:  # fmt: skip
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        presented_hash: str,
+        new_hash: str,
+        now: datetime,
+        grace_seconds: int,
+        idle_seconds: int,
+    ) -> Rotation:
         rotation = await self._inner.rotate(
-            user_id, session_id, presented_hash=presented_hash, new_hash=new_hash, now=now,
-            grace_seconds=grace_seconds, idle_seconds=idle_seconds,
-        )  # fmt: skip
+            user_id,
+            session_id,
+            presented_hash=presented_hash,
+            new_hash=new_hash,
+            now=now,
+            grace_seconds=grace_seconds,
+            idle_seconds=idle_seconds,
+        )
         if rotation.outcome is RotationOutcome.REUSED:  # theft assumed: the session ended
             await self._announce(Revocation(user_id, session_id=session_id))
         return rotation
@@ -123,5 +147,6 @@ class AnnouncingSessionStore:
         except Exception:
             logger.warning(
                 "session revocation not announced; sockets close at the next re-check",
-                extra={"user_id": str(revocation.user_id)}, exc_info=True,
-            )  # fmt: skip
+                extra={"user_id": str(revocation.user_id)},
+                exc_info=True,
+            )

@@ -113,9 +113,10 @@ class Conversation:
         refused = [channel for channel in wanted if channel not in self._allowed]
         if refused:
             return error_frame(
-                "channel_not_allowed", "You may subscribe only to your own user and tenant "
-                "channels and to global.", refused,
-            )  # fmt: skip
+                "channel_not_allowed",
+                "You may subscribe only to your own user and tenant channels and to global.",
+                refused,
+            )
         if isinstance(message, Subscribe):
             new = [channel for channel in wanted if channel not in self._channels]
             if new:

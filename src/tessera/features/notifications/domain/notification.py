@@ -63,9 +63,16 @@ class Notification:
 
     @classmethod
     def create(
-        cls, *, id: uuid.UUID, tenant_id: uuid.UUID | None, user_id: uuid.UUID | None,
-        kind: Kind, title: str, body: str, created_at: datetime,
-    ) -> Notification:  # fmt: skip
+        cls,
+        *,
+        id: uuid.UUID,
+        tenant_id: uuid.UUID | None,
+        user_id: uuid.UUID | None,
+        kind: Kind,
+        title: str,
+        body: str,
+        created_at: datetime,
+    ) -> Notification:
         """Titles are trimmed and required (at most 200 characters); bodies at most 5000.
         A user's notification must name the user's tenant, so the tenant's wall holds it."""
         title = title.strip()

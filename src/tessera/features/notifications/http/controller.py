@@ -51,9 +51,10 @@ class NotificationsController(Controller):
     guards = [publishers_only]  # noqa: RUF012 (Litestar's own attribute)
 
     @get(
-        "/", summary="The caller's notifications: its own, its tenant's and global ones.",
+        "/",
+        summary="The caller's notifications: its own, its tenant's and global ones.",
         dependencies={"paging": page_request(SORTABLE)},
-    )  # fmt: skip
+    )
     @inject
     async def list_notifications(
         self,
@@ -69,28 +70,34 @@ class NotificationsController(Controller):
         return paginated(found, lambda view: view)
 
     @post(
-        "/{notification_id:uuid}/read", status_code=200,
+        "/{notification_id:uuid}/read",
+        status_code=200,
         summary="Mark one notification read for the caller (idempotent).",
-    )  # fmt: skip
+    )
     @inject
     async def mark_read(
-        self, caller: FromDishka[Principal], notification_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        notification_id: FromPath[uuid.UUID],
         mark: FromDishka[MarkNotificationRead],
-    ) -> Done:  # fmt: skip
+    ) -> Done:
         await mark.execute(caller, notification_id)
         return done("Notification marked as read")
 
     @post(
-        "/", status_code=201, opt={"publishers_only": True},
+        "/",
+        status_code=201,
+        opt={"publishers_only": True},
         summary="Publish a notification to a user, a tenant or everyone (administrators).",
-    )  # fmt: skip
+    )
     @inject
     async def publish(
-        self, caller: FromDishka[Principal],
+        self,
+        caller: FromDishka[Principal],
         data: Annotated[
             NewNotification,
             Body(media_type=RequestEncodingType.JSON, schema_extra={"oneOf": ONE_TARGET}),
         ],
         publish: FromDishka[PublishNotification],
-    ) -> Success[NotificationView]:  # fmt: skip
+    ) -> Success[NotificationView]:
         return ok(await publish.execute(caller, data), message="Notification published")

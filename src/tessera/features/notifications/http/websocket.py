@@ -154,9 +154,11 @@ async def _authenticate(
 
 
 async def _serve(
-    socket: WebSocket[Any, Any, Any], caller: Principal, container: AsyncContainer,
+    socket: WebSocket[Any, Any, Any],
+    caller: Principal,
+    container: AsyncContainer,
     config: SocketConfig,
-) -> None:  # fmt: skip
+) -> None:
     """Talk until the client leaves, or until a close code is due."""
     pubsub = await container.get(PubSub)
     live = await container.get(LiveSockets)
@@ -189,9 +191,11 @@ async def _first(
 
 
 async def _converse(
-    socket: WebSocket[Any, Any, Any], conversation: Conversation, sender: _Sender,
+    socket: WebSocket[Any, Any, Any],
+    conversation: Conversation,
+    sender: _Sender,
     config: SocketConfig,
-) -> int | None:  # fmt: skip
+) -> int | None:
     too_deep = error_frame(
         "invalid_message", f"Messages nest at most {config.max_json_depth} levels."
     )

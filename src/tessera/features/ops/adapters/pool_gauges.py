@@ -15,13 +15,17 @@ REFRESH_SECONDS = 5.0
 
 # livesum: the sum over the living workers (a dead worker's connections are gone too).
 _DB_POOL = Gauge(
-    "db_pool_connections", "Database connections, by state.", ["state"],
+    "db_pool_connections",
+    "Database connections, by state.",
+    ["state"],
     multiprocess_mode="livesum",
-)  # fmt: skip
+)
 _REDIS_POOL = Gauge(
-    "redis_pool_connections", "Redis client connections, by state.", ["state"],
+    "redis_pool_connections",
+    "Redis client connections, by state.",
+    ["state"],
     multiprocess_mode="livesum",
-)  # fmt: skip
+)
 
 PoolReading = Callable[[], dict[str, int]]
 

@@ -11,9 +11,11 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @get(
-    "/metrics", media_type=PROMETHEUS_TEXT, tags=["health"],
+    "/metrics",
+    media_type=PROMETHEUS_TEXT,
+    tags=["health"],
     summary="Prometheus metrics: HTTP traffic, jobs run in this process, connection pools.",
-)  # fmt: skip
+)
 @inject
 async def metrics(report: FromDishka[MetricsReport]) -> Response[bytes]:
     return Response(report.render(), media_type=without_charset(report.content_type))

@@ -16,9 +16,12 @@ _SORT_COLUMNS = {"created_at": TenantModel.created_at, "name": TenantModel.name}
 
 def to_entity(model: TenantModel) -> Tenant:
     return Tenant(
-        id=model.id, name=model.name, is_active=model.is_active,
-        created_at=model.created_at, updated_at=model.updated_at,
-    )  # fmt: skip
+        id=model.id,
+        name=model.name,
+        is_active=model.is_active,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )
 
 
 class SqlTenantRepository:

@@ -31,9 +31,12 @@ class TenantView(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of(cls, tenant: Tenant) -> TenantView:
         return cls(
-            id=tenant.id, name=tenant.name, is_active=tenant.is_active,
-            created_at=tenant.created_at, updated_at=tenant.updated_at,
-        )  # fmt: skip
+            id=tenant.id,
+            name=tenant.name,
+            is_active=tenant.is_active,
+            created_at=tenant.created_at,
+            updated_at=tenant.updated_at,
+        )
 
 
 def require_tenant_manager(caller: Principal) -> None:

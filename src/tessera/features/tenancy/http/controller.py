@@ -31,23 +31,30 @@ class TenantsController(Controller):
     )
     @inject
     async def list_tenants(
-        self, caller: FromDishka[Principal], paging: NamedDependency[PageRequest],
+        self,
+        caller: FromDishka[Principal],
+        paging: NamedDependency[PageRequest],
         tenants: FromDishka[ListTenants],
-    ) -> Paginated[TenantView]:  # fmt: skip
+    ) -> Paginated[TenantView]:
         return paginated(await tenants.execute(caller, paging), TenantView.of)
 
     @get("/{tenant_id:uuid}", summary="One tenant within the caller's reach.")
     @inject
     async def get_tenant(
-        self, caller: FromDishka[Principal], tenant_id: FromPath[uuid.UUID],
+        self,
+        caller: FromDishka[Principal],
+        tenant_id: FromPath[uuid.UUID],
         tenant: FromDishka[GetTenant],
-    ) -> Success[TenantView]:  # fmt: skip
+    ) -> Success[TenantView]:
         return ok(TenantView.of(await tenant.execute(caller, tenant_id)))
 
     @patch("/{tenant_id:uuid}", summary="Rename a tenant within the caller's reach.")
     @inject
     async def update_tenant(
-        self, caller: FromDishka[Principal], tenant_id: FromPath[uuid.UUID],
-        data: JSONBody[TenantChanges], update: FromDishka[UpdateTenant],
-    ) -> Success[TenantView]:  # fmt: skip
+        self,
+        caller: FromDishka[Principal],
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[TenantChanges],
+        update: FromDishka[UpdateTenant],
+    ) -> Success[TenantView]:
         return ok(TenantView.of(await update.execute(caller, tenant_id, data)))

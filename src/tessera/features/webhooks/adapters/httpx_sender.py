@@ -57,9 +57,11 @@ class HttpxWebhookSender:
         sni = url.raw_host.decode("ascii")
         extensions = {"sni_hostname": sni} if url.scheme == "https" else {}
         async with httpx.AsyncClient(
-            verify=self._tls, follow_redirects=False, trust_env=False,
+            verify=self._tls,
+            follow_redirects=False,
+            trust_env=False,
             timeout=httpx.Timeout(self._timeout),
-        ) as client:  # fmt: skip
+        ) as client:
             request = client.build_request(
                 "POST", pinned, content=body, headers=sent, extensions=extensions
             )

@@ -12,8 +12,13 @@ from tessera.shared.domain.errors import InvalidInput
 
 # The domain events other features record that webhooks deliver (SPEC §3.8; `webhook.test`
 # is made by `SendTestEvent` itself).
-FANNED_OUT_EVENTS = ("user.created", "user.updated", "user.deleted", "file.uploaded",
-                     "file.deleted")  # fmt: skip
+FANNED_OUT_EVENTS = (
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "file.uploaded",
+    "file.deleted",
+)
 
 
 class WebhookEventJob:
@@ -25,10 +30,12 @@ class WebhookEventJob:
 
     async def handle(self, job: Job) -> None:
         await self._fan_out.execute(
-            event=job.type, event_id=uuid.UUID(job.job_id),
+            event=job.type,
+            event_id=uuid.UUID(job.job_id),
             tenant_id=None if job.tenant_id is None else uuid.UUID(job.tenant_id),
-            occurred_at=datetime.fromisoformat(job.created_at), data=job.data,
-        )  # fmt: skip
+            occurred_at=datetime.fromisoformat(job.created_at),
+            data=job.data,
+        )
 
 
 class DeliverWebhookJob:

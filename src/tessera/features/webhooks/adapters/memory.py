@@ -58,9 +58,10 @@ class InMemoryEndpointRepository:
 
     async def subscribed(self, tenant_id: uuid.UUID, event: str) -> Sequence[WebhookEndpoint]:
         found = (
-            row for row in self.rows.values()
+            row
+            for row in self.rows.values()
             if row.tenant_id == tenant_id and row.enabled and row.subscribes_to(event)
-        )  # fmt: skip
+        )
         return [copy.copy(row) for row in sorted(found, key=lambda row: row.id)]
 
 

@@ -18,21 +18,32 @@ M = WebhookDeliveryModel
 
 def _to_entity(model: WebhookDeliveryModel) -> WebhookDelivery:
     return WebhookDelivery(
-        id=model.id, tenant_id=model.tenant_id, endpoint_id=model.endpoint_id,
-        event_id=model.event_id, event=model.event, body=model.body,
-        webhook_id=model.webhook_id, status=DeliveryStatus(model.status),
-        attempts=model.attempts, last_status_code=model.last_status_code,
-        last_error=model.last_error, next_attempt_at=model.next_attempt_at,
-        created_at=model.created_at, updated_at=model.updated_at,
-    )  # fmt: skip
+        id=model.id,
+        tenant_id=model.tenant_id,
+        endpoint_id=model.endpoint_id,
+        event_id=model.event_id,
+        event=model.event,
+        body=model.body,
+        webhook_id=model.webhook_id,
+        status=DeliveryStatus(model.status),
+        attempts=model.attempts,
+        last_status_code=model.last_status_code,
+        last_error=model.last_error,
+        next_attempt_at=model.next_attempt_at,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )
 
 
 def _progress(delivery: WebhookDelivery) -> dict[str, object]:
     return {
-        "status": delivery.status.value, "attempts": delivery.attempts,
-        "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
-        "next_attempt_at": delivery.next_attempt_at, "updated_at": delivery.updated_at,
-    }  # fmt: skip
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "next_attempt_at": delivery.next_attempt_at,
+        "updated_at": delivery.updated_at,
+    }
 
 
 class SqlDeliveryRepository:
@@ -47,14 +58,19 @@ class SqlDeliveryRepository:
         statement = (
             insert(M)
             .values(
-                id=delivery.id, tenant_id=delivery.tenant_id, endpoint_id=delivery.endpoint_id,
-                event_id=delivery.event_id, event=delivery.event, body=delivery.body,
-                webhook_id=delivery.webhook_id, created_at=delivery.created_at,
+                id=delivery.id,
+                tenant_id=delivery.tenant_id,
+                endpoint_id=delivery.endpoint_id,
+                event_id=delivery.event_id,
+                event=delivery.event,
+                body=delivery.body,
+                webhook_id=delivery.webhook_id,
+                created_at=delivery.created_at,
                 **_progress(delivery),
             )
             .on_conflict_do_nothing(index_elements=[M.endpoint_id, M.event_id])
             .returning(M.id)
-        )  # fmt: skip
+        )
         return (await self._session.execute(statement)).scalar_one_or_none() is not None
 
     async def get(self, delivery_id: uuid.UUID) -> WebhookDelivery | None:

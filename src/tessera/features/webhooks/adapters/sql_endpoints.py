@@ -20,24 +20,33 @@ M = WebhookEndpointModel
 
 def _to_entity(model: WebhookEndpointModel) -> WebhookEndpoint:
     return WebhookEndpoint(
-        id=model.id, tenant_id=model.tenant_id, url=model.url, events=tuple(model.events),
-        description=model.description, enabled=model.enabled,
-        disabled_reason=model.disabled_reason, sealed_secret=model.secret,
+        id=model.id,
+        tenant_id=model.tenant_id,
+        url=model.url,
+        events=tuple(model.events),
+        description=model.description,
+        enabled=model.enabled,
+        disabled_reason=model.disabled_reason,
+        sealed_secret=model.secret,
         sealed_previous_secret=model.previous_secret,
         previous_secret_expires_at=model.previous_secret_expires_at,
-        created_at=model.created_at, updated_at=model.updated_at,
-    )  # fmt: skip
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+    )
 
 
 def _writable(endpoint: WebhookEndpoint) -> dict[str, object]:
     return {
-        "url": endpoint.url, "events": list(endpoint.events),
-        "description": endpoint.description, "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason, "secret": endpoint.sealed_secret,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "secret": endpoint.sealed_secret,
         "previous_secret": endpoint.sealed_previous_secret,
         "previous_secret_expires_at": endpoint.previous_secret_expires_at,
         "updated_at": endpoint.updated_at,
-    }  # fmt: skip
+    }
 
 
 class SqlEndpointRepository:
@@ -47,10 +56,12 @@ class SqlEndpointRepository:
     async def add(self, endpoint: WebhookEndpoint) -> None:
         self._session.add(
             M(
-                id=endpoint.id, tenant_id=endpoint.tenant_id, created_at=endpoint.created_at,
+                id=endpoint.id,
+                tenant_id=endpoint.tenant_id,
+                created_at=endpoint.created_at,
                 **_writable(endpoint),
             )
-        )  # fmt: skip
+        )
         try:
             await self._session.flush()
         except IntegrityError:  # the only constraint a new id can break: the tenant's key

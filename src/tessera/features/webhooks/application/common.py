@@ -59,12 +59,17 @@ class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, endpoint: WebhookEndpoint, *, now: datetime) -> WebhookView:
         overlap = endpoint.previous_secret_expires_at
         return cls(
-            id=endpoint.id, tenant_id=endpoint.tenant_id, url=endpoint.url,
-            events=list(endpoint.events), description=endpoint.description,
-            enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason,
+            id=endpoint.id,
+            tenant_id=endpoint.tenant_id,
+            url=endpoint.url,
+            events=list(endpoint.events),
+            description=endpoint.description,
+            enabled=endpoint.enabled,
+            disabled_reason=endpoint.disabled_reason,
             secret_rotation_ends_at=overlap if overlap is not None and overlap > now else None,
-            created_at=endpoint.created_at, updated_at=endpoint.updated_at,
-        )  # fmt: skip
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+        )
 
 
 # What a webhook's request bodies take. The rest of the URL's rules (a host, no credentials,
@@ -73,13 +78,14 @@ class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
 WebhookUrl = Annotated[
     str,
     msgspec.Meta(
-        pattern=HTTP_URL, max_length=MAX_URL,
+        pattern=HTTP_URL,
+        max_length=MAX_URL,
         extra_json_schema={  # Litestar reads the description and `extra` from here
             "description": "Where deliveries go; its host must resolve to a public address.",
             "extra": {"format": "uri"},
         },
     ),
-]  # fmt: skip
+]
 Events = Annotated[list[WebhookEvent], msgspec.Meta(min_length=1)]
 Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
 
@@ -105,12 +111,17 @@ class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of(cls, delivery: WebhookDelivery) -> DeliveryView:
         return cls(
-            id=delivery.id, webhook_id=delivery.webhook_id, event=delivery.event,
-            status=delivery.status.value, attempts=delivery.attempts,
-            response_code=delivery.last_status_code, last_error=delivery.last_error,
-            next_attempt_at=delivery.next_attempt_at, created_at=delivery.created_at,
+            id=delivery.id,
+            webhook_id=delivery.webhook_id,
+            event=delivery.event,
+            status=delivery.status.value,
+            attempts=delivery.attempts,
+            response_code=delivery.last_status_code,
+            last_error=delivery.last_error,
+            next_attempt_at=delivery.next_attempt_at,
+            created_at=delivery.created_at,
             updated_at=delivery.updated_at,
-        )  # fmt: skip
+        )
 
 
 def require_manager(caller: Principal) -> None:
@@ -155,6 +166,8 @@ def delivery_due(delivery: WebhookDelivery, *, at: datetime) -> Event:
     """The job that makes the delivery's next attempt, not before `at` (the outbox row's
     `available_at`; the sweep hands it over when it falls due)."""
     return Event(
-        WEBHOOK_DELIVER, {"delivery_id": str(delivery.id)}, tenant_id=delivery.tenant_id,
+        WEBHOOK_DELIVER,
+        {"delivery_id": str(delivery.id)},
+        tenant_id=delivery.tenant_id,
         occurred_at=at,
-    )  # fmt: skip
+    )

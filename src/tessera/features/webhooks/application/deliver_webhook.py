@@ -55,10 +55,18 @@ class DeliverWebhook:
     """
 
     def __init__(
-        self, endpoints: EndpointRepository, deliveries: DeliveryRepository, guard: TargetGuard,
-        sender: WebhookSender, box: SecretBox, users: UserSearch, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, config: WebhooksConfig,
-    ) -> None:  # fmt: skip
+        self,
+        endpoints: EndpointRepository,
+        deliveries: DeliveryRepository,
+        guard: TargetGuard,
+        sender: WebhookSender,
+        box: SecretBox,
+        users: UserSearch,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        config: WebhooksConfig,
+    ) -> None:
         self._endpoints, self._deliveries, self._guard = endpoints, deliveries, guard
         self._sender, self._box, self._users, self._outbox = sender, box, users, outbox
         self._uow, self._clock, self._config = unit_of_work, clock, config
@@ -113,15 +121,25 @@ class DeliverWebhook:
         await self._deliveries.save(delivery)
         logger.info(
             "webhook attempt",
-            extra={"delivery": str(delivery.id), "webhook": str(endpoint.id),
-                   "event_type": delivery.event, "attempt": delivery.attempts, "status_code": code,
-                   "outcome": delivery.status.value, "error": response.error},
-        )  # fmt: skip
+            extra={
+                "delivery": str(delivery.id),
+                "webhook": str(endpoint.id),
+                "event_type": delivery.event,
+                "attempt": delivery.attempts,
+                "status_code": code,
+                "outcome": delivery.status.value,
+                "error": response.error,
+            },
+        )
 
     async def _failed(
-        self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, response: Response,
-        error: str | None, now: datetime,
-    ) -> None:  # fmt: skip
+        self,
+        endpoint: WebhookEndpoint,
+        delivery: WebhookDelivery,
+        response: Response,
+        error: str | None,
+        now: datetime,
+    ) -> None:
         code = response.status_code
         asked = response.retry_after if code in RETRY_AFTER_STATUSES else None
         delay = self._config.schedule.delay_after(
@@ -143,7 +161,9 @@ class DeliverWebhook:
         for admin in admins.items:
             self._outbox.record(
                 email_requested(
-                    "webhook_disabled", admin.email, context | {"full_name": admin.full_name},
+                    "webhook_disabled",
+                    admin.email,
+                    context | {"full_name": admin.full_name},
                     tenant_id=endpoint.tenant_id,
                 )
-            )  # fmt: skip
+            )

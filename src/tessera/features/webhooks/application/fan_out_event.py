@@ -20,25 +20,37 @@ class FanOutEvent:
     """
 
     def __init__(
-        self, endpoints: EndpointRepository, deliveries: DeliveryRepository, outbox: Outbox,
+        self,
+        endpoints: EndpointRepository,
+        deliveries: DeliveryRepository,
+        outbox: Outbox,
         clock: Clock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._endpoints, self._deliveries = endpoints, deliveries
         self._outbox, self._clock = outbox, clock
 
     async def execute(
-        self, *, event: str, event_id: uuid.UUID, tenant_id: uuid.UUID | None,
-        occurred_at: datetime, data: dict[str, Any],
-    ) -> int:  # fmt: skip
+        self,
+        *,
+        event: str,
+        event_id: uuid.UUID,
+        tenant_id: uuid.UUID | None,
+        occurred_at: datetime,
+        data: dict[str, Any],
+    ) -> int:
         if tenant_id is None:
             return 0
         body = webhook_body(event, occurred_at, data)
         now, made = self._clock.now(), 0
         for endpoint in await self._endpoints.subscribed(tenant_id, event):
             delivery = WebhookDelivery.create(
-                tenant_id=tenant_id, endpoint_id=endpoint.id, event_id=event_id, event=event,
-                body=body, now=now,
-            )  # fmt: skip
+                tenant_id=tenant_id,
+                endpoint_id=endpoint.id,
+                event_id=event_id,
+                event=event,
+                body=body,
+                now=now,
+            )
             if await self._deliveries.add(delivery):
                 self._outbox.record(delivery_due(delivery, at=now))
                 made += 1

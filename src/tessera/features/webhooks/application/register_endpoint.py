@@ -44,9 +44,14 @@ class RegisterEndpoint:
     """
 
     def __init__(
-        self, endpoints: EndpointRepository, guard: TargetGuard, box: SecretBox,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        endpoints: EndpointRepository,
+        guard: TargetGuard,
+        box: SecretBox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._endpoints, self._guard, self._box = endpoints, guard, box
         self._uow, self._clock, self._scope = unit_of_work, clock, scope
 
@@ -57,15 +62,22 @@ class RegisterEndpoint:
         checked = await self._guard.check(new.url)
         secret, now = new_secret(), self._clock.now()
         endpoint = WebhookEndpoint.register(
-            tenant_id=tenant, url=checked.url, events=new.events, description=new.description,
-            sealed_secret=self._box.seal(secret), now=now,
-        )  # fmt: skip
+            tenant_id=tenant,
+            url=checked.url,
+            events=new.events,
+            description=new.description,
+            sealed_secret=self._box.seal(secret),
+            now=now,
+        )
         await self._endpoints.add(endpoint)
         await self._uow.commit()
         logger.info(
             "webhook registered",
-            extra={"webhook": str(endpoint.id), "tenant_id": str(tenant),
-                   "user_id": str(caller.user_id)},
-        )  # fmt: skip
+            extra={
+                "webhook": str(endpoint.id),
+                "tenant_id": str(tenant),
+                "user_id": str(caller.user_id),
+            },
+        )
         view = WebhookView.of(endpoint, now=now)
         return CreatedWebhook(**msgspec.structs.asdict(view), secret=secret)

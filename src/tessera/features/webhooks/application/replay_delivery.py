@@ -24,9 +24,14 @@ class ReplayDelivery:
     enabled endpoint (409: re-enable it first), only the endpoint's own (404)."""
 
     def __init__(
-        self, endpoints: EndpointRepository, deliveries: DeliveryRepository, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        endpoints: EndpointRepository,
+        deliveries: DeliveryRepository,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._endpoints, self._deliveries, self._outbox = endpoints, deliveries, outbox
         self._uow, self._clock, self._scope = unit_of_work, clock, scope
 

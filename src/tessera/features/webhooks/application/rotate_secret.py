@@ -30,9 +30,13 @@ class RotateSecret:
     24 h drops the oldest secret at once."""
 
     def __init__(
-        self, endpoints: EndpointRepository, box: SecretBox, unit_of_work: UnitOfWork,
-        clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        endpoints: EndpointRepository,
+        box: SecretBox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._endpoints, self._box, self._uow = endpoints, box, unit_of_work
         self._clock, self._scope = clock, scope
 

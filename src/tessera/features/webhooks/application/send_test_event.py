@@ -23,9 +23,14 @@ class SendTestEvent:
     and retried like any other; a disabled endpoint is refused (409)."""
 
     def __init__(
-        self, endpoints: EndpointRepository, deliveries: DeliveryRepository, outbox: Outbox,
-        unit_of_work: UnitOfWork, clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        endpoints: EndpointRepository,
+        deliveries: DeliveryRepository,
+        outbox: Outbox,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._endpoints, self._deliveries, self._outbox = endpoints, deliveries, outbox
         self._uow, self._clock, self._scope = unit_of_work, clock, scope
 
@@ -36,9 +41,13 @@ class SendTestEvent:
         now = self._clock.now()
         data = {"webhook_id": str(endpoint.id), "requested_by": str(caller.user_id)}
         delivery = WebhookDelivery.create(
-            tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, event_id=uuid.uuid4(),
-            event=TEST_EVENT, body=webhook_body(TEST_EVENT, now, data), now=now,
-        )  # fmt: skip
+            tenant_id=endpoint.tenant_id,
+            endpoint_id=endpoint.id,
+            event_id=uuid.uuid4(),
+            event=TEST_EVENT,
+            body=webhook_body(TEST_EVENT, now, data),
+            now=now,
+        )
         await self._deliveries.add(delivery)
         self._outbox.record(delivery_due(delivery, at=now))
         await self._uow.commit()

@@ -35,9 +35,13 @@ class UpdateEndpoint:
     stays."""
 
     def __init__(
-        self, endpoints: EndpointRepository, guard: TargetGuard, unit_of_work: UnitOfWork,
-        clock: Clock, scope: TenantScope,
-    ) -> None:  # fmt: skip
+        self,
+        endpoints: EndpointRepository,
+        guard: TargetGuard,
+        unit_of_work: UnitOfWork,
+        clock: Clock,
+        scope: TenantScope,
+    ) -> None:
         self._endpoints, self._guard, self._uow = endpoints, guard, unit_of_work
         self._clock, self._scope = clock, scope
 

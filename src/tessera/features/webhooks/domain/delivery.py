@@ -78,9 +78,12 @@ class RetrySchedule:
         return len(self.delays) + 1
 
     def delay_after(
-        self, attempts: int, *, retry_after: float | None = None,
+        self,
+        attempts: int,
+        *,
+        retry_after: float | None = None,
         draw: Callable[[], float] = random.random,
-    ) -> float | None:  # fmt: skip
+    ) -> float | None:
         """Seconds before the next attempt after `attempts` attempts, or None: give up.
         A `Retry-After` longer than the scheduled wait wins (capped at a day)."""
         if attempts >= self.max_attempts:
@@ -110,16 +113,32 @@ class WebhookDelivery:
 
     @classmethod
     def create(
-        cls, *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, event_id: uuid.UUID, event: str,
-        body: str, now: datetime,
-    ) -> WebhookDelivery:  # fmt: skip
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        endpoint_id: uuid.UUID,
+        event_id: uuid.UUID,
+        event: str,
+        body: str,
+        now: datetime,
+    ) -> WebhookDelivery:
         delivery_id = uuid.uuid4()
         return cls(
-            id=delivery_id, tenant_id=tenant_id, endpoint_id=endpoint_id, event_id=event_id,
-            event=event, body=body, webhook_id=f"msg_{delivery_id.hex}",
-            status=DeliveryStatus.PENDING, attempts=0, last_status_code=None, last_error=None,
-            next_attempt_at=now, created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=delivery_id,
+            tenant_id=tenant_id,
+            endpoint_id=endpoint_id,
+            event_id=event_id,
+            event=event,
+            body=body,
+            webhook_id=f"msg_{delivery_id.hex}",
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            last_status_code=None,
+            last_error=None,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
 
     def succeed(self, status_code: int, now: datetime) -> None:
         self._attempted(status_code, None, now)

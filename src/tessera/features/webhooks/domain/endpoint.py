@@ -88,15 +88,29 @@ class WebhookEndpoint:
 
     @classmethod
     def register(
-        cls, *, tenant_id: uuid.UUID, url: str, events: Iterable[str], description: str,
-        sealed_secret: str, now: datetime,
-    ) -> WebhookEndpoint:  # fmt: skip
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        url: str,
+        events: Iterable[str],
+        description: str,
+        sealed_secret: str,
+        now: datetime,
+    ) -> WebhookEndpoint:
         return cls(
-            id=uuid.uuid4(), tenant_id=tenant_id, url=url, events=check_events(events),
-            description=check_description(description), enabled=True, disabled_reason=None,
-            sealed_secret=sealed_secret, sealed_previous_secret=None,
-            previous_secret_expires_at=None, created_at=now, updated_at=now,
-        )  # fmt: skip
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            url=url,
+            events=check_events(events),
+            description=check_description(description),
+            enabled=True,
+            disabled_reason=None,
+            sealed_secret=sealed_secret,
+            sealed_previous_secret=None,
+            previous_secret_expires_at=None,
+            created_at=now,
+            updated_at=now,
+        )
 
     def subscribes_to(self, event: str) -> bool:
         return event in self.events
