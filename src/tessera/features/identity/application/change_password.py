@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import live_user
+from tessera.features.identity.application.accounts import live_user
 from tessera.features.identity.application.password_change import PasswordChange
 from tessera.features.identity.domain.errors import InvalidCredentials
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
 
 

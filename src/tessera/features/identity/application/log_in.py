@@ -7,14 +7,10 @@ from datetime import timedelta
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     IdentityConfig,
-    PairSpec,
-    TokenPair,
     hash_token,
-    issue_pair,
     security_alert,
-    whole_seconds,
 )
 from tessera.features.identity.application.login_throttle import LoginThrottle
 from tessera.features.identity.application.ports import (
@@ -22,6 +18,12 @@ from tessera.features.identity.application.ports import (
     SessionStore,
     TokenIssuer,
     UserRepository,
+)
+from tessera.features.identity.application.token_pairs import (
+    PairSpec,
+    TokenPair,
+    issue_pair,
+    whole_seconds,
 )
 from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.sessions import SessionRecord

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     VERIFY_EMAIL,
     Email,
     FullName,
@@ -29,10 +29,10 @@ from tessera.features.identity.application.ports import (
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
 from tessera.features.identity.domain.password_policy import check_password
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User, clean_full_name, normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.events import Event
 
