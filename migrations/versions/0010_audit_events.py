@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("actor_id", GUID(length=16), nullable=True),
         sa.Column("action", sa.String(64), nullable=False),
         sa.Column("target_type", sa.String(40), nullable=False),
-        sa.Column("target_id", sa.String(100), nullable=False),
+        sa.Column("target_id", GUID(length=16), nullable=False),
         sa.Column("ip_address", sa.String(64), nullable=True),
         sa.Column("user_agent", sa.String(512), nullable=True),
         sa.Column("request_id", sa.String(128), nullable=True),

@@ -35,7 +35,7 @@ class InMemoryAuditLog:
         tenant_id: uuid.UUID,
         actor_id: uuid.UUID | None,
         target_type: str,
-        target_id: uuid.UUID | str,
+        target_id: uuid.UUID,
         details: Mapping[str, DetailValue] | None = None,
     ) -> None:
         self.events.append(
@@ -45,7 +45,7 @@ class InMemoryAuditLog:
                 actor_id=actor_id,
                 action=action,
                 target_type=target_type,
-                target_id=str(target_id),
+                target_id=target_id,
                 occurred_at=self._clock.now(),
                 ip_address=self.origin.ip_address,
                 user_agent=self.origin.user_agent,

@@ -29,7 +29,7 @@ class AuditEventModel(UUIDPrimaryKey, Base):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(40))
-    target_id: Mapped[str] = mapped_column(String(100))
+    target_id: Mapped[uuid.UUID] = mapped_column(GUID)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     request_id: Mapped[str | None] = mapped_column(String(128))

@@ -54,7 +54,7 @@ class SqlAuditTrail:
         tenant_id: uuid.UUID,
         actor_id: uuid.UUID | None,
         target_type: str,
-        target_id: uuid.UUID | str,
+        target_id: uuid.UUID,
         details: Mapping[str, DetailValue] | None = None,
     ) -> None:
         self._session.add(
@@ -64,7 +64,7 @@ class SqlAuditTrail:
                 actor_id=actor_id,
                 action=action.value,
                 target_type=target_type,
-                target_id=str(target_id),
+                target_id=target_id,
                 ip_address=self._origin.ip_address,
                 user_agent=self._origin.user_agent,
                 request_id=self._origin.request_id,

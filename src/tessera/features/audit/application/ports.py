@@ -37,7 +37,7 @@ class AuditTrail(Protocol):
         tenant_id: uuid.UUID,
         actor_id: uuid.UUID | None,
         target_type: str,
-        target_id: uuid.UUID | str,
+        target_id: uuid.UUID,
         details: Mapping[str, DetailValue] | None = None,
     ) -> None: ...
 

@@ -18,7 +18,6 @@ DetailValue = str | int | bool | None
 
 MAX_DETAILS = 8
 MAX_DETAIL_TEXT = 200
-MAX_TARGET_ID = 100
 _SECRET_WORDS = re.compile(r"password|passwd|secret|token|code|key|hash|otp|ticket", re.I)
 
 
@@ -76,7 +75,7 @@ class AuditEvent:
     """None when nobody signed in did it (a failed sign-in, a password reset by link)."""
     action: AuditAction
     target_type: str
-    target_id: str
+    target_id: uuid.UUID
     occurred_at: datetime
     ip_address: str | None = None
     user_agent: str | None = None
@@ -92,6 +91,6 @@ class AuditFilter:
     tenant_id: uuid.UUID | None = None
     action: AuditAction | None = None
     actor_id: uuid.UUID | None = None
-    target_id: str | None = None
+    target_id: uuid.UUID | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive

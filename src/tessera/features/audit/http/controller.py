@@ -18,7 +18,7 @@ from tessera.features.audit.application.list_audit_events import (
     ListAuditEvents,
     NotAnAuditor,
 )
-from tessera.features.audit.domain.event import MAX_TARGET_ID, AuditAction, AuditFilter
+from tessera.features.audit.domain.event import AuditAction, AuditFilter
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
@@ -61,12 +61,7 @@ class AuditEventsController(Controller):
         action: Annotated[AuditAction | None, QueryParameter()] = None,
         actor_id: Annotated[uuid.UUID | None, QueryParameter(description="Who did it.")] = None,
         target_id: Annotated[
-            str | None,
-            QueryParameter(
-                description="The id of what it was done to (a user, a flag key...).",
-                min_length=1,
-                max_length=MAX_TARGET_ID,
-            ),
+            uuid.UUID | None, QueryParameter(description="What it was done to.")
         ] = None,
         since: Annotated[str | None, moment_parameter("Inclusive; UTC when no offset.")] = None,
         until: Annotated[str | None, moment_parameter("Exclusive; UTC when no offset.")] = None,
