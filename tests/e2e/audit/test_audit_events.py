@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from dishka import Provider, Scope, decorate
 
+from tessera.features.audit.application.ports import RequestOrigin
 from tessera.features.identity.application.ports import SessionStore
+from tessera.main.ioc import make_container
 from tessera.shared.domain.errors import DependencyUnavailable
+from tests.e2e.harness import settings_for
 from tests.e2e.identity.conftest import (
     PASSWORD,
     SECRET,
@@ -353,3 +356,13 @@ async def test_since_after_until_is_400(client: Client) -> None:
         headers=headers,
     )
     assert error(answer, 400, "VALIDATION_ERROR")["field"] == "since"
+
+
+async def test_outside_a_request_rows_have_no_origin(tmp_path: Path) -> None:
+    """A worker's job or a CLI command opens its container without an HTTP request."""
+    container = make_container(settings_for(data_dir=str(tmp_path)))
+    try:
+        async with container() as work:
+            assert await work.get(RequestOrigin) == RequestOrigin()
+    finally:
+        await container.close()
