@@ -22,7 +22,6 @@ class Options:
     warmup: float = 2.0
     only: str | None = None
     out: Path = Path("bench/results")
-    client_processes: int = 1
     events: int = 1000
     committers: int = 16
     floor: LoadResult | None = None
