@@ -107,6 +107,11 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline(r"(GET|PUT|POST) ", "pg_stmts_per_req"),
         Headline("Redis, Tessera's load", "cmds_per_cpu_s"),
     ),
+    "users_list": (
+        Headline("tessera GET /users", "rps"),
+        Headline("tessera / floor", "rps", ratio=True),
+        Headline("tessera / floor", "p99_ms", ratio=True),
+    ),
 }
 """Headlines of the benchmarks that declare no `HEADLINES` of their own, by name. The
 patterns follow the case names those modules write; a pattern that no longer matches drops

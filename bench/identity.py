@@ -287,10 +287,15 @@ def _tessera_spec(database_url: str, redis_env: dict[str, str], scratch: Path) -
 
 async def enrol(base_url: str, users: Sequence[User]) -> list[str]:
     """Register every user, log each in once; their access tokens, in order."""
+    await register(base_url, users)
+    return await sign_in(base_url, users)
+
+
+async def register(base_url: str, users: Sequence[User]) -> None:
+    """Register every user through the API."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         _say(f"registering {len(users)} users")
         await _each(users, lambda user: _register(client, user))
-    return await sign_in(base_url, users)
 
 
 async def sign_in(base_url: str, users: Sequence[User]) -> list[str]:
