@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tessera.features.files.application.common import FilesConfig, FileView
 from tessera.features.files.application.presigned_upload import (
     CompleteUpload,
     NewUpload,
     StartUpload,
     UploadTicket,
 )
+from tessera.features.files.application.stored_files import FilesConfig, FileView
 from tessera.features.files.domain.file import (
     FileNotFound,
     FileStatus,
@@ -27,9 +27,9 @@ from tessera.features.files.domain.file import (
 from tessera.shared.application.storage import StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
 from tests.fakes.memory_storage import MemoryStorage
-from tests.unit.files import test_upload_file
+from tests.unit.files import test_store_file
 from tests.unit.files.samples import PNG
-from tests.unit.files.test_upload_file import CALLER
+from tests.unit.files.test_store_file import CALLER
 
 OTHER_PNG = PNG[:-4] + b"evil"  # a PNG as far as sniffing goes, of the same size
 
@@ -50,7 +50,7 @@ class HookedStorage(MemoryStorage):
         return copied
 
 
-class World(test_upload_file.World):
+class World(test_store_file.World):
     def __init__(self) -> None:
         super().__init__()
         self.storage = HookedStorage()

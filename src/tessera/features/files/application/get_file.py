@@ -4,17 +4,17 @@ import uuid
 
 import msgspec
 
-from tessera.features.files.application.common import (
+from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.stored_files import (
     DOWNLOAD_LINK_TTL,
     FileDetail,
     FileView,
     reachable_file,
 )
-from tessera.features.files.application.ports import FileRepository
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 
 class GetFile:

@@ -15,14 +15,14 @@ from typing import Annotated
 
 import msgspec
 
-from tessera.features.files.application.common import (
+from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.store_file import file_uploaded
+from tessera.features.files.application.stored_files import (
     FilesConfig,
     FileView,
     delete_quietly,
     reachable_file,
 )
-from tessera.features.files.application.ports import FileRepository
-from tessera.features.files.application.upload_file import file_uploaded
 from tessera.features.files.domain.file import (
     ACCEPTED_CONTENT_TYPES,
     SNIFF_BYTES,
@@ -43,10 +43,10 @@ from tessera.features.files.domain.file import (
     storage_key,
     upload_key,
 )
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.patterns import described
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.identity.adapters.models import InvitationModel
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
-from tessera.features.identity.domain.sessions import Role
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = InvitationModel

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.webhooks.adapters.models import WebhookEndpointModel, page_of_rows
-from tessera.features.webhooks.application.common import TenantNotFound
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
+from tessera.shared.application.tenant_access import TenantNotFound
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = WebhookEndpointModel
