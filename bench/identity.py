@@ -122,10 +122,10 @@ NOTES = (
     f"(a core is kept for other requests) at the default priority: the idle class, hedged at "
     f"niceness 5 when starved (see the hashing benchmark), then "
     f"open a session in Redis. Each login creates a session; the storm's do too.",
-    "A storm case runs two loaders in this process at once: the logins (started "
-    f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "
-    "this process's and their server CPU the one server's, shared by both, so per-request "
-    "CPU is left out of those rows. In a closed loop that keeps the server busy, latency is "
+    "A storm case runs two wrk processes at once: the logins (started "
+    f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their server CPU is "
+    "the one server's, shared by both, so per-request CPU is left out of those rows. In a "
+    "closed loop that keeps the server busy, latency is "
     "mostly queueing (about connections / req/s), so there the p99 ratio follows the "
     "throughput the hashing takes away; the light pair is the one that shows delays.",
     "Ratio rows: `/users/me / floor` is Tessera over the floor (below 1 for req/s, above 1 for "
