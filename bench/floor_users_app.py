@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 import os
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from litestar import Litestar, get
+from litestar.params import FromQuery
 
 COUNT = "SELECT count(*) AS count_1 \nFROM users \nWHERE users.deleted_at IS NULL"
 PAGE = (
@@ -45,12 +47,20 @@ async def health() -> dict[str, str]:
 
 
 @get("/users")
-async def users(page: int = 1, limit: int = 20) -> dict[str, Any]:
+async def users(page: FromQuery[int] = 1, limit: FromQuery[int] = 20) -> dict[str, Any]:
     async with _POOL["pool"].acquire() as connection:
         total = int(await connection.fetchval(COUNT))
         rows = await connection.fetch(PAGE, limit, (page - 1) * limit)
+    return envelope(rows, total, page, limit)
+
+
+def envelope(
+    rows: Sequence[Mapping[str, Any]], total: int, page: int, limit: int
+) -> dict[str, Any]:
+    """Tessera's `Paginated[Profile]` answer, built from the page's rows."""
     pages = math.ceil(total / limit)
     return {
+        "status": "success",
         "data": [_profile(row) for row in rows],
         "pagination": {
             "page": page,
@@ -67,7 +77,7 @@ async def users(page: int = 1, limit: int = 20) -> dict[str, Any]:
     }
 
 
-def _profile(row: Any) -> dict[str, Any]:
+def _profile(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "user_id": row["id"],
         "email": row["email"],
