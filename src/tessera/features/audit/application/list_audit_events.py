@@ -3,12 +3,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from tessera.features.audit.application.ports import AuditLog
-from tessera.features.audit.domain.event import AuditEvent, AuditFilter
+from tessera.features.audit.domain.event import AuditEvent, AuditFilter, DetailValue
 from tessera.shared.application.tenant_access import TenantNotFound, widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Principal, Role
@@ -32,7 +31,7 @@ class AuditEventView(msgspec.Struct, frozen=True):
     ip_address: str | None
     user_agent: str | None
     request_id: str | None
-    details: dict[str, Any]
+    details: dict[str, DetailValue]
     occurred_at: datetime
 
     @classmethod
