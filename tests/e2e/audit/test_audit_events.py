@@ -5,6 +5,8 @@ before its commit leaves no row."""
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -366,3 +368,44 @@ async def test_outside_a_request_rows_have_no_origin(tmp_path: Path) -> None:
             assert await work.get(RequestOrigin) == RequestOrigin()
     finally:
         await container.close()
+
+
+@pytest.mark.postgres
+async def test_rows_are_written_under_row_level_security_in_every_scope(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    """As the app role on PostgreSQL: a sign-in failure (all-tenants path), an admin acting
+    on another tenant (widened scope), a flag (the admin's own tenant) and a logout (the
+    caller's tenant) each get their row past the policies' WITH CHECK."""
+    async with production_app(
+        tmp_path,
+        redis_prefix,
+        rate_limit_enabled="false",
+        webhook_allow_private_targets="true",
+        data_encryption_key=base64.b64encode(os.urandom(32)).decode(),
+    ) as client:
+        world = await build_world(client)
+        root = world.headers["admin"]
+        staff = await me(client, world.headers["globex_user"])
+        wrong = {"email": "staff@globex.test", "password": "not the password"}
+        error(await client.post("/api/v1/auth/login", json=wrong), 401, "UNAUTHORIZED")
+        patched = await client.patch(
+            f"/api/v1/users/{staff['user_id']}", json={"is_active": False}, headers=root
+        )
+        assert patched.status_code == 200, patched.text
+        hook = await client.post(
+            "/api/v1/webhooks",
+            params={"tenant_id": world.globex},
+            json={"url": "http://127.0.0.1:9/hook", "events": ["user.created"]},
+            headers=root,
+        )
+        assert hook.status_code == 201, hook.text
+        flag = await client.post("/api/v1/admin/feature-flags", json={"key": "rls"}, headers=root)
+        assert flag.status_code == 201, flag.text
+        out = await client.post("/api/v1/auth/logout", headers=world.headers["acme_user"])
+        assert out.status_code == 200, out.text
+        globex = {r["action"] for r in await audit(client, world.headers["globex_admin"])}
+        assert {"user.login.failed", "user.updated", "webhook.endpoint.created"} <= globex
+        acme = {r["action"] for r in await audit(client, world.headers["acme_admin"])}
+        assert {"feature_flag.created", "user.session.logged_out"} <= acme
+        assert not {"user.login.failed", "user.updated", "webhook.endpoint.created"} & acme
