@@ -7,6 +7,7 @@ too small for the load, or a role PostgreSQL lets open one connection only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -76,18 +77,50 @@ async def role_limited_to_one_connection(database_url: str) -> AsyncIterator[str
         await admin.close()
 
 
+@asynccontextmanager
+async def tenants_held(database_url: str) -> AsyncIterator[asyncio.Event]:
+    """New tenants wait on a table lock until the event it yields is set (or 60 s pass):
+    each registration that got a pooled connection keeps it meanwhile, as behind a slow
+    disk, so the rest queue for the pool. (Passwords are hashed before a connection is
+    taken, so without it 50 registrations need not overlap on the database at all.)"""
+    connection = await asyncpg.connect(services.asyncpg_dsn(services.as_owner(database_url)))
+    transaction = connection.transaction()
+    await transaction.start()
+    await connection.execute("LOCK TABLE tenants IN EXCLUSIVE MODE")
+    answered = asyncio.Event()
+
+    async def release() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(answered.wait(), 60)
+        await transaction.rollback()
+
+    releasing = asyncio.ensure_future(release())
+    try:
+        yield answered
+    finally:
+        answered.set()
+        await releasing
+        await connection.close()
+
+
 def registration(email: str) -> dict[str, object]:
     return {"email": email, "password": PASSWORD, "full_name": "Load", "terms_accepted": True}
 
 
-async def at_once(server: RunningServer, bodies: list[dict[str, object]]) -> list[httpx.Response]:
+async def at_once(
+    server: RunningServer, bodies: list[dict[str, object]], answered: asyncio.Event | None = None
+) -> list[httpx.Response]:
+    """Every registration at once; `answered` is set as the first response arrives."""
     limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
-        return list(
-            await asyncio.gather(
-                *(client.post("/api/v1/auth/register", json=body) for body in bodies)
-            )
-        )
+    async with httpx.AsyncClient(base_url=server.url, timeout=90, limits=limits) as client:
+
+        async def register(body: dict[str, object]) -> httpx.Response:
+            response = await client.post("/api/v1/auth/register", json=body)
+            if answered is not None:
+                answered.set()
+            return response
+
+        return list(await asyncio.gather(*(register(body) for body in bodies)))
 
 
 def assert_only_success_or_503(responses: list[httpx.Response], *success: int) -> Counter[int]:
@@ -115,7 +148,8 @@ async def test_an_exhausted_pool_answers_503_and_keeps_every_account_whole(
     small_pool: RunningServer, database: str
 ) -> None:
     bodies = [registration(f"load-{n}@example.com") for n in range(CONCURRENCY)]
-    statuses = assert_only_success_or_503(await at_once(small_pool, bodies), 201)
+    async with tenants_held(database) as answered:
+        statuses = assert_only_success_or_503(await at_once(small_pool, bodies, answered), 201)
     assert statuses[503] > 0, "a pool of 2 with a 50 ms wait must run out under 50 at once"
     assert statuses[201] > 0
     assert await accounts(database, "load-%") == statuses[201]  # no half-made account
@@ -139,7 +173,9 @@ async def test_too_many_connections_for_the_role_is_a_503(
         env = server_env(one_connection, redis_prefix)
         with running_server(tmp_path, env) as server:
             bodies = [registration(f"crowd-{n}@example.com") for n in range(CONCURRENCY)]
-            statuses = assert_only_success_or_503(await at_once(server, bodies), 201)
+            async with tenants_held(database) as answered:
+                responses = await at_once(server, bodies, answered)
+                statuses = assert_only_success_or_503(responses, 201)
             assert statuses[503] > 0, "the role's second connection must be refused"
             log = "\n".join(server.lines())
         assert await accounts(database, "crowd-%") == statuses[201]
