@@ -192,50 +192,12 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ScopedSession)
 
 
-def scoped_session(factory: async_sessionmaker[AsyncSession], scope: TenantScope) -> AsyncSession:
-    """A session whose every transaction begins in `scope`."""
-    session = factory()
-    session.info[TENANT_SCOPE] = scope
-    return session
-
-
-class SessionPool:
-    """Request sessions, reused: a session left pristine is kept for the next request.
-
-    Building an `AsyncSession` costs more than a request that never queries (a cached
-    profile) spends on anything else of SQLAlchemy's, so sessions are kept rather than
-    rebuilt. One is reused only once nothing of its request remains: a transaction still
-    open is closed first (its connection back to the engine's pool), every object is
-    expunged and its `info` cleared, so no row, event or tenant scope can reach the next
-    request. At most `keep` sessions wait; the rest are left to the collector.
-    """
-
-    def __init__(self, factory: async_sessionmaker[AsyncSession], *, keep: int = 64) -> None:
-        self._factory = factory
-        self._keep = keep
-        self._idle: list[AsyncSession] = []
-
-    def acquire(self, scope: TenantScope) -> AsyncSession:
-        """A session whose every transaction begins in `scope` (see `scoped_session`)."""
-        session = self._idle.pop() if self._idle else self._factory()
-        session.info[TENANT_SCOPE] = scope
-        return session
-
-    @asynccontextmanager
-    async def session(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        """A session of its own for work outside any request's unit of work, back in the
-        pool when the block ends (its transaction, if any, closed: nothing is committed)."""
-        session = self.acquire(scope)
-        try:
-            yield session
-        finally:
-            await self.release(session)
-
-    async def release(self, session: AsyncSession) -> None:
-        if session.in_transaction():
-            await session.close()  # a greenlet round trip: only when there is something to end
-        elif session.identity_map or session.new or session.deleted:
-            session.expunge_all()
-        session.info.clear()
-        if len(self._idle) < self._keep:
-            self._idle.append(session)
+@asynccontextmanager
+async def scoped_session(
+    factory: async_sessionmaker[AsyncSession], scope: TenantScope
+) -> AsyncIterator[AsyncSession]:
+    """A new session for one unit of work, whose every transaction begins in `scope`; closed
+    when the block ends (a transaction still open is rolled back, its connection goes back
+    to the engine's pool)."""
+    async with factory(info={TENANT_SCOPE: scope}) as session:
+        yield session

@@ -8,14 +8,14 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
 from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
-from tessera.shared.adapters.database import SessionPool
+from tessera.shared.adapters.database import scoped_session
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -222,14 +222,14 @@ class SqlOneTimeTokens:
 
 
 class SqlUserLookup:
-    """`UserLookup`: a session from the pool for each read, in the tenant's scope (row-level
-    security on PostgreSQL), returned as soon as the read is done."""
+    """`UserLookup`: a session of its own for each read, in the tenant's scope (row-level
+    security on PostgreSQL), closed as soon as the read is done."""
 
-    def __init__(self, pool: SessionPool) -> None:
-        self._pool = pool
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
 
     async def get(self, user_id: uuid.UUID, *, tenant_id: uuid.UUID) -> User | None:
         scope = TenantScope()
         scope.enter(tenant_id)
-        async with self._pool.session(scope) as session:
+        async with scoped_session(self._factory, scope) as session:
             return await SqlUserRepository(session).get(user_id)
