@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest, SortOrder
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

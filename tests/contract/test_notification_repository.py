@@ -20,7 +20,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.notifications.adapters.memory_notifications import (
     InMemoryNotificationRepository,
@@ -35,6 +34,7 @@ from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import PageRequest
 from tests import services
 

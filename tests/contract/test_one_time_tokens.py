@@ -13,9 +13,9 @@ from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
     SqlUserRepository,
 )
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
+from tessera.shared.domain.caller import Role
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -14,9 +14,8 @@ from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
     SqlUserRepository,
 )
-from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
@@ -24,6 +23,7 @@ from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.outbox import OutboxModel, SqlOutbox
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=30)

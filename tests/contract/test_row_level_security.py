@@ -15,12 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import ScopeChangedInTransaction, TenantScope
+from tessera.shared.domain.caller import Role
 from tests import services
 
 pytestmark = pytest.mark.postgres

@@ -25,13 +25,13 @@ from tessera.features.identity.adapters.redis_session_layout import (
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore, SessionKeys
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
-    Role,
     RotationOutcome,
     SessionRecord,
     device_fingerprint,
 )
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.domain.caller import Role
 from tests import services
 from tests.e2e.processes import tessera
 

@@ -29,14 +29,13 @@ from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.application.ports import SessionStore
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
-    Principal,
-    Role,
     RotationOutcome,
     SessionRecord,
     device_fingerprint,
 )
 from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
 from tests.redis_slots import SlotWatch

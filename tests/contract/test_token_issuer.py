@@ -22,7 +22,8 @@ import pytest
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.application.ports import TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Role, TokenType
+from tessera.features.identity.domain.sessions import TokenType
+from tessera.shared.domain.caller import Role
 
 SECRET = "contract-test-secret-" + "0123456789abcdef" * 3  # 69 bytes: enough even for HS512
 ISSUER = "https://tessera.test"

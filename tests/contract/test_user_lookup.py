@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tessera.features.identity.adapters.sql_users import SqlUserLookup, SqlUserRepository
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, session_factory
+from tessera.shared.domain.caller import Role
 from tests import services
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

@@ -19,12 +19,12 @@ from tessera.features.webhooks.adapters.memory import (
 )
 from tessera.features.webhooks.adapters.sql_deliveries import SqlDeliveryRepository
 from tessera.features.webhooks.adapters.sql_endpoints import SqlEndpointRepository
-from tessera.features.webhooks.application.common import TenantNotFound
 from tessera.features.webhooks.application.ports import DeliveryRepository, EndpointRepository
 from tessera.features.webhooks.domain.delivery import DeliveryStatus, WebhookDelivery
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
+from tessera.shared.application.tenant_access import TenantNotFound
 from tessera.shared.domain.pagination import PageRequest
 from tests import services
 

@@ -17,7 +17,6 @@ from tessera.features.identity.adapters.models import UserModel
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.run_housekeeping import Chore, RunHousekeeping
@@ -26,6 +25,7 @@ from tessera.main import migrations
 from tessera.main.ioc import make_container
 from tessera.main.settings import ConfigError, load_settings
 from tessera.shared.adapters.database import create_engine
+from tessera.shared.domain.caller import Role
 from tests.e2e.harness import settings_for
 
 

@@ -25,7 +25,7 @@ from tessera.features.files.application.reconcile_files import ReconcileFiles
 from tessera.features.files.ioc import FilesProvider
 from tessera.features.flags.ioc import FlagsProvider
 from tessera.features.identity.adapters.user_purged_job import USER_PURGED, UserPurgedJob
-from tessera.features.identity.application.common import USER_SECURITY_ALERT
+from tessera.features.identity.application.accounts import USER_SECURITY_ALERT
 from tessera.features.identity.application.prune_spent_links import PruneSpentLinks
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
 from tessera.features.identity.ioc import (
@@ -48,7 +48,7 @@ from tessera.features.jobs.domain.routing import (
 )
 from tessera.features.jobs.ioc import InProcessJobsProvider, JobsProvider, RedisJobsProvider
 from tessera.features.notifications.adapters.jobs import PushNotificationJob, SecurityAlertJob
-from tessera.features.notifications.application.common import NOTIFICATION_PUBLISHED
+from tessera.features.notifications.application.views import NOTIFICATION_PUBLISHED
 from tessera.features.notifications.ioc import NotificationsProvider
 from tessera.features.ops.adapters.pool_gauges import (
     PoolGauges,
@@ -64,7 +64,7 @@ from tessera.features.webhooks.adapters.jobs import (
     DeliverWebhookJob,
     WebhookEventJob,
 )
-from tessera.features.webhooks.application.common import WEBHOOK_DELIVER
+from tessera.features.webhooks.application.endpoints import WEBHOOK_DELIVER
 from tessera.features.webhooks.ioc import WebhooksProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock

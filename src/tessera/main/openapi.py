@@ -34,8 +34,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.routes import HTTPRoute
 
-from tessera.features.identity.domain.sessions import Principal
 from tessera.main.docs_page import DocsPage
+from tessera.shared.domain.caller import Principal
 
 BEARER = "BearerToken"
 _ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}

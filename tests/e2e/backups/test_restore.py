@@ -20,11 +20,11 @@ from tessera.features.backups.adapters.pg_dump import PgDumpDumper, libpq_connec
 from tessera.features.backups.application.back_up_database import BackUpDatabase
 from tessera.features.backups.domain.backup import BackupsNeedPostgres, DumpFailed
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
+from tessera.shared.domain.caller import Role
 from tests import services
 from tests.fakes.memory_storage import MemoryStorage
 from tests.unit.backups.fakes import FixedClock

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from dishka import Provider, Scope, decorate
 
-from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.accounts import IdentityConfig
 from tests.e2e.identity.conftest import (
     PASSWORD,
     SECRET,

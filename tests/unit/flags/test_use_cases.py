@@ -18,8 +18,8 @@ from tessera.features.flags.application.list_flags import ListFlags
 from tessera.features.flags.application.update_flag import FlagChanges, UpdateFlag
 from tessera.features.flags.domain.errors import AdminOnly, FlagAlreadyExists, FlagNotFound
 from tessera.features.flags.domain.flag import FeatureFlag
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Forbidden, InvalidInput
 from tessera.shared.domain.pagination import PageRequest
 from tests.unit.flags.fakes import NOW, FakeClock, FlagStore, Monotonic

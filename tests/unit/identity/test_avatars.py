@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from tessera.features.identity.adapters.pillow_images import PillowImageProcessor
+from tessera.features.identity.application.accounts import IdentityConfig, Profile, profile_key
 from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
-from tessera.features.identity.application.common import IdentityConfig, Profile, profile_key
 from tessera.features.identity.application.ports import (
     ImageProcessor,
     ProcessedImage,
@@ -29,10 +29,10 @@ from tessera.features.identity.domain.avatar import (
     sniff_format,
 )
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.storage import FileStorage
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
 from tests.fakes.memory_storage import MemoryStorage
 from tests.unit.identity.images import HTML, SVG, image_bytes

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.email_ceiling import EmailCeiling, MailKind
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.ports import Counter

@@ -15,7 +15,7 @@ from tessera.features.identity.domain.invitation import (
     RoleNotGrantable,
     grantable_roles,
 )
-from tessera.features.identity.domain.sessions import Role
+from tessera.shared.domain.caller import Role
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -9,14 +9,14 @@ from typing import cast
 
 import pytest
 
-from tessera.features.identity.application.common import IdentityConfig, profile_key
+from tessera.features.identity.application.accounts import IdentityConfig, profile_key
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.application.purge_deleted_accounts import PurgeDeletedAccounts
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.ports import Cache, Counter
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.domain.events import Event
 

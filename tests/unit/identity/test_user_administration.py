@@ -10,7 +10,7 @@ from typing import cast
 import msgspec
 import pytest
 
-from tessera.features.identity.application.common import Profile, live_user, profile_key
+from tessera.features.identity.application.accounts import Profile, live_user, profile_key
 from tessera.features.identity.application.create_admin import CreateAdmin, NewAdmin
 from tessera.features.identity.application.get_user import GetUser
 from tessera.features.identity.application.list_users import ListUsers
@@ -35,10 +35,10 @@ from tessera.features.identity.domain.errors import (
     InvalidToken,
     WeakPassword,
 )
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Forbidden
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.pagination import Page, PageRequest

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
 from tessera.features.notifications.adapters.memory_notifications import (
     InMemoryNotificationRepository,
@@ -15,6 +14,7 @@ from tessera.features.notifications.adapters.memory_notifications import (
 from tessera.features.notifications.application.publish_notification import PublishNotification
 from tessera.features.tenancy.domain.tenant import Tenant
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)

@@ -9,13 +9,8 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.jobs.domain.job import Job
 from tessera.features.notifications.adapters.jobs import PushNotificationJob, SecurityAlertJob
-from tessera.features.notifications.application.common import (
-    NOTIFICATION_PUBLISHED,
-    PushedNotification,
-)
 from tessera.features.notifications.application.list_notifications import ListNotifications
 from tessera.features.notifications.application.mark_notification_read import (
     MarkNotificationRead,
@@ -26,8 +21,13 @@ from tessera.features.notifications.application.notify_security_event import (
 )
 from tessera.features.notifications.application.publish_notification import NewNotification
 from tessera.features.notifications.application.push_notification import PushNotification
+from tessera.features.notifications.application.views import (
+    NOTIFICATION_PUBLISHED,
+    PushedNotification,
+)
 from tessera.features.notifications.domain.notification import NotificationNotFound
 from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.pagination import PageRequest
 from tests.unit.notifications.fakes import NOW, Office

@@ -10,18 +10,14 @@ from datetime import timedelta
 import pytest
 
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
-from tessera.features.identity.domain.sessions import (
-    DeviceMemory,
-    Principal,
-    Role,
-    SessionRecord,
-)
+from tessera.features.identity.domain.sessions import DeviceMemory, SessionRecord
 from tessera.features.notifications.application.live_sockets import LiveSockets
 from tessera.features.notifications.application.revocations import (
     AnnouncingSessionStore,
     Revocation,
 )
 from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests.unit.notifications.fakes import NOW, Office
 

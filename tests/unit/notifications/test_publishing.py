@@ -7,14 +7,14 @@ import uuid
 
 import pytest
 
-from tessera.features.identity.domain.sessions import Role
-from tessera.features.notifications.application.common import NOTIFICATION_PUBLISHED
 from tessera.features.notifications.application.publish_notification import (
     GlobalIsAdminOnly,
     NewNotification,
     NotAPublisher,
     RecipientNotFound,
 )
+from tessera.features.notifications.application.views import NOTIFICATION_PUBLISHED
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import InvalidInput
 from tests.unit.notifications.fakes import Office
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tessera.features.identity.domain.sessions import Principal, Role
-from tessera.features.tenancy.application.access import in_reach, require_tenant_manager
+from tessera.features.tenancy.application.access import require_tenant_manager
 from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.application.tenant_access import in_reach
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Forbidden, InvalidInput
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

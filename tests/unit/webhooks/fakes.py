@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tessera.features.identity.application.ports import UserFilter
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.features.webhooks.adapters.memory import (
     InMemoryDeliveryRepository,
     InMemoryEndpointRepository,
 )
-from tessera.features.webhooks.application.common import WebhooksConfig
 from tessera.features.webhooks.application.deliver_webhook import DeliverWebhook
+from tessera.features.webhooks.application.endpoints import WebhooksConfig
 from tessera.features.webhooks.application.ports import Response
 from tessera.features.webhooks.domain.delivery import RetrySchedule
 from tessera.features.webhooks.domain.targets import CheckedTarget, UnsafeTarget
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.pagination import Page, PageRequest
 

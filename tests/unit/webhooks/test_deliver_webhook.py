@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from standardwebhooks import Webhook
 
-from tessera.features.webhooks.application.common import WEBHOOK_DELIVER, webhook_body
+from tessera.features.webhooks.application.endpoints import WEBHOOK_DELIVER, webhook_body
 from tessera.features.webhooks.application.ports import Response
 from tessera.features.webhooks.domain.delivery import DeliveryStatus, WebhookDelivery
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint

@@ -10,7 +10,7 @@ import pytest
 
 from tessera.features.jobs.domain.job import Job
 from tessera.features.webhooks.adapters.jobs import DeliverWebhookJob, WebhookEventJob
-from tessera.features.webhooks.application.common import WEBHOOK_DELIVER
+from tessera.features.webhooks.application.endpoints import WEBHOOK_DELIVER
 from tessera.features.webhooks.application.fan_out_event import FanOutEvent
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.shared.domain.errors import InvalidInput

@@ -4,7 +4,6 @@ from dishka import Provider, Scope, provide, provide_all
 
 from tessera.features.files.adapters.sql_files import SqlFileRepository
 from tessera.features.files.adapters.user_purged_job import PurgedUserFilesJob
-from tessera.features.files.application.common import FilesConfig
 from tessera.features.files.application.delete_file import DeleteFile
 from tessera.features.files.application.forget_user_files import ForgetUserFiles
 from tessera.features.files.application.get_file import GetFile
@@ -12,7 +11,8 @@ from tessera.features.files.application.list_files import ListFiles
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.presigned_upload import CompleteUpload, StartUpload
 from tessera.features.files.application.reconcile_files import ReconcileConfig, ReconcileFiles
-from tessera.features.files.application.upload_file import UploadFile
+from tessera.features.files.application.store_file import StoreFile
+from tessera.features.files.application.stored_files import FilesConfig
 from tessera.main.settings import Settings
 
 
@@ -20,7 +20,7 @@ class FilesProvider(Provider):
     scope = Scope.REQUEST
 
     files = provide(SqlFileRepository, provides=FileRepository)
-    use_cases = provide_all(UploadFile, ListFiles, GetFile, DeleteFile, StartUpload, CompleteUpload)
+    use_cases = provide_all(StoreFile, ListFiles, GetFile, DeleteFile, StartUpload, CompleteUpload)
     purged_user_files = provide_all(ForgetUserFiles, PurgedUserFilesJob)
     reconcile = provide(ReconcileFiles)
 

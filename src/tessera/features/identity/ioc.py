@@ -14,10 +14,10 @@ from tessera.features.identity.adapters.sql_users import (
     SqlUserRepository,
 )
 from tessera.features.identity.adapters.user_purged_job import UserPurgedJob
+from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
 from tessera.features.identity.application.change_password import ChangePassword
-from tessera.features.identity.application.common import IdentityConfig
 from tessera.features.identity.application.create_admin import CreateAdmin
 from tessera.features.identity.application.delete_account import DeleteAccount
 from tessera.features.identity.application.email_ceiling import EmailCeiling
@@ -57,12 +57,12 @@ from tessera.features.identity.application.revoke_session import RevokeSession
 from tessera.features.identity.application.update_profile import UpdateProfile
 from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.http.authentication import require_caller
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Cache, Clock
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.http.di import ConnectionScope
 
 

@@ -11,9 +11,9 @@ from tessera.features.webhooks.adapters.jobs import DeliverWebhookJob, WebhookEv
 from tessera.features.webhooks.adapters.sql_deliveries import SqlDeliveryRepository
 from tessera.features.webhooks.adapters.sql_endpoints import SqlEndpointRepository
 from tessera.features.webhooks.adapters.ssrf_guard import DnsTargetGuard, SystemResolver
-from tessera.features.webhooks.application.common import WebhooksConfig
 from tessera.features.webhooks.application.delete_endpoint import DeleteEndpoint
 from tessera.features.webhooks.application.deliver_webhook import DeliverWebhook
+from tessera.features.webhooks.application.endpoints import WebhooksConfig
 from tessera.features.webhooks.application.fan_out_event import FanOutEvent
 from tessera.features.webhooks.application.get_endpoint import GetEndpoint
 from tessera.features.webhooks.application.list_deliveries import ListDeliveries

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.files.application.common import delete_quietly, reachable_file
 from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.stored_files import delete_quietly, reachable_file
 from tessera.features.files.domain.file import FileNotFound, NotFileOwner, StoredFile
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Outbox, UnitOfWork
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
 
 

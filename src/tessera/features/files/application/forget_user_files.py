@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.files.application.common import delete_quietly
 from tessera.features.files.application.ports import FileRepository
+from tessera.features.files.application.stored_files import delete_quietly
 from tessera.shared.application.ports import Outbox, UnitOfWork
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.domain.events import Event

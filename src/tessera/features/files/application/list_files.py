@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.files.application.common import FileView, target_tenant
 from tessera.features.files.application.ports import FileFilter, FileRepository
-from tessera.features.identity.domain.sessions import Principal
+from tessera.features.files.application.stored_files import FileView
+from tessera.shared.application.tenant_access import target_tenant
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import Page, PageRequest
 
 

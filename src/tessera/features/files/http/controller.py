@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from tessera.features.files.application.common import FILE_SORTABLE, FileDetail, FileView
 from tessera.features.files.application.delete_file import DeleteFile
 from tessera.features.files.application.get_file import GetFile
 from tessera.features.files.application.list_files import ListFiles
@@ -21,7 +20,8 @@ from tessera.features.files.application.presigned_upload import (
     StartUpload,
     UploadTicket,
 )
-from tessera.features.files.application.upload_file import UploadFile
+from tessera.features.files.application.store_file import StoreFile
+from tessera.features.files.application.stored_files import FILE_SORTABLE, FileDetail, FileView
 from tessera.features.files.domain.file import FileKind, FileTooLarge
 from tessera.features.files.http.uploads import (
     MULTIPART_OVERHEAD,
@@ -29,7 +29,7 @@ from tessera.features.files.http.uploads import (
     require_multipart,
     the_file_part,
 )
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
@@ -53,7 +53,7 @@ class FilesController(Controller):
         self,
         request: Request[Any, Any, Any],
         caller: FromDishka[Principal],
-        upload: FromDishka[UploadFile],
+        upload: FromDishka[StoreFile],
     ) -> Success[FileView]:
         require_multipart(request)
         form = await request.form()

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import msgspec
 
-from tessera.features.flags.application.common import FlagView, require_admin
 from tessera.features.flags.application.feature_flags import FeatureFlags
+from tessera.features.flags.application.flag_admin import FlagView, require_admin
 from tessera.features.flags.application.ports import FlagRepository
 from tessera.features.flags.domain.flag import (
     KEY_PATTERN,
@@ -16,8 +16,8 @@ from tessera.features.flags.domain.flag import (
     MAX_KEY_LENGTH,
     FeatureFlag,
 )
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.patterns import described
 
 logger = logging.getLogger("tessera.flags")

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import logging
 
-from tessera.features.flags.application.common import require_admin
 from tessera.features.flags.application.feature_flags import FeatureFlags
+from tessera.features.flags.application.flag_admin import require_admin
 from tessera.features.flags.application.ports import FlagRepository
 from tessera.features.flags.domain.errors import FlagNotFound
 from tessera.features.flags.domain.flag import is_valid_key
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import UnitOfWork
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.flags")
 

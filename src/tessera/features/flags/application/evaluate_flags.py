@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from tessera.features.flags.application.feature_flags import FeatureFlags
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 
 
 class EvaluateFlagsForCaller:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from tessera.features.flags.application.common import FlagView, require_admin
+from tessera.features.flags.application.flag_admin import FlagView, require_admin
 from tessera.features.flags.application.ports import FlagRepository
 from tessera.features.flags.domain.errors import FlagNotFound
 from tessera.features.flags.domain.flag import is_valid_key
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 
 
 class GetFlag:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from tessera.features.flags.application.common import FlagView, require_admin
+from tessera.features.flags.application.flag_admin import FlagView, require_admin
 from tessera.features.flags.application.ports import FlagRepository
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import Page, PageRequest
 
 SORTABLE = ("key", "created_at")

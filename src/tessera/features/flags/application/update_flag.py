@@ -5,14 +5,14 @@ from typing import TypeVar
 
 import msgspec
 
-from tessera.features.flags.application.common import FlagView, require_admin
 from tessera.features.flags.application.create_flag import AllowList, Description, Percentage
 from tessera.features.flags.application.feature_flags import FeatureFlags
+from tessera.features.flags.application.flag_admin import FlagView, require_admin
 from tessera.features.flags.application.ports import FlagRepository
 from tessera.features.flags.domain.errors import FlagNotFound
 from tessera.features.flags.domain.flag import is_valid_key
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.flags")
 T = TypeVar("T")

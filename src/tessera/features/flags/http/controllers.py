@@ -11,14 +11,14 @@ from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from tessera.features.flags.application.common import FlagView, require_admin
 from tessera.features.flags.application.create_flag import CreateFlag, NewFlag
 from tessera.features.flags.application.delete_flag import DeleteFlag
 from tessera.features.flags.application.evaluate_flags import EvaluateFlagsForCaller
+from tessera.features.flags.application.flag_admin import FlagView, require_admin
 from tessera.features.flags.application.get_flag import GetFlag
 from tessera.features.flags.application.list_flags import SORTABLE, ListFlags
 from tessera.features.flags.application.update_flag import FlagChanges, UpdateFlag
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated

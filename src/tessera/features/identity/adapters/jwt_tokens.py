@@ -15,7 +15,8 @@ from jwt.algorithms import HMACAlgorithm
 from jwt.types import Options
 
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import IssuedToken, Role, TokenClaims, TokenType
+from tessera.features.identity.domain.sessions import IssuedToken, TokenClaims, TokenType
+from tessera.shared.domain.caller import Role
 
 ALGORITHM = "HS256"
 TOKEN_TYPES = frozenset(get_args(TokenType))

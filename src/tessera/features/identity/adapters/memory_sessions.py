@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
-    Principal,
-    Role,
     Rotation,
     RotationOutcome,
     SessionRecord,
     device_fingerprint,
 )
+from tessera.shared.domain.caller import Principal, Role
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)

@@ -30,8 +30,6 @@ from typing import Any, cast
 
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
-    Principal,
-    Role,
     Rotation,
     RotationOutcome,
     SessionRecord,
@@ -39,6 +37,7 @@ from tessera.features.identity.domain.sessions import (
 )
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.adapters.redis_cache import translate_redis_errors
+from tessera.shared.domain.caller import Principal, Role
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TOUCH_KEYS_CACHED = 4096

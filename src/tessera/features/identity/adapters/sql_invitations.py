@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.features.identity.adapters.models import InvitationModel
 from tessera.features.identity.application.invitations import INVITATION_SORTABLE
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
-from tessera.features.identity.domain.sessions import Role
 from tessera.shared.adapters.paging import Rows
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = InvitationModel

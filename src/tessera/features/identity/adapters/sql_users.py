@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
 from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.database import scoped_session
 from tessera.shared.adapters.paging import Filter, Rows
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 _FIELDS = (

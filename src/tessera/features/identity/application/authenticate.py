@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.ports import SessionStore, TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal, TokenClaims
+from tessera.features.identity.domain.sessions import TokenClaims
 from tessera.shared.application.ports import Clock
+from tessera.shared.domain.caller import Principal
 
 
 class Authenticate:

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import msgspec
 
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     IdentityConfig,
     Profile,
     live_user,
@@ -28,10 +28,10 @@ from tessera.features.identity.domain.avatar import (
     current_avatar,
     next_avatar,
 )
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.domain.user import User
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
 from tessera.shared.application.storage import FileStorage
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import live_user
+from tessera.features.identity.application.accounts import live_user
 from tessera.features.identity.application.password_change import PasswordChange
 from tessera.features.identity.domain.errors import InvalidCredentials
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
 
 
@@ -12,6 +12,7 @@ class ChangePassword(PasswordChange):
 
     async def execute(self, principal: Principal, current: str, new_password: str) -> None:
         user = await live_user(self._users, principal)
+        await self._uow.rollback()  # no transaction held while passwords are hashed
         if not await self._hasher.verify(user.password_hash, current):
             raise InvalidCredentials("The current password is wrong.")
         if current == new_password:

@@ -5,7 +5,7 @@ import uuid
 
 import msgspec
 
-from tessera.features.identity.application.common import Profile
+from tessera.features.identity.application.accounts import Profile
 from tessera.features.identity.application.ports import (
     PasswordHasher,
     TenantDirectory,
@@ -13,10 +13,10 @@ from tessera.features.identity.application.ports import (
 )
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.password_policy import check_password
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User, clean_full_name, normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import logging
 
-from tessera.features.identity.application.common import live_user, profile_key
+from tessera.features.identity.application.accounts import live_user, profile_key
 from tessera.features.identity.application.ports import SessionStore, UserRepository
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from tessera.features.identity.application.common import IdentityConfig
+from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.shared.application.ports import Cache
 from tessera.shared.domain.errors import DependencyUnavailable
 

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import msgspec
 
-from tessera.features.identity.application.common import IdentityConfig, Profile, live, profile_key
+from tessera.features.identity.application.accounts import (
+    IdentityConfig,
+    Profile,
+    live,
+    profile_key,
+)
 from tessera.features.identity.application.ports import UserLookup
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Cache
+from tessera.shared.domain.caller import Principal
 
 
 class GetProfile:

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.application.common import Profile, widen_for_admin
+from tessera.features.identity.application.accounts import Profile
 from tessera.features.identity.application.ports import UserRepository
 from tessera.features.identity.application.user_administration import reachable_user
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 
 class GetUser:

@@ -8,12 +8,10 @@ from datetime import datetime
 import msgspec
 
 from tessera.features.identity.application.ports import InvitationRepository
-from tessera.features.identity.application.user_administration import (
-    in_reach,
-    require_user_manager,
-)
+from tessera.features.identity.application.user_administration import require_user_manager
 from tessera.features.identity.domain.invitation import Invitation
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.application.tenant_access import in_reach
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import NotFound
 
 ACCEPT_PAGE = "accept-invitation"
@@ -22,10 +20,6 @@ INVITATION_SORTABLE = ("created_at", "email", "expires_at")
 
 class InvitationNotFound(NotFound):
     default_message = "Invitation not found."
-
-
-class TenantNotFound(NotFound):
-    default_message = "Tenant not found."
 
 
 class InvitationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,16 +50,6 @@ class InvitationView(msgspec.Struct, frozen=True, kw_only=True):
             accepted_at=invitation.accepted_at,
             revoked_at=invitation.revoked_at,
         )
-
-
-def target_tenant(caller: Principal, tenant_id: uuid.UUID | None) -> uuid.UUID:
-    """The tenant a manager acts on: its own by default; a tenant admin naming another
-    tenant gets 404, as if it did not exist."""
-    require_user_manager(caller)
-    chosen = caller.tenant_id if tenant_id is None else tenant_id
-    if not in_reach(caller, chosen):
-        raise TenantNotFound(field="tenant_id")
-    return chosen
 
 
 async def reachable_invitation(

@@ -5,32 +5,28 @@ import uuid
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     Email,
     IdentityConfig,
     hash_token,
     live_user,
     new_secret,
-    widen_for_admin,
 )
 from tessera.features.identity.application.email_ceiling import EmailCeiling, MailKind
-from tessera.features.identity.application.invitations import (
-    ACCEPT_PAGE,
-    InvitationView,
-    TenantNotFound,
-    target_tenant,
-)
+from tessera.features.identity.application.invitations import ACCEPT_PAGE, InvitationView
 from tessera.features.identity.application.ports import (
     InvitationRepository,
     TenantDirectory,
     UserRepository,
 )
+from tessera.features.identity.application.user_administration import require_user_manager
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.invitation import INVITATION_TTL, Invitation
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_access import TenantNotFound, target_tenant, widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
 
 
@@ -75,8 +71,9 @@ class InviteUser:
         self._outbox, self._uow, self._clock, self._config = outbox, unit_of_work, clock, config
 
     async def execute(self, caller: Principal, command: NewInvitation) -> InvitationView:
+        require_user_manager(caller)
         widen_for_admin(self._scope, caller)
-        tenant_id = target_tenant(caller, command.tenant_id)
+        tenant_id = target_tenant(caller, command.tenant_id, self._scope)
         email = normalise_email(command.email)
         tenant_name = await self._tenants.name(tenant_id)
         if tenant_name is None:

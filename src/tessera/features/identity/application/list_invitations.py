@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.application.common import widen_for_admin
-from tessera.features.identity.application.invitations import InvitationView, target_tenant
+from tessera.features.identity.application.invitations import InvitationView
 from tessera.features.identity.application.ports import InvitationRepository
+from tessera.features.identity.application.user_administration import require_user_manager
 from tessera.features.identity.domain.invitation import InvitationStatus
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Clock
+from tessera.shared.application.tenant_access import target_tenant, widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 
@@ -28,8 +29,9 @@ class ListInvitations:
         tenant_id: uuid.UUID | None = None,
         status: InvitationStatus | None = None,
     ) -> Page[InvitationView]:
+        require_user_manager(caller)
         widen_for_admin(self._scope, caller)
-        chosen = target_tenant(caller, tenant_id)
+        chosen = target_tenant(caller, tenant_id, self._scope)
         every_tenant = caller.role is Role.ADMIN and tenant_id is None
         now = self._clock.now()
         found = await self._invitations.list(

@@ -6,8 +6,9 @@ from datetime import datetime
 import msgspec
 
 from tessera.features.identity.application.ports import SessionStore
-from tessera.features.identity.domain.sessions import Principal, SessionRecord
+from tessera.features.identity.domain.sessions import SessionRecord
 from tessera.shared.application.ports import Clock
+from tessera.shared.domain.caller import Principal
 
 
 class SessionView(msgspec.Struct, frozen=True):

@@ -3,12 +3,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.application.ports import UserFilter, UserSearch
 from tessera.features.identity.application.user_administration import require_user_manager
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Forbidden, InvalidInput
 from tessera.shared.domain.pagination import Page, PageRequest
 

@@ -7,14 +7,10 @@ from datetime import timedelta
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     IdentityConfig,
-    PairSpec,
-    TokenPair,
     hash_token,
-    issue_pair,
     security_alert,
-    whole_seconds,
 )
 from tessera.features.identity.application.login_throttle import LoginThrottle
 from tessera.features.identity.application.ports import (
@@ -22,6 +18,12 @@ from tessera.features.identity.application.ports import (
     SessionStore,
     TokenIssuer,
     UserRepository,
+)
+from tessera.features.identity.application.token_pairs import (
+    PairSpec,
+    TokenPair,
+    issue_pair,
+    whole_seconds,
 )
 from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.sessions import SessionRecord
@@ -137,6 +139,9 @@ class LogIn:
 
     async def _verified_user(self, email: str, password: str) -> User:
         user = await self._users.by_email(email)
+        # The hash check is tens of milliseconds of CPU: the read-only transaction ends
+        # first, so a login storm does not hold a pooled connection per password checked.
+        await self._uow.rollback()
         if user is None:
             await self._hasher.verify_dummy(password)
         elif await self._hasher.verify(user.password_hash, password):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 
 from tessera.features.identity.application.ports import SessionStore
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.security")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import profile_key, security_alert
+from tessera.features.identity.application.accounts import profile_key, security_alert
 from tessera.features.identity.application.ports import PasswordHasher, SessionStore, UserRepository
 from tessera.features.identity.domain.password_policy import check_password
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.domain.user import User
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.security")
 

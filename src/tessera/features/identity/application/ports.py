@@ -13,14 +13,13 @@ from tessera.features.identity.domain.invitation import Invitation
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
     IssuedToken,
-    Principal,
-    Role,
     Rotation,
     SessionRecord,
     TokenClaims,
     TokenType,
 )
 from tessera.features.identity.domain.user import User
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from datetime import timedelta
 
-from tessera.features.identity.application.common import IdentityConfig, profile_key
+from tessera.features.identity.application.accounts import IdentityConfig, profile_key
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope

@@ -3,15 +3,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from tessera.features.identity.application.common import (
-    IdentityConfig,
+from tessera.features.identity.application.accounts import IdentityConfig, hash_token
+from tessera.features.identity.application.ports import SessionStore, TokenIssuer
+from tessera.features.identity.application.token_pairs import (
     PairSpec,
     TokenPair,
-    hash_token,
     issue_pair,
     whole_seconds,
 )
-from tessera.features.identity.application.ports import SessionStore, TokenIssuer
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.sessions import (
     REFRESH_GRACE_SECONDS,

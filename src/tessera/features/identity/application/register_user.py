@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     VERIFY_EMAIL,
     Email,
     FullName,
@@ -29,10 +29,10 @@ from tessera.features.identity.application.ports import (
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
 from tessera.features.identity.domain.password_policy import check_password
-from tessera.features.identity.domain.sessions import Role
 from tessera.features.identity.domain.user import User, clean_full_name, normalise_email
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.events import Event
 
@@ -114,6 +114,12 @@ class RegisterUser:
         email = normalise_email(command.email)
         name = clean_full_name(command.full_name)
         check_password(command.password, email=email)
+        if command.invitation_token is not None and command.tenant_name is not None:
+            raise InvalidInput(
+                "tenant_name cannot be used with an invitation.", field="tenant_name"
+            )
+        # Hashed before the first query, so no transaction is held open while it runs.
+        password_hash = await self._hasher.hash(command.password)
         if await self._users.by_email(email) is not None:
             raise EmailAlreadyRegistered(field="email")
         now = self._clock.now()
@@ -121,13 +127,8 @@ class RegisterUser:
             tenant_id, role = uuid.uuid4(), Role.TENANT_ADMIN
             await self._tenants.create(tenant_id=tenant_id, name=command.tenant_name or name)
         else:
-            if command.tenant_name is not None:
-                raise InvalidInput(
-                    "tenant_name cannot be used with an invitation.", field="tenant_name"
-                )
             invitation = await self._accept(command.invitation_token, email=email, now=now)
             tenant_id, role = invitation.tenant_id, invitation.role
-        password_hash = await self._hasher.hash(command.password)
         user = User.register(
             tenant_id=tenant_id,
             email=email,

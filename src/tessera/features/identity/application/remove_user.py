@@ -3,16 +3,17 @@ from __future__ import annotations
 import logging
 import uuid
 
-from tessera.features.identity.application.common import profile_key, widen_for_admin
+from tessera.features.identity.application.accounts import profile_key
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
     SelfLockout,
     reachable_user,
     require_may_manage,
 )
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     VERIFY_EMAIL,
     IdentityConfig,
     send_link,
@@ -8,8 +8,8 @@ from tessera.features.identity.application.common import (
 from tessera.features.identity.application.email_ceiling import EmailCeiling, MailKind
 from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.domain.caller import Principal
 
 
 class RequestEmailVerification:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import PASSWORD_RESET, hash_token
+from tessera.features.identity.application.accounts import PASSWORD_RESET, hash_token
 from tessera.features.identity.application.password_change import PasswordChange
 from tessera.features.identity.application.ports import (
     OneTimeTokens,

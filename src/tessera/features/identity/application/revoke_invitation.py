@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.application.invitations import reachable_invitation
 from tessera.features.identity.application.ports import InvitationRepository
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 
 class RevokeInvitation:

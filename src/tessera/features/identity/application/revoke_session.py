@@ -4,7 +4,7 @@ import logging
 import uuid
 
 from tessera.features.identity.application.ports import SessionStore
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import NotFound
 
 logger = logging.getLogger("tessera.security")

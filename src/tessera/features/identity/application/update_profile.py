@@ -4,15 +4,15 @@ from typing import Annotated
 
 import msgspec
 
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     FullName,
     Profile,
     live_user,
     profile_key,
 )
 from tessera.features.identity.application.ports import UserRepository
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.patterns import HTTP_URL
 

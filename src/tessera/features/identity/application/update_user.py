@@ -5,12 +5,7 @@ import uuid
 
 import msgspec
 
-from tessera.features.identity.application.common import (
-    FullName,
-    Profile,
-    profile_key,
-    widen_for_admin,
-)
+from tessera.features.identity.application.accounts import FullName, Profile, profile_key
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
     AdminOnly,
@@ -18,9 +13,10 @@ from tessera.features.identity.application.user_administration import (
     reachable_user,
     require_may_manage,
 )
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.identity")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 
 from tessera.features.identity.application.ports import UserRepository
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.identity.domain.user import User
+from tessera.shared.application.tenant_access import in_reach
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Conflict, Forbidden, NotFound
 
 MANAGERS = frozenset({Role.ADMIN, Role.TENANT_ADMIN})
@@ -43,12 +44,6 @@ class SelfLockout(Conflict):
 def require_user_manager(caller: Principal) -> None:
     if caller.role not in MANAGERS:
         raise NotAUserManager()
-
-
-def in_reach(caller: Principal, tenant_id: uuid.UUID) -> bool:
-    return caller.role is Role.ADMIN or (
-        caller.role is Role.TENANT_ADMIN and caller.tenant_id == tenant_id
-    )
 
 
 async def reachable_user(users: UserRepository, caller: Principal, user_id: uuid.UUID) -> User:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import (
+from tessera.features.identity.application.accounts import (
     VERIFY_EMAIL,
     hash_token,
     profile_key,

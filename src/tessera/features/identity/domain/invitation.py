@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from tessera.features.identity.domain.sessions import Role
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import Conflict, Forbidden
 
 INVITATION_TTL = timedelta(days=7)

@@ -9,16 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-import msgspec
+from tessera.shared.domain.caller import Role
 
 TokenType = Literal["access", "refresh"]
 REFRESH_GRACE_SECONDS = 10
-
-
-class Role(StrEnum):
-    USER = "user"
-    TENANT_ADMIN = "tenant_admin"
-    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +81,3 @@ class RotationOutcome(StrEnum):
 class Rotation:
     outcome: RotationOutcome
     session: SessionRecord | None  # after rotation (ROTATED, GRACE); None otherwise
-
-
-class Principal(msgspec.Struct, frozen=True):
-    """Who is calling: taken from a live session, so role and tenant are current."""
-
-    user_id: uuid.UUID
-    tenant_id: uuid.UUID
-    role: Role
-    session_id: uuid.UUID

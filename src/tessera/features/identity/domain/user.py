@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tessera.features.identity.domain.errors import AccountInactive, EmailNotVerified
-from tessera.features.identity.domain.sessions import Role
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.domain.patterns import NUL, SPACE, described
 

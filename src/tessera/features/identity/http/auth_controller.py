@@ -9,8 +9,8 @@ from litestar import Controller, Request, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, JSONBody
 
+from tessera.features.identity.application.accounts import Profile
 from tessera.features.identity.application.change_password import ChangePassword
-from tessera.features.identity.application.common import Profile, TokenPair
 from tessera.features.identity.application.forgot_password import ForgotPassword
 from tessera.features.identity.application.list_sessions import ListSessions, SessionView
 from tessera.features.identity.application.log_in import Credentials, LogIn
@@ -27,8 +27,8 @@ from tessera.features.identity.application.request_email_verification import (
 )
 from tessera.features.identity.application.reset_password import ResetPassword
 from tessera.features.identity.application.revoke_session import RevokeSession
+from tessera.features.identity.application.token_pairs import TokenPair
 from tessera.features.identity.application.verify_email import VerifyEmail
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.identity.http.wire import (
     ChangePasswordBody,
     EmailBody,
@@ -37,6 +37,7 @@ from tessera.features.identity.http.wire import (
     ResetBody,
     TokenBody,
 )
+from tessera.shared.domain.caller import Principal
 from tessera.shared.http.client_ip import ClientIpResolver
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Success, done, ok

@@ -25,7 +25,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import Principal, TokenClaims
+from tessera.features.identity.domain.sessions import TokenClaims
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.http.rate_limit import Identity
 

@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 
 from tessera.features.identity.application.avatars import AvatarLink
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.http.di import FromDishka, inject
 
 _VERSION = (

@@ -17,7 +17,7 @@ from tessera.features.identity.application.invite_user import InviteUser, NewInv
 from tessera.features.identity.application.list_invitations import ListInvitations
 from tessera.features.identity.application.revoke_invitation import RevokeInvitation
 from tessera.features.identity.domain.invitation import InvitationStatus
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated

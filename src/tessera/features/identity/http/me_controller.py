@@ -9,13 +9,13 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import JSONBody
 
+from tessera.features.identity.application.accounts import Profile
 from tessera.features.identity.application.avatars import ChangeAvatar, RemoveAvatar
-from tessera.features.identity.application.common import Profile
 from tessera.features.identity.application.delete_account import DeleteAccount
 from tessera.features.identity.application.get_profile import GetProfile
 from tessera.features.identity.application.update_profile import ProfileChanges, UpdateProfile
 from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
-from tessera.features.identity.domain.sessions import Principal
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Success, done, ok

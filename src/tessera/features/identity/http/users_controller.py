@@ -9,13 +9,13 @@ from litestar import Controller, delete, get, patch
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from tessera.features.identity.application.common import Profile
+from tessera.features.identity.application.accounts import Profile
 from tessera.features.identity.application.get_user import GetUser
 from tessera.features.identity.application.list_users import ListUsers
 from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter
 from tessera.features.identity.application.remove_user import RemoveUser
 from tessera.features.identity.application.update_user import UpdateUser, UserChanges
-from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated

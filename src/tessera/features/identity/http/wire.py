@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from tessera.features.identity.application.common import Email, NewPassword
+from tessera.features.identity.application.accounts import Email, NewPassword
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):

@@ -7,12 +7,12 @@ import uuid
 import msgspec
 
 from tessera.features.jobs.domain.job import Job
-from tessera.features.notifications.application.common import PushedNotification
 from tessera.features.notifications.application.notify_security_event import (
     NotifySecurityEvent,
     SecurityAlert,
 )
 from tessera.features.notifications.application.push_notification import PushNotification
+from tessera.features.notifications.application.views import PushedNotification
 from tessera.shared.domain.errors import InvalidInput
 
 

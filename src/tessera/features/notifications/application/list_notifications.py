@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.notifications.application.common import NotificationView, recipient
 from tessera.features.notifications.application.ports import NotificationReader
+from tessera.features.notifications.application.views import NotificationView, recipient
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import Page, PageRequest
 
 

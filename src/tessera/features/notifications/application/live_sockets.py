@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from tessera.features.identity.application.ports import SessionStore
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.notifications.application.revocations import (
     REVOCATIONS_CHANNEL,
     Revocation,
@@ -19,6 +18,7 @@ from tessera.features.notifications.application.revocations import (
 from tessera.shared.application.event_loop import OneLoop
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.notifications")
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.notifications.application.common import recipient
 from tessera.features.notifications.application.ports import NotificationRepository
+from tessera.features.notifications.application.views import recipient
 from tessera.features.notifications.domain.notification import NotificationNotFound
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.domain.caller import Principal
 
 
 class MarkNotificationRead:

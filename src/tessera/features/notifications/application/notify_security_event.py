@@ -5,8 +5,8 @@ from datetime import datetime
 
 import msgspec
 
-from tessera.features.notifications.application.common import notification_published
 from tessera.features.notifications.application.ports import NotificationRepository
+from tessera.features.notifications.application.views import notification_published
 from tessera.features.notifications.domain.notification import Kind, Notification
 from tessera.shared.application.ports import Outbox
 from tessera.shared.domain.errors import InvalidInput

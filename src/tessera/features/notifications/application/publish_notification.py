@@ -6,14 +6,12 @@ from typing import Annotated
 
 import msgspec
 
-from tessera.features.identity.application.common import widen_for_admin
 from tessera.features.identity.application.ports import UserRepository
-from tessera.features.identity.domain.sessions import Principal, Role
-from tessera.features.notifications.application.common import (
+from tessera.features.notifications.application.ports import NotificationRepository
+from tessera.features.notifications.application.views import (
     NotificationView,
     notification_published,
 )
-from tessera.features.notifications.application.ports import NotificationRepository
 from tessera.features.notifications.domain.notification import (
     MAX_BODY_CHARS,
     MAX_TITLE_CHARS,
@@ -23,7 +21,9 @@ from tessera.features.notifications.domain.notification import (
 )
 from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Forbidden, InvalidInput, NotFound
 from tessera.shared.domain.patterns import NOT_BLANK
 

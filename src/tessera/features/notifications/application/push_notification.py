@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tessera.features.notifications.application.common import (
+from tessera.features.notifications.application.views import (
     PushedNotification,
     notification_frame,
 )

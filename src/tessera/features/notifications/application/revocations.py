@@ -19,13 +19,12 @@ import msgspec
 from tessera.features.identity.application.ports import SessionStore
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
-    Principal,
-    Role,
     Rotation,
     RotationOutcome,
     SessionRecord,
 )
 from tessera.shared.application.pubsub import PubSub
+from tessera.shared.domain.caller import Principal, Role
 
 logger = logging.getLogger("tessera.notifications")
 

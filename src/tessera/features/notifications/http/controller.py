@@ -13,8 +13,6 @@ from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
 
-from tessera.features.identity.domain.sessions import Principal, Role
-from tessera.features.notifications.application.common import NotificationView
 from tessera.features.notifications.application.list_notifications import ListNotifications
 from tessera.features.notifications.application.mark_notification_read import (
     MarkNotificationRead,
@@ -26,6 +24,8 @@ from tessera.features.notifications.application.publish_notification import (
     NotAPublisher,
     PublishNotification,
 )
+from tessera.features.notifications.application.views import NotificationView
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated

@@ -20,8 +20,6 @@ from dishka import AsyncContainer
 from litestar import WebSocket, websocket
 
 from tessera.features.identity.application.authenticate import Authenticate
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.notifications.application.common import recipient
 from tessera.features.notifications.application.live_sockets import LiveSockets
 from tessera.features.notifications.application.socket_protocol import (
     AUTH_DEADLINE_SECONDS,
@@ -30,7 +28,9 @@ from tessera.features.notifications.application.socket_protocol import (
     auth_token,
     error_frame,
 )
+from tessera.features.notifications.application.views import recipient
 from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow, Subscription
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import DependencyUnavailable, Unauthenticated
 from tessera.shared.http.input_guard import json_nesting_exceeds
 

@@ -9,14 +9,11 @@ from datetime import datetime
 
 import msgspec
 
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.features.tenancy.domain.tenant import Tenant
-from tessera.shared.domain.errors import Forbidden, NotFound
-
-
-class TenantNotFound(NotFound):
-    default_message = "Tenant not found."
+from tessera.shared.application.tenant_access import TenantNotFound, in_reach
+from tessera.shared.domain.caller import Principal, Role
+from tessera.shared.domain.errors import Forbidden
 
 
 class TenantView(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,12 +39,6 @@ class TenantView(msgspec.Struct, frozen=True, kw_only=True):
 def require_tenant_manager(caller: Principal) -> None:
     if caller.role not in (Role.ADMIN, Role.TENANT_ADMIN):
         raise Forbidden("Only administrators can manage tenants.")
-
-
-def in_reach(caller: Principal, tenant_id: uuid.UUID) -> bool:
-    return caller.role is Role.ADMIN or (
-        caller.role is Role.TENANT_ADMIN and caller.tenant_id == tenant_id
-    )
 
 
 async def reachable_tenant(

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.application.common import widen_for_admin
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.tenancy.application.access import reachable_tenant
 from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 
 class GetTenant:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from tessera.features.identity.application.common import widen_for_admin
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.tenancy.application.access import require_tenant_manager
 from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 

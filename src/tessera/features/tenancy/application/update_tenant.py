@@ -5,13 +5,13 @@ from typing import Annotated
 
 import msgspec
 
-from tessera.features.identity.application.common import widen_for_admin
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.tenancy.application.access import reachable_tenant
 from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.features.tenancy.domain.tenant import MAX_NAME_LENGTH, Tenant
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.patterns import NOT_BLANK
 

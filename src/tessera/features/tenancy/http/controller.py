@@ -8,12 +8,12 @@ from litestar import Controller, get, patch
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.tenancy.application.access import TenantView
 from tessera.features.tenancy.application.get_tenant import GetTenant
 from tessera.features.tenancy.application.list_tenants import ListTenants
 from tessera.features.tenancy.application.ports import SORTABLE
 from tessera.features.tenancy.application.update_tenant import TenantChanges, UpdateTenant
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Paginated, Success, ok, paginated

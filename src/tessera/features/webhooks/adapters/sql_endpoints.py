@@ -15,8 +15,8 @@ from tessera.features.webhooks.adapters.models import (
     EndpointRows,
     WebhookEndpointModel,
 )
-from tessera.features.webhooks.application.common import TenantNotFound
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
+from tessera.shared.application.tenant_access import TenantNotFound
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = WebhookEndpointModel

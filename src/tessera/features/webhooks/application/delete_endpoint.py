@@ -3,12 +3,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import reachable_endpoint
+from tessera.features.webhooks.application.endpoints import reachable_endpoint
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.features.webhooks.domain.endpoint import WebhookNotFound
 from tessera.shared.application.ports import UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.webhooks")
 

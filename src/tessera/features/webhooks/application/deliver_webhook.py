@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.ports import UserFilter, UserSearch
-from tessera.features.identity.domain.sessions import Role
-from tessera.features.webhooks.application.common import WebhooksConfig, delivery_due
+from tessera.features.webhooks.application.endpoints import WebhooksConfig, delivery_due
 from tessera.features.webhooks.application.ports import (
     DeliveryRepository,
     EndpointRepository,
@@ -27,6 +26,7 @@ from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.features.webhooks.domain.signing import signature_header, x_signature
 from tessera.features.webhooks.domain.targets import UnsafeTarget
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import PageRequest
 
 logger = logging.getLogger("tessera.webhooks")

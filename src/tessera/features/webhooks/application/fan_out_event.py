@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from tessera.features.webhooks.application.common import delivery_due, webhook_body
+from tessera.features.webhooks.application.endpoints import delivery_due, webhook_body
 from tessera.features.webhooks.application.ports import DeliveryRepository, EndpointRepository
 from tessera.features.webhooks.domain.delivery import WebhookDelivery
 from tessera.shared.application.ports import Clock, Outbox

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import WebhookView, reachable_endpoint
+from tessera.features.webhooks.application.endpoints import WebhookView, reachable_endpoint
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 
 class GetEndpoint:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import DeliveryView, reachable_endpoint
+from tessera.features.webhooks.application.endpoints import DeliveryView, reachable_endpoint
 from tessera.features.webhooks.application.ports import DeliveryRepository, EndpointRepository
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import Page, PageRequest
 
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import WebhookView, target_tenant
+from tessera.features.webhooks.application.endpoints import WebhookView, managed_tenant
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import Page, PageRequest
 
 
@@ -19,7 +19,7 @@ class ListEndpoints:
     async def execute(
         self, caller: Principal, page: PageRequest, *, tenant_id: uuid.UUID | None = None
     ) -> Page[WebhookView]:
-        tenant = target_tenant(caller, tenant_id, self._scope)
+        tenant = managed_tenant(caller, tenant_id, self._scope)
         found = await self._endpoints.list(page, tenant_id=tenant)
         now = self._clock.now()
         views = [WebhookView.of(endpoint, now=now) for endpoint in found.items]

@@ -5,13 +5,12 @@ import uuid
 
 import msgspec
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import (
+from tessera.features.webhooks.application.endpoints import (
     Description,
     Events,
     WebhookUrl,
     WebhookView,
-    target_tenant,
+    managed_tenant,
 )
 from tessera.features.webhooks.application.ports import EndpointRepository, TargetGuard
 from tessera.features.webhooks.application.secret_box import SecretBox
@@ -19,6 +18,7 @@ from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.features.webhooks.domain.signing import new_secret
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.webhooks")
 
@@ -58,7 +58,7 @@ class RegisterEndpoint:
     async def execute(
         self, caller: Principal, new: NewWebhook, *, tenant_id: uuid.UUID | None = None
     ) -> CreatedWebhook:
-        tenant = target_tenant(caller, tenant_id, self._scope)
+        tenant = managed_tenant(caller, tenant_id, self._scope)
         checked = await self._guard.check(new.url)
         secret, now = new_secret(), self._clock.now()
         endpoint = WebhookEndpoint.register(

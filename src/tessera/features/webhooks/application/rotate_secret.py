@@ -6,13 +6,13 @@ from datetime import datetime
 
 import msgspec
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import reachable_endpoint
+from tessera.features.webhooks.application.endpoints import reachable_endpoint
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.features.webhooks.application.secret_box import SecretBox
 from tessera.features.webhooks.domain.signing import new_secret
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.webhooks")
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import (
+from tessera.features.webhooks.application.endpoints import (
     DeliveryView,
     delivery_due,
     reachable_endpoint,
@@ -14,6 +13,7 @@ from tessera.features.webhooks.domain.delivery import WebhookDelivery
 from tessera.features.webhooks.domain.endpoint import EndpointDisabled
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 TEST_EVENT = "webhook.test"
 

@@ -5,8 +5,7 @@ import uuid
 
 import msgspec
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import (
+from tessera.features.webhooks.application.endpoints import (
     Description,
     Events,
     WebhookUrl,
@@ -17,6 +16,7 @@ from tessera.features.webhooks.application.ports import EndpointRepository, Targ
 from tessera.features.webhooks.domain.endpoint import check_description, check_events
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 
 logger = logging.getLogger("tessera.webhooks")
 

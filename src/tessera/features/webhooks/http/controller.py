@@ -9,9 +9,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from tessera.features.identity.domain.sessions import Principal
-from tessera.features.webhooks.application.common import DeliveryView, WebhookView
 from tessera.features.webhooks.application.delete_endpoint import DeleteEndpoint
+from tessera.features.webhooks.application.endpoints import DeliveryView, WebhookView
 from tessera.features.webhooks.application.get_endpoint import GetEndpoint
 from tessera.features.webhooks.application.list_deliveries import ListDeliveries
 from tessera.features.webhooks.application.list_endpoints import ListEndpoints
@@ -24,6 +23,7 @@ from tessera.features.webhooks.application.replay_delivery import ReplayDelivery
 from tessera.features.webhooks.application.rotate_secret import RotatedSecret, RotateSecret
 from tessera.features.webhooks.application.send_test_event import SendTestEvent
 from tessera.features.webhooks.application.update_endpoint import UpdateEndpoint, WebhookChanges
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import PageRequest
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated

@@ -6,12 +6,12 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 
-from tessera.features.files.application.common import (
+from tessera.features.files.application.ports import FileRepository, UploadSource
+from tessera.features.files.application.stored_files import (
     FilesConfig,
     FileView,
     delete_quietly,
 )
-from tessera.features.files.application.ports import FileRepository, UploadSource
 from tessera.features.files.domain.file import (
     SNIFF_BYTES,
     EmptyFile,
@@ -29,14 +29,14 @@ from tessera.features.files.domain.file import (
     sniff,
     storage_key,
 )
-from tessera.features.identity.domain.sessions import Principal
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
 from tessera.shared.application.storage import FileStorage
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import DomainError, InvalidInput
 from tessera.shared.domain.events import Event
 
 
-class UploadFile:
+class StoreFile:
     """Size and quota first (nothing stored); the type from the first bytes (and a zip's
     directory); then the bytes stream to `uploads/{kind}s/{id}.{ext}` while their size,
     SHA-256 and, for text, UTF-8 validity are checked, so a file that turns out too large
@@ -67,6 +67,7 @@ class UploadFile:
         file_type = await _file_type(head, source)
         file_id = uuid.uuid4()
         key = storage_key(file_id, file_type)
+        name = display_name(source.client_name)
         now = self._clock.now()
         stream = _CheckedStream(head, chunks, file_type, max_bytes=self._config.max_file_bytes)
         metadata = {
@@ -77,7 +78,11 @@ class UploadFile:
         }
         try:
             await self._storage.put(
-                key, stream.body(), content_type=file_type.content_type, metadata=metadata
+                key,
+                stream.body(),
+                content_type=file_type.content_type,
+                metadata=metadata,
+                download_name=name,
             )
             stream.finish(expected_size=size)
         except BaseException as error:
@@ -92,7 +97,7 @@ class UploadFile:
             kind=file_type.kind,
             content_type=file_type.content_type,
             size_bytes=size,
-            original_name=display_name(source.client_name),
+            original_name=name,
             sha256=stream.sha256,
             storage_key=key,
             status=FileStatus.READY,

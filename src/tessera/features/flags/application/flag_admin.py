@@ -9,7 +9,7 @@ import msgspec
 
 from tessera.features.flags.domain.errors import AdminOnly
 from tessera.features.flags.domain.flag import FeatureFlag
-from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.shared.domain.caller import Principal, Role
 
 
 class FlagView(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""`UploadFile` with fakes: what is stored and recorded, and that every refusal or failure
+"""`StoreFile` with fakes: what is stored and recorded, and that every refusal or failure
 leaves neither an object nor a row."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tessera.features.files.application.common import FilesConfig
 from tessera.features.files.application.ports import FileFilter
-from tessera.features.files.application.upload_file import UploadFile
+from tessera.features.files.application.store_file import StoreFile
+from tessera.features.files.application.stored_files import FilesConfig
 from tessera.features.files.domain.file import (
     FileTooLarge,
     QuotaExceeded,
     StoredFile,
     UnsupportedFileType,
 )
-from tessera.features.identity.domain.sessions import Principal, Role
+from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.pagination import Page, PageRequest
 from tests.fakes.memory_storage import MemoryStorage
@@ -101,8 +101,8 @@ class World:
     def now(self) -> datetime:
         return NOW
 
-    def use_case(self, *, max_bytes: int = 10_000, quota: int = 100_000) -> UploadFile:
-        return UploadFile(self, self.storage, self, self, self, FilesConfig(max_bytes, quota))
+    def use_case(self, *, max_bytes: int = 10_000, quota: int = 100_000) -> StoreFile:
+        return StoreFile(self, self.storage, self, self, self, FilesConfig(max_bytes, quota))
 
     def nothing_kept(self) -> bool:
         return not self.rows and not self.storage.objects and not self.events

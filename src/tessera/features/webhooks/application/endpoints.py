@@ -9,8 +9,6 @@ from typing import Annotated, Any
 
 import msgspec
 
-from tessera.features.identity.application.common import widen_for_admin
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.features.webhooks.domain.delivery import RetrySchedule, WebhookDelivery
 from tessera.features.webhooks.domain.endpoint import (
@@ -20,8 +18,10 @@ from tessera.features.webhooks.domain.endpoint import (
     WebhookEvent,
     WebhookNotFound,
 )
+from tessera.shared.application.tenant_access import target_tenant, widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
-from tessera.shared.domain.errors import Forbidden, NotFound
+from tessera.shared.domain.caller import Principal, Role
+from tessera.shared.domain.errors import Forbidden
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.patterns import HTTP_URL
 
@@ -35,10 +35,6 @@ class WebhooksConfig:
 
 class NotAWebhookManager(Forbidden):
     default_message = "Only administrators can manage webhooks."
-
-
-class TenantNotFound(NotFound):
-    default_message = "Tenant not found."
 
 
 class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,16 +126,10 @@ def require_manager(caller: Principal) -> None:
         raise NotAWebhookManager()
 
 
-def target_tenant(caller: Principal, tenant_id: uuid.UUID | None, scope: TenantScope) -> uuid.UUID:
-    """The caller's tenant; an admin may name another (the audited cross-tenant path);
-    a tenant admin naming another tenant gets 404, as if it did not exist."""
+def managed_tenant(caller: Principal, tenant_id: uuid.UUID | None, scope: TenantScope) -> uuid.UUID:
+    """The tenant whose webhooks a manager acts on (`target_tenant`'s rules)."""
     require_manager(caller)
-    if tenant_id is None or tenant_id == caller.tenant_id:
-        return caller.tenant_id
-    if caller.role is not Role.ADMIN:
-        raise TenantNotFound(field="tenant_id")
-    widen_for_admin(scope, caller)
-    return tenant_id
+    return target_tenant(caller, tenant_id, scope)
 
 
 async def reachable_endpoint(

@@ -1,4 +1,5 @@
-"""Rules several identity use cases share: configuration, secrets, token pairs, profiles."""
+"""What the account use cases share: settings, request field types, the profile, one-time
+links and security alerts. Token pairs are in `token_pairs`."""
 
 from __future__ import annotations
 
@@ -12,16 +13,10 @@ from typing import Annotated
 import msgspec
 
 from tessera.features.email.application.requests import email_requested
-from tessera.features.identity.application.ports import OneTimeTokens, TokenIssuer, UserRepository
+from tessera.features.identity.application.ports import OneTimeTokens, UserRepository
 from tessera.features.identity.domain import password_policy
 from tessera.features.identity.domain.errors import InvalidToken
-from tessera.features.identity.domain.sessions import (
-    DeviceMemory,
-    Principal,
-    Role,
-    SessionRecord,
-    TokenType,
-)
+from tessera.features.identity.domain.sessions import DeviceMemory
 from tessera.features.identity.domain.user import (
     EMAIL_PATTERN,
     MAX_EMAIL_LENGTH,
@@ -29,7 +24,7 @@ from tessera.features.identity.domain.user import (
     User,
 )
 from tessera.shared.application.ports import Outbox
-from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 from tessera.shared.domain.patterns import NOT_BLANK
 
@@ -79,13 +74,6 @@ class IdentityConfig:
     @property
     def device_memory(self) -> DeviceMemory:
         return DeviceMemory(seconds=self.known_device_seconds, most=self.known_devices_max)
-
-
-class TokenPair(msgspec.Struct, frozen=True):
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    token_type: str = "Bearer"
 
 
 class Profile(msgspec.Struct, frozen=True):
@@ -174,67 +162,6 @@ def hash_token(token: str) -> str:
 
 def profile_key(user_id: object) -> str:
     return f"cache:user:{user_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class PairSpec:
-    """Everything a token pair is made of. Times are whole seconds (JWTs carry seconds),
-    so the same spec always gives the same pair: that is what lets a retried refresh
-    inside the grace window get the pair the first refresh got."""
-
-    user_id: uuid.UUID
-    session_id: uuid.UUID
-    tenant_id: uuid.UUID
-    role: Role
-    generation: int
-    issued_at: datetime
-    expires_at: datetime  # the session's absolute end, which is the refresh token's
-
-    @classmethod
-    def of(cls, session: SessionRecord) -> PairSpec:
-        return cls(
-            session.user_id,
-            session.session_id,
-            session.tenant_id,
-            session.role,
-            session.generation,
-            session.rotated_at,
-            session.expires_at,
-        )
-
-
-def whole_seconds(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-def issue_pair(tokens: TokenIssuer, spec: PairSpec, config: IdentityConfig) -> TokenPair:
-    stem = f"{spec.session_id.hex}.{spec.generation}"
-    refresh_ttl = max(int((spec.expires_at - spec.issued_at).total_seconds()), 1)
-
-    def one(kind: TokenType, ttl: int) -> str:
-        return tokens.issue(
-            user_id=spec.user_id,
-            session_id=spec.session_id,
-            tenant_id=spec.tenant_id,
-            role=spec.role,
-            token_type=kind,
-            token_id=f"{stem}.{kind[0]}",
-            issued_at=spec.issued_at,
-            ttl_seconds=ttl,
-        ).token
-
-    return TokenPair(
-        one("access", config.access_ttl_seconds),
-        one("refresh", refresh_ttl),
-        config.access_ttl_seconds,
-    )
-
-
-def widen_for_admin(scope: TenantScope, caller: Principal) -> None:
-    """An admin administers every tenant: its database work takes the audited cross-tenant
-    path. Anyone else stays in its own tenant, entered when the request was authenticated."""
-    if caller.role is Role.ADMIN:
-        scope.across_tenants("administration by an admin", actor=caller.user_id)
 
 
 def security_alert(

@@ -11,11 +11,10 @@ import msgspec
 
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.domain.file import FileNotFound, StoredFile
-from tessera.features.identity.application.common import widen_for_admin
-from tessera.features.identity.domain.sessions import Principal, Role
 from tessera.shared.application.storage import FileStorage
+from tessera.shared.application.tenant_access import widen_for_admin
 from tessera.shared.application.tenant_scope import TenantScope
-from tessera.shared.domain.errors import NotFound
+from tessera.shared.domain.caller import Principal, Role
 
 logger = logging.getLogger("tessera.files")
 
@@ -27,10 +26,6 @@ DOWNLOAD_LINK_TTL = timedelta(minutes=5)
 class FilesConfig:
     max_file_bytes: int
     quota_bytes_per_tenant: int
-
-
-class TenantNotFound(NotFound):
-    default_message = "Tenant not found."
 
 
 class FileView(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,17 +67,6 @@ class FileDetail(FileView, frozen=True, kw_only=True):
 
     download_url: str
     download_expires_at: datetime
-
-
-def target_tenant(caller: Principal, tenant_id: uuid.UUID | None, scope: TenantScope) -> uuid.UUID:
-    """The caller's tenant by default; an admin may name any tenant (the audited cross-tenant
-    path); anyone else naming another tenant gets 404, as if it did not exist."""
-    if tenant_id is None or tenant_id == caller.tenant_id:
-        return caller.tenant_id
-    if caller.role is not Role.ADMIN:
-        raise TenantNotFound(field="tenant_id")
-    widen_for_admin(scope, caller)
-    return tenant_id
 
 
 async def reachable_file(

@@ -7,12 +7,12 @@ from datetime import datetime
 
 import msgspec
 
-from tessera.features.identity.domain.sessions import Principal
 from tessera.features.notifications.domain.notification import (
     InboxItem,
     Notification,
     Recipient,
 )
+from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.events import Event
 
 NOTIFICATION_PUBLISHED = "notification.published"
