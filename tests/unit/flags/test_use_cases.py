@@ -9,6 +9,7 @@ from datetime import timedelta
 import msgspec
 import pytest
 
+from tessera.features.audit.adapters.memory_audit import InMemoryAuditLog
 from tessera.features.flags.application.create_flag import CreateFlag, NewFlag
 from tessera.features.flags.application.delete_flag import DeleteFlag
 from tessera.features.flags.application.evaluate_flags import EvaluateFlagsForCaller
@@ -36,9 +37,10 @@ class World:
         self.store = FlagStore()
         self.clock = FakeClock()
         self.flags = FeatureFlags(self.store, InMemoryCache(), monotonic=Monotonic())
-        s, f, c = self.store, self.flags, self.clock
-        self.create, self.update = CreateFlag(s, f, s, c), UpdateFlag(s, f, s, c)
-        self.delete, self.get, self.list = DeleteFlag(s, f, s), GetFlag(s), ListFlags(s)
+        self.audit = InMemoryAuditLog(self.clock)
+        s, f, c, a = self.store, self.flags, self.clock, self.audit
+        self.create, self.update = CreateFlag(s, f, s, c, a), UpdateFlag(s, f, s, c, a)
+        self.delete, self.get, self.list = DeleteFlag(s, f, s, a), GetFlag(s), ListFlags(s)
         self.evaluate = EvaluateFlagsForCaller(f)
 
 

@@ -10,6 +10,7 @@ from typing import cast
 import msgspec
 import pytest
 
+from tessera.features.audit.adapters.memory_audit import InMemoryAuditLog
 from tessera.features.identity.application.accounts import Profile, live_user, profile_key
 from tessera.features.identity.application.create_admin import CreateAdmin, NewAdmin
 from tessera.features.identity.application.get_user import GetUser
@@ -59,6 +60,7 @@ class World:
         self.tenants: list[str] = []
         self.cache = InMemoryCache()
         self.searches: list[UserFilter] = []
+        self.audit = InMemoryAuditLog(self)
 
     def add(self, tenant: uuid.UUID, role: Role, email: str | None = None) -> User:
         address = email or f"{uuid.uuid4().hex[:8]}@ex.com"
@@ -155,6 +157,7 @@ def update_user(world: World) -> UpdateUser:
         world,
         world,
         TenantScope(),
+        world.audit,
     )
 
 
@@ -167,6 +170,7 @@ def remove_user(world: World) -> RemoveUser:
         world,
         world,
         TenantScope(),
+        world.audit,
     )
 
 
