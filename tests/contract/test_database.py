@@ -1,17 +1,21 @@
-"""The `UnitOfWork` and the database probe, against SQLite and real PostgreSQL."""
+"""The `UnitOfWork`, the database probe and pooled connections the server ended, against
+SQLite and real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from tessera.features.ops.adapters.probes import SqlDatabaseProbe
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
+from tests import services
 
 
 @pytest.fixture
@@ -76,5 +80,55 @@ async def test_database_probe_raises_when_postgresql_does_not_answer() -> None:
         with pytest.raises(OperationalError) as refused:  # names the database, unlike OSError
             await SqlDatabaseProbe(engine).check()
         assert isinstance(refused.value.orig, ConnectionRefusedError)
+    finally:
+        await engine.dispose()
+
+
+async def _server_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _end_every_connection_to(url: str) -> None:
+    """What a server restart, a pooler or a firewall does to an idle pooled connection."""
+    admin = await asyncpg.connect(services.asyncpg_dsn(url))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.1)  # the client reads the server's goodbye
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_ended_while_it_sat_idle_is_replaced_before_use(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url, ping_after_idle=0.2)
+    try:
+        ended = await _server_pid(engine)
+        await _end_every_connection_to(postgres_url)
+        await asyncio.sleep(0.3)
+        assert await _server_pid(engine) != ended  # answered, on a new connection
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_in_steady_use_is_not_pinged_so_one_unit_of_work_finds_it_gone(
+    postgres_url: str,
+) -> None:
+    """The price of sparing every unit of work a ping: after a restart, the first one on an
+    old connection fails as a lost connection (503), and the pool starts afresh."""
+    engine = create_engine(postgres_url, ping_after_idle=60)
+    try:
+        ended = await _server_pid(engine)
+        await _end_every_connection_to(postgres_url)
+        with pytest.raises(DBAPIError) as lost:
+            await _server_pid(engine)
+        assert lost.value.connection_invalidated
+        assert await _server_pid(engine) != ended
     finally:
         await engine.dispose()

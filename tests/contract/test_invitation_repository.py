@@ -13,7 +13,7 @@ from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepo
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.shared.domain.caller import Role
-from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.domain.pagination import Page, PageRequest, SortOrder
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 PAGE = PageRequest(page=1, limit=50, sort="created_at", order="asc")
@@ -85,6 +85,29 @@ async def test_status_filters_and_tenant_scoping(migrated_engine: AsyncEngine) -
         assert everything.total_items == 5
         own = await repository.list(PAGE, tenant_id=tenant, status=None, now=NOW)
         assert own.total_items == 4
+
+
+async def test_pages_break_ties_by_id_and_a_page_past_the_last_still_counts_every_match(
+    migrated_engine: AsyncEngine,
+) -> None:
+    tenant = await a_tenant(migrated_engine)
+    made = [await stored(migrated_engine, tenant, f"{n}@example.com") for n in range(3)]
+    ids = sorted(invitation.id for invitation in made)  # one created_at: only ids tell apart
+
+    async with AsyncSession(migrated_engine) as session:
+        repository = SqlInvitationRepository(session)
+
+        async def listed(page: int, order: SortOrder) -> Page[Invitation]:
+            request = PageRequest(page=page, limit=2, sort="created_at", order=order)
+            return await repository.list(request, tenant_id=tenant, status=None, now=NOW)
+
+        orders: list[tuple[SortOrder, list[uuid.UUID]]] = [("asc", ids), ("desc", ids[::-1])]
+        for order, expected in orders:
+            pages = [await listed(n, order) for n in (1, 2)]
+            assert [i.id for page in pages for i in page.items] == expected
+            assert [page.total_items for page in pages] == [3, 3]
+        beyond = await listed(5, "asc")
+        assert (list(beyond.items), beyond.total_items) == ([], 3)
 
 
 async def test_revoke_pending_replaces_only_that_tenants_pending_invitations_of_the_email(

@@ -85,11 +85,9 @@ async def test_a_tenant_scope_never_reaches_the_next_client_of_a_server_connecti
     try:
         scope = TenantScope()
         scope.enter(acme)
-        session = scoped_session(session_factory(first), scope)
-        async with session.begin():
+        async with scoped_session(session_factory(first), scope) as session, session.begin():
             seen = await session.scalar(text("SELECT current_setting('app.tenant_id', true)"))
             pid = await session.scalar(text("SELECT pg_backend_pid()"))
-        await session.close()
         async with second.connect() as connection:  # another client, the same server session
             after = (
                 await connection.execute(

@@ -1,6 +1,6 @@
 """`SqlUserLookup` (`UserLookup`) on SQLite and PostgreSQL: one account read in a session of
-its own, back in the pool at once, and on PostgreSQL only inside the tenant it names (the app
-role, under row-level security)."""
+its own, closed at once, and on PostgreSQL only inside the tenant it names (the app role,
+under row-level security)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,7 @@ from tessera.features.identity.adapters.sql_users import SqlUserLookup, SqlUserR
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.main import migrations
-from tessera.shared.adapters.database import (
-    TENANT_SCOPE,
-    SessionPool,
-    create_engine,
-    session_factory,
-)
-from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.adapters.database import create_engine, session_factory
 from tessera.shared.domain.caller import Role
 from tests import services
 
@@ -46,21 +40,16 @@ async def a_user(engine: AsyncEngine) -> User:
     return user
 
 
-async def test_an_account_reads_back_and_its_session_goes_back_to_the_pool(
+async def test_an_account_reads_back_and_no_connection_stays_checked_out(
     migrated_engine: AsyncEngine,
 ) -> None:
     user = await a_user(migrated_engine)
-    pool = SessionPool(session_factory(migrated_engine))
-    lookup = SqlUserLookup(pool)
+    lookup = SqlUserLookup(session_factory(migrated_engine))
     found = await lookup.get(user.id, tenant_id=user.tenant_id)
     assert found is not None
     assert (found.id, found.email, found.full_name) == (user.id, user.email, "Ann")
     assert await lookup.get(uuid.uuid4(), tenant_id=user.tenant_id) is None
-    next_scope = TenantScope()
-    session = pool.acquire(next_scope)
-    assert not session.in_transaction(), "nothing left open by the reads"
-    assert not session.identity_map, "nor any row kept"
-    assert session.info == {TENANT_SCOPE: next_scope}, "nor the lookup's tenant scope"
+    assert migrated_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 @pytest.mark.postgres
@@ -71,7 +60,7 @@ async def test_under_row_level_security_an_account_is_found_only_in_its_own_tena
         app = create_engine(await services.as_app_role(url))
         try:
             user = await a_user(owner)
-            lookup = SqlUserLookup(SessionPool(session_factory(app)))
+            lookup = SqlUserLookup(session_factory(app))
             assert await lookup.get(user.id, tenant_id=user.tenant_id) is not None
             assert await lookup.get(user.id, tenant_id=uuid.uuid4()) is None
         finally:

@@ -71,9 +71,9 @@ from tessera.features.webhooks.ioc import WebhooksProvider
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.database import (
-    SessionPool,
     SqlAlchemyUnitOfWork,
     create_engine,
+    scoped_session,
     session_factory,
 )
 from tessera.shared.adapters.local_storage import LocalFileStorage, UrlSigner
@@ -121,17 +121,14 @@ class CoreProvider(Provider):
 
     tenant_scope = provide(TenantScope, scope=Scope.REQUEST)
 
-    @provide(scope=Scope.APP)
-    def session_pool(self, factory: async_sessionmaker[AsyncSession]) -> SessionPool:
-        return SessionPool(factory)
-
     @provide(scope=Scope.REQUEST)
-    async def session(self, pool: SessionPool, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        """Every transaction begins in the request's `TenantScope` (row-level security on
-        PostgreSQL). Back to the pool at the end of the request: closed first only if a
-        transaction is still open (closing costs a greenlet round trip, and a request that
-        only reads a cache never begins one)."""
-        async with pool.session(scope) as session:
+    async def session(
+        self, factory: async_sessionmaker[AsyncSession], scope: TenantScope
+    ) -> AsyncIterator[AsyncSession]:
+        """One session per request, made only when something of the request asks for it;
+        every transaction begins in the request's `TenantScope` (row-level security on
+        PostgreSQL)."""
+        async with scoped_session(factory, scope) as session:
             yield session
 
     @provide(scope=Scope.REQUEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,9 @@ import asyncpg
 import msgspec
 from advanced_alchemy.base import AdvancedDeclarativeBase, CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import AuditColumns
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
     AsyncEngine,
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from tessera.shared.application.ports import OutboxListener
 from tessera.shared.application.tenant_scope import TenantScope
@@ -55,6 +57,10 @@ def _json_serializer(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+PING_AFTER_IDLE_SECONDS = 10.0
+"""A pooled connection unused for this long is pinged before its next unit of work."""
+
+
 def create_engine(
     url: str,
     *,
@@ -62,10 +68,12 @@ def create_engine(
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
     transaction_pooling: bool = False,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
 ) -> AsyncEngine:
     """An engine for `url`; with `transaction_pooling` (PgBouncer and the like in
     transaction mode) no prepared statement outlives its transaction, since the next one
-    may run on another server connection."""
+    may run on another server connection. See `_ping_idle_connections` for
+    `ping_after_idle`."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     connect_args: dict[str, Any] = {"timeout": 5}
@@ -80,13 +88,43 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
         connect_args=connect_args,
         json_serializer=_json_serializer,
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)
     event.listen(engine.sync_engine, "handle_error", _invalidate_broken_connections)
+    _ping_idle_connections(engine.sync_engine, ping_after_idle)
     return engine
+
+
+_IDLE_SINCE = "tessera.idle_since"  # key in a pooled connection's `info`
+
+
+def _ping_idle_connections(engine: Engine, after: float) -> None:
+    """SQLAlchemy's `pool_pre_ping`, only for a connection that sat in the pool for `after`
+    seconds or more: what a server, pooler or firewall may have closed meanwhile.
+
+    On asyncpg a ping is three round trips (SQLAlchemy wraps its `;` in BEGIN and ROLLBACK
+    for PgBouncer), as many as a whole read of a page, on every unit of work; a connection
+    in steady use skips it. If the server ended one of those (a restart), the unit of work
+    that finds out fails as the database being down (503) and SQLAlchemy invalidates every
+    connection of the pool, so the next units of work connect afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("the pooled connection did not answer a ping") from error
 
 
 def _invalidate_broken_connections(context: ExceptionContext) -> None:
@@ -192,50 +230,12 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ScopedSession)
 
 
-def scoped_session(factory: async_sessionmaker[AsyncSession], scope: TenantScope) -> AsyncSession:
-    """A session whose every transaction begins in `scope`."""
-    session = factory()
-    session.info[TENANT_SCOPE] = scope
-    return session
-
-
-class SessionPool:
-    """Request sessions, reused: a session left pristine is kept for the next request.
-
-    Building an `AsyncSession` costs more than a request that never queries (a cached
-    profile) spends on anything else of SQLAlchemy's, so sessions are kept rather than
-    rebuilt. One is reused only once nothing of its request remains: a transaction still
-    open is closed first (its connection back to the engine's pool), every object is
-    expunged and its `info` cleared, so no row, event or tenant scope can reach the next
-    request. At most `keep` sessions wait; the rest are left to the collector.
-    """
-
-    def __init__(self, factory: async_sessionmaker[AsyncSession], *, keep: int = 64) -> None:
-        self._factory = factory
-        self._keep = keep
-        self._idle: list[AsyncSession] = []
-
-    def acquire(self, scope: TenantScope) -> AsyncSession:
-        """A session whose every transaction begins in `scope` (see `scoped_session`)."""
-        session = self._idle.pop() if self._idle else self._factory()
-        session.info[TENANT_SCOPE] = scope
-        return session
-
-    @asynccontextmanager
-    async def session(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        """A session of its own for work outside any request's unit of work, back in the
-        pool when the block ends (its transaction, if any, closed: nothing is committed)."""
-        session = self.acquire(scope)
-        try:
-            yield session
-        finally:
-            await self.release(session)
-
-    async def release(self, session: AsyncSession) -> None:
-        if session.in_transaction():
-            await session.close()  # a greenlet round trip: only when there is something to end
-        elif session.identity_map or session.new or session.deleted:
-            session.expunge_all()
-        session.info.clear()
-        if len(self._idle) < self._keep:
-            self._idle.append(session)
+@asynccontextmanager
+async def scoped_session(
+    factory: async_sessionmaker[AsyncSession], scope: TenantScope
+) -> AsyncIterator[AsyncSession]:
+    """A new session for one unit of work, whose every transaction begins in `scope`; closed
+    when the block ends (a transaction still open is rolled back, its connection goes back
+    to the engine's pool)."""
+    async with factory(info={TENANT_SCOPE: scope}) as session:
+        yield session

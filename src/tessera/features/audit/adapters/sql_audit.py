@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select, text
+from sqlalchemy import ColumnElement, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.audit.adapters.models import AuditEventModel
+from tessera.features.audit.application.list_audit_events import SORTABLE
 from tessera.features.audit.application.ports import RequestOrigin
 from tessera.features.audit.domain.event import (
     AuditAction,
@@ -18,6 +19,7 @@ from tessera.features.audit.domain.event import (
     DetailValue,
     checked_details,
 )
+from tessera.shared.adapters.paging import Rows
 from tessera.shared.application.ports import Clock
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -74,6 +76,10 @@ class SqlAuditTrail:
         )
 
 
+class _AuditEvents(Rows[AuditEventModel]):
+    model_type = AuditEventModel
+
+
 class SqlAuditLog:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -93,14 +99,9 @@ class SqlAuditLog:
             conditions.append(A.occurred_at >= where.since)
         if where.until is not None:
             conditions.append(A.occurred_at < where.until)
-        total = await self._session.scalar(select(func.count()).select_from(A).where(*conditions))
-        if page.order == "asc":
-            ordering = (A.occurred_at.asc(), A.id.asc())
-        else:
-            ordering = (A.occurred_at.desc(), A.id.desc())
-        query = select(A).where(*conditions).order_by(*ordering).offset(page.offset)
-        models = (await self._session.execute(query.limit(page.limit))).scalars().all()
-        return Page(items=[_to_event(m) for m in models], total_items=total or 0, request=page)
+        rows = _AuditEvents(self._session)
+        models, total = await rows.page(page, *conditions, sortable=SORTABLE)
+        return Page(items=[_to_event(m) for m in models], total_items=total, request=page)
 
     async def prune(self, before: datetime) -> int:
         """On PostgreSQL through `prune_audit_events` (migration 0010), the owner's

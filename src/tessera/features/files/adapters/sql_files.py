@@ -5,23 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
+from advanced_alchemy.filters import SearchFilter
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import ColumnElement, column, delete, func, select, table, update
+from sqlalchemy import column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.files.adapters.models import FileModel
 from tessera.features.files.application.ports import FileFilter
 from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
+from tessera.shared.adapters.paging import Filter, Rows
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = FileModel
-_SORT_COLUMNS: dict[str, Any] = {
-    "uploaded_at": M.uploaded_at,
-    "size_bytes": M.size_bytes,
-    "original_name": M.original_name,
-}
+_SORTABLE = ("uploaded_at", "size_bytes", "original_name")
+
+
+class _Files(Rows[FileModel]):
+    model_type = FileModel
 
 
 def _to_entity(model: FileModel) -> StoredFile:
@@ -42,12 +43,8 @@ def _to_entity(model: FileModel) -> StoredFile:
     )
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _conditions(tenant_id: uuid.UUID, where: FileFilter) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = [M.tenant_id == tenant_id]
+def _filters(tenant_id: uuid.UUID, where: FileFilter) -> list[Filter]:
+    found: list[Filter] = [M.tenant_id == tenant_id]
     if where.kind is not None:
         found.append(M.kind == where.kind.value)
     if where.content_type is not None:
@@ -55,7 +52,8 @@ def _conditions(tenant_id: uuid.UUID, where: FileFilter) -> list[ColumnElement[b
     if where.uploaded_after is not None:
         found.append(M.uploaded_at > where.uploaded_after)
     if where.search:
-        found.append(M.original_name.ilike(f"%{escape_like(where.search)}%", escape="\\"))
+        name = "original_name"
+        found.append(SearchFilter(name, where.search, ignore_case=True, escape_wildcards=True))
     return found
 
 
@@ -118,17 +116,9 @@ class SqlFileRepository:
     async def list(
         self, page: PageRequest, *, tenant_id: uuid.UUID, where: FileFilter
     ) -> Page[StoredFile]:
-        conditions = _conditions(tenant_id, where)
-        column = _SORT_COLUMNS[page.sort]
-        ordering = (
-            (column.asc(), M.id.asc()) if page.order == "asc" else (column.desc(), M.id.desc())
-        )
-        rows = await self._session.scalars(
-            select(M).where(*conditions).order_by(*ordering).offset(page.offset).limit(page.limit)
-        )
-        items = [_to_entity(row) for row in rows]
-        total = await self._session.scalar(select(func.count()).select_from(M).where(*conditions))
-        return Page(items=items, total_items=total or 0, request=page)
+        filters = _filters(tenant_id, where)
+        rows, total = await _Files(self._session).page(page, *filters, sortable=_SORTABLE)
+        return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
     async def hold_quota(self, tenant_id: uuid.UUID) -> None:
         """A no-op write to the tenant's row: a row lock on PostgreSQL (the policy lets a

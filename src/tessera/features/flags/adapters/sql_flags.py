@@ -6,20 +6,26 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from advanced_alchemy.filters import SearchFilter
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tessera.features.flags.adapters.models import FeatureFlagModel
+from tessera.features.flags.application.list_flags import SORTABLE
 from tessera.features.flags.domain.errors import FlagAlreadyExists
 from tessera.features.flags.domain.flag import FeatureFlag
+from tessera.shared.adapters.paging import Filter, Rows
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.domain.pagination import Page, PageRequest
 
 _WRITABLE = frozenset({"description", "enabled", "rollout_percentage", "tenant_ids", "user_ids"})
-_SORTS = {"key": FeatureFlagModel.key, "created_at": FeatureFlagModel.created_at}
+
+
+class _Flags(Rows[FeatureFlagModel]):
+    model_type = FeatureFlagModel
 
 
 def _ids(values: Iterable[uuid.UUID]) -> list[str]:
@@ -107,24 +113,16 @@ class SqlFlagRepository:
         self, page: PageRequest, *, enabled: bool | None = None, search: str | None = None
     ) -> Page[FeatureFlag]:
         F = FeatureFlagModel
-        conditions: list[ColumnElement[bool]] = []
+        conditions: list[Filter] = []
         if enabled is not None:
             conditions.append(F.enabled == enabled)
         if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(F.key.like(pattern + "%", escape="\\"))
-        total = await self._session.scalar(select(func.count()).select_from(F).where(*conditions))
-        column = _SORTS[page.sort]
-        ordering = column.asc() if page.order == "asc" else column.desc()
-        query = (
-            select(F)
-            .where(*conditions)
-            .order_by(ordering, F.key.asc())
-            .offset(page.offset)
-            .limit(page.limit)
+            conditions.append(SearchFilter("key", search, escape_wildcards=True))
+        rows = _Flags(self._session)
+        models, total = await rows.page(
+            page, *conditions, sortable=SORTABLE, tie="key", tie_order="asc"
         )
-        models = (await self._session.execute(query)).scalars().all()
-        return Page(items=[to_entity(m) for m in models], total_items=total or 0, request=page)
+        return Page(items=[to_entity(m) for m in models], total_items=total, request=page)
 
 
 class SqlFlagSource:

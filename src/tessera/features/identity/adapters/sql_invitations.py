@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.identity.adapters.models import InvitationModel
+from tessera.features.identity.application.invitations import INVITATION_SORTABLE
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
+from tessera.shared.adapters.paging import Rows
 from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = InvitationModel
-_SORT_COLUMNS: dict[str, Any] = {
-    "created_at": M.created_at,
-    "email": M.email,
-    "expires_at": M.expires_at,
-}
+
+
+class _Invitations(Rows[InvitationModel]):
+    model_type = InvitationModel
 
 
 def _to_entity(model: InvitationModel) -> Invitation:
@@ -89,16 +89,10 @@ class SqlInvitationRepository:
             where.append(M.tenant_id == tenant_id)
         if status is not None:
             where.append(_in_status(status, now))
-        column = _SORT_COLUMNS[page.sort]
-        ordering = (
-            (column.asc(), M.id.asc()) if page.order == "asc" else (column.desc(), M.id.desc())
+        rows, total = await _Invitations(self._session).page(
+            page, *where, sortable=INVITATION_SORTABLE
         )
-        rows = await self._session.scalars(
-            select(M).where(*where).order_by(*ordering).offset(page.offset).limit(page.limit)
-        )
-        items = [_to_entity(row) for row in rows]
-        total = await self._session.scalar(select(func.count()).select_from(M).where(*where))
-        return Page(items=items, total_items=total or 0, request=page)
+        return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
     async def revoke_pending(self, *, tenant_id: uuid.UUID, email: str, now: datetime) -> int:
         result = await self._session.execute(

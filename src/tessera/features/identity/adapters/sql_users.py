@@ -6,15 +6,17 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from advanced_alchemy.filters import SearchFilter
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
 from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.user import User
-from tessera.shared.adapters.database import SessionPool
+from tessera.shared.adapters.database import scoped_session
+from tessera.shared.adapters.paging import Filter, Rows
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -120,15 +122,9 @@ class SqlUserRepository:
         return list(result.scalars())
 
     async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
-        U = UserModel
-        conditions = _conditions(where)
-        total = await self._session.scalar(select(func.count()).select_from(U).where(*conditions))
-        assert page.sort in USER_SORT_FIELDS
-        column = getattr(U, page.sort)
-        ordering = (column.desc(), U.id.desc()) if page.order == "desc" else (column, U.id)
-        query = select(U).where(*conditions).order_by(*ordering)
-        models = await self._session.scalars(query.offset(page.offset).limit(page.limit))
-        return Page([to_entity(model) for model in models], int(total or 0), page)
+        users = _Users(self._session)
+        models, total = await users.page(page, *_filters(where), sortable=USER_SORT_FIELDS)
+        return Page([to_entity(model) for model in models], total, page)
 
     async def _one(self, condition: object) -> User | None:
         query = select(UserModel).where(condition, UserModel.deleted_at.is_(None))  # type: ignore[arg-type]
@@ -136,9 +132,13 @@ class SqlUserRepository:
         return None if model is None else to_entity(model)
 
 
-def _conditions(where: UserFilter) -> list[ColumnElement[bool]]:
+class _Users(Rows[UserModel]):
+    model_type = UserModel
+
+
+def _filters(where: UserFilter) -> list[Filter]:
     U = UserModel
-    found: list[ColumnElement[bool]] = [U.deleted_at.is_(None)]
+    found: list[Filter] = [U.deleted_at.is_(None)]
     if where.tenant_id is not None:
         found.append(U.tenant_id == where.tenant_id)
     if where.is_active is not None:
@@ -152,16 +152,9 @@ def _conditions(where: UserFilter) -> list[ColumnElement[bool]]:
     if where.created_before is not None:
         found.append(U.created_at < where.created_before)
     if where.search:
-        pattern = f"%{escape_like(where.search)}%"
-        found.append(
-            or_(U.email.ilike(pattern, escape="\\"), U.full_name.ilike(pattern, escape="\\"))
-        )
+        fields = {"email", "full_name"}
+        found.append(SearchFilter(fields, where.search, ignore_case=True, escape_wildcards=True))
     return found
-
-
-def escape_like(text: str) -> str:
-    """`text` as a LIKE pattern matching itself: `\\`, `%` and `_` lose their meaning."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class SqlOneTimeTokens:
@@ -222,14 +215,14 @@ class SqlOneTimeTokens:
 
 
 class SqlUserLookup:
-    """`UserLookup`: a session from the pool for each read, in the tenant's scope (row-level
-    security on PostgreSQL), returned as soon as the read is done."""
+    """`UserLookup`: a session of its own for each read, in the tenant's scope (row-level
+    security on PostgreSQL), closed as soon as the read is done."""
 
-    def __init__(self, pool: SessionPool) -> None:
-        self._pool = pool
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
 
     async def get(self, user_id: uuid.UUID, *, tenant_id: uuid.UUID) -> User | None:
         scope = TenantScope()
         scope.enter(tenant_id)
-        async with self._pool.session(scope) as session:
+        async with scoped_session(self._factory, scope) as session:
             return await SqlUserRepository(session).get(user_id)

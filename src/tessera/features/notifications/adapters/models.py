@@ -5,7 +5,7 @@ from datetime import datetime
 
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, query_expression
 
 from tessera.shared.adapters.database import Base, Timestamped
 
@@ -26,6 +26,8 @@ class NotificationModel(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    read_at: Mapped[datetime | None] = query_expression()
+    """Not a column: the reader's read mark, when a query loads it (`with_expression`)."""
 
 
 class NotificationReadModel(Base):

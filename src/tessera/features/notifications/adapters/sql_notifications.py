@@ -5,21 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import with_expression
 
 from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
+from tessera.features.notifications.application.ports import SORTABLE
 from tessera.features.notifications.domain.notification import (
     InboxItem,
     Kind,
     Notification,
     Recipient,
 )
+from tessera.shared.adapters.paging import Rows
 from tessera.shared.domain.pagination import Page, PageRequest
 
 N, R = NotificationModel, NotificationReadModel
+
+
+class _Notifications(Rows[NotificationModel]):
+    model_type = NotificationModel
 
 
 def _to_entity(model: NotificationModel) -> Notification:
@@ -93,21 +100,13 @@ class SqlNotificationRepository:
         if unread is not None:
             marked = R.notification_id.is_(None) if unread else R.notification_id.is_not(None)
             conditions.append(marked)
-        ordering = (
-            (N.created_at.asc(), N.id.asc())
-            if page.order == "asc"
-            else (N.created_at.desc(), N.id.desc())
-        )
-        rows = await self._session.execute(
-            select(N, R.read_at)
+        with_marks = (
+            select(N)
             .outerjoin(R, joined)
-            .where(*conditions)
-            .order_by(*ordering)
-            .offset(page.offset)
-            .limit(page.limit)
+            .options(with_expression(N.read_at, R.read_at))
+            .execution_options(populate_existing=True)  # the reader's marks, not another's
         )
-        items = [InboxItem(_to_entity(model), read_at) for model, read_at in rows.tuples()]
-        total = await self._session.scalar(
-            select(func.count()).select_from(N).outerjoin(R, joined).where(*conditions)
-        )
-        return Page(items=items, total_items=total or 0, request=page)
+        rows = _Notifications(self._session, statement=with_marks)
+        models, total = await rows.page(page, *conditions, sortable=SORTABLE)
+        items = [InboxItem(_to_entity(model), model.read_at) for model in models]
+        return Page(items=items, total_items=total, request=page)

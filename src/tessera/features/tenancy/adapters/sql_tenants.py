@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.tenancy.adapters.models import TenantModel
+from tessera.features.tenancy.application.ports import SORTABLE
 from tessera.features.tenancy.domain.tenant import Tenant
+from tessera.shared.adapters.paging import Rows
 from tessera.shared.domain.pagination import Page, PageRequest
 
-_SORT_COLUMNS = {"created_at": TenantModel.created_at, "name": TenantModel.name}
+
+class _Tenants(Rows[TenantModel]):
+    model_type = TenantModel
 
 
 def to_entity(model: TenantModel) -> Tenant:
@@ -46,12 +50,7 @@ class SqlTenantRepository:
 
     async def list(self, page: PageRequest, *, only: uuid.UUID | None = None) -> Page[Tenant]:
         where = [] if only is None else [TenantModel.id == only]
-        counted = select(func.count()).select_from(TenantModel).where(*where)
-        column, tie = _SORT_COLUMNS[page.sort], TenantModel.id
-        ordering = (column.asc(), tie.asc()) if page.order == "asc" else (column.desc(), tie.desc())
-        chosen = select(TenantModel).where(*where).order_by(*ordering)
-        rows = await self._session.scalars(chosen.offset(page.offset).limit(page.limit))
-        total = await self._session.scalar(counted) or 0
+        rows, total = await _Tenants(self._session).page(page, *where, sortable=SORTABLE)
         return Page(items=[to_entity(row) for row in rows], total_items=total, request=page)
 
     async def save(self, tenant: Tenant) -> None:

@@ -2,25 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TypeVar
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import (
-    ColumnElement,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
-    func,
-    select,
-    true,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.shared.adapters.database import Base, Timestamped
-from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.adapters.paging import Rows
 
 
 class WebhookEndpointModel(Timestamped, Base):
@@ -72,18 +60,13 @@ class WebhookDeliveryModel(Timestamped, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
-_Row = TypeVar("_Row", WebhookEndpointModel, WebhookDeliveryModel)
+class EndpointRows(Rows[WebhookEndpointModel]):
+    model_type = WebhookEndpointModel
 
 
-async def page_of_rows(
-    session: AsyncSession, model: type[_Row], condition: ColumnElement[bool], page: PageRequest
-) -> tuple[list[_Row], int]:
-    """`page` of the rows of `model` matching `condition`, by creation time (then id) in
-    the page's order, and how many match in all."""
-    columns = (model.created_at, model.id)
-    ordering = [c.asc() if page.order == "asc" else c.desc() for c in columns]
-    rows = await session.scalars(
-        select(model).where(condition).order_by(*ordering).offset(page.offset).limit(page.limit)
-    )
-    total = await session.scalar(select(func.count()).select_from(model).where(condition))
-    return list(rows), total or 0
+class DeliveryRows(Rows[WebhookDeliveryModel]):
+    model_type = WebhookDeliveryModel
+
+
+SORTABLE = ("created_at",)
+"""Endpoints and deliveries list by creation time (then id), in the page's order."""

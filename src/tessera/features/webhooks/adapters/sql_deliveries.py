@@ -9,7 +9,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.features.webhooks.adapters.models import WebhookDeliveryModel, page_of_rows
+from tessera.features.webhooks.adapters.models import (
+    SORTABLE,
+    DeliveryRows,
+    WebhookDeliveryModel,
+)
 from tessera.features.webhooks.domain.delivery import DeliveryStatus, WebhookDelivery
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -85,5 +89,7 @@ class SqlDeliveryRepository:
         )
 
     async def list(self, page: PageRequest, *, endpoint_id: uuid.UUID) -> Page[WebhookDelivery]:
-        rows, total = await page_of_rows(self._session, M, M.endpoint_id == endpoint_id, page)
+        rows, total = await DeliveryRows(self._session).page(
+            page, M.endpoint_id == endpoint_id, sortable=SORTABLE
+        )
         return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)

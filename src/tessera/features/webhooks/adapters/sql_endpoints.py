@@ -10,7 +10,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.features.webhooks.adapters.models import WebhookEndpointModel, page_of_rows
+from tessera.features.webhooks.adapters.models import (
+    SORTABLE,
+    EndpointRows,
+    WebhookEndpointModel,
+)
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.shared.application.tenant_access import TenantNotFound
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -94,7 +98,9 @@ class SqlEndpointRepository:
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def list(self, page: PageRequest, *, tenant_id: uuid.UUID) -> Page[WebhookEndpoint]:
-        rows, total = await page_of_rows(self._session, M, M.tenant_id == tenant_id, page)
+        rows, total = await EndpointRows(self._session).page(
+            page, M.tenant_id == tenant_id, sortable=SORTABLE
+        )
         return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
     async def subscribed(self, tenant_id: uuid.UUID, event: str) -> Sequence[WebhookEndpoint]:
