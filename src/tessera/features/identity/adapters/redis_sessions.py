@@ -11,7 +11,9 @@ ranks past the most kept), so it never outgrows `DeviceMemory.most`, and the key
 `DeviceMemory.seconds` after the latest sign-in; `knows_device` is one `ZSCORE`. Sessions that
 end leave it alone. Before it, deployments kept `session:devices:<user_id>` hashes (the
 devices of live sessions only); nothing reads them any more and each expires within a session
-idle time.
+idle time. A counting `touch` also counts the request in `ratelimit:<group>:{<user_id>}`
+(the group of the session's role; a fixed window, as `RedisCache.increment` keeps one), in
+the same script.
 
 Every operation is one Lua script (or one command), so it is atomic across processes. A
 Redis Cluster runs a script only on keys of one hash slot: every key of a user carries the
