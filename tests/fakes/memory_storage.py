@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tessera.shared.application.storage import (
@@ -31,6 +30,7 @@ class MemoryStorage:
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        download_name: str | None = None,
     ) -> StoredObject:
         self.puts += 1
         if isinstance(body, bytes):
@@ -48,6 +48,7 @@ class MemoryStorage:
             metadata={k.lower(): v for k, v in (metadata or {}).items()},
             etag=hashlib.sha256(data).hexdigest(),
             last_modified=datetime.now(UTC),
+            download_name=download_name,
         )
         self.objects[key] = (data, stored)
         return stored
@@ -64,14 +65,6 @@ class MemoryStorage:
             raise ObjectNotFound()
         return self.objects[key][1]
 
-    async def copy(self, source: str, destination: str) -> StoredObject:
-        if source not in self.objects:
-            raise ObjectNotFound()
-        data, stored = self.objects[source]
-        copied = replace(stored, key=destination, last_modified=datetime.now(UTC))
-        self.objects[destination] = (data, copied)
-        return copied
-
     async def delete(self, key: str) -> None:
         if self.fail_deletes:
             raise ConnectionError("storage down")
@@ -83,9 +76,7 @@ class MemoryStorage:
             if key.startswith(prefix):
                 yield self.objects[key][1]
 
-    async def download_url(
-        self, key: str, *, expires_in: timedelta, filename: str | None = None
-    ) -> str:
+    async def download_url(self, key: str, *, expires_in: timedelta) -> str:
         return f"https://store.test/{key}?expires={int(expires_in.total_seconds())}"
 
     async def presign_upload(

@@ -1,9 +1,12 @@
 """`ReconcileFiles` with fakes: orphan objects under `uploads/` past the grace period go,
 expired pending uploads go with their objects, a row's object and other prefixes are never
-touched, and a ready file whose object is missing is reported and kept."""
+touched, a ready file whose object is missing is reported and kept, and one whose object
+lacks its download name gets it (the same bytes written again)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -25,6 +28,7 @@ from tessera.features.files.domain.file import (
 )
 from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
+from tests.fakes.memory_storage import MemoryStorage
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -124,16 +128,28 @@ class World:
     async def head(self, key: str) -> StoredObject:
         if key not in self.objects:
             raise ObjectNotFound(details={"key": key})
-        return StoredObject(key=key, size_bytes=1, last_modified=self.objects[key])
+        held = [file.original_name for file in self.rows.values() if file.storage_key == key]
+        return StoredObject(
+            key=key,
+            size_bytes=1,
+            last_modified=self.objects[key],
+            download_name=held[0] if held else None,  # written with its row's name
+        )
 
     async def delete(self, key: str) -> None:
         self.deleted.append(key)
         self.objects.pop(key, None)
 
-    def chore(self, *, batch_size: int = 500, scope: TenantScope | None = None) -> ReconcileFiles:
+    def chore(
+        self,
+        *,
+        batch_size: int = 500,
+        scope: TenantScope | None = None,
+        storage: FileStorage | None = None,
+    ) -> ReconcileFiles:
         return ReconcileFiles(
             cast(FileRepository, self),
-            cast(FileStorage, self),
+            storage or cast(FileStorage, self),
             self,
             self,
             scope or TenantScope(),
@@ -296,3 +312,89 @@ async def test_the_chore_takes_the_audited_cross_tenant_path(
     assert scope.state.all_tenants
     reasons = [r.__dict__.get("reason") for r in caplog.records if r.name == "tessera.audit"]
     assert reasons == ["housekeeping: reconcile files"]
+
+
+# Objects without their download name (written by an earlier version, or restored)
+
+PDF_BYTES = b"%PDF-1.7 the report"
+
+
+async def ready_in(
+    world: World, storage: MemoryStorage, data: bytes = PDF_BYTES, *, named: bool = False
+) -> StoredFile:
+    """A ready row whose SHA-256 is that of `data`, and its object in `storage`."""
+    file = world.row(FileStatus.READY, with_object=False)
+    file = dataclasses.replace(file, sha256=hashlib.sha256(data).hexdigest())
+    world.rows[file.id] = file
+    await storage.put(
+        file.storage_key,
+        data,
+        content_type="application/pdf",
+        metadata={"user_id": str(file.user_id)},
+        download_name=file.original_name if named else None,
+    )
+    return file
+
+
+async def test_an_object_without_its_download_name_is_written_again_with_it() -> None:
+    world, storage = World(), MemoryStorage()
+    old = await ready_in(world, storage)
+    named = await ready_in(world, storage, b"%PDF-1.7 another", named=True)
+    named_before = await storage.head(named.storage_key)
+
+    assert await world.chore(storage=storage).execute() == 1
+
+    stamped = await storage.head(old.storage_key)
+    assert stamped.download_name == old.original_name
+    assert stamped.content_type == "application/pdf"
+    assert dict(stamped.metadata) == {"user_id": str(old.user_id)}
+    assert storage.data(old.storage_key) == PDF_BYTES
+    assert await storage.head(named.storage_key) == named_before  # not written again
+    assert await world.chore(storage=storage).execute() == 0  # once is enough
+
+
+async def test_an_object_that_is_not_its_rows_bytes_is_left_as_it_is_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world, storage = World(), MemoryStorage()
+    file = await ready_in(world, storage)
+    world.rows[file.id] = dataclasses.replace(file, sha256=hashlib.sha256(b"other").hexdigest())
+    before = await storage.head(file.storage_key)
+
+    with caplog.at_level(logging.INFO, logger="tessera.files"):
+        assert await world.chore(storage=storage).execute() == 0
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["file object differs from its row"]
+    assert errors[0].__dict__["file_id"] == str(file.id)
+    assert await storage.head(file.storage_key) == before
+    assert storage.data(file.storage_key) == PDF_BYTES
+
+
+class DeletedWhileRead(MemoryStorage):
+    """The file is deleted (row, then object, as `DeleteFile` does) while its object is
+    being read."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    async def open(self, key: str, *, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        async for chunk in super().open(key, chunk_bytes=chunk_bytes):
+            yield chunk
+            held = [id_ for id_, file in self.world.rows.items() if file.storage_key == key]
+            for file_id in held:
+                del self.world.rows[file_id]
+                await self.delete(key)
+
+
+async def test_a_file_deleted_while_its_object_is_written_again_loses_its_object() -> None:
+    world = World()
+    storage = DeletedWhileRead(world)
+    file = await ready_in(world, storage)
+
+    assert await world.chore(storage=storage).execute() == 0
+
+    assert world.rows == {}
+    with pytest.raises(ObjectNotFound):
+        await storage.head(file.storage_key)
