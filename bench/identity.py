@@ -112,9 +112,9 @@ NOTES = (
     f"req/s and latency then say more about the machine than about Tessera; server CPU "
     f"ms/req still holds.",
     f"`/users/me` cycles through {USERS} users' access tokens (one session each). Per request "
-    f"Tessera verifies the JWT once (the signature once per token), sends three Redis "
-    f"commands in two round trips (the session touch that slides its idle expiry together "
-    f"with the rate-limit counter of the token's user, then the cached profile), each batched "
+    f"Tessera verifies the JWT once (the signature once per token), sends two Redis "
+    f"commands in two round trips (the session touch that slides its idle expiry and counts "
+    f"the request in the rate limit of the session's role, then the cached profile), each batched "
     f"with those of the other requests in flight, and makes no database query once the "
     f"5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "

@@ -29,7 +29,7 @@ from tessera.shared.adapters.redis_batching import batcher_for
 from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import RedisClient, connect_redis
 from tessera.shared.adapters.redis_pubsub import RedisPubSub
-from tessera.shared.application.rate_limits import RateLimiter, RateLimitGroup
+from tessera.shared.application.rate_limits import RateLimiter, RateLimitGroup, RoleLimits
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests.redis_topologies import ClusterRedis, started
 
@@ -37,6 +37,7 @@ pytestmark = pytest.mark.slow
 
 PREFIX = "outage:"
 API = RateLimitGroup("api", limit=10)
+LIMITS = RoleLimits(api=API, admin=RateLimitGroup("admin", limit=20))
 CALLERS = 6
 """Keys `k0`..`k5` and their rate-limit keys: some on the lost node, some elsewhere."""
 
@@ -91,7 +92,9 @@ class Users:
             await outcome(self.queue.enqueue(job, queue="email_queue")),
             await outcome(self.queue.depths()),
             await outcome(
-                self.sessions.touch(uuid.uuid4(), uuid.uuid4(), now=now, idle_seconds=60)
+                self.sessions.touch(
+                    uuid.uuid4(), uuid.uuid4(), now=now, idle_seconds=60, count_in=LIMITS
+                )
             ),
             await outcome(self.pubsub.publish("news", b"hello")),
         ]

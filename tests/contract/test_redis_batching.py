@@ -211,7 +211,7 @@ async def test_a_script_unknown_to_redis_is_loaded_and_run_for_every_caller(
     script = batcher.script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
     await client.script_flush()
     results = await asyncio.gather(
-        *(script(keys=[f"{redis_prefix}n"], args=[step]) for step in (1, 10, 100))
+        *(batcher.run(script, keys=[f"{redis_prefix}n"], args=[step]) for step in (1, 10, 100))
     )
     assert max(results) == 111
     assert len(set(results)) == 3
@@ -316,7 +316,9 @@ async def test_every_topology_loads_an_unknown_script_for_every_caller(
     script = batcher.script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
     await client.script_flush()
     keys = [f"{prefix}n{n}" for n in range(12)]
-    results = await asyncio.gather(*(script(keys=[key], args=[n]) for n, key in enumerate(keys)))
+    results = await asyncio.gather(
+        *(batcher.run(script, keys=[key], args=[n]) for n, key in enumerate(keys))
+    )
     assert results == list(range(12))
     assert [int(await client.get(key)) for key in keys] == list(range(12))
 

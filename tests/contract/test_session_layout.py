@@ -137,7 +137,7 @@ async def world(redis_prefix: str) -> AsyncIterator[World]:
 async def authenticates(world: World, session: OldSession) -> bool:
     now = datetime.now(UTC)
     found = await world.store.touch(session.user_id, session.session_id, now=now, idle_seconds=IDLE)
-    return found is not None and found.user_id == session.user_id
+    return found is not None and found.caller.user_id == session.user_id
 
 
 async def test_moved_sessions_authenticate_rotate_and_can_be_revoked(world: World) -> None:

@@ -26,7 +26,7 @@ from redis.crc import key_slot
 
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
-from tessera.features.identity.application.ports import SessionStore
+from tessera.features.identity.application.ports import LiveSessions, SessionStore, Touched
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
     RotationOutcome,
@@ -35,6 +35,7 @@ from tessera.features.identity.domain.sessions import (
 )
 from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.application.rate_limits import RateLimitGroup, RoleLimits
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests import services
@@ -45,6 +46,7 @@ IDLE = 60
 GRACE = 10
 MOST = 100
 MEMORY = DeviceMemory(seconds=3600, most=10)
+LIMITS = RoleLimits(api=RateLimitGroup("api", limit=5), admin=RateLimitGroup("admin", limit=8))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
 
@@ -93,9 +95,13 @@ class WallClock:
         await asyncio.sleep(by)
 
 
+class Sessions(SessionStore, LiveSessions, Protocol):
+    """Both ports, as each adapter implements them."""
+
+
 @dataclass
 class Backend:
-    store: SessionStore
+    store: Sessions
     clock: Clock
 
 
@@ -130,7 +136,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 
 
 @pytest.fixture
-def store(backend: Backend) -> SessionStore:
+def store(backend: Backend) -> Sessions:
     return backend.store
 
 
@@ -164,7 +170,7 @@ def new_session(
 
 
 async def start(
-    store: SessionStore,
+    store: Sessions,
     session: SessionRecord,
     *,
     token: str = "t0",
@@ -182,7 +188,7 @@ async def start(
     return session
 
 
-async def cap(store: SessionStore, session: SessionRecord, most: int) -> list[uuid.UUID]:
+async def cap(store: Sessions, session: SessionRecord, most: int) -> list[uuid.UUID]:
     """Start `session` with at most `most` sessions; the ids of those that ended."""
     return list(
         await store.create(
@@ -195,13 +201,13 @@ async def cap(store: SessionStore, session: SessionRecord, most: int) -> list[uu
     )
 
 
-async def alive(store: SessionStore, session: SessionRecord, now: datetime) -> bool:
+async def alive(store: Sessions, session: SessionRecord, now: datetime) -> bool:
     found = await store.touch(session.user_id, session.session_id, now=now, idle_seconds=IDLE)
     return found is not None
 
 
 async def rotate(
-    store: SessionStore, session: SessionRecord, presented: str, new: str, now: datetime
+    store: Sessions, session: SessionRecord, presented: str, new: str, now: datetime
 ) -> tuple[RotationOutcome, SessionRecord | None]:
     rotation = await store.rotate(
         session.user_id,
@@ -215,23 +221,21 @@ async def rotate(
     return rotation.outcome, rotation.session
 
 
-async def test_a_created_session_reads_back_with_its_fields(
-    store: SessionStore, clock: Clock
-) -> None:
+async def test_a_created_session_reads_back_with_its_fields(store: Sessions, clock: Clock) -> None:
     session = await start(store, new_session(clock, role=Role.TENANT_ADMIN))
     anonymous = await start(store, replace(new_session(clock), ip_address=None, user_agent=None))
     now = clock.now() + seconds(1)
     for started in (session, anonymous):
         found = await store.touch(started.user_id, started.session_id, now=now, idle_seconds=IDLE)
-        assert found == Principal(
-            started.user_id, started.tenant_id, started.role, started.session_id
-        )
+        assert found == Touched(
+            Principal(started.user_id, started.tenant_id, started.role, started.session_id)
+        ), "who the session speaks for, and no count when none was asked for"
         listed = await store.list(started.user_id, now=now)
         assert listed == [replace(started, last_seen_at=now)], "the touch was recorded"
 
 
 async def test_touch_answers_for_the_session_asked_about_only(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     first, second = [await start(store, new_session(clock, user_id=user)) for _ in range(2)]
@@ -239,11 +243,11 @@ async def test_touch_answers_for_the_session_asked_about_only(
     for session in (first, second):
         found = await store.touch(user, session.session_id, now=now, idle_seconds=IDLE)
         assert found is not None
-        assert found.session_id == session.session_id
+        assert found.caller.session_id == session.session_id
     assert await store.touch(uuid.uuid4(), first.session_id, now=now, idle_seconds=IDLE) is None
 
 
-async def test_times_are_kept_to_the_millisecond(store: SessionStore, clock: Clock) -> None:
+async def test_times_are_kept_to_the_millisecond(store: Sessions, clock: Clock) -> None:
     session = new_session(clock)
     await start(
         store, replace(session, created_at=session.created_at + timedelta(microseconds=999))
@@ -262,9 +266,7 @@ async def test_times_are_kept_to_the_millisecond(store: SessionStore, clock: Clo
     assert found.created_at.tzinfo is not None
 
 
-async def test_a_session_created_past_its_expiry_is_not_kept(
-    store: SessionStore, clock: Clock
-) -> None:
+async def test_a_session_created_past_its_expiry_is_not_kept(store: Sessions, clock: Clock) -> None:
     user = uuid.uuid4()
     ended = await start(
         store, new_session(clock, user_id=user, age=seconds(10), lifetime=seconds(5))
@@ -273,18 +275,18 @@ async def test_a_session_created_past_its_expiry_is_not_kept(
     assert await store.revoke(user, ended.session_id) is False
 
 
-async def test_an_unknown_session_reads_as_none(store: SessionStore, clock: Clock) -> None:
+async def test_an_unknown_session_reads_as_none(store: Sessions, clock: Clock) -> None:
     assert await store.touch(uuid.uuid4(), uuid.uuid4(), now=clock.now(), idle_seconds=IDLE) is None
 
 
-async def test_an_idle_session_ends_after_the_idle_time(store: SessionStore, clock: Clock) -> None:
+async def test_an_idle_session_ends_after_the_idle_time(store: Sessions, clock: Clock) -> None:
     session = await start(store, new_session(clock), idle=1)
     await clock.advance(1.2)
     assert not await alive(store, session, clock.now())
     assert await store.list(session.user_id, now=clock.now()) == []
 
 
-async def test_use_pushes_the_idle_expiry_back(store: SessionStore, clock: Clock) -> None:
+async def test_use_pushes_the_idle_expiry_back(store: Sessions, clock: Clock) -> None:
     session = await start(store, new_session(clock), idle=1)
     for _ in range(2):
         await clock.advance(0.7)
@@ -297,7 +299,7 @@ async def test_use_pushes_the_idle_expiry_back(store: SessionStore, clock: Clock
 
 
 async def test_use_never_extends_a_session_past_its_absolute_expiry(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, new_session(clock, lifetime=seconds(2)))
     await clock.advance(1)
@@ -307,7 +309,7 @@ async def test_use_never_extends_a_session_past_its_absolute_expiry(
 
 
 async def test_a_session_read_after_its_absolute_expiry_is_gone(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, new_session(clock, lifetime=seconds(30)))
     assert not await alive(store, session, clock.now() + seconds(31))
@@ -320,7 +322,7 @@ async def test_a_session_read_after_its_absolute_expiry_is_gone(
 
 
 async def test_rotating_the_current_token_starts_the_next_generation(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, new_session(clock))
     first = clock.now() + seconds(1)
@@ -335,7 +337,7 @@ async def test_rotating_the_current_token_starts_the_next_generation(
 
 
 async def test_the_parent_token_within_the_grace_window_changes_nothing(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, new_session(clock))
     now = clock.now()
@@ -349,7 +351,7 @@ async def test_the_parent_token_within_the_grace_window_changes_nothing(
 
 
 async def test_the_parent_token_after_the_grace_window_revokes_the_session(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, new_session(clock))
     now = clock.now()
@@ -364,7 +366,7 @@ async def test_the_parent_token_after_the_grace_window_revokes_the_session(
 
 @pytest.mark.parametrize("presented", ["t0", "never-issued"])
 async def test_an_older_or_unknown_token_revokes_the_session(
-    store: SessionStore, clock: Clock, presented: str
+    store: Sessions, clock: Clock, presented: str
 ) -> None:
     session = await start(store, new_session(clock))
     now = clock.now()
@@ -375,13 +377,13 @@ async def test_an_older_or_unknown_token_revokes_the_session(
     assert await store.list(session.user_id, now=now) == []
 
 
-async def test_rotating_a_missing_session_is_missing(store: SessionStore, clock: Clock) -> None:
+async def test_rotating_a_missing_session_is_missing(store: Sessions, clock: Clock) -> None:
     ghost = new_session(clock)
     assert await rotate(store, ghost, "t0", "t1", clock.now()) == (RotationOutcome.MISSING, None)
 
 
 async def test_concurrent_rotations_with_one_token_rotate_once(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, new_session(clock))
     now = clock.now()
@@ -396,7 +398,7 @@ async def test_concurrent_rotations_with_one_token_rotate_once(
 
 
 async def test_list_gives_the_users_live_sessions_newest_first(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     oldest = await start(store, new_session(clock, user_id=user, age=seconds(3)))
@@ -414,7 +416,7 @@ async def test_list_gives_the_users_live_sessions_newest_first(
     assert await store.list(uuid.uuid4(), now=clock.now()) == []
 
 
-async def test_revoke_ends_one_session(store: SessionStore, clock: Clock) -> None:
+async def test_revoke_ends_one_session(store: Sessions, clock: Clock) -> None:
     user = uuid.uuid4()
     gone = await start(store, new_session(clock, user_id=user))
     kept = await start(store, new_session(clock, user_id=user))
@@ -426,7 +428,7 @@ async def test_revoke_ends_one_session(store: SessionStore, clock: Clock) -> Non
 
 
 async def test_revoke_all_ends_every_session_but_the_kept_one(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     sessions = [await start(store, new_session(clock, user_id=user)) for _ in range(3)]
@@ -441,7 +443,7 @@ async def test_revoke_all_ends_every_session_but_the_kept_one(
 
 
 async def test_a_role_change_applies_to_the_users_live_sessions(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     sessions = [await start(store, new_session(clock, user_id=user)) for _ in range(2)]
@@ -452,15 +454,95 @@ async def test_a_role_change_applies_to_the_users_live_sessions(
     for session in sessions:
         found = await store.touch(user, session.session_id, now=now, idle_seconds=IDLE)
         assert found is not None
-        assert found.role is Role.ADMIN
+        assert found.caller.role is Role.ADMIN
     assert {s.role for s in await store.list(user, now=now)} == {Role.ADMIN}
     found = await store.touch(stranger.user_id, stranger.session_id, now=now, idle_seconds=IDLE)
     assert found is not None
-    assert found.role is Role.USER
+    assert found.caller.role is Role.USER
+
+
+async def counted(
+    store: Sessions, session: SessionRecord, now: datetime, limits: RoleLimits = LIMITS
+) -> float | None:
+    """The count of a counting touch of `session` (None when it had ended)."""
+    found = await store.touch(
+        session.user_id, session.session_id, now=now, idle_seconds=IDLE, count_in=limits
+    )
+    if found is None:
+        return None
+    assert found.requests is not None
+    return found.requests.value
+
+
+async def test_a_counting_touch_counts_the_user_across_their_sessions(
+    store: Sessions, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    laptop, phone = [await start(store, new_session(clock, user_id=user)) for _ in range(2)]
+    stranger = await start(store, new_session(clock))
+    now = clock.now()
+    assert [await counted(store, s, now) for s in (laptop, phone, laptop)] == [1, 2, 3]
+    assert await counted(store, stranger, now) == 1, "another user, a count of their own"
+    plain = await store.touch(user, phone.session_id, now=now, idle_seconds=IDLE)
+    assert plain == Touched(Principal(user, phone.tenant_id, Role.USER, phone.session_id))
+    found = await store.touch(user, laptop.session_id, now=now, idle_seconds=IDLE, count_in=LIMITS)
+    assert found is not None
+    assert found.requests is not None
+    assert found.requests.value == 4, "a touch asked not to count did not"
+    assert 0 < found.requests.resets_in <= 60
+
+
+async def test_a_counting_touch_counts_in_the_group_of_the_sessions_current_role(
+    store: Sessions, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    session = await start(store, new_session(clock, user_id=user, role=Role.TENANT_ADMIN))
+    now = clock.now()
+    assert [await counted(store, session, now) for _ in range(2)] == [1, 2], "the api group"
+    await store.set_role(user, Role.ADMIN)  # since the token was issued
+    assert await counted(store, session, now) == 1, "the admin group's own count"
+    await store.set_role(user, Role.USER)
+    assert await counted(store, session, now) == 3, "back in the api group"
+
+
+async def test_an_ended_session_counts_nowhere(store: Sessions, clock: Clock) -> None:
+    user = uuid.uuid4()
+    live, ended = [await start(store, new_session(clock, user_id=user)) for _ in range(2)]
+    await store.revoke(user, ended.session_id)
+    now = clock.now()
+    assert await counted(store, ended, now) is None
+    assert await counted(store, replace(live, session_id=uuid.uuid4()), now) is None
+    assert await counted(store, live, now) == 1, "the dead tokens spent none of the budget"
+
+
+async def test_the_count_starts_again_once_its_window_has_passed(
+    store: Sessions, clock: Clock
+) -> None:
+    second = RateLimitGroup("api", limit=5, window_seconds=1)
+    limits = RoleLimits(api=second, admin=LIMITS.admin)
+    session = await start(store, new_session(clock))
+    assert [await counted(store, session, clock.now(), limits) for _ in range(3)] == [1, 2, 3]
+    await clock.advance(1.1)
+    found = await store.touch(
+        session.user_id, session.session_id, now=clock.now(), idle_seconds=IDLE, count_in=limits
+    )
+    assert found is not None
+    assert found.requests is not None
+    assert found.requests.value == 1
+    assert 0.5 < found.requests.resets_in <= 1
+
+
+async def test_concurrent_counting_touches_count_every_one_exactly_once(
+    store: Sessions, clock: Clock
+) -> None:
+    session = await start(store, new_session(clock))
+    now = clock.now()
+    counts = await asyncio.gather(*(counted(store, session, now) for _ in range(200)))
+    assert sorted(c for c in counts if c is not None) == list(range(1, 201))
 
 
 async def test_a_session_past_the_cap_ends_the_users_oldest_ones(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     oldest, older, old = [
@@ -482,7 +564,7 @@ async def test_a_session_past_the_cap_ends_the_users_oldest_ones(
 
 
 async def test_the_cap_counts_live_sessions_and_never_ends_the_new_one(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     first, second, third = [
@@ -504,7 +586,7 @@ async def test_the_cap_counts_live_sessions_and_never_ends_the_new_one(
 
 
 async def knows(
-    store: SessionStore, session: SessionRecord, since: datetime, *, agent: str | None = None
+    store: Sessions, session: SessionRecord, since: datetime, *, agent: str | None = None
 ) -> bool:
     return await store.knows_device(
         session.user_id,
@@ -523,7 +605,7 @@ def signing_in(
 
 
 async def test_a_sign_in_makes_its_device_known_as_seen_at_that_time(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     session = new_session(clock, user_id=user, age=seconds(5))
@@ -545,7 +627,7 @@ async def test_a_sign_in_makes_its_device_known_as_seen_at_that_time(
 
 
 async def test_an_unknown_address_or_agent_is_the_same_as_an_empty_one(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     session = await start(store, replace(new_session(clock), ip_address=None, user_agent=None))
     assert await store.knows_device(
@@ -554,7 +636,7 @@ async def test_an_unknown_address_or_agent_is_the_same_as_an_empty_one(
 
 
 async def test_a_later_sign_in_moves_the_device_on_and_an_earlier_one_not_back(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     first = await start(store, new_session(clock, user_id=user, age=seconds(20)))
@@ -564,9 +646,7 @@ async def test_a_later_sign_in_moves_the_device_on_and_an_earlier_one_not_back(
     assert await knows(store, first, later.last_seen_at), "never moved back"
 
 
-async def test_a_device_stays_known_after_its_sessions_end(
-    store: SessionStore, clock: Clock
-) -> None:
+async def test_a_device_stays_known_after_its_sessions_end(store: Sessions, clock: Clock) -> None:
     """A logout, the session's expiry and the cap end sessions but forget no device, so
     signing in again from it is no new sign-in."""
     user = uuid.uuid4()
@@ -584,7 +664,7 @@ async def test_a_device_stays_known_after_its_sessions_end(
 
 
 async def test_a_sign_in_forgets_the_devices_not_seen_within_the_memory(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     short = DeviceMemory(seconds=10, most=10)
@@ -599,7 +679,7 @@ async def test_a_sign_in_forgets_the_devices_not_seen_within_the_memory(
 
 
 async def test_a_user_keeps_the_most_recently_seen_devices_only(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     three = DeviceMemory(seconds=3600, most=3)
@@ -620,7 +700,7 @@ async def test_a_user_keeps_the_most_recently_seen_devices_only(
 
 
 async def test_of_devices_seen_at_the_same_time_the_lowest_fingerprint_goes_first(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     """Both stores break ties as a Redis sorted set ranks them, so they agree exactly."""
     one = DeviceMemory(seconds=3600, most=1)
@@ -634,7 +714,7 @@ async def test_of_devices_seen_at_the_same_time_the_lowest_fingerprint_goes_firs
 
 
 async def test_a_reused_refresh_token_forgets_the_users_devices(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     laptop = await start(store, signing_in(clock, user, "Laptop/2"))
@@ -653,7 +733,7 @@ async def test_a_reused_refresh_token_forgets_the_users_devices(
 
 
 async def test_revoke_all_forgets_the_devices_but_the_kept_sessions(
-    store: SessionStore, clock: Clock
+    store: Sessions, clock: Clock
 ) -> None:
     user = uuid.uuid4()
     # Not ASCII: Redis makes the kept device's fingerprint itself, from the stored agent.
@@ -708,13 +788,17 @@ async def test_redis_keeps_the_spec_key_layout_and_only_token_hashes(redis_prefi
     try:
         await start(store, session, token=secret)
         await rotate(store, session, secret, successor, clock.now())
+        assert await counted(store, session, clock.now()) == 1
         tag = f"{{{session.user_id}}}"  # the user's hash tag: one Redis Cluster slot
         key = f"{redis_prefix}session:user:{tag}:{session.session_id}"
         index = f"{redis_prefix}session:index:{tag}"
         known = f"{redis_prefix}session:known-devices:{tag}"
+        requests = f"{redis_prefix}ratelimit:api:{tag}"
         assert sorted(await client.keys(f"{redis_prefix}*")) == sorted(
-            [key.encode(), index.encode(), known.encode()]
+            [key.encode(), index.encode(), known.encode(), requests.encode()]
         )
+        assert await client.get(requests) == b"1"
+        assert 59_000 < await client.pttl(requests) <= 60_000
         assert 0 < await client.pttl(key) <= IDLE * 1000
         assert await client.pttl(index) >= await client.pttl(key)
         assert MEMORY.seconds * 1000 - 60_000 < await client.pttl(known) <= MEMORY.seconds * 1000
@@ -781,8 +865,9 @@ async def test_the_slot_watch_sees_a_key_a_script_names_beyond_its_slot(
             if client.get_node_from_key(key) == node and key_slot(key.encode()) != slot
         )
         async with SlotWatch([node.port for node in cluster_redis.nodes]) as watch:
-            script = batcher_for(client).script("return redis.call('SET', ARGV[1], 1)")
-            assert await script(keys=[declared], args=[other]) == b"OK"
+            batcher = batcher_for(client)
+            script = batcher.script("return redis.call('SET', ARGV[1], 1)")
+            assert await batcher.run(script, keys=[declared], args=[other]) == b"OK"
             calls = await watch.script_calls()
         ran = calls[-1]  # after an EVALSHA this node answered NOSCRIPT to
         assert ran.touched == [declared.encode(), other.encode()]
@@ -806,6 +891,7 @@ async def test_redis_that_does_not_answer_is_dependency_unavailable() -> None:
         ),
         store.knows_device(user, ip_address="203.0.113.7", user_agent=None, since=now),
         store.touch(user, sid, now=now, idle_seconds=IDLE),
+        store.touch(user, sid, now=now, idle_seconds=IDLE, count_in=LIMITS),
         store.rotate(
             user, sid, presented_hash="a", new_hash="b", now=now, grace_seconds=1, idle_seconds=1
         ),

@@ -19,13 +19,13 @@ from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.domain.errors import DomainError
+from tessera.shared.http.caller import CallerMiddleware
 from tessera.shared.http.errors import (
     DOMAIN_ERROR_CODES,
     DomainErrorHandler,
     http_exception_handler,
     unhandled_exception_handler,
 )
-from tessera.shared.http.rate_limit import rate_limit_middleware
 
 
 @get("/api/v1/probe")
@@ -49,9 +49,12 @@ def create() -> Litestar:
     async def close() -> None:
         await client.aclose()
 
+    async def the_limiter() -> RateLimiter:
+        return limiter
+
     return Litestar(
         route_handlers=[probe, health],
-        middleware=[rate_limit_middleware(limiter, settings)],
+        middleware=[CallerMiddleware(None, the_limiter, settings)],  # everyone anonymous
         exception_handlers={
             DomainError: DomainErrorHandler(DOMAIN_ERROR_CODES),
             HTTPException: http_exception_handler,

@@ -8,13 +8,14 @@ connected from there.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import structlog
-from litestar import Litestar, get, post
+from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -22,9 +23,12 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from tessera.main.settings import Settings
 from tessera.shared.adapters.clock import SystemClock
 from tessera.shared.adapters.memory_cache import InMemoryCache
+from tessera.shared.application.callers import Admission
 from tessera.shared.application.ports import Counter
-from tessera.shared.application.rate_limits import RateLimiter
-from tessera.shared.domain.errors import DependencyUnavailable, DomainError
+from tessera.shared.application.rate_limits import RateLimiter, RoleLimits
+from tessera.shared.domain.caller import Principal, Role
+from tessera.shared.domain.errors import DependencyUnavailable, DomainError, Unauthenticated
+from tessera.shared.http.caller import CallerMiddleware, require_caller
 from tessera.shared.http.edge import EdgeMiddleware, security_headers
 from tessera.shared.http.errors import (
     DOMAIN_ERROR_CODES,
@@ -32,27 +36,36 @@ from tessera.shared.http.errors import (
     http_exception_handler,
     unhandled_exception_handler,
 )
-from tessera.shared.http.rate_limit import (
-    Callers,
-    Identity,
-    KnownCallers,
-    LimiterSource,
-    rate_limit_middleware,
-)
 from tests.e2e.harness import settings_for
 
-TOKENS = {"token-ann": ("user-ann", "user"), "token-bob": ("user-bob", "tenant_admin")}
-TOKENS["token-root"] = ("user-root", "admin")
+TENANT = uuid.uuid4()
 SERVED: list[str] = []
 
 
-def identify(scope: Scope) -> Identity | None:
-    """Stands in for the authentication layer: the caller of a listed bearer token."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode().partition(" ")
-            return TOKENS.get(token) if scheme == "Bearer" else None
-    return None
+class Sessions:
+    """Stands in for identity's `Authenticate`: each listed bearer token names a live
+    session, whose user and current role are in `live`; anything else is refused. A
+    counting admission counts the user in the group of that role, as the session check
+    does (here in the limiter's memory)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.live = {
+            "token-ann": ("user-ann", Role.USER),
+            "token-bob": ("user-bob", Role.TENANT_ADMIN),
+        }
+        self.live["token-root"] = ("user-root", Role.ADMIN)
+        self.admitted: list[str] = []
+        self._limiter = limiter
+
+    async def admit(self, access_token: str, *, count_in: RoleLimits | None) -> Admission:
+        self.admitted.append(access_token)
+        if access_token not in self.live:
+            raise Unauthenticated("The token is invalid or has expired.")
+        user, role = self.live[access_token]
+        caller = Principal(uuid.uuid5(uuid.NAMESPACE_URL, user), TENANT, role, uuid.uuid4())
+        if count_in is None:
+            return Admission(caller)
+        return Admission(caller, await self._limiter.hit(count_in.group_for(role), user))
 
 
 @post("/api/v1/auth/login")
@@ -65,6 +78,12 @@ async def login() -> dict[str, str]:
 async def probe() -> dict[str, str]:
     SERVED.append("probe")
     return {"ok": "yes"}
+
+
+@get("/api/v1/whoami")
+async def whoami(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """A route that needs a caller."""
+    return {"user_id": str(require_caller(request.scope).user_id)}
 
 
 @get("/health")
@@ -85,13 +104,18 @@ class PeerFromHeader:
         await self._app(scope, receive, send)
 
 
-TOKEN_CALLERS = KnownCallers(identify)
+def build_app(
+    settings: Settings, limiter: RateLimiter, sessions: Sessions | None = None
+) -> Litestar:
+    async def the_limiter() -> RateLimiter:
+        return limiter
 
+    async def the_sessions() -> Sessions:
+        return sessions or Sessions(limiter)
 
-def build_app(settings: Settings, limiter: LimiterSource, who: Callers = TOKEN_CALLERS) -> Litestar:
     app = Litestar(
-        route_handlers=[login, probe, health],
-        middleware=[rate_limit_middleware(limiter, settings, who)],
+        route_handlers=[login, probe, whoami, health],
+        middleware=[CallerMiddleware(the_sessions, the_limiter, settings)],
         exception_handlers={
             DomainError: DomainErrorHandler(DOMAIN_ERROR_CODES),
             HTTPException: http_exception_handler,
@@ -289,8 +313,11 @@ async def test_nothing_is_limited_when_rate_limits_are_disabled() -> None:
         headers = from_peer("203.0.113.9")
         codes = await statuses(15, lambda: client.post("/api/v1/auth/login", headers=headers))
         response = await client.post("/api/v1/auth/login", headers=headers)
+        ann = await client.get("/api/v1/whoami", headers=bearer("token-ann"))
     assert codes == [201] * 15
     assert "x-ratelimit-limit" not in response.headers
+    assert ann.status_code == 200, "callers are still authenticated"
+    assert "x-ratelimit-limit" not in ann.headers
 
 
 class DownCache(InMemoryCache):
@@ -311,48 +338,81 @@ async def test_requests_go_through_when_the_cache_is_down_with_one_warning() -> 
     assert [w["event"] for w in warnings] == ["rate limits not enforced: the cache is unavailable"]
 
 
-async def test_the_limiter_can_come_from_an_async_factory() -> None:
-    made: list[RateLimiter] = []
-
-    async def get_limiter() -> RateLimiter:
-        made.append(memory_limiter())
-        return made[-1]
-
-    async with AsyncTestClient(build_app(limits(), get_limiter)) as client:
-        headers = from_peer("203.0.113.9")
-        codes = await statuses(11, lambda: client.post("/api/v1/auth/login", headers=headers))
-    assert codes == [201] * 10 + [429]
-    assert len(made) == 1
-
-
-class Impostors:
-    """Callers whose tokens name `user-ann` but whose checks confirm someone else: the
-    `x-test-confirmed` header's user (role `admin` for `user-root`), or nobody."""
-
-    def claimed(self, scope: Scope) -> Identity | None:
-        return identify(scope)
-
-    async def confirmed(self, scope: Scope) -> Identity | None:
-        for name, value in scope["headers"]:
-            if name == b"x-test-confirmed":
-                user = value.decode()
-                return (user, "admin" if user == "user-root" else "user") if user else None
-        return identify(scope)
-
-
-async def test_a_claim_the_check_does_not_confirm_is_counted_as_the_confirmed_caller() -> None:
-    """The claimed caller is counted first (in the session check's batch); when the check
-    confirms someone else, that hit is taken back and the request counted again."""
+async def test_a_role_changed_since_the_token_counts_in_the_current_roles_group() -> None:
     limiter = memory_limiter()
-    async with AsyncTestClient(build_app(limits(), limiter, Impostors())) as client:
+    sessions = Sessions(limiter)
+    async with AsyncTestClient(build_app(limits(), limiter, sessions)) as client:
         ann = bearer("token-ann")
         first = await client.get("/api/v1/probe", headers=ann)
-        assert first.headers["ratelimit"] == '"api";r=4;t=60', "ann, confirmed: counted"
-        ended = await client.get("/api/v1/probe", headers=ann | {"x-test-confirmed": ""})
-        assert ended.headers["ratelimit"] == '"api";r=4;t=60', "by address, not ann"
-        promoted = await client.get(
-            "/api/v1/probe", headers=ann | {"x-test-confirmed": "user-root"}
-        )
+        assert first.headers["ratelimit"] == '"api";r=4;t=60'
+        sessions.live["token-ann"] = ("user-ann", Role.ADMIN)  # promoted meanwhile
+        promoted = await client.get("/api/v1/probe", headers=ann)
         assert promoted.headers["ratelimit"] == '"admin";r=7;t=60', "as the admin it is now"
+        sessions.live["token-ann"] = ("user-ann", Role.USER)
         again = await client.get("/api/v1/probe", headers=ann)
-        assert again.headers["ratelimit"] == '"api";r=3;t=60', "ann paid twice, not four times"
+        assert again.headers["ratelimit"] == '"api";r=3;t=60', "each request counted once"
+
+
+async def test_a_dead_token_never_spends_its_users_budget() -> None:
+    limiter = memory_limiter()
+    sessions = Sessions(limiter)
+    async with AsyncTestClient(build_app(limits(), limiter, sessions)) as client:
+        ann = bearer("token-ann")
+        assert (await client.get("/api/v1/probe", headers=ann)).status_code == 200
+        del sessions.live["token-ann"]  # the session ended (logout, revocation, ...)
+        for remaining in ("4", "3"):
+            gone = await client.get("/api/v1/whoami", headers=ann)
+            assert gone.status_code == 401
+            assert gone.headers["ratelimit"] == f'"api";r={remaining};t=60', "by address"
+        sessions.live["token-ann"] = ("user-ann", Role.USER)  # signed in again
+        back = await client.get("/api/v1/probe", headers=ann)
+        assert back.headers["ratelimit"] == '"api";r=3;t=60', "ann's second request"
+
+
+async def test_each_request_asks_for_its_caller_once() -> None:
+    limiter = memory_limiter()
+    sessions = Sessions(limiter)
+    async with AsyncTestClient(build_app(limits(), limiter, sessions)) as client:
+        whoami = await client.get("/api/v1/whoami", headers=bearer("token-bob"))
+        await client.get("/health", headers=bearer("token-root"))
+        await client.get("/api/v1/probe", headers=from_peer("203.0.113.9"))
+    assert whoami.json() == {"user_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "user-bob"))}
+    assert sessions.admitted == ["token-bob", "token-root"], "no token, no authentication"
+
+
+class DownSessions(Sessions):
+    async def admit(self, access_token: str, *, count_in: RoleLimits | None) -> Admission:
+        self.admitted.append(access_token)
+        raise DependencyUnavailable("The cache is unavailable.")
+
+
+class CountingCache(InMemoryCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.increments = 0
+
+    async def increment(self, key: str, *, window_seconds: float, amount: int = 1) -> Counter:
+        self.increments += 1
+        return await super().increment(key, window_seconds=window_seconds, amount=amount)
+
+
+async def test_a_session_store_down_is_503_for_the_caller_and_no_rate_limit() -> None:
+    """The cache holds sessions and counters alike: when the session check finds it down,
+    the request is not counted (fail open, one warning) and a route that needs the caller
+    answers 503, without waiting on the cache a second time."""
+    cache = CountingCache()
+    limiter = RateLimiter(cache, SystemClock())
+    async with AsyncTestClient(build_app(limits(), limiter, DownSessions(limiter))) as client:
+        with structlog.testing.capture_logs() as logs:
+            refused = [
+                await client.get("/api/v1/whoami", headers=bearer("token-ann")) for _ in range(7)
+            ]
+        public = await client.get("/api/v1/probe", headers=bearer("token-ann"))
+    assert {r.status_code for r in refused} == {503}
+    assert refused[0].json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "retry-after" in refused[0].headers
+    assert "x-ratelimit-limit" not in refused[0].headers
+    assert public.status_code == 200, "a route that needs no caller still serves"
+    assert cache.increments == 0
+    warnings = [log for log in logs if log["log_level"] == "warning"]
+    assert [w["event"] for w in warnings] == ["rate limits not enforced: the cache is unavailable"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+from dishka import AsyncContainer, Has, Provider, Scope, from_context, make_async_container, provide
 from dishka.entities.validation_settings import STRICT_VALIDATION
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -95,8 +95,9 @@ from tessera.shared.application.pubsub import PubSub
 from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.application.storage import FileStorage
 from tessera.shared.application.tenant_scope import TenantScope
+from tessera.shared.http.caller import caller_of
 from tessera.shared.http.client_ip import ClientIpResolver
-from tessera.shared.http.di import ConnectionProvider
+from tessera.shared.http.di import ConnectionProvider, ConnectionScope
 
 
 class CoreProvider(Provider):
@@ -119,7 +120,17 @@ class CoreProvider(Provider):
     def session_factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return session_factory(engine)
 
+    # Jobs, sockets and commands start with no tenant: the work enters its own.
     tenant_scope = provide(TenantScope, scope=Scope.REQUEST)
+
+    @provide(scope=Scope.REQUEST, when=Has(ConnectionScope))
+    def callers_tenant_scope(self, connection: ConnectionScope) -> TenantScope:
+        """An HTTP request's database work is scoped to its caller's tenant, when it has
+        an authenticated caller (`CallerMiddleware` settled it before routing)."""
+        scope = TenantScope()
+        if (caller := caller_of(connection)) is not None:  # type: ignore[arg-type]
+            scope.enter(caller.tenant_id)
+        return scope
 
     @provide(scope=Scope.REQUEST)
     async def session(

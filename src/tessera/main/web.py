@@ -17,7 +17,6 @@ from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.http.auth_controller import AuthController
-from tessera.features.identity.http.authentication import AuthenticationMiddleware, SessionCallers
 from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
@@ -36,6 +35,7 @@ from tessera.main.draining import SocketsDrain
 from tessera.main.settings import Settings
 from tessera.shared.application.rate_limits import RateLimiter
 from tessera.shared.domain.errors import DomainError
+from tessera.shared.http.caller import CallerMiddleware
 from tessera.shared.http.di import setup_di
 from tessera.shared.http.edge import EdgeMiddleware, security_headers
 from tessera.shared.http.errors import (
@@ -52,7 +52,6 @@ from tessera.shared.http.input_guard import (
 )
 from tessera.shared.http.local_storage import LocalStorageController
 from tessera.shared.http.query_parameters import KnownQueryParameters
-from tessera.shared.http.rate_limit import rate_limit_middleware
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 API_PREFIX = "/api/v1"
@@ -161,8 +160,9 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         before_request=before_request_hook(),
         request_class=guarded_request_class(json_max_depth=settings.json_max_depth),
         middleware=[
-            AuthenticationMiddleware(partial(container.get, Authenticate)),
-            rate_limit_middleware(partial(container.get, RateLimiter), settings, SessionCallers()),
+            CallerMiddleware(
+                partial(container.get, Authenticate), partial(container.get, RateLimiter), settings
+            ),
         ],
         cors_config=_cors(settings),
         request_max_body_size=MAX_JSON_BODY_BYTES,

@@ -501,8 +501,7 @@ async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymo
 ) -> None:
     """One authentication serves the rate limiter and the handler: a live session's requests
     count against its user; once the session has ended its token buys nothing, and the
-    request counts against the address like any anonymous one (the hit its token's user
-    took while the session was being checked is given back)."""
+    request counts against the address like any anonymous one, never against its user."""
     async with embedded_client(tmp_path, rate_limit_api_per_minute="4") as limited:
         await register(limited)
         tokens = await login(limited)
@@ -525,11 +524,11 @@ async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymo
         assert again.headers["x-ratelimit-remaining"] == "1", "the dead token cost the user nothing"
 
 
-async def test_the_session_check_and_the_rate_limit_counter_share_one_round_trip(
+async def test_the_session_check_counts_the_rate_limit_in_one_command(
     tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """GET /users/me with a cached profile costs two Redis round trips: the session check
-    and the user's rate-limit counter go together, then the profile is read."""
+    """GET /users/me with a cached profile costs two Redis round trips of one command each:
+    the session check, which counts the user's request too, then the profile read."""
     async with production_app(tmp_path, redis_prefix) as app:
         await register(app)
         tokens = await login(app)
@@ -547,7 +546,7 @@ async def test_the_session_check_and_the_rate_limit_counter_share_one_round_trip
         me = await app.get("/api/v1/users/me", headers=bearer(tokens))
     assert me.status_code == 200
     assert me.headers["ratelimit"].startswith('"api";r=')
-    assert batches == [2, 1]
+    assert batches == [1, 1]
 
 
 def commands_in(payload: bytes) -> int:

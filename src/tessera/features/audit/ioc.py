@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from dishka import Provider, Scope, provide
-from dishka.entities.marker import HasContext
+from dishka import Has, Provider, Scope, provide
 
 from tessera.features.audit.adapters.sql_audit import SqlAuditLog, SqlAuditTrail
 from tessera.features.audit.application.list_audit_events import ListAuditEvents
@@ -35,7 +34,7 @@ class AuditProvider(Provider):
         """A worker's job or a CLI command: no address, user agent or request id."""
         return RequestOrigin()
 
-    @provide(when=HasContext(ConnectionScope))
+    @provide(when=Has(ConnectionScope))
     def http_origin(self, connection: ConnectionScope, ips: ClientIpResolver) -> RequestOrigin:
         """The client's address as the rate limits see it (`TRUSTED_PROXIES`), its user
         agent made fit to store, and the id the edge gave the request."""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dishka import Provider, Scope, provide, provide_all
+from dishka import Provider, Scope, alias, provide, provide_all
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
@@ -35,6 +35,7 @@ from tessera.features.identity.application.log_out_everywhere import LogOutEvery
 from tessera.features.identity.application.ports import (
     ImageProcessor,
     InvitationRepository,
+    LiveSessions,
     OneTimeTokens,
     PasswordHasher,
     SessionStore,
@@ -57,12 +58,11 @@ from tessera.features.identity.application.revoke_session import RevokeSession
 from tessera.features.identity.application.update_profile import UpdateProfile
 from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
-from tessera.features.identity.http.authentication import require_caller
 from tessera.main.settings import Settings
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Cache, Clock
-from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Principal
+from tessera.shared.http.caller import require_caller
 from tessera.shared.http.di import ConnectionScope
 
 
@@ -150,22 +150,34 @@ class IdentityProvider(Provider):
         )
 
     @provide(scope=Scope.REQUEST)
-    async def principal(self, connection: ConnectionScope, scope: TenantScope) -> Principal:
-        """The caller `AuthenticationMiddleware` found for this request; 401 without a valid
-        bearer token of a live session. The request's database work is scoped to the
-        caller's tenant from here on."""
-        caller = await require_caller(connection)  # type: ignore[arg-type]
-        scope.enter(caller.tenant_id)
-        return caller
+    def principal(self, connection: ConnectionScope) -> Principal:
+        """The caller `CallerMiddleware` settled for this request; 401 without a valid
+        bearer token of a live session, 503 when the session store is down."""
+        return require_caller(connection)  # type: ignore[arg-type]
 
 
 class RedisSessionsProvider(Provider):
-    @provide(scope=Scope.APP)
-    def sessions(self, batcher: CommandBatcher, settings: Settings) -> SessionStore:
+    """The store, under both of its ports: `SessionStore` may be decorated (revocations
+    are announced), `LiveSessions`, every authenticated request's touch, never is."""
+
+    scope = Scope.APP
+
+    @provide
+    def sessions(self, batcher: CommandBatcher, settings: Settings) -> RedisSessionStore:
         return RedisSessionStore(batcher, prefix=settings.redis_key_prefix)
+
+    store = alias(source=RedisSessionStore, provides=SessionStore)
+    live = alias(source=RedisSessionStore, provides=LiveSessions)
 
 
 class MemorySessionsProvider(Provider):
-    @provide(scope=Scope.APP)
-    def sessions(self, clock: Clock) -> SessionStore:
+    """As `RedisSessionsProvider`, in memory."""
+
+    scope = Scope.APP
+
+    @provide
+    def sessions(self, clock: Clock) -> InMemorySessionStore:
         return InMemorySessionStore(clock_ms=lambda: clock.now().timestamp() * 1000)
+
+    store = alias(source=InMemorySessionStore, provides=SessionStore)
+    live = alias(source=InMemorySessionStore, provides=LiveSessions)

@@ -101,8 +101,20 @@ class CommandBatcher:
             self._start(self._send_turn())
         return reply
 
-    def script(self, source: str) -> BatchedScript:
-        return BatchedScript(self, source)
+    def script(self, source: str) -> Script:
+        """A Lua script to `run`: its source and SHA-1, computed once."""
+        return Script(source)
+
+    async def run(
+        self, script: Script, *, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()
+    ) -> Any:
+        """`EVALSHA` of `script`, batched like any command; loaded first on NOSCRIPT."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self.execute(*command)
+        except NoScriptError:
+            await self.load_script(script.source)
+            return await self.execute(*command)
 
     def load_script(self, source: str) -> Awaitable[Any]:
         """`SCRIPT LOAD source`, batched like any command."""
@@ -208,21 +220,14 @@ class _ClosedBeforeReplying(Exception):
         self.error = error
 
 
-class BatchedScript:
-    """A Lua script run with EVALSHA through the batcher, loaded on first NOSCRIPT."""
+class Script:
+    """A Lua script's source and its SHA-1, as `CommandBatcher.run` sends it."""
 
-    def __init__(self, batcher: CommandBatcher, source: str) -> None:
-        self._batcher = batcher
-        self._source = source
-        self._sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    __slots__ = ("sha", "source")
 
-    async def __call__(self, *, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
-        command = ("EVALSHA", self._sha, len(keys), *keys, *args)
-        try:
-            return await self._batcher.execute(*command)
-        except NoScriptError:
-            await self._batcher.load_script(self._source)
-            return await self._batcher.execute(*command)
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
 class ClusterBatcher(CommandBatcher):
@@ -277,4 +282,4 @@ def batcher_for(client: RedisClient, *, timeout: float | None = None) -> Command
     return CommandBatcher(client, timeout=timeout)
 
 
-__all__ = ["BatchedScript", "ClusterBatcher", "CommandBatcher", "batcher_for"]
+__all__ = ["ClusterBatcher", "CommandBatcher", "Script", "batcher_for"]

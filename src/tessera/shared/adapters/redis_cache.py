@@ -46,7 +46,9 @@ class RedisCache:
 
     async def increment(self, key: str, *, window_seconds: float, amount: int = 1) -> Counter:
         async with translate_redis_errors():
-            reply = await self._increment(keys=[self._key(key)], args=[amount, _ms(window_seconds)])
+            reply = await self._redis.run(
+                self._increment, keys=[self._key(key)], args=[amount, _ms(window_seconds)]
+            )
         value, pttl = cast(list[int], reply)
         return Counter(value=int(value), resets_in=max(int(pttl), 0) / 1000)
 

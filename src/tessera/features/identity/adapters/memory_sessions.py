@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from tessera.features.identity.application.ports import Touched
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
     Rotation,
@@ -14,6 +15,8 @@ from tessera.features.identity.domain.sessions import (
     SessionRecord,
     device_fingerprint,
 )
+from tessera.shared.application.ports import Counter
+from tessera.shared.application.rate_limits import RateLimitGroup, RoleLimits
 from tessera.shared.domain.caller import Principal, Role
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,7 +43,8 @@ class InMemorySessionStore:
     Ended sessions are dropped when met and swept every 1024 creations. Each user's known
     devices map their fingerprint to the epoch millisecond of their latest sign-in, trimmed
     as Redis trims its sorted set; the sweep also drops those the latest `DeviceMemory`
-    would have let expire.
+    would have let expire. A counting touch counts in a fixed window of its own per user and
+    group, judged by the touch's `now`; ended windows are swept with the sessions.
     """
 
     def __init__(self, clock_ms: Callable[[], float] | None = None) -> None:
@@ -48,6 +52,7 @@ class InMemorySessionStore:
         self._latest_ms = 0
         self._sessions: dict[uuid.UUID, dict[uuid.UUID, _Entry]] = {}
         self._known: dict[uuid.UUID, dict[str, int]] = {}
+        self._counters: dict[str, tuple[int, int]] = {}  # key: (count, window's end ms)
         self._memory_ms = 0
         self._creations = 0
 
@@ -87,15 +92,25 @@ class InMemorySessionStore:
         return seen is not None and seen >= _ms(since)
 
     async def touch(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> Principal | None:
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        now: datetime,
+        idle_seconds: int,
+        count_in: RoleLimits | None = None,
+    ) -> Touched | None:
         now_ms = self._observe(_ms(now))
         entry = self._live(user_id, session_id, now_ms)
         if entry is None:
             return None
         self._use(entry, now_ms, idle_seconds)
         record = entry.record
-        return Principal(record.user_id, record.tenant_id, record.role, record.session_id)
+        caller = Principal(record.user_id, record.tenant_id, record.role, record.session_id)
+        if count_in is None:
+            return Touched(caller)
+        group = count_in.group_for(record.role)
+        return Touched(caller, self._count(group.key(str(user_id)), group, now_ms))
 
     async def rotate(
         self,
@@ -174,6 +189,14 @@ class InMemorySessionStore:
             self._drop(user_id, session_id)
         return ended
 
+    def _count(self, key: str, group: RateLimitGroup, now_ms: int) -> Counter:
+        """One more request in the group's current window (a new one once it has ended)."""
+        count, ends_ms = self._counters.get(key, (0, 0))
+        if now_ms >= ends_ms:
+            count, ends_ms = 0, now_ms + group.window_seconds * 1000
+        self._counters[key] = (count + 1, ends_ms)
+        return Counter(value=count + 1, resets_in=(ends_ms - now_ms) / 1000)
+
     def _remember(self, record: SessionRecord, seen_ms: int, memory: DeviceMemory) -> None:
         """What the Redis create script does to the sorted set: raise the device's score,
         drop scores older than the memory, then the lowest ranks past `memory.most`."""
@@ -219,6 +242,9 @@ class InMemorySessionStore:
                 max(known.values(), default=0) < now_ms - self._memory_ms
             ):  # Redis would expire the key
                 del self._known[user_id]
+        for key, (_, ends_ms) in list(self._counters.items()):
+            if ends_ms <= now_ms:
+                del self._counters[key]
 
     def _observe(self, ms: int) -> int:
         self._latest_ms = max(self._latest_ms, ms)

@@ -11,7 +11,9 @@ ranks past the most kept), so it never outgrows `DeviceMemory.most`, and the key
 `DeviceMemory.seconds` after the latest sign-in; `knows_device` is one `ZSCORE`. Sessions that
 end leave it alone. Before it, deployments kept `session:devices:<user_id>` hashes (the
 devices of live sessions only); nothing reads them any more and each expires within a session
-idle time.
+idle time. A counting `touch` also counts the request in `ratelimit:<group>:{<user_id>}`
+(the group of the session's role; a fixed window, as `RedisCache.increment` keeps one), in
+the same script.
 
 Every operation is one Lua script (or one command), so it is atomic across processes. A
 Redis Cluster runs a script only on keys of one hash slot: every key of a user carries the
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from tessera.features.identity.application.ports import Touched
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
     Rotation,
@@ -35,13 +38,15 @@ from tessera.features.identity.domain.sessions import (
     SessionRecord,
     device_fingerprint,
 )
-from tessera.shared.adapters.redis_batching import CommandBatcher
+from tessera.shared.adapters.redis_batching import CommandBatcher, Script
 from tessera.shared.adapters.redis_cache import translate_redis_errors
+from tessera.shared.application.ports import Counter
+from tessera.shared.application.rate_limits import RoleLimits
 from tessera.shared.domain.caller import Principal, Role
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TOUCH_KEYS_CACHED = 4096
-"""Sessions (and ids) whose touch keys are kept ready, most recently used first."""
+"""Sessions whose touch keys and arguments are kept ready, most recently used first."""
 _MS = timedelta(milliseconds=1)
 _Args = list[str | int]
 
@@ -100,11 +105,15 @@ return ended
 """
 )
 
-# KEYS: hash, index. ARGV: session id, now, idle. {user_id, tenant_id, role}, or nil when
-# the session ended.
+# KEYS: hash, index, then (when counting) the user's rate-limit counter of each role's group,
+# in `Role` order. ARGV: session id, now, idle, then each counter's window (ms). {user_id,
+# tenant_id, role} and, when counting, the count and the milliseconds left in its window
+# for the role's counter; nil when the session ended (nothing is counted then).
 _TOUCH = (
     _HELPERS
-    + """
+    + "local ROLE_AT = {"
+    + ", ".join(f"['{role.value}'] = {at}" for at, role in enumerate(Role, start=1))
+    + """}
 local now = tonumber(ARGV[2])
 local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at'))
 local ttl = expires and math.min(tonumber(ARGV[3]), expires - now)
@@ -115,7 +124,15 @@ end
 redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
-return redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role')
+local caller = redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role')
+local at = ROLE_AT[caller[3]]
+if #KEYS > 2 and at then
+  local counter = KEYS[2 + at]
+  local count = redis.call('INCR', counter)
+  if count == 1 then redis.call('PEXPIRE', counter, ARGV[3 + at]) end
+  caller[4], caller[5] = count, redis.call('PTTL', counter)
+end
+return caller
 """
 )
 
@@ -241,16 +258,18 @@ class RedisSessionStore:
     def __init__(self, batcher: CommandBatcher, *, prefix: str = "") -> None:
         self._redis = batcher
         self._names = SessionKeys(prefix)
-        self._create = batcher.script(_CREATE)
-        self._touch = batcher.script(_TOUCH)
-        self._rotate = batcher.script(_ROTATE)
-        self._list = batcher.script(_LIST)
-        self._revoke = batcher.script(_REVOKE)
-        self._revoke_all = batcher.script(_REVOKE_ALL)
-        self._set_role = batcher.script(_SET_ROLE)
+        self._create = Script(_CREATE)
+        self._touch = Script(_TOUCH)
+        self._rotate = Script(_ROTATE)
+        self._list = Script(_LIST)
+        self._revoke = Script(_REVOKE)
+        self._revoke_all = Script(_REVOKE_ALL)
+        self._set_role = Script(_SET_ROLE)
         # A client sends its session's token with every request: the touch's key strings
-        # are made once per session rather than from the ids each time.
-        self._touch_keys = functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)(self._touch_parts)
+        # are made once per session (and limits) rather than from the ids each time.
+        self._touch_parts = functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)(
+            self._touch_keys_and_args
+        )
 
     async def create(
         self,
@@ -279,7 +298,7 @@ class RedisSessionStore:
         args += [item for pair in fields.items() for item in pair]
         keys = [*self._keys(user_id, session.session_id), self._names.known(user_id)]
         async with translate_redis_errors():
-            ended = await self._create(keys=keys, args=args)
+            ended = await self._redis.run(self._create, keys=keys, args=args)
         return [uuid.UUID(_text(session_id)) for session_id in ended]
 
     async def knows_device(
@@ -296,15 +315,27 @@ class RedisSessionStore:
         return seen is not None and float(seen) >= _ms(since)
 
     async def touch(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> Principal | None:
-        keys, session = self._touch_keys(user_id, session_id)
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        now: datetime,
+        idle_seconds: int,
+        count_in: RoleLimits | None = None,
+    ) -> Touched | None:
+        keys, args = self._touch_parts(user_id, session_id, count_in)
         async with translate_redis_errors():
-            reply = await self._touch(keys=keys, args=(session, _ms(now), idle_seconds * 1000))
+            reply = await self._redis.run(
+                self._touch, keys=keys, args=(args[0], _ms(now), idle_seconds * 1000, *args[1:])
+            )
         if reply is None:
             return None
-        owner, tenant, role = cast(list[bytes], reply)
-        return Principal(_uuid(owner), _uuid(tenant), _role(role), session_id)
+        owner, tenant, role, *counted = cast(list[bytes], reply)
+        caller = Principal(_uuid(owner), _uuid(tenant), _role(role), session_id)
+        if not counted:
+            return Touched(caller)
+        count, left_ms = map(int, counted)
+        return Touched(caller, Counter(value=count, resets_in=max(left_ms, 0) / 1000))
 
     async def rotate(
         self,
@@ -327,43 +358,53 @@ class RedisSessionStore:
         ]
         keys = [*self._keys(user_id, session_id), self._names.known(user_id)]
         async with translate_redis_errors():
-            reply = await self._rotate(keys=keys, args=args)
+            reply = await self._redis.run(self._rotate, keys=keys, args=args)
         outcome = RotationOutcome(_text(reply[0]))
         session = _record(session_id, reply[1]) if len(reply) > 1 else None
         return Rotation(outcome=outcome, session=session)
 
     async def list(self, user_id: uuid.UUID, *, now: datetime) -> Sequence[SessionRecord]:
         async with translate_redis_errors():
-            reply = await self._list(
-                keys=[self._names.index(user_id)], args=[self._names.base(user_id), _ms(now)]
+            reply = await self._redis.run(
+                self._list,
+                keys=[self._names.index(user_id)],
+                args=[self._names.base(user_id), _ms(now)],
             )
         sessions = [_record(uuid.UUID(_text(sid)), fields) for sid, fields in reply]
         return sorted(sessions, key=lambda s: (s.created_at, s.session_id), reverse=True)
 
     async def revoke(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
         async with translate_redis_errors():
-            ended = await self._revoke(keys=self._keys(user_id, session_id), args=[str(session_id)])
+            ended = await self._redis.run(
+                self._revoke, keys=self._keys(user_id, session_id), args=[str(session_id)]
+            )
         return bool(ended)
 
     async def revoke_all(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
         args: _Args = [self._names.base(user_id), "" if keep is None else str(keep)]
         keys = [self._names.index(user_id), self._names.known(user_id)]
         async with translate_redis_errors():
-            return int(await self._revoke_all(keys=keys, args=args))
+            return int(await self._redis.run(self._revoke_all, keys=keys, args=args))
 
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
         args = [self._names.base(user_id), role.value]
         async with translate_redis_errors():
-            await self._set_role(keys=[self._names.index(user_id)], args=args)
+            await self._redis.run(self._set_role, keys=[self._names.index(user_id)], args=args)
 
     def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str]:
         """The session's hash and the user's index."""
         return f"{self._names.base(user_id)}{session_id}", self._names.index(user_id)
 
-    def _touch_parts(
-        self, user_id: uuid.UUID, session_id: uuid.UUID
-    ) -> tuple[tuple[str, str], str]:
-        return self._keys(user_id, session_id), str(session_id)
+    def _touch_keys_and_args(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, count_in: RoleLimits | None
+    ) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
+        """The touch's keys, and its arguments but `now` and the idle time."""
+        keys, args = self._keys(user_id, session_id), (str(session_id),)
+        if count_in is None:
+            return keys, args
+        groups = [count_in.group_for(role) for role in Role]
+        counters = [self._names.prefix + g.key(f"{{{user_id}}}") for g in groups]
+        return (*keys, *counters), (*args, *(g.window_seconds * 1000 for g in groups))
 
 
 @functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)

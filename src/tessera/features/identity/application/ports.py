@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import msgspec
+
 from tessera.features.identity.domain.avatar import AvatarFormat
 from tessera.features.identity.domain.invitation import Invitation
 from tessera.features.identity.domain.sessions import (
@@ -19,6 +21,8 @@ from tessera.features.identity.domain.sessions import (
     TokenType,
 )
 from tessera.features.identity.domain.user import User
+from tessera.shared.application.ports import Counter
+from tessera.shared.application.rate_limits import RoleLimits
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -75,6 +79,38 @@ class UserLookup(Protocol):
     async def get(self, user_id: uuid.UUID, *, tenant_id: uuid.UUID) -> User | None: ...
 
 
+class Touched(msgspec.Struct, frozen=True):
+    """A live session's caller, and this window's count of the caller's requests in the
+    group of its current role (with this one) when the touch was asked to count."""
+
+    caller: Principal
+    requests: Counter | None = None
+
+
+class LiveSessions(Protocol):
+    """The one session operation every authenticated request makes (`SessionStore`'s
+    adapters implement it), on its own port so that nothing decorating the store's other
+    operations sits in that path."""
+
+    async def touch(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        *,
+        now: datetime,
+        idle_seconds: int,
+        count_in: RoleLimits | None = None,
+    ) -> Touched | None:
+        """Who the live session speaks for (its current tenant and role), its idle expiry
+        pushed back (capped by the absolute expiry); None when it has ended. Given
+        `count_in`, the request is also counted against the user in the group of the
+        session's role (`RateLimitGroup.key` of the user id as a hash tag, `{<user_id>}`),
+        atomically with the check and in the same step; an ended session counts nowhere.
+        Every authenticated request calls it, so it answers with no more than that;
+        `SessionStore.list` reads sessions whole."""
+        ...
+
+
 class SessionStore(Protocol):
     """Live sessions (Redis `session:user:<user_id>:<session_id>` hashes, or memory), and
     the devices each user signed in from lately.
@@ -121,15 +157,6 @@ class SessionStore(Protocol):
         """Whether the user signed in from this device at `since` or later (and it was not
         forgotten since). One look-up, however many sessions and devices the user has;
         reading is not use."""
-        ...
-
-    async def touch(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> Principal | None:
-        """Who the live session speaks for (its current tenant and role), its idle expiry
-        pushed back (capped by the absolute expiry); None when it has ended. Every
-        authenticated request calls it, so it answers with no more than that; `list` reads
-        sessions whole."""
         ...
 
     async def rotate(

@@ -4,7 +4,8 @@ Identity ends sessions through its `SessionStore` port (logout, logout everywher
 change or reset, deletion, deactivation, refresh-token reuse, a login past the cap).
 `AnnouncingSessionStore` decorates that port: after each ending it publishes a `Revocation`
 on one internal pub/sub channel that every process's `LiveSockets` listens to. Identity
-knows nothing of it.
+knows nothing of it. The touch of every authenticated request is on another port
+(`LiveSessions`), which is not decorated: announcing stays off that path.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tessera.features.identity.domain.sessions import (
     SessionRecord,
 )
 from tessera.shared.application.pubsub import PubSub
-from tessera.shared.domain.caller import Principal, Role
+from tessera.shared.domain.caller import Role
 
 logger = logging.getLogger("tessera.notifications")
 
@@ -92,11 +93,6 @@ class AnnouncingSessionStore:
         return await self._inner.knows_device(
             user_id, ip_address=ip_address, user_agent=user_agent, since=since
         )
-
-    async def touch(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, *, now: datetime, idle_seconds: int
-    ) -> Principal | None:
-        return await self._inner.touch(user_id, session_id, now=now, idle_seconds=idle_seconds)
 
     async def rotate(
         self,
