@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from tessera.shared.application.storage import (
     Body,
+    FileStorage,
     ObjectNotFound,
     PresignedUpload,
     StoredObject,
@@ -100,3 +101,7 @@ class MemoryStorage:
 
     def data(self, key: str) -> bytes:
         return self.objects[key][0]
+
+
+def _check(storage: MemoryStorage) -> FileStorage:
+    return storage

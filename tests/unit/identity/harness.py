@@ -148,10 +148,12 @@ class Identity:
         verified: bool = True,
         active: bool = True,
         role: Role = Role.USER,
+        tenant_id: uuid.UUID | None = None,
     ) -> User:
-        """An account as the database holds it (committed), with `PASSWORD`."""
+        """An account as the database holds it (committed), with `PASSWORD`, in a tenant
+        of its own unless `tenant_id` says which."""
         user = User.register(
-            tenant_id=uuid.uuid4(),
+            tenant_id=tenant_id or uuid.uuid4(),
             email=email,
             password_hash=await self.hasher.hash(PASSWORD),
             full_name="Ada Lovelace",
@@ -179,6 +181,10 @@ class Identity:
 
     async def alive(self, pair: TokenPair) -> bool:
         """Whether the session of `pair` still lives (what every request asks)."""
+        return await self.role_of(pair) is not None
+
+    async def role_of(self, pair: TokenPair) -> Role | None:
+        """The role the session of `pair` speaks for now; None once it has ended."""
         principal = self.principal(pair)
         touched = await self.sessions.touch(
             principal.user_id,
@@ -186,7 +192,7 @@ class Identity:
             now=self.clock.now(),
             idle_seconds=self.config.idle_ttl_seconds,
         )
-        return touched is not None
+        return None if touched is None else touched.role
 
     def stored(self, user: User) -> User:
         """The account as committed."""
