@@ -99,6 +99,15 @@ class MemoryStorage:
     async def ping(self) -> None:
         return None
 
+    def place(self, key: str, *, last_modified: datetime | None, data: bytes = b"x") -> None:
+        """An object as if written at `last_modified` (None: the store cannot tell)."""
+        stored = StoredObject(key=key, size_bytes=len(data), last_modified=last_modified)
+        self.objects[key] = (data, stored)
+
+    def ages(self) -> dict[str, datetime | None]:
+        """Every object's key and last modification."""
+        return {key: stored.last_modified for key, (_, stored) in self.objects.items()}
+
     def data(self, key: str) -> bytes:
         return self.objects[key][0]
 

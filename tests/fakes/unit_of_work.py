@@ -38,13 +38,15 @@ class FakeUnitOfWork:
         self.commits = 0
         self.rollbacks = 0
         self.fail_next_commit = False
+        self.fail_commit_number: int | None = None  # counting the successful ones, from 1
 
     def enlist(self, participant: Participant) -> None:
         self._participants.append(participant)
 
     async def commit(self) -> None:
-        if self.fail_next_commit:
+        if self.fail_next_commit or self.fail_commit_number == self.commits + 1:
             self.fail_next_commit = False
+            self.fail_commit_number = None
             await self.rollback()
             raise CommitFailed("the database refused the commit")
         for participant in self._participants:
