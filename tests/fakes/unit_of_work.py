@@ -84,6 +84,11 @@ class Table(MutableMapping[K, V]):
     def __len__(self) -> int:
         return len(self._rows)
 
+    def put_committed(self, key: K, value: V) -> None:
+        """A row another transaction wrote and committed (this one sees it too)."""
+        self._rows[key] = copy.deepcopy(value)
+        self._kept[key] = copy.deepcopy(value)
+
     def committed(self) -> dict[K, V]:
         return copy.deepcopy(self._kept)
 
