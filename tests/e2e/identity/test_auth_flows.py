@@ -24,6 +24,7 @@ from tests.e2e.identity.conftest import (
     production_app,
     register,
 )
+from tests.mail import body_text
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ async def link_token(outbox: Path, template_word: str, timeout: float = 10) -> s
     while True:
         for path in sorted(outbox.glob("*.eml"), reverse=True):
             message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
-            text = message.get_body(("plain",)).get_content()
+            text = body_text(message)
             found = re.search(rf"/{template_word}\?token=([\w-]+)", text)
             if found:
                 return found.group(1)
@@ -302,7 +303,7 @@ async def _another_link_token(outbox: Path, template_word: str, *, seen: str) ->
     while True:
         for path in outbox.glob("*.eml"):
             message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
-            text = message.get_body(("plain",)).get_content()
+            text = body_text(message)
             found = re.search(rf"/{template_word}\?token=([\w-]+)", text)
             if found and found.group(1) != seen:
                 return found.group(1)
