@@ -177,9 +177,11 @@ class SentinelRedis:
         """Until every sentinel names the replica as the primary, and it acts as one."""
 
         def promoted() -> bool:
-            named = {
-                int(s.client.sentinel_get_master_addr_by_name(SERVICE)[1]) for s in self.sentinels
-            }
+            named = set()
+            for sentinel in self.sentinels:
+                address = sentinel.client.sentinel_get_master_addr_by_name(SERVICE)
+                assert isinstance(address, tuple), address
+                named.add(int(address[1]))
             info = self.replica.client.info("replication")
             return named == {self.replica.port} and info["role"] == "master"
 
@@ -197,6 +199,7 @@ class SentinelRedis:
     def _sentinels_agree(self) -> bool:
         for sentinel in self.sentinels:
             state = sentinel.client.sentinel_master(SERVICE)
+            assert isinstance(state, dict), state
             if int(state["num-other-sentinels"]) < 2 or int(state["num-slaves"]) < 1:
                 return False
         return True

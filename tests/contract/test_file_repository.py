@@ -14,13 +14,13 @@ from tessera.features.files.adapters.sql_files import SqlFileRepository
 from tessera.features.files.application.ports import FileFilter
 from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
-from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.domain.pagination import PageRequest, SortOrder
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 
-def page(sort: str = "uploaded_at", order: str = "asc", limit: int = 50) -> PageRequest:
-    return PageRequest(page=1, limit=limit, sort=sort, order=order)  # type: ignore[arg-type]
+def page(sort: str = "uploaded_at", order: SortOrder = "asc", limit: int = 50) -> PageRequest:
+    return PageRequest(page=1, limit=limit, sort=sort, order=order)
 
 
 async def a_tenant(engine: AsyncEngine) -> uuid.UUID:
@@ -71,10 +71,16 @@ EVERYTHING = FileFilter()
 
 
 async def listed(
-    engine: AsyncEngine, tenant: uuid.UUID, where: FileFilter = EVERYTHING, **paging: str
+    engine: AsyncEngine,
+    tenant: uuid.UUID,
+    where: FileFilter = EVERYTHING,
+    *,
+    sort: str = "uploaded_at",
+    order: SortOrder = "asc",
 ) -> list[str]:
     async with AsyncSession(engine) as session:
-        found = await SqlFileRepository(session).list(page(**paging), tenant_id=tenant, where=where)
+        repository = SqlFileRepository(session)
+        found = await repository.list(page(sort, order), tenant_id=tenant, where=where)
     return [file.original_name for file in found.items]
 
 
