@@ -21,13 +21,19 @@ from tessera.features.identity.application.ports import (
     OneTimeTokens,
     TenantDirectory,
     UserRepository,
+    UserSearch,
 )
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
 from tessera.shared.application.ports import UnitOfWork
 from tests.fakes.files import FakeFileRepository
 from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
-from tests.fakes.identity import FakeOneTimeTokens, FakeTenantDirectory, FakeUserRepository
+from tests.fakes.identity import (
+    FakeOneTimeTokens,
+    FakeTenantDirectory,
+    FakeUserRepository,
+    FakeUserSearch,
+)
 from tests.fakes.unit_of_work import FakeUnitOfWork
 
 
@@ -37,6 +43,7 @@ class Unit:
 
     tenants: TenantDirectory
     users: UserRepository
+    search: UserSearch
     tokens: OneTimeTokens
     flags: FlagRepository
     files: FileRepository
@@ -61,9 +68,11 @@ class SqlStore:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
         async with AsyncSession(self.engine) as session:
+            users = SqlUserRepository(session)
             yield Unit(
                 SqlTenantRepository(session),
-                SqlUserRepository(session),
+                users,
+                users,
                 SqlOneTimeTokens(session),
                 SqlFlagRepository(session),
                 SqlFileRepository(session),
@@ -83,9 +92,11 @@ class FakeStore:
     def __init__(self) -> None:
         self._work = FakeUnitOfWork()
         self._flags = FakeFlagRepository(self._work)
+        users = FakeUserRepository(self._work)
         self._unit = Unit(
             FakeTenantDirectory(self._work),
-            FakeUserRepository(self._work),
+            users,
+            FakeUserSearch(users),
             FakeOneTimeTokens(self._work),
             self._flags,
             FakeFileRepository(self._work),
