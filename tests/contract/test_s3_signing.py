@@ -1,28 +1,27 @@
-"""The SigV4 query signer behind S3 download links with a filename and upload links that
-bind their type and size (obstore's signer takes no extra query parameters and signs only
-`host`). moto does not check signatures, so the signer is checked here against AWS's
-published example and the URLs obstore and botocore sign, and upload links against a
-verifier that checks them as S3 does (`tests/fakes/s3_signatures.py`)."""
+"""S3 links are signed by obstore, with whichever credentials the store has. moto checks no
+signature, so what S3 would do with a link is checked by a verifier written apart from
+obstore (`tests/fakes/s3_signatures.py`), itself checked here against AWS's published
+example and the URLs botocore signs. obstore signs only `host`: a link binds method, key
+and expiry, and a download's `Content-Disposition` comes from the object itself."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import httpx
 import obstore
-import pytest
 from botocore.config import Config
 
-from tessera.shared.adapters.s3_storage import (
-    S3Config,
-    S3FileStorage,
-    make_store,
-    presign_get,
-    presign_put,
-    sigv4_query_url,
-)
+from tessera.shared.adapters.s3_storage import S3Config, S3FileStorage, make_store
+from tests.fakes import s3_server as fake_s3
+from tests.fakes.s3_server import FakeS3Server
 from tests.fakes.s3_signatures import s3_accepts
+
+if TYPE_CHECKING:
+    from obstore.store import S3Credential
 
 AWS_EXAMPLE_URL = (  # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
     "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -39,68 +38,6 @@ CONFIG = S3Config(
     secret_access_key="secret/with+chars",
 )
 PNG_75 = {"Content-Type": "image/png", "Content-Length": "75"}
-
-
-def test_the_signer_reproduces_the_aws_documentation_example() -> None:
-    # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
-    url = sigv4_query_url(
-        method="GET",
-        scheme="https",
-        host="examplebucket.s3.amazonaws.com",
-        path="/test.txt",
-        region="us-east-1",
-        access_key_id="AKIAIOSFODNN7EXAMPLE",
-        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        expires_in=timedelta(seconds=86400),
-        now=datetime(2013, 5, 24, tzinfo=UTC),
-        query={},
-    )
-    signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"]
-    assert signature == ["aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"]
-
-
-async def test_the_signer_agrees_with_obstore_on_the_same_request() -> None:
-    config = S3Config(
-        endpoint_url="http://127.0.0.1:9000",
-        bucket="tessera",
-        region="eu-west-3",
-        access_key_id="AKIDEXAMPLE",
-        secret_access_key="secret/with+chars",
-    )
-    key = "uploads/Résumé final 2026 ✓.txt"
-    theirs = await obstore.sign_async(make_store(config), "GET", key, timedelta(minutes=15))
-    signed_at = datetime.strptime(
-        parse_qs(urlsplit(theirs).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"
-    ).replace(tzinfo=UTC)
-    ours = presign_get(config, key, expires_in=timedelta(minutes=15), now=signed_at)
-    assert _signature(ours) == _signature(theirs)
-    assert urlsplit(ours).path == urlsplit(theirs).path
-
-
-def test_a_filename_is_a_signed_response_content_disposition() -> None:
-    config = S3Config(
-        endpoint_url="http://127.0.0.1:9000",
-        bucket="b",
-        access_key_id="a",
-        secret_access_key="s",
-    )
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    plain = presign_get(config, "k", expires_in=timedelta(minutes=1), now=now)
-    named = presign_get(
-        config,
-        "k",
-        expires_in=timedelta(minutes=1),
-        now=now,
-        query={"response-content-disposition": "attachment; filename*=UTF-8''a.pdf"},
-    )
-    query = parse_qs(urlsplit(named).query)
-    assert query["response-content-disposition"] == ["attachment; filename*=UTF-8''a.pdf"]
-    assert query["X-Amz-Expires"] == ["60"]
-    assert _signature(named) != _signature(plain)
-
-
-def _signature(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
 
 
 def _botocore_put(key: str, *, content_type: str, size_bytes: int) -> str:
@@ -125,7 +62,7 @@ def _botocore_put(key: str, *, content_type: str, size_bytes: int) -> str:
     return url
 
 
-def test_the_verifier_accepts_what_aws_obstore_and_botocore_sign_and_nothing_else() -> None:
+def test_the_verifier_accepts_what_aws_and_botocore_sign_and_nothing_else() -> None:
     assert s3_accepts(
         AWS_EXAMPLE_URL, method="GET", headers={}, secret_access_key=AWS_EXAMPLE_SECRET
     )
@@ -161,39 +98,80 @@ async def test_the_verifier_accepts_obstores_own_links() -> None:
         assert not s3_accepts(url, method=method, headers={}, secret_access_key="other")
 
 
-def test_the_put_signer_agrees_with_botocore_on_the_same_request() -> None:
-    key = "uploads/incoming/7b0c.png"
-    theirs = _botocore_put(key, content_type="image/png", size_bytes=75)
-    query = parse_qs(urlsplit(theirs).query)
-    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
-    signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    ours = presign_put(CONFIG, key, expires_in=timedelta(minutes=5), now=signed_at, headers=PNG_75)
-    assert parse_qs(urlsplit(ours).query)["X-Amz-SignedHeaders"] == query["X-Amz-SignedHeaders"]
-    assert _signature(ours) == _signature(theirs)
-    assert urlsplit(ours).path == urlsplit(theirs).path
-
-
-@pytest.mark.parametrize(
-    "sent",
-    [
-        PNG_75 | {"Content-Type": "text/html"},
-        PNG_75 | {"Content-Length": "76"},
-        PNG_75 | {"Content-Length": "3000000"},
-        {"Content-Type": "image/png"},  # no Content-Length
-        {"Content-Length": "75"},  # no Content-Type
-    ],
-)
-async def test_an_upload_link_binds_its_type_and_exact_size(sent: dict[str, str]) -> None:
-    upload = await S3FileStorage(CONFIG).presign_upload(
+async def test_an_upload_link_binds_method_key_and_expiry_but_not_type_or_size() -> None:
+    storage = S3FileStorage(CONFIG)
+    upload = await storage.presign_upload(
         "uploads/incoming/7b0c.png",
         content_type="image/png",
         size_bytes=75,
         expires_in=timedelta(minutes=5),
     )
-    assert dict(upload.headers) == PNG_75
-    query = parse_qs(urlsplit(upload.url).query)
-    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
+    download = await storage.download_url(
+        "uploads/incoming/7b0c.png", expires_in=timedelta(minutes=5)
+    )
     secret = CONFIG.secret_access_key
     assert secret
-    assert s3_accepts(upload.url, method="PUT", headers=upload.headers, secret_access_key=secret)
-    assert not s3_accepts(upload.url, method="PUT", headers=sent, secret_access_key=secret)
+    query = parse_qs(urlsplit(upload.url).query)
+    assert query["X-Amz-SignedHeaders"] == ["host"]
+    assert query["X-Amz-Expires"] == ["300"]
+    assert dict(upload.headers) == PNG_75
+    # What the completion must check itself: S3 takes another type and size.
+    for sent in (PNG_75, {"Content-Type": "text/html", "Content-Length": "3000000"}):
+        assert s3_accepts(upload.url, method="PUT", headers=sent, secret_access_key=secret)
+    assert not s3_accepts(upload.url, method="GET", headers={}, secret_access_key=secret)
+    assert not s3_accepts(
+        upload.url.replace("7b0c.png", "7b0d.png"),
+        method="PUT",
+        headers=PNG_75,
+        secret_access_key=secret,
+    )
+    assert s3_accepts(download, method="GET", headers={}, secret_access_key=secret)
+    assert not s3_accepts(download, method="PUT", headers={}, secret_access_key=secret)
+
+
+async def test_a_store_with_a_credential_provider_signs_downloads_that_are_attachments(
+    s3_server: FakeS3Server,
+) -> None:
+    """Credentials from a provider (as from an instance profile: a key, a secret and a
+    session token that expire), not static keys: the links are signed with them, carry
+    the token, and still answer with the stored `Content-Disposition`."""
+    fetched: list[datetime] = []
+
+    def provider() -> S3Credential:
+        fetched.append(datetime.now(UTC))
+        return {
+            "access_key_id": "ASIAPROVIDED",
+            "secret_access_key": "provided/secret+1",
+            "token": "session-token",
+            "expires_at": datetime.now(UTC) + timedelta(hours=1),
+        }
+
+    storage = S3FileStorage(
+        S3Config(
+            endpoint_url=s3_server.endpoint_url,
+            bucket=s3_server.create_bucket(),
+            region=fake_s3.REGION,
+            credential_provider=provider,
+        )
+    )
+    await storage.put(
+        "uploads/documents/9.pdf",
+        b"%PDF-1.7",
+        content_type="application/pdf",
+        download_name='Résumé "final".pdf',
+    )
+    url = await storage.download_url("uploads/documents/9.pdf", expires_in=timedelta(minutes=5))
+
+    assert fetched
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Credential"][0].startswith("ASIAPROVIDED/")
+    assert query["X-Amz-Security-Token"] == ["session-token"]
+    assert s3_accepts(url, method="GET", headers={}, secret_access_key="provided/secret+1")
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(url)
+    assert response.status_code == 200
+    assert response.content == b"%PDF-1.7"
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == (
+        "attachment; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.pdf"
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tessera.shared.application.storage import (
@@ -32,6 +31,7 @@ class MemoryStorage:
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        download_name: str | None = None,
     ) -> StoredObject:
         self.puts += 1
         if isinstance(body, bytes):
@@ -49,6 +49,7 @@ class MemoryStorage:
             metadata={k.lower(): v for k, v in (metadata or {}).items()},
             etag=hashlib.sha256(data).hexdigest(),
             last_modified=datetime.now(UTC),
+            download_name=download_name,
         )
         self.objects[key] = (data, stored)
         return stored
@@ -65,14 +66,6 @@ class MemoryStorage:
             raise ObjectNotFound()
         return self.objects[key][1]
 
-    async def copy(self, source: str, destination: str) -> StoredObject:
-        if source not in self.objects:
-            raise ObjectNotFound()
-        data, stored = self.objects[source]
-        copied = replace(stored, key=destination, last_modified=datetime.now(UTC))
-        self.objects[destination] = (data, copied)
-        return copied
-
     async def delete(self, key: str) -> None:
         if self.fail_deletes:
             raise ConnectionError("storage down")
@@ -84,9 +77,7 @@ class MemoryStorage:
             if key.startswith(prefix):
                 yield self.objects[key][1]
 
-    async def download_url(
-        self, key: str, *, expires_in: timedelta, filename: str | None = None
-    ) -> str:
+    async def download_url(self, key: str, *, expires_in: timedelta) -> str:
         return f"https://store.test/{key}?expires={int(expires_in.total_seconds())}"
 
     async def presign_upload(
@@ -99,9 +90,21 @@ class MemoryStorage:
     async def ping(self) -> None:
         return None
 
-    def place(self, key: str, *, last_modified: datetime | None, data: bytes = b"x") -> None:
+    def place(
+        self,
+        key: str,
+        *,
+        last_modified: datetime | None,
+        data: bytes = b"x",
+        download_name: str | None = None,
+    ) -> None:
         """An object as if written at `last_modified` (None: the store cannot tell)."""
-        stored = StoredObject(key=key, size_bytes=len(data), last_modified=last_modified)
+        stored = StoredObject(
+            key=key,
+            size_bytes=len(data),
+            last_modified=last_modified,
+            download_name=download_name,
+        )
         self.objects[key] = (data, stored)
 
     def ages(self) -> dict[str, datetime | None]:

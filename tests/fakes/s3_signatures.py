@@ -2,9 +2,9 @@
 the request as it is sent (method, path, query, and the headers the URL says it signed) as
 S3 does it (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html).
 
-Written apart from the signer in `tessera.shared.adapters.s3_storage`, and checked in
-`tests/contract/test_s3_signing.py` against AWS's published example and the URLs obstore
-and botocore sign. Expiry is not checked (no test waits for a clock)."""
+Written apart from obstore, which signs Tessera's links, and checked in
+`tests/contract/test_s3_signing.py` against AWS's published example and the URLs botocore
+signs. Expiry is not checked (no test waits for a clock)."""
 
 from __future__ import annotations
 

@@ -89,6 +89,11 @@ class Table(MutableMapping[K, V]):
         self._rows[key] = copy.deepcopy(value)
         self._kept[key] = copy.deepcopy(value)
 
+    def remove_committed(self, key: K) -> None:
+        """A row another transaction deleted and committed (this one sees it gone too)."""
+        self._rows.pop(key, None)
+        self._kept.pop(key, None)
+
     def committed(self) -> dict[K, V]:
         return copy.deepcopy(self._kept)
 

@@ -1,13 +1,13 @@
 """`StartUpload` and `CompleteUpload` with fakes: the link writes a key of its own, the
-completion checks and keeps a copy, so nothing sent to the link (before, during or after the
-completion, or between two racing completions) makes the recorded size and SHA-256 differ
-from the bytes kept."""
+completion reads it once and keeps what it read (checked on the way) at a key of its own, so
+nothing sent to the link (before, during or after the completion, or between two racing
+completions) makes the recorded size and SHA-256 differ from the bytes kept."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -23,7 +23,6 @@ from tessera.features.files.domain.file import (
     FileStatus,
     UploadNotAccepted,
 )
-from tessera.shared.application.storage import StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
 from tests.fakes.memory_storage import MemoryStorage
 from tests.unit.files import test_store_file
@@ -34,19 +33,19 @@ OTHER_PNG = PNG[:-4] + b"evil"  # a PNG as far as sniffing goes, of the same siz
 
 
 class HookedStorage(MemoryStorage):
-    """Runs `after_copy` once, right after the first copy: what a client's PUT or a second
-    completion arriving at that moment would do."""
+    """Runs `while_read` once, in the middle of the first read (after its first chunk):
+    what a client's PUT or a second completion arriving at that moment would do."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.after_copy: Callable[[], Awaitable[object]] | None = None
+        self.while_read: Callable[[], Awaitable[object]] | None = None
 
-    async def copy(self, source: str, destination: str) -> StoredObject:
-        copied = await super().copy(source, destination)
-        hook, self.after_copy = self.after_copy, None
-        if hook is not None:
-            await hook()
-        return copied
+    async def open(self, key: str, *, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        async for chunk in super().open(key, chunk_bytes=chunk_bytes):
+            yield chunk
+            hook, self.while_read = self.while_read, None
+            if hook is not None:
+                await hook()
 
 
 class World(test_store_file.World):
@@ -90,7 +89,7 @@ class World(test_store_file.World):
         return data
 
 
-async def test_the_link_writes_a_key_of_its_own_and_the_file_is_a_copy() -> None:
+async def test_the_link_writes_a_key_of_its_own_and_the_file_is_what_was_read() -> None:
     world = World()
     ticket = await world.start()
     assert ticket.headers == {"Content-Type": "image/png", "Content-Length": str(len(PNG))}
@@ -105,6 +104,10 @@ async def test_the_link_writes_a_key_of_its_own_and_the_file_is_a_copy() -> None
     assert row.storage_key.startswith(f"uploads/images/{ticket.file.id}-")
     assert view.sha256 == hashlib.sha256(PNG).hexdigest()
     assert world.consistent(ticket.file.id) == PNG  # the uploaded object is gone
+    kept = await world.storage.head(row.storage_key)
+    assert (kept.content_type, kept.download_name) == ("image/png", "a.png")
+    assert kept.metadata["user_id"] == str(CALLER.user_id)
+    assert kept.metadata["size_bytes"] == str(len(PNG))
     await world.send(ticket, OTHER_PNG)  # the link still works until it expires
     assert world.storage.data(row.storage_key) == PNG
     assert await world.complete(ticket.file.id) == view
@@ -115,7 +118,7 @@ async def test_a_put_racing_the_completion_is_never_what_is_recorded() -> None:
     world = World()
     ticket = await world.start()
     await world.send(ticket, PNG)
-    world.storage.after_copy = lambda: world.send(ticket, OTHER_PNG)
+    world.storage.while_read = lambda: world.send(ticket, OTHER_PNG)
 
     view = await world.complete(ticket.file.id)
 
@@ -133,7 +136,7 @@ async def test_of_two_racing_completions_one_wins_and_the_other_keeps_nothing() 
         await world.send(ticket, OTHER_PNG)
         second.append(await world.complete(ticket.file.id))
 
-    world.storage.after_copy = put_then_complete_again
+    world.storage.while_read = put_then_complete_again
 
     first = await world.complete(ticket.file.id)  # checked PNG, but the second won meanwhile
 
@@ -156,7 +159,7 @@ async def test_a_refusal_racing_a_completion_leaves_nothing_behind() -> None:
         except UploadNotAccepted as refused:
             refusals.append(refused)
 
-    world.storage.after_copy = put_bad_then_complete_again
+    world.storage.while_read = put_bad_then_complete_again
 
     with pytest.raises(FileNotFound):
         await world.complete(ticket.file.id)

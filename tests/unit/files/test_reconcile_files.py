@@ -1,12 +1,15 @@
 """`ReconcileFiles` with fakes: orphan objects under `uploads/` past the grace period go,
 expired pending uploads go with their objects, a row's object and other prefixes are never
-touched, and a ready file whose object is missing is reported and kept."""
+touched, a ready file whose object is missing is reported and kept, and one whose object
+lacks its download name gets it (the same bytes written again)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +25,7 @@ from tessera.features.files.domain.file import (
     storage_key,
     upload_key,
 )
+from tessera.shared.application.storage import FileStorage, ObjectNotFound
 from tessera.shared.application.tenant_scope import TenantScope
 from tests.fakes.clock import FakeClock
 from tests.fakes.files import FakeFileRepository
@@ -70,8 +74,10 @@ class World:
         )
         await self.files.add(file)
         await self.unit_of_work.commit()
-        if with_object:
-            self.storage.place(file.storage_key, last_modified=created)
+        if with_object:  # written with its download name, as uploads are now
+            self.storage.place(
+                file.storage_key, last_modified=created, download_name=file.original_name
+            )
         return file
 
     def place(self, objects: Mapping[str, datetime | None]) -> None:
@@ -90,10 +96,16 @@ class World:
     def rows(self) -> dict[uuid.UUID, StoredFile]:
         return self.files.rows.committed()
 
-    def chore(self, *, batch_size: int = 500, scope: TenantScope | None = None) -> ReconcileFiles:
+    def chore(
+        self,
+        *,
+        batch_size: int = 500,
+        scope: TenantScope | None = None,
+        storage: FileStorage | None = None,
+    ) -> ReconcileFiles:
         return ReconcileFiles(
             self.files,
-            self.storage,
+            storage or self.storage,
             self.unit_of_work,
             FakeClock(NOW),
             scope or TenantScope(),
@@ -275,3 +287,90 @@ async def test_the_chore_takes_the_audited_cross_tenant_path(
     assert scope.state.all_tenants
     reasons = [r.__dict__.get("reason") for r in caplog.records if r.name == "tessera.audit"]
     assert reasons == ["housekeeping: reconcile files"]
+
+
+# Objects without their download name (written by an earlier version, or restored)
+
+PDF_BYTES = b"%PDF-1.7 the report"
+
+
+async def ready_in(
+    world: World, storage: MemoryStorage, data: bytes = PDF_BYTES, *, named: bool = False
+) -> StoredFile:
+    """A ready row whose SHA-256 is that of `data`, and its object in `storage`."""
+    file = await world.row(FileStatus.READY, with_object=False)
+    file = dataclasses.replace(file, sha256=hashlib.sha256(data).hexdigest())
+    world.files.rows.put_committed(file.id, file)
+    await storage.put(
+        file.storage_key,
+        data,
+        content_type="application/pdf",
+        metadata={"user_id": str(file.user_id)},
+        download_name=file.original_name if named else None,
+    )
+    return file
+
+
+async def test_an_object_without_its_download_name_is_written_again_with_it() -> None:
+    world, storage = World(), MemoryStorage()
+    old = await ready_in(world, storage)
+    named = await ready_in(world, storage, b"%PDF-1.7 another", named=True)
+    named_before = await storage.head(named.storage_key)
+
+    assert await world.chore(storage=storage).execute() == 1
+
+    stamped = await storage.head(old.storage_key)
+    assert stamped.download_name == old.original_name
+    assert stamped.content_type == "application/pdf"
+    assert dict(stamped.metadata) == {"user_id": str(old.user_id)}
+    assert storage.data(old.storage_key) == PDF_BYTES
+    assert await storage.head(named.storage_key) == named_before  # not written again
+    assert await world.chore(storage=storage).execute() == 0  # once is enough
+
+
+async def test_an_object_that_is_not_its_rows_bytes_is_left_as_it_is_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world, storage = World(), MemoryStorage()
+    file = await ready_in(world, storage)
+    other = dataclasses.replace(file, sha256=hashlib.sha256(b"other").hexdigest())
+    world.files.rows.put_committed(file.id, other)
+    before = await storage.head(file.storage_key)
+
+    with caplog.at_level(logging.INFO, logger="tessera.files"):
+        assert await world.chore(storage=storage).execute() == 0
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["file object differs from its row"]
+    assert errors[0].__dict__["file_id"] == str(file.id)
+    assert await storage.head(file.storage_key) == before
+    assert storage.data(file.storage_key) == PDF_BYTES
+
+
+class DeletedWhileRead(MemoryStorage):
+    """The file is deleted (row, then object, as `DeleteFile` does, in a transaction of its
+    own) while its object is being read."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    async def open(self, key: str, *, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        async for chunk in super().open(key, chunk_bytes=chunk_bytes):
+            yield chunk
+            held = [id_ for id_, file in self.world.rows.items() if file.storage_key == key]
+            for file_id in held:
+                self.world.files.rows.remove_committed(file_id)
+                await self.delete(key)
+
+
+async def test_a_file_deleted_while_its_object_is_written_again_loses_its_object() -> None:
+    world = World()
+    storage = DeletedWhileRead(world)
+    file = await ready_in(world, storage)
+
+    assert await world.chore(storage=storage).execute() == 0
+
+    assert world.rows == {}
+    with pytest.raises(ObjectNotFound):
+        await storage.head(file.storage_key)

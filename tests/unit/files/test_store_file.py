@@ -67,11 +67,14 @@ class BusyStorage(MemoryStorage):
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        download_name: str | None = None,
     ) -> StoredObject:
         hook, self.during_put = self.during_put, None
         if hook is not None:
             await hook()
-        return await super().put(key, body, content_type=content_type, metadata=metadata)
+        return await super().put(
+            key, body, content_type=content_type, metadata=metadata, download_name=download_name
+        )
 
 
 class World:

@@ -4,7 +4,8 @@ presigned URLs.
 Layout under `root`:
 
     objects/<key>          the bytes; the key's segments are folders
-    metadata/<key>.json    content type, metadata and sha256 etag (a sidecar per object)
+    metadata/<key>.json    content type, metadata, download name and sha256 etag (a sidecar
+                           per object)
     tmp/                   writes in progress, renamed into place when complete
 
 Two trees instead of a sidecar next to each file, so no key can collide with a sidecar and
@@ -59,14 +60,12 @@ class InvalidStorageToken(Forbidden):
 
 @dataclass(frozen=True, slots=True)
 class StorageGrant:
-    """What a token allows: `method` on `key` until `expires_at` (Unix seconds); for GET
-    the download name, for PUT the Content-Type the upload must declare and its exact size
-    in bytes."""
+    """What a token allows: `method` on `key` until `expires_at` (Unix seconds); for PUT
+    the Content-Type the upload must declare and its exact size in bytes."""
 
     key: str
     method: Method
     expires_at: int
-    filename: str | None = None
     content_type: str | None = None
     size_bytes: int | None = None
 
@@ -91,8 +90,6 @@ class UrlSigner:
 
     def sign(self, grant: StorageGrant) -> str:
         fields: dict[str, Any] = {"k": grant.key, "m": grant.method, "e": grant.expires_at}
-        if grant.filename is not None:
-            fields["f"] = grant.filename
         if grant.content_type is not None:
             fields["t"] = grant.content_type
         if grant.size_bytes is not None:
@@ -112,7 +109,6 @@ class UrlSigner:
                 key=fields["k"],
                 method=fields["m"],
                 expires_at=int(fields["e"]),
-                filename=fields.get("f"),
                 content_type=fields.get("t"),
                 size_bytes=_optional_int(fields.get("s")),
             )
@@ -161,6 +157,7 @@ class LocalFileStorage:
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        download_name: str | None = None,
     ) -> StoredObject:
         check_key(key)
         meta = {name.lower(): value for name, value in (metadata or {}).items()}
@@ -178,7 +175,12 @@ class LocalFileStorage:
                 await _io(_flush, handle)
             finally:
                 await _io(handle.close)
-            sidecar = {"content_type": content_type, "metadata": meta, "etag": digest.hexdigest()}
+            sidecar = {
+                "content_type": content_type,
+                "metadata": meta,
+                "download_name": download_name,
+                "etag": digest.hexdigest(),
+            }
             await _io(self._commit, key, temp, sidecar)
         finally:
             await _io(temp.unlink, missing_ok=True)
@@ -238,39 +240,8 @@ class LocalFileStorage:
             metadata=sidecar["metadata"],
             etag=sidecar["etag"],
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+            download_name=sidecar.get("download_name"),  # absent from earlier versions'
         )
-
-    async def copy(self, source: str, destination: str) -> StoredObject:
-        check_key(source)
-        check_key(destination)
-        await _io(self._tmp.mkdir, parents=True, exist_ok=True)
-        temp = self._tmp / f"{uuid.uuid4().hex}.part"
-        try:
-            sidecar = await _io(self._copy_to, source, temp)
-            await _io(self._commit, destination, temp, sidecar)
-        finally:
-            await _io(temp.unlink, missing_ok=True)
-        return await self.head(destination)
-
-    def _copy_to(self, key: str, temp: Path) -> dict[str, Any]:
-        """The source's bytes into `temp` (a new file: the copy has its own mtime), and its
-        sidecar with the etag of the bytes copied. The source file is opened once, so a put
-        replacing it meanwhile (a rename) leaves this copy whole, of the old bytes."""
-        target, meta_path = self._paths(key)
-        digest = hashlib.sha256()
-        try:
-            with target.open("rb") as source:
-                sidecar: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-                with temp.open("wb") as copy:
-                    while chunk := source.read(_WRITE_CHUNK):
-                        digest.update(chunk)
-                        copy.write(chunk)
-                    _flush(copy)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise ObjectNotFound(details={"key": key}) from None
-        except OSError as error:
-            raise _unavailable(error) from error
-        return sidecar | {"etag": digest.hexdigest()}
 
     async def delete(self, key: str) -> None:
         check_key(key)
@@ -297,11 +268,9 @@ class LocalFileStorage:
             with contextlib.suppress(ObjectNotFound):  # deleted meanwhile
                 yield await self.head(key)
 
-    async def download_url(
-        self, key: str, *, expires_in: timedelta, filename: str | None = None
-    ) -> str:
+    async def download_url(self, key: str, *, expires_in: timedelta) -> str:
         check_key(key)
-        grant = StorageGrant(key, "GET", self._expiry(expires_in), filename=filename)
+        grant = StorageGrant(key, "GET", self._expiry(expires_in))
         return f"{self._base_url}{STORAGE_ROUTE}?token={self._signer.sign(grant)}"
 
     async def presign_upload(

@@ -1,30 +1,35 @@
 """`FileStorage` on any S3-compatible store, through obstore (Rust's object_store).
 
 obstore streams both ways (a multipart upload for large async bodies, chunked reads),
-retries with backoff, copies inside the store, and signs URLs; it needs no boto3. Three
-things it cannot do are done here: listing by any prefix (object_store lists by whole path
-segments, so `uploads/doc` would miss `uploads/documents/x`; the parent "folder" is listed
-and filtered), a presigned GET carrying `response-content-disposition` (its signer takes no
-query parameters), and a presigned PUT that binds `Content-Type` and `Content-Length` (its
-signer signs only `host`): `presign_get` and `presign_put` below sign those URLs with SigV4
-themselves, as S3 documents it.
+retries with backoff, and signs URLs, with whichever credentials the store has (keys, or
+obstore's usual sources: environment, web identity, instance profile); it needs no boto3.
+Its signer (obstore 0.12.1: `sign(store, method, paths, expires_in)`) takes no query
+parameters and signs only `host`, so a link binds method, key and expiry and nothing else:
+a download is served with the `Content-Type` and `Content-Disposition` stored with the
+object by `put`, and an upload link takes any type and size (its caller checks what
+arrived). One thing it cannot do is done here: listing by any prefix (object_store lists
+by whole path segments, so `uploads/doc` would miss `uploads/documents/x`; the parent
+"folder" is listed and filtered).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import unquote
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.store import S3Store
 
-from tessera.shared.adapters.storage_keys import attachment_disposition, check_key, check_prefix
+from tessera.shared.adapters.storage_keys import (
+    ATTACHMENT_PREFIX,
+    attachment_disposition,
+    check_key,
+    check_prefix,
+)
 from tessera.shared.application.storage import (
     Body,
     InvalidKey,
@@ -36,6 +41,7 @@ from tessera.shared.domain.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from obstore import Attributes, ObjectMeta
+    from obstore.store import S3CredentialProvider
 
 # Attributes obstore returns besides user metadata.
 _STANDARD_ATTRIBUTES = frozenset(
@@ -58,8 +64,9 @@ UPLOAD_PARTS_IN_FLIGHT = 2
 
 @dataclass(frozen=True, slots=True)
 class S3Config:
-    """Where the bucket is. `endpoint_url` None means AWS itself (for `region`); keys None
-    mean obstore's usual sources (environment, instance profile)."""
+    """Where the bucket is. `endpoint_url` None means AWS itself (for `region`). The
+    credentials: the keys when both are given, else `credential_provider` (obstore's
+    callback) when given, else obstore's usual sources (environment, instance profile)."""
 
     endpoint_url: str | None
     bucket: str
@@ -70,6 +77,7 @@ class S3Config:
     request_timeout: timedelta = timedelta(hours=1)  # whole transfers of large objects
     max_retries: int = 3
     retry_timeout: timedelta = timedelta(seconds=20)
+    credential_provider: S3CredentialProvider | None = None
 
     @property
     def base_url(self) -> str:
@@ -87,6 +95,8 @@ def make_store(config: S3Config) -> S3Store:
             "access_key_id": config.access_key_id,
             "secret_access_key": config.secret_access_key,
         }
+    elif config.credential_provider is not None:
+        credentials = {"credential_provider": config.credential_provider}
     return S3Store(
         config.bucket,
         endpoint=endpoint,
@@ -104,7 +114,6 @@ def make_store(config: S3Config) -> S3Store:
 
 class S3FileStorage:
     def __init__(self, config: S3Config, *, now: Callable[[], datetime] | None = None) -> None:
-        self._config = config
         self._store = make_store(config)
         self._now = now or (lambda: datetime.now(UTC))
 
@@ -115,10 +124,13 @@ class S3FileStorage:
         *,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
+        download_name: str | None = None,
     ) -> StoredObject:
         check_key(key)
         meta = {name.lower(): value for name, value in (metadata or {}).items()}
         attributes: Attributes = {"Content-Type": content_type, **meta}
+        if download_name is not None:
+            attributes["Content-Disposition"] = attachment_disposition(download_name)
         size = 0
         if isinstance(body, bytes | bytearray | memoryview):
             size = len(body)
@@ -150,6 +162,7 @@ class S3FileStorage:
             metadata=meta,
             etag=result["e_tag"],
             last_modified=None,
+            download_name=download_name,
         )
 
     async def open(self, key: str, *, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
@@ -173,15 +186,6 @@ class S3FileStorage:
             _translate(error, key)
         return _stored(result.meta, result.attributes)
 
-    async def copy(self, source: str, destination: str) -> StoredObject:
-        check_key(source)
-        check_key(destination)
-        try:  # CopyObject: the copy keeps the source's type and metadata
-            await obstore.copy_async(self._store, source, destination)
-        except Exception as error:
-            _translate(error, source)
-        return await self.head(destination)
-
     async def delete(self, key: str) -> None:
         check_key(key)
         try:
@@ -202,21 +206,9 @@ class S3FileStorage:
         except Exception as error:
             _translate(error, prefix)
 
-    async def download_url(
-        self, key: str, *, expires_in: timedelta, filename: str | None = None
-    ) -> str:
+    async def download_url(self, key: str, *, expires_in: timedelta) -> str:
         check_key(key)
         _check_expiry(expires_in)
-        if filename is not None and self._config.access_key_id and self._config.secret_access_key:
-            return presign_get(
-                self._config,
-                key,
-                expires_in=expires_in,
-                now=self._now(),
-                query={"response-content-disposition": attachment_disposition(filename)},
-            )
-        # Credentials from the environment or an instance profile are not ours to sign
-        # with: obstore signs, and the download keeps the object's own name.
         return await self._sign("GET", key, expires_in)
 
     async def presign_upload(
@@ -227,14 +219,8 @@ class S3FileStorage:
         if size_bytes < 0:
             raise ValueError("size_bytes must not be negative")
         now = self._now()
+        url = await self._sign("PUT", key, expires_in)
         headers = {"Content-Type": content_type, "Content-Length": str(size_bytes)}
-        if self._config.access_key_id and self._config.secret_access_key:
-            url = presign_put(self._config, key, expires_in=expires_in, now=now, headers=headers)
-        else:
-            # Credentials from the environment or an instance profile are not ours to sign
-            # with: obstore signs `host` only, and the store takes any type and size (the
-            # caller's check of what arrived is then the only one).
-            url = await self._sign("PUT", key, expires_in)
         return PresignedUpload(url=url, method="PUT", headers=headers, expires_at=now + expires_in)
 
     async def ping(self) -> None:
@@ -269,7 +255,19 @@ def _stored(meta: ObjectMeta, attributes: Attributes | None) -> StoredObject:
         },
         etag=meta["e_tag"],
         last_modified=meta["last_modified"],
+        download_name=_download_name(attributes.get("Content-Disposition")),
     )
+
+
+def _download_name(disposition: str | None) -> str | None:
+    """The name in a `Content-Disposition` that `attachment_disposition` made, else None
+    (inline, or written by something else: such an object is served as it was stored)."""
+    if disposition is None or not disposition.startswith(ATTACHMENT_PREFIX):
+        return None
+    try:
+        return unquote(disposition.removeprefix(ATTACHMENT_PREFIX), errors="strict")
+    except UnicodeDecodeError:
+        return None
 
 
 def _translate(error: Exception, key: str) -> NoReturn:
@@ -284,113 +282,3 @@ def _translate(error: Exception, key: str) -> NoReturn:
             "The object store is unavailable.", details={"module": "storage"}
         ) from error
     raise error
-
-
-# SigV4 query signing (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html)
-
-
-def presign_get(
-    config: S3Config,
-    key: str,
-    *,
-    expires_in: timedelta,
-    now: datetime,
-    query: Mapping[str, str] | None = None,
-) -> str:
-    """A path-style presigned GET for `key` with extra signed query parameters."""
-    return _presign(config, "GET", key, expires_in=expires_in, now=now, query=query or {})
-
-
-def presign_put(
-    config: S3Config, key: str, *, expires_in: timedelta, now: datetime, headers: Mapping[str, str]
-) -> str:
-    """A path-style presigned PUT for `key` whose signature covers `headers` (with `host`):
-    S3 refuses the upload unless it carries each of them with exactly that value."""
-    return _presign(config, "PUT", key, expires_in=expires_in, now=now, headers=headers)
-
-
-def _presign(
-    config: S3Config,
-    method: str,
-    key: str,
-    *,
-    expires_in: timedelta,
-    now: datetime,
-    query: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> str:
-    assert config.access_key_id
-    assert config.secret_access_key
-    parts = urlsplit(config.base_url)
-    path = f"{parts.path.rstrip('/')}/{_encode(config.bucket)}/{_encode(key, keep_slash=True)}"
-    return sigv4_query_url(
-        method=method,
-        scheme=parts.scheme,
-        host=parts.netloc,
-        path=path,
-        region=config.region,
-        access_key_id=config.access_key_id,
-        secret_access_key=config.secret_access_key,
-        expires_in=expires_in,
-        now=now,
-        query=query or {},
-        headers=headers or {},
-    )
-
-
-def sigv4_query_url(
-    *,
-    method: str,
-    scheme: str,
-    host: str,
-    path: str,
-    region: str,
-    access_key_id: str,
-    secret_access_key: str,
-    expires_in: timedelta,
-    now: datetime,
-    query: Mapping[str, str],
-    headers: Mapping[str, str] | None = None,
-) -> str:
-    """`path` is already URI-encoded; `query` values are raw and get signed too, and so do
-    `headers` (besides `host`), which the request must then carry with exactly these
-    values."""
-    stamp = now.astimezone(UTC)
-    amz_date, day = stamp.strftime("%Y%m%dT%H%M%SZ"), stamp.strftime("%Y%m%d")
-    scope = f"{day}/{region}/s3/aws4_request"
-    signed = {name.lower(): " ".join(value.split()) for name, value in (headers or {}).items()}
-    signed["host"] = host
-    signed_names = ";".join(sorted(signed))
-    params = {
-        **query,
-        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-        "X-Amz-Credential": f"{access_key_id}/{scope}",
-        "X-Amz-Date": amz_date,
-        "X-Amz-Expires": str(int(expires_in.total_seconds())),
-        "X-Amz-SignedHeaders": signed_names,
-    }
-    canonical_query = "&".join(
-        f"{_encode(name)}={_encode(value)}" for name, value in sorted(params.items())
-    )
-    canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))
-    canonical_request = "\n".join(
-        [method, path, canonical_query, canonical_headers, signed_names, "UNSIGNED-PAYLOAD"]
-    )
-    string_to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(canonical_request.encode()).hexdigest(),
-        ]
-    )
-    signing_key = f"AWS4{secret_access_key}".encode()
-    for part in (day, region, "s3", "aws4_request"):
-        signing_key = hmac.digest(signing_key, part.encode(), "sha256")
-    signature = hmac.new(signing_key, string_to_sign.encode(), "sha256").hexdigest()
-    return f"{scheme}://{host}{path}?{canonical_query}&X-Amz-Signature={signature}"
-
-
-def _encode(text: str, *, keep_slash: bool = False) -> str:
-    """SigV4's URI encoding: every byte but A-Z a-z 0-9 - . _ ~ is percent-encoded."""
-    return quote(text, safe="/~" if keep_slash else "~", encoding="utf-8")

@@ -57,7 +57,10 @@ def _check_text(text: str) -> None:
         raise InvalidKey("An object key must be valid UTF-8 text.", field="key") from None
 
 
+ATTACHMENT_PREFIX = "attachment; filename*=UTF-8''"
+
+
 def attachment_disposition(filename: str) -> str:
     """`attachment; filename*=UTF-8''…` (RFC 6266/8187): every byte but unreserved ones is
     percent-encoded, so quotes, `;` and line breaks in `filename` cannot escape the header."""
-    return f"attachment; filename*=UTF-8''{quote(filename, safe='', encoding='utf-8')}"
+    return ATTACHMENT_PREFIX + quote(filename, safe="", encoding="utf-8")

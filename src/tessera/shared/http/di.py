@@ -17,7 +17,8 @@ parameters it declares.
   REQUEST, so HTTP requests open theirs from one SESSION-level container they all share,
   opened on the first request and closed at shutdown, instead of building and closing a
   SESSION level around every request (a sizeable part of a request's cost under load). An
-  HTTP request must therefore not depend on anything SESSION-scoped.
+  HTTP request must therefore not depend on anything SESSION-scoped
+  (`tests/unit/main/test_request_scopes.py` fails if one does).
 - `inject` marks a handler whose `FromDishka[...]` parameters come from that container.
 """
 

@@ -69,8 +69,8 @@ class LocalStorageController(Controller):
         grant = signer.verify(token, "GET")
         stored = await storage.head(grant.key)
         headers = {"Cache-Control": "private, no-store"}
-        if grant.filename is not None:
-            headers["Content-Disposition"] = attachment_disposition(grant.filename)
+        if stored.download_name is not None:
+            headers["Content-Disposition"] = attachment_disposition(stored.download_name)
         return Stream(
             storage.open(grant.key),
             media_type=stored.content_type or "application/octet-stream",

@@ -10,6 +10,7 @@ import secrets
 import tempfile
 import uuid
 import zipfile
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -52,6 +53,7 @@ from tessera.shared.domain.patterns import described
 
 UPLOAD_LINK_TTL = timedelta(minutes=5)
 ZIP_SPOOL_BYTES = 1024 * 1024
+Spool = tempfile.SpooledTemporaryFile[bytes]
 
 
 # Documented as an enum, checked by `StartUpload`: as a type, an enum would make msgspec
@@ -166,18 +168,21 @@ class StartUpload:
 
 class CompleteUpload:
     """The uploader's pending file. The link stays usable until it expires, so nothing is
-    checked where it writes (the row's key, under `uploads/incoming/`): the object is copied
-    inside the store to a key of this completion's own, which nothing else ever writes, and
-    the copy is what is checked, hashed and kept. So the recorded size and SHA-256 are
-    exactly what a download serves, whatever is sent to the link afterwards.
+    checked where it writes (the row's key, under `uploads/incoming/`): the object is read
+    once (one version of it, whatever is sent meanwhile) and what was read is written to a
+    key of this completion's own, which nothing else ever writes, with the file's type,
+    metadata and download name (`Content-Disposition`), checked and hashed on the way. So
+    the recorded size and SHA-256 are exactly what a download serves, whatever is sent to
+    the link afterwards.
 
     Nothing uploaded yet: 409, the row stays for a retry. The object must be exactly the
     declared size (at most `FILE_MAX_BYTES`) and content type, its bytes the declared type
     (sniffed, a zip's directory read, text checked throughout), and its SHA-256 the declared
-    one when the upload declared it; a refusal removes row and objects (400). Then the row
-    becomes `ready` at the copy's key, only while still pending: of two completions racing,
-    one wins and the other deletes its copy and answers what the winner recorded. Last,
-    `file.uploaded` and the commit, then the uploaded object goes."""
+    one when the upload declared it; a refusal aborts the write and removes row and
+    uploaded object (400). Then the row becomes `ready` at the new key, only while still
+    pending: of two completions racing, one wins and the other deletes its object and
+    answers what the winner recorded. Last, `file.uploaded` and the commit, then the
+    uploaded object goes."""
 
     def __init__(
         self,
@@ -202,13 +207,10 @@ class CompleteUpload:
         declared = FileType.by_content_type(file.content_type)
         assert declared is not None, "a pending row holds one of the accepted types"
         key = storage_key(file.id, declared, version=secrets.token_hex(8))
+        now = self._clock.now()
         try:
             self._check_object(file, await self._storage.head(file.storage_key))  # cheap first
-            copied = await self._storage.copy(file.storage_key, key)
-            self._check_object(file, copied)
-            sha256, size = await self._check_bytes(key, declared, limit=file.size_bytes)
-            if file.sha256 and sha256 != file.sha256:  # a pending row holds the declared one
-                raise UploadNotAccepted("The object's SHA-256 is not the declared one.")
+            sha256 = await self._keep(file, declared, key, now)
         except ObjectNotFound:  # nothing uploaded yet, or another completion took it
             return await self._settled(file, pending=UploadNotReceived(field="file_id"))
         except (UploadNotAccepted, UnsupportedFileType) as refused:
@@ -217,13 +219,11 @@ class CompleteUpload:
         except Exception:
             await delete_quietly(self._storage, key)
             raise
-        now = self._clock.now()
         ready = dataclasses.replace(
             file,
             status=FileStatus.READY,
             storage_key=key,
             sha256=sha256,
-            size_bytes=size,
             uploaded_at=now,
             updated_at=now,
         )
@@ -250,29 +250,31 @@ class CompleteUpload:
         if stored.content_type != file.content_type:
             raise UploadNotAccepted("The object's content type is not the declared one.")
 
-    async def _check_bytes(self, key: str, declared: FileType, *, limit: int) -> tuple[str, int]:
-        text = TextCheck() if declared is FileType.TEXT else None
-        digest, size, head = hashlib.sha256(), 0, b""
-        with tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES) as copy:
-            async for chunk in self._storage.open(key, chunk_bytes=256 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise UploadNotAccepted("The object is larger than declared.")
-                if len(head) < SNIFF_BYTES:
-                    head += chunk[: SNIFF_BYTES - len(head)]
-                if text is not None and not text.feed(chunk):
-                    raise UnsupportedFileType()
-                digest.update(chunk)
-                if declared in (FileType.DOCX, FileType.XLSX, FileType.PPTX):
-                    copy.write(chunk)
-            if text is not None and not text.feed(b"", final=True):
-                raise UnsupportedFileType()
-            found = sniff(head)
-            if found is Sniffed.ZIP:
-                found = office_type(_zip_names(copy))
-        if found is not declared:
-            raise UploadNotAccepted("The uploaded bytes are not of the declared content type.")
-        return digest.hexdigest(), size
+    async def _keep(self, file: StoredFile, declared: FileType, key: str, now: datetime) -> str:
+        """The uploaded bytes, read once, written to `key` through `_Checked`; their
+        SHA-256. A refusal raises before the write completes, so nothing is kept."""
+        metadata = {
+            "user_id": str(file.user_id),
+            "uploaded_at": now.isoformat(),
+            "content_type": declared.content_type,
+            "size_bytes": str(file.size_bytes),
+        }
+        with tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES) as spool:
+            checked = _Checked(file, declared, spool)
+            chunks = self._storage.open(file.storage_key, chunk_bytes=256 * 1024)
+            try:
+                await self._storage.put(
+                    key,
+                    checked.body(chunks),
+                    content_type=declared.content_type,
+                    metadata=metadata,
+                    download_name=file.original_name,
+                )
+            except Exception:
+                if checked.failure is not None:
+                    raise checked.failure from None  # the adapter may have wrapped it
+                raise
+        return checked.sha256
 
     async def _refuse(self, file: StoredFile, message: str) -> FileView:
         """Row and uploaded object go, unless another completion made the file ready
@@ -298,7 +300,60 @@ class CompleteUpload:
         raise FileNotFound(field="file_id")
 
 
-def _zip_names(copy: tempfile.SpooledTemporaryFile[bytes]) -> list[str]:
+class _Checked:
+    """The uploaded bytes on their way to the file's own key: counted against the declared
+    size, hashed, the first ones kept for sniffing, text checked throughout, an office
+    document's zip spooled for its directory. The transfer is aborted by raising as soon as
+    one check fails; the last checks run after the last chunk, before the write ends."""
+
+    def __init__(self, file: StoredFile, declared: FileType, spool: Spool) -> None:
+        self._file, self._declared, self._spool = file, declared, spool
+        self._text = TextCheck() if declared is FileType.TEXT else None
+        self._hash = hashlib.sha256()
+        self._size, self._head = 0, b""
+        self.failure: Exception | None = None
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    async def body(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                self._take(chunk)
+                yield chunk
+            self._finish()
+        except (UploadNotAccepted, UnsupportedFileType) as refused:
+            self.failure = refused
+            raise
+
+    def _take(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._file.size_bytes:
+            raise UploadNotAccepted("The object is larger than declared.")
+        if len(self._head) < SNIFF_BYTES:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+        if self._text is not None and not self._text.feed(chunk):
+            raise UnsupportedFileType()
+        self._hash.update(chunk)
+        if self._declared in (FileType.DOCX, FileType.XLSX, FileType.PPTX):
+            self._spool.write(chunk)
+
+    def _finish(self) -> None:
+        if self._size != self._file.size_bytes:
+            raise UploadNotAccepted("The object's size is not the declared one.")
+        if self._text is not None and not self._text.feed(b"", final=True):
+            raise UnsupportedFileType()
+        found = sniff(self._head)
+        if found is Sniffed.ZIP:
+            found = office_type(_zip_names(self._spool))
+        if found is not self._declared:
+            raise UploadNotAccepted("The uploaded bytes are not of the declared content type.")
+        if self._file.sha256 and self.sha256 != self._file.sha256:  # the declared one
+            raise UploadNotAccepted("The object's SHA-256 is not the declared one.")
+
+
+def _zip_names(copy: Spool) -> list[str]:
     try:
         copy.seek(0)
         with zipfile.ZipFile(copy) as archive:

@@ -6,15 +6,16 @@ finds them and fixes what it safely can."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.presigned_upload import UPLOAD_LINK_TTL
-from tessera.features.files.domain.file import INCOMING_PREFIX
+from tessera.features.files.domain.file import INCOMING_PREFIX, StoredFile
 from tessera.shared.application.ports import Clock, UnitOfWork
 from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
 from tessera.shared.application.tenant_scope import TenantScope
@@ -53,10 +54,16 @@ class ReconcileFiles:
        give one).
     3. `ready` rows whose object is missing: data loss, logged at ERROR with file id, tenant
        and key, and left as they are (nothing is deleted or marked; an operator restores
-       the object from a backup or deletes the file).
+       the object from a backup or deletes the file). An object stored without the file's
+       download name (written before objects carried it, or restored without it) is
+       rewritten in place with it, read and written once, so its links answer with
+       `Content-Disposition: attachment` again; only if its bytes still hash to the row's
+       SHA-256 (else it is left and logged at ERROR), and deleted again if the file was
+       deleted meanwhile.
 
-    Returns how many things it fixed (rows and objects deleted); what pass 3 reports is not
-    counted. Each batch is its own transaction; none is held open while storage is called."""
+    Returns how many things it fixed (rows and objects deleted, objects rewritten); what
+    pass 3 reports is not counted. Each batch is its own transaction; none is held open
+    while storage is called."""
 
     def __init__(
         self,
@@ -75,7 +82,7 @@ class ReconcileFiles:
         now = self._clock.now()
         fixed = await self._expire_pending(now - UPLOAD_LINK_TTL - self._config.pending_margin)
         fixed += await self._delete_orphans(now - self._config.orphan_grace)
-        await self._report_missing()
+        fixed += await self._check_ready()
         return fixed
 
     async def _expire_pending(self, before: datetime) -> int:
@@ -123,9 +130,9 @@ class ReconcileFiles:
             logger.info("orphan objects deleted", extra={"count": len(orphans)})
         return len(orphans)
 
-    async def _report_missing(self) -> None:
+    async def _check_ready(self) -> int:
         after: uuid.UUID | None = None
-        limit = self._config.batch_size
+        limit, rewritten = self._config.batch_size, 0
         while True:
             try:
                 batch = await self._files.ready_after(after, limit=limit)
@@ -133,21 +140,71 @@ class ReconcileFiles:
                 await self._uow.rollback()
             for file in batch:
                 try:
-                    await self._storage.head(file.storage_key)
+                    stored = await self._storage.head(file.storage_key)
                 except ObjectNotFound:
                     await self._report(file.id, file.tenant_id, file.storage_key)
+                    continue
+                if stored.download_name != file.original_name:
+                    rewritten += await self._rewrite(file, stored)
             if len(batch) < limit:
-                return
+                if rewritten:
+                    logger.info(
+                        "file objects given their download name", extra={"count": rewritten}
+                    )
+                return rewritten
             after = batch[-1].id
+
+    async def _rewrite(self, file: StoredFile, stored: StoredObject) -> int:
+        """The object again, of the same bytes, type and metadata, with the file's download
+        name: 1, or 0 when its bytes are not the row's (left as it was) or it is gone."""
+        digest, differs = hashlib.sha256(), False
+
+        async def same_bytes() -> AsyncIterator[bytes]:
+            nonlocal differs
+            async for chunk in self._storage.open(file.storage_key):
+                digest.update(chunk)
+                yield chunk
+            if file.sha256 and digest.hexdigest() != file.sha256:
+                differs = True
+                raise _NotTheRowsBytes()  # before the write completes: nothing changes
+
+        try:
+            await self._storage.put(
+                file.storage_key,
+                same_bytes(),
+                content_type=stored.content_type or file.content_type,
+                metadata=stored.metadata,
+                download_name=file.original_name,
+            )
+        except ObjectNotFound:
+            return 0  # deleted meanwhile
+        except Exception:
+            if not differs:
+                raise
+            logger.error(
+                "file object differs from its row",
+                extra={"file_id": str(file.id), "storage_key": file.storage_key},
+            )
+            return 0
+        if not await self._still_there(file.id):  # deleted while rewritten: its object goes
+            await self._storage.delete(file.storage_key)
+            return 0
+        return 1
+
+    async def _still_there(self, file_id: uuid.UUID) -> bool:
+        try:
+            return await self._files.get(file_id) is not None
+        finally:
+            await self._uow.rollback()
 
     async def _report(self, file_id: uuid.UUID, tenant_id: uuid.UUID, key: str) -> None:
         """Only if the row is still there (a file deleted meanwhile loses its object too)."""
-        try:
-            still = await self._files.get(file_id)
-        finally:
-            await self._uow.rollback()
-        if still is not None:
+        if await self._still_there(file_id):
             logger.error(
                 "file object missing",
                 extra={"file_id": str(file_id), "tenant_id": str(tenant_id), "storage_key": key},
             )
+
+
+class _NotTheRowsBytes(Exception):
+    """Raised into a rewrite whose object no longer hashes to its row's SHA-256."""

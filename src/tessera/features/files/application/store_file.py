@@ -67,6 +67,7 @@ class StoreFile:
         file_type = await _file_type(head, source)
         file_id = uuid.uuid4()
         key = storage_key(file_id, file_type)
+        name = display_name(source.client_name)
         now = self._clock.now()
         stream = _CheckedStream(head, chunks, file_type, max_bytes=self._config.max_file_bytes)
         metadata = {
@@ -77,7 +78,11 @@ class StoreFile:
         }
         try:
             await self._storage.put(
-                key, stream.body(), content_type=file_type.content_type, metadata=metadata
+                key,
+                stream.body(),
+                content_type=file_type.content_type,
+                metadata=metadata,
+                download_name=name,
             )
             stream.finish(expected_size=size)
         except BaseException as error:
@@ -92,7 +97,7 @@ class StoreFile:
             kind=file_type.kind,
             content_type=file_type.content_type,
             size_bytes=size,
-            original_name=display_name(source.client_name),
+            original_name=name,
             sha256=stream.sha256,
             storage_key=key,
             status=FileStatus.READY,

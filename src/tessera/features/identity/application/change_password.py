@@ -12,6 +12,7 @@ class ChangePassword(PasswordChange):
 
     async def execute(self, principal: Principal, current: str, new_password: str) -> None:
         user = await live_user(self._users, principal)
+        await self._uow.rollback()  # no transaction held while passwords are hashed
         if not await self._hasher.verify(user.password_hash, current):
             raise InvalidCredentials("The current password is wrong.")
         if current == new_password:

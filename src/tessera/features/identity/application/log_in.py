@@ -139,6 +139,9 @@ class LogIn:
 
     async def _verified_user(self, email: str, password: str) -> User:
         user = await self._users.by_email(email)
+        # The hash check is tens of milliseconds of CPU: the read-only transaction ends
+        # first, so a login storm does not hold a pooled connection per password checked.
+        await self._uow.rollback()
         if user is None:
             await self._hasher.verify_dummy(password)
         elif await self._hasher.verify(user.password_hash, password):

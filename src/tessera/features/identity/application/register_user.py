@@ -114,6 +114,12 @@ class RegisterUser:
         email = normalise_email(command.email)
         name = clean_full_name(command.full_name)
         check_password(command.password, email=email)
+        if command.invitation_token is not None and command.tenant_name is not None:
+            raise InvalidInput(
+                "tenant_name cannot be used with an invitation.", field="tenant_name"
+            )
+        # Hashed before the first query, so no transaction is held open while it runs.
+        password_hash = await self._hasher.hash(command.password)
         if await self._users.by_email(email) is not None:
             raise EmailAlreadyRegistered(field="email")
         now = self._clock.now()
@@ -121,13 +127,8 @@ class RegisterUser:
             tenant_id, role = uuid.uuid4(), Role.TENANT_ADMIN
             await self._tenants.create(tenant_id=tenant_id, name=command.tenant_name or name)
         else:
-            if command.tenant_name is not None:
-                raise InvalidInput(
-                    "tenant_name cannot be used with an invitation.", field="tenant_name"
-                )
             invitation = await self._accept(command.invitation_token, email=email, now=now)
             tenant_id, role = invitation.tenant_id, invitation.role
-        password_hash = await self._hasher.hash(command.password)
         user = User.register(
             tenant_id=tenant_id,
             email=email,
