@@ -5,11 +5,13 @@ is gone when it ends."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tessera.features.files.adapters.sql_files import SqlFileRepository
@@ -25,7 +27,8 @@ from tessera.features.identity.application.ports import (
 )
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
-from tessera.shared.application.ports import UnitOfWork
+from tessera.shared.adapters.outbox import OutboxModel, SqlOutbox
+from tessera.shared.application.ports import Outbox, UnitOfWork
 from tests.fakes.files import FakeFileRepository
 from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
 from tests.fakes.identity import (
@@ -34,7 +37,7 @@ from tests.fakes.identity import (
     FakeUserRepository,
     FakeUserSearch,
 )
-from tests.fakes.unit_of_work import FakeUnitOfWork
+from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Unit:
     tokens: OneTimeTokens
     flags: FlagRepository
     files: FileRepository
+    outbox: Outbox
     work: UnitOfWork
 
     async def commit(self) -> None:
@@ -59,6 +63,10 @@ class Store(Protocol):
     def unit(self) -> AbstractAsyncContextManager[Unit]: ...
 
     def flag_source(self) -> FlagSource: ...
+
+    async def published(self) -> set[uuid.UUID]:
+        """The ids of the events whose unit of work committed."""
+        ...
 
 
 class SqlStore:
@@ -76,11 +84,16 @@ class SqlStore:
                 SqlOneTimeTokens(session),
                 SqlFlagRepository(session),
                 SqlFileRepository(session),
+                SqlOutbox(session),
                 SqlAlchemyUnitOfWork(session),
             )
 
     def flag_source(self) -> FlagSource:
         return SqlFlagSource(async_sessionmaker(self.engine, expire_on_commit=False))
+
+    async def published(self) -> set[uuid.UUID]:
+        async with AsyncSession(self.engine) as session:
+            return set((await session.execute(select(OutboxModel.id))).scalars())
 
 
 class FakeStore:
@@ -93,6 +106,7 @@ class FakeStore:
         self._work = FakeUnitOfWork()
         self._flags = FakeFlagRepository(self._work)
         users = FakeUserRepository(self._work)
+        self._outbox = RecordingOutbox(self._work)
         self._unit = Unit(
             FakeTenantDirectory(self._work),
             users,
@@ -100,6 +114,7 @@ class FakeStore:
             FakeOneTimeTokens(self._work),
             self._flags,
             FakeFileRepository(self._work),
+            self._outbox,
             self._work,
         )
 
@@ -112,3 +127,6 @@ class FakeStore:
 
     def flag_source(self) -> FlagSource:
         return FakeFlagSource(self._flags)
+
+    async def published(self) -> set[uuid.UUID]:
+        return {event.id for event in self._outbox.events}
