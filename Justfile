@@ -44,8 +44,11 @@ fuzz examples="200" *args:
 soak-tests *args:
     python -m tests.soak {{args}}
 
+# first makes sure PostgreSQL, Redis, PgBouncer and wrk are there (scripts/services.sh
+# installs only what is missing)
 # benchmarks under bench/ (figures for the issue notes, never assertions)
 bench *args:
+    bash scripts/services.sh
     python -m bench {{args}}
 
 # installs the Debian packages only when they are missing

@@ -30,7 +30,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="HTTP benchmarks: measured seconds per case (default: 10)",
+        help="HTTP benchmarks: measured seconds per case, whole seconds for wrk (default: 10)",
     )
     parser.add_argument(
         "--warmup",
@@ -45,14 +45,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=32,
         metavar="N",
         help="HTTP benchmarks: concurrent connections (default: 32)",
-    )
-    parser.add_argument(
-        "--client-processes",
-        type=int,
-        default=1,
-        metavar="K",
-        help="HTTP benchmarks: load-generating processes sharing the connections (default: 1, "
-        "which leaves the server a core on a 2-core machine)",
     )
     parser.add_argument(
         "--events",
@@ -85,8 +77,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.warmup < 0 or args.concurrency < 1:
         parser.error("--duration must be > 0, --warmup >= 0 and --concurrency >= 1")
-    if not 1 <= args.client_processes <= args.concurrency:
-        parser.error("--client-processes must be between 1 and --concurrency")
     if args.events < 1 or args.committers < 1:
         parser.error("--events and --committers must be >= 1")
     return Options(
@@ -95,7 +85,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         warmup=args.warmup,
         only=args.only,
         out=args.out,
-        client_processes=args.client_processes,
         events=args.events,
         committers=args.committers,
     )

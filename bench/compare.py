@@ -5,10 +5,9 @@ Litestar, `GET /health`), Tessera from the base checkout (its own `.venv`) and T
 this one, both in production mode on one throwaway PostgreSQL database and one Redis
 namespace, with one JWT key, so the same 50 users' access tokens work on both. Then, for
 `--rounds` rounds, wrk (one thread, `--connections` keep-alive connections, `--latency`)
-loads each in turn, the order rotated every round so neither side always follows the
-floor. The report gives each side's median req/s and p99 over the rounds and their ratio to
-the floor's. wrk is a C load generator, so it takes far less CPU per request than a Python
-client on the same two cores would.
+loads each in turn (`bench.load.wrk`: bench/lua/requests.lua cycling through the tokens),
+the order rotated every round so neither side always follows the floor. The report gives
+each side's median req/s and p99 over the rounds and their ratio to the floor's.
 
 Use it for any change on the hot path: the base is the commit before the change (a git
 worktree with `uv sync --frozen` run in it), the head is this tree.
@@ -18,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -29,13 +26,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import identity, stores
+from bench import identity, load, stores
+from bench.load import Request, bearer
 from bench.servers import REPO_ROOT, Server, ServerSpec, base_env, floor, serving
 from tessera.main import migrations
 
 USERS = 50
 RAISED_LIMIT = "10000000"
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 @dataclass(frozen=True)
@@ -46,37 +43,12 @@ class Sample:
     """The server's CPU time per request (all its processes and threads), microseconds."""
 
 
-def parse_wrk(output: str) -> Sample:
-    """Requests/s and the 99th percentile (ms) of `wrk --latency` output."""
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if rps is None or p99 is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    if re.search(r"Non-2xx or 3xx responses", output):
-        raise RuntimeError(f"errors under load:\n{output}")
-    return Sample(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)])
-
-
-def tokens_script(tokens: Sequence[str], path: str) -> str:
-    """A wrk Lua script cycling through the tokens on `path` (one thread: one Lua state)."""
-    quoted = ", ".join(f'"{token}"' for token in tokens)
-    return (
-        f"local tokens = {{{quoted}}}\nlocal i = 0\n"
-        "request = function()\n  i = i % #tokens + 1\n"
-        f'  return wrk.format("GET", "{path}", {{["Authorization"] = "Bearer " .. tokens[i]}})\n'
-        "end\n"
-    )
-
-
-async def wrk(url: str, *, connections: int, seconds: float, script: Path | None) -> Sample:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
-    if script is not None:
-        argv[1:1] = ["-s", str(script)]
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    return parse_wrk(output.decode())
+async def wrk(url: str, requests: Sequence[Request], *, connections: int, seconds: float) -> Sample:
+    """One wrk run; any answer that is not 2xx, or socket error, fails the comparison."""
+    run = await load.wrk(url, requests, connections=connections, seconds=seconds)
+    if run.errors or run.p99_ms is None:
+        raise RuntimeError(f"errors under load on {url}: {run.errors or 'no answer'}")
+    return Sample(run.rps, run.p99_ms)
 
 
 def _tessera(checkout: Path, env: dict[str, str], scratch: Path) -> ServerSpec:
@@ -126,13 +98,12 @@ async def run(base: Path, head: Path, *, rounds: int, seconds: float, connection
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as folder:
         scratch = Path(folder)
         async with _servers(base, head, scratch) as servers:
-            samples = await _measure(servers, scratch, rounds, seconds, connections)
+            samples = await _measure(servers, rounds, seconds, connections)
     return _report(samples, base, head, rounds=rounds, seconds=seconds, connections=connections)
 
 
 async def _measure(
     servers: tuple[Server, Server, Server],
-    scratch: Path,
     rounds: int,
     seconds: float,
     connections: int,
@@ -142,28 +113,23 @@ async def _measure(
         identity.User(f"ab{n}@example.com", f"ab-{secrets.token_hex(8)}") for n in range(USERS)
     ]
     # Each side signs its users in itself: the two may keep sessions differently in Redis.
-    head_script, base_script = scratch / "head.lua", scratch / "base.lua"
-    head_script.write_text(
-        tokens_script(await identity.enrol(head_server.base_url, users), identity.ME)
-    )
-    base_script.write_text(
-        tokens_script(await identity.sign_in(base_server.base_url, users), identity.ME)
-    )
+    head_tokens = await identity.enrol(head_server.base_url, users)
+    base_tokens = await identity.sign_in(base_server.base_url, users)
     targets = {
-        "floor": (f"{floor_server.base_url}{identity.HEALTH}", None),
-        "base": (f"{base_server.base_url}{identity.ME}", base_script),
-        "head": (f"{head_server.base_url}{identity.ME}", head_script),
+        "floor": (floor_server.base_url, [Request(identity.HEALTH)]),
+        "base": (base_server.base_url, _me(base_tokens)),
+        "head": (head_server.base_url, _me(head_tokens)),
     }
-    for url, lua_script in targets.values():  # warm-up: connections, the profile cache
-        await wrk(url, connections=connections, seconds=3, script=lua_script)
+    for url, requests in targets.values():  # warm-up: connections, the profile cache
+        await wrk(url, requests, connections=connections, seconds=3)
     samples: dict[str, list[Sample]] = {name: [] for name in targets}
     order = list(targets)
     for round_number in range(rounds):
         for name in order[round_number % 3 :] + order[: round_number % 3]:
-            url, lua_script = targets[name]
+            url, requests = targets[name]
             server = servers[order.index(name)]
             before = server.cpu_seconds()
-            sample = await wrk(url, connections=connections, seconds=seconds, script=lua_script)
+            sample = await wrk(url, requests, connections=connections, seconds=seconds)
             used = server.cpu_seconds() - before
             sample = replace(sample, cpu_us=used / (sample.rps * seconds) * 1e6)
             samples[name].append(sample)
@@ -173,6 +139,10 @@ async def _measure(
                 file=sys.stderr,
             )
     return samples
+
+
+def _me(tokens: Sequence[str]) -> list[Request]:
+    return [Request(identity.ME, headers=bearer(token)) for token in tokens]
 
 
 def _report(
@@ -217,8 +187,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (apt-get install wrk)")
+    if (missing := load.wrk_missing()) is not None:
+        sys.exit(missing)
     for checkout in (args.base, args.head):
         if not (checkout / ".venv" / "bin" / "python").exists():
             sys.exit(f"{checkout}: no .venv (run `uv sync --frozen` there)")

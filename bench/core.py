@@ -22,7 +22,6 @@ class Options:
     warmup: float = 2.0
     only: str | None = None
     out: Path = Path("bench/results")
-    client_processes: int = 1
     events: int = 1000
     committers: int = 16
     floor: LoadResult | None = None
@@ -107,6 +106,11 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline(r"(GET|PUT|POST) ", "redis_cmds_per_req"),
         Headline(r"(GET|PUT|POST) ", "pg_stmts_per_req"),
         Headline("Redis, Tessera's load", "cmds_per_cpu_s"),
+    ),
+    "users_list": (
+        Headline("tessera GET /users", "rps"),
+        Headline("tessera / floor", "rps", ratio=True),
+        Headline("tessera / floor", "p99_ms", ratio=True),
     ),
 }
 """Headlines of the benchmarks that declare no `HEADLINES` of their own, by name. The

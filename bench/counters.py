@@ -1,4 +1,4 @@
-"""What Redis, PostgreSQL and wrk say they did, read around a measured window.
+"""What Redis and PostgreSQL say they did, read around a measured window.
 
 Redis counts its own commands (`INFO commandstats`) and CPU (`INFO cpu`); PostgreSQL its
 statements (`pg_stat_statements`, when the server preloads it) and transactions
@@ -10,7 +10,6 @@ how busy the machine was. The parsers are pure, so they are unit-tested on real 
 from __future__ import annotations
 
 import csv
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 OWN_COMMANDS = frozenset({"info"})
 """Sent by the reading itself, not by the server under test."""
 _TRANSACTION_CONTROL = r"^\s*(BEGIN|COMMIT|ROLLBACK|START|SAVEPOINT|RELEASE)\b"
-_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 Stats = Mapping[str, Mapping[str, object]]
 """redis-py's `info("commandstats")`: `{"cmdstat_get": {"calls": 3, ...}, ...}`."""
 
@@ -149,31 +147,3 @@ async def _has_pg_stat_statements(connection: AsyncConnection) -> bool:
         text("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
     )
     return found.first() is not None
-
-
-# wrk
-
-
-@dataclass(frozen=True)
-class WrkRun:
-    requests: int
-    rps: float
-    p99_ms: float
-    errors: int
-    """Non-2xx/3xx answers plus socket errors (connect, read, write, timeout)."""
-
-
-def parse_wrk(output: str) -> WrkRun:
-    """`wrk --latency` output: completed requests, requests/s, p99 and the errors."""
-    total = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if total is None or rps is None or p99 is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    errors = 0
-    if (status := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)) is not None:
-        errors += int(status.group(1))
-    if (socket := re.search(r"Socket errors:(.*)$", output, re.MULTILINE)) is not None:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket.group(1)))
-    p99_ms = float(p99.group(1)) * _UNITS_MS[p99.group(2)]
-    return WrkRun(int(total.group(1)), float(rps.group(1)), p99_ms, errors)

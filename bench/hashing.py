@@ -188,9 +188,7 @@ async def _with_logins(
 ) -> tuple[LoadResult, LoadResult]:
     """`me_spec`'s load while logins run from a second loader, started first, stopped after."""
     storm_s = LEAD_S + opts.warmup + opts.duration + TAIL_S
-    login_spec = _spec(
-        server, logins, LOGIN_CONCURRENCY, opts, warmup=0.0, duration=storm_s, processes=1
-    )
+    login_spec = _spec(server, logins, LOGIN_CONCURRENCY, opts, warmup=0.0, duration=storm_s)
     async with asyncio.TaskGroup() as group:
         storm = group.create_task(run_load(login_spec))
         await asyncio.sleep(LEAD_S)

@@ -10,14 +10,14 @@ import os
 import sys
 
 from bench.core import Figure, Options, Row
-from bench.load import LoadResult, LoadSpec, run_load
+from bench.load import LoadResult, LoadSpec, Request, run_load
 from bench.servers import ServerSpec, floor, serving, tessera
 
 NAME = "http_pipeline"
 TITLE = "GET /health: Tessera vs the floor (bare Litestar, same granian setup)"
 NOTES = (
-    f"The load generator (bench.load: raw asyncio streams, HTTP/1.1 keep-alive, by default "
-    f"one process) and the server share this machine's {os.cpu_count()} cores; the two "
+    f"The load generator (wrk, one thread) and the server share this machine's "
+    f"{os.cpu_count()} cores; the two "
     f"servers are measured one after the other, never at once.",
     "CPU is the share of one core during the window (1.00 = one full core). Server CPU counts "
     "all its threads (granian's Rust I/O threads too), so it can pass 1.00 although the app "
@@ -34,10 +34,8 @@ PATH = "/health"
 
 
 def setup(opts: Options) -> str:
-    processes = opts.client_processes
-    clients = "1 client process" if processes == 1 else f"{processes} client processes"
     return (
-        f"Closed loop, {opts.concurrency} keep-alive connections from {clients}, "
+        f"Closed loop (wrk, one thread), {opts.concurrency} keep-alive connections, "
         f"{opts.warmup:g} s warm-up then {opts.duration:g} s measured."
     )
 
@@ -58,11 +56,11 @@ async def _measure(spec: ServerSpec, opts: Options) -> LoadResult:
         print(f"[{NAME}] {spec.name}: loading {server.base_url}{PATH}", file=sys.stderr)
         return await run_load(
             LoadSpec(
-                url=server.base_url + PATH,
+                url=server.base_url,
+                requests=[Request(PATH)],
                 concurrency=opts.concurrency,
                 duration=opts.duration,
                 warmup=opts.warmup,
-                client_processes=opts.client_processes,
                 cpu_clocks={"server": server.cpu_seconds},
             )
         )

@@ -77,10 +77,8 @@ enough to keep the server busy, and few enough to leave it mostly idle."""
 ENROL_CONCURRENCY = 8
 STORM_LEAD_S = 1.0
 """The login storm runs this long before the `/users/me` loader starts."""
-STORM_TAIL_S = 1.0
-"""The login storm goes on this long after the `/users/me` window should have closed..."""
-SPAWN_TAIL_S = 15.0
-"""... or this long when the `/users/me` loader spawns client processes first."""
+STORM_TAIL_S = 2.0
+"""The login storm goes on this long after the `/users/me` window should have closed."""
 HASH_LOOP = (
     "import asyncio\n"
     "from tessera.features.identity.adapters import argon2_hasher\n"
@@ -105,7 +103,7 @@ REGISTER = "/api/v1/auth/register"
 _PER_REQUEST_CPU = ("client_cpu_ms_per_req", "server_cpu_ms_per_req")
 
 NOTES = (
-    f"The load generator (bench.load: raw asyncio streams, HTTP/1.1 keep-alive), the server, "
+    f"The load generator (wrk, one thread, driven by bench/lua/requests.lua), the server, "
     f"PostgreSQL and Redis share this machine's {os.cpu_count()} cores. CPU is the share of "
     f"one core during the window (1.00 = one full core); server CPU counts all of granian's "
     f"processes and threads, the argon2 threads included. Other CPU is the rest of the "
@@ -124,10 +122,10 @@ NOTES = (
     f"(a core is kept for other requests) at the default priority: the idle class, hedged at "
     f"niceness 5 when starved (see the hashing benchmark), then "
     f"open a session in Redis. Each login creates a session; the storm's do too.",
-    "A storm case runs two loaders in this process at once: the logins (started "
-    f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their client CPU is "
-    "this process's and their server CPU the one server's, shared by both, so per-request "
-    "CPU is left out of those rows. In a closed loop that keeps the server busy, latency is "
+    "A storm case runs two wrk processes at once: the logins (started "
+    f"{STORM_LEAD_S:g} s earlier and stopped after) and `/users/me`. Their server CPU is "
+    "the one server's, shared by both, so per-request CPU is left out of those rows. In a "
+    "closed loop that keeps the server busy, latency is "
     "mostly queueing (about connections / req/s), so there the p99 ratio follows the "
     "throughput the hashing takes away; the light pair is the one that shows delays.",
     "Ratio rows: `/users/me / floor` is Tessera over the floor (below 1 for req/s, above 1 for "
@@ -179,11 +177,9 @@ class _Comparison:
 
 
 def setup(opts: Options) -> str:
-    processes = opts.client_processes
-    clients = "1 client process" if processes == 1 else f"{processes} client processes"
     return (
-        f"Closed loop, {opts.warmup:g} s warm-up then {opts.duration:g} s measured per case; "
-        f"floor and `/users/me`: {opts.concurrency} keep-alive connections from {clients}; "
+        f"Closed loop (wrk, one thread), {opts.warmup:g} s warm-up then {opts.duration:g} s "
+        f"measured per case; floor and `/users/me`: {opts.concurrency} keep-alive connections; "
         f"logins: {LOGIN_CONCURRENCY} connections; storms: {_connections()} `/users/me` "
         f"connections with and without {LOGIN_CONCURRENCY} login connections. "
         f"`tessera serve --workers 1`, {USERS} users, rate limits {RAISED_LIMIT}/min."
@@ -291,10 +287,15 @@ def _tessera_spec(database_url: str, redis_env: dict[str, str], scratch: Path) -
 
 async def enrol(base_url: str, users: Sequence[User]) -> list[str]:
     """Register every user, log each in once; their access tokens, in order."""
+    await register(base_url, users)
+    return await sign_in(base_url, users)
+
+
+async def register(base_url: str, users: Sequence[User]) -> None:
+    """Register every user through the API."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         _say(f"registering {len(users)} users")
         await _each(users, lambda user: _register(client, user))
-    return await sign_in(base_url, users)
 
 
 async def sign_in(base_url: str, users: Sequence[User]) -> list[str]:
@@ -351,16 +352,13 @@ def _spec(
     *,
     warmup: float | None = None,
     duration: float | None = None,
-    processes: int | None = None,
 ) -> LoadSpec:
-    wanted = opts.client_processes if processes is None else processes
     return LoadSpec(
         url=server.base_url,
         requests=requests,
         concurrency=concurrency,
         duration=opts.duration if duration is None else duration,
         warmup=opts.warmup if warmup is None else warmup,
-        client_processes=min(concurrency, wanted),
         cpu_clocks={"server": server.cpu_seconds},
     )
 
@@ -384,10 +382,9 @@ async def _under_storm(
     server: Server, me_spec: LoadSpec, login_requests: Sequence[Request], opts: Options
 ) -> _Storm:
     """`me_spec`'s load while logins run from a second loader, started first, stopped after."""
-    tail = STORM_TAIL_S if me_spec.client_processes == 1 else SPAWN_TAIL_S
-    storm_s = STORM_LEAD_S + opts.warmup + opts.duration + tail
+    storm_s = STORM_LEAD_S + opts.warmup + opts.duration + STORM_TAIL_S
     login_spec = _spec(
-        server, login_requests, LOGIN_CONCURRENCY, opts, warmup=0.0, duration=storm_s, processes=1
+        server, login_requests, LOGIN_CONCURRENCY, opts, warmup=0.0, duration=storm_s
     )
     storm_ends = perf_counter() + storm_s
     async with asyncio.TaskGroup() as group:

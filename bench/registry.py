@@ -13,6 +13,7 @@ from bench import (
     pooler,
     realtime,
     sizing,
+    users_list,
 )
 from bench.core import Benchmark
 
@@ -27,6 +28,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(files),
     Benchmark.from_module(realtime),
     Benchmark.from_module(sizing),
+    Benchmark.from_module(users_list),
 )
 
 

@@ -79,7 +79,6 @@ def meta(opts: Options, started: datetime) -> dict[str, Any]:
         "duration_s": opts.duration,
         "warmup_s": opts.warmup,
         "concurrency": opts.concurrency,
-        "client_processes": opts.client_processes,
         "events": opts.events,
         "committers": opts.committers,
     }
@@ -267,8 +266,8 @@ def _machine(info: dict[str, Any]) -> list[str]:
         (
             "options",
             f"{info['warmup_s']:g} s warm-up, {info['duration_s']:g} s measured, "
-            f"{info['concurrency']} connections from {info['client_processes']} client "
-            f"process(es); {info['events']} events, {info['committers']} committers",
+            f"{info['concurrency']} connections (wrk, one thread); {info['events']} events, "
+            f"{info['committers']} committers",
         ),
     ]
     return [
@@ -325,9 +324,8 @@ def _floor_section(info: dict[str, Any], floor: LoadResult) -> list[str]:
     return [
         "## floor: bare Litestar `GET /health` under granian, measured once for the run",
         "",
-        f"Closed loop, {c} keep-alive connections from {info['client_processes']} client "
-        f"process(es), {info['warmup_s']:g} s warm-up then {info['duration_s']:g} s measured; "
-        f"before any other benchmark started.",
+        f"Closed loop, {c} keep-alive connections (wrk, one thread), {info['warmup_s']:g} s "
+        f"warm-up then {info['duration_s']:g} s measured; before any other benchmark started.",
         "",
         *_table([Row(f"{FLOOR_CASE}, c={c}", floor.figures())]),
         "",

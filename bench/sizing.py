@@ -20,7 +20,6 @@ Counts per request hold however busy the machine was; req/s and p99 do not.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
@@ -41,6 +40,7 @@ from tests.redis_server import RedisServer
 
 from bench import counters, identity, stores
 from bench.core import Figure, Options, Row
+from bench.load import Request, WrkRun, bearer, wrk
 from bench.servers import Server, serving, tessera
 from tessera.main import migrations
 
@@ -85,7 +85,7 @@ class Case:
     name: str
     path: str
     connections: int
-    script: str
+    requests: Sequence[Request]
 
     @property
     def row_name(self) -> str:
@@ -129,9 +129,7 @@ async def run(opts: Options) -> list[Row]:
         async with _rig(Path(folder)) as rig:
             tokens = await identity.enrol(rig.server.base_url, users)
             for case in cases(users, tokens):
-                script = Path(folder) / "case.lua"
-                script.write_text(case.script)
-                row, used = await _measure(rig, case, script, opts)
+                row, used = await _measure(rig, case, opts)
                 rows.append(row)
                 totals += used
             _say("redis-benchmark")
@@ -149,69 +147,32 @@ def redis_rows(rates: Mapping[str, float], load: counters.RedisCount) -> list[Ro
 
 
 def cases(users: Sequence[identity.User], tokens: Sequence[str]) -> list[Case]:
-    bearer = [{"Authorization": f"Bearer {token}"} for token in tokens]
+    me, login = identity.ME, identity.LOGIN
+    reads = [Request(me, headers=bearer(token)) for token in tokens]
     renames = [
-        (headers | {"Content-Type": "application/json"}, json.dumps({"full_name": f"Name {n}"}))
-        for n, headers in enumerate(bearer)
+        Request.json(me, {"full_name": f"Name {n}"}, method="PUT", token=token)
+        for n, token in enumerate(tokens)
     ]
-    logins = [
-        (
-            {"Content-Type": "application/json"},
-            json.dumps({"email": u.email, "password": u.password}),
-        )
-        for u in users
-    ]
+    logins = [Request.json(login, {"email": u.email, "password": u.password}) for u in users]
     return [
-        Case(
-            f"GET {identity.ME}",
-            identity.ME,
-            ME_CONNECTIONS,
-            lua_script("GET", identity.ME, [(headers, "") for headers in bearer]),
-        ),
-        Case(
-            f"PUT {identity.ME}",
-            identity.ME,
-            ME_CONNECTIONS,
-            lua_script("PUT", identity.ME, renames),
-        ),
-        Case(
-            f"POST {identity.LOGIN}",
-            identity.LOGIN,
-            LOGIN_CONNECTIONS,
-            lua_script("POST", identity.LOGIN, logins),
-        ),
+        Case(f"GET {me}", me, ME_CONNECTIONS, reads),
+        Case(f"PUT {me}", me, ME_CONNECTIONS, renames),
+        Case(f"POST {login}", login, LOGIN_CONNECTIONS, logins),
     ]
 
 
-def lua_script(method: str, path: str, requests: Sequence[tuple[Mapping[str, str], str]]) -> str:
-    """A wrk script sending `method` to `path`, cycling through (headers, body) pairs. JSON
-    string literals are Lua string literals too, for ASCII text."""
-    entries = []
-    for headers, body in requests:
-        fields = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
-        entries.append(f"  {{headers = {{{fields}}}, body = {json.dumps(body)}}},")
-    return (
-        "local requests = {\n" + "\n".join(entries) + "\n}\nlocal i = 0\n"
-        "request = function()\n  i = i % #requests + 1\n  local r = requests[i]\n"
-        f"  return wrk.format({json.dumps(method)}, {json.dumps(path)}, r.headers, "
-        'r.body ~= "" and r.body or nil)\nend\n'
-    )
-
-
-async def _measure(
-    rig: _Rig, case: Case, script: Path, opts: Options
-) -> tuple[Row, counters.RedisCount]:
-    url = rig.server.base_url + case.path
+async def _measure(rig: _Rig, case: Case, opts: Options) -> tuple[Row, counters.RedisCount]:
+    url = rig.server.base_url
     load = os.getloadavg()[0]
     _say(f"{case.name}: warm-up")
-    await _wrk(url, case.connections, max(opts.warmup, 1.0), script)
+    await _wrk(url, case, max(opts.warmup, 1.0))
     await asyncio.sleep(SETTLE_S)
     _say(f"{case.name}: {case.connections} connections, {opts.duration:g} s")
     server_cpu = rig.server.cpu_seconds()
     redis_before = await _redis_count(rig.redis)
     pg_before = await counters.postgres_count(rig.admin, rig.database)
     backends_before = await _backend_cpu(rig.admin, rig.database)
-    run = await _wrk(url, case.connections, opts.duration, script)
+    run = await _wrk(url, case, opts.duration)
     server_cpu = rig.server.cpu_seconds() - server_cpu
     redis_used = await _redis_count(rig.redis) - redis_before
     await asyncio.sleep(SETTLE_S)
@@ -237,27 +198,13 @@ async def _measure(
     return Row(case.row_name, figures), redis_used
 
 
-async def _wrk(url: str, connections: int, seconds: float, script: Path) -> counters.WrkRun:
+async def _wrk(url: str, case: Case, seconds: float) -> WrkRun:
     # A login waits its turn for the hasher: wrk's default 2 s timeout would cut it short.
-    argv = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds:g}s",
-        "--timeout",
-        "30s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    run = await wrk(
+        url, case.requests, connections=case.connections, seconds=seconds, request_timeout=30
     )
-    output, _ = await process.communicate()
-    run = counters.parse_wrk(output.decode())
     if run.errors:  # counts per request would then mix in requests that did something else
-        raise RuntimeError(f"{url}: {run.errors} errors under load:\n{output.decode()}")
+        raise RuntimeError(f"{case.name}: errors under load: {run.errors}")
     return run
 
 

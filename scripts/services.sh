@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are running
-# locally, and that PgBouncer is installed (the tests run their own). Idempotent: does nothing when both already answer. Installs the
+# locally, and that PgBouncer (the tests run their own) and wrk (the benchmarks' load
+# generator) are installed. Idempotent: does nothing when both already answer. Installs the
 # Debian packages only when they are missing. Intended for dev boxes and CI
 # containers without systemd (runs as root; uses sudo otherwise).
 set -euo pipefail
@@ -184,11 +185,24 @@ ensure_pgbouncer() {
   log "pgbouncer installed"
 }
 
+# ------------------------------------------------------------------------ wrk
+
+# The benchmarks under bench/ generate their HTTP load with wrk (bench/load.py).
+ensure_wrk() {
+  if command -v wrk >/dev/null 2>&1; then
+    log "wrk available"
+    return
+  fi
+  apt_install wrk
+  log "wrk installed"
+}
+
 # ---------------------------------------------------------------------- main
 
 ensure_postgres
 ensure_redis
 ensure_pgbouncer
+ensure_wrk
 if command -v pg_dump >/dev/null 2>&1; then
   log "pg_dump available: $(pg_dump --version)"
 else

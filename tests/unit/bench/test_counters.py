@@ -1,43 +1,9 @@
-"""`bench.counters` reads wrk, redis-benchmark and Redis' INFO as they really print them."""
+"""`bench.counters` reads redis-benchmark and Redis' INFO as they really print them."""
 
 from __future__ import annotations
 
-import http.server
-import json
-import shutil
-import subprocess
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import ClassVar
-
 import pytest
-from bench.counters import (
-    RedisCount,
-    WrkRun,
-    calls_in,
-    parse_redis_benchmark,
-    parse_wrk,
-    redis_count,
-)
-from bench.sizing import lua_script
-
-# wrk 4.1.0 against a server answering 404 to everything.
-WRK_WITH_ERRORS = """Running 1s test @ http://127.0.0.1:18765/nothing
-  1 threads and 2 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     1.87ms    3.11ms  29.23ms   92.54%
-    Req/Sec     1.70k   474.25     2.20k    70.00%
-  Latency Distribution
-     50%  697.00us
-     75%    2.10ms
-     90%    4.09ms
-     99%   17.38ms
-  1695 requests in 1.00s, 860.74KB read
-  Non-2xx or 3xx responses: 1695
-Requests/sec:   1688.11
-Transfer/sec:    857.24KB
-"""
+from bench.counters import RedisCount, calls_in, parse_redis_benchmark, redis_count
 
 # redis-benchmark 7.0 `-t get,set --csv`.
 REDIS_BENCHMARK_CSV = """\
@@ -50,19 +16,6 @@ REDIS_BENCHMARK_CSV = """\
 def _stat(calls: int) -> dict[str, object]:
     """One command's entry as redis-py's `info("commandstats")` gives it."""
     return {"calls": calls, "usec": 3 * calls, "usec_per_call": 3.0, "rejected_calls": 0}
-
-
-def test_wrk_requests_rate_p99_and_errors() -> None:
-    assert parse_wrk(WRK_WITH_ERRORS) == WrkRun(1695, 1688.11, 17.38, 1695)
-    clean = WRK_WITH_ERRORS.replace("  Non-2xx or 3xx responses: 1695\n", "")
-    assert parse_wrk(clean).errors == 0
-    sockets = clean.replace(
-        "Requests/sec", "  Socket errors: connect 1, read 2, write 0, timeout 4\nRequests/sec"
-    )
-    assert parse_wrk(sockets).errors == 7
-    assert parse_wrk(clean.replace("99%   17.38ms", "99%    1.50s")).p99_ms == 1500.0
-    with pytest.raises(RuntimeError, match="unexpected wrk output"):
-        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
 
 
 def test_redis_benchmark_rates_per_test() -> None:
@@ -92,65 +45,3 @@ def test_redis_counts_sum_nodes_and_subtract_to_a_window() -> None:
     assert window.mix(20) == "evalsha 3.00, get 1.00"
     assert (window + window).calls == {"get": 40, "evalsha": 120}
     assert (before - before) == RedisCount({}, 0.0)
-
-
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: ClassVar[list[tuple[str, str, str | None, str]]] = []
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode()
-        self.seen.append((self.command, self.path, self.headers.get("Authorization"), body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_PUT = _answer  # the names http.server dispatches to
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def recorder() -> Iterator[str]:
-    _Recorder.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_wrk_sends_each_scripted_request_in_turn(recorder: str, tmp_path: Path) -> None:
-    requests = [
-        ({"Authorization": "Bearer a"}, json.dumps({"full_name": 'Ann "A"'})),
-        ({"Authorization": "Bearer b"}, json.dumps({"full_name": "Bob"})),
-    ]
-    script = tmp_path / "put.lua"
-    script.write_text(lua_script("PUT", "/api/v1/users/me", requests))
-    subprocess.run(
-        ["wrk", "-t1", "-c1", "-d1s", "-s", str(script), recorder],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    ann = ("PUT", "/api/v1/users/me", "Bearer a", '{"full_name": "Ann \\"A\\""}')
-    bob = ("PUT", "/api/v1/users/me", "Bearer b", '{"full_name": "Bob"}')
-    assert set(_Recorder.seen) == {ann, bob}
-    # wrk calls the script once before connecting, so the run may start with either
-    pairs = zip(_Recorder.seen, _Recorder.seen[1:], strict=False)
-    assert all(one != other for one, other in pairs), "one after the other, in turn"
-    get = tmp_path / "get.lua"
-    get.write_text(lua_script("GET", "/me", [({"Authorization": "Bearer c"}, "")]))
-    _Recorder.seen = []
-    subprocess.run(
-        ["wrk", "-t1", "-c1", "-d1s", "-s", str(get), recorder],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    assert _Recorder.seen[0] == ("GET", "/me", "Bearer c", "")
