@@ -26,6 +26,7 @@ from tessera.features.identity.application.ports import (
     UserSearch,
 )
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
+from tessera.features.tenancy.application.ports import TenantRepository
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
 from tessera.shared.adapters.outbox import OutboxModel, SqlOutbox
 from tessera.shared.application.ports import Outbox, UnitOfWork
@@ -37,6 +38,7 @@ from tests.fakes.identity import (
     FakeUserRepository,
     FakeUserSearch,
 )
+from tests.fakes.tenancy import FakeTenantRepository
 from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
 
@@ -45,6 +47,7 @@ class Unit:
     """The repositories of one unit of work, and the unit of work itself."""
 
     tenants: TenantDirectory
+    tenancy: TenantRepository
     users: UserRepository
     search: UserSearch
     tokens: OneTimeTokens
@@ -76,9 +79,10 @@ class SqlStore:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
         async with AsyncSession(self.engine) as session:
-            users = SqlUserRepository(session)
+            users, tenants = SqlUserRepository(session), SqlTenantRepository(session)
             yield Unit(
-                SqlTenantRepository(session),
+                tenants,
+                tenants,
                 users,
                 users,
                 SqlOneTimeTokens(session),
@@ -105,10 +109,11 @@ class FakeStore:
     def __init__(self) -> None:
         self._work = FakeUnitOfWork()
         self._flags = FakeFlagRepository(self._work)
-        users = FakeUserRepository(self._work)
+        users, tenants = FakeUserRepository(self._work), FakeTenantRepository(self._work)
         self._outbox = RecordingOutbox(self._work)
         self._unit = Unit(
-            FakeTenantDirectory(self._work),
+            FakeTenantDirectory(tenants),
+            tenants,
             users,
             FakeUserSearch(users),
             FakeOneTimeTokens(self._work),

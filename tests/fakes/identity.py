@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tessera.features.identity.application.ports import (
     USER_SORT_FIELDS,
@@ -29,7 +29,9 @@ from tessera.features.identity.application.ports import (
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
 from tessera.features.identity.domain.user import User
+from tessera.features.tenancy.domain.tenant import Tenant
 from tessera.shared.domain.pagination import Page, PageRequest
+from tests.fakes.tenancy import FakeTenantRepository
 from tests.fakes.unit_of_work import FakeUnitOfWork, Table
 
 
@@ -119,14 +121,19 @@ class FakeUserLookup:
 
 
 class FakeTenantDirectory:
-    def __init__(self, unit_of_work: FakeUnitOfWork) -> None:
-        self.names: Table[uuid.UUID, str] = Table(unit_of_work)
+    """`TenantDirectory` over the tenants of a `FakeTenantRepository`: one table behind the
+    two ports, as in SQL."""
+
+    def __init__(self, tenants: FakeTenantRepository) -> None:
+        self._rows = tenants.rows
 
     async def create(self, *, tenant_id: uuid.UUID, name: str) -> None:
-        self.names[tenant_id] = name
+        now = datetime.now(UTC)
+        self._rows[tenant_id] = Tenant(tenant_id, name.strip()[:255], True, now, now)
 
     async def name(self, tenant_id: uuid.UUID) -> str | None:
-        return self.names.get(tenant_id)
+        tenant = self._rows.get(tenant_id)
+        return None if tenant is None else tenant.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from tests.fakes.identity import (
     FakeTenantDirectory,
     FakeUserRepository,
 )
+from tests.fakes.tenancy import FakeTenantRepository
 from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
 PASSWORD = "correct horse battery staple"
@@ -60,7 +61,8 @@ class Identity:
 
     def __post_init__(self) -> None:
         self.users = FakeUserRepository(self.unit_of_work)
-        self.tenants = FakeTenantDirectory(self.unit_of_work)
+        self.tenant_rows = FakeTenantRepository(self.unit_of_work)
+        self.tenants = FakeTenantDirectory(self.tenant_rows)
         self.invitations = FakeInvitationRepository(self.unit_of_work)
         self.links = FakeOneTimeTokens(self.unit_of_work)
         self.outbox = RecordingOutbox(self.unit_of_work)
@@ -193,6 +195,10 @@ class Identity:
             idle_seconds=self.config.idle_ttl_seconds,
         )
         return None if touched is None else touched.role
+
+    def tenant_names(self) -> dict[uuid.UUID, str]:
+        """The tenants as committed, by id."""
+        return {key: tenant.name for key, tenant in self.tenant_rows.rows.committed().items()}
 
     def stored(self, user: User) -> User:
         """The account as committed."""

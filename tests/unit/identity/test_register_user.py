@@ -47,7 +47,7 @@ async def test_a_new_user_gets_a_tenant_of_their_own_as_its_admin(identity: Iden
     assert profile.email == "grace@example.com"
     assert profile.role == Role.TENANT_ADMIN.value
     assert not profile.is_verified
-    assert identity.tenants.names.committed() == {profile.tenant_id: "Navy"}
+    assert identity.tenant_names() == {profile.tenant_id: "Navy"}
     stored = identity.users.rows.committed()[profile.user_id]
     assert stored.password_hash != PASSWORD
     assert await identity.hasher.verify(stored.password_hash, PASSWORD)
@@ -57,7 +57,7 @@ async def test_without_a_tenant_name_the_tenant_is_named_after_the_user(
     identity: Identity,
 ) -> None:
     profile = await identity.register().execute(registration())
-    assert identity.tenants.names.committed()[profile.tenant_id] == "Grace Hopper"
+    assert identity.tenant_names()[profile.tenant_id] == "Grace Hopper"
 
 
 async def test_the_created_event_welcome_and_verification_emails_commit_together(
@@ -82,7 +82,7 @@ async def test_a_taken_email_is_a_conflict_and_nothing_is_written(identity: Iden
         await identity.register().execute(registration("GRACE@example.com"))
     await identity.unit_of_work.rollback()  # the request ends
     assert len(identity.users.rows.committed()) == 1
-    assert identity.tenants.names.committed() == {}
+    assert identity.tenant_names() == {}
     assert identity.outbox.events == before
 
 

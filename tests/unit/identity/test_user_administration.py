@@ -321,7 +321,7 @@ async def test_create_admin_makes_a_verified_admin_in_a_new_tenant(world: Identi
     assert user.is_verified
     assert user.email == "root@example.com"
     assert await world.hasher.verify(user.password_hash, "correct horse battery")
-    assert list(world.tenants.names.committed().values()) == ["Administrators"]
+    assert list(world.tenant_names().values()) == ["Administrators"]
     assert events(world) == ["user.created"]
 
 
@@ -335,5 +335,5 @@ async def test_create_admin_refuses_a_taken_email_and_a_weak_password(world: Ide
             msgspec.structs.replace(command, email="new@example.com", password="password")
         )
     await world.unit_of_work.rollback()  # the request ends
-    assert world.tenants.names.committed() == {}
+    assert world.tenant_names() == {}
     assert events(world) == []
