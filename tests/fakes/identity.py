@@ -22,7 +22,6 @@ from tessera.features.identity.application.ports import (
     PasswordHasher,
     TenantDirectory,
     UserFilter,
-    UserLookup,
     UserRepository,
     UserSearch,
 )
@@ -105,19 +104,6 @@ def _matches(user: User, where: UserFilter) -> bool:
         and (where.created_before is None or user.created_at < where.created_before)
         and (search in user.email.lower() or search in user.full_name.lower())
     )
-
-
-class FakeUserLookup:
-    """`UserLookup` reading what a `FakeUserRepository` committed, in one tenant."""
-
-    def __init__(self, users: FakeUserRepository) -> None:
-        self._users = users
-
-    async def get(self, user_id: uuid.UUID, *, tenant_id: uuid.UUID) -> User | None:
-        user = self._users.rows.committed().get(user_id)
-        if user is None or user.deleted_at is not None or user.tenant_id != tenant_id:
-            return None
-        return user
 
 
 class FakeTenantDirectory:
@@ -275,7 +261,6 @@ def _digest(salt: str, password: str) -> str:
 def _check(
     users: FakeUserRepository,
     search: FakeUserSearch,
-    lookup: FakeUserLookup,
     tenants: FakeTenantDirectory,
     tokens: FakeOneTimeTokens,
     invitations: FakeInvitationRepository,
@@ -284,10 +269,9 @@ def _check(
     ports: tuple[
         UserRepository,
         UserSearch,
-        UserLookup,
         TenantDirectory,
         OneTimeTokens,
         InvitationRepository,
         PasswordHasher,
-    ] = (users, search, lookup, tenants, tokens, invitations, hasher)
+    ] = (users, search, tenants, tokens, invitations, hasher)
     return ports
