@@ -12,6 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.features.audit.adapters.models import AuditEventModel
+from tessera.features.audit.adapters.sql_audit import SqlAuditTrail
+from tessera.features.audit.application.ports import RequestOrigin
+from tessera.features.audit.application.prune_audit_events import PruneAuditEvents
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.files.application.reconcile_files import ReconcileFiles
 from tessera.features.identity.adapters.models import UserModel
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
@@ -49,6 +54,30 @@ async def deleted_user(url: str, deleted_at: datetime) -> uuid.UUID:
     return user.id
 
 
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+async def audit_row(url: str, occurred_at: datetime) -> uuid.UUID:
+    engine = create_engine(url)
+    target = uuid.uuid4()
+    async with AsyncSession(engine) as session:
+        SqlAuditTrail(session, FixedClock(occurred_at), RequestOrigin()).record(
+            AuditAction.LOGIN_SUCCEEDED,
+            tenant_id=uuid.uuid4(),
+            actor_id=None,
+            target_type="user",
+            target_id=target,
+        )
+        await session.commit()
+    await engine.dispose()
+    return target
+
+
 async def test_housekeeping_runs_every_features_chores_with_the_configured_retention(
     tmp_path: Path,
 ) -> None:
@@ -57,8 +86,15 @@ async def test_housekeeping_runs_every_features_chores_with_the_configured_reten
     now = datetime.now(UTC)
     expired = await deleted_user(url, now - timedelta(days=8))
     retained = await deleted_user(url, now - timedelta(days=6))
+    await audit_row(url, now - timedelta(days=41))  # past the retention
+    kept_row = await audit_row(url, now - timedelta(days=39))
     container = make_container(
-        settings_for(database_url=url, data_dir=str(tmp_path), account_retention_days="7")
+        settings_for(
+            database_url=url,
+            data_dir=str(tmp_path),
+            account_retention_days="7",
+            audit_retention_days="40",
+        )
     )
     try:
         async with container() as request:
@@ -68,6 +104,7 @@ async def test_housekeeping_runs_every_features_chores_with_the_configured_reten
                 PruneSpentLinks,
                 PurgeDeletedAccounts,
                 ReconcileFiles,
+                PruneAuditEvents,
             ]
         async with container() as request:
             done = await (await request.get(RunHousekeeping)).execute()
@@ -79,13 +116,16 @@ async def test_housekeeping_runs_every_features_chores_with_the_configured_reten
         "PruneSpentLinks": 0,
         "PurgeDeletedAccounts": 1,
         "ReconcileFiles": 0,
+        "PruneAuditEvents": 1,
     }
     engine = create_engine(url)
     async with AsyncSession(engine) as session:
         left = set((await session.execute(select(UserModel.id))).scalars())
+        rows = set((await session.execute(select(AuditEventModel.target_id))).scalars())
     await engine.dispose()
     assert expired not in left
     assert retained in left
+    assert rows == {kept_row}, "audit rows older than AUDIT_RETENTION_DAYS are pruned"
 
 
 @pytest.mark.parametrize("days", ["0", "-3", "soon"])
@@ -94,3 +134,12 @@ def test_the_retention_must_be_a_whole_number_of_days_from_one(days: str) -> Non
         load_settings({"ACCOUNT_RETENTION_DAYS": days}, dotenv_path=None)
     assert str(caught.value).startswith("ACCOUNT_RETENTION_DAYS: ")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("days", ["29", "0", "a year"])
+def test_the_audit_retention_is_at_least_30_days(days: str) -> None:
+    """Migration 0010's prune function refuses younger rows on PostgreSQL."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"AUDIT_RETENTION_DAYS": days}, dotenv_path=None)
+    assert str(caught.value).startswith("AUDIT_RETENTION_DAYS: ")
+    assert load_settings({}, dotenv_path=None).audit_retention_days == 365

@@ -14,6 +14,8 @@ from dishka.entities.validation_settings import STRICT_VALIDATION
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tessera.features.audit.application.prune_audit_events import PruneAuditEvents
+from tessera.features.audit.ioc import AuditProvider
 from tessera.features.backups.ioc import BackupsProvider
 from tessera.features.email.adapters.health import MailProbe
 from tessera.features.email.adapters.send_email_job import SendEmailJob
@@ -275,9 +277,10 @@ class WorkProvider(Provider):
         links: PruneSpentLinks,
         accounts: PurgeDeletedAccounts,
         files: ReconcileFiles,
+        audit: PruneAuditEvents,
     ) -> list[Chore]:
         """The hourly housekeeping of every feature."""
-        return [jobs, links, accounts, files]
+        return [jobs, links, accounts, files, audit]
 
     @provide(scope=Scope.APP)
     def probes(
@@ -317,6 +320,7 @@ def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         FilesProvider(),
         NotificationsProvider(),  # after the session store's provider: it decorates it
         WebhooksProvider(),
+        AuditProvider(),
         ConnectionProvider(),
         *overrides,
         context={Settings: settings},

@@ -1,5 +1,6 @@
 """Every table's model, imported so that `Base.metadata` is complete (Alembic, tests)."""
 
+from tessera.features.audit.adapters.models import AuditEventModel
 from tessera.features.files.adapters.models import FileModel
 from tessera.features.flags.adapters.models import FeatureFlagModel
 from tessera.features.identity.adapters.models import (
@@ -16,6 +17,7 @@ from tessera.shared.adapters.outbox import OutboxModel
 metadata = Base.metadata
 
 __all__ = [
+    "AuditEventModel",
     "FeatureFlagModel",
     "FileModel",
     "InvitationModel",

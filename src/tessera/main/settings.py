@@ -60,6 +60,10 @@ SENTINEL_PORT = 26379
 _SOURCE_UNSET = "default"
 
 
+MIN_AUDIT_RETENTION_DAYS = 30
+"""The floor of `AUDIT_RETENTION_DAYS`: migration 0010's prune function refuses younger rows."""
+
+
 class ConfigError(Exception):
     """A setting is missing or wrong; `str()` is the one line start-up prints."""
 
@@ -130,6 +134,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     email_per_account_per_hour: PositiveInt = 3
     account_retention_days: PositiveInt = 30
     backup_retention_days: PositiveInt = 14
+    audit_retention_days: Annotated[int, msgspec.Meta(ge=MIN_AUDIT_RETENTION_DAYS)] = 365
     job_retry_base_seconds: PositiveFloat = 30.0
     job_lease_seconds: PositiveFloat = 300.0
     queue_redelivery_seconds: PositiveFloat = 60.0

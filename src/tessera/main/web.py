@@ -12,6 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
+from tessera.features.audit.http.controller import AuditEventsController
 from tessera.features.files.http.controller import files_router
 from tessera.features.flags.http.controllers import FlagsAdminController, FlagsController
 from tessera.features.identity.application.authenticate import Authenticate
@@ -136,6 +137,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
             NotificationsController,
             notifications_socket,
             WebhooksController,
+            AuditEventsController,
         ],
     )
     if not settings.uses_object_store:  # a local folder: links come back to the app

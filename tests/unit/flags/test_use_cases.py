@@ -9,6 +9,7 @@ from datetime import timedelta
 import msgspec
 import pytest
 
+from tessera.features.audit.adapters.memory_audit import InMemoryAuditLog
 from tessera.features.flags.application.create_flag import CreateFlag, NewFlag
 from tessera.features.flags.application.delete_flag import DeleteFlag
 from tessera.features.flags.application.evaluate_flags import EvaluateFlagsForCaller
@@ -43,9 +44,10 @@ class World:
         self.source = FakeFlagSource(self.repository)
         self.clock = FakeClock(NOW)
         self.flags = FeatureFlags(self.source, InMemoryCache(), monotonic=Monotonic())
-        r, u, f, c = self.repository, self.unit_of_work, self.flags, self.clock
-        self.create, self.update = CreateFlag(r, f, u, c), UpdateFlag(r, f, u, c)
-        self.delete, self.get, self.list = DeleteFlag(r, f, u), GetFlag(r), ListFlags(r)
+        self.audit = InMemoryAuditLog(self.clock)
+        r, u, f, c, a = self.repository, self.unit_of_work, self.flags, self.clock, self.audit
+        self.create, self.update = CreateFlag(r, f, u, c, a), UpdateFlag(r, f, u, c, a)
+        self.delete, self.get, self.list = DeleteFlag(r, f, u, a), GetFlag(r), ListFlags(r)
         self.evaluate = EvaluateFlagsForCaller(f)
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from tessera.features.audit.adapters.memory_audit import InMemoryAuditLog
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.application.accounts import IdentityConfig
@@ -67,6 +68,7 @@ class Identity:
         self.links = FakeOneTimeTokens(self.unit_of_work)
         self.outbox = RecordingOutbox(self.unit_of_work)
         self.cache = InMemoryCache(monotonic=self.clock.monotonic)
+        self.audit = InMemoryAuditLog(self.clock)
         self.sessions = InMemorySessionStore(clock_ms=self.clock.epoch_ms)
         self.tokens = JwtTokenIssuer(
             "a test secret of at least 32 bytes!",
@@ -88,6 +90,7 @@ class Identity:
             self.links,
             self.config,
             EmailCeiling(self.cache, self.config),
+            self.audit,
         )
 
     def log_in(self) -> LogIn:
@@ -102,6 +105,7 @@ class Identity:
             self.clock,
             self.config,
             TenantScope(),
+            self.audit,
         )
 
     def refresh(self) -> RefreshTokens:
@@ -116,6 +120,7 @@ class Identity:
             self.outbox,
             self.unit_of_work,
             self.clock,
+            self.audit,
         )
 
     def forgot_password(self) -> ForgotPassword:
@@ -141,6 +146,7 @@ class Identity:
             self.unit_of_work,
             self.clock,
             TenantScope(),
+            self.audit,
         )
 
     async def a_user(

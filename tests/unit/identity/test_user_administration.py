@@ -69,6 +69,7 @@ def update_user(world: Identity) -> UpdateUser:
         world.unit_of_work,
         world.clock,
         TenantScope(),
+        world.audit,
     )
 
 
@@ -81,6 +82,7 @@ def remove_user(world: Identity) -> RemoveUser:
         world.unit_of_work,
         world.clock,
         TenantScope(),
+        world.audit,
     )
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import uuid
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.stored_files import delete_quietly, reachable_file
 from tessera.features.files.domain.file import FileNotFound, NotFileOwner, StoredFile
@@ -15,7 +17,8 @@ from tessera.shared.domain.events import Event
 class DeleteFile:
     """The uploader, a tenant admin of the file's tenant or an admin removes the row and
     records `file.deleted` (one commit), then the object; a `user` deleting someone else's
-    file gets 403, another tenant's 404."""
+    file gets 403, another tenant's 404. An administrator deleting someone else's file
+    leaves an audit row in that commit."""
 
     def __init__(
         self,
@@ -24,7 +27,9 @@ class DeleteFile:
         outbox: Outbox,
         unit_of_work: UnitOfWork,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
+        self._audit = audit
         self._files, self._storage, self._outbox = files, storage, outbox
         self._uow, self._scope = unit_of_work, scope
 
@@ -35,6 +40,15 @@ class DeleteFile:
         if not await self._files.remove(file.id):
             raise FileNotFound(field="file_id")  # removed meanwhile
         self._outbox.record(file_deleted(file, by=caller.user_id))
+        if file.user_id != caller.user_id:
+            self._audit.record(
+                AuditAction.FILE_DELETED,
+                tenant_id=file.tenant_id,
+                actor_id=caller.user_id,
+                target_type="file",
+                target_id=file.id,
+                details={"owner_id": str(file.user_id)},
+            )
         await self._uow.commit()
         await delete_quietly(self._storage, file.storage_key)
 

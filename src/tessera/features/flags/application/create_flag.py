@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.flags.application.feature_flags import FeatureFlags
 from tessera.features.flags.application.flag_admin import FlagView, require_admin
 from tessera.features.flags.application.ports import FlagRepository
@@ -58,7 +60,9 @@ class CreateFlag:
         feature_flags: FeatureFlags,
         unit_of_work: UnitOfWork,
         clock: Clock,
+        audit: AuditTrail,
     ) -> None:
+        self._audit = audit
         self._flags, self._feature_flags = flags, feature_flags
         self._uow, self._clock = unit_of_work, clock
 
@@ -74,6 +78,14 @@ class CreateFlag:
             user_ids=command.user_ids,
         )
         await self._flags.add(flag)
+        self._audit.record(
+            AuditAction.FLAG_CREATED,
+            tenant_id=principal.tenant_id,  # flags are global: the acting admin's tenant
+            actor_id=principal.user_id,
+            target_type="feature_flag",
+            target_id=flag.id,
+            details={"flag": flag.key, "enabled": flag.enabled},
+        )
         await self._uow.commit()
         await self._feature_flags.changed()
         by = str(principal.user_id)

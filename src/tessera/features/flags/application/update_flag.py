@@ -5,6 +5,8 @@ from typing import TypeVar
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.flags.application.create_flag import AllowList, Description, Percentage
 from tessera.features.flags.application.feature_flags import FeatureFlags
 from tessera.features.flags.application.flag_admin import FlagView, require_admin
@@ -48,7 +50,9 @@ class UpdateFlag:
         feature_flags: FeatureFlags,
         unit_of_work: UnitOfWork,
         clock: Clock,
+        audit: AuditTrail,
     ) -> None:
+        self._audit = audit
         self._flags, self._feature_flags = flags, feature_flags
         self._uow, self._clock = unit_of_work, clock
 
@@ -73,6 +77,14 @@ class UpdateFlag:
         if not await self._flags.save(updated, fields):
             raise FlagNotFound(details={"key": key})
         saved = await self._flags.get(key) or updated  # with any concurrent change of others
+        self._audit.record(
+            AuditAction.FLAG_UPDATED,
+            tenant_id=principal.tenant_id,  # flags are global: the acting admin's tenant
+            actor_id=principal.user_id,
+            target_type="feature_flag",
+            target_id=flag.id,
+            details={"flag": key, "fields": ",".join(fields)},
+        )
         await self._uow.commit()
         await self._feature_flags.changed()
         by = str(principal.user_id)

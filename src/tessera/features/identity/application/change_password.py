@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.identity.application.accounts import live_user
 from tessera.features.identity.application.password_change import PasswordChange
 from tessera.features.identity.domain.errors import InvalidCredentials
@@ -17,4 +18,4 @@ class ChangePassword(PasswordChange):
             raise InvalidCredentials("The current password is wrong.")
         if current == new_password:
             raise InvalidInput("The new password must differ.", field="new_password")
-        await self._apply(user, new_password, keep=principal)
+        await self._apply(user, new_password, keep=principal, action=AuditAction.PASSWORD_CHANGED)

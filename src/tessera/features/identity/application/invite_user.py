@@ -4,6 +4,8 @@ import uuid
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.accounts import (
     Email,
@@ -65,8 +67,9 @@ class InviteUser:
         config: IdentityConfig,
         scope: TenantScope,
         ceiling: EmailCeiling,
+        audit: AuditTrail,
     ) -> None:
-        self._scope, self._ceiling = scope, ceiling
+        self._scope, self._ceiling, self._audit = scope, ceiling, audit
         self._invitations, self._users, self._tenants = invitations, users, tenants
         self._outbox, self._uow, self._clock, self._config = outbox, unit_of_work, clock, config
 
@@ -111,5 +114,13 @@ class InviteUser:
             "role": invitation.role.value,
         }
         self._outbox.record(Event("invitation.created", payload, tenant_id=tenant_id))
+        self._audit.record(
+            AuditAction.INVITATION_CREATED,
+            tenant_id=tenant_id,
+            actor_id=caller.user_id,
+            target_type="invitation",
+            target_id=invitation.id,
+            details={"role": invitation.role.value},
+        )
         await self._uow.commit()
         return InvitationView.of(invitation, now=now)

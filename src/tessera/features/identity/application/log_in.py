@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.accounts import (
     IdentityConfig,
@@ -25,7 +27,11 @@ from tessera.features.identity.application.token_pairs import (
     issue_pair,
     whole_seconds,
 )
-from tessera.features.identity.domain.errors import InvalidCredentials
+from tessera.features.identity.domain.errors import (
+    AccountInactive,
+    EmailNotVerified,
+    InvalidCredentials,
+)
 from tessera.features.identity.domain.sessions import SessionRecord
 from tessera.features.identity.domain.user import User, normalise_email
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
@@ -61,7 +67,10 @@ class LogIn:
       user); a logout does not forget it, a password reset, "log out everywhere" or a
       refresh-token reuse do (see `SessionStore`). The check is one look-up;
     - a user has at most `sessions_per_user_max` live sessions: a login past it ends the
-      oldest ones.
+      oldest ones;
+    - the audit log gets `user.login.succeeded` with the session's opening, and
+      `user.login.failed` (in a short transaction of its own) for a wrong password or a
+      refused account; a failure for an email with no account has no tenant to log to.
     """
 
     def __init__(
@@ -76,8 +85,9 @@ class LogIn:
         clock: Clock,
         config: IdentityConfig,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
-        self._scope = scope
+        self._scope, self._audit = scope, audit
         self._users = users
         self._hasher = hasher
         self._sessions = sessions
@@ -97,7 +107,13 @@ class LogIn:
             raise InvalidCredentials() from None
         await self._throttle.check(email)
         user = await self._verified_user(email, credentials.password)
-        user.ensure_can_sign_in(require_verified=self._config.require_verified_email)
+        try:
+            user.ensure_can_sign_in(require_verified=self._config.require_verified_email)
+        except (AccountInactive, EmailNotVerified) as refused:
+            await self._failed(
+                user, "inactive" if isinstance(refused, AccountInactive) else "unverified"
+            )
+            raise
         await self._throttle.forget(email)
         if self._hasher.needs_rehash(user.password_hash):
             user.set_password_hash(await self._hasher.hash(credentials.password), self._clock.now())
@@ -113,6 +129,13 @@ class LogIn:
                     user_agent=_agent(credentials.user_agent),
                 )
             )
+        self._audit.record(
+            AuditAction.LOGIN_SUCCEEDED,
+            tenant_id=user.tenant_id,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
         await self._uow.commit()
         session, pair = await self._open_session(user, credentials)
         logger.info("login", extra={"user_id": str(user.id), "session_id": str(session.session_id)})
@@ -148,7 +171,21 @@ class LogIn:
             return user
         await self._throttle.failed(email)
         logger.warning("failed login", extra={"email": email})
+        if user is not None:
+            await self._failed(user, "wrong_password")
         raise InvalidCredentials()
+
+    async def _failed(self, user: User, reason: str) -> None:
+        """A refused sign-in writes nothing else: its audit row gets a short transaction."""
+        self._audit.record(
+            AuditAction.LOGIN_FAILED,
+            tenant_id=user.tenant_id,
+            actor_id=None,
+            target_type="user",
+            target_id=user.id,
+            details={"reason": reason},
+        )
+        await self._uow.commit()
 
     async def _open_session(
         self, user: User, credentials: Credentials

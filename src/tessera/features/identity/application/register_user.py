@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.accounts import (
     VERIFY_EMAIL,
@@ -97,8 +99,9 @@ class RegisterUser:
         tokens: OneTimeTokens,
         config: IdentityConfig,
         ceiling: EmailCeiling,
+        audit: AuditTrail,
     ) -> None:
-        self._scope, self._ceiling = scope, ceiling
+        self._scope, self._ceiling, self._audit = scope, ceiling, audit
         self._tokens, self._config = tokens, config
         self._users = users
         self._invitations = invitations
@@ -123,6 +126,7 @@ class RegisterUser:
         if await self._users.by_email(email) is not None:
             raise EmailAlreadyRegistered(field="email")
         now = self._clock.now()
+        invitation: Invitation | None = None
         if command.invitation_token is None:
             tenant_id, role = uuid.uuid4(), Role.TENANT_ADMIN
             await self._tenants.create(tenant_id=tenant_id, name=command.tenant_name or name)
@@ -141,6 +145,15 @@ class RegisterUser:
             user.mark_verified(now)
         await self._users.add(user)
         profile = Profile.of(user)
+        if invitation is not None:
+            self._audit.record(
+                AuditAction.INVITATION_ACCEPTED,
+                tenant_id=tenant_id,
+                actor_id=user.id,
+                target_type="invitation",
+                target_id=invitation.id,
+                details={"role": role.value},
+            )
         self._outbox.record(Event("user.created", _public(profile), tenant_id=tenant_id))
         self._outbox.record(
             email_requested("welcome_email", email, {"full_name": name}, tenant_id=tenant_id)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.identity.application.accounts import profile_key
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
@@ -37,8 +39,9 @@ class RemoveUser:
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
-        self._scope = scope
+        self._scope, self._audit = scope, audit
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 
@@ -56,6 +59,13 @@ class RemoveUser:
             "deleted_by": str(caller.user_id),
         }
         self._outbox.record(Event("user.deleted", payload, tenant_id=user.tenant_id))
+        self._audit.record(
+            AuditAction.USER_REMOVED,
+            tenant_id=user.tenant_id,
+            actor_id=caller.user_id,
+            target_type="user",
+            target_id=user.id,
+        )
         await self._uow.commit()
         await self._sessions.revoke_all(user.id)
         await self._cache.delete(profile_key(user.id))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.identity.application.accounts import PASSWORD_RESET, hash_token
 from tessera.features.identity.application.password_change import PasswordChange
 from tessera.features.identity.application.ports import (
@@ -28,9 +30,10 @@ class ResetPassword(PasswordChange):
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
         self._scope = scope
-        super().__init__(users, hasher, sessions, cache, outbox, unit_of_work, clock)
+        super().__init__(users, hasher, sessions, cache, outbox, unit_of_work, clock, audit)
         self._tokens = tokens
 
     async def execute(self, token: str, new_password: str) -> None:
@@ -41,4 +44,4 @@ class ResetPassword(PasswordChange):
         user = None if user_id is None else await self._users.get(user_id)
         if user is None:
             raise InvalidLinkToken(field="token")
-        await self._apply(user, new_password, keep=None)
+        await self._apply(user, new_password, keep=None, action=AuditAction.PASSWORD_RESET)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import uuid
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.identity.application.invitations import reachable_invitation
 from tessera.features.identity.application.ports import InvitationRepository
 from tessera.shared.application.ports import Clock, UnitOfWork
@@ -19,8 +21,9 @@ class RevokeInvitation:
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
-        self._scope = scope
+        self._scope, self._audit = scope, audit
         self._invitations, self._uow, self._clock = invitations, unit_of_work, clock
 
     async def execute(self, caller: Principal, invitation_id: uuid.UUID) -> None:
@@ -28,4 +31,11 @@ class RevokeInvitation:
         invitation = await reachable_invitation(self._invitations, caller, invitation_id)
         invitation.revoke(self._clock.now())
         await self._invitations.save(invitation)
+        self._audit.record(
+            AuditAction.INVITATION_REVOKED,
+            tenant_id=invitation.tenant_id,
+            actor_id=caller.user_id,
+            target_type="invitation",
+            target_id=invitation.id,
+        )
         await self._uow.commit()

@@ -5,6 +5,8 @@ import uuid
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.identity.application.accounts import FullName, Profile, profile_key
 from tessera.features.identity.application.ports import SessionStore, UserRepository
 from tessera.features.identity.application.user_administration import (
@@ -53,8 +55,9 @@ class UpdateUser:
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
-        self._scope = scope
+        self._scope, self._audit = scope, audit
         self._users, self._sessions, self._cache = users, sessions, cache
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
 
@@ -81,6 +84,14 @@ class UpdateUser:
         if not user.changed:
             return profile
         await self._users.save(user)
+        self._audit.record(
+            AuditAction.USER_UPDATED,
+            tenant_id=user.tenant_id,
+            actor_id=caller.user_id,
+            target_type="user",
+            target_id=user.id,
+            details=_changed(changes, new_role=new_role, profile=profile),
+        )
         payload = msgspec.to_builtins(profile) | {"updated_by": str(caller.user_id)}
         self._outbox.record(Event("user.updated", payload, tenant_id=user.tenant_id))
         await self._uow.commit()
@@ -91,3 +102,15 @@ class UpdateUser:
         await self._cache.delete(profile_key(user.id))
         logger.info("user administered", extra={"user_id": str(user.id), "by": str(caller.user_id)})
         return profile
+
+
+def _changed(changes: UserChanges, *, new_role: bool, profile: Profile) -> dict[str, str | bool]:
+    """What the audit row says changed: the new role and activity, and that the name did."""
+    details: dict[str, str | bool] = {}
+    if new_role:
+        details["role"] = str(profile.role)
+    if changes.is_active is not None:
+        details["is_active"] = profile.is_active
+    if changes.full_name is not None:
+        details["full_name_changed"] = True
+    return details

@@ -5,6 +5,8 @@ import uuid
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.webhooks.application.endpoints import (
     Description,
     Events,
@@ -51,7 +53,9 @@ class RegisterEndpoint:
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
+        self._audit = audit
         self._endpoints, self._guard, self._box = endpoints, guard, box
         self._uow, self._clock, self._scope = unit_of_work, clock, scope
 
@@ -70,6 +74,13 @@ class RegisterEndpoint:
             now=now,
         )
         await self._endpoints.add(endpoint)
+        self._audit.record(
+            AuditAction.WEBHOOK_CREATED,
+            tenant_id=tenant,
+            actor_id=caller.user_id,
+            target_type="webhook_endpoint",
+            target_id=endpoint.id,
+        )
         await self._uow.commit()
         logger.info(
             "webhook registered",

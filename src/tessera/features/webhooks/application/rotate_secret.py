@@ -6,6 +6,8 @@ from datetime import datetime
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.webhooks.application.endpoints import reachable_endpoint
 from tessera.features.webhooks.application.ports import EndpointRepository
 from tessera.features.webhooks.application.secret_box import SecretBox
@@ -36,7 +38,9 @@ class RotateSecret:
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
+        self._audit = audit
         self._endpoints, self._box, self._uow = endpoints, box, unit_of_work
         self._clock, self._scope = clock, scope
 
@@ -45,6 +49,13 @@ class RotateSecret:
         secret = new_secret()
         endpoint.rotate(self._box.seal(secret), self._clock.now())
         await self._endpoints.save(endpoint)
+        self._audit.record(
+            AuditAction.WEBHOOK_SECRET_ROTATED,
+            tenant_id=endpoint.tenant_id,
+            actor_id=caller.user_id,
+            target_type="webhook_endpoint",
+            target_id=endpoint.id,
+        )
         await self._uow.commit()
         logger.info(
             "webhook secret rotated",

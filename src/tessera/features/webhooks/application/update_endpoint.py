@@ -5,6 +5,8 @@ import uuid
 
 import msgspec
 
+from tessera.features.audit.application.ports import AuditTrail
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.webhooks.application.endpoints import (
     Description,
     Events,
@@ -41,7 +43,9 @@ class UpdateEndpoint:
         unit_of_work: UnitOfWork,
         clock: Clock,
         scope: TenantScope,
+        audit: AuditTrail,
     ) -> None:
+        self._audit = audit
         self._endpoints, self._guard, self._uow = endpoints, guard, unit_of_work
         self._clock, self._scope = clock, scope
 
@@ -65,6 +69,19 @@ class UpdateEndpoint:
             return WebhookView.of(endpoint, now=now)
         endpoint.updated_at = now
         await self._endpoints.save(endpoint)
+        after = (endpoint.url, list(endpoint.events), endpoint.description, endpoint.enabled)
+        names = ("url", "events", "description", "enabled")
+        fields = ",".join(
+            name for name, old, new in zip(names, before, after, strict=True) if old != new
+        )
+        self._audit.record(
+            AuditAction.WEBHOOK_UPDATED,
+            tenant_id=endpoint.tenant_id,
+            actor_id=caller.user_id,
+            target_type="webhook_endpoint",
+            target_id=endpoint.id,
+            details={"fields": fields},
+        )
         await self._uow.commit()
         logger.info(
             "webhook updated", extra={"webhook": str(endpoint.id), "user_id": str(caller.user_id)}
