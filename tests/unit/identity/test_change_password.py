@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.identity.application.accounts import USER_SECURITY_ALERT, profile_key
 from tessera.features.identity.domain.errors import InvalidCredentials, InvalidToken, WeakPassword
@@ -48,6 +49,8 @@ async def test_the_owner_gets_an_alert_email_and_event(identity: Identity) -> No
     assert emails[-1]["template"] == "security_alert"
     assert emails[-1]["context"]["event"] == "password changed"
     assert emails[-1]["to"] == user.email
+    [row] = [r for r in identity.audit.events if r.action is AuditAction.PASSWORD_CHANGED]
+    assert (row.actor_id, row.target_id) == (user.id, user.id)
 
 
 async def test_a_wrong_current_password_changes_nothing(identity: Identity) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.identity.application.accounts import USER_SECURITY_ALERT
 from tessera.features.identity.application.log_in import Credentials
@@ -190,3 +191,20 @@ async def test_past_the_session_cap_the_oldest_sessions_end() -> None:
     identity.clock.advance(1)
     third = await identity.signed_in(user)
     assert [await identity.alive(p) for p in (first, second, third)] == [False, True, True]
+
+
+async def test_sign_ins_are_audited_a_wrong_password_with_its_reason(
+    identity: Identity,
+) -> None:
+    user = await identity.a_user()
+    with pytest.raises(InvalidCredentials):
+        await identity.log_in().execute(wrong())
+    with pytest.raises(InvalidCredentials):
+        await identity.log_in().execute(wrong("nobody@example.com"))  # no account to audit
+    await identity.signed_in(user)
+    rows = identity.audit.events
+    assert [row.action for row in rows] == [AuditAction.LOGIN_FAILED, AuditAction.LOGIN_SUCCEEDED]
+    assert {(row.target_id, row.tenant_id) for row in rows} == {(user.id, user.tenant_id)}
+    assert rows[0].actor_id is None
+    assert rows[0].details == {"reason": "wrong_password"}
+    assert rows[1].actor_id == user.id

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.identity.application.accounts import PASSWORD_RESET, USER_SECURITY_ALERT
 from tessera.features.identity.application.log_in import Credentials
@@ -71,6 +72,8 @@ async def test_the_reset_sets_the_password_ends_every_session_and_signs_nobody_i
     assert await identity.sessions.list(user.id, now=identity.clock.now()) == []
     alerts = identity.outbox.of_type(USER_SECURITY_ALERT)
     assert alerts[-1].payload["event"] == "password changed"
+    [row] = [r for r in identity.audit.events if r.action is AuditAction.PASSWORD_RESET]
+    assert (row.actor_id, row.target_id) == (None, user.id), "nobody signed in did it"
 
 
 async def test_a_reset_forgets_the_devices_so_the_next_sign_in_is_reported(
