@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,8 +8,6 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tessera.main import migrations
-from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.fakes.s3_server import FakeS3Server
 from tests.pgbouncer import PgBouncer
@@ -29,18 +26,8 @@ async def migrated_engine(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on a database migrated to head: SQLite, then a throwaway PostgreSQL one."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
-        await asyncio.to_thread(migrations.upgrade, url)
-        engine = create_engine(url)
+    async with services.migrated(request.param, tmp_path) as engine:
         yield engine
-        await engine.dispose()
-        return
-    async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
-        engine = create_engine(url)
-        yield engine
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -6,17 +6,23 @@ A service that does not answer skips its tests with one loud line, or fails them
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tessera.main import migrations
+from tessera.shared.adapters.database import create_engine
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -133,3 +139,20 @@ async def redis_namespace() -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@asynccontextmanager
+async def migrated(kind: str, folder: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database migrated to head: SQLite in `folder` (`kind` "sqlite"), or
+    a throwaway PostgreSQL one."""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{folder / 'migrated.db'}"
+    async with contextlib.AsyncExitStack() as stack:
+        if kind != "sqlite":
+            url = await stack.enter_async_context(throwaway_database())
+        await asyncio.to_thread(migrations.upgrade, url)
+        engine = create_engine(url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()

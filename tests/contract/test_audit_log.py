@@ -278,7 +278,9 @@ async def app_role() -> AsyncIterator[tuple[AsyncEngine, uuid.UUID]]:
             await engine.dispose()
 
 
-def scoped(engine: AsyncEngine, *, tenant: uuid.UUID | None) -> AsyncSession:
+def scoped(
+    engine: AsyncEngine, *, tenant: uuid.UUID | None
+) -> AbstractAsyncContextManager[AsyncSession]:
     scope = TenantScope()
     if tenant is None:
         scope.across_tenants("contract test")
@@ -289,7 +291,8 @@ def scoped(engine: AsyncEngine, *, tenant: uuid.UUID | None) -> AsyncSession:
 
 def refused(error: DBAPIError) -> bool:
     """PostgreSQL said "permission denied" (42501), not something else going wrong."""
-    return isinstance(error.orig.__cause__, asyncpg.InsufficientPrivilegeError)
+    cause = None if error.orig is None else error.orig.__cause__
+    return isinstance(cause, asyncpg.InsufficientPrivilegeError)
 
 
 @pytest.mark.postgres

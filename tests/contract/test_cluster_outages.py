@@ -136,7 +136,7 @@ async def test_a_layout_that_leaves_slots_uncovered_is_redis_unavailable(
     `nodes.conf`): it knows no slot, and redis-py refuses the layout it reads from it."""
     first = own_cluster.nodes[0].client
     first.flushall()  # a primary with keys cannot be reset
-    first.execute_command("CLUSTER", "RESET", "HARD")
+    first.cluster("RESET", "HARD")
     users = Users(own_cluster)
     try:
         assert await users.every_call(0) == ["unavailable"] * 7
@@ -163,7 +163,7 @@ async def test_a_fresh_client_serves_many_first_commands_at_once(
         assert len(set(answers)) == 1, answers  # every key counted once more
     check = connect_redis(cluster_redis.topology)
     try:
-        assert [int(await check.get(key)) for key in keys] == [10] * len(keys)
+        assert [await check.get(key) for key in keys] == [b"10"] * len(keys)
     finally:
         for key in keys:
             await check.delete(key)

@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from tessera.shared.application.storage import FileStorage, InvalidKey, ObjectNo
 from tessera.shared.domain.errors import DependencyUnavailable
 from tests.e2e.harness import app_storage, client_for, settings_for
 from tests.fakes import s3_server as fake_s3
+from tests.fakes.memory_storage import MemoryStorage
 from tests.fakes.s3_server import FakeS3Server
 
 MiB = 1024 * 1024
@@ -42,9 +44,11 @@ class Subject:
     kind: str
 
 
-@pytest.fixture(params=["local", "s3"])
-async def subject(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Subject]:
-    if request.param == "local":
+@asynccontextmanager
+async def opened(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> AsyncIterator[Subject]:
+    if kind == "local":
         settings = settings_for(jwt_secret_key="s" * 40, data_dir=str(tmp_path))
         async with client_for(settings) as client:
             storage = await app_storage(client)
@@ -61,9 +65,21 @@ async def subject(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterato
         yield Subject(storage, fetch, "s3")
 
 
-@pytest.fixture
-def storage(subject: Subject) -> FileStorage:
-    return subject.storage
+@pytest.fixture(params=["local", "s3"])
+async def subject(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Subject]:
+    """An adapter and a way to follow its links."""
+    async with opened(request.param, request, tmp_path) as found:
+        yield found
+
+
+@pytest.fixture(params=["local", "s3", "memory"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[FileStorage]:
+    """Each adapter, then the use-case tests' `MemoryStorage`."""
+    if request.param == "memory":
+        yield MemoryStorage()
+        return
+    async with opened(request.param, request, tmp_path) as found:
+        yield found.storage
 
 
 def _s3_config(endpoint: str, bucket: str) -> S3Config:

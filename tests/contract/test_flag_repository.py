@@ -1,5 +1,5 @@
-"""`SqlFlagRepository` and `SqlFlagSource` on SQLite and PostgreSQL, and `FeatureFlags` over
-them with the memory and Redis caches: two instances stand for two processes."""
+"""`FlagRepository` and `FlagSource` on SQLite, PostgreSQL and the fakes, and `FeatureFlags`
+over the SQL ones with the memory and Redis caches: two instances stand for two processes."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.application.ports import Cache
 from tessera.shared.domain.errors import DependencyUnavailable
 from tessera.shared.domain.pagination import PageRequest
+from tests.contract.stores import Store
 from tests.redis_topologies import MODES, redis_for
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -47,12 +48,19 @@ async def stored(engine: AsyncEngine, *flags: FeatureFlag) -> None:
         await session.commit()
 
 
-async def read(engine: AsyncEngine, key: str) -> FeatureFlag | None:
-    async with AsyncSession(engine) as session:
-        return await SqlFlagRepository(session).get(key)
+async def kept(store: Store, *flags: FeatureFlag) -> None:
+    async with store.unit() as unit:
+        for flag in flags:
+            await unit.flags.add(flag)
+        await unit.commit()
 
 
-async def test_a_flag_reads_back_as_it_was_stored(engine: AsyncEngine) -> None:
+async def read(store: Store, key: str) -> FeatureFlag | None:
+    async with store.unit() as unit:
+        return await unit.flags.get(key)
+
+
+async def test_a_flag_reads_back_as_it_was_stored(store: Store) -> None:
     users, tenants = {uuid.uuid4(), uuid.uuid4()}, {uuid.uuid4()}
     flag = a_flag(
         "beta",
@@ -62,23 +70,22 @@ async def test_a_flag_reads_back_as_it_was_stored(engine: AsyncEngine) -> None:
         user_ids=users,
         tenant_ids=tenants,
     )
-    await stored(engine, flag)
-    assert await read(engine, "beta") == flag
-    assert await read(engine, "gamma") is None
+    await kept(store, flag)
+    assert await read(store, "beta") == flag
+    assert await read(store, "gamma") is None
 
 
-async def test_a_taken_key_is_a_conflict_and_the_transaction_goes_on(engine: AsyncEngine) -> None:
-    await stored(engine, a_flag("beta", description="first"))
-    async with AsyncSession(engine) as session:
-        flags = SqlFlagRepository(session)
+async def test_a_taken_key_is_a_conflict_and_the_transaction_goes_on(store: Store) -> None:
+    await kept(store, a_flag("beta", description="first"))
+    async with store.unit() as unit:
         with pytest.raises(FlagAlreadyExists):
-            await flags.add(a_flag("beta", description="second"))
-        await flags.add(a_flag("gamma"))  # the savepoint kept the session usable
-        await session.commit()
-    first = await read(engine, "beta")
+            await unit.flags.add(a_flag("beta", description="second"))
+        await unit.flags.add(a_flag("gamma"))  # the savepoint kept the session usable
+        await unit.commit()
+    assert await read(store, "gamma") is not None
+    first = await read(store, "beta")
     assert first is not None
     assert first.description == "first"
-    assert await read(engine, "gamma") is not None
 
 
 async def test_the_database_refuses_a_rollout_over_100(engine: AsyncEngine) -> None:
@@ -99,55 +106,64 @@ async def test_the_database_refuses_a_rollout_over_100(engine: AsyncEngine) -> N
 
 
 async def test_save_writes_only_its_fields_so_concurrent_changes_both_stay(
-    engine: AsyncEngine,
+    store: Store,
 ) -> None:
     original = a_flag("beta", description="Beta")
-    await stored(engine, original)
+    await kept(store, original)
     later = NOW + timedelta(hours=1)
-    async with AsyncSession(engine) as first:
-        saved = await SqlFlagRepository(first).save(
-            original.changed(now=later, enabled=True), ["enabled"]
-        )
+    async with store.unit() as first:
+        saved = await first.flags.save(original.changed(now=later, enabled=True), ["enabled"])
         assert saved
         await first.commit()
     user = uuid.uuid4()
-    async with AsyncSession(engine) as second:  # worked from the original, before the first
-        repository = SqlFlagRepository(second)
-        assert await repository.save(original.changed(now=later, user_ids=[user]), ["user_ids"])
-        fresh = await repository.get("beta")  # this session sees its own write
+    async with store.unit() as second:  # worked from the original, before the first
+        changed = original.changed(now=later, user_ids=[user])
+        assert await second.flags.save(changed, ["user_ids"])
+        fresh = await second.flags.get("beta")  # this unit sees its own write
         assert fresh is not None
         assert fresh.user_ids == {user}
         await second.commit()
-    final = await read(engine, "beta")
+    final = await read(store, "beta")
     assert final is not None
     assert (final.enabled, final.user_ids, final.description) == (True, frozenset({user}), "Beta")
     assert (final.created_at, final.updated_at) == (NOW, later)
 
 
-async def test_save_and_delete_report_a_missing_flag(engine: AsyncEngine) -> None:
-    await stored(engine, a_flag("beta"))
-    async with AsyncSession(engine) as session:
-        flags = SqlFlagRepository(session)
-        assert not await flags.save(a_flag("gamma", enabled=True), ["enabled"])
-        assert await flags.delete("beta")
-        assert not await flags.delete("beta")
-        await session.commit()
-    assert await read(engine, "beta") is None
+async def test_save_and_delete_report_a_missing_flag(store: Store) -> None:
+    await kept(store, a_flag("beta"))
+    async with store.unit() as unit:
+        assert not await unit.flags.save(a_flag("gamma", enabled=True), ["enabled"])
+        assert await unit.flags.delete("beta")
+        assert not await unit.flags.delete("beta")
+        await unit.commit()
+    assert await read(store, "beta") is None
 
 
-async def test_lists_page_sort_and_filter(engine: AsyncEngine) -> None:
-    await stored(
-        engine,
+async def test_what_a_unit_does_not_commit_is_gone(store: Store) -> None:
+    await kept(store, a_flag("beta"))
+    async with store.unit() as unit:
+        await unit.flags.add(a_flag("gamma"))
+        assert await unit.flags.delete("beta")
+    assert await read(store, "gamma") is None
+    assert await read(store, "beta") is not None
+
+
+async def test_lists_page_sort_and_filter(store: Store) -> None:
+    await kept(
+        store,
         a_flag("checkout.v2", minutes=1, enabled=True),
         a_flag("beta_search", minutes=3),
         a_flag("betaxsearch", minutes=2, enabled=True),
         a_flag("alpha", minutes=4, enabled=True),
     )
-    async with AsyncSession(engine) as session:
-        flags = SqlFlagRepository(session)
+    async with store.unit() as unit:
+        flags = unit.flags
 
-        async def keys(page: PageRequest, **filters: object) -> list[str]:
-            return [flag.key for flag in (await flags.list(page, **filters)).items]  # type: ignore[arg-type]
+        async def keys(
+            page: PageRequest, *, enabled: bool | None = None, search: str | None = None
+        ) -> list[str]:
+            found = await flags.list(page, enabled=enabled, search=search)
+            return [flag.key for flag in found.items]
 
         by_key = PageRequest(limit=3, sort="key", order="asc")
         assert await keys(by_key) == ["alpha", "beta_search", "betaxsearch"]
@@ -167,13 +183,12 @@ async def test_lists_page_sort_and_filter(engine: AsyncEngine) -> None:
         assert await keys(by_key, search="search", enabled=False) == ["beta_search"]
 
 
-async def test_the_source_reads_committed_flags_only(engine: AsyncEngine) -> None:
-    await stored(engine, a_flag("beta"), a_flag("alpha"))
-    source = SqlFlagSource(async_sessionmaker(engine, expire_on_commit=False))
-    async with AsyncSession(engine) as session:
-        await SqlFlagRepository(session).add(a_flag("uncommitted"))
-        assert [flag.key for flag in await source.all_flags()] == ["alpha", "beta"]
-        await session.rollback()
+async def test_the_source_reads_committed_flags_only(store: Store) -> None:
+    await kept(store, a_flag("beta"), a_flag("alpha"))
+    source = store.flag_source()
+    async with store.unit() as unit:
+        await unit.flags.add(a_flag("uncommitted"))
+        assert sorted(flag.key for flag in await source.all_flags()) == ["alpha", "beta"]
 
 
 async def test_the_source_raises_dependency_unavailable_when_the_database_is_down() -> None:

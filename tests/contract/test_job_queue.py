@@ -25,6 +25,7 @@ from tessera.features.jobs.domain.routing import QUEUES
 from tessera.shared.adapters.redis_client import connect_redis
 from tessera.shared.adapters.redis_topology import RedisTopology, SingleTopology
 from tessera.shared.domain.errors import DependencyUnavailable
+from tests.messages import acked
 from tests.redis_topologies import MODES, SentinelRedis, redis_for
 
 JOB = Job(
@@ -83,7 +84,7 @@ async def queue_and_deliveries(
 ) -> AsyncIterator[tuple[JobQueue, Delivered]]:
     delivered = Delivered()
     if request.param == "in-process":
-        broker = InMemoryBroker()
+        broker: AsyncBroker = InMemoryBroker()
         delivered.register(broker)
         await broker.startup()
         yield InProcessJobQueue(broker), delivered
@@ -100,7 +101,7 @@ async def queue_and_deliveries(
             body = json.loads(message.data)
             assert body["task_name"] == RUN_JOB
             delivered.jobs.extend(body["args"])
-            await message.ack()
+            await acked(message)
             delivered.arrived.set()
 
         delivered.read_stream = read_stream
@@ -150,7 +151,7 @@ async def test_a_message_left_unacknowledged_is_handed_to_another_worker(
             held = await first_message(dying)
             again = await first_message(taking_over)
             assert again.data == held.data
-            await again.ack()
+            await acked(again)
             pending = await client.xpending(f"{prefix}queue:email_queue", f"{prefix}workers")
             assert pending["pending"] == 0
         finally:

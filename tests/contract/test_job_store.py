@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -255,7 +256,7 @@ async def test_the_unit_of_work_tells_the_listener_what_it_committed(engine: Asy
     told: list[list[uuid.UUID]] = []
 
     class Listener:
-        def committed(self, event_ids: list[uuid.UUID]) -> None:
+        def committed(self, event_ids: Sequence[uuid.UUID]) -> None:
             told.append(list(event_ids))
 
     event = email_event()

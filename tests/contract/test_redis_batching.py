@@ -1,16 +1,17 @@
-"""`CommandBatcher` against real Redis: one pipeline per event-loop turn, and every reply,
-error and cancellation reaching exactly the caller it belongs to; then what holds on every
-topology (one server, a Sentinel's primary, a Cluster)."""
+"""`CommandBatcher` against real Redis: every reply, error and cancellation reaching exactly
+the caller it belongs to, however the commands of a turn are grouped; then what holds on
+every topology (one server, a Sentinel's primary, a Cluster). How many commands share a
+round trip is the batcher's business and a benchmark's figure (`just bench`), not asserted
+here."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
 
 import pytest
-from redis.asyncio import BlockingConnectionPool, Connection, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -25,97 +26,42 @@ from tests.unit.shared.test_event_loop import in_another_loop
 pytestmark = pytest.mark.redis
 
 
-class CountingRedis(Redis):
-    """A client that counts the batcher's round trips and its pool's checkouts."""
-
-    @property
-    def round_trips(self) -> int:
-        return cast(CountingPool, self.connection_pool).writes
-
-    @property
-    def checkouts(self) -> int:
-        return cast(CountingPool, self.connection_pool).checkouts
-
-
-class CountingPool(BlockingConnectionPool):
-    checkouts = 0
-    writes = 0
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        self.checkouts += 1
-        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
-
-
 @pytest.fixture
-async def client() -> AsyncIterator[CountingRedis]:
+async def client() -> AsyncIterator[Redis]:
     await services.check_redis()
-
-    class CountingConnection(Connection):
-        """Counts the writes made once connected (not the handshake's)."""
-
-        handshaken = False
-
-        async def on_connect_check_health(self, check_health: bool = True) -> None:
-            self.handshaken = False
-            await super().on_connect_check_health(check_health)
-            self.handshaken = True
-
-        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            pool.writes += self.handshaken
-            await super().send_packed_command(command, check_health)
-
     # No socket timeout, as the batcher's client is built: the batcher bounds each batch.
-    pool = CountingPool.from_url(
-        services.TEST_REDIS_URL, socket_timeout=None, connection_class=CountingConnection
-    )
-    client = CountingRedis(connection_pool=pool)
+    pool = BlockingConnectionPool.from_url(services.TEST_REDIS_URL, socket_timeout=None)
+    client = Redis(connection_pool=pool)
     yield client
     await client.aclose(close_connection_pool=True)
 
 
-async def test_commands_of_one_turn_go_in_one_pipeline_and_each_caller_gets_its_reply(
-    client: CountingRedis, redis_prefix: str
+async def number(client: RedisClient, key: str) -> int:
+    value = await client.get(key)
+    assert isinstance(value, bytes), value
+    return int(value)
+
+
+async def test_commands_of_one_turn_each_get_their_own_reply(
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
     keys = [f"{redis_prefix}k{n}" for n in range(50)]
     await asyncio.gather(*(batcher.execute("SET", key, f"v{n}") for n, key in enumerate(keys)))
     values = await asyncio.gather(*(batcher.execute("GET", key) for key in keys))
     assert values == [f"v{n}".encode() for n in range(50)]
-    assert client.round_trips == 2
 
 
 async def test_a_lone_command_goes_out_without_waiting_for_company(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
-    assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
-    assert client.round_trips == 1
-
-
-async def test_batches_reuse_the_connection_they_keep(
-    client: CountingRedis, redis_prefix: str
-) -> None:
-    batcher = CommandBatcher(client)
-    for n in range(1, 21):
-        assert await batcher.execute("INCR", f"{redis_prefix}n") == n
-    assert (client.round_trips, client.checkouts) == (20, 1)
-
-
-async def test_a_batch_is_written_in_the_loop_iteration_after_its_turn(
-    client: CountingRedis, redis_prefix: str
-) -> None:
-    """Not one later: a flush that started a task would write behind every callback
-    ready by then, a sizeable share of a request's wait under load."""
-    batcher = CommandBatcher(client)
-    await batcher.execute("PING")  # a connection to keep
-    reply = batcher.execute("INCR", f"{redis_prefix}n")
-    await asyncio.sleep(0)  # one loop iteration: the batch's task takes its first step
-    assert client.round_trips == 2, "written in that step"
-    assert await reply == 1
+    async with asyncio.timeout(5):
+        assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
 
 
 async def test_a_command_that_cannot_be_packed_fails_its_batch_instead_of_hanging(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
     await batcher.execute("PING")
@@ -128,7 +74,7 @@ async def test_a_command_that_cannot_be_packed_fails_its_batch_instead_of_hangin
 
 
 async def test_a_kept_connection_the_server_closed_is_replaced(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
     kept = await batcher.execute("CLIENT", "ID")
@@ -139,11 +85,10 @@ async def test_a_kept_connection_the_server_closed_is_replaced(
         assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
     finally:
         await killer.aclose(close_connection_pool=True)
-    assert client.checkouts == 2, "the closed connection went back, a fresh one came"
 
 
 async def test_replies_are_shaped_as_the_client_shapes_them(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
     replies = list(
@@ -155,14 +100,14 @@ async def test_replies_are_shaped_as_the_client_shapes_them(
     )
     assert replies == [True, True, b"1.5"]
     assert replies == [
-        await client.execute_command("SET", f"{redis_prefix}k", 1.5, "PX", 60_000),
-        await client.execute_command("PING"),
-        await client.execute_command("GET", f"{redis_prefix}k"),
+        await client.set(f"{redis_prefix}k", 1.5, px=60_000),
+        await client.ping(),
+        await client.get(f"{redis_prefix}k"),
     ]
 
 
 async def test_redis_that_stops_answering_fails_the_batch_and_the_connection_is_not_reused(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     # A slow Lua script holds the reply past the batcher's deadline (shrunk for the test).
     batcher = CommandBatcher(client, timeout=0.1)
@@ -176,18 +121,13 @@ async def test_redis_that_stops_answering_fails_the_batch_and_the_connection_is_
     assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
 
 
-async def test_a_large_turn_is_split_into_several_batches(
-    client: CountingRedis, redis_prefix: str
-) -> None:
+async def test_a_large_turn_is_split_into_several_batches(client: Redis, redis_prefix: str) -> None:
     batcher = CommandBatcher(client, max_batch=8)
     counts = await asyncio.gather(*(batcher.execute("INCR", f"{redis_prefix}n") for _ in range(20)))
     assert sorted(counts) == list(range(1, 21))
-    assert client.round_trips == 3
 
 
-async def test_a_failing_command_fails_only_its_caller(
-    client: CountingRedis, redis_prefix: str
-) -> None:
+async def test_a_failing_command_fails_only_its_caller(client: Redis, redis_prefix: str) -> None:
     batcher = CommandBatcher(client)
     await client.set(f"{redis_prefix}text", "not a number")
     results = await asyncio.gather(
@@ -205,7 +145,7 @@ async def test_a_failing_command_fails_only_its_caller(
 
 
 async def test_a_script_unknown_to_redis_is_loaded_and_run_for_every_caller(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
     script = batcher.script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
@@ -215,11 +155,11 @@ async def test_a_script_unknown_to_redis_is_loaded_and_run_for_every_caller(
     )
     assert max(results) == 111
     assert len(set(results)) == 3
-    assert int(await client.get(f"{redis_prefix}n")) == 111
+    assert await number(client, f"{redis_prefix}n") == 111
 
 
 async def test_a_cancelled_caller_does_not_disturb_the_rest_of_its_batch(
-    client: CountingRedis, redis_prefix: str
+    client: Redis, redis_prefix: str
 ) -> None:
     batcher = CommandBatcher(client)
     first = asyncio.ensure_future(batcher.execute("INCR", f"{redis_prefix}n"))
@@ -229,7 +169,7 @@ async def test_a_cancelled_caller_does_not_disturb_the_rest_of_its_batch(
     assert await second in (1, 2)
     assert first.cancelled()
     await asyncio.sleep(0.05)
-    assert int(await client.get(f"{redis_prefix}n")) == 2  # queued commands are still sent
+    assert await number(client, f"{redis_prefix}n") == 2  # queued commands are still sent
 
 
 async def test_an_unreachable_redis_fails_every_caller_with_its_own_error() -> None:
@@ -245,9 +185,7 @@ async def test_an_unreachable_redis_fails_every_caller_with_its_own_error() -> N
     assert len({id(result) for result in results}) == 3
 
 
-async def test_another_event_loop_is_refused_at_once(
-    client: CountingRedis, redis_prefix: str
-) -> None:
+async def test_another_event_loop_is_refused_at_once(client: Redis, redis_prefix: str) -> None:
     """Its flush would complete the other loop's futures from the wrong thread."""
     batcher = CommandBatcher(client)
     assert await batcher.execute("INCR", f"{redis_prefix}n") == 1
@@ -288,7 +226,12 @@ async def test_every_topology_shapes_replies_as_its_client_does(
     batcher = batcher_for(client)
     commands = [("SET", f"{prefix}k", 1.5, "PX", 60_000), ("GET", f"{prefix}k"), ("PING",)]
     batched = [await batcher.execute(*command) for command in commands]  # GET after SET
-    assert batched == [await client.execute_command(*command) for command in commands]
+    direct = [
+        await client.set(f"{prefix}k", 1.5, px=60_000),
+        await client.get(f"{prefix}k"),
+        await client.ping(),
+    ]
+    assert batched == direct
 
 
 async def test_every_topology_fails_only_the_caller_of_a_failing_command(
@@ -303,7 +246,7 @@ async def test_every_topology_fails_only_the_caller_of_a_failing_command(
         batcher.execute("INCR", f"{prefix}n"),
         return_exceptions=True,
     )
-    assert sorted((results[0], results[2])) == [1, 2]  # a cluster runs them in no set order
+    assert {results[0], results[2]} == {1, 2}  # a cluster runs them in no set order
     assert isinstance(results[1], ResponseError)
 
 
@@ -320,7 +263,7 @@ async def test_every_topology_loads_an_unknown_script_for_every_caller(
         *(batcher.run(script, keys=[key], args=[n]) for n, key in enumerate(keys))
     )
     assert results == list(range(12))
-    assert [int(await client.get(key)) for key in keys] == list(range(12))
+    assert [await number(client, key) for key in keys] == list(range(12))
 
 
 async def test_a_cluster_command_across_hash_slots_fails_only_its_caller(

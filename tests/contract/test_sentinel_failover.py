@@ -31,6 +31,7 @@ from tessera.shared.adapters.redis_pubsub import RedisPubSub
 from tessera.shared.application.pubsub import Subscription
 from tessera.shared.application.rate_limits import RateLimiter, RateLimitGroup
 from tessera.shared.domain.errors import DependencyUnavailable
+from tests.messages import acked
 from tests.redis_topologies import SentinelRedis, started
 
 pytestmark = pytest.mark.slow
@@ -92,7 +93,7 @@ async def test_a_failover_answers_503_or_succeeds_and_everything_works_after_it(
         async for message in worker.listen():
             received.append(json.loads(message.data)["task_id"])
             read.set()
-            await message.ack()
+            await acked(message)
 
     async def every_call(n: int) -> list[str]:
         return [

@@ -144,8 +144,9 @@ class ComposeRedis:
         services = {port: name for name, port in self.ports.items()}
         named = set()
         for sentinel in REDIS[2:]:
-            _host, port = self.client(sentinel).sentinel_get_master_addr_by_name(SERVICE)
-            named.add(services[int(port)])
+            address = self.client(sentinel).sentinel_get_master_addr_by_name(SERVICE)
+            assert isinstance(address, tuple), address
+            named.add(services[int(address[1])])
         return named
 
 

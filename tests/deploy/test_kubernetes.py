@@ -231,6 +231,7 @@ def test_every_redis_topology_in_the_secrets_example_passes_the_settings_validat
         if isinstance(topology, SentinelTopology):
             ports = {port for _host, port in topology.sentinels}
         else:
+            assert topology is not None, kind
             ports = {urlsplit(topology.url).port or 6379}
         assert ports <= allowed, kind
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -104,19 +103,6 @@ async def asgi_request(
 
     await app(scope, receive, send)  # type: ignore[arg-type]
     return statuses[0]
-
-
-async def garbage_after(requests: int, request: Callable[[], Awaitable[object]]) -> int:
-    """How many objects `requests` calls of `request` left in reference cycles, found by one
-    collection with the collector otherwise off: 0 when reference counting freed it all."""
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(requests):
-            await request()
-        return gc.collect()
-    finally:
-        gc.enable()
 
 
 def without_embedded_schedules(monkeypatch: pytest.MonkeyPatch) -> None:

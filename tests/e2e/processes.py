@@ -37,7 +37,9 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, process: subprocess.Popen[str], port: int, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str] | subprocess.Popen[bytes], port: int, log: Path
+    ) -> None:
         self.process = process
         self.url = f"http://127.0.0.1:{port}"
         self.log = log

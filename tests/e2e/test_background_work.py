@@ -36,6 +36,7 @@ from tests.e2e.harness import client_for, settings_for
 from tests.e2e.processes import BASE_ENV, tessera_processes
 from tests.fakes.smtp_server import FakeSmtpServer
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.mail import body_text
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +142,7 @@ async def test_an_event_committed_through_the_api_is_emailed_by_a_worker_process
     (message,) = await smtp.wait_for_messages(1, timeout=20)
     assert message["To"] == "alice@example.com"
     assert message["Message-ID"].startswith(f"<{event_id}@")
-    html = message.get_body(("html",)).get_content()
+    html = body_text(message, "html")
     assert "Alice &lt;b&gt;Liddell&lt;/b&gt;" in html
     await wait_for(lambda: outbox_row(environment["DATABASE_URL"], event_id), status="done")
 

@@ -98,7 +98,7 @@ async def deployment(
             (tmp_path / name).mkdir()
             urls.append(stack.enter_context(running_server(tmp_path / name, env)).url)
         stack.enter_context(tessera_processes(tmp_path, env))("worker")
-        yield Deployment(*urls, smtp)
+        yield Deployment(urls[0], urls[1], smtp)
 
 
 async def refreshed(base: str, refresh_token: str) -> httpx.Response:
@@ -198,7 +198,7 @@ async def test_a_lost_node_is_a_503_with_retry_after_never_a_500(
         await asyncio.to_thread(own_cluster.wait_until_down)
         start = own_cluster.nodes[0].client
         start.flushall()  # a primary with keys cannot be reset
-        start.execute_command("CLUSTER", "RESET", "HARD")
+        start.cluster("RESET", "HARD")
         with running_server(tmp_path / "after", env) as after:
             for base in (before.url, after.url):
                 async with httpx.AsyncClient(base_url=base, timeout=30) as http:

@@ -3,7 +3,9 @@ exactly the parameters they declare."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,18 +21,30 @@ from tessera.shared.http.di import (
     inject,
     setup_di,
 )
-from tests.e2e.harness import asgi_request, garbage_after
+from tests.e2e.harness import asgi_request
 
 
 class Visit:
-    """One per HTTP request; records when its container closed it."""
+    """One per HTTP request; records when its container closed it, and keeps a weak
+    reference to each one made (to tell whether it outlived its request)."""
 
     numbers = itertools.count(1)
     closed: list[int] = []  # noqa: RUF012 (a test's shared log)
+    made: list[weakref.ref[Visit]] = []  # noqa: RUF012 (a test's shared log)
 
     def __init__(self, path: str) -> None:
         self.number = next(self.numbers)
         self.path = path
+        Visit.made.append(weakref.ref(self))
+
+
+class Marker:
+    """Put in a request's state; weakly remembered, to tell whether the state outlived it."""
+
+    made: list[weakref.ref[Marker]] = []  # noqa: RUF012 (a test's shared log)
+
+    def __init__(self) -> None:
+        Marker.made.append(weakref.ref(self))
 
 
 class Level:
@@ -74,6 +88,7 @@ async def level(shared: FromDishka[Level]) -> dict[str, int]:
 @get("/uses-state")
 async def uses_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
     container = request.state.dishka_container
+    request.state.marker = Marker()
     return {"path": (await container.get(Visit)).path}
 
 
@@ -152,13 +167,21 @@ async def test_http_requests_open_their_containers_from_one_shared_session_level
 async def test_a_request_leaves_nothing_for_the_garbage_collector() -> None:
     """Reference counting frees everything a request built the moment it ends. A reference
     cycle (the container's context holds the scope, whose state held the container) would
-    leave it to the collector, whose pauses then land in other requests' latency."""
+    leave it to the collector, whose pauses then land in other requests' latency: with the
+    collector off, what the request's container made or its state held would still be
+    alive."""
     app = make_app()
     statuses = [await asgi_request(app, "GET", "/uses-state")]  # builds what every request shares
-
-    async def request() -> None:
-        statuses.append(await asgi_request(app, "GET", "/uses-state"))
-
-    found = await garbage_after(10, request)
+    gc.disable()
+    try:
+        Visit.made.clear()
+        Marker.made.clear()
+        for _ in range(10):
+            statuses.append(await asgi_request(app, "GET", "/uses-state"))
+        made = Visit.made + Marker.made
+        outlived = [ref for ref in made if ref() is not None]
+    finally:
+        gc.enable()
     assert statuses == [200] * 11
-    assert found == 0, f"{found} objects in reference cycles after 10 requests"
+    assert len(made) == 20
+    assert outlived == [], "a request's objects outlived it, left to the garbage collector"

@@ -15,6 +15,7 @@ from tessera.shared.adapters.database import create_engine
 from tessera.shared.adapters.outbox import SqlOutbox
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.test_background_work import welcome
+from tests.mail import body_text
 
 
 async def eml_files(folder: Path, count: int, timeout: float = 10) -> list[Path]:  # noqa: ASYNC109
@@ -40,7 +41,7 @@ async def test_an_email_requested_through_the_api_is_written_to_the_outbox_folde
     message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
     assert message["To"] == "alice@example.com"
     assert message["Message-ID"].startswith(f"<{response.json()['data']['event_id']}@")
-    assert "Alice" in message.get_body(("plain",)).get_content()
+    assert "Alice" in body_text(message)
 
 
 async def test_the_embedded_scheduler_sweeps_events_nobody_relayed(tmp_path: Path) -> None:

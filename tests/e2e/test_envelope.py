@@ -147,7 +147,8 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["error"]["code"] == code
     assert body["meta"]["request_id"] == response.headers["x-request-id"]
     assert body["meta"]["timestamp"].endswith("Z")
-    return body["error"]
+    found: dict[str, Any] = body["error"]
+    return found
 
 
 async def test_success_is_wrapped_with_data_message_and_meta(client: AsyncTestClient[Any]) -> None:

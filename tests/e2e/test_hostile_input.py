@@ -5,9 +5,10 @@ kept as data is cleaned. The connection after a refused body: `test_server_conne
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ class Case:
     path: str
     field: str
     json: dict[str, Any] | None = None
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def nul_cases(world: World) -> list[Case]:

@@ -97,8 +97,11 @@ def sweeps(prefix: str) -> list[Sent]:
         entries = client.xrange(f"{prefix}tessera:queue:default")
     finally:
         client.close()
+    assert entries is not None
     found = []
     for stream_id, fields in entries:
+        assert isinstance(stream_id, bytes)
+        assert fields is not None
         message = json.loads(fields[b"data"])
         labels = message["labels"]
         received = int(stream_id.split(b"-")[0]) / 1000

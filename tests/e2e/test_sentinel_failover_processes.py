@@ -99,7 +99,8 @@ class Deployment:
         return [server.url for server in self.servers]
 
     def exited(self) -> list[str]:
-        return [" ".join(map(str, p.args[2:4])) for p in self.processes if p.poll() is not None]
+        ended = [p.args for p in self.processes if p.poll() is not None]
+        return [" ".join(map(str, args[2:4])) for args in ended if isinstance(args, list)]
 
 
 @pytest.fixture

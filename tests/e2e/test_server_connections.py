@@ -138,7 +138,7 @@ def test_after_a_refused_body_the_connection_is_kept_usable_or_closed_cleanly(
     port = int(server.url.rsplit(":", 1)[1])
     closing = (declared_two_mb_sent_in_part, declared_two_mb_sent_whole, chunked_past_the_limit)
     kept = ((small_body_of_another_type, 415), (small_body_refused_unread, 401))
-    wrong = []
+    wrong: list[tuple[str, int, object]] = []
     for _ in range(ATTEMPTS):
         for start in closing:
             with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:

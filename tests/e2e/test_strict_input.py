@@ -150,14 +150,14 @@ async def test_every_documented_parameter_is_taken(running: Running) -> None:
     client, world = running.client, running.world
     document = (await client.get("/schema/openapi.json")).json()
     components = document["components"]["schemas"]
-    taken = {}
+    taken: dict[tuple[str, str], frozenset[str]] = {}
     for route in client.app.routes:
         if isinstance(route, HTTPRoute):
             path = re.sub(r"{(\w+):[^}]+}", r"{\1}", route.path)
             for handler in route.route_handlers:
                 names = taken_parameters(handler, route.path_parameters).names
                 taken |= {(path, method.lower()): names for method in handler.http_methods}
-    wrong = []
+    wrong: list[tuple[object, ...]] = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert "not one this operation takes" in operation["responses"]["400"]["description"]

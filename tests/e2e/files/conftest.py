@@ -54,6 +54,7 @@ async def s3_production_app(
     async with production_app(
         tmp_path,
         redis_prefix,
+        pooler=None,
         rate_limit_enabled="false",
         s3_endpoint_url=s3.endpoint_url,
         s3_bucket=s3.create_bucket(),

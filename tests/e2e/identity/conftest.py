@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from dishka import Provider, Scope, provide
 from litestar.testing import AsyncTestClient
@@ -102,7 +103,7 @@ Register = Callable[..., Awaitable[dict[str, Any]]]
 
 
 async def register(
-    client: Client, email: str = "alice@example.com", **fields: Any
+    client: httpx.AsyncClient, email: str = "alice@example.com", **fields: Any
 ) -> dict[str, Any]:
     body = {"email": email, "password": PASSWORD, "full_name": "Alice", "terms_accepted": True}
     response = await client.post("/api/v1/auth/register", json=body | fields)
@@ -111,7 +112,7 @@ async def register(
 
 
 async def login(
-    client: Client, email: str = "alice@example.com", password: str = PASSWORD
+    client: httpx.AsyncClient, email: str = "alice@example.com", password: str = PASSWORD
 ) -> dict[str, Any]:
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text

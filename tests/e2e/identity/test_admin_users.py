@@ -158,10 +158,10 @@ async def test_no_token_is_401_and_a_plain_user_is_403_even_on_its_own_tenant(
 ) -> None:
     url = f"{USERS}/{world.a_admin.user_id}"
     for method, target in (("GET", USERS), ("GET", url), ("PATCH", url), ("DELETE", url)):
-        body = {"json": {"full_name": "X"}} if method == "PATCH" else {}
-        error(await client.request(method, target, **body), 401, "UNAUTHORIZED")
+        body = {"full_name": "X"} if method == "PATCH" else None
+        error(await client.request(method, target, json=body), 401, "UNAUTHORIZED")
         error(
-            await client.request(method, target, headers=world.a_user.headers, **body),
+            await client.request(method, target, headers=world.a_user.headers, json=body),
             403,
             "FORBIDDEN",
         )

@@ -9,28 +9,22 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-import hiredis
-import msgspec
 import pytest
-from redis.asyncio import Connection
 
-from tests.e2e.harness import asgi_request, garbage_after, on_app_loop
 from tests.e2e.identity.conftest import (
     PASSWORD,
     Client,
     bearer,
     embedded_client,
     login,
-    production_app,
     register,
 )
+from tests.mail import body_text
 
 pytestmark = pytest.mark.slow
 
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"
-REQUESTS = 30
-"""Requests of each kind in the garbage-collector check."""
 
 
 def error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -45,7 +39,7 @@ async def link_token(outbox: Path, template_word: str, timeout: float = 10) -> s
     while True:
         for path in sorted(outbox.glob("*.eml"), reverse=True):
             message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
-            text = message.get_body(("plain",)).get_content()
+            text = body_text(message)
             found = re.search(rf"/{template_word}\?token=([\w-]+)", text)
             if found:
                 return found.group(1)
@@ -302,7 +296,7 @@ async def _another_link_token(outbox: Path, template_word: str, *, seen: str) ->
     while True:
         for path in outbox.glob("*.eml"):
             message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
-            text = message.get_body(("plain",)).get_content()
+            text = body_text(message)
             found = re.search(rf"/{template_word}\?token=([\w-]+)", text)
             if found and found.group(1) != seen:
                 return found.group(1)
@@ -522,72 +516,3 @@ async def test_rate_limits_count_the_sessions_caller_and_a_dead_token_as_anonymo
         again = await limited.get("/api/v1/users/me", headers=bearer(await login(limited)))
         assert again.status_code == 200
         assert again.headers["x-ratelimit-remaining"] == "1", "the dead token cost the user nothing"
-
-
-async def test_the_session_check_counts_the_rate_limit_in_one_command(
-    tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """GET /users/me with a cached profile costs two Redis round trips of one command each:
-    the session check, which counts the user's request too, then the profile read."""
-    async with production_app(tmp_path, redis_prefix) as app:
-        await register(app)
-        tokens = await login(app)
-        warm = await app.get("/api/v1/users/me", headers=bearer(tokens))
-        assert warm.status_code == 200
-        batches: list[int] = []
-        send = Connection.send_packed_command
-
-        async def counted(connection: Connection, command: Any, check_health: bool = True) -> None:
-            if isinstance(command, bytes):  # the batcher's: redis-py's own commands are lists
-                batches.append(commands_in(command))
-            await send(connection, command, check_health)
-
-        monkeypatch.setattr(Connection, "send_packed_command", counted)
-        me = await app.get("/api/v1/users/me", headers=bearer(tokens))
-    assert me.status_code == 200
-    assert me.headers["ratelimit"].startswith('"api";r=')
-    assert batches == [1, 1]
-
-
-def commands_in(payload: bytes) -> int:
-    """How many commands a packed pipeline holds (requests are RESP arrays too)."""
-    reader = hiredis.Reader()
-    reader.feed(payload)
-    count = 0
-    while reader.gets() is not False:
-        count += 1
-    return count
-
-
-async def test_get_users_me_and_login_leave_nothing_for_the_garbage_collector(
-    tmp_path: Path, redis_prefix: str
-) -> None:
-    """The whole stack (edge, authentication, rate limit, container, use cases, Redis
-    batcher, database session) frees what a request built by reference counting alone, so
-    the collector seldom runs and its pauses stay out of other requests' latency.
-
-    The app's background tasks run meanwhile and may leave a few objects of their own (a
-    query compiled once), so the bound is under one object per request: a cycle in the
-    request path leaves a dozen or more each time."""
-    async with production_app(tmp_path, redis_prefix, rate_limit_auth_per_minute="100") as app:
-        await register(app)
-        tokens = await login(app)
-        authorization = [(b"authorization", f"Bearer {tokens['access_token']}".encode())]
-        credentials = msgspec.json.encode({"email": "alice@example.com", "password": PASSWORD})
-        statuses: list[int] = []
-
-        async def me() -> None:
-            statuses.append(await asgi_request(app.app, "GET", ME, headers=authorization))
-
-        async def log_in() -> None:
-            statuses.append(await asgi_request(app.app, "POST", LOGIN, json=credentials))
-
-        async def measure() -> tuple[int, int]:
-            await me()  # warms the profile cache
-            await log_in()
-            return await garbage_after(REQUESTS, me), await garbage_after(REQUESTS, log_in)
-
-        found_by_me, found_by_logins = await on_app_loop(app, lambda _container: measure())
-    assert statuses == [200] * (2 + 2 * REQUESTS)
-    assert found_by_me < REQUESTS, f"{found_by_me} objects in cycles after {REQUESTS} GETs"
-    assert found_by_logins < REQUESTS, f"{found_by_logins} objects in cycles, {REQUESTS} logins"

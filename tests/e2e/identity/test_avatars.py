@@ -4,7 +4,6 @@ versions, refusals, removal, and the `avatar_url` route with tenant isolation.""
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -130,9 +129,7 @@ async def test_a_decompression_bomb_of_20000_square_is_refused_before_decoding(
         raise AssertionError("pixels were decoded")
 
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", refuse)
-    started = time.perf_counter()
     found = error(await upload(client, headers, bomb), 400, "VALIDATION_ERROR")
-    assert time.perf_counter() - started < 2
     assert found["field"] == "file"
 
 

@@ -27,6 +27,7 @@ from tests.e2e.identity.conftest import (
     register,
 )
 from tests.e2e.identity.test_auth_flows import link_token
+from tests.mail import body_text
 
 pytestmark = pytest.mark.slow
 
@@ -94,10 +95,7 @@ async def reset_token(outbox: Path | None, app: Client) -> str:
 def alert_emails(outbox: Path) -> list[str]:
     """The text of each "new sign-in" email written to the outbox folder."""
     texts = (
-        BytesParser(policy=email.policy.default)
-        .parsebytes(path.read_bytes())
-        .get_body(("plain",))
-        .get_content()
+        body_text(BytesParser(policy=email.policy.default).parsebytes(path.read_bytes()))
         for path in outbox.glob("*.eml")
     )
     return [text for text in texts if "new sign-in" in text]

@@ -18,6 +18,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
 
 _CHARACTERS = ["\x00", "\u202e", "\u200f", "\ufeff", "\x1b", "\u0301", "\U0001f4a9", "\x00"]
 URL_CHARACTERS = st.sampled_from(_CHARACTERS)
@@ -152,11 +153,13 @@ def flatmap_query(_context: schemathesis.HookContext, query: Any) -> st.SearchSt
 
 @schemathesis.hook
 def flatmap_case(
-    _context: schemathesis.HookContext, case: schemathesis.Case
-) -> st.SearchStrategy[schemathesis.Case]:
-    def with_agent(agent: str | None) -> schemathesis.Case:
+    _context: schemathesis.HookContext, case: schemathesis.Case[Any]
+) -> st.SearchStrategy[schemathesis.Case[Any]]:
+    def with_agent(agent: str | None) -> schemathesis.Case[Any]:
         if agent is not None:
-            case.headers = {**(case.headers or {}), "User-Agent": agent}
+            headers = CaseInsensitiveDict(case.headers or {})
+            headers["User-Agent"] = agent
+            case.headers = headers
         return case
 
     return st.one_of(st.none(), AGENTS).map(with_agent)

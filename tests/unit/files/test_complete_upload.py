@@ -21,7 +21,6 @@ from tessera.features.files.application.stored_files import FilesConfig, FileVie
 from tessera.features.files.domain.file import (
     FileNotFound,
     FileStatus,
-    StoredFile,
     UploadNotAccepted,
 )
 from tessera.shared.application.tenant_scope import TenantScope
@@ -51,33 +50,25 @@ class HookedStorage(MemoryStorage):
 
 class World(test_store_file.World):
     def __init__(self) -> None:
-        super().__init__()
-        self.storage = HookedStorage()
-
-    async def mark_ready(self, file: StoredFile) -> bool:
-        current = self.rows.get(file.id)
-        if current is None or current.status is not FileStatus.PENDING:
-            return False
-        self.rows[file.id] = file
-        return True
-
-    async def remove_pending(self, file_id: uuid.UUID) -> bool:
-        current = self.rows.get(file_id)
-        if current is None or current.status is not FileStatus.PENDING:
-            return False
-        del self.rows[file_id]
-        return True
+        self.storage: HookedStorage = HookedStorage()
+        super().__init__(storage=self.storage)
 
     def config(self) -> FilesConfig:
         return FilesConfig(max_file_bytes=10_000, quota_bytes_per_tenant=100_000)
 
     async def start(self, size_bytes: int = len(PNG)) -> UploadTicket:
-        start = StartUpload(self, self.storage, self, self, self.config())
+        start = StartUpload(self.files, self.storage, self.unit_of_work, self.clock, self.config())
         return await start.execute(CALLER, NewUpload("image/png", size_bytes, "a.png"))
 
     async def complete(self, file_id: uuid.UUID) -> FileView:
         use_case = CompleteUpload(
-            self, self.storage, self, self, self, TenantScope(), self.config()
+            self.files,
+            self.storage,
+            self.outbox,
+            self.unit_of_work,
+            self.clock,
+            TenantScope(),
+            self.config(),
         )
         return await use_case.execute(CALLER, file_id)
 

@@ -5,17 +5,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from tessera.features.files.application.forget_user_files import BATCH, ForgetUserFiles
-from tessera.features.files.domain.file import StoredFile
+from tessera.features.files.domain.file import FileKind, FileStatus, StoredFile
 from tessera.features.jobs.application.every_handler import EveryHandler
 from tessera.features.jobs.domain.job import Job
-from tessera.shared.domain.events import Event
+from tests.fakes.files import FakeFileRepository
 from tests.fakes.memory_storage import MemoryStorage
+from tests.fakes.unit_of_work import CommitFailed, FakeUnitOfWork, RecordingOutbox
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 TENANT = uuid.uuid4()
@@ -27,70 +27,68 @@ def a_file(user_id: uuid.UUID) -> StoredFile:
         id=file_id,
         tenant_id=TENANT,
         user_id=user_id,
-        kind="document",
+        kind=FileKind.DOCUMENT,
         content_type="application/pdf",
         size_bytes=10,
         original_name="a.pdf",
         sha256="0" * 64,
         storage_key=f"uploads/documents/{file_id}.pdf",
-        status="ready",
+        status=FileStatus.READY,
         uploaded_at=NOW,
         created_at=NOW,
         updated_at=NOW,
     )
 
 
-class Rows:
-    """Files rows, an outbox and commits: pending changes apply on commit only."""
-
-    def __init__(self, files: list[StoredFile]) -> None:
-        self.committed = {f.id: f for f in files}
-        self.removed: set[uuid.UUID] = set()
-        self.events: list[Event] = []
-        self.pending_events: list[Event] = []
-        self.commits = 0
-
-    async def of_user(self, user_id: uuid.UUID, *, limit: int) -> Sequence[StoredFile]:
-        mine = [f for f in self.committed.values() if f.user_id == user_id]
-        return [f for f in mine if f.id not in self.removed][:limit]
-
-    async def remove(self, file_id: uuid.UUID) -> bool:
-        if file_id in self.removed or file_id not in self.committed:
-            return False
-        self.removed.add(file_id)
-        return True
-
-    def record(self, event: Event) -> None:
-        self.pending_events.append(event)
-
-    async def commit(self) -> None:
-        for file_id in self.removed:
-            self.committed.pop(file_id, None)
-        self.removed.clear()
-        self.events += self.pending_events
-        self.pending_events = []
-        self.commits += 1
-
-    async def rollback(self) -> None:
-        self.removed.clear()
-        self.pending_events = []
+async def with_files(
+    files: list[StoredFile],
+) -> tuple[FakeFileRepository, RecordingOutbox, FakeUnitOfWork, MemoryStorage]:
+    unit_of_work = FakeUnitOfWork()
+    rows, outbox, storage = (
+        FakeFileRepository(unit_of_work),
+        RecordingOutbox(unit_of_work),
+        MemoryStorage(),
+    )
+    for file in files:
+        await rows.add(file)
+        await storage.put(file.storage_key, b"%PDF-", content_type="application/pdf")
+    await unit_of_work.commit()
+    return rows, outbox, unit_of_work, storage
 
 
-async def test_a_purged_users_files_go_rows_then_objects_in_batches() -> None:
+async def test_a_purged_users_files_go_rows_then_objects() -> None:
     gone_user, other = uuid.uuid4(), uuid.uuid4()
     files = [a_file(gone_user) for _ in range(BATCH + 5)] + [a_file(other)]
-    rows, storage = Rows(files), MemoryStorage()
-    for file in files:
-        await storage.put(file.storage_key, b"%PDF-", content_type="application/pdf")
-    forget = ForgetUserFiles(rows, storage, rows, rows)  # type: ignore[arg-type]
+    rows, outbox, unit_of_work, storage = await with_files(files)
+    forget = ForgetUserFiles(rows, storage, outbox, unit_of_work)
     assert await forget.execute(gone_user) == BATCH + 5
-    assert rows.commits == 2
-    assert [f.user_id for f in rows.committed.values()] == [other]
+    assert [f.user_id for f in rows.rows.committed().values()] == [other]
     assert [o.key async for o in storage.list("uploads/")] == [files[-1].storage_key]
-    assert {e.type for e in rows.events} == {"file.deleted"}
-    assert len(rows.events) == BATCH + 5
-    assert rows.events[0].payload["reason"] == "account purged"
+    assert {e.type for e in outbox.events} == {"file.deleted"}
+    assert len(outbox.events) == BATCH + 5
+    assert outbox.events[0].payload["reason"] == "account purged"
     assert await forget.execute(gone_user) == 0  # again: nothing left, nothing breaks
+
+
+async def test_an_object_stays_until_its_row_is_committed_gone() -> None:
+    gone_user = uuid.uuid4()
+    files = [a_file(gone_user) for _ in range(BATCH + 5)]
+    rows, outbox, unit_of_work, storage = await with_files(files)
+    unit_of_work.fail_commit_number = unit_of_work.commits + 2
+    with pytest.raises(CommitFailed):
+        await ForgetUserFiles(rows, storage, outbox, unit_of_work).execute(gone_user)
+    kept = rows.rows.committed()
+    assert len(kept) == 5, "the first batch went for good"
+    assert {o.key async for o in storage.list("uploads/")} == {f.storage_key for f in kept.values()}
+    assert len(outbox.events) == BATCH
+
+
+async def test_a_failed_object_deletion_leaves_the_rows_gone() -> None:
+    gone_user = uuid.uuid4()
+    rows, outbox, unit_of_work, storage = await with_files([a_file(gone_user)])
+    storage.fail_deletes = True
+    assert await ForgetUserFiles(rows, storage, outbox, unit_of_work).execute(gone_user) == 1
+    assert rows.rows.committed() == {}  # the reconciliation removes the orphan object later
 
 
 class Recorder:

@@ -9,13 +9,12 @@ import dataclasses
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 import pytest
 
-from tessera.features.files.application.ports import FileRepository
 from tessera.features.files.application.presigned_upload import UPLOAD_LINK_TTL
 from tessera.features.files.application.reconcile_files import ReconcileConfig, ReconcileFiles
 from tessera.features.files.domain.file import (
@@ -26,9 +25,12 @@ from tessera.features.files.domain.file import (
     storage_key,
     upload_key,
 )
-from tessera.shared.application.storage import FileStorage, ObjectNotFound, StoredObject
+from tessera.shared.application.storage import FileStorage, ObjectNotFound
 from tessera.shared.application.tenant_scope import TenantScope
+from tests.fakes.clock import FakeClock
+from tests.fakes.files import FakeFileRepository
 from tests.fakes.memory_storage import MemoryStorage
+from tests.fakes.unit_of_work import CommitFailed, FakeUnitOfWork
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -36,17 +38,16 @@ PENDING_CUTOFF = NOW - UPLOAD_LINK_TTL - HOUR  # with the default margin
 
 
 class World:
-    """Rows (writes wait for `commit`, as in SQL) and a bucket of objects."""
+    """File rows in a unit of work, and a bucket of objects of known (or unknown) age."""
 
-    def __init__(self) -> None:
-        self.rows: dict[uuid.UUID, StoredFile] = {}
-        self.objects: dict[str, datetime | None] = {}  # key -> last_modified
-        self.staged: list[Callable[[], object]] = []
-        self.deleted: list[str] = []
-        self.commits = 0
-        self.listed_prefixes: list[str] = []
+    def __init__(
+        self, files: Callable[[FakeUnitOfWork], FakeFileRepository] = FakeFileRepository
+    ) -> None:
+        self.unit_of_work = FakeUnitOfWork()
+        self.files = files(self.unit_of_work)
+        self.storage = MemoryStorage()
 
-    def row(
+    async def row(
         self,
         status: FileStatus = FileStatus.READY,
         *,
@@ -71,74 +72,29 @@ class World:
             created_at=created,
             updated_at=created,
         )
-        self.rows[file.id] = file
-        if with_object:
-            self.objects[file.storage_key] = created
+        await self.files.add(file)
+        await self.unit_of_work.commit()
+        if with_object:  # written with its download name, as uploads are now
+            self.storage.place(
+                file.storage_key, last_modified=created, download_name=file.original_name
+            )
         return file
 
-    # FileRepository (what the chore uses)
-    async def keys_in(self, keys: Collection[str]) -> set[str]:
-        held = {file.storage_key for file in self.rows.values()}
-        return {key for key in keys if key in held}
+    def place(self, objects: Mapping[str, datetime | None]) -> None:
+        for key, last_modified in objects.items():
+            self.storage.place(key, last_modified=last_modified)
 
-    async def stale_pending(self, before: datetime, *, limit: int) -> Sequence[StoredFile]:
-        found = [
-            f
-            for f in self.rows.values()
-            if f.status is FileStatus.PENDING and f.created_at < before
-        ]
-        return sorted(found, key=lambda f: (f.created_at, f.id))[:limit]
+    @property
+    def objects(self) -> dict[str, datetime | None]:
+        return self.storage.ages()
 
-    async def remove_pending(self, file_id: uuid.UUID) -> bool:
-        file = self.rows.get(file_id)
-        if file is None or file.status is not FileStatus.PENDING:
-            return False
-        self.staged.append(lambda: self.rows.pop(file_id))
-        return True
+    @property
+    def deleted(self) -> list[str]:
+        return self.storage.deleted
 
-    async def ready_after(self, after: uuid.UUID | None, *, limit: int) -> Sequence[StoredFile]:
-        ready = sorted(
-            (f for f in self.rows.values() if f.status is FileStatus.READY), key=lambda f: f.id
-        )
-        return [f for f in ready if after is None or f.id > after][:limit]
-
-    async def get(self, file_id: uuid.UUID) -> StoredFile | None:
-        return self.rows.get(file_id)
-
-    # UnitOfWork
-    async def commit(self) -> None:
-        self.commits += 1
-        for change in self.staged:
-            change()
-        self.staged.clear()
-
-    async def rollback(self) -> None:
-        self.staged.clear()
-
-    # Clock
-    def now(self) -> datetime:
-        return NOW
-
-    # FileStorage (what the chore uses)
-    async def list(self, prefix: str) -> AsyncIterator[StoredObject]:
-        self.listed_prefixes.append(prefix)
-        for key in sorted(k for k in self.objects if k.startswith(prefix)):
-            yield StoredObject(key=key, size_bytes=1, last_modified=self.objects[key])
-
-    async def head(self, key: str) -> StoredObject:
-        if key not in self.objects:
-            raise ObjectNotFound(details={"key": key})
-        held = [file.original_name for file in self.rows.values() if file.storage_key == key]
-        return StoredObject(
-            key=key,
-            size_bytes=1,
-            last_modified=self.objects[key],
-            download_name=held[0] if held else None,  # written with its row's name
-        )
-
-    async def delete(self, key: str) -> None:
-        self.deleted.append(key)
-        self.objects.pop(key, None)
+    @property
+    def rows(self) -> dict[uuid.UUID, StoredFile]:
+        return self.files.rows.committed()
 
     def chore(
         self,
@@ -148,13 +104,29 @@ class World:
         storage: FileStorage | None = None,
     ) -> ReconcileFiles:
         return ReconcileFiles(
-            cast(FileRepository, self),
-            storage or cast(FileStorage, self),
-            self,
-            self,
+            self.files,
+            storage or self.storage,
+            self.unit_of_work,
+            FakeClock(NOW),
             scope or TenantScope(),
             ReconcileConfig(batch_size=batch_size),
         )
+
+
+class CompletedMeanwhile(FakeFileRepository):
+    """Rows of which every stale pending one is completed (by `CompleteUpload`, in its own
+    transaction) right after the chore found it."""
+
+    def __init__(self, unit_of_work: FakeUnitOfWork) -> None:
+        super().__init__(unit_of_work)
+        self._unit_of_work = unit_of_work
+
+    async def stale_pending(self, before: datetime, *, limit: int) -> Sequence[StoredFile]:
+        found = await super().stale_pending(before, limit=limit)
+        for file in found:
+            self.rows[file.id] = replace(file, status=FileStatus.READY)
+        await self._unit_of_work.commit()
+        return found
 
 
 async def test_orphans_under_uploads_go_once_older_than_the_grace_period() -> None:
@@ -162,11 +134,13 @@ async def test_orphans_under_uploads_go_once_older_than_the_grace_period() -> No
     old = "uploads/documents/old.pdf"
     at_the_boundary = "uploads/images/boundary.png"
     fresh = "uploads/images/fresh.png"
-    world.objects |= {
-        old: NOW - HOUR - timedelta(seconds=1),
-        at_the_boundary: NOW - HOUR,
-        fresh: NOW - timedelta(minutes=5),
-    }
+    world.place(
+        {
+            old: NOW - HOUR - timedelta(seconds=1),
+            at_the_boundary: NOW - HOUR,
+            fresh: NOW - timedelta(minutes=5),
+        }
+    )
 
     assert await world.chore().execute() == 1
 
@@ -176,9 +150,9 @@ async def test_orphans_under_uploads_go_once_older_than_the_grace_period() -> No
 
 async def test_an_object_a_row_holds_is_never_deleted_however_old() -> None:
     world = World()
-    ready = world.row(FileStatus.READY, created=NOW - 1000 * HOUR)
-    pending = world.row(FileStatus.PENDING, created=NOW - 10 * timedelta(minutes=1))
-    world.objects[pending.storage_key] = NOW - 1000 * HOUR  # an old object, a fresh row
+    ready = await world.row(FileStatus.READY, created=NOW - 1000 * HOUR)
+    pending = await world.row(FileStatus.PENDING, created=NOW - 10 * timedelta(minutes=1))
+    world.place({pending.storage_key: NOW - 1000 * HOUR})  # an old object, a fresh row
 
     assert await world.chore().execute() == 0
 
@@ -188,16 +162,16 @@ async def test_an_object_a_row_holds_is_never_deleted_however_old() -> None:
 
 async def test_what_a_link_wrote_after_its_file_was_completed_or_removed_goes_at_once() -> None:
     world = World()
-    ready = world.row(FileStatus.READY, created=NOW - timedelta(minutes=3))
-    pending = world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
+    ready = await world.row(FileStatus.READY, created=NOW - timedelta(minutes=3))
+    pending = await world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
     removed_id = uuid.uuid4()
     sent_after = {
         upload_key(ready.id, FileType.PDF): NOW - timedelta(seconds=5),
         upload_key(removed_id, FileType.PDF): NOW - timedelta(seconds=5),
     }
-    world.objects |= sent_after
+    world.place(sent_after)
     fresh_copy = storage_key(pending.id, FileType.PDF, version="c0ffee")  # a completion's
-    world.objects[fresh_copy] = NOW - timedelta(seconds=1)
+    world.place({fresh_copy: NOW - timedelta(seconds=1)})
 
     assert await world.chore().execute() == 2
 
@@ -215,19 +189,18 @@ async def test_only_uploads_are_listed_avatars_and_backups_are_never_touched() -
         "uploadsX/a.pdf",
         "misc/uploads/b.pdf",
     ]
-    world.objects |= dict.fromkeys(others, ancient)
-    world.objects["uploads/documents/orphan.pdf"] = ancient
+    world.place(dict.fromkeys(others, ancient))
+    world.place({"uploads/documents/orphan.pdf": ancient})
 
     assert await world.chore().execute() == 1
 
-    assert world.listed_prefixes == ["uploads/"]
     assert world.deleted == ["uploads/documents/orphan.pdf"]
     assert sorted(world.objects) == sorted(others)
 
 
 async def test_an_object_of_unknown_age_is_kept() -> None:
     world = World()
-    world.objects["uploads/documents/unknown.pdf"] = None
+    world.place({"uploads/documents/unknown.pdf": None})
 
     assert await world.chore().execute() == 0
 
@@ -236,10 +209,10 @@ async def test_an_object_of_unknown_age_is_kept() -> None:
 
 async def test_pending_rows_past_the_link_expiry_and_margin_go_with_their_objects() -> None:
     world = World()
-    expired = world.row(FileStatus.PENDING, created=PENDING_CUTOFF - timedelta(seconds=1))
-    never_sent = world.row(FileStatus.PENDING, created=NOW - 30 * HOUR, with_object=False)
-    boundary = world.row(FileStatus.PENDING, created=PENDING_CUTOFF)
-    recent = world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
+    expired = await world.row(FileStatus.PENDING, created=PENDING_CUTOFF - timedelta(seconds=1))
+    never_sent = await world.row(FileStatus.PENDING, created=NOW - 30 * HOUR, with_object=False)
+    boundary = await world.row(FileStatus.PENDING, created=PENDING_CUTOFF)
+    recent = await world.row(FileStatus.PENDING, created=NOW - timedelta(minutes=2))
 
     assert await world.chore().execute() == 2
 
@@ -250,33 +223,35 @@ async def test_pending_rows_past_the_link_expiry_and_margin_go_with_their_object
     assert recent.storage_key in world.objects
 
 
-async def test_pending_rows_expire_in_batches_of_one_transaction_each() -> None:
+async def test_pending_rows_expire_batch_after_batch_each_kept_once_committed() -> None:
     world = World()
-    for minutes in range(5):
-        world.row(FileStatus.PENDING, created=NOW - 30 * HOUR + timedelta(minutes=minutes))
+    files = [
+        await world.row(FileStatus.PENDING, created=NOW - 30 * HOUR + timedelta(minutes=minutes))
+        for minutes in range(5)
+    ]
 
     assert await world.chore(batch_size=2).execute() == 5
-
     assert world.rows == {}
     assert world.objects == {}
-    assert world.commits == 3  # 2 + 2 + 1
+
+    again = World()
+    files = [
+        await again.row(FileStatus.PENDING, created=NOW - 30 * HOUR + timedelta(minutes=minutes))
+        for minutes in range(5)
+    ]
+    again.unit_of_work.fail_commit_number = again.unit_of_work.commits + 2
+    with pytest.raises(CommitFailed):
+        await again.chore(batch_size=2).execute()
+    assert set(again.rows) == {f.id for f in files[2:]}, "the first batch stays removed"
 
 
 async def test_a_pending_upload_completed_meanwhile_is_not_deleted() -> None:
-    world = World()
-    file = world.row(FileStatus.PENDING, created=NOW - 30 * HOUR)
-    real_stale = world.stale_pending
-
-    async def stale_then_completed(before: datetime, *, limit: int) -> Sequence[StoredFile]:
-        found = await real_stale(before, limit=limit)
-        file.status = FileStatus.READY  # CompleteUpload won the race
-        return found
-
-    world.stale_pending = stale_then_completed  # type: ignore[method-assign]
+    world = World(CompletedMeanwhile)
+    file = await world.row(FileStatus.PENDING, created=NOW - 30 * HOUR)
 
     assert await world.chore().execute() == 0
 
-    assert file.id in world.rows
+    assert world.rows[file.id].status is FileStatus.READY
     assert world.deleted == []
 
 
@@ -284,8 +259,8 @@ async def test_a_ready_file_without_its_object_is_logged_at_error_and_kept(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     world = World()
-    lost = world.row(FileStatus.READY, with_object=False)
-    fine = world.row(FileStatus.READY)
+    lost = await world.row(FileStatus.READY, with_object=False)
+    fine = await world.row(FileStatus.READY)
 
     with caplog.at_level(logging.INFO, logger="tessera.files"):
         assert await world.chore(batch_size=1).execute() == 0
@@ -323,9 +298,9 @@ async def ready_in(
     world: World, storage: MemoryStorage, data: bytes = PDF_BYTES, *, named: bool = False
 ) -> StoredFile:
     """A ready row whose SHA-256 is that of `data`, and its object in `storage`."""
-    file = world.row(FileStatus.READY, with_object=False)
+    file = await world.row(FileStatus.READY, with_object=False)
     file = dataclasses.replace(file, sha256=hashlib.sha256(data).hexdigest())
-    world.rows[file.id] = file
+    world.files.rows.put_committed(file.id, file)
     await storage.put(
         file.storage_key,
         data,
@@ -358,7 +333,8 @@ async def test_an_object_that_is_not_its_rows_bytes_is_left_as_it_is_and_logged(
 ) -> None:
     world, storage = World(), MemoryStorage()
     file = await ready_in(world, storage)
-    world.rows[file.id] = dataclasses.replace(file, sha256=hashlib.sha256(b"other").hexdigest())
+    other = dataclasses.replace(file, sha256=hashlib.sha256(b"other").hexdigest())
+    world.files.rows.put_committed(file.id, other)
     before = await storage.head(file.storage_key)
 
     with caplog.at_level(logging.INFO, logger="tessera.files"):
@@ -372,8 +348,8 @@ async def test_an_object_that_is_not_its_rows_bytes_is_left_as_it_is_and_logged(
 
 
 class DeletedWhileRead(MemoryStorage):
-    """The file is deleted (row, then object, as `DeleteFile` does) while its object is
-    being read."""
+    """The file is deleted (row, then object, as `DeleteFile` does, in a transaction of its
+    own) while its object is being read."""
 
     def __init__(self, world: World) -> None:
         super().__init__()
@@ -384,7 +360,7 @@ class DeletedWhileRead(MemoryStorage):
             yield chunk
             held = [id_ for id_, file in self.world.rows.items() if file.storage_key == key]
             for file_id in held:
-                del self.world.rows[file_id]
+                self.world.files.rows.remove_committed(file_id)
                 await self.delete(key)
 
 

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import pytest
 
-from tessera.features.files.application.ports import FileFilter
 from tessera.features.files.application.store_file import StoreFile
 from tessera.features.files.application.stored_files import FilesConfig
 from tessera.features.files.domain.file import (
+    FileKind,
+    FileStatus,
     FileTooLarge,
     QuotaExceeded,
     StoredFile,
     UnsupportedFileType,
 )
+from tessera.shared.application.storage import Body, StoredObject
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.events import Event
-from tessera.shared.domain.pagination import Page, PageRequest
+from tests.fakes.clock import FakeClock
+from tests.fakes.files import FakeFileRepository
 from tests.fakes.memory_storage import MemoryStorage
+from tests.fakes.unit_of_work import CommitFailed, FakeUnitOfWork, RecordingOutbox
 from tests.unit.files.samples import DOCX, PLAIN_ZIP, PNG
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -48,68 +52,98 @@ class Source:
         return zipfile.ZipFile(io.BytesIO(self.data)).namelist()
 
 
+class BusyStorage(MemoryStorage):
+    """Runs `during_put` once, while an object is being written: what another request
+    finishing at that moment would do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.during_put: Callable[[], Awaitable[object]] | None = None
+
+    async def put(
+        self,
+        key: str,
+        body: Body,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        download_name: str | None = None,
+    ) -> StoredObject:
+        hook, self.during_put = self.during_put, None
+        if hook is not None:
+            await hook()
+        return await super().put(
+            key, body, content_type=content_type, metadata=metadata, download_name=download_name
+        )
+
+
 class World:
-    def __init__(self, *, used: int = 0) -> None:
-        self.rows: dict[uuid.UUID, StoredFile] = {}
-        self.events: list[Event] = []
-        self.pending: list[Event] = []
-        self.commits = 0
-        self.fail_commit = False
+    """The fakes a file upload works on; `used` bytes of the tenant are taken already."""
+
+    def __init__(self, *, used: int = 0, storage: MemoryStorage | None = None) -> None:
+        self.unit_of_work = FakeUnitOfWork()
+        self.files = FakeFileRepository(self.unit_of_work)
+        self.outbox = RecordingOutbox(self.unit_of_work)
+        self.clock = FakeClock(NOW)
+        self.storage = storage or BusyStorage()
+        self._before: set[uuid.UUID] = set()
         self.used = used
-        self.used_after_first_check: int | None = None
-        self.storage = MemoryStorage()
-        self.holds: list[uuid.UUID] = []
 
-    # FileRepository
-    async def add(self, file: StoredFile) -> None:
-        self.rows[file.id] = file
+    async def take(self, size: int) -> None:
+        """Another upload of the tenant, committed: `size` bytes of its quota."""
+        other = uuid.uuid4()
+        self._before.add(other)
+        await self.files.add(
+            StoredFile(
+                id=other,
+                tenant_id=TENANT,
+                user_id=uuid.uuid4(),
+                kind=FileKind.DOCUMENT,
+                content_type="application/pdf",
+                size_bytes=size,
+                original_name="other.pdf",
+                sha256="0" * 64,
+                storage_key=f"uploads/documents/{uuid.uuid4()}.pdf",
+                status=FileStatus.READY,
+                uploaded_at=NOW,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        await self.unit_of_work.commit()
 
-    async def get(self, file_id: uuid.UUID) -> StoredFile | None:
-        return self.rows.get(file_id)
+    async def prepared(self) -> World:
+        if self.used:
+            await self.take(self.used)
+        self.outbox.events.clear()
+        return self
 
-    async def remove(self, file_id: uuid.UUID) -> bool:
-        return self.rows.pop(file_id, None) is not None
+    @property
+    def rows(self) -> dict[uuid.UUID, StoredFile]:
+        """The rows this test's uploads committed."""
+        kept = self.files.rows.committed()
+        return {file_id: row for file_id, row in kept.items() if file_id not in self._before}
 
-    async def list(
-        self, page: PageRequest, *, tenant_id: uuid.UUID, where: FileFilter
-    ) -> Page[StoredFile]:
-        raise NotImplementedError
-
-    async def hold_quota(self, tenant_id: uuid.UUID) -> None:
-        self.holds.append(tenant_id)
-
-    async def used_bytes(self, tenant_id: uuid.UUID) -> int:
-        used = self.used
-        if self.used_after_first_check is not None:
-            self.used = self.used_after_first_check
-        return used + sum(f.size_bytes for f in self.rows.values() if f.tenant_id == tenant_id)
-
-    # Outbox, UnitOfWork, Clock
-    def record(self, event: Event) -> None:
-        self.pending.append(event)
-
-    async def commit(self) -> None:
-        if self.fail_commit:
-            raise RuntimeError("database went away")
-        self.events += self.pending
-        self.pending = []
-        self.commits += 1
-
-    async def rollback(self) -> None:
-        self.pending = []
-
-    def now(self) -> datetime:
-        return NOW
+    @property
+    def events(self) -> list[Event]:
+        return self.outbox.events
 
     def use_case(self, *, max_bytes: int = 10_000, quota: int = 100_000) -> StoreFile:
-        return StoreFile(self, self.storage, self, self, self, FilesConfig(max_bytes, quota))
+        config = FilesConfig(max_bytes, quota)
+        return StoreFile(
+            self.files, self.storage, self.outbox, self.unit_of_work, self.clock, config
+        )
 
     def nothing_kept(self) -> bool:
         return not self.rows and not self.storage.objects and not self.events
 
 
+async def a_world(*, used: int = 0) -> World:
+    return await World(used=used).prepared()
+
+
 async def test_an_upload_is_stored_under_a_server_key_with_metadata_and_recorded() -> None:
-    world = World()
+    world = await a_world()
     view = await world.use_case().execute(CALLER, Source(PNG, "../../etc/passwd"))
     key = f"uploads/images/{view.id}.png"
     data, stored = world.storage.objects[key]
@@ -140,30 +174,30 @@ async def test_an_upload_is_stored_under_a_server_key_with_metadata_and_recorded
 
 
 async def test_an_office_zip_is_a_document_and_a_plain_zip_is_refused() -> None:
-    world = World()
+    world = await a_world()
     view = await world.use_case().execute(CALLER, Source(DOCX, "cv.exe"))
     assert view.content_type.endswith("wordprocessingml.document")
     assert f"uploads/documents/{view.id}.docx" in world.storage.objects
-    other = World()
+    other = await a_world()
     with pytest.raises(UnsupportedFileType):
         await other.use_case().execute(CALLER, Source(PLAIN_ZIP, "x.docx"))
     assert other.nothing_kept()
 
 
 async def test_text_turning_into_markup_after_the_sniffed_start_is_refused_and_removed() -> None:
-    world = World()
+    world = await a_world()
     data = b" " * 9000 + b"<script>alert(1)</script>"
     with pytest.raises(UnsupportedFileType):
         await world.use_case().execute(CALLER, Source(data, "a.txt"))
     assert world.nothing_kept()
-    invalid = World()
+    invalid = await a_world()
     with pytest.raises(UnsupportedFileType):
         await invalid.use_case().execute(CALLER, Source(b"a" * 9000 + b"\xff", "a.txt"))
     assert invalid.nothing_kept()
 
 
 async def test_a_stream_longer_than_announced_is_aborted_at_the_limit() -> None:
-    world = World()
+    world = await a_world()
     source = Source(PNG + b"\x00" * 20_000, size=100)  # says 100 bytes, sends more
     with pytest.raises(FileTooLarge):
         await world.use_case(max_bytes=10_000).execute(CALLER, source)
@@ -171,31 +205,32 @@ async def test_a_stream_longer_than_announced_is_aborted_at_the_limit() -> None:
 
 
 async def test_over_the_size_limit_or_the_quota_nothing_is_stored() -> None:
-    world = World()
+    world = await a_world()
     with pytest.raises(FileTooLarge):
         await world.use_case(max_bytes=len(PNG) - 1).execute(CALLER, Source(PNG))
-    full = World(used=1000)
+    full = await a_world(used=1000)
     with pytest.raises(QuotaExceeded):
         await full.use_case(quota=1000 + len(PNG) - 1).execute(CALLER, Source(PNG))
     assert world.nothing_kept()
     assert full.nothing_kept()
-    exact = World(used=1000)
+    exact = await a_world(used=1000)
     await exact.use_case(quota=1000 + len(PNG)).execute(CALLER, Source(PNG))
     assert len(exact.rows) == 1
 
 
 async def test_the_quota_is_checked_again_after_the_transfer() -> None:
-    world = World()
-    world.used_after_first_check = 100_000  # another upload filled it meanwhile
+    world = await a_world()
+    assert isinstance(world.storage, BusyStorage)
+    world.storage.during_put = lambda: world.take(100_000)  # another upload filled it
     with pytest.raises(QuotaExceeded):
         await world.use_case(quota=100_000).execute(CALLER, Source(PNG))
     assert world.nothing_kept()
 
 
 async def test_a_failed_commit_removes_the_object() -> None:
-    world = World()
-    world.fail_commit = True
-    with pytest.raises(RuntimeError):
+    world = await a_world()
+    world.unit_of_work.fail_next_commit = True
+    with pytest.raises(CommitFailed):
         await world.use_case().execute(CALLER, Source(PNG))
     assert not world.storage.objects
     assert not world.events

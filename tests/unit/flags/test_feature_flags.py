@@ -12,7 +12,8 @@ from tessera.features.flags.domain.flag import FeatureFlag
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.ports import Counter
 from tessera.shared.domain.errors import DependencyUnavailable, InvalidInput
-from tests.unit.flags.fakes import NOW, FlagStore, Monotonic
+from tests.fakes.flags import FakeFlagSource
+from tests.unit.flags.fakes import NOW, Monotonic
 
 USER = uuid.UUID("0b7c1e54-3f7c-4a4e-9a53-2b1d7a8b6c01")
 
@@ -33,8 +34,8 @@ def on_for(user: uuid.UUID, key: str = "beta", *, enabled: bool = True) -> Featu
 
 
 @pytest.fixture
-def store() -> FlagStore:
-    return FlagStore()
+def store() -> FakeFlagSource:
+    return FakeFlagSource()
 
 
 @pytest.fixture
@@ -43,13 +44,13 @@ def clock() -> Monotonic:
 
 
 def flags_over(
-    store: FlagStore, clock: Monotonic, cache: InMemoryCache | None = None
+    store: FakeFlagSource, clock: Monotonic, cache: InMemoryCache | None = None
 ) -> FeatureFlags:
     return FeatureFlags(store, cache or InMemoryCache(clock), monotonic=clock)
 
 
 async def test_is_enabled_follows_the_flag_and_an_unknown_key_is_off(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.put(on_for(USER))
     flags = flags_over(store, clock)
@@ -63,7 +64,7 @@ async def test_is_enabled_follows_the_flag_and_an_unknown_key_is_off(
 
 
 async def test_tenant_allow_lists_apply_when_the_tenant_is_given(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     tenant = uuid.uuid4()
     store.put(FeatureFlag.create(key="beta", now=NOW, enabled=True, tenant_ids=[tenant]))
@@ -73,7 +74,7 @@ async def test_tenant_allow_lists_apply_when_the_tenant_is_given(
 
 
 async def test_one_query_serves_every_read_for_five_seconds_then_it_reloads(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.put(on_for(USER))
     flags = flags_over(store, clock)
@@ -89,7 +90,7 @@ async def test_one_query_serves_every_read_for_five_seconds_then_it_reloads(
 
 
 async def test_concurrent_reads_on_an_empty_snapshot_share_one_load(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.put(on_for(USER))
     store.gate = asyncio.Event()
@@ -102,7 +103,7 @@ async def test_concurrent_reads_on_an_empty_snapshot_share_one_load(
 
 
 async def test_a_change_in_this_process_is_seen_by_the_next_read(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.put(on_for(USER))
     flags = flags_over(store, clock)
@@ -113,7 +114,7 @@ async def test_a_change_in_this_process_is_seen_by_the_next_read(
 
 
 async def test_another_instance_sharing_the_cache_sees_a_change_within_a_second(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     shared = InMemoryCache(clock)
     writer, reader = flags_over(store, clock, shared), flags_over(store, clock, shared)
@@ -135,7 +136,7 @@ async def test_another_instance_sharing_the_cache_sees_a_change_within_a_second(
 
 
 async def test_with_the_cache_down_changes_still_apply_locally_and_elsewhere_within_5_s(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     down = DownCache(clock)
     writer, reader = flags_over(store, clock, down), flags_over(store, clock, down)
@@ -151,7 +152,7 @@ async def test_with_the_cache_down_changes_still_apply_locally_and_elsewhere_wit
 
 
 async def test_a_failed_reload_serves_the_previous_snapshot_and_retries(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.put(on_for(USER))
     flags = flags_over(store, clock)
@@ -169,14 +170,16 @@ async def test_a_failed_reload_serves_the_previous_snapshot_and_retries(
 
 
 async def test_with_no_snapshot_yet_a_database_outage_is_an_error(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.down = True
     with pytest.raises(DependencyUnavailable):
         await flags_over(store, clock).is_enabled("beta", USER)
 
 
-async def test_a_load_that_raced_a_change_is_not_kept(store: FlagStore, clock: Monotonic) -> None:
+async def test_a_load_that_raced_a_change_is_not_kept(
+    store: FakeFlagSource, clock: Monotonic
+) -> None:
     store.put(on_for(USER))
     flags = flags_over(store, clock)
     store.gate = asyncio.Event()
@@ -191,7 +194,7 @@ async def test_a_load_that_raced_a_change_is_not_kept(store: FlagStore, clock: M
 
 
 async def test_evaluate_all_answers_for_every_flag_sorted_by_key(
-    store: FlagStore, clock: Monotonic
+    store: FakeFlagSource, clock: Monotonic
 ) -> None:
     store.put(on_for(USER, "zeta"))
     store.put(on_for(uuid.uuid4(), "alpha"))

@@ -23,7 +23,10 @@ from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Forbidden, InvalidInput
 from tessera.shared.domain.pagination import PageRequest
-from tests.unit.flags.fakes import NOW, FakeClock, FlagStore, Monotonic
+from tests.fakes.clock import FakeClock
+from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
+from tests.fakes.unit_of_work import FakeUnitOfWork
+from tests.unit.flags.fakes import NOW, Monotonic
 
 
 def principal(role: Role = Role.ADMIN, tenant: uuid.UUID | None = None) -> Principal:
@@ -33,15 +36,23 @@ def principal(role: Role = Role.ADMIN, tenant: uuid.UUID | None = None) -> Princ
 
 
 class World:
+    """The flag use cases on the per-port fakes, sharing one unit of work."""
+
     def __init__(self) -> None:
-        self.store = FlagStore()
-        self.clock = FakeClock()
-        self.flags = FeatureFlags(self.store, InMemoryCache(), monotonic=Monotonic())
+        self.unit_of_work = FakeUnitOfWork()
+        self.repository = FakeFlagRepository(self.unit_of_work)
+        self.source = FakeFlagSource(self.repository)
+        self.clock = FakeClock(NOW)
+        self.flags = FeatureFlags(self.source, InMemoryCache(), monotonic=Monotonic())
         self.audit = InMemoryAuditLog(self.clock)
-        s, f, c, a = self.store, self.flags, self.clock, self.audit
-        self.create, self.update = CreateFlag(s, f, s, c, a), UpdateFlag(s, f, s, c, a)
-        self.delete, self.get, self.list = DeleteFlag(s, f, s, a), GetFlag(s), ListFlags(s)
+        r, u, f, c, a = self.repository, self.unit_of_work, self.flags, self.clock, self.audit
+        self.create, self.update = CreateFlag(r, f, u, c, a), UpdateFlag(r, f, u, c, a)
+        self.delete, self.get, self.list = DeleteFlag(r, f, u, a), GetFlag(r), ListFlags(r)
         self.evaluate = EvaluateFlagsForCaller(f)
+
+    @property
+    def committed(self) -> dict[str, FeatureFlag]:
+        return self.repository.rows.committed()
 
 
 @pytest.fixture
@@ -67,8 +78,8 @@ async def test_an_admin_creates_a_flag_that_takes_effect_at_once(world: World) -
     )
     assert view.user_ids == [member]
     assert view.created_at == view.updated_at == NOW
-    assert world.store.commits == 1
-    assert "beta" in world.store.committed
+    assert world.unit_of_work.commits == 1
+    assert "beta" in world.committed
     assert await world.flags.is_enabled("beta", member)
 
 
@@ -76,14 +87,14 @@ async def test_a_taken_key_is_a_conflict(world: World) -> None:
     await world.create.execute(ADMIN, NewFlag(key="beta"))
     with pytest.raises(FlagAlreadyExists):
         await world.create.execute(ADMIN, NewFlag(key="beta", enabled=True))
-    assert world.store.committed["beta"].enabled is False
+    assert world.committed["beta"].enabled is False
 
 
 async def test_the_domain_refuses_what_the_wire_type_would_also_refuse(world: World) -> None:
     with pytest.raises(InvalidInput) as caught:
         await world.create.execute(ADMIN, NewFlag(key="Beta"))
     assert caught.value.field == "key"
-    assert world.store.commits == 0
+    assert world.unit_of_work.commits == 0
 
 
 def test_the_wire_types_refuse_unknown_fields_and_out_of_range_values() -> None:
@@ -103,7 +114,7 @@ def test_the_wire_types_refuse_unknown_fields_and_out_of_range_values() -> None:
 async def test_an_update_changes_only_the_fields_given(world: World) -> None:
     tenant = uuid.uuid4()
     await world.create.execute(ADMIN, NewFlag(key="beta", description="Beta", tenant_ids=[tenant]))
-    world.clock.current = NOW + timedelta(hours=1)
+    world.clock.set(NOW + timedelta(hours=1))
     view = await world.update.execute(
         ADMIN, "beta", FlagChanges(enabled=True, rollout_percentage=30)
     )
@@ -125,10 +136,10 @@ async def test_an_update_is_seen_by_the_next_evaluation(world: World) -> None:
 
 async def test_an_empty_update_writes_nothing(world: World) -> None:
     await world.create.execute(ADMIN, NewFlag(key="beta"))
-    commits = world.store.commits
+    commits = world.unit_of_work.commits
     view = await world.update.execute(ADMIN, "beta", FlagChanges())
     assert view.key == "beta"
-    assert world.store.commits == commits
+    assert world.unit_of_work.commits == commits
 
 
 @pytest.mark.parametrize("key", ["missing", "NOT A KEY", "x" * 500])
@@ -141,7 +152,7 @@ async def test_get_update_and_delete_of_a_missing_flag_are_not_found(
         await world.update.execute(ADMIN, key, FlagChanges(enabled=True))
     with pytest.raises(FlagNotFound):
         await world.delete.execute(ADMIN, key)
-    assert world.store.commits == 0
+    assert world.unit_of_work.commits == 0
 
 
 async def test_a_deleted_flag_is_gone_and_off(world: World) -> None:
@@ -149,7 +160,7 @@ async def test_a_deleted_flag_is_gone_and_off(world: World) -> None:
     await world.create.execute(ADMIN, NewFlag(key="beta", enabled=True, user_ids=[user]))
     assert await world.flags.is_enabled("beta", user)
     await world.delete.execute(ADMIN, "beta")
-    assert "beta" not in world.store.committed
+    assert "beta" not in world.committed
     assert not await world.flags.is_enabled("beta", user)
     with pytest.raises(FlagNotFound):
         await world.get.execute(ADMIN, "beta")
@@ -163,17 +174,16 @@ async def test_the_list_passes_paging_and_normalised_filters(world: World) -> No
     assert (page.total_items, page.has_next) == (3, True)
     enabled = await world.list.execute(ADMIN, PAGE, enabled=True, search="  ALPHA ")
     assert [v.key for v in enabled.items] == ["alpha"]
-    assert world.store.listed[-1][1:] == (True, "alpha")
 
 
 async def test_the_caller_gets_every_flag_with_its_tenant_counted(world: World) -> None:
     tenant = uuid.uuid4()
     caller = principal(Role.USER, tenant)
-    world.store.put(
+    world.source.put(
         FeatureFlag.create(key="for-tenant", now=NOW, enabled=True, tenant_ids=[tenant])
     )
-    world.store.put(FeatureFlag.create(key="off", now=NOW, enabled=False, tenant_ids=[tenant]))
-    world.store.put(
+    world.source.put(FeatureFlag.create(key="off", now=NOW, enabled=False, tenant_ids=[tenant]))
+    world.source.put(
         FeatureFlag.create(key="others", now=NOW, enabled=True, tenant_ids=[uuid.uuid4()])
     )
     assert await world.evaluate.execute(caller) == {
@@ -197,11 +207,10 @@ ADMIN_ONLY: dict[str, UseCase] = {
 @pytest.mark.parametrize("action", list(ADMIN_ONLY))
 async def test_only_an_admin_may_manage_flags(world: World, role: Role, action: str) -> None:
     await world.create.execute(ADMIN, NewFlag(key="beta", enabled=True))
-    commits = world.store.commits
+    commits = world.unit_of_work.commits
     with pytest.raises(AdminOnly) as caught:
         await ADMIN_ONLY[action](world, principal(role))
     assert isinstance(caught.value, Forbidden)
-    assert world.store.commits == commits
-    assert world.store.listed == []
-    assert set(world.store.committed) == {"beta"}
-    assert world.store.committed["beta"].enabled
+    assert world.unit_of_work.commits == commits
+    assert set(world.committed) == {"beta"}
+    assert world.committed["beta"].enabled

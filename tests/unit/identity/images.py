@@ -17,7 +17,7 @@ def image_bytes(
     colour = (200, 30, 60, 128) if mode == "RGBA" else (200, 30, 60)
     image = Image.new(mode, size, colour[: len(mode)] if mode != "L" else 100)
     out = io.BytesIO()
-    image.save(out, format, **save)  # type: ignore[arg-type]
+    image.save(out, format, **save)
     return out.getvalue()
 
 

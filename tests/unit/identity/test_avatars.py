@@ -4,8 +4,8 @@ fakes: keys and versions, object metadata, ordering around the commit, cache, ev
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
 
 import msgspec
 import pytest
@@ -13,11 +13,7 @@ import pytest
 from tessera.features.identity.adapters.pillow_images import PillowImageProcessor
 from tessera.features.identity.application.accounts import IdentityConfig, Profile, profile_key
 from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
-from tessera.features.identity.application.ports import (
-    ImageProcessor,
-    ProcessedImage,
-    UserRepository,
-)
+from tessera.features.identity.application.ports import ImageProcessor, ProcessedImage
 from tessera.features.identity.domain.avatar import (
     AvatarFormat,
     AvatarNotFound,
@@ -30,11 +26,10 @@ from tessera.features.identity.domain.avatar import (
 )
 from tessera.features.identity.domain.errors import InvalidToken
 from tessera.features.identity.domain.user import User
-from tessera.shared.adapters.memory_cache import InMemoryCache
-from tessera.shared.application.storage import FileStorage
-from tessera.shared.domain.caller import Principal, Role
-from tessera.shared.domain.events import Event
+from tessera.shared.domain.caller import Principal
 from tests.fakes.memory_storage import MemoryStorage
+from tests.fakes.unit_of_work import CommitFailed, FakeUnitOfWork
+from tests.unit.identity.harness import Identity
 from tests.unit.identity.images import HTML, SVG, image_bytes
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -103,55 +98,45 @@ def test_anything_else_is_not_ours_and_starts_at_version_1(url: str | None) -> N
 # --- use cases -------------------------------------------------------------------------
 
 
-class World:
-    """One user repository, outbox and unit of work; the storage checks, at each commit,
-    that the object the row points at already exists."""
+class StorageAtCommit:
+    """Notes, at each commit of the unit of work, which objects the storage holds: a row
+    must never point at an object that is not there yet, nor lose one it still points at."""
 
-    def __init__(self) -> None:
-        self.users: dict[uuid.UUID, User] = {}
-        self.staged: list[Event] = []
-        self.events: list[Event] = []
-        self.cache = InMemoryCache()
-        self.storage = MemoryStorage()
-        self.fail_commit = False
-        self.log: list[str] = []
+    def __init__(self, storage: MemoryStorage, unit_of_work: FakeUnitOfWork) -> None:
+        self._storage = storage
+        self.seen: list[list[str]] = []
+        unit_of_work.enlist(self)
 
-    def add(self, tenant: uuid.UUID | None = None) -> User:
-        user = User.register(
-            tenant_id=tenant or uuid.uuid4(),
-            email=f"{uuid.uuid4().hex}@ex.com",
-            password_hash="h",
-            full_name="Someone",
-            role=Role.USER,
-            now=NOW,
-        )
-        self.users[user.id] = user
+    def keep_writes(self) -> None:
+        self.seen.append(sorted(self._storage.objects))
+
+    def drop_writes(self) -> None:
+        return None
+
+
+@dataclass
+class World(Identity):
+    """The identity fakes, an object store, and what it held at each commit."""
+
+    storage: MemoryStorage = field(default_factory=MemoryStorage)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.at_commit = StorageAtCommit(self.storage, self.unit_of_work)
+
+    async def add(self, tenant: uuid.UUID | None = None) -> User:
+        user = await self.a_user(f"{uuid.uuid4().hex}@ex.com", tenant_id=tenant)
+        self.at_commit.seen.clear()
         return user
 
-    async def get(self, user_id: uuid.UUID) -> User | None:
-        user = self.users.get(user_id)
-        return None if user is None or user.deleted_at else user
+    async def put(self, user: User) -> None:
+        """The row as the test changed it, committed."""
+        await self.users.save(user)
+        await self.unit_of_work.commit()
+        self.at_commit.seen.clear()
 
-    async def save(self, user: User) -> None:
-        user.changed.clear()
-
-    def record(self, event: Event) -> None:
-        self.staged.append(event)
-
-    async def commit(self) -> None:
-        if self.fail_commit:
-            raise ConnectionError("database down")
-        self.log.append("commit:" + ",".join(sorted(self.storage.objects)))
-        self.events += self.staged
-        self.staged = []
-
-    def now(self) -> datetime:
-        return NOW
-
-
-class Users:
-    def __init__(self, world: World) -> None:
-        self.get, self.save = world.get, world.save
+    def events(self) -> list[str]:
+        return [event.type for event in self.outbox.events if event.type == "user.updated"]
 
 
 CONFIG = IdentityConfig(
@@ -165,30 +150,25 @@ CONFIG = IdentityConfig(
 
 def change(world: World, images: ImageProcessor | None = None) -> ChangeAvatar:
     return ChangeAvatar(
-        cast(UserRepository, Users(world)),
+        world.users,
         images or PillowImageProcessor(),
-        cast(FileStorage, world.storage),
+        world.storage,
         world.cache,
-        world,
-        world,
-        world,
+        world.outbox,
+        world.unit_of_work,
+        world.clock,
         CONFIG,
     )
 
 
 def remove(world: World) -> RemoveAvatar:
     return RemoveAvatar(
-        cast(UserRepository, Users(world)),
-        cast(FileStorage, world.storage),
-        world.cache,
-        world,
-        world,
-        world,
+        world.users, world.storage, world.cache, world.outbox, world.unit_of_work, world.clock
     )
 
 
 def link(world: World) -> AvatarLink:
-    return AvatarLink(cast(UserRepository, Users(world)), cast(FileStorage, world.storage))
+    return AvatarLink(world.users, world.storage)
 
 
 def principal(user: User) -> Principal:
@@ -207,12 +187,12 @@ async def cache_profile(world: World, user: User) -> None:
 
 
 async def test_an_upload_is_stored_with_its_metadata_and_becomes_the_avatar(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     await cache_profile(world, user)
     profile = await change(world).execute(principal(user), image_bytes("PNG"))
     key = f"avatars/{user.id}/avatar-v1.png"
     assert profile.avatar_url == f"{BASE}/api/v1/users/{user.id}/avatar?v=1.png"
-    assert user.avatar_url == profile.avatar_url
+    assert world.stored(user).avatar_url == profile.avatar_url
     data, stored = world.storage.objects[key]
     assert stored.content_type == "image/png"
     assert stored.metadata == {
@@ -221,45 +201,48 @@ async def test_an_upload_is_stored_with_its_metadata_and_becomes_the_avatar(worl
         "content_type": "image/png",
         "size_bytes": str(len(data)),
     }
-    assert world.log == [f"commit:{key}"]  # the object existed before the row pointed at it
-    assert [e.type for e in world.events] == ["user.updated"]
-    assert world.events[0].payload["avatar_url"] == profile.avatar_url
+    assert world.at_commit.seen == [[key]]  # the object existed before the row pointed at it
+    [event] = world.outbox.of_type("user.updated")
+    assert event.payload["avatar_url"] == profile.avatar_url
     assert await world.cache.get(profile_key(user.id)) is None
 
 
 async def test_a_second_upload_is_the_next_version_and_the_old_one_goes(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     await change(world).execute(principal(user), image_bytes("PNG"))
     profile = await change(world).execute(principal(user), image_bytes("JPEG"))
     assert str(profile.avatar_url).endswith("?v=2.jpg")
     assert list(world.storage.objects) == [f"avatars/{user.id}/avatar-v2.jpg"]
     # the old version was deleted only after the commit that stopped pointing at it
-    assert world.log[-1] == (
-        f"commit:avatars/{user.id}/avatar-v1.png,avatars/{user.id}/avatar-v2.jpg"
-    )
+    assert world.at_commit.seen[-1] == [
+        f"avatars/{user.id}/avatar-v1.png",
+        f"avatars/{user.id}/avatar-v2.jpg",
+    ]
 
 
 async def test_an_external_avatar_url_is_replaced_and_never_deleted(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     user.avatar_url = "https://gravatar.example/me.png"
+    await world.put(user)
     await change(world).execute(principal(user), image_bytes("WEBP"))
-    assert user.avatar_url == f"{BASE}/api/v1/users/{user.id}/avatar?v=1.webp"
+    assert world.stored(user).avatar_url == f"{BASE}/api/v1/users/{user.id}/avatar?v=1.webp"
     assert world.storage.deleted == []
 
 
 async def test_a_failed_commit_removes_the_new_object_and_keeps_the_old(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     await change(world).execute(principal(user), image_bytes("PNG"))
-    world.fail_commit = True
-    with pytest.raises(ConnectionError):
+    world.unit_of_work.fail_next_commit = True
+    with pytest.raises(CommitFailed):
         await change(world).execute(principal(user), image_bytes("PNG"))
     assert list(world.storage.objects) == [f"avatars/{user.id}/avatar-v1.png"]
+    assert str(world.stored(user).avatar_url).endswith("?v=1.png")
 
 
 async def test_a_failed_delete_of_the_old_version_only_logs(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    user = world.add()
+    user = await world.add()
     await change(world).execute(principal(user), image_bytes("PNG"))
     world.storage.fail_deletes = True
     profile = await change(world).execute(principal(user), image_bytes("PNG"))
@@ -287,31 +270,35 @@ class CountingImages:
 async def test_refused_uploads_change_nothing_and_reach_no_decoder(
     world: World, body: bytes, error: type[Exception]
 ) -> None:
-    user = world.add()
+    user = await world.add()
     images = CountingImages()
     with pytest.raises(error):
         await change(world, images).execute(principal(user), body)
     assert images.calls == 0
-    assert (world.storage.objects, world.events, user.avatar_url) == ({}, [], None)
+    assert (world.storage.objects, world.events(), world.stored(user).avatar_url) == (
+        {},
+        [],
+        None,
+    )
 
 
 async def test_a_deleted_user_cannot_upload(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     user.soft_delete(NOW)
+    await world.put(user)
     with pytest.raises(InvalidToken):
         await change(world).execute(principal(user), image_bytes("PNG"))
     assert world.storage.objects == {}
 
 
 async def test_removing_clears_the_url_deletes_the_object_and_the_cache(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     await change(world).execute(principal(user), image_bytes("PNG"))
     await cache_profile(world, user)
-    world.events.clear()
     profile = await remove(world).execute(principal(user))
-    assert (profile.avatar_url, user.avatar_url) == (None, None)
+    assert (profile.avatar_url, world.stored(user).avatar_url) == (None, None)
     assert world.storage.objects == {}
-    assert [e.type for e in world.events] == ["user.updated"]
+    assert world.events() == ["user.updated", "user.updated"]  # the upload's, the removal's
     assert await world.cache.get(profile_key(user.id)) is None
     # and the next upload starts again at version 1
     again = await change(world).execute(principal(user), image_bytes("PNG"))
@@ -319,19 +306,20 @@ async def test_removing_clears_the_url_deletes_the_object_and_the_cache(world: W
 
 
 async def test_removing_an_external_url_or_nothing(world: World) -> None:
-    user = world.add()
+    user = await world.add()
     assert (await remove(world).execute(principal(user))).avatar_url is None
-    assert world.events == []  # nothing to change, nothing recorded
+    assert world.events() == []  # nothing to change, nothing recorded
     user.avatar_url = "https://gravatar.example/me.png"
+    await world.put(user)
     assert (await remove(world).execute(principal(user))).avatar_url is None
     assert world.storage.deleted == []
-    assert [e.type for e in world.events] == ["user.updated"]
+    assert world.events() == ["user.updated"]
 
 
 async def test_the_link_is_for_the_same_tenant_only(world: World) -> None:
-    owner = world.add()
-    colleague = world.add(owner.tenant_id)
-    stranger = world.add()
+    owner = await world.add()
+    colleague = await world.add(owner.tenant_id)
+    stranger = await world.add()
     await change(world).execute(principal(owner), image_bytes("PNG"))
     url = await link(world).execute(principal(colleague), owner.id)
     assert url == f"https://store.test/avatars/{owner.id}/avatar-v1.png?expires=300"
@@ -343,5 +331,6 @@ async def test_the_link_is_for_the_same_tenant_only(world: World) -> None:
     with pytest.raises(AvatarNotFound):
         await link(world).execute(principal(owner), uuid.uuid4())
     colleague.avatar_url = "https://gravatar.example/me.png"
+    await world.put(colleague)
     with pytest.raises(AvatarNotFound):  # external: not served here
         await link(world).execute(principal(owner), colleague.id)

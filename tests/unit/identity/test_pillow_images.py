@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import time
 
 import pytest
 from PIL import Image
@@ -151,10 +150,8 @@ async def test_a_20000_square_png_is_refused_before_decoding(
 ) -> None:
     data = bomb(20000, 20000)
     assert len(data) < 100_000  # tiny on the wire, 400 million pixels decoded
-    started = time.perf_counter()
     with pytest.raises(AvatarTooManyPixels):
         await processor.normalise(data)
-    assert time.perf_counter() - started < 0.5
     assert no_decoding == []
 
 

@@ -11,8 +11,17 @@ from taskiq import ScheduledTask
 from tessera.features.jobs.adapters.taskiq_schedules import Schedule
 
 
-def schedule(**rule: object) -> Schedule:
-    return Schedule(ScheduledTask(task_name="t", labels={}, args=[], kwargs={}, **rule))
+def schedule(
+    *,
+    interval: int | timedelta | None = None,
+    cron: str | None = None,
+    time: datetime | None = None,
+) -> Schedule:
+    return Schedule(
+        ScheduledTask(
+            task_name="t", labels={}, args=[], kwargs={}, interval=interval, cron=cron, time=time
+        )
+    )
 
 
 def at(text: str) -> datetime:

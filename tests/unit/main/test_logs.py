@@ -4,6 +4,7 @@ import json
 import logging
 import random
 import re
+from collections.abc import Callable, Iterator
 
 import pytest
 import structlog
@@ -11,9 +12,11 @@ import structlog
 from tessera.main.logs import configure_logging, mask_email
 from tessera.shared.http.context import request_id_var
 
+LogLines = Callable[[], list[dict[str, object]]]
+
 
 @pytest.fixture
-def log_lines(capsys: pytest.CaptureFixture[str]) -> object:
+def log_lines(capsys: pytest.CaptureFixture[str]) -> Iterator[LogLines]:
     configure_logging("INFO")
 
     def read() -> list[dict[str, object]]:
@@ -23,7 +26,7 @@ def log_lines(capsys: pytest.CaptureFixture[str]) -> object:
     structlog.contextvars.clear_contextvars()
 
 
-def test_every_line_is_json_with_the_standard_fields_and_request_id(log_lines) -> None:
+def test_every_line_is_json_with_the_standard_fields_and_request_id(log_lines: LogLines) -> None:
     structlog.contextvars.bind_contextvars(request_id="req-abc")
     structlog.stdlib.get_logger("tessera.test").info("hello", user_id="u1")
     logging.getLogger("sqlalchemy.pool").warning("pool %s", "exhausted")
@@ -37,7 +40,7 @@ def test_every_line_is_json_with_the_standard_fields_and_request_id(log_lines) -
     assert second["request_id"] == "req-abc"
 
 
-def test_the_served_requests_id_is_on_every_line_without_binding_it(log_lines) -> None:
+def test_the_served_requests_id_is_on_every_line_without_binding_it(log_lines: LogLines) -> None:
     token = request_id_var.set("req-served")
     try:
         structlog.stdlib.get_logger("tessera.test").info("inside")
@@ -50,7 +53,7 @@ def test_the_served_requests_id_is_on_every_line_without_binding_it(log_lines) -
     assert "request_id" not in outside
 
 
-def test_secrets_tokens_and_emails_never_reach_the_output(log_lines) -> None:
+def test_secrets_tokens_and_emails_never_reach_the_output(log_lines: LogLines) -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
     structlog.stdlib.get_logger("tessera.test").info(
         "login by alice@example.com",
@@ -67,7 +70,7 @@ def test_secrets_tokens_and_emails_never_reach_the_output(log_lines) -> None:
     assert "[REDACTED]" in text
 
 
-def test_exceptions_are_logged_as_one_line_with_the_traceback(log_lines) -> None:
+def test_exceptions_are_logged_as_one_line_with_the_traceback(log_lines: LogLines) -> None:
     try:
         raise ValueError("boom")
     except ValueError:
@@ -176,7 +179,7 @@ def test_text_without_an_address_is_left_alone(text: str) -> None:
     assert mask_email(text) == text
 
 
-def test_unicode_addresses_never_reach_the_log_output(log_lines) -> None:
+def test_unicode_addresses_never_reach_the_log_output(log_lines: LogLines) -> None:
     addresses = [
         "пользователь@пример.рф",
         wide("alice@example.com"),

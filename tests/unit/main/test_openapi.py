@@ -135,7 +135,9 @@ def test_every_operation_says_whether_it_needs_the_bearer_token(document: dict[s
         ("/metrics", "get"),
     }
     for path, method, op in operations(document):
-        expected = [] if (path, method) in public else [{"BearerToken": []}]
+        expected: list[dict[str, list[str]]] = (
+            [] if (path, method) in public else [{"BearerToken": []}]
+        )
         assert op["security"] == expected, (path, method)
 
 

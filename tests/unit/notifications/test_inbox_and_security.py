@@ -39,7 +39,7 @@ async def test_marking_read_is_the_readers_own_and_idempotent() -> None:
     acme = office.tenant()
     ann, bob = office.member(acme), office.member(acme)
     note = await office.publisher().execute(admin, NewNotification(title="T", tenant_id=acme))
-    mark = MarkNotificationRead(office.notifications, office, office)
+    mark = MarkNotificationRead(office.notifications, office.unit_of_work, office.clock)
     await mark.execute(ann, note.id)
     await mark.execute(ann, note.id)
     inbox = ListNotifications(office.notifications)
@@ -56,7 +56,7 @@ async def test_a_notification_not_addressed_to_the_reader_is_not_found() -> None
     admin = office.member(office.tenant(), Role.ADMIN)
     ann, gus = office.member(office.tenant()), office.member(office.tenant())
     note = await office.publisher().execute(admin, NewNotification(title="T", user_id=ann.user_id))
-    mark = MarkNotificationRead(office.notifications, office, office)
+    mark = MarkNotificationRead(office.notifications, office.unit_of_work, office.clock)
     for reader, notification_id in ((gus, note.id), (ann, uuid.uuid4())):
         with pytest.raises(NotificationNotFound):
             await mark.execute(reader, notification_id)
@@ -85,7 +85,7 @@ async def test_a_security_alert_becomes_the_users_notification_with_the_events_i
     office = Office()
     ann = office.member(office.tenant())
     job = alert_job(ann.user_id, ann.tenant_id)
-    await SecurityAlertJob(NotifySecurityEvent(office.notifications, office)).handle(job)
+    await SecurityAlertJob(NotifySecurityEvent(office.notifications, office.outbox)).handle(job)
     stored = await office.notifications.get(uuid.UUID(job.job_id))
     assert stored is not None
     assert (stored.user_id, stored.tenant_id, stored.title) == (
@@ -94,14 +94,14 @@ async def test_a_security_alert_becomes_the_users_notification_with_the_events_i
         "New sign-in to your account",
     )
     assert "203.0.113.9, Firefox" in stored.body
-    assert [event.type for event in office.events] == [NOTIFICATION_PUBLISHED]
+    assert [event.type for event in office.recorded] == [NOTIFICATION_PUBLISHED]
     assert office.commits == 0  # the job's unit of work commits it, with the job
 
 
 async def test_a_password_change_alert_reads_as_such() -> None:
     office = Office()
     ann = office.member(office.tenant())
-    notify = NotifySecurityEvent(office.notifications, office)
+    notify = NotifySecurityEvent(office.notifications, office.outbox)
     alert = SecurityAlert(
         user_id=ann.user_id, tenant_id=ann.tenant_id, event="password changed", occurred_at=NOW
     )
@@ -124,8 +124,8 @@ async def test_a_bad_security_alert_is_invalid_input_and_stores_nothing(
     ann = office.member(office.tenant())
     job = alert_job(ann.user_id, ann.tenant_id, **fields)
     with pytest.raises(InvalidInput):
-        await SecurityAlertJob(NotifySecurityEvent(office.notifications, office)).handle(job)
-    assert office.events == []
+        await SecurityAlertJob(NotifySecurityEvent(office.notifications, office.outbox)).handle(job)
+    assert office.recorded == []
 
 
 async def test_the_push_sends_the_spec_frame_on_the_notifications_channel() -> None:

@@ -19,7 +19,8 @@ from tessera.features.notifications.application.revocations import (
 from tessera.shared.adapters.memory_pubsub import InMemoryPubSub
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import DependencyUnavailable
-from tests.unit.notifications.fakes import NOW, Office
+from tests.fakes.clock import FakeClock
+from tests.unit.notifications.fakes import NOW
 
 USER, TENANT = uuid.uuid4(), uuid.uuid4()
 
@@ -56,7 +57,7 @@ class Sessions:
         return Principal(user, TENANT, Role.USER, session.session_id)
 
     def sockets(self) -> LiveSockets:
-        return LiveSockets(self.pubsub, self.store, Office())
+        return LiveSockets(self.pubsub, self.store, FakeClock(NOW))
 
 
 async def told(event: asyncio.Event) -> bool:

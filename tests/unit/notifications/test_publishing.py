@@ -37,7 +37,7 @@ async def test_an_admin_notifies_a_user_of_another_tenant_and_the_push_is_record
     assert stored is not None
     assert stored.channel == f"user.{ann.user_id}"
     assert office.scope.state.all_tenants  # the audited cross-tenant path
-    [event] = office.events
+    [event] = office.recorded
     assert event.type == NOTIFICATION_PUBLISHED
     assert event.tenant_id == ann.tenant_id
     assert event.payload["channel"] == f"user.{ann.user_id}"
@@ -53,7 +53,7 @@ async def test_an_admin_notifies_a_tenant_or_everyone() -> None:
     to_all = await office.publisher().execute(admin, new(everyone=True))
     assert (to_tenant.tenant_id, to_tenant.user_id) == (tenant, None)
     assert (to_all.tenant_id, to_all.user_id) == (None, None)
-    assert [e.payload["channel"] for e in office.events] == [f"tenant.{tenant}", "global"]
+    assert [e.payload["channel"] for e in office.recorded] == [f"tenant.{tenant}", "global"]
 
 
 async def test_a_tenant_admin_reaches_its_own_tenant_and_users_only() -> None:
@@ -77,7 +77,7 @@ async def test_a_tenant_admin_reaches_its_own_tenant_and_users_only() -> None:
             await publish.execute(boss, new(**target))
     with pytest.raises(GlobalIsAdminOnly):
         await publish.execute(boss, new(everyone=True))
-    assert len(office.events) == office.commits == 2
+    assert len(office.recorded) == office.commits == 2
     assert not office.scope.state.all_tenants
 
 
@@ -86,7 +86,7 @@ async def test_a_user_publishes_nothing() -> None:
     staff = office.member(office.tenant())
     with pytest.raises(NotAPublisher):
         await office.publisher().execute(staff, new(tenant_id=staff.tenant_id))
-    assert office.events == []
+    assert office.recorded == []
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ async def test_exactly_one_target_is_required(target: dict[str, object]) -> None
     with pytest.raises(InvalidInput) as refused:
         await office.publisher().execute(admin, new(**chosen))
     assert refused.value.field == "target"
-    assert office.events == []
+    assert office.recorded == []
 
 
 async def test_a_blank_title_is_refused_after_trimming() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import redis.exceptions
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import HTTPRequestEvent, Message, Receive, Scope, Send
 
 from tessera.shared.http.edge import EdgeMiddleware
 
@@ -26,13 +26,15 @@ async def answer(error: Exception) -> tuple[int, dict[bytes, bytes], dict[str, A
     async def send(message: Message) -> None:
         sent.append(message)
 
-    async def receive() -> Message:
+    async def receive() -> HTTPRequestEvent:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     edge = EdgeMiddleware(failing(error), headers=(), max_body_bytes=1024)
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "client": ("1.2.3.4", 1)}
     await edge(scope, receive, send)  # type: ignore[arg-type]
     start, body = sent
+    assert start["type"] == "http.response.start"
+    assert body["type"] == "http.response.body"
     return start["status"], dict(start["headers"]), json.loads(body["body"])
 
 

@@ -53,6 +53,8 @@ def test_limit_of_exactly_one_hundred_is_allowed() -> None:
 def test_page_reports_totals_and_neighbours(
     page: int, total: int, pages: int, has_next: bool, has_prev: bool
 ) -> None:
-    result = Page(items=[], total_items=total, request=PageRequest(page=page, limit=20))
+    result: Page[object] = Page(
+        items=[], total_items=total, request=PageRequest(page=page, limit=20)
+    )
     assert (result.total_pages, result.has_next, result.has_prev) == (pages, has_next, has_prev)
     assert PageRequest(page=page, limit=20).offset == (page - 1) * 20

@@ -1,14 +1,13 @@
 """Fakes for the webhook use cases: a sender that answers from a script, a guard over a
-table, a reversible secret box, the outbox and unit of work, and tenant admins."""
+table, a reversible secret box; the rest are the per-port fakes of tests/fakes."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from tessera.features.identity.application.ports import UserFilter
 from tessera.features.identity.domain.user import User
 from tessera.features.webhooks.adapters.memory import (
     InMemoryDeliveryRepository,
@@ -20,21 +19,11 @@ from tessera.features.webhooks.application.ports import Response
 from tessera.features.webhooks.domain.delivery import RetrySchedule
 from tessera.features.webhooks.domain.targets import CheckedTarget, UnsafeTarget
 from tessera.shared.domain.caller import Role
-from tessera.shared.domain.events import Event
-from tessera.shared.domain.pagination import Page, PageRequest
+from tests.fakes.clock import FakeClock
+from tests.fakes.identity import FakeUserRepository, FakeUserSearch
+from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.current = NOW
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -80,35 +69,6 @@ class ClearBox:
         return sealed.removeprefix("sealed:")
 
 
-class Admins:
-    def __init__(self, users: list[User]) -> None:
-        self.users = users
-
-    async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
-        found = [u for u in self.users if u.tenant_id == where.tenant_id and u.role == where.role]
-        return Page(items=found, total_items=len(found), request=page)
-
-
-class Transaction:
-    """Outbox and unit of work in one: events count once committed."""
-
-    def __init__(self) -> None:
-        self.pending: list[Event] = []
-        self.events: list[Event] = []
-        self.commits = 0
-
-    def record(self, event: Event) -> None:
-        self.pending.append(event)
-
-    async def commit(self) -> None:
-        self.events += self.pending
-        self.pending.clear()
-        self.commits += 1
-
-    async def rollback(self) -> None:
-        self.pending.clear()
-
-
 def an_admin(tenant_id: uuid.UUID, email: str, role: Role = Role.TENANT_ADMIN) -> User:
     return User.register(
         tenant_id=tenant_id, email=email, password_hash="x", full_name="Boss", role=role, now=NOW
@@ -117,13 +77,16 @@ def an_admin(tenant_id: uuid.UUID, email: str, role: Role = Role.TENANT_ADMIN) -
 
 @dataclass
 class World:
+    """The in-memory webhook repositories of the embedded mode, and the per-port fakes."""
+
     endpoints: InMemoryEndpointRepository
     deliveries: InMemoryDeliveryRepository
     sender: ScriptedSender
     guard: TableGuard
-    admins: Admins
-    transaction: Transaction
-    clock: Clock
+    users: FakeUserRepository
+    unit_of_work: FakeUnitOfWork
+    outbox: RecordingOutbox
+    clock: FakeClock
 
     def deliver(self, schedule: tuple[float, ...] = (5, 300)) -> DeliverWebhook:
         return DeliverWebhook(
@@ -132,9 +95,9 @@ class World:
             self.guard,
             self.sender,
             ClearBox(),
-            self.admins,
-            self.transaction,
-            self.transaction,
+            FakeUserSearch(self.users),
+            self.outbox,
+            self.unit_of_work,
             self.clock,
             WebhooksConfig(schedule=RetrySchedule(schedule, jitter=0.0)),
         )
@@ -142,12 +105,14 @@ class World:
 
 def a_world() -> World:
     endpoints = InMemoryEndpointRepository()
+    unit_of_work = FakeUnitOfWork()
     return World(
         endpoints,
         InMemoryDeliveryRepository(endpoints),
         ScriptedSender(),
         TableGuard(),
-        Admins([]),
-        Transaction(),
-        Clock(),
+        FakeUserRepository(unit_of_work),
+        unit_of_work,
+        RecordingOutbox(unit_of_work),
+        FakeClock(NOW),
     )

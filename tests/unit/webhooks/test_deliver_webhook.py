@@ -58,7 +58,7 @@ async def stored(world: World, delivery: WebhookDelivery) -> WebhookDelivery:
 async def test_a_delivery_is_signed_both_ways_and_succeeds_on_2xx() -> None:
     world = a_world()
     _, delivery, secret = await endpoint_and_delivery(world)
-    world.clock.current = wall_clock()  # the reference library checks the timestamp's age
+    world.clock.set(wall_clock())  # the reference library checks the timestamp's age
     await world.deliver().execute(delivery.id)
     (sent,) = world.sender.sent
     payload = Webhook(secret).verify(sent.body, dict(sent.headers))
@@ -82,9 +82,9 @@ async def test_a_failure_schedules_the_next_attempt_as_a_job_due_later() -> None
     _, delivery, _ = await endpoint_and_delivery(world)
     world.sender.script = [Response(500)]
     await world.deliver(schedule=(5, 300)).execute(delivery.id)
-    await world.transaction.commit()  # RunJob commits the handler's writes
+    await world.unit_of_work.commit()  # RunJob commits the handler's writes
     waiting = await stored(world, delivery)
-    (job,) = world.transaction.events
+    (job,) = world.outbox.events
     assert waiting.status is DeliveryStatus.PENDING
     assert (waiting.attempts, waiting.last_status_code) == (1, 500)
     assert waiting.next_attempt_at == NOW + timedelta(seconds=5)
@@ -120,7 +120,7 @@ async def test_a_410_fails_and_disables_without_another_attempt() -> None:
     assert found is not None
     assert not found.enabled
     assert (await stored(world, delivery)).status is DeliveryStatus.FAILED
-    assert world.transaction.pending == []
+    assert world.outbox.pending == []
 
 
 async def test_the_last_failure_disables_the_endpoint_and_emails_its_tenant_admins_once() -> None:
@@ -135,10 +135,8 @@ async def test_the_last_failure_disables_the_endpoint_and_emails_its_tenant_admi
         now=NOW,
     )
     await world.deliveries.add(other)
-    world.admins.users = [
-        an_admin(endpoint.tenant_id, "boss@acme.test"),
-        an_admin(uuid.uuid4(), "boss@globex.test"),
-    ]
+    await world.users.add(an_admin(endpoint.tenant_id, "boss@acme.test"))
+    await world.users.add(an_admin(uuid.uuid4(), "boss@globex.test"))
     world.sender.script = [Response(None, error="cannot connect")] * 3
     deliver = world.deliver(schedule=(5,))
     await deliver.execute(delivery.id)  # attempt 1 of 2: retried
@@ -147,7 +145,7 @@ async def test_the_last_failure_disables_the_endpoint_and_emails_its_tenant_admi
     assert other_endpoint is not None
     assert not other_endpoint.enabled
     await deliver.execute(other.id)  # the endpoint is disabled now: no request, no email
-    emails = [e for e in world.transaction.pending if e.type == "email.send"]
+    emails = [e for e in world.outbox.pending if e.type == "email.send"]
     assert [e.payload["to"] for e in emails] == ["boss@acme.test"]
     assert emails[0].payload["template"] == "webhook_disabled"
     assert len(world.sender.sent) == 2
@@ -179,7 +177,7 @@ async def test_during_a_rotation_two_signatures_go_and_x_signature_uses_the_new_
     world = a_world()
     endpoint, delivery, old = await endpoint_and_delivery(world)
     new = new_secret()
-    world.clock.current = wall_clock()
+    world.clock.set(wall_clock())
     endpoint.rotate(f"sealed:{new}", world.clock.now())
     await world.endpoints.save(endpoint)
     await world.deliver().execute(delivery.id)

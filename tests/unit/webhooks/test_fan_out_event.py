@@ -45,7 +45,7 @@ def job(event: str = "file.uploaded", tenant: uuid.UUID | None = TENANT) -> Job:
 
 def handler(world: World) -> WebhookEventJob:
     return WebhookEventJob(
-        FanOutEvent(world.endpoints, world.deliveries, world.transaction, world.clock)
+        FanOutEvent(world.endpoints, world.deliveries, world.outbox, world.clock)
     )
 
 
@@ -58,7 +58,7 @@ async def test_an_event_reaches_only_the_tenants_enabled_subscribers() -> None:
     await endpoint(world, "file.uploaded", tenant=uuid.uuid4())
     await handler(world).handle(job())
     (delivery,) = world.deliveries.rows.values()
-    (queued,) = world.transaction.pending
+    (queued,) = world.outbox.pending
     assert delivery.endpoint_id == wanted.id
     assert json.loads(delivery.body) == {
         "event": "file.uploaded",
@@ -75,7 +75,7 @@ async def test_a_repeated_event_job_delivers_nothing_twice() -> None:
     await handler(world).handle(again)
     await handler(world).handle(again)
     assert len(world.deliveries.rows) == 1
-    assert len(world.transaction.pending) == 1
+    assert len(world.outbox.pending) == 1
 
 
 async def test_an_event_of_no_tenant_reaches_no_webhook() -> None:
