@@ -127,6 +127,7 @@ async def test_the_backup_restored_into_a_new_database_holds_the_same_users(
         assert security == [(True, True)]
         policies = await fetch(target, "SELECT tablename FROM pg_policies ORDER BY tablename")
         assert {row[0] for row in policies} == {
+            "audit_events",
             "files",
             "invitations",
             "notification_reads",

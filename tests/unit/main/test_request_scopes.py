@@ -71,8 +71,11 @@ def handler_dependencies(app: Litestar) -> Iterator[DependencyKey]:
 
 def is_activation_marker(key: DependencyKey) -> bool:
     """A condition dishka checks before using a factory (`from_context` adds one: "is it
-    in the context?"), not an object anything builds."""
+    in the context?"), or the marker its `Has` check is handed: not an object anything
+    builds."""
     hint = key.type_hint
+    if hint is DependencyKey:
+        return True
     return get_origin(hint) is Literal and all(isinstance(a, BaseMarker) for a in get_args(hint))
 
 
