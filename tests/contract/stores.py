@@ -18,8 +18,10 @@ from tessera.features.files.adapters.sql_files import SqlFileRepository
 from tessera.features.files.application.ports import FileRepository
 from tessera.features.flags.adapters.sql_flags import SqlFlagRepository, SqlFlagSource
 from tessera.features.flags.application.ports import FlagRepository, FlagSource
+from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_users import SqlOneTimeTokens, SqlUserRepository
 from tessera.features.identity.application.ports import (
+    InvitationRepository,
     OneTimeTokens,
     TenantDirectory,
     UserRepository,
@@ -33,6 +35,7 @@ from tessera.shared.application.ports import Outbox, UnitOfWork
 from tests.fakes.files import FakeFileRepository
 from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
 from tests.fakes.identity import (
+    FakeInvitationRepository,
     FakeOneTimeTokens,
     FakeTenantDirectory,
     FakeUserRepository,
@@ -51,6 +54,7 @@ class Unit:
     users: UserRepository
     search: UserSearch
     tokens: OneTimeTokens
+    invitations: InvitationRepository
     flags: FlagRepository
     files: FileRepository
     outbox: Outbox
@@ -86,6 +90,7 @@ class SqlStore:
                 users,
                 users,
                 SqlOneTimeTokens(session),
+                SqlInvitationRepository(session),
                 SqlFlagRepository(session),
                 SqlFileRepository(session),
                 SqlOutbox(session),
@@ -117,6 +122,7 @@ class FakeStore:
             users,
             FakeUserSearch(users),
             FakeOneTimeTokens(self._work),
+            FakeInvitationRepository(self._work),
             self._flags,
             FakeFileRepository(self._work),
             self._outbox,
