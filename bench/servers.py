@@ -68,10 +68,13 @@ def tessera(
     )
 
 
-def floor() -> ServerSpec:
-    """`bench.floor_app` under granian, as Tessera runs: ASGI, one worker."""
+def floor(
+    app: str = "bench.floor_app:app", *, name: str = "floor", env: Mapping[str, str] | None = None
+) -> ServerSpec:
+    """A floor app (`bench.floor_app` by default) under granian, as Tessera runs: ASGI, one
+    worker; `env` is added to its environment."""
     return ServerSpec(
-        name="floor",
+        name=name,
         argv=lambda port: [
             sys.executable,
             "-m",
@@ -87,9 +90,9 @@ def floor() -> ServerSpec:
             "--log-level",
             "warning",
             "--no-access-log",
-            "bench.floor_app:app",
+            app,
         ],
-        env=base_env() | {"PYTHONPATH": str(REPO_ROOT)},
+        env=base_env() | {"PYTHONPATH": str(REPO_ROOT)} | dict(env or {}),
         cwd=REPO_ROOT,
     )
 

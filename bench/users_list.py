@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from bench import identity, stores
 from bench.core import Figure, Options, Row
 from bench.load import LoadResult, LoadSpec, Request, bearer, run_load, wrk_missing
-from bench.servers import REPO_ROOT, Server, ServerSpec, base_env, serving, tessera
+from bench.servers import Server, ServerSpec, base_env, floor, serving, tessera
 from tessera.main import migrations
 
 NAME = "users_list"
@@ -151,34 +151,12 @@ async def create_admin(env: Mapping[str, str], scratch: Path) -> None:
 
 
 def floor_users(database_url: str) -> ServerSpec:
-    """`bench.floor_users_app` under granian, as `bench.servers.floor` runs the plain floor."""
+    """`bench.floor_users_app`, run as `bench.servers.floor` runs the plain floor."""
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-    return ServerSpec(
+    return floor(
+        "bench.floor_users_app:app",
         name="floor-users",
-        argv=lambda port: [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--workers",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "bench.floor_users_app:app",
-        ],
-        env=base_env()
-        | {
-            "PYTHONPATH": str(REPO_ROOT),
-            "FLOOR_DATABASE_URL": dsn,
-            "FLOOR_POOL_SIZE": str(POOL_SIZE),
-        },
-        cwd=REPO_ROOT,
+        env={"FLOOR_DATABASE_URL": dsn, "FLOOR_POOL_SIZE": str(POOL_SIZE)},
     )
 
 
