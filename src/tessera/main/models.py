@@ -6,6 +6,8 @@ from tessera.features.flags.adapters.models import FeatureFlagModel
 from tessera.features.identity.adapters.models import (
     InvitationModel,
     OneTimeTokenModel,
+    RecoveryCodeModel,
+    TotpCredentialModel,
     UserModel,
 )
 from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
@@ -25,7 +27,9 @@ __all__ = [
     "NotificationReadModel",
     "OneTimeTokenModel",
     "OutboxModel",
+    "RecoveryCodeModel",
     "TenantModel",
+    "TotpCredentialModel",
     "UserModel",
     "WebhookDeliveryModel",
     "WebhookEndpointModel",

@@ -70,6 +70,8 @@ class IdentityConfig:
     # Enough for a user's browsers on the few networks they move between; an attacker
     # cycling user agents only pushes the oldest out (their next sign-in is reported).
     known_devices_max: int = 50
+    mfa_ticket_seconds: int = 5 * 60  # a password accepted waits this long for its second factor
+    mfa_issuer: str = "Tessera"  # what authenticator apps show beside the account
 
     @property
     def device_memory(self) -> DeviceMemory:
