@@ -19,9 +19,11 @@ from tessera.features.files.application.ports import FileRepository
 from tessera.features.flags.adapters.sql_flags import SqlFlagRepository, SqlFlagSource
 from tessera.features.flags.application.ports import FlagRepository, FlagSource
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
+from tessera.features.identity.adapters.sql_mfa import SqlMfaCredentials
 from tessera.features.identity.adapters.sql_users import SqlOneTimeTokens, SqlUserRepository
 from tessera.features.identity.application.ports import (
     InvitationRepository,
+    MfaCredentials,
     OneTimeTokens,
     TenantDirectory,
     UserRepository,
@@ -41,6 +43,7 @@ from tests.fakes.identity import (
     FakeUserRepository,
     FakeUserSearch,
 )
+from tests.fakes.mfa import FakeMfaCredentials
 from tests.fakes.tenancy import FakeTenantRepository
 from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
@@ -59,6 +62,7 @@ class Unit:
     files: FileRepository
     outbox: Outbox
     work: UnitOfWork
+    mfa: MfaCredentials
 
     async def commit(self) -> None:
         await self.work.commit()
@@ -95,6 +99,7 @@ class SqlStore:
                 SqlFileRepository(session),
                 SqlOutbox(session),
                 SqlAlchemyUnitOfWork(session),
+                SqlMfaCredentials(session),
             )
 
     def flag_source(self) -> FlagSource:
@@ -127,6 +132,7 @@ class FakeStore:
             FakeFileRepository(self._work),
             self._outbox,
             self._work,
+            FakeMfaCredentials(self._work),
         )
 
     @asynccontextmanager

@@ -38,11 +38,10 @@ class RedisMfaTickets:
         self._redis = batcher
         self._prefix = prefix
 
-    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: int) -> None:
+    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: float) -> None:
+        ttl_ms = max(int(ttl_seconds * 1000), 1)
         async with translate_redis_errors():
-            await self._redis.execute(
-                "SET", self._key(ticket_hash), _encode(ticket), "EX", ttl_seconds
-            )
+            await self._redis.execute("SET", self._key(ticket_hash), _encode(ticket), "PX", ttl_ms)
 
     async def peek(self, ticket_hash: str) -> MfaTicket | None:
         async with translate_redis_errors():
@@ -66,7 +65,7 @@ class InMemoryMfaTickets:
         self._tickets: dict[str, tuple[MfaTicket, float]] = {}
         self._puts = 0
 
-    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: int) -> None:
+    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: float) -> None:
         now = self._clock()
         self._puts += 1
         if self._puts % 256 == 0:

@@ -412,7 +412,7 @@ class MfaTickets(Protocol):
     """Short-lived, single-use sign-in tickets, kept by the hash of the ticket (Redis, or
     memory in embedded mode). Shared by every process."""
 
-    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: int) -> None: ...
+    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: float) -> None: ...
 
     async def peek(self, ticket_hash: str) -> MfaTicket | None:
         """The live ticket, left in place; None when unknown, expired or taken."""
