@@ -277,7 +277,8 @@ async def test_a_tenant_requiring_mfa_blocks_other_routes_until_enrolment(either
     token = (await login(app.client, EMAIL))["access_token"]
     blocked = await app.client.get(f"{API}/auth/sessions", headers=bearer(token))
     assert blocked.status_code == 403
-    assert blocked.json()["error"]["code"] == "MFA_ENROLMENT_REQUIRED"
+    assert blocked.json()["error"]["code"] == "FORBIDDEN"
+    assert blocked.json()["error"]["details"] == {"reason": "mfa_enrolment_required"}
     assert (await app.client.get(f"{API}/tenants", headers=bearer(token))).status_code == 403
     assert (await app.client.get(f"{API}/users/me", headers=bearer(token))).status_code == 200
     status = await app.client.get(f"{API}/auth/mfa", headers=bearer(token))

@@ -4,12 +4,15 @@ tenant that requires it."""
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 import pytest
 
 from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.identity.application.log_in import MfaChallenge
+from tessera.features.identity.application.second_factor import TotpSecretUnreadable
 from tessera.features.identity.application.token_pairs import TokenPair
 from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.mfa import (
@@ -24,6 +27,7 @@ from tessera.features.identity.domain.mfa import (
 )
 from tessera.features.identity.domain.throttle import FREE_FAILURES, TooManyFailures
 from tessera.features.identity.domain.user import User
+from tessera.shared.adapters.aes_gcm import TOTP_SECRETS, AesGcmSecretBox
 from tessera.shared.domain.errors import Forbidden, InvalidInput
 from tests.unit.identity.harness import PASSWORD, Identity
 
@@ -318,3 +322,14 @@ async def test_a_tenant_requiring_mfa_marks_sessions_until_the_user_enrols(
     assert not touched.caller.needs_mfa_enrolment
     with pytest.raises(Forbidden):  # and it cannot be turned off while the tenant requires it
         await identity.disable_totp().execute(caller, PASSWORD, "123456")
+
+
+async def test_a_secret_sealed_with_another_key_is_a_503_and_recovery_codes_still_work(
+    identity: Identity,
+) -> None:
+    done = await enrolled(identity)
+    identity.box = AesGcmSecretBox(os.urandom(32), purpose=TOTP_SECRETS)  # the key changed
+    ticket = (await challenge(identity, done.user)).ticket
+    with pytest.raises(TotpSecretUnreadable):
+        await identity.mfa_verified(ticket, now_code(identity, done.secret))
+    assert await identity.alive(await identity.mfa_verified(ticket, done.recovery_codes[0]))

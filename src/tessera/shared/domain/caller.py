@@ -34,9 +34,13 @@ class Principal(msgspec.Struct, frozen=True):
 
 
 class MfaEnrolmentRequired(Forbidden):
-    """A caller whose session needs MFA enrolment, on a route that does not serve it."""
+    """A caller whose session needs MFA enrolment, on a route that does not serve it: a 403
+    whose `details.reason` is `mfa_enrolment_required`."""
 
     default_message = (
         "Your organisation requires two-factor sign-in: set it up first "
         "(POST /api/v1/auth/mfa/totp/setup, then /confirm)."
     )
+
+    def __init__(self) -> None:
+        super().__init__(details={"reason": "mfa_enrolment_required"})

@@ -14,7 +14,6 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 
 from tessera.shared.adapters.outages import DOWN_RETRY_AFTER, OUTAGES
 from tessera.shared.domain import patterns
-from tessera.shared.domain.caller import MfaEnrolmentRequired
 from tessera.shared.domain.errors import (
     Conflict,
     DependencyUnavailable,
@@ -35,7 +34,6 @@ class ErrorCode(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     UNAUTHORIZED = "UNAUTHORIZED"
     FORBIDDEN = "FORBIDDEN"
-    MFA_ENROLMENT_REQUIRED = "MFA_ENROLMENT_REQUIRED"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     CONFLICT = "CONFLICT"
@@ -50,7 +48,6 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_ERROR: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
-    ErrorCode.MFA_ENROLMENT_REQUIRED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
@@ -60,7 +57,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
 }
-_BY_STATUS = {status: code for code, status in reversed(STATUS.items())}  # the first of each
+_BY_STATUS = {status: code for code, status in STATUS.items()}
 
 # The bases every feature error derives from; features may add entries for finer codes.
 DOMAIN_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
@@ -68,7 +65,6 @@ DOMAIN_ERROR_CODES: dict[type[DomainError], ErrorCode] = {
     UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     Unauthenticated: ErrorCode.UNAUTHORIZED,
     Forbidden: ErrorCode.FORBIDDEN,
-    MfaEnrolmentRequired: ErrorCode.MFA_ENROLMENT_REQUIRED,
     NotFound: ErrorCode.NOT_FOUND,
     Conflict: ErrorCode.CONFLICT,
     DependencyUnavailable: ErrorCode.SERVICE_UNAVAILABLE,

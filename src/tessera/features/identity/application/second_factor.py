@@ -3,6 +3,7 @@ it, which every use case that asks for one shares."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from enum import StrEnum
 
@@ -14,6 +15,20 @@ from tessera.features.identity.domain.mfa import (
     recovery_code_hash,
 )
 from tessera.shared.application.ports import Clock
+from tessera.shared.application.secret_box import SecretUnreadable
+from tessera.shared.domain.errors import DependencyUnavailable
+
+
+class TotpSecretUnreadable(DependencyUnavailable):
+    """The stored TOTP secret does not open with the configured key (DATA_ENCRYPTION_KEY
+    changed): a server fault, answered 503; recovery codes still work."""
+
+    default_message = (
+        "Authenticator codes cannot be checked right now: use a recovery code, or try later."
+    )
+
+
+logger = logging.getLogger("tessera.security")
 
 
 class Factor(StrEnum):
@@ -36,7 +51,11 @@ class SecondFactor:
         if credential is None or not credential.enabled:
             return None
         if is_totp_code(code):
-            secret = self._box.open(credential.sealed_secret)
+            try:
+                secret = self._box.open(credential.sealed_secret)
+            except SecretUnreadable:
+                logger.exception("a TOTP secret cannot be opened", extra={"user_id": str(user_id)})
+                raise TotpSecretUnreadable() from None
             step = matching_step(secret, code, self._clock.now())
             if step is None or not await self._credentials.use_step(user_id, step):
                 return None
