@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import msgspec
 
@@ -42,11 +43,12 @@ class Credentials(msgspec.Struct, frozen=True):
 
 class MfaChallenge(msgspec.Struct, frozen=True):
     """The password was right; the account has two-factor sign-in, so the sign-in ends with
-    `POST /auth/mfa/verify` and this ticket (single use, `expires_in` seconds)."""
+    `POST /auth/mfa/verify` and this ticket (single use, `expires_in` seconds). Always
+    `mfa_required: true`, which a token pair never has: what tells the two answers apart."""
 
+    mfa_required: Literal[True]
     ticket: str
     expires_in: int
-    mfa_required: bool = True
 
 
 class LogIn:
@@ -132,7 +134,7 @@ class LogIn:
             hash_token(ticket), MfaTicket(user.id, user.tenant_id, email), ttl_seconds=ttl
         )
         logger.info("password accepted, second factor due", extra={"user_id": str(user.id)})
-        return MfaChallenge(ticket=ticket, expires_in=ttl)
+        return MfaChallenge(mfa_required=True, ticket=ticket, expires_in=ttl)
 
     async def _verified_user(self, email: str, password: str) -> User:
         user = await self._users.by_email(email)
