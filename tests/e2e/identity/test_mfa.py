@@ -179,6 +179,11 @@ async def test_enrol_then_sign_in_with_a_code(either: App) -> None:
     assert tokens.status_code == 200, tokens.text
     me = await app.client.get(f"{API}/users/me", headers=bearer(tokens.json()["data"]))
     assert me.status_code == 200
+    sessions = await app.client.get(f"{API}/auth/sessions", headers=bearer(tokens.json()["data"]))
+    assert {(s["current"], s["mfa"]) for s in sessions.json()["data"]} == {
+        (True, True),  # signed in with a code
+        (False, True),  # signed in with the password only, then proved a code by enrolling
+    }
     assert len(await audited(app, "user.login.succeeded")) == signed_in_before + 1
 
     again = await verify(app, first, app.code(view["secret"], 1))

@@ -29,6 +29,21 @@ from tessera.shared.domain.events import Event
 from tessera.shared.domain.patterns import NOT_BLANK
 
 USER_SECURITY_ALERT = "user.security_alert"
+# The `event` of each `user.security_alert` identity records (notifications words each).
+NEW_SIGN_IN = "new sign-in"
+PASSWORD_CHANGED = "password changed"
+MFA_TURNED_ON = "two-factor sign-in turned on"
+MFA_TURNED_OFF = "two-factor sign-in turned off"
+RECOVERY_CODE_USED = "recovery code used to sign in"
+RECOVERY_CODES_REPLACED = "recovery codes replaced"
+SECURITY_EVENTS = (
+    NEW_SIGN_IN,
+    PASSWORD_CHANGED,
+    MFA_TURNED_ON,
+    MFA_TURNED_OFF,
+    RECOVERY_CODE_USED,
+    RECOVERY_CODES_REPLACED,
+)
 
 # What request bodies take, stated in their types (and so in the OpenAPI document) with the
 # domain's own limits: the API refuses what the domain would, before a use case runs.

@@ -13,6 +13,7 @@ from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.accounts import (
+    NEW_SIGN_IN,
     IdentityConfig,
     hash_token,
     security_alert,
@@ -97,7 +98,7 @@ class SignIn:
             record_security_alert(
                 self._outbox,
                 user,
-                "new sign-in",
+                NEW_SIGN_IN,
                 self._clock.now(),
                 ip_address=device.ip_address,
                 user_agent=device.user_agent,

@@ -8,7 +8,13 @@ import msgspec
 
 from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction
-from tessera.features.identity.application.accounts import IdentityConfig, live_user
+from tessera.features.identity.application.accounts import (
+    MFA_TURNED_OFF,
+    MFA_TURNED_ON,
+    RECOVERY_CODES_REPLACED,
+    IdentityConfig,
+    live_user,
+)
 from tessera.features.identity.application.ports import (
     MfaCredentials,
     MfaSecretBox,
@@ -145,7 +151,7 @@ class ConfirmTotp:
             user.id, step=step, code_hashes=_hashes(user, codes), now=now
         ):
             raise NoPendingMfaSetup()  # confirmed or replaced meanwhile
-        record_security_alert(self._outbox, user, "two-factor sign-in turned on", now)
+        record_security_alert(self._outbox, user, MFA_TURNED_ON, now)
         self._audit.record(
             AuditAction.MFA_ENABLED,
             tenant_id=user.tenant_id,
@@ -204,7 +210,7 @@ class RegenerateRecoveryCodes:
         await self._credentials.replace_recovery_codes(
             user.id, tenant_id=user.tenant_id, code_hashes=_hashes(user, codes)
         )
-        record_security_alert(self._outbox, user, "recovery codes replaced", self._clock.now())
+        record_security_alert(self._outbox, user, RECOVERY_CODES_REPLACED, self._clock.now())
         await self._uow.commit()
         return RecoveryCodes(codes)
 
@@ -247,9 +253,7 @@ class DisableTotp:
         if await self._factor.spend(user.id, code) is None:
             raise InvalidMfaCode()
         await self._credentials.remove(user.id)
-        record_security_alert(
-            self._outbox, user, "two-factor sign-in turned off", self._clock.now()
-        )
+        record_security_alert(self._outbox, user, MFA_TURNED_OFF, self._clock.now())
         self._audit.record(
             AuditAction.MFA_DISABLED,
             tenant_id=user.tenant_id,

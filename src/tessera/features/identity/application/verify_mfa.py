@@ -7,7 +7,11 @@ import msgspec
 
 from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction
-from tessera.features.identity.application.accounts import IdentityConfig, hash_token
+from tessera.features.identity.application.accounts import (
+    RECOVERY_CODE_USED,
+    IdentityConfig,
+    hash_token,
+)
 from tessera.features.identity.application.login_throttle import LoginThrottle
 from tessera.features.identity.application.ports import (
     MfaCredentials,
@@ -125,7 +129,7 @@ class VerifyMfa:
         record_security_alert(
             self._outbox,
             user,
-            "recovery code used to sign in",
+            RECOVERY_CODE_USED,
             self._clock.now(),
             ip_address=device.ip_address,
             user_agent=device.user_agent,
