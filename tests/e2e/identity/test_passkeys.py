@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,10 @@ from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.e2e.harness import app_settings
 from tests.e2e.identity.conftest import Client, bearer, login, register
+from tests.e2e.world import build_world
+from tests.soft_authenticator import SoftAuthenticator
+
+ORIGIN = "http://localhost:8000"  # PUBLIC_BASE_URL's default
 
 
 def b64(data: bytes) -> str:
@@ -210,3 +215,105 @@ async def test_a_malformed_sign_in_body_is_a_400(client: Client, credential: Any
     response = await client.post("/api/v1/auth/passkeys/login/verify", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def register_passkey(
+    client: Client, headers: dict[str, str], authenticator: SoftAuthenticator
+) -> dict[str, Any]:
+    options = await client.post("/api/v1/auth/passkeys/register/options", headers=headers)
+    data = options.json()["data"]
+    body = {
+        "challenge_id": data["challenge_id"],
+        "credential": authenticator.create(data["options"]),
+    }
+    added = await client.post("/api/v1/auth/passkeys/register/verify", json=body, headers=headers)
+    assert added.status_code == 201, added.text
+    return dict(added.json()["data"])
+
+
+async def passkey_sign_in(
+    client: Client, authenticator: SoftAuthenticator, *, origin: str | None = None
+) -> httpx.Response:
+    options = (await client.post("/api/v1/auth/passkeys/login/options")).json()["data"]
+    credential = authenticator.get(options["options"], origin=origin)
+    body = {"challenge_id": options["challenge_id"], "credential": credential}
+    return await client.post("/api/v1/auth/passkeys/login/verify", json=body)
+
+
+async def test_passkeys_on_postgresql_and_redis_across_tenants(production_client: Client) -> None:
+    """Row-level security, PgBouncer and Redis challenges: two tenants' users register,
+    sign in with their passkeys (looked up across tenants), and a clone is refused."""
+    client = production_client
+    await register(client)
+    await register(client, "bob@example.com")
+    alice = SoftAuthenticator(ORIGIN)
+    bob = SoftAuthenticator(ORIGIN)
+    added = await register_passkey(client, bearer(await login(client)), alice)
+    await register_passkey(client, bearer(await login(client, "bob@example.com")), bob)
+    assert added["transports"] == ["internal"]
+
+    for authenticator, email in ((alice, "alice@example.com"), (bob, "bob@example.com")):
+        signed_in = await passkey_sign_in(client, authenticator)
+        assert signed_in.status_code == 200, signed_in.text
+        me = await client.get("/api/v1/users/me", headers=bearer(signed_in.json()["data"]))
+        assert me.json()["data"]["email"] == email
+
+    listed = await client.get("/api/v1/auth/passkeys", headers=bearer(await login(client)))
+    [mine] = listed.json()["data"]
+    assert (mine["sign_count"], mine["last_used_at"] is not None) == (1, True)
+
+    alice.sign_count = 0  # a copy of the key made before the sign-in
+    cloned = await passkey_sign_in(client, alice)
+    assert cloned.status_code == 401
+    elsewhere = await passkey_sign_in(client, bob, origin="https://evil.example")
+    assert elsewhere.status_code == 401
+    assert (await passkey_sign_in(client, bob)).status_code == 200
+
+
+async def test_a_passkey_of_a_deleted_account_signs_in_no_more(
+    client: Client,
+) -> None:
+    await register(client)
+    headers = bearer(await login(client))
+    authenticator = SoftAuthenticator(ORIGIN)
+    await register_passkey(client, headers, authenticator)
+    assert (await client.delete("/api/v1/users/me", headers=headers)).status_code == 200
+    refused = await passkey_sign_in(client, authenticator)
+    assert refused.status_code == 401, refused.text
+
+
+async def test_the_same_credential_cannot_be_registered_twice(client: Client) -> None:
+    await register(client)
+    headers = bearer(await login(client))
+    authenticator = SoftAuthenticator(ORIGIN)
+    await register_passkey(client, headers, authenticator)
+    options = await client.post("/api/v1/auth/passkeys/register/options", headers=headers)
+    data = options.json()["data"]
+    body = {
+        "challenge_id": data["challenge_id"],
+        "credential": authenticator.create(data["options"]),
+    }
+    again = await client.post("/api/v1/auth/passkeys/register/verify", json=body, headers=headers)
+    assert again.status_code == 409, again.text
+
+
+async def test_a_passkey_of_an_inactive_account_is_refused_and_audited(client: Client) -> None:
+    world = await build_world(client)
+    staff = world.headers["acme_user"]
+    authenticator = SoftAuthenticator(ORIGIN)
+    await register_passkey(client, staff, authenticator)
+    staff_id = (await client.get("/api/v1/users/me", headers=staff)).json()["data"]["user_id"]
+    off = await client.patch(
+        f"/api/v1/users/{staff_id}", headers=world.headers["acme_admin"], json={"is_active": False}
+    )
+    assert off.status_code == 200, off.text
+    refused = await passkey_sign_in(client, authenticator)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "FORBIDDEN")
+    rows = await client.get(
+        "/api/v1/audit-events",
+        params={"action": "user.login.failed", "target_id": staff_id},
+        headers=world.headers["acme_admin"],
+    )
+    assert [row["details"] for row in rows.json()["data"]] == [
+        {"reason": "inactive", "method": "passkey"}
+    ]
