@@ -23,6 +23,7 @@ from tests.e2e.world import build_world
 from tests.soft_authenticator import SoftAuthenticator
 
 ORIGIN = "http://localhost:8000"  # PUBLIC_BASE_URL's default
+CHALLENGE = str(uuid.uuid4())  # one never issued
 
 
 def b64(data: bytes) -> str:
@@ -134,14 +135,17 @@ def assertion(**response: Any) -> dict[str, Any]:
     ("body", "field"),
     [
         ({"credential": attestation()}, "challenge_id"),
-        ({"challenge_id": "abc"}, "credential"),
-        ({"challenge_id": "abc", "credential": "not an object"}, "credential"),
-        ({"challenge_id": "abc", "credential": attestation(), "extra": 1}, "extra"),
+        ({"challenge_id": CHALLENGE}, "credential"),
+        ({"challenge_id": CHALLENGE, "credential": "not an object"}, "credential"),
+        ({"challenge_id": CHALLENGE, "credential": attestation(), "extra": 1}, "extra"),
         ({"challenge_id": "a b", "credential": attestation()}, "challenge_id"),
-        ({"challenge_id": "abc", "credential": attestation(), "name": "x" * 101}, "name"),
-        ({"challenge_id": "abc", "credential": attestation(), "name": "   "}, "name"),
-        ({"challenge_id": "abc", "credential": attestation() | {"type": "password"}}, None),
-        ({"challenge_id": "abc", "credential": attestation(clientDataJSON="not base64!")}, None),
+        ({"challenge_id": CHALLENGE, "credential": attestation(), "name": "x" * 101}, "name"),
+        ({"challenge_id": CHALLENGE, "credential": attestation(), "name": "   "}, "name"),
+        ({"challenge_id": CHALLENGE, "credential": attestation() | {"type": "password"}}, None),
+        (
+            {"challenge_id": CHALLENGE, "credential": attestation(clientDataJSON="not base64!")},
+            None,
+        ),
     ],
 )
 async def test_a_malformed_registration_body_is_a_400(
@@ -190,7 +194,7 @@ async def test_a_registration_challenge_is_the_users_own(client: Client) -> None
 async def test_sign_in_with_a_stale_challenge_or_an_unknown_passkey_is_refused(
     client: Client,
 ) -> None:
-    stale = {"challenge_id": "never-issued", "credential": assertion()}
+    stale = {"challenge_id": CHALLENGE, "credential": assertion()}
     response = await client.post("/api/v1/auth/passkeys/login/verify", json=stale)
     assert (response.status_code, response.json()["error"]["field"]) == (400, "challenge_id")
     options = (await client.post("/api/v1/auth/passkeys/login/options")).json()["data"]
@@ -211,7 +215,7 @@ async def test_sign_in_with_a_stale_challenge_or_an_unknown_passkey_is_refused(
     ],
 )
 async def test_a_malformed_sign_in_body_is_a_400(client: Client, credential: Any) -> None:
-    body = {"challenge_id": "abc", "credential": credential}
+    body = {"challenge_id": CHALLENGE, "credential": credential}
     response = await client.post("/api/v1/auth/passkeys/login/verify", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"

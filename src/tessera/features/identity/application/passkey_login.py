@@ -4,6 +4,7 @@ then the assertion verified and a normal session opened."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,13 +51,13 @@ class StartPasskeyLogIn:
             challenge=challenge, timeout_ms=CHALLENGE_SECONDS * 1000
         )
         await self._challenges.put(
-            LOGIN_PURPOSE, challenge_id, challenge, ttl_seconds=CHALLENGE_SECONDS
+            LOGIN_PURPOSE, str(challenge_id), challenge, ttl_seconds=CHALLENGE_SECONDS
         )
         return CeremonyOptions(challenge_id, options)
 
 
 class Assertion(msgspec.Struct, frozen=True):
-    challenge_id: str
+    challenge_id: uuid.UUID
     credential: Mapping[str, Any]
     ip_address: str | None = None
     user_agent: str | None = None
@@ -100,7 +101,7 @@ class PasskeyLogIn:
         self._opener = SessionOpener(sessions, tokens, outbox, unit_of_work, clock, config, audit)
 
     async def execute(self, assertion: Assertion) -> TokenPair:
-        challenge = await self._challenges.take(LOGIN_PURPOSE, assertion.challenge_id)
+        challenge = await self._challenges.take(LOGIN_PURPOSE, str(assertion.challenge_id))
         if challenge is None:
             raise ChallengeNotFound(field="challenge_id")
         credential_id = self._ceremonies.credential_id(assertion.credential)

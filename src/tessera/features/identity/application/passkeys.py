@@ -46,16 +46,16 @@ def registration_purpose(user_id: uuid.UUID) -> str:
 LOGIN_PURPOSE = "login"
 
 
-def new_challenge() -> tuple[str, bytes]:
+def new_challenge() -> tuple[uuid.UUID, bytes]:
     """A ceremony's id (for the client to send back) and its random challenge."""
-    return secrets.token_urlsafe(18), secrets.token_bytes(CHALLENGE_BYTES)
+    return uuid.uuid4(), secrets.token_bytes(CHALLENGE_BYTES)
 
 
 class CeremonyOptions(msgspec.Struct, frozen=True):
     """What a client passes to `navigator.credentials.create()` or `.get()` (through
     `PublicKeyCredential.parse...OptionsFromJSON`), and the id to send back with its result."""
 
-    challenge_id: str
+    challenge_id: uuid.UUID
     options: dict[str, Any]
     expires_in: int = CHALLENGE_SECONDS
 
@@ -117,13 +117,16 @@ class StartPasskeyRegistration:
             timeout_ms=CHALLENGE_SECONDS * 1000,
         )
         await self._challenges.put(
-            registration_purpose(user.id), challenge_id, challenge, ttl_seconds=CHALLENGE_SECONDS
+            registration_purpose(user.id),
+            str(challenge_id),
+            challenge,
+            ttl_seconds=CHALLENGE_SECONDS,
         )
         return CeremonyOptions(challenge_id, options)
 
 
 class NewPasskey(msgspec.Struct, frozen=True):
-    challenge_id: str
+    challenge_id: uuid.UUID
     credential: Mapping[str, Any]
     name: str | None = None
 
@@ -147,7 +150,7 @@ class FinishPasskeyRegistration:
 
     async def execute(self, caller: Principal, new: NewPasskey) -> PasskeyView:
         purpose = registration_purpose(caller.user_id)
-        challenge = await self._challenges.take(purpose, new.challenge_id)
+        challenge = await self._challenges.take(purpose, str(new.challenge_id))
         if challenge is None:
             raise ChallengeNotFound(field="challenge_id")
         verified = self._ceremonies.verify_registration(new.credential, challenge=challenge)

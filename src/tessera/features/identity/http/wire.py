@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 import msgspec
@@ -42,7 +43,6 @@ class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
 # fields over time, so unknown ones are ignored inside a credential.
 B64URL = described(r"^[A-Za-z0-9_-]+={0,2}$", "base64url text")
 Base64Url = Annotated[str, msgspec.Meta(min_length=1, max_length=16384, pattern=B64URL)]
-ChallengeId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=B64URL)]
 PasskeyName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NOT_BLANK)
 ]
@@ -79,11 +79,11 @@ class AuthenticationCredentialJSON(msgspec.Struct, kw_only=True):
 
 
 class PasskeyRegistrationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    challenge_id: ChallengeId
+    challenge_id: uuid.UUID
     credential: RegistrationCredentialJSON
     name: PasskeyName | None = None
 
 
 class PasskeyLoginBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    challenge_id: ChallengeId
+    challenge_id: uuid.UUID
     credential: AuthenticationCredentialJSON
