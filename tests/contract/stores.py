@@ -20,11 +20,13 @@ from tessera.features.flags.adapters.sql_flags import SqlFlagRepository, SqlFlag
 from tessera.features.flags.application.ports import FlagRepository, FlagSource
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_mfa import SqlMfaCredentials
+from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
 from tessera.features.identity.adapters.sql_users import SqlOneTimeTokens, SqlUserRepository
 from tessera.features.identity.application.ports import (
     InvitationRepository,
     MfaCredentials,
     OneTimeTokens,
+    PasskeyRepository,
     TenantDirectory,
     UserRepository,
     UserSearch,
@@ -39,6 +41,7 @@ from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
 from tests.fakes.identity import (
     FakeInvitationRepository,
     FakeOneTimeTokens,
+    FakePasskeyRepository,
     FakeTenantDirectory,
     FakeUserRepository,
     FakeUserSearch,
@@ -60,6 +63,7 @@ class Unit:
     invitations: InvitationRepository
     flags: FlagRepository
     files: FileRepository
+    passkeys: PasskeyRepository
     outbox: Outbox
     work: UnitOfWork
     mfa: MfaCredentials
@@ -97,6 +101,7 @@ class SqlStore:
                 SqlInvitationRepository(session),
                 SqlFlagRepository(session),
                 SqlFileRepository(session),
+                SqlPasskeyRepository(session),
                 SqlOutbox(session),
                 SqlAlchemyUnitOfWork(session),
                 SqlMfaCredentials(session),
@@ -130,6 +135,7 @@ class FakeStore:
             FakeInvitationRepository(self._work),
             self._flags,
             FakeFileRepository(self._work),
+            FakePasskeyRepository(self._work),
             self._outbox,
             self._work,
             FakeMfaCredentials(self._work),

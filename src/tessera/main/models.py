@@ -6,6 +6,7 @@ from tessera.features.flags.adapters.models import FeatureFlagModel
 from tessera.features.identity.adapters.models import (
     InvitationModel,
     OneTimeTokenModel,
+    PasskeyModel,
     RecoveryCodeModel,
     TotpCredentialModel,
     UserModel,
@@ -27,6 +28,7 @@ __all__ = [
     "NotificationReadModel",
     "OneTimeTokenModel",
     "OutboxModel",
+    "PasskeyModel",
     "RecoveryCodeModel",
     "TenantModel",
     "TotpCredentialModel",

@@ -188,7 +188,8 @@ async def test_a_code_two_steps_away_is_refused(identity: Identity, steps_off: i
     with pytest.raises(InvalidMfaCode):
         await identity.mfa_verified(ticket, now_code(identity, done.secret, steps_off))
     failed = identity.audit.events[-1]
-    assert (failed.action, failed.details) == (AuditAction.LOGIN_FAILED, {"reason": "wrong_code"})
+    assert failed.action is AuditAction.LOGIN_FAILED
+    assert failed.details == {"reason": "wrong_code", "method": "totp"}
 
 
 async def test_a_recovery_code_signs_in_once_and_alerts_the_user(identity: Identity) -> None:

@@ -3,6 +3,10 @@ from __future__ import annotations
 from dishka import Provider, Scope, alias, provide, provide_all
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
+from tessera.features.identity.adapters.challenges import (
+    InMemoryChallengeStore,
+    RedisChallengeStore,
+)
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.mfa_tickets import InMemoryMfaTickets, RedisMfaTickets
@@ -10,12 +14,14 @@ from tessera.features.identity.adapters.pillow_images import PillowImageProcesso
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_mfa import SqlMfaCredentials
+from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
     SqlUserLookup,
     SqlUserRepository,
 )
 from tessera.features.identity.adapters.user_purged_job import UserPurgedJob
+from tessera.features.identity.adapters.webauthn_ceremonies import WebAuthnCeremonies
 from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
@@ -34,7 +40,15 @@ from tessera.features.identity.application.list_users import ListUsers
 from tessera.features.identity.application.log_in import LogIn
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
+from tessera.features.identity.application.passkey_login import PasskeyLogIn, StartPasskeyLogIn
+from tessera.features.identity.application.passkeys import (
+    FinishPasskeyRegistration,
+    ListPasskeys,
+    RemovePasskey,
+    StartPasskeyRegistration,
+)
 from tessera.features.identity.application.ports import (
+    ChallengeStore,
     ImageProcessor,
     InvitationRepository,
     LiveSessions,
@@ -42,6 +56,8 @@ from tessera.features.identity.application.ports import (
     MfaSecretBox,
     MfaTickets,
     OneTimeTokens,
+    PasskeyCeremonies,
+    PasskeyRepository,
     PasswordHasher,
     SessionStore,
     TokenIssuer,
@@ -71,7 +87,7 @@ from tessera.features.identity.application.update_profile import UpdateProfile
 from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
 from tessera.features.identity.application.verify_mfa import VerifyMfa
-from tessera.main.settings import Settings
+from tessera.main.settings import Settings, webauthn_relying_party
 from tessera.shared.adapters.aes_gcm import TOTP_SECRETS
 from tessera.shared.adapters.data_key import secret_box
 from tessera.shared.adapters.redis_batching import CommandBatcher
@@ -91,6 +107,7 @@ class IdentityProvider(Provider):
     )
     one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
     mfa = provide(SqlMfaCredentials, provides=MfaCredentials, scope=Scope.REQUEST)
+    passkeys = provide(SqlPasskeyRepository, provides=PasskeyRepository, scope=Scope.REQUEST)
     use_cases = provide_all(
         RegisterUser,
         LogIn,
@@ -125,6 +142,12 @@ class IdentityProvider(Provider):
         RegenerateRecoveryCodes,
         DisableTotp,
         VerifyMfa,
+        StartPasskeyRegistration,
+        FinishPasskeyRegistration,
+        ListPasskeys,
+        RemovePasskey,
+        StartPasskeyLogIn,
+        PasskeyLogIn,
         scope=Scope.REQUEST,
     )
     purged_objects = provide_all(ForgetUserObjects, UserPurgedJob, scope=Scope.REQUEST)
@@ -174,6 +197,12 @@ class IdentityProvider(Provider):
         )
 
     @provide(scope=Scope.APP)
+    def ceremonies(self, settings: Settings) -> PasskeyCeremonies:
+        """The relying party's id and origins, validated and defaulted by the settings."""
+        rp_id, origins = webauthn_relying_party(settings)
+        return WebAuthnCeremonies(rp_id=rp_id, rp_name=settings.webauthn_rp_name, origins=origins)
+
+    @provide(scope=Scope.APP)
     def tokens(self, settings: Settings, clock: Clock) -> TokenIssuer:
         return JwtTokenIssuer(
             settings.jwt_secret_key,
@@ -206,6 +235,10 @@ class RedisSessionsProvider(Provider):
     def mfa_tickets(self, batcher: CommandBatcher, settings: Settings) -> MfaTickets:
         return RedisMfaTickets(batcher, prefix=settings.redis_key_prefix)
 
+    @provide
+    def challenges(self, batcher: CommandBatcher, settings: Settings) -> ChallengeStore:
+        return RedisChallengeStore(batcher, prefix=settings.redis_key_prefix)
+
 
 class MemorySessionsProvider(Provider):
     """As `RedisSessionsProvider`, in memory."""
@@ -222,3 +255,7 @@ class MemorySessionsProvider(Provider):
     @provide
     def mfa_tickets(self, clock: Clock) -> MfaTickets:
         return InMemoryMfaTickets(clock=lambda: clock.now().timestamp())
+
+    @provide
+    def challenges(self) -> ChallengeStore:
+        return InMemoryChallengeStore()

@@ -183,6 +183,28 @@ def profile_key(user_id: object) -> str:
     return f"cache:user:{{{user_id}}}"
 
 
+def record_security_alert(
+    outbox: Outbox,
+    user: User,
+    event: str,
+    now: datetime,
+    *,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> None:
+    """The `security_alert` email to the user and the `user.security_alert` event (which
+    other features turn into notifications), recorded in the caller's transaction."""
+    context = {
+        "full_name": user.full_name,
+        "event": event,
+        "ip_address": ip_address or "unknown",
+        "user_agent": user_agent or "unknown",
+        "occurred_at": now.isoformat(timespec="seconds"),
+    }
+    outbox.record(email_requested("security_alert", user.email, context, tenant_id=user.tenant_id))
+    outbox.record(security_alert(user, event, now, ip_address=ip_address, user_agent=user_agent))
+
+
 def security_alert(
     user: User,
     event: str,

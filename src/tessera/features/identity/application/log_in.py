@@ -6,7 +6,6 @@ from typing import Literal
 import msgspec
 
 from tessera.features.audit.application.ports import AuditTrail
-from tessera.features.audit.domain.event import AuditAction
 from tessera.features.identity.application.accounts import IdentityConfig, hash_token, new_secret
 from tessera.features.identity.application.login_throttle import LoginThrottle
 from tessera.features.identity.application.ports import (
@@ -19,13 +18,9 @@ from tessera.features.identity.application.ports import (
     TokenIssuer,
     UserRepository,
 )
-from tessera.features.identity.application.sign_in import Device, SignIn
+from tessera.features.identity.application.session_opening import SessionOpener, SignInMethod
 from tessera.features.identity.application.token_pairs import TokenPair
-from tessera.features.identity.domain.errors import (
-    AccountInactive,
-    EmailNotVerified,
-    InvalidCredentials,
-)
+from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.user import User, normalise_email
 from tessera.shared.application.ports import Cache, Clock, Outbox, UnitOfWork
 from tessera.shared.application.tenant_scope import TenantScope
@@ -52,8 +47,7 @@ class MfaChallenge(msgspec.Struct, frozen=True):
 
 
 class LogIn:
-    """Opens a session and returns its first token pair, or, for an account with two-factor
-    sign-in, a ticket to finish with a second factor (`VerifyMfa`).
+    """Opens a session and returns its first token pair.
 
     Rules:
     - unknown email, wrong password and deleted account all answer `InvalidCredentials`,
@@ -63,14 +57,27 @@ class LogIn:
     - an inactive account, or an unverified one when verification is required, is refused
       (403) only after the password was proven;
     - a hash made with old parameters is upgraded on success;
+    - a sign-in from a device (address and user agent) the user has not signed in from
+      within `known_device_seconds` is a "new sign-in": the user gets a `security_alert`
+      email, and `user.security_alert` is recorded for whoever else tells the user
+      (notifications). Every sign-in remembers its device (at most `known_devices_max` per
+      user); a logout does not forget it, a password reset, "log out everywhere" or a
+      refresh-token reuse do (see `SessionStore`). The check is one look-up;
+    - a user has at most `sessions_per_user_max` live sessions: a login past it ends the
+      oldest ones;
+    - the audit log gets `user.login.succeeded` with the session's opening, and
+      `user.login.failed` (in a short transaction of its own) for a wrong password or a
+      refused account, both with `method` "password"; a failure for an email with no
+      account has no tenant to log to.
+
     - with TOTP on, the right password opens no session and writes no success to the audit
-      log: it gets an `MfaChallenge`, and the failure count is kept (it is cleared by the
-      second factor), so signing in again does not reset the throttle on codes;
-    - otherwise `SignIn` ends it (new-device alert, `user.login.succeeded`, the session,
-      the cap on sessions); when the user's tenant requires MFA, the session is marked as
-      needing enrolment;
-    - `user.login.failed` (in a short transaction of its own) for a wrong password or a
-      refused account; a failure for an email with no account has no tenant to log to.
+      log: it gets an `MfaChallenge` (finished by `VerifyMfa`), and the failure count is
+      kept (the second factor clears it), so signing in again does not reset the throttle
+      on codes;
+    - when the user's tenant requires MFA and the user has none, the session is marked as
+      needing enrolment.
+
+    What happens once the password is proven is `SessionOpener`'s, shared with passkeys.
     """
 
     def __init__(
@@ -90,15 +97,15 @@ class LogIn:
         tickets: MfaTickets,
         tenants: TenantDirectory,
     ) -> None:
-        self._scope, self._audit = scope, audit
+        self._scope = scope
+        self._config = config
+        self._mfa, self._tickets, self._tenants = mfa, tickets, tenants
         self._users = users
         self._hasher = hasher
         self._throttle = LoginThrottle(cache)
         self._uow = unit_of_work
         self._clock = clock
-        self._config = config
-        self._mfa, self._tickets, self._tenants = mfa, tickets, tenants
-        self._sign_in = SignIn(sessions, tokens, outbox, unit_of_work, clock, config, audit)
+        self._opener = SessionOpener(sessions, tokens, outbox, unit_of_work, clock, config, audit)
 
     async def execute(self, credentials: Credentials) -> TokenPair | MfaChallenge:
         self._scope.across_tenants("sign-in")  # the email is looked up in every tenant
@@ -109,13 +116,7 @@ class LogIn:
             raise InvalidCredentials() from None
         await self._throttle.check(email)
         user = await self._verified_user(email, credentials.password)
-        try:
-            user.ensure_can_sign_in(require_verified=self._config.require_verified_email)
-        except (AccountInactive, EmailNotVerified) as refused:
-            await self._failed(
-                user, "inactive" if isinstance(refused, AccountInactive) else "unverified"
-            )
-            raise
+        await self._opener.refuse_unless_allowed(user, method=SignInMethod.PASSWORD)
         if self._hasher.needs_rehash(user.password_hash):
             user.set_password_hash(await self._hasher.hash(credentials.password), self._clock.now())
             await self._users.save(user)
@@ -125,8 +126,13 @@ class LogIn:
             return await self._challenge(user, email)
         await self._throttle.forget(email)
         enrol = await self._tenants.requires_mfa(user.tenant_id)
-        device = Device.of(credentials.ip_address, credentials.user_agent)
-        return await self._sign_in.complete(user, device, mfa=False, needs_mfa_enrolment=enrol)
+        return await self._opener.open(
+            user,
+            method=SignInMethod.PASSWORD,
+            ip_address=credentials.ip_address,
+            user_agent=credentials.user_agent,
+            needs_mfa_enrolment=enrol,
+        )
 
     async def _challenge(self, user: User, email: str) -> MfaChallenge:
         ticket, ttl = new_secret(), self._config.mfa_ticket_seconds
@@ -148,17 +154,5 @@ class LogIn:
         await self._throttle.failed(email)
         logger.warning("failed login", extra={"email": email})
         if user is not None:
-            await self._failed(user, "wrong_password")
+            await self._opener.failed(user, "wrong_password", method=SignInMethod.PASSWORD)
         raise InvalidCredentials()
-
-    async def _failed(self, user: User, reason: str) -> None:
-        """A refused sign-in writes nothing else: its audit row gets a short transaction."""
-        self._audit.record(
-            AuditAction.LOGIN_FAILED,
-            tenant_id=user.tenant_id,
-            actor_id=None,
-            target_type="user",
-            target_id=user.id,
-            details={"reason": reason},
-        )
-        await self._uow.commit()

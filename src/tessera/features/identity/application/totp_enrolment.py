@@ -14,6 +14,7 @@ from tessera.features.identity.application.accounts import (
     RECOVERY_CODES_REPLACED,
     IdentityConfig,
     live_user,
+    record_security_alert,
 )
 from tessera.features.identity.application.ports import (
     MfaCredentials,
@@ -24,7 +25,6 @@ from tessera.features.identity.application.ports import (
     UserRepository,
 )
 from tessera.features.identity.application.second_factor import SecondFactor
-from tessera.features.identity.application.sign_in import record_security_alert
 from tessera.features.identity.domain.errors import InvalidCredentials
 from tessera.features.identity.domain.mfa import (
     InvalidMfaCode,

@@ -11,6 +11,7 @@ from tessera.features.identity.application.accounts import (
     RECOVERY_CODE_USED,
     IdentityConfig,
     hash_token,
+    record_security_alert,
 )
 from tessera.features.identity.application.login_throttle import LoginThrottle
 from tessera.features.identity.application.ports import (
@@ -22,7 +23,11 @@ from tessera.features.identity.application.ports import (
     UserRepository,
 )
 from tessera.features.identity.application.second_factor import Factor, SecondFactor
-from tessera.features.identity.application.sign_in import Device, SignIn, record_security_alert
+from tessera.features.identity.application.session_opening import (
+    SessionOpener,
+    SignInMethod,
+    agent_text,
+)
 from tessera.features.identity.application.token_pairs import TokenPair
 from tessera.features.identity.domain.errors import AccountInactive, EmailNotVerified
 from tessera.features.identity.domain.mfa import InvalidMfaCode, InvalidMfaTicket
@@ -53,7 +58,8 @@ class VerifyMfa:
       reason `wrong_code`; a right one clears the throttle;
     - a recovery code used is audited (`user.mfa.recovery_code_used`) and sends the user
       a `security_alert`;
-    - then the sign-in ends as any other (`SignIn`), in a session that counts as MFA.
+    - then the sign-in ends as any other (`SessionOpener`), in a session that counts as
+      MFA (method `totp` or `recovery_code`).
     """
 
     def __init__(
@@ -77,7 +83,7 @@ class VerifyMfa:
         self._throttle = LoginThrottle(cache)
         self._outbox, self._uow, self._clock = outbox, unit_of_work, clock
         self._config, self._scope, self._audit = config, scope, audit
-        self._sign_in = SignIn(sessions, tokens, outbox, unit_of_work, clock, config, audit)
+        self._opener = SessionOpener(sessions, tokens, outbox, unit_of_work, clock, config, audit)
 
     async def execute(self, attempt: MfaAttempt) -> TokenPair:
         ticket_hash = hash_token(attempt.ticket)
@@ -97,10 +103,14 @@ class VerifyMfa:
             await self._uow.rollback()  # the code stays unspent
             raise InvalidMfaTicket()
         await self._throttle.forget(ticket.email)
-        device = Device.of(attempt.ip_address, attempt.user_agent)
+        agent = agent_text(attempt.user_agent)
+        method = SignInMethod.TOTP
         if factor is Factor.RECOVERY_CODE:
-            self._recovery_code_used(user, device)
-        return await self._sign_in.complete(user, device, mfa=True)
+            method = SignInMethod.RECOVERY_CODE
+            self._recovery_code_used(user, attempt.ip_address, agent)
+        return await self._opener.open(
+            user, method=method, ip_address=attempt.ip_address, user_agent=agent
+        )
 
     def _may_sign_in(self, user: User) -> bool:
         """Deactivated (or unverified) since the password was checked: the ticket is void."""
@@ -114,25 +124,17 @@ class VerifyMfa:
         await self._uow.rollback()
         await self._throttle.failed(email)
         logger.warning("wrong second factor", extra={"user_id": str(user.id)})
-        self._audit.record(
-            AuditAction.LOGIN_FAILED,
-            tenant_id=user.tenant_id,
-            actor_id=None,
-            target_type="user",
-            target_id=user.id,
-            details={"reason": "wrong_code"},
-        )
-        await self._uow.commit()
+        await self._opener.failed(user, "wrong_code", method=SignInMethod.TOTP)
         raise InvalidMfaCode()
 
-    def _recovery_code_used(self, user: User, device: Device) -> None:
+    def _recovery_code_used(self, user: User, ip_address: str | None, agent: str | None) -> None:
         record_security_alert(
             self._outbox,
             user,
             RECOVERY_CODE_USED,
             self._clock.now(),
-            ip_address=device.ip_address,
-            user_agent=device.user_agent,
+            ip_address=ip_address,
+            user_agent=agent,
         )
         self._audit.record(
             AuditAction.MFA_RECOVERY_CODE_USED,
