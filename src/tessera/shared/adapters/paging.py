@@ -83,7 +83,7 @@ class Rows(SQLAlchemyAsyncRepository[ModelT]):
         shape (this list, the value names, the order) is built once and reused, so its cache
         key is SQLAlchemy's memoised one and the compiled form is found at once; only the
         values differ between requests. `conditions` must depend on the names it is given
-        and nothing else. Decision record 0012."""
+        and nothing else. Decision record 0013."""
         if page.sort not in sortable:
             raise ValueError(f"{page.sort!r} is not one of the sortable columns {sortable}")
         if self._own_statement:

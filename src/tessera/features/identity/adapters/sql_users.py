@@ -34,7 +34,7 @@ _FIELDS = (
 )
 
 
-def _is_unique_violation(error: IntegrityError) -> bool:
+def is_unique_violation(error: IntegrityError) -> bool:
     """asyncpg reports a unique violation as a plain IntegrityError: look at sqlstate."""
     original = getattr(error.orig, "__cause__", None) or error.orig
     return getattr(original, "sqlstate", None) == "23505" or "UNIQUE" in str(error.orig)
@@ -84,7 +84,7 @@ class SqlUserRepository:
             async with self._session.begin_nested():
                 await self._session.flush()
         except IntegrityError as error:
-            if _is_unique_violation(error):
+            if is_unique_violation(error):
                 raise EmailAlreadyRegistered(field="email") from None
             raise
 
