@@ -120,10 +120,3 @@ def recovery_code_hash(user_id: uuid.UUID, code: str) -> str:
 
 def _grouped(code: str) -> str:
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
-
-
-def code_field_error() -> InvalidInput:
-    return InvalidInput(
-        "code must be a 6-digit code from the authenticator app or a recovery code.",
-        field="code",
-    )
