@@ -20,7 +20,7 @@ from datetime import datetime
 
 import pyotp
 
-from tessera.shared.domain.errors import Conflict, InvalidInput, Unauthenticated
+from tessera.shared.domain.errors import Conflict, Unauthenticated
 
 DRIFT_STEPS = 1
 STEP_SECONDS = 30
