@@ -5,11 +5,22 @@ from __future__ import annotations
 import asyncpg
 import pytest
 import redis.exceptions
+import structlog
 from sqlalchemy import exc as sql_errors
 from structlog.testing import capture_logs
 
+from tessera.shared.adapters import outages
 from tessera.shared.adapters.outages import Backoff, Outage, OutageLog, outage
 from tessera.shared.domain.errors import DependencyUnavailable
+
+
+@pytest.fixture(autouse=True)
+def fresh_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test logs through a fresh `tessera.outages` logger, so what it captures does not
+    depend on what earlier tests in this process did with structlog's configuration (a
+    logger cached on first use escapes `capture_logs`; the whole suite once lost these
+    lines that way)."""
+    monkeypatch.setattr(outages, "logger", structlog.stdlib.get_logger("tessera.outages"))
 
 
 def raised_from(error: BaseException, cause: BaseException) -> BaseException:
