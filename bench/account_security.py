@@ -88,7 +88,11 @@ USERS = "/api/v1/users"
 
 PLAIN_USERS = 40
 MFA_USERS = 150
-"""Accounts with TOTP on: each can finish one MFA sign-in per 30-second step."""
+MIN_MFA_USERS = 10
+MFA_POOL_MARGIN = 1.5
+"""Accounts with TOTP on: each can finish one MFA sign-in per 30-second step, so the run
+enrols 1.5 times as many as the plain sign-ins' rate would use in a warm-up and a window
+(at least 10, at most 150)."""
 PASSKEY_USERS = 20
 """Accounts with a passkey each; the assertions cycle through them."""
 LOGIN_CONCURRENCY = 8
@@ -116,9 +120,11 @@ NOTES = (
     "flows in flight), not wrk: each is argon2-bound (about 130 ms of server CPU), so the "
     "loop's own CPU (client_cpu) is small beside it. An MFA sign-in is two requests, "
     "`/auth/login` then `/auth/mfa/verify`; its latency is the whole flow's. "
-    f"{MFA_USERS} accounts have TOTP on; a code is accepted once per account and step, so "
-    "a flow takes an account whose current step is unspent (`pool_waits` counts the times "
-    "none was left and the loop waited for the next step).",
+    "A TOTP code is accepted once per account and 30-second step, so a flow takes an "
+    "account whose current step is unspent; `accounts` is how many have TOTP on "
+    f"({MFA_POOL_MARGIN:g} times what the plain rate would use in a warm-up and a window, "
+    f"{MIN_MFA_USERS} to {MFA_USERS}), `pool_waits` how often none was left and the loop "
+    "waited for the next step.",
     "Passkey sign-in is `POST /auth/passkeys/login/verify` alone, replayed by wrk with "
     f"assertions signed in advance over challenges fetched in advance (each single-use: "
     f"{WARMUP_CHALLENGES} for the warm-up, then {CHALLENGE_MARGIN:g} times what its rate "
@@ -143,7 +149,8 @@ def setup(opts: Options) -> str:
         f"sign-ins and PATCH /users/{{id}}: wrk (one thread), {opts.concurrency} keep-alive "
         f"connections; {opts.warmup:g} s warm-up then {opts.duration:g} s measured per case "
         f"(per round for the audit pair, {AUDIT_ROUNDS} rounds each). One worker per server; "
-        f"{PLAIN_USERS} plain, {MFA_USERS} TOTP and {PASSKEY_USERS} passkey accounts."
+        f"{PLAIN_USERS} plain and {PASSKEY_USERS} passkey accounts, TOTP ones as the plain "
+        "rate needs."
     )
 
 
@@ -227,25 +234,30 @@ Flow = Callable[[httpx.AsyncClient], Awaitable[_Outcome]]
 async def _sign_ins(env: Mapping[str, str], scratch: Path, opts: Options) -> list[Row]:
     run_id = secrets.token_hex(4)
     plain = [_user(f"plain{n}-{run_id}") for n in range(PLAIN_USERS)]
-    totp = [_user(f"totp{n}-{run_id}") for n in range(MFA_USERS)]
     keyed = [_user(f"passkey{n}-{run_id}") for n in range(PASSKEY_USERS)]
+    totp = [_user(f"totp{n}-{run_id}") for n in range(MFA_USERS)]
     _say("tessera: starting (production stores, one worker)")
     async with serving(tessera(env=env, cwd=scratch, workers=1)) as server:
-        await identity.register(server.base_url, [*plain, *totp, *keyed])
+        await identity.register(server.base_url, [*plain, *keyed, totp[0]])
         await users_list.create_admin(env, scratch)
-        pool = await _enrol_totp(server.base_url, totp)
         device = await _enrol_passkeys(server.base_url, keyed)
         _say(f"plain sign-ins: POST {LOGIN}, {LOGIN_CONCURRENCY} flows")
         plain_result = await _client_load(server, _plain_flow(plain), opts)
         rows = [Row(f"plain: POST /auth/login, c={LOGIN_CONCURRENCY}", plain_result.figures())]
         mfa_case = f"MFA: /auth/login + /auth/mfa/verify, c={LOGIN_CONCURRENCY}"
-        if pool is None:
+        if not await _mfa_available(server.base_url, totp[0]):
             rows.append(Row(mfa_case, {"why": NOT_AVAILABLE}))
         else:
+            # No MFA sign-in is quicker than a plain one: enough accounts for the plain rate.
+            flows = plain_result.rps * (opts.warmup + opts.duration) * MFA_POOL_MARGIN
+            accounts = totp[: max(MIN_MFA_USERS, min(MFA_USERS, math.ceil(flows)))]
+            await identity.register(server.base_url, accounts[1:])
+            pool = await _enrol_totp(server.base_url, accounts)
             _say(f"MFA sign-ins: POST {LOGIN} then {MFA_VERIFY}, {LOGIN_CONCURRENCY} flows")
             mfa = await _client_load(server, _mfa_flow(pool), opts)
+            figures = mfa.figures() | {"accounts": len(accounts), "pool_waits": pool.waits}
             rows += [
-                Row(mfa_case, mfa.figures() | {"pool_waits": pool.waits}),
+                Row(mfa_case, figures),
                 Row("MFA / plain", _versus(mfa, plain_result), ratio=True),
             ]
         passkey_case = f"passkey: POST /auth/passkeys/login/verify, c={opts.concurrency}"
@@ -287,16 +299,21 @@ async def _token(client: httpx.AsyncClient, user: identity.User) -> str:
     return token
 
 
-async def _enrol_totp(base_url: str, users: Sequence[identity.User]) -> _TotpPool | None:
-    """TOTP on for every user (setup, then confirm with a code), or None when this build
-    has no MFA routes or no pyotp."""
+async def _mfa_available(base_url: str, user: identity.User) -> bool:
+    """Whether this build has TOTP sign-in (and pyotp to compute codes)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
-        token = await _token(client, users[0])
-        probe = await client.post(MFA_SETUP, headers=bearer(token))
-        if probe.status_code in (404, 405) or not HAS_PYOTP:
-            _say(f"MFA: {MFA_SETUP} answered {probe.status_code}: {NOT_AVAILABLE}")
-            return None
-        _data(probe)  # any other refusal is a failure
+        answer = await client.post(MFA_SETUP, headers=bearer(await _token(client, user)))
+    if answer.status_code in (404, 405) or not HAS_PYOTP:
+        why = "" if HAS_PYOTP else ", pyotp not installed"
+        _say(f"MFA: {MFA_SETUP} answered {answer.status_code}{why}: {NOT_AVAILABLE}")
+        return False
+    _data(answer)  # any other refusal is a failure
+    return True
+
+
+async def _enrol_totp(base_url: str, users: Sequence[identity.User]) -> _TotpPool:
+    """TOTP on for every user: setup, then confirm with the current code."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
 
         async def enrol(user: identity.User) -> _TotpAccount:
             headers = bearer(await _token(client, user))
@@ -392,17 +409,16 @@ class _Tally:
 
 
 async def _client_load(server: Server, flow: Flow, opts: Options) -> LoadResult:
-    """`flow` run by `LOGIN_CONCURRENCY` workers: a warm-up, then the measured window;
-    flows that finish after the window closes are not counted."""
+    """`flow` run by `LOGIN_CONCURRENCY` workers: a warm-up, then the measured window.
+    Flows still in flight when a window closes are cancelled and not counted."""
+    clocks = (server.cpu_seconds, process_time, machine_cpu_seconds)
     limits = httpx.Limits(max_connections=LOGIN_CONCURRENCY)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30.0, limits=limits) as client:
         if opts.warmup > 0:
-            await _flows(client, flow, opts.warmup, _Tally())
+            await _flows(client, flow, opts.warmup, _Tally(), clocks)
         tally = _Tally()
-        before = (server.cpu_seconds(), process_time(), machine_cpu_seconds())
-        window = await _flows(client, flow, opts.duration, tally)
-    after = (server.cpu_seconds(), process_time(), machine_cpu_seconds())
-    server_cpu, client_cpu, machine = (b - a for a, b in zip(before, after, strict=True))
+        window, used = await _flows(client, flow, opts.duration, tally, clocks)
+    server_cpu, client_cpu, machine = used
     ordered = sorted(tally.latencies)
     return LoadResult(
         ok=tally.ok,
@@ -417,32 +433,36 @@ async def _client_load(server: Server, flow: Flow, opts: Options) -> LoadResult:
     )
 
 
-async def _flows(client: httpx.AsyncClient, flow: Flow, seconds: float, tally: _Tally) -> float:
-    """Workers run `flow` back to back for `seconds`; the window's length. Completions are
-    counted until the window closes (the CPU clocks are read by the caller right after)."""
-    open_ = True
+async def _flows(
+    client: httpx.AsyncClient,
+    flow: Flow,
+    seconds: float,
+    tally: _Tally,
+    clocks: Sequence[Callable[[], float]],
+) -> tuple[float, list[float]]:
+    """Workers run `flow` back to back for `seconds`, each completion counted in `tally`;
+    the window's length and what each clock advanced during it."""
 
     async def worker() -> None:
-        while open_:
+        while True:
             started = perf_counter()
             try:
                 outcome = await flow(client)
             except httpx.HTTPError as error:
                 outcome = _Outcome(False, type(error).__name__)
-            if open_:
-                tally.count(outcome, perf_counter() - started)
+            tally.count(outcome, perf_counter() - started)
 
-    started = perf_counter()
+    before, started = [clock() for clock in clocks], perf_counter()
     workers = [asyncio.create_task(worker()) for _ in range(LOGIN_CONCURRENCY)]
     try:
         await asyncio.sleep(seconds)
         window = perf_counter() - started
-        open_ = False
-        await asyncio.gather(*workers)
+        used = [clock() - then for clock, then in zip(clocks, before, strict=True)]
     finally:
         for task in workers:
             task.cancel()
-    return window
+        await asyncio.gather(*workers, return_exceptions=True)
+    return window, used
 
 
 async def _passkey_load(
