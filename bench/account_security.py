@@ -86,17 +86,19 @@ PASSKEY_LOGIN_OPTIONS = "/api/v1/auth/passkeys/login/options"
 PASSKEY_LOGIN_VERIFY = "/api/v1/auth/passkeys/login/verify"
 USERS = "/api/v1/users"
 
+LOGIN_CONCURRENCY = 8
+"""Flows in flight at once in the password sign-ins' client loop."""
+DRAIN_S = 60.0
+"""How long the flows in flight when a window closes may take to finish."""
 PLAIN_USERS = 40
 MFA_USERS = 150
-MIN_MFA_USERS = 10
+MIN_MFA_USERS = 2 * LOGIN_CONCURRENCY
 MFA_POOL_MARGIN = 1.5
 """Accounts with TOTP on: each can finish one MFA sign-in per 30-second step, so the run
 enrols 1.5 times as many as the plain sign-ins' rate would use in a warm-up and a window
-(at least 10, at most 150)."""
+(at least 16, at most 150)."""
 PASSKEY_USERS = 20
 """Accounts with a passkey each; the assertions cycle through them."""
-LOGIN_CONCURRENCY = 8
-"""Flows in flight at once in the password sign-ins' client loop."""
 FETCH_CONCURRENCY = 16
 """Requests in flight while enrolling and fetching passkey challenges."""
 WARMUP_CHALLENGES = 2_000
@@ -221,6 +223,12 @@ def _step() -> int:
     return int(time.time() // STEP_S)
 
 
+async def _next_step() -> None:
+    wait = (_step() + 1) * STEP_S - time.time() + 0.05
+    _say(f"MFA: waiting {wait:.0f} s for a fresh TOTP step")
+    await asyncio.sleep(wait)
+
+
 @dataclass(frozen=True)
 class _Outcome:
     ok: bool
@@ -253,6 +261,7 @@ async def _sign_ins(env: Mapping[str, str], scratch: Path, opts: Options) -> lis
             accounts = totp[: max(MIN_MFA_USERS, min(MFA_USERS, math.ceil(flows)))]
             await identity.register(server.base_url, accounts[1:])
             pool = await _enrol_totp(server.base_url, accounts)
+            await _next_step()  # the confirmations spent the current step's codes
             _say(f"MFA sign-ins: POST {LOGIN} then {MFA_VERIFY}, {LOGIN_CONCURRENCY} flows")
             mfa = await _client_load(server, _mfa_flow(pool), opts)
             figures = mfa.figures() | {"accounts": len(accounts), "pool_waits": pool.waits}
@@ -440,17 +449,21 @@ async def _flows(
     tally: _Tally,
     clocks: Sequence[Callable[[], float]],
 ) -> tuple[float, list[float]]:
-    """Workers run `flow` back to back for `seconds`, each completion counted in `tally`;
-    the window's length and what each clock advanced during it."""
+    """Workers run `flow` back to back for `seconds`, each completion within the window
+    counted in `tally`; the window's length and what each clock advanced during it. The
+    flows in flight when it closes are left to finish (uncounted), so the server has no
+    backlog of them when the next window opens."""
+    window_open = True
 
     async def worker() -> None:
-        while True:
+        while window_open:
             started = perf_counter()
             try:
                 outcome = await flow(client)
             except httpx.HTTPError as error:
                 outcome = _Outcome(False, type(error).__name__)
-            tally.count(outcome, perf_counter() - started)
+            if window_open:
+                tally.count(outcome, perf_counter() - started)
 
     before, started = [clock() for clock in clocks], perf_counter()
     workers = [asyncio.create_task(worker()) for _ in range(LOGIN_CONCURRENCY)]
@@ -458,6 +471,8 @@ async def _flows(
         await asyncio.sleep(seconds)
         window = perf_counter() - started
         used = [clock() - then for clock, then in zip(clocks, before, strict=True)]
+        window_open = False
+        await asyncio.wait(workers, timeout=DRAIN_S)
     finally:
         for task in workers:
             task.cancel()
