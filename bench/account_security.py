@@ -126,7 +126,10 @@ NOTES = (
     "account whose current step is unspent; `accounts` is how many have TOTP on "
     f"({MFA_POOL_MARGIN:g} times what the plain rate would use in a warm-up and a window, "
     f"{MIN_MFA_USERS} to {MFA_USERS}), `pool_waits` how often none was left and the loop "
-    "waited for the next step.",
+    "waited for the next step; the enrolment's confirmations spend their step, so the "
+    "flows start at the next one. Flows in flight when a window closes finish uncounted "
+    "before the next case starts. The hashing runs at Tessera's low priority (decision "
+    "record 0003), so on a machine busy with other work these flows slow down the most.",
     "Passkey sign-in is `POST /auth/passkeys/login/verify` alone, replayed by wrk with "
     f"assertions signed in advance over challenges fetched in advance (each single-use: "
     f"{WARMUP_CHALLENGES} for the warm-up, then {CHALLENGE_MARGIN:g} times what its rate "
