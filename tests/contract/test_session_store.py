@@ -26,6 +26,7 @@ from redis.crc import key_slot
 
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
+from tessera.features.identity.application.accounts import profile_key
 from tessera.features.identity.application.ports import LiveSessions, SessionStore, Touched
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
@@ -33,8 +34,11 @@ from tessera.features.identity.domain.sessions import (
     SessionRecord,
     device_fingerprint,
 )
+from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.adapters.redis_batching import CommandBatcher, batcher_for
+from tessera.shared.adapters.redis_cache import RedisCache
 from tessera.shared.adapters.redis_client import connect_redis
+from tessera.shared.application.ports import Cache
 from tessera.shared.application.rate_limits import RateLimitGroup, RoleLimits
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import DependencyUnavailable
@@ -103,18 +107,21 @@ class Sessions(SessionStore, LiveSessions, Protocol):
 class Backend:
     store: Sessions
     clock: Clock
+    cache: Cache
+    """The cache the profiles are kept in, as the application wires it beside the store."""
 
 
 @pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         clock = VirtualClock()
-        yield Backend(InMemorySessionStore(clock_ms=clock.ms), clock)
+        memory = InMemoryCache()
+        yield Backend(InMemorySessionStore(clock_ms=clock.ms, cache=memory), clock, memory)
         return
     if request.param == "sentinel":  # the primary a Sentinel names (tests/redis_topologies.py)
         client = connect_redis(request.getfixturevalue("sentinel_redis").topology)
         prefix = f"test:{uuid.uuid4().hex[:12]}:"
-        yield Backend(RedisSessionStore(CommandBatcher(client), prefix=prefix), WallClock())
+        yield redis_backend(CommandBatcher(client), prefix)
         await client.aclose()
         return
     if request.param == "cluster":
@@ -123,7 +130,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         client = connect_redis(nodes.topology)
         prefix = f"test:{uuid.uuid4().hex[:12]}:"
         async with SlotWatch([node.port for node in nodes.nodes]) as watch:
-            yield Backend(RedisSessionStore(batcher_for(client), prefix=prefix), WallClock())
+            yield redis_backend(batcher_for(client), prefix)
             calls = await watch.script_calls()
         await client.aclose()
         for call in calls:
@@ -131,8 +138,13 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         return
     async with services.redis_namespace() as prefix:
         client = connect_redis(services.TEST_REDIS_URL)
-        yield Backend(RedisSessionStore(CommandBatcher(client), prefix=prefix), WallClock())
+        yield redis_backend(CommandBatcher(client), prefix)
         await client.aclose(close_connection_pool=True)
+
+
+def redis_backend(batcher: CommandBatcher, prefix: str) -> Backend:
+    store = RedisSessionStore(batcher, prefix=prefix)
+    return Backend(store, WallClock(), RedisCache(batcher, prefix=prefix))
 
 
 @pytest.fixture
@@ -472,6 +484,31 @@ async def counted(
         return None
     assert found.requests is not None
     return found.requests.value
+
+
+async def test_a_touch_brings_the_users_cached_profile_along(backend: Backend) -> None:
+    store, cache = backend.store, backend.cache
+    user = uuid.uuid4()
+    laptop, phone = [await start(store, new_session(backend.clock, user_id=user)) for _ in "ab"]
+    stranger = await start(store, new_session(backend.clock))
+    now = backend.clock.now()
+
+    async def profile(session: SessionRecord) -> bytes | None:
+        found = await store.touch(
+            session.user_id, session.session_id, now=now, idle_seconds=IDLE, count_in=LIMITS
+        )
+        assert found is not None
+        return found.profile
+
+    assert await profile(laptop) is None, "nothing cached yet"
+    await cache.set(profile_key(user), b'{"full_name":"Ada"}', ttl_seconds=60)
+    assert [await profile(s) for s in (laptop, phone)] == [b'{"full_name":"Ada"}'] * 2
+    assert await profile(stranger) is None, "another user's profile never comes along"
+    plain = await store.touch(user, phone.session_id, now=now, idle_seconds=IDLE)
+    assert plain is not None
+    assert plain.profile == b'{"full_name":"Ada"}', "with or without counting"
+    await cache.delete(profile_key(user))
+    assert await profile(laptop) is None, "a deleted copy is gone at once"
 
 
 async def test_a_counting_touch_counts_the_user_across_their_sessions(

@@ -10,6 +10,7 @@ from typing import Any
 from dishka import Scope
 
 from tessera.main.ioc import make_container
+from tessera.shared.application.callers import Admission
 from tessera.shared.application.tenant_scope import ScopeState, TenantScope
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.errors import Unauthenticated
@@ -23,7 +24,11 @@ NO_TENANT = ScopeState(tenant_id=None, all_tenants=False)
 async def test_an_http_request_is_scoped_to_its_callers_tenant_and_other_work_to_none() -> None:
     container = make_container(settings_for(jwt_secret_key="tenant-scope-test-key-of-forty-chars"))
     caller = Principal(uuid.uuid4(), uuid.uuid4(), Role.TENANT_ADMIN, uuid.uuid4())
-    requests: list[dict[str, Any]] = [{CALLER_KEY: caller}, {CALLER_KEY: Unauthenticated()}, {}]
+    requests: list[dict[str, Any]] = [
+        {CALLER_KEY: Admission(caller)},
+        {CALLER_KEY: Unauthenticated()},
+        {},
+    ]
     states = []
     try:
         async with container(scope=Scope.SESSION) as http:

@@ -176,8 +176,8 @@ class MemorySessionsProvider(Provider):
     scope = Scope.APP
 
     @provide
-    def sessions(self, clock: Clock) -> InMemorySessionStore:
-        return InMemorySessionStore(clock_ms=lambda: clock.now().timestamp() * 1000)
+    def sessions(self, clock: Clock, cache: Cache) -> InMemorySessionStore:
+        return InMemorySessionStore(clock_ms=lambda: clock.now().timestamp() * 1000, cache=cache)
 
     store = alias(source=InMemorySessionStore, provides=SessionStore)
     live = alias(source=InMemorySessionStore, provides=LiveSessions)

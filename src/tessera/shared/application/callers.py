@@ -11,11 +11,13 @@ from tessera.shared.domain.caller import Principal
 
 
 class Admission(msgspec.Struct, frozen=True):
-    """An authenticated caller and, when it was asked for, this request counted in the
-    group of the caller's current role."""
+    """An authenticated caller; when it was asked for, this request counted in the group of
+    the caller's current role; and the caller's cached profile (identity's JSON) when the
+    session check read one with the session, so the profile needs no look-up of its own."""
 
     caller: Principal
     counted: RateLimitDecision | None = None
+    profile: bytes | None = None
 
 
 class Authenticator(Protocol):

@@ -4,7 +4,8 @@
 `Authorization: Bearer` token it asks the `Authenticator` once, and that one call (one
 Redis round trip in production) both checks the token's session (sliding its idle expiry)
 and, when the request is limited per user, counts it in the group of the session's current
-role. It then leaves ONE value in the ASGI scope under `CALLER_KEY`: the `Principal`, the
+role, and brings the caller's cached profile along. It then leaves ONE value in the ASGI
+scope under `CALLER_KEY`: the `Admission` (the `Principal` and what came with it), the
 error that refused the token (401, or 503 when the session store is down), or nothing
 without a token. A request not counted that way (anonymous, refused token, `/auth/`) is
 counted by address (`RateLimits`, `rate_limit.py`). Nothing is refused for its token
@@ -22,7 +23,7 @@ from typing import Generic, TypeVar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from tessera.shared.application.callers import Authenticator
+from tessera.shared.application.callers import Admission, Authenticator
 from tessera.shared.application.rate_limits import RateLimitDecision, RateLimiter, RoleLimits
 from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import DependencyUnavailable, Unauthenticated
@@ -35,11 +36,11 @@ from tessera.shared.http.rate_limit import (
 )
 
 CALLER_KEY = "tessera.caller"
-"""The scope key of the request's caller: a `Principal`, the error that refused its token,
+"""The scope key of the request's caller: an `Admission`, the error that refused its token,
 or absent without a bearer token."""
 _MISSING = "A bearer access token is required."
 
-Caller = Principal | Unauthenticated | DependencyUnavailable | None
+Caller = Admission | Unauthenticated | DependencyUnavailable | None
 T = TypeVar("T")
 
 
@@ -112,7 +113,7 @@ class CallerMiddleware:
             admission = await authenticator.admit(token, count_in=count_in)
         except (Unauthenticated, DependencyUnavailable) as refused:
             return refused, None
-        return admission.caller, admission.counted
+        return admission, admission.counted
 
     async def _count_by_address(self, scope: Scope, caller: Caller) -> RateLimitDecision | None:
         """The request's hit on its address's budget; None when the cache is down (the
@@ -140,7 +141,7 @@ def bearer_token(scope: Scope) -> str | None:
 def caller_of(scope: Scope) -> Principal | None:
     """The request's authenticated caller; None when it has none."""
     caller = scope.get(CALLER_KEY)
-    return caller if isinstance(caller, Principal) else None
+    return caller.caller if isinstance(caller, Admission) else None
 
 
 def require_caller(scope: Scope) -> Principal:
@@ -148,11 +149,24 @@ def require_caller(scope: Scope) -> Principal:
     or `DependencyUnavailable` when the session store is down), or `Unauthenticated` when
     the request carried none."""
     caller = scope.get(CALLER_KEY)
-    if isinstance(caller, Principal):
-        return caller
+    if isinstance(caller, Admission):
+        return caller.caller
     if isinstance(caller, Unauthenticated | DependencyUnavailable):
         raise caller
     raise Unauthenticated(_MISSING)
 
 
-__all__ = ["CALLER_KEY", "CallerMiddleware", "bearer_token", "caller_of", "require_caller"]
+def cached_profile(scope: Scope) -> bytes | None:
+    """The authenticated caller's cached profile, read with its session; None without one."""
+    caller = scope.get(CALLER_KEY)
+    return caller.profile if isinstance(caller, Admission) else None
+
+
+__all__ = [
+    "CALLER_KEY",
+    "CallerMiddleware",
+    "bearer_token",
+    "cached_profile",
+    "caller_of",
+    "require_caller",
+]

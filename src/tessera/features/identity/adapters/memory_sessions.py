@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from tessera.features.identity.application.accounts import profile_key
 from tessera.features.identity.application.ports import Touched
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
@@ -15,7 +16,7 @@ from tessera.features.identity.domain.sessions import (
     SessionRecord,
     device_fingerprint,
 )
-from tessera.shared.application.ports import Counter
+from tessera.shared.application.ports import Cache, Counter
 from tessera.shared.application.rate_limits import RateLimitGroup, RoleLimits
 from tessera.shared.domain.caller import Principal, Role
 
@@ -44,11 +45,15 @@ class InMemorySessionStore:
     devices map their fingerprint to the epoch millisecond of their latest sign-in, trimmed
     as Redis trims its sorted set; the sweep also drops those the latest `DeviceMemory`
     would have let expire. A counting touch counts in a fixed window of its own per user and
-    group, judged by the touch's `now`; ended windows are swept with the sessions.
+    group, judged by the touch's `now`; ended windows are swept with the sessions. A touch
+    reads the caller's cached profile from `cache` (the embedded mode's in-memory one).
     """
 
-    def __init__(self, clock_ms: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, clock_ms: Callable[[], float] | None = None, *, cache: Cache | None = None
+    ) -> None:
         self._clock_ms = clock_ms
+        self._cache = cache
         self._latest_ms = 0
         self._sessions: dict[uuid.UUID, dict[uuid.UUID, _Entry]] = {}
         self._known: dict[uuid.UUID, dict[str, int]] = {}
@@ -107,10 +112,13 @@ class InMemorySessionStore:
         self._use(entry, now_ms, idle_seconds)
         record = entry.record
         caller = Principal(record.user_id, record.tenant_id, record.role, record.session_id)
-        if count_in is None:
-            return Touched(caller)
-        group = count_in.group_for(record.role)
-        return Touched(caller, self._count(group.key(str(user_id)), group, now_ms))
+        counted = None
+        if count_in is not None:
+            group = count_in.group_for(record.role)
+            counted = self._count(group.key(str(user_id)), group, now_ms)
+        cache = self._cache
+        profile = None if cache is None else await cache.get(profile_key(user_id))
+        return Touched(caller, counted, profile)
 
     async def rotate(
         self,

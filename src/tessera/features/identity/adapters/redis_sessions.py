@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from tessera.features.identity.application.accounts import profile_key
 from tessera.features.identity.application.ports import Touched
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
@@ -105,10 +106,11 @@ return ended
 """
 )
 
-# KEYS: hash, index, then (when counting) the user's rate-limit counter of each role's group,
-# in `Role` order. ARGV: session id, now, idle, then each counter's window (ms). {user_id,
-# tenant_id, role} and, when counting, the count and the milliseconds left in its window
-# for the role's counter; nil when the session ended (nothing is counted then).
+# KEYS: hash, index, the user's cached profile, then (when counting) the user's rate-limit
+# counter of each role's group, in `Role` order. ARGV: session id, now, idle, then each
+# counter's window (ms). {user_id, tenant_id, role, cached profile or false} and, when
+# counting, the count and the milliseconds left in its window for the role's counter; nil
+# when the session ended (nothing is counted then).
 _TOUCH = (
     _HELPERS
     + "local ROLE_AT = {"
@@ -125,12 +127,13 @@ redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
 local caller = redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role')
+caller[4] = redis.call('GET', KEYS[3])
 local at = ROLE_AT[caller[3]]
-if #KEYS > 2 and at then
-  local counter = KEYS[2 + at]
+if #KEYS > 3 and at then
+  local counter = KEYS[3 + at]
   local count = redis.call('INCR', counter)
   if count == 1 then redis.call('PEXPIRE', counter, ARGV[3 + at]) end
-  caller[4], caller[5] = count, redis.call('PTTL', counter)
+  caller[5], caller[6] = count, redis.call('PTTL', counter)
 end
 return caller
 """
@@ -330,12 +333,12 @@ class RedisSessionStore:
             )
         if reply is None:
             return None
-        owner, tenant, role, *counted = cast(list[bytes], reply)
+        owner, tenant, role, profile, *counted = cast(list[Any], reply)
         caller = Principal(_uuid(owner), _uuid(tenant), _role(role), session_id)
         if not counted:
-            return Touched(caller)
+            return Touched(caller, profile=profile)
         count, left_ms = map(int, counted)
-        return Touched(caller, Counter(value=count, resets_in=max(left_ms, 0) / 1000))
+        return Touched(caller, Counter(count, max(left_ms, 0) / 1000), profile)
 
     async def rotate(
         self,
@@ -399,7 +402,8 @@ class RedisSessionStore:
         self, user_id: uuid.UUID, session_id: uuid.UUID, count_in: RoleLimits | None
     ) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
         """The touch's keys, and its arguments but `now` and the idle time."""
-        keys, args = self._keys(user_id, session_id), (str(session_id),)
+        keys = (*self._keys(user_id, session_id), self._names.prefix + profile_key(user_id))
+        args: tuple[str | int, ...] = (str(session_id),)
         if count_in is None:
             return keys, args
         groups = [count_in.group_for(role) for role in Role]

@@ -161,7 +161,9 @@ def hash_token(token: str) -> str:
 
 
 def profile_key(user_id: object) -> str:
-    return f"cache:user:{user_id}"
+    """The cached profile's key. It carries the user's hash tag, `{<user_id>}`, like the
+    user's session keys: on a Redis Cluster the session touch reads it in the same slot."""
+    return f"cache:user:{{{user_id}}}"
 
 
 def security_alert(

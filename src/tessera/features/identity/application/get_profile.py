@@ -14,16 +14,16 @@ from tessera.shared.domain.caller import Principal
 
 
 class GetProfile:
-    """The caller's profile, from `cache:user:<id>` when fresh (5 min), else the database;
-    every change to the account deletes the cached copy. Application-scoped: a cache hit
-    builds no request-scoped object and takes no database session (`UserLookup` takes one
-    only on a miss)."""
+    """The caller's profile: the copy cached under `profile_key` (5 min; every change to the
+    account deletes it), which the session check reads with the session (`LiveSessions.touch`)
+    and hands over as `cached`; else the database, whose answer is cached for the next
+    request. Application-scoped: a cache hit builds no request-scoped object and takes no
+    database session (`UserLookup` takes one only on a miss)."""
 
     def __init__(self, users: UserLookup, cache: Cache, config: IdentityConfig) -> None:
         self._users, self._cache, self._config = users, cache, config
 
-    async def execute(self, principal: Principal) -> Profile:
-        cached = await self._cache.get(profile_key(principal.user_id))
+    async def execute(self, principal: Principal, cached: bytes | None) -> Profile:
         if cached is not None:
             return msgspec.json.decode(cached, type=Profile)
         user = live(await self._users.get(principal.user_id, tenant_id=principal.tenant_id))

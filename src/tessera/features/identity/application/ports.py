@@ -80,11 +80,13 @@ class UserLookup(Protocol):
 
 
 class Touched(msgspec.Struct, frozen=True):
-    """A live session's caller, and this window's count of the caller's requests in the
-    group of its current role (with this one) when the touch was asked to count."""
+    """A live session's caller, this window's count of the caller's requests in the group
+    of its current role (with this one) when the touch was asked to count, and the caller's
+    cached profile (`profile_key`) when the cache holds one."""
 
     caller: Principal
     requests: Counter | None = None
+    profile: bytes | None = None
 
 
 class LiveSessions(Protocol):
@@ -106,7 +108,9 @@ class LiveSessions(Protocol):
         `count_in`, the request is also counted against the user in the group of the
         session's role (`RateLimitGroup.key` of the user id as a hash tag, `{<user_id>}`),
         atomically with the check and in the same step; an ended session counts nowhere.
-        Every authenticated request calls it, so it answers with no more than that;
+        The caller's cached profile (the `Cache` entry under `profile_key`) comes with it,
+        read in the same step, so `GET /users/me` makes one round trip, not two. Every
+        authenticated request calls it, so it answers with no more than that;
         `SessionStore.list` reads sessions whole."""
         ...
 

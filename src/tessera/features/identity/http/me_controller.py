@@ -17,6 +17,7 @@ from tessera.features.identity.application.update_profile import ProfileChanges,
 from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
+from tessera.shared.http.caller import cached_profile
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import refuse_other_parts
@@ -34,9 +35,12 @@ class MeController(Controller):
     @get("/", summary="The current user's profile.")
     @inject
     async def me(
-        self, caller: FromDishka[Principal], profile: FromDishka[GetProfile]
+        self,
+        request: Request[Any, Any, Any],
+        caller: FromDishka[Principal],
+        profile: FromDishka[GetProfile],
     ) -> Success[Profile]:
-        return ok(await profile.execute(caller))
+        return ok(await profile.execute(caller, cached_profile(request.scope)))
 
     @put("/", summary="Change full_name or avatar_url; any other field is refused.")
     @inject
