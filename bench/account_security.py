@@ -95,8 +95,8 @@ MFA_USERS = 150
 MIN_MFA_USERS = 2 * LOGIN_CONCURRENCY
 MFA_POOL_MARGIN = 1.5
 """Accounts with TOTP on: each can finish one MFA sign-in per 30-second step, so the run
-enrols 1.5 times as many as the plain sign-ins' rate would use in a warm-up and a window
-(at least 16, at most 150)."""
+enrols 1.5 times as many as the plain sign-ins' rate would use in a warm-up and a window,
+plus the flows in flight when each closes (at least 16, at most 150)."""
 PASSKEY_USERS = 20
 """Accounts with a passkey each; the assertions cycle through them."""
 FETCH_CONCURRENCY = 16
@@ -125,6 +125,7 @@ NOTES = (
     "A TOTP code is accepted once per account and 30-second step, so a flow takes an "
     "account whose current step is unspent; `accounts` is how many have TOTP on "
     f"({MFA_POOL_MARGIN:g} times what the plain rate would use in a warm-up and a window, "
+    "plus the flows in flight as each closes, "
     f"{MIN_MFA_USERS} to {MFA_USERS}), `pool_waits` how often none was left and the loop "
     "waited for the next step; the enrolment's confirmations spend their step, so the "
     "flows start at the next one. Flows in flight when a window closes finish uncounted "
@@ -261,6 +262,7 @@ async def _sign_ins(env: Mapping[str, str], scratch: Path, opts: Options) -> lis
         else:
             # No MFA sign-in is quicker than a plain one: enough accounts for the plain rate.
             flows = plain_result.rps * (opts.warmup + opts.duration) * MFA_POOL_MARGIN
+            flows += 2 * LOGIN_CONCURRENCY  # those in flight when the two windows close
             accounts = totp[: max(MIN_MFA_USERS, min(MFA_USERS, math.ceil(flows)))]
             await identity.register(server.base_url, accounts[1:])
             pool = await _enrol_totp(server.base_url, accounts)
