@@ -19,10 +19,12 @@ from tessera.features.files.application.ports import FileRepository
 from tessera.features.flags.adapters.sql_flags import SqlFlagRepository, SqlFlagSource
 from tessera.features.flags.application.ports import FlagRepository, FlagSource
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
+from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
 from tessera.features.identity.adapters.sql_users import SqlOneTimeTokens, SqlUserRepository
 from tessera.features.identity.application.ports import (
     InvitationRepository,
     OneTimeTokens,
+    PasskeyRepository,
     TenantDirectory,
     UserRepository,
     UserSearch,
@@ -37,6 +39,7 @@ from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
 from tests.fakes.identity import (
     FakeInvitationRepository,
     FakeOneTimeTokens,
+    FakePasskeyRepository,
     FakeTenantDirectory,
     FakeUserRepository,
     FakeUserSearch,
@@ -57,6 +60,7 @@ class Unit:
     invitations: InvitationRepository
     flags: FlagRepository
     files: FileRepository
+    passkeys: PasskeyRepository
     outbox: Outbox
     work: UnitOfWork
 
@@ -93,6 +97,7 @@ class SqlStore:
                 SqlInvitationRepository(session),
                 SqlFlagRepository(session),
                 SqlFileRepository(session),
+                SqlPasskeyRepository(session),
                 SqlOutbox(session),
                 SqlAlchemyUnitOfWork(session),
             )
@@ -125,6 +130,7 @@ class FakeStore:
             FakeInvitationRepository(self._work),
             self._flags,
             FakeFileRepository(self._work),
+            FakePasskeyRepository(self._work),
             self._outbox,
             self._work,
         )

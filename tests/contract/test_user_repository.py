@@ -183,3 +183,30 @@ async def test_the_search_filters_sorts_and_pages_live_users(store: Store) -> No
     assert (await emails(store, UserFilter(search="50%")))[0] == ["staff@acme.test"]
     assert (await emails(store, UserFilter(search="Sta_fer")))[0] == [], "`_` is no wildcard"
     assert (await emails(store, UserFilter(search="globex.")))[0] == ["ceo@globex.test"]
+
+
+async def test_the_same_kind_of_list_answers_each_request_with_its_own_values(
+    store: Store,
+) -> None:
+    acme, globex = await a_tenant(store), await a_tenant(store)
+    await kept(
+        store,
+        a_user(acme, "a1@acme.test", minutes=1),
+        a_user(acme, "a2@acme.test", minutes=2),
+        a_user(acme, "a3@acme.test", minutes=3),
+        a_user(globex, "g1@globex.test", minutes=4),
+    )
+    assert await emails(store, UserFilter(tenant_id=acme)) == (
+        ["a1@acme.test", "a2@acme.test", "a3@acme.test"],
+        3,
+    )
+    assert await emails(store, UserFilter(tenant_id=globex)) == (["g1@globex.test"], 1)
+    assert await emails(store, UserFilter(tenant_id=acme), limit=2, page=2) == (
+        ["a3@acme.test"],
+        3,
+    )
+    past_the_end = await emails(store, UserFilter(tenant_id=globex), limit=2, page=3)
+    assert past_the_end == ([], 1), "a page past the last one still counts the matches"
+    assert await emails(store, UserFilter(tenant_id=uuid.uuid4()), page=2) == ([], 0)
+    since = UserFilter(tenant_id=acme, created_after=NOW + timedelta(minutes=2), search="A3")
+    assert await emails(store, since) == (["a3@acme.test"], 1)

@@ -50,9 +50,15 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    cwd: Path, env: dict[str, str] | None = None, *, workers: int = 1, args: tuple[str, ...] = ()
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
-    port = free_port()
+    """`tessera serve` on `port` (a free one if None), up and answering `/health`."""
+    port = port or free_port()
     log = cwd / "server.log"
     with log.open("w") as sink:
         process = subprocess.Popen(

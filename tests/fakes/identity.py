@@ -19,6 +19,7 @@ from tessera.features.identity.application.ports import (
     USER_SORT_FIELDS,
     InvitationRepository,
     OneTimeTokens,
+    PasskeyRepository,
     PasswordHasher,
     TenantDirectory,
     UserFilter,
@@ -27,6 +28,7 @@ from tessera.features.identity.application.ports import (
 )
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.invitation import Invitation, InvitationStatus
+from tessera.features.identity.domain.passkeys import Passkey, PasskeyAlreadyRegistered
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.domain.tenant import Tenant
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -258,6 +260,40 @@ def _digest(salt: str, password: str) -> str:
     return hashlib.sha256(f"{salt}:{password}".encode()).hexdigest()
 
 
+class FakePasskeyRepository:
+    """`PasskeyRepository` over a `Table`; it sees every tenant (the fakes have no scope)."""
+
+    def __init__(self, unit_of_work: FakeUnitOfWork) -> None:
+        self.rows: Table[uuid.UUID, Passkey] = Table(unit_of_work)
+
+    async def add(self, passkey: Passkey) -> None:
+        if await self.by_credential_id(passkey.credential_id) is not None:
+            raise PasskeyAlreadyRegistered(field="credential")
+        self.rows[passkey.id] = passkey
+
+    async def get(self, passkey_id: uuid.UUID) -> Passkey | None:
+        return self.rows.get(passkey_id)
+
+    async def of_user(self, user_id: uuid.UUID) -> Sequence[Passkey]:
+        theirs = [p for p in self.rows.values() if p.user_id == user_id]
+        return sorted(theirs, key=lambda p: (p.created_at, p.id.bytes))
+
+    async def by_credential_id(self, credential_id: bytes) -> Passkey | None:
+        return next((p for p in self.rows.values() if p.credential_id == credential_id), None)
+
+    async def record_use(
+        self, passkey_id: uuid.UUID, *, seen_count: int, sign_count: int, used_at: datetime
+    ) -> bool:
+        passkey = self.rows.get(passkey_id)
+        if passkey is None or passkey.sign_count != seen_count:
+            return False
+        self.rows[passkey_id] = replace(passkey, sign_count=sign_count, last_used_at=used_at)
+        return True
+
+    async def remove(self, passkey_id: uuid.UUID) -> bool:
+        return self.rows.pop(passkey_id, None) is not None
+
+
 def _check(
     users: FakeUserRepository,
     search: FakeUserSearch,
@@ -265,6 +301,7 @@ def _check(
     tokens: FakeOneTimeTokens,
     invitations: FakeInvitationRepository,
     hasher: FakePasswordHasher,
+    passkeys: FakePasskeyRepository,
 ) -> Sequence[object]:
     ports: tuple[
         UserRepository,
@@ -273,5 +310,6 @@ def _check(
         OneTimeTokens,
         InvitationRepository,
         PasswordHasher,
-    ] = (users, search, tenants, tokens, invitations, hasher)
+        PasskeyRepository,
+    ] = (users, search, tenants, tokens, invitations, hasher, passkeys)
     return ports

@@ -6,6 +6,7 @@ from tessera.features.flags.adapters.models import FeatureFlagModel
 from tessera.features.identity.adapters.models import (
     InvitationModel,
     OneTimeTokenModel,
+    PasskeyModel,
     UserModel,
 )
 from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
@@ -25,6 +26,7 @@ __all__ = [
     "NotificationReadModel",
     "OneTimeTokenModel",
     "OutboxModel",
+    "PasskeyModel",
     "TenantModel",
     "UserModel",
     "WebhookDeliveryModel",

@@ -111,6 +111,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     cors_allow_origins: tuple[str, ...] = ()
     log_level: LogLevel = "INFO"
     public_base_url: str = "http://localhost:8000"
+    webauthn_rp_id: str | None = None
+    webauthn_origins: tuple[str, ...] = ()
+    webauthn_rp_name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Tessera"
     webhook_allow_private_targets: bool = False
     webhook_retry_schedule: tuple[PositiveInt, ...] = (
         5,
@@ -178,6 +181,7 @@ _LIST_FIELDS = {
     "webhook_retry_schedule",
     "trusted_proxies",
     "redis_sentinels",
+    "webauthn_origins",
 }
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
 _BOOL_WORDS |= {"0": False, "false": False, "no": False, "off": False}
@@ -326,6 +330,8 @@ def _validate(s: Settings) -> Settings:
             raise ConfigError("TRUSTED_PROXIES", f"{proxy!r} is not an address or CIDR") from None
     if s.data_encryption_key is not None:
         _check_data_key(s.data_encryption_key)
+    rp_id, origins = webauthn_relying_party(s)
+    changes |= {"webauthn_rp_id": rp_id, "webauthn_origins": origins}
     if s.jwt_secret_key:
         if len(s.jwt_secret_key.encode()) < MIN_JWT_KEY_BYTES:
             raise ConfigError("JWT_SECRET_KEY", f"must be at least {MIN_JWT_KEY_BYTES} bytes")
@@ -335,6 +341,35 @@ def _validate(s: Settings) -> Settings:
     if validated.is_production:
         _refuse_insecure_defaults(validated)
     return validated
+
+
+def webauthn_relying_party(s: Settings) -> tuple[str, tuple[str, ...]]:
+    """`WEBAUTHN_RP_ID` defaults to the host of `PUBLIC_BASE_URL`, `WEBAUTHN_ORIGINS` to its
+    origin; every origin must be on the relying party's domain (its host, or a subdomain),
+    as browsers require."""
+    public = urlsplit(s.public_base_url)
+    rp_id = (s.webauthn_rp_id or public.hostname or "").lower()
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", rp_id):
+        raise ConfigError("WEBAUTHN_RP_ID", f"{rp_id!r} is not a host name such as example.com")
+    origins = s.webauthn_origins or (f"{public.scheme}://{public.netloc}",)
+    for origin in origins:
+        parts = urlsplit(origin)
+        host = (parts.hostname or "").lower()
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.username is not None
+        ):
+            raise ConfigError(
+                "WEBAUTHN_ORIGINS", f"{origin!r} is not an origin such as https://example.com"
+            )
+        if host != rp_id and not host.endswith(f".{rp_id}"):
+            raise ConfigError(
+                "WEBAUTHN_ORIGINS", f"{origin!r} is not on the relying party's domain {rp_id!r}"
+            )
+    return rp_id, tuple(origin.rstrip("/") for origin in origins)
 
 
 def _check_key_prefix(s: Settings) -> None:

@@ -90,7 +90,7 @@ async def test_each_security_action_leaves_one_row_with_its_actor_and_target(
     assert (row["actor_id"], row["target_id"], row["details"]) == (
         None,
         staff["user_id"],
-        {"reason": "wrong_password"},
+        {"reason": "wrong_password", "method": "password"},
     )
     unknown = await client.post(
         "/api/v1/auth/login", json={"email": "nobody@acme.test", "password": "whatever it is"}

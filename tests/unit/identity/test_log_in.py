@@ -206,5 +206,5 @@ async def test_sign_ins_are_audited_a_wrong_password_with_its_reason(
     assert [row.action for row in rows] == [AuditAction.LOGIN_FAILED, AuditAction.LOGIN_SUCCEEDED]
     assert {(row.target_id, row.tenant_id) for row in rows} == {(user.id, user.tenant_id)}
     assert rows[0].actor_id is None
-    assert rows[0].details == {"reason": "wrong_password"}
+    assert rows[0].details == {"reason": "wrong_password", "method": "password"}
     assert rows[1].actor_id == user.id

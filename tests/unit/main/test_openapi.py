@@ -129,6 +129,8 @@ def test_every_operation_says_whether_it_needs_the_bearer_token(document: dict[s
         ("/api/v1/auth/password/forgot", "post"),
         ("/api/v1/auth/password/reset", "post"),
         ("/api/v1/auth/verify-email", "post"),
+        ("/api/v1/auth/passkeys/login/options", "post"),
+        ("/api/v1/auth/passkeys/login/verify", "post"),
         ("/health", "get"),
         ("/health/ready", "get"),
         ("/health/{module}", "get"),
@@ -205,6 +207,12 @@ def test_every_id_is_a_uuid(as_typed: dict[str, Any]) -> None:
             continue
         if (where, name) == ("DeliveryView", "webhook_id"):  # the `webhook-id` header sent
             assert schema["pattern"] == "^msg_[0-9a-f]{32}$"
+            continue
+        if where.endswith("CredentialJSON"):  # a WebAuthn credential's id, as browsers send it
+            assert schema["pattern"] == "^[A-Za-z0-9_-]+={0,2}$"
+            continue
+        if (where, name) == ("PasskeyView", "credential_id"):  # the same, as stored
+            assert schema["type"] == "string"
             continue
         assert schema.get("format") == "uuid", (where, name)
 

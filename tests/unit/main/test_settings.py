@@ -312,3 +312,42 @@ def test_one_sentinel_in_production_is_warned_about() -> None:
     one = load_settings(without | SENTINELS | {"REDIS_SENTINELS": "s1"}, dotenv_path=None)
     assert [f.setting for f in setting_findings(one)] == ["REDIS_SENTINELS"]
     assert setting_findings(load_settings(without | SENTINELS, dotenv_path=None)) == []
+
+
+def test_the_passkeys_relying_party_defaults_from_the_public_base_url() -> None:
+    settings = load_settings({"PUBLIC_BASE_URL": "https://App.Example.com:8443/"}, dotenv_path=None)
+    assert settings.webauthn_rp_id == "app.example.com"
+    assert settings.webauthn_origins == ("https://App.Example.com:8443",)
+    assert settings.webauthn_rp_name == "Tessera"
+
+
+def test_passkey_origins_may_be_subdomains_of_the_relying_party() -> None:
+    settings = load_settings(
+        {
+            "WEBAUTHN_RP_ID": "example.com",
+            "WEBAUTHN_ORIGINS": "https://example.com, https://app.example.com",
+        },
+        dotenv_path=None,
+    )
+    assert settings.webauthn_origins == ("https://example.com", "https://app.example.com")
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "words"),
+    [
+        ({"WEBAUTHN_RP_ID": "https://example.com"}, "WEBAUTHN_RP_ID", "not a host name"),
+        ({"WEBAUTHN_ORIGINS": "localhost:8000"}, "WEBAUTHN_ORIGINS", "not an origin"),
+        ({"WEBAUTHN_ORIGINS": "http://localhost:8000/app"}, "WEBAUTHN_ORIGINS", "not an origin"),
+        (
+            {"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://badexample.com"},
+            "WEBAUTHN_ORIGINS",
+            "not on the relying party's domain",
+        ),
+        ({"WEBAUTHN_ORIGINS": "https://evil.test"}, "WEBAUTHN_ORIGINS", "'localhost'"),
+        ({"WEBAUTHN_RP_NAME": "x" * 65}, "WEBAUTHN_RP_NAME", "length"),
+    ],
+)
+def test_a_bad_passkey_setting_is_named(env: dict[str, str], variable: str, words: str) -> None:
+    error = error_for(env)
+    assert error.variable == variable
+    assert words in str(error)

@@ -3,17 +3,23 @@ from __future__ import annotations
 from dishka import Provider, Scope, alias, provide, provide_all
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
+from tessera.features.identity.adapters.challenges import (
+    InMemoryChallengeStore,
+    RedisChallengeStore,
+)
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
 from tessera.features.identity.adapters.pillow_images import PillowImageProcessor
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
+from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
     SqlUserLookup,
     SqlUserRepository,
 )
 from tessera.features.identity.adapters.user_purged_job import UserPurgedJob
+from tessera.features.identity.adapters.webauthn_ceremonies import WebAuthnCeremonies
 from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.authenticate import Authenticate
 from tessera.features.identity.application.avatars import AvatarLink, ChangeAvatar, RemoveAvatar
@@ -32,11 +38,21 @@ from tessera.features.identity.application.list_users import ListUsers
 from tessera.features.identity.application.log_in import LogIn
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
+from tessera.features.identity.application.passkey_login import PasskeyLogIn, StartPasskeyLogIn
+from tessera.features.identity.application.passkeys import (
+    FinishPasskeyRegistration,
+    ListPasskeys,
+    RemovePasskey,
+    StartPasskeyRegistration,
+)
 from tessera.features.identity.application.ports import (
+    ChallengeStore,
     ImageProcessor,
     InvitationRepository,
     LiveSessions,
     OneTimeTokens,
+    PasskeyCeremonies,
+    PasskeyRepository,
     PasswordHasher,
     SessionStore,
     TokenIssuer,
@@ -58,7 +74,7 @@ from tessera.features.identity.application.revoke_session import RevokeSession
 from tessera.features.identity.application.update_profile import UpdateProfile
 from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
-from tessera.main.settings import Settings
+from tessera.main.settings import Settings, webauthn_relying_party
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Cache, Clock
 from tessera.shared.domain.caller import Principal
@@ -75,6 +91,7 @@ class IdentityProvider(Provider):
         SqlInvitationRepository, provides=InvitationRepository, scope=Scope.REQUEST
     )
     one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
+    passkeys = provide(SqlPasskeyRepository, provides=PasskeyRepository, scope=Scope.REQUEST)
     use_cases = provide_all(
         RegisterUser,
         LogIn,
@@ -103,6 +120,12 @@ class IdentityProvider(Provider):
         ChangeAvatar,
         RemoveAvatar,
         AvatarLink,
+        StartPasskeyRegistration,
+        FinishPasskeyRegistration,
+        ListPasskeys,
+        RemovePasskey,
+        StartPasskeyLogIn,
+        PasskeyLogIn,
         scope=Scope.REQUEST,
     )
     purged_objects = provide_all(ForgetUserObjects, UserPurgedJob, scope=Scope.REQUEST)
@@ -141,6 +164,12 @@ class IdentityProvider(Provider):
         )
 
     @provide(scope=Scope.APP)
+    def ceremonies(self, settings: Settings) -> PasskeyCeremonies:
+        """The relying party's id and origins, validated and defaulted by the settings."""
+        rp_id, origins = webauthn_relying_party(settings)
+        return WebAuthnCeremonies(rp_id=rp_id, rp_name=settings.webauthn_rp_name, origins=origins)
+
+    @provide(scope=Scope.APP)
     def tokens(self, settings: Settings, clock: Clock) -> TokenIssuer:
         return JwtTokenIssuer(
             settings.jwt_secret_key,
@@ -169,6 +198,10 @@ class RedisSessionsProvider(Provider):
     store = alias(source=RedisSessionStore, provides=SessionStore)
     live = alias(source=RedisSessionStore, provides=LiveSessions)
 
+    @provide
+    def challenges(self, batcher: CommandBatcher, settings: Settings) -> ChallengeStore:
+        return RedisChallengeStore(batcher, prefix=settings.redis_key_prefix)
+
 
 class MemorySessionsProvider(Provider):
     """As `RedisSessionsProvider`, in memory."""
@@ -181,3 +214,7 @@ class MemorySessionsProvider(Provider):
 
     store = alias(source=InMemorySessionStore, provides=SessionStore)
     live = alias(source=InMemorySessionStore, provides=LiveSessions)
+
+    @provide
+    def challenges(self) -> ChallengeStore:
+        return InMemoryChallengeStore()

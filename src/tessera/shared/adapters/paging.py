@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from typing import Any, cast
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.repository.typing import ModelT
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, Select, bindparam, func, over
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.shared.domain.pagination import PageRequest, SortOrder
 
 Filter = StatementFilter | ColumnElement[bool]
+
+Conditions = Callable[[frozenset[str]], Sequence[Filter]]
+"""Builds a list's conditions from the names of the values a request gives, each value as
+`bindparam(name)`; what it builds depends on those names alone (see `Rows.page_of`)."""
+
+_LIMIT, _OFFSET = "rows_limit", "rows_offset"
+_TEMPLATES: dict[Hashable, Select[Any]] = {}
+"""Page statements by shape: a few per list (which filters, which order), never values."""
+_MAX_TEMPLATES = 1024
 
 
 class Rows(SQLAlchemyAsyncRepository[ModelT]):
@@ -25,6 +34,8 @@ class Rows(SQLAlchemyAsyncRepository[ModelT]):
 
     def __init__(self, session: AsyncSession, *, statement: Select[Any] | None = None) -> None:
         super().__init__(session=session, statement=statement, wrap_exceptions=False)
+        self._session = session
+        self._own_statement = statement is not None
 
     async def page(
         self,
@@ -52,3 +63,78 @@ class Rows(SQLAlchemyAsyncRepository[ModelT]):
         if not found and page.offset:
             total = await self.count(*filters)
         return found, total
+
+    async def page_of(
+        self,
+        page: PageRequest,
+        conditions: Conditions,
+        values: Mapping[str, Any],
+        *filters: Filter,
+        sortable: Collection[str],
+        tie: str = "id",
+        tie_order: SortOrder | None = None,
+    ) -> tuple[list[ModelT], int]:
+        """`page` as `page` answers it, with the conditions `conditions(frozenset(values))`
+        builds and `values` bound to them at execution, and `filters` (values in them, such
+        as a search) on top.
+
+        Why: building a statement from advanced-alchemy's filters and generating its
+        SQLAlchemy cache key cost more than running it. Without `filters`, the statement of a
+        shape (this list, the value names, the order) is built once and reused, so its cache
+        key is SQLAlchemy's memoised one and the compiled form is found at once; only the
+        values differ between requests. `conditions` must depend on the names it is given
+        and nothing else. Decision record 0013."""
+        if page.sort not in sortable:
+            raise ValueError(f"{page.sort!r} is not one of the sortable columns {sortable}")
+        if self._own_statement:
+            raise ValueError("page_of builds on the model's own select, not a given statement")
+        names = frozenset(values)
+        order = page.order if tie_order is None else tie_order
+        shape = (type(self), conditions, names, page.sort, page.order, tie, order)
+        statement = _TEMPLATES.get(shape)
+        if statement is None:
+            statement = self._template(conditions(names), page, tie, order)
+            if len(_TEMPLATES) < _MAX_TEMPLATES:
+                _TEMPLATES[shape] = statement
+        if filters:
+            statement = _filtered(statement, filters, self.model_type)
+        bound = {**values, _LIMIT: page.limit, _OFFSET: page.offset}
+        found, total = await _page_rows(self._session, statement, bound)
+        if not found and page.offset:
+            _, total = await _page_rows(self._session, statement, {**bound, _LIMIT: 1, _OFFSET: 0})
+        return found, total
+
+    def _template(
+        self, conditions: Sequence[Filter], page: PageRequest, tie: str, tie_order: SortOrder
+    ) -> Select[Any]:
+        # LimitOffset takes ints; SQLAlchemy's `limit()`/`offset()` take bound parameters too.
+        pages = LimitOffset(
+            limit=cast(int, bindparam(_LIMIT)), offset=cast(int, bindparam(_OFFSET))
+        )
+        ordering = (OrderBy(page.sort, page.order), OrderBy(tie, tie_order))
+        statement = _filtered(self.statement, (*conditions, *ordering, pages), self.model_type)
+        return statement.add_columns(over(func.count()))
+
+
+async def _page_rows(
+    session: AsyncSession, statement: Select[Any], values: Mapping[str, Any]
+) -> tuple[list[Any], int]:
+    """The models `statement` reads and the window count that comes with each row."""
+    result = await session.execute(statement, values)
+    found: list[Any] = []
+    total = 0
+    for model, count in result.tuples():
+        found.append(model)
+        total = count
+    return found, total
+
+
+def _filtered(statement: Select[Any], filters: Sequence[Filter], model: type[Any]) -> Select[Any]:
+    """`statement` with `filters` applied as the repository applies them: a condition as a
+    WHERE clause, an advanced-alchemy filter through its `append_to_statement`."""
+    for each in filters:
+        if isinstance(each, ColumnElement):
+            statement = statement.where(each)
+        else:
+            statement = each.append_to_statement(statement, model)
+    return statement

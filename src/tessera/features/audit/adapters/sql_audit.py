@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, text
+from sqlalchemy import bindparam, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.audit.adapters.models import AuditEventModel
@@ -19,7 +19,7 @@ from tessera.features.audit.domain.event import (
     DetailValue,
     checked_details,
 )
-from tessera.shared.adapters.paging import Rows
+from tessera.shared.adapters.paging import Filter, Rows
 from tessera.shared.application.ports import Clock
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -85,22 +85,17 @@ class SqlAuditLog:
         self._session = session
 
     async def list(self, where: AuditFilter, page: PageRequest) -> Page[AuditEvent]:
-        A = AuditEventModel
-        conditions: list[ColumnElement[bool]] = []
-        if where.tenant_id is not None:
-            conditions.append(A.tenant_id == where.tenant_id)
-        if where.action is not None:
-            conditions.append(A.action == where.action.value)
-        if where.actor_id is not None:
-            conditions.append(A.actor_id == where.actor_id)
-        if where.target_id is not None:
-            conditions.append(A.target_id == where.target_id)
-        if where.since is not None:
-            conditions.append(A.occurred_at >= where.since)
-        if where.until is not None:
-            conditions.append(A.occurred_at < where.until)
+        given = {
+            "tenant_id": where.tenant_id,
+            "action": None if where.action is None else where.action.value,
+            "actor_id": where.actor_id,
+            "target_id": where.target_id,
+            "since": where.since,
+            "until": where.until,
+        }
+        values = {name: value for name, value in given.items() if value is not None}
         rows = _AuditEvents(self._session)
-        models, total = await rows.page(page, *conditions, sortable=SORTABLE)
+        models, total = await rows.page_of(page, _conditions, values, sortable=SORTABLE)
         return Page(items=[_to_event(m) for m in models], total_items=total, request=page)
 
     async def prune(self, before: datetime) -> int:
@@ -113,3 +108,17 @@ class SqlAuditLog:
             statement, execution_options={"synchronize_session": False}
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _conditions(names: frozenset[str]) -> list[Filter]:
+    A = AuditEventModel
+    equal = {"tenant_id": A.tenant_id, "action": A.action, "actor_id": A.actor_id}
+    equal["target_id"] = A.target_id
+    found: list[Filter] = [
+        column == bindparam(name) for name, column in equal.items() if name in names
+    ]
+    if "since" in names:
+        found.append(A.occurred_at >= bindparam("since"))
+    if "until" in names:
+        found.append(A.occurred_at < bindparam("until"))
+    return found

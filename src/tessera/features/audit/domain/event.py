@@ -28,6 +28,8 @@ class AuditAction(StrEnum):
     LOGIN_FAILED = "user.login.failed"
     PASSWORD_CHANGED = "user.password.changed"  # noqa: S105 - not a secret
     PASSWORD_RESET = "user.password.reset"  # noqa: S105 - not a secret
+    PASSKEY_ADDED = "user.passkey.added"
+    PASSKEY_REMOVED = "user.passkey.removed"
     LOGGED_OUT = "user.session.logged_out"
     LOGGED_OUT_EVERYWHERE = "user.session.logged_out_everywhere"
     SESSION_REVOKED = "user.session.revoked"

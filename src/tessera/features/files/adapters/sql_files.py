@@ -8,7 +8,7 @@ from datetime import datetime
 
 from advanced_alchemy.filters import SearchFilter
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import column, delete, func, select, table, update
+from sqlalchemy import bindparam, column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.files.adapters.models import FileModel
@@ -43,18 +43,31 @@ def _to_entity(model: FileModel) -> StoredFile:
     )
 
 
-def _filters(tenant_id: uuid.UUID, where: FileFilter) -> list[Filter]:
-    found: list[Filter] = [M.tenant_id == tenant_id]
-    if where.kind is not None:
-        found.append(M.kind == where.kind.value)
-    if where.content_type is not None:
-        found.append(M.content_type == where.content_type)
-    if where.uploaded_after is not None:
-        found.append(M.uploaded_at > where.uploaded_after)
-    if where.search:
-        name = "original_name"
-        found.append(SearchFilter(name, where.search, ignore_case=True, escape_wildcards=True))
+def _values(tenant_id: uuid.UUID, where: FileFilter) -> dict[str, object]:
+    given = {
+        "tenant_id": tenant_id,
+        "kind": None if where.kind is None else where.kind.value,
+        "content_type": where.content_type,
+        "uploaded_after": where.uploaded_after,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _conditions(names: frozenset[str]) -> list[Filter]:
+    found: list[Filter] = [M.tenant_id == bindparam("tenant_id")]
+    if "kind" in names:
+        found.append(M.kind == bindparam("kind"))
+    if "content_type" in names:
+        found.append(M.content_type == bindparam("content_type"))
+    if "uploaded_after" in names:
+        found.append(M.uploaded_at > bindparam("uploaded_after"))
     return found
+
+
+def _search(text: str | None) -> tuple[Filter, ...]:
+    if not text:
+        return ()
+    return (SearchFilter("original_name", text, ignore_case=True, escape_wildcards=True),)
 
 
 # The tenant row, seen from here only to lock it (tenancy owns the table).
@@ -116,8 +129,11 @@ class SqlFileRepository:
     async def list(
         self, page: PageRequest, *, tenant_id: uuid.UUID, where: FileFilter
     ) -> Page[StoredFile]:
-        filters = _filters(tenant_id, where)
-        rows, total = await _Files(self._session).page(page, *filters, sortable=_SORTABLE)
+        values = _values(tenant_id, where)
+        search = _search(where.search)
+        rows, total = await _Files(self._session).page_of(
+            page, _conditions, values, *search, sortable=_SORTABLE
+        )
         return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
     async def hold_quota(self, tenant_id: uuid.UUID) -> None:

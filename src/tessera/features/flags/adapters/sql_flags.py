@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from advanced_alchemy.filters import SearchFilter
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -112,15 +112,13 @@ class SqlFlagRepository:
     async def list(
         self, page: PageRequest, *, enabled: bool | None = None, search: str | None = None
     ) -> Page[FeatureFlag]:
-        F = FeatureFlagModel
-        conditions: list[Filter] = []
-        if enabled is not None:
-            conditions.append(F.enabled == enabled)
+        values = {} if enabled is None else {"enabled": enabled}
+        found: tuple[Filter, ...] = ()
         if search:
-            conditions.append(SearchFilter("key", search, escape_wildcards=True))
+            found = (SearchFilter("key", search, escape_wildcards=True),)
         rows = _Flags(self._session)
-        models, total = await rows.page(
-            page, *conditions, sortable=SORTABLE, tie="key", tie_order="asc"
+        models, total = await rows.page_of(
+            page, _conditions, values, *found, sortable=SORTABLE, tie="key", tie_order="asc"
         )
         return Page(items=[to_entity(m) for m in models], total_items=total, request=page)
 
@@ -139,3 +137,7 @@ class SqlFlagSource:
                 return [to_entity(model) for model in models]
         except (OperationalError, InterfaceError, OSError) as error:
             raise DependencyUnavailable() from error
+
+
+def _conditions(names: frozenset[str]) -> list[Filter]:
+    return [FeatureFlagModel.enabled == bindparam("enabled")] if "enabled" in names else []

@@ -3,8 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import ForeignKey, Index, String, false, text, true
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.shared.adapters.database import Base, Timestamped
@@ -92,3 +92,23 @@ class InvitationModel(Timestamped, Base):
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class PasskeyModel(Timestamped, Base):
+    """A user's WebAuthn credential: its id and public key (COSE), never a secret."""
+
+    __tablename__ = "passkeys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1024), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(2048))
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    transports: Mapped[list[str]] = mapped_column(JsonB)
+    name: Mapped[str] = mapped_column(String(100))
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

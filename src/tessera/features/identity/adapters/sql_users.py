@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from advanced_alchemy.filters import SearchFilter
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +34,7 @@ _FIELDS = (
 )
 
 
-def _is_unique_violation(error: IntegrityError) -> bool:
+def is_unique_violation(error: IntegrityError) -> bool:
     """asyncpg reports a unique violation as a plain IntegrityError: look at sqlstate."""
     original = getattr(error.orig, "__cause__", None) or error.orig
     return getattr(original, "sqlstate", None) == "23505" or "UNIQUE" in str(error.orig)
@@ -84,7 +84,7 @@ class SqlUserRepository:
             async with self._session.begin_nested():
                 await self._session.flush()
         except IntegrityError as error:
-            if _is_unique_violation(error):
+            if is_unique_violation(error):
                 raise EmailAlreadyRegistered(field="email") from None
             raise
 
@@ -123,7 +123,11 @@ class SqlUserRepository:
 
     async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
         users = _Users(self._session)
-        models, total = await users.page(page, *_filters(where), sortable=USER_SORT_FIELDS)
+        values = _values(where)
+        search = _search(where.search) if where.search else ()
+        models, total = await users.page_of(
+            page, _conditions, values, *search, sortable=USER_SORT_FIELDS
+        )
         return Page([to_entity(model) for model in models], total, page)
 
     async def _one(self, condition: object) -> User | None:
@@ -136,25 +140,40 @@ class _Users(Rows[UserModel]):
     model_type = UserModel
 
 
-def _filters(where: UserFilter) -> list[Filter]:
+def _values(where: UserFilter) -> dict[str, object]:
+    """The filter's values by the names `_conditions` binds them to; None filters nothing."""
+    given = {
+        "tenant_id": where.tenant_id,
+        "is_active": where.is_active,
+        "is_verified": where.is_verified,
+        "role": None if where.role is None else where.role.value,
+        "created_after": where.created_after,
+        "created_before": where.created_before,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _conditions(names: frozenset[str]) -> list[Filter]:
     U = UserModel
     found: list[Filter] = [U.deleted_at.is_(None)]
-    if where.tenant_id is not None:
-        found.append(U.tenant_id == where.tenant_id)
-    if where.is_active is not None:
-        found.append(U.is_active == where.is_active)
-    if where.is_verified is not None:
-        found.append(U.is_verified == where.is_verified)
-    if where.role is not None:
-        found.append(U.role == where.role.value)
-    if where.created_after is not None:
-        found.append(U.created_at >= where.created_after)
-    if where.created_before is not None:
-        found.append(U.created_at < where.created_before)
-    if where.search:
-        fields = {"email", "full_name"}
-        found.append(SearchFilter(fields, where.search, ignore_case=True, escape_wildcards=True))
+    if "tenant_id" in names:
+        found.append(U.tenant_id == bindparam("tenant_id"))
+    if "is_active" in names:
+        found.append(U.is_active == bindparam("is_active"))
+    if "is_verified" in names:
+        found.append(U.is_verified == bindparam("is_verified"))
+    if "role" in names:
+        found.append(U.role == bindparam("role"))
+    if "created_after" in names:
+        found.append(U.created_at >= bindparam("created_after"))
+    if "created_before" in names:
+        found.append(U.created_at < bindparam("created_before"))
     return found
+
+
+def _search(text: str) -> tuple[Filter]:
+    fields = {"email", "full_name"}
+    return (SearchFilter(fields, text, ignore_case=True, escape_wildcards=True),)
 
 
 class SqlOneTimeTokens:

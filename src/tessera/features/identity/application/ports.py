@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from tessera.features.identity.domain.avatar import AvatarFormat
 from tessera.features.identity.domain.invitation import Invitation
+from tessera.features.identity.domain.passkeys import Passkey
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
     IssuedToken,
@@ -338,4 +339,115 @@ class ImageProcessor(Protocol):
         bytes), upright, without metadata. Raises `InvalidImage` for any other or broken
         data and `AvatarTooManyPixels` beyond the limit, both before decoding any pixel
         when the header tells; CPU work runs off the event loop."""
+        ...
+
+
+class PasskeyRepository(Protocol):
+    """Passkeys in the request's unit of work (the caller commits), in the request's tenant
+    scope. A credential id is unique across every tenant."""
+
+    async def add(self, passkey: Passkey) -> None:
+        """Raises `PasskeyAlreadyRegistered` when the credential id is stored already."""
+        ...
+
+    async def get(self, passkey_id: uuid.UUID) -> Passkey | None: ...
+
+    async def of_user(self, user_id: uuid.UUID) -> Sequence[Passkey]:
+        """The user's passkeys, oldest first (then by id)."""
+        ...
+
+    async def by_credential_id(self, credential_id: bytes) -> Passkey | None: ...
+
+    async def record_use(
+        self, passkey_id: uuid.UUID, *, seen_count: int, sign_count: int, used_at: datetime
+    ) -> bool:
+        """Store the new sign count and `last_used_at`, only if the stored count is still
+        `seen_count` (compare and set): of two sign-ins racing with one counter, one
+        gets True. False when the passkey is gone too."""
+        ...
+
+    async def remove(self, passkey_id: uuid.UUID) -> bool:
+        """False when there was no such passkey."""
+        ...
+
+
+class ChallengeStore(Protocol):
+    """WebAuthn challenges: each kept for `ttl_seconds` under a purpose (`login`,
+    `register:<user id>`) and an id, and taken at most once. Redis (`GETDEL`) or memory;
+    `DependencyUnavailable` when the store cannot be reached."""
+
+    async def put(
+        self, purpose: str, challenge_id: str, challenge: bytes, *, ttl_seconds: int
+    ) -> None: ...
+
+    async def take(self, purpose: str, challenge_id: str) -> bytes | None:
+        """The challenge, removed atomically: of two concurrent takes one gets it. None when
+        it is unknown, expired, taken already, or was put under another purpose."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewCredential:
+    """What a verified registration leaves to store."""
+
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    aaguid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionCheck:
+    """A verified sign-in assertion's credential id and the authenticator's sign count."""
+
+    credential_id: bytes
+    sign_count: int
+
+
+class PasskeyCeremonies(Protocol):
+    """The WebAuthn ceremonies for the relying party the settings name (id, name, allowed
+    origins). Options are plain JSON (`PublicKeyCredentialCreationOptionsJSON`,
+    `...RequestOptionsJSON`); credentials are what the browser's `toJSON()` gives."""
+
+    def creation_options(
+        self,
+        *,
+        challenge: bytes,
+        user_handle: bytes,
+        user_name: str,
+        display_name: str,
+        exclude: Sequence[bytes],
+        timeout_ms: int,
+    ) -> dict[str, Any]:
+        """A discoverable credential (resident key required), user verification required,
+        none of `exclude` again."""
+        ...
+
+    def verify_registration(
+        self, credential: Mapping[str, Any], *, challenge: bytes
+    ) -> NewCredential:
+        """Raises `InvalidPasskeyRegistration` for anything that does not verify: other
+        challenge, origin or relying party, no user verification, a malformed credential."""
+        ...
+
+    def request_options(self, *, challenge: bytes, timeout_ms: int) -> dict[str, Any]:
+        """No `allowCredentials`: the authenticator offers its discoverable credentials."""
+        ...
+
+    def credential_id(self, credential: Mapping[str, Any]) -> bytes:
+        """The credential id an assertion names; `PasskeyRejected` when malformed."""
+        ...
+
+    def verify_assertion(
+        self,
+        credential: Mapping[str, Any],
+        *,
+        challenge: bytes,
+        public_key: bytes,
+        user_handle: bytes,
+    ) -> AssertionCheck:
+        """Signature, challenge, origin, relying party, user presence and verification, and
+        the user handle (when the authenticator gives one) checked; `PasskeyRejected`
+        otherwise. The sign counter is not judged here (`looks_cloned` is the rule)."""
         ...

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Annotated, Literal
+
 import msgspec
 
 from tessera.features.identity.application.accounts import Email, NewPassword
+from tessera.features.identity.domain.passkeys import MAX_NAME_LENGTH
+from tessera.shared.domain.patterns import NOT_BLANK, described
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,3 +37,53 @@ class ResetBody(msgspec.Struct, forbid_unknown_fields=True):
 class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     current_password: str
     new_password: NewPassword
+
+
+# Passkeys: what `PublicKeyCredential.toJSON()` gives (WebAuthn Level 3); browsers add
+# fields over time, so unknown ones are ignored inside a credential.
+B64URL = described(r"^[A-Za-z0-9_-]+={0,2}$", "base64url text")
+Base64Url = Annotated[str, msgspec.Meta(min_length=1, max_length=16384, pattern=B64URL)]
+PasskeyName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NOT_BLANK)
+]
+
+
+class AttestationResponseJSON(msgspec.Struct, kw_only=True):
+    client_data_json: Base64Url = msgspec.field(name="clientDataJSON")
+    attestation_object: Base64Url = msgspec.field(name="attestationObject")
+    # Names this server does not know (WebAuthn adds some) are dropped, not refused.
+    transports: Annotated[list[str], msgspec.Meta(max_length=8)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class RegistrationCredentialJSON(msgspec.Struct, kw_only=True):
+    id: Base64Url
+    raw_id: Base64Url = msgspec.field(name="rawId")
+    type: Literal["public-key"]
+    response: AttestationResponseJSON
+
+
+class AssertionResponseJSON(msgspec.Struct, kw_only=True):
+    client_data_json: Base64Url = msgspec.field(name="clientDataJSON")
+    authenticator_data: Base64Url = msgspec.field(name="authenticatorData")
+    signature: Base64Url
+    user_handle: Base64Url | None = msgspec.field(name="userHandle", default=None)
+
+
+class AuthenticationCredentialJSON(msgspec.Struct, kw_only=True):
+    id: Base64Url
+    raw_id: Base64Url = msgspec.field(name="rawId")
+    type: Literal["public-key"]
+    response: AssertionResponseJSON
+
+
+class PasskeyRegistrationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    challenge_id: uuid.UUID
+    credential: RegistrationCredentialJSON
+    name: PasskeyName | None = None
+
+
+class PasskeyLoginBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    challenge_id: uuid.UUID
+    credential: AuthenticationCredentialJSON

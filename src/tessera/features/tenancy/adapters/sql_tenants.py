@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.features.tenancy.application.ports import SORTABLE
 from tessera.features.tenancy.domain.tenant import Tenant
-from tessera.shared.adapters.paging import Rows
+from tessera.shared.adapters.paging import Filter, Rows
 from tessera.shared.domain.pagination import Page, PageRequest
 
 
@@ -49,8 +49,10 @@ class SqlTenantRepository:
         return None if model is None else to_entity(model)
 
     async def list(self, page: PageRequest, *, only: uuid.UUID | None = None) -> Page[Tenant]:
-        where = [] if only is None else [TenantModel.id == only]
-        rows, total = await _Tenants(self._session).page(page, *where, sortable=SORTABLE)
+        values = {} if only is None else {"only": only}
+        rows, total = await _Tenants(self._session).page_of(
+            page, _conditions, values, sortable=SORTABLE
+        )
         return Page(items=[to_entity(row) for row in rows], total_items=total, request=page)
 
     async def save(self, tenant: Tenant) -> None:
@@ -60,3 +62,7 @@ class SqlTenantRepository:
             .values(name=tenant.name, is_active=tenant.is_active, updated_at=tenant.updated_at),
             execution_options={"synchronize_session": False},
         )
+
+
+def _conditions(names: frozenset[str]) -> list[Filter]:
+    return [TenantModel.id == bindparam("only")] if "only" in names else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from tessera.features.webhooks.adapters.models import (
     WebhookDeliveryModel,
 )
 from tessera.features.webhooks.domain.delivery import DeliveryStatus, WebhookDelivery
+from tessera.shared.adapters.paging import Filter
 from tessera.shared.domain.pagination import Page, PageRequest
 
 M = WebhookDeliveryModel
@@ -89,7 +90,11 @@ class SqlDeliveryRepository:
         )
 
     async def list(self, page: PageRequest, *, endpoint_id: uuid.UUID) -> Page[WebhookDelivery]:
-        rows, total = await DeliveryRows(self._session).page(
-            page, M.endpoint_id == endpoint_id, sortable=SORTABLE
+        rows, total = await DeliveryRows(self._session).page_of(
+            page, _of_endpoint, {"endpoint_id": endpoint_id}, sortable=SORTABLE
         )
         return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
+
+
+def _of_endpoint(_names: frozenset[str]) -> list[Filter]:
+    return [M.endpoint_id == bindparam("endpoint_id")]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from tessera.features.webhooks.adapters.models import (
     WebhookEndpointModel,
 )
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
+from tessera.shared.adapters.paging import Filter
 from tessera.shared.application.tenant_access import TenantNotFound
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -98,8 +99,8 @@ class SqlEndpointRepository:
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def list(self, page: PageRequest, *, tenant_id: uuid.UUID) -> Page[WebhookEndpoint]:
-        rows, total = await EndpointRows(self._session).page(
-            page, M.tenant_id == tenant_id, sortable=SORTABLE
+        rows, total = await EndpointRows(self._session).page_of(
+            page, _of_tenant, {"tenant_id": tenant_id}, sortable=SORTABLE
         )
         return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
@@ -110,3 +111,7 @@ class SqlEndpointRepository:
             select(M).where(M.tenant_id == tenant_id, M.enabled.is_(True)).order_by(M.id)
         )
         return [endpoint for endpoint in map(_to_entity, rows) if endpoint.subscribes_to(event)]
+
+
+def _of_tenant(_names: frozenset[str]) -> list[Filter]:
+    return [M.tenant_id == bindparam("tenant_id")]
