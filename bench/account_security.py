@@ -14,9 +14,10 @@ Sign-ins, on `tessera serve --workers 1`, one flow after the other:
    the client takes an account whose code of the current step is unspent, and waits for the
    next step when there is none (counted in `pool_waits`);
 3. passkey: `POST /auth/passkeys/login/verify` with assertions signed in advance by the
-   bench's software authenticator (`bench.passkey_device`, sign count 0 as synced passkeys
-   report it) over challenges fetched in advance from `/auth/passkeys/login/options`; wrk
-   replays them. Each challenge is single-use: the warm-up's rate sizes the window's batch.
+   tests' software authenticator (`tests.soft_authenticator`, one per account, its sign
+   count kept at 0 as synced passkeys report it) over challenges fetched in advance from
+   `/auth/passkeys/login/options`; wrk replays them. Each challenge is single-use: the
+   warm-up's rate sizes the window's batch.
 
 The two password flows are argon2-bound (about 130 ms of CPU a login): a Python client loop
 drives them, which at that rate costs the machine little beside the server. A build
@@ -49,6 +50,7 @@ from time import perf_counter, process_time
 from typing import Any
 
 import httpx
+from tests.soft_authenticator import SoftAuthenticator
 
 from bench import identity, stores, users_list
 from bench.core import Figure, Options, Row
@@ -62,7 +64,6 @@ from bench.load import (
     run_load,
     wrk_missing,
 )
-from bench.passkey_device import PasskeyDevice
 from bench.servers import Server, floor, serving, tessera
 from tessera.main import migrations
 
@@ -252,7 +253,7 @@ async def _sign_ins(env: Mapping[str, str], scratch: Path, opts: Options) -> lis
     async with serving(tessera(env=env, cwd=scratch, workers=1)) as server:
         await identity.register(server.base_url, [*plain, *keyed, totp[0]])
         await users_list.create_admin(env, scratch)
-        device = await _enrol_passkeys(server.base_url, keyed)
+        authenticators = await _enrol_passkeys(server.base_url, keyed)
         _say(f"plain sign-ins: POST {LOGIN}, {LOGIN_CONCURRENCY} flows")
         plain_result = await _client_load(server, _plain_flow(plain), opts)
         rows = [Row(f"plain: POST /auth/login, c={LOGIN_CONCURRENCY}", plain_result.figures())]
@@ -275,10 +276,10 @@ async def _sign_ins(env: Mapping[str, str], scratch: Path, opts: Options) -> lis
                 Row("MFA / plain", _versus(mfa, plain_result), ratio=True),
             ]
         passkey_case = f"passkey: POST /auth/passkeys/login/verify, c={opts.concurrency}"
-        if device is None:
+        if authenticators is None:
             rows.append(Row(passkey_case, {"why": NOT_AVAILABLE}))
         else:
-            passkey, batch = await _passkey_load(server, device, opts)
+            passkey, batch = await _passkey_load(server, authenticators, opts)
             rows += [
                 Row(passkey_case, passkey.figures() | {"challenges": batch}),
                 Row("passkey / plain", _versus(passkey, plain_result), ratio=True),
@@ -341,29 +342,32 @@ async def _enrol_totp(base_url: str, users: Sequence[identity.User]) -> _TotpPoo
         return _TotpPool(await _each(users, enrol))
 
 
-async def _enrol_passkeys(base_url: str, users: Sequence[identity.User]) -> PasskeyDevice | None:
-    """A passkey for every user, all on one software device, or None when this build has
-    no passkey routes."""
-    device = PasskeyDevice(ORIGIN)
+async def _enrol_passkeys(
+    base_url: str, users: Sequence[identity.User]
+) -> list[SoftAuthenticator] | None:
+    """A passkey for every user, each on a software authenticator of its own whose sign
+    count stays 0, or None when this build has no passkey routes."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
 
-        async def register(user: identity.User) -> bool:
+        async def register(user: identity.User) -> SoftAuthenticator | None:
             headers = bearer(await _token(client, user))
             answer = await client.post(PASSKEY_REGISTER_OPTIONS, headers=headers)
             if answer.status_code in (404, 405):
-                return False
+                return None
             ceremony = _data(answer)
-            credential = device.create(ceremony["options"])
+            authenticator = SoftAuthenticator(ORIGIN, counting=False)
+            credential = authenticator.create(ceremony["options"])
             body = {"challenge_id": ceremony["challenge_id"], "credential": credential}
             _data(await client.post(PASSKEY_REGISTER_VERIFY, json=body, headers=headers), 201)
-            return True
+            return authenticator
 
-        if not await register(users[0]):
+        first = await register(users[0])
+        if first is None:
             _say(f"passkeys: {PASSKEY_REGISTER_OPTIONS} answered 404: {NOT_AVAILABLE}")
             return None
         _say(f"passkeys: registering {len(users) - 1} more")
-        await _each(users[1:], register)
-    return device
+        rest = await _each(users[1:], register)
+    return [first, *(authenticator for authenticator in rest if authenticator is not None)]
 
 
 def _plain_flow(users: Sequence[identity.User]) -> Flow:
@@ -486,13 +490,12 @@ async def _flows(
 
 
 async def _passkey_load(
-    server: Server, device: PasskeyDevice, opts: Options
+    server: Server, authenticators: Sequence[SoftAuthenticator], opts: Options
 ) -> tuple[LoadResult, int]:
     """wrk replaying pre-signed assertions: a warm-up batch whose rate sizes the window's
     batch; the window's result and its batch size."""
-    handles = [credential.user_handle for credential in device.credentials]
     _say(f"passkeys: fetching and signing {WARMUP_CHALLENGES} warm-up assertions")
-    warmup_batch = await _assertions(server.base_url, device, handles, WARMUP_CHALLENGES)
+    warmup_batch = await _assertions(server.base_url, authenticators, WARMUP_CHALLENGES)
     _say(f"passkey sign-ins: POST {PASSKEY_LOGIN_VERIFY}, warm-up")
     warm = await run_load(_wrk_spec(server, warmup_batch, opts, opts.warmup))
     pace = max(warm.rps, 1.0)
@@ -500,13 +503,13 @@ async def _passkey_load(
         pace *= 2
     size = min(MAX_CHALLENGES, math.ceil(pace * opts.duration * CHALLENGE_MARGIN) + 100)
     _say(f"passkeys: fetching and signing {size} assertions (warm-up: {warm.rps:.0f}/s)")
-    batch = await _assertions(server.base_url, device, handles, size)
+    batch = await _assertions(server.base_url, authenticators, size)
     _say(f"passkey sign-ins: POST {PASSKEY_LOGIN_VERIFY}, {opts.concurrency} connections")
     return await run_load(_wrk_spec(server, batch, opts, opts.duration)), size
 
 
 async def _assertions(
-    base_url: str, device: PasskeyDevice, handles: Sequence[bytes], count: int
+    base_url: str, authenticators: Sequence[SoftAuthenticator], count: int
 ) -> list[Request]:
     """`count` login/verify requests, each over a challenge of its own, the accounts in
     turn."""
@@ -514,7 +517,7 @@ async def _assertions(
 
         async def one(n: int) -> Request:
             ceremony = _data(await client.post(PASSKEY_LOGIN_OPTIONS))
-            credential = device.get(ceremony["options"], user_handle=handles[n % len(handles)])
+            credential = authenticators[n % len(authenticators)].get(ceremony["options"])
             body = {"challenge_id": ceremony["challenge_id"], "credential": credential}
             return Request.json(PASSKEY_LOGIN_VERIFY, body)
 
