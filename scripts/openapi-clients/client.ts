@@ -37,6 +37,10 @@ export async function logIn(api: string, body: LoginBody): Promise<string> {
   }
   if (!response.ok) throw await failure(response);
   const ok: LoginOk = await response.json();
+  if ("mfa_required" in ok.data) {
+    // Two-factor sign-in: finish with POST /api/v1/auth/mfa/verify {ticket, code}.
+    throw new Error("a second factor is required");
+  }
   return ok.data.access_token;
 }
 

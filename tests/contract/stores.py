@@ -19,10 +19,12 @@ from tessera.features.files.application.ports import FileRepository
 from tessera.features.flags.adapters.sql_flags import SqlFlagRepository, SqlFlagSource
 from tessera.features.flags.application.ports import FlagRepository, FlagSource
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
+from tessera.features.identity.adapters.sql_mfa import SqlMfaCredentials
 from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
 from tessera.features.identity.adapters.sql_users import SqlOneTimeTokens, SqlUserRepository
 from tessera.features.identity.application.ports import (
     InvitationRepository,
+    MfaCredentials,
     OneTimeTokens,
     PasskeyRepository,
     TenantDirectory,
@@ -44,6 +46,7 @@ from tests.fakes.identity import (
     FakeUserRepository,
     FakeUserSearch,
 )
+from tests.fakes.mfa import FakeMfaCredentials
 from tests.fakes.tenancy import FakeTenantRepository
 from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
@@ -63,6 +66,7 @@ class Unit:
     passkeys: PasskeyRepository
     outbox: Outbox
     work: UnitOfWork
+    mfa: MfaCredentials
 
     async def commit(self) -> None:
         await self.work.commit()
@@ -100,6 +104,7 @@ class SqlStore:
                 SqlPasskeyRepository(session),
                 SqlOutbox(session),
                 SqlAlchemyUnitOfWork(session),
+                SqlMfaCredentials(session),
             )
 
     def flag_source(self) -> FlagSource:
@@ -133,6 +138,7 @@ class FakeStore:
             FakePasskeyRepository(self._work),
             self._outbox,
             self._work,
+            FakeMfaCredentials(self._work),
         )
 
     @asynccontextmanager

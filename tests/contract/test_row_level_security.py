@@ -30,6 +30,7 @@ TENANT_OWNED = {"tenants", "users", "one_time_tokens", "invitations", "files"}
 TENANT_OWNED |= {"notifications", "notification_reads"}
 TENANT_OWNED |= {"webhook_endpoints", "webhook_deliveries"}
 TENANT_OWNED |= {"audit_events"}
+TENANT_OWNED |= {"totp_credentials", "mfa_recovery_codes"}
 TENANT_OWNED |= {"passkeys"}
 # tables with more than `tenant_isolation`: global notifications are visible to every tenant
 POLICIES = {"notifications": 2}

@@ -473,6 +473,52 @@ async def test_a_role_change_applies_to_the_users_live_sessions(
     assert found.caller.role is Role.USER
 
 
+async def test_a_session_keeps_how_it_was_authenticated_and_its_enrolment_mark(
+    store: Sessions, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    plain = await start(store, new_session(clock, user_id=user))
+    with_mfa = await start(store, replace(new_session(clock, user_id=user), mfa=True))
+    marked = await start(store, replace(new_session(clock, user_id=user), needs_mfa_enrolment=True))
+    now = clock.now()
+    listed = {s.session_id: s for s in await store.list(user, now=now)}
+    assert [
+        (listed[s.session_id].mfa, listed[s.session_id].needs_mfa_enrolment)
+        for s in (plain, with_mfa, marked)
+    ] == [(False, False), (True, False), (False, True)]
+    for session, must_enrol in ((plain, False), (with_mfa, False), (marked, True)):
+        for count_in in (None, LIMITS):
+            found = await store.touch(
+                user, session.session_id, now=now, idle_seconds=IDLE, count_in=count_in
+            )
+            assert found is not None
+            assert found.caller.needs_mfa_enrolment is must_enrol
+
+
+async def test_marking_a_session_as_mfa_lifts_its_enrolment_mark(
+    store: Sessions, clock: Clock
+) -> None:
+    user = uuid.uuid4()
+    marked, other = [
+        await start(store, replace(new_session(clock, user_id=user), needs_mfa_enrolment=True))
+        for _ in range(2)
+    ]
+    assert await store.mark_mfa(user, marked.session_id)
+    now = clock.now()
+    found = await store.touch(user, marked.session_id, now=now, idle_seconds=IDLE)
+    assert found is not None
+    assert not found.caller.needs_mfa_enrolment
+    found = await store.touch(user, other.session_id, now=now, idle_seconds=IDLE)
+    assert found is not None
+    assert found.caller.needs_mfa_enrolment, "the user's other sessions keep theirs"
+    listed = {s.session_id: s for s in await store.list(user, now=now)}
+    assert listed[marked.session_id].mfa
+    assert not await store.mark_mfa(user, uuid.uuid4()), "no such session"
+    await store.revoke(user, other.session_id)
+    assert not await store.mark_mfa(user, other.session_id), "an ended session stays ended"
+    assert await store.touch(user, other.session_id, now=now, idle_seconds=IDLE) is None
+
+
 async def counted(
     store: Sessions, session: SessionRecord, now: datetime, limits: RoleLimits = LIMITS
 ) -> float | None:

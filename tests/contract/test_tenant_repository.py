@@ -66,3 +66,21 @@ async def test_a_change_is_kept_only_when_committed(store: Store) -> None:
         saved = await unit.tenancy.get(acme)
     assert saved is not None
     assert (saved.name, saved.is_active, saved.updated_at) == ("Acme Ltd", False, later)
+
+
+async def test_requiring_mfa_is_kept_and_read_by_the_directory(store: Store) -> None:
+    acme, globex = await made(store, "Acme", "Globex")
+    async with store.unit() as unit:
+        assert not await unit.tenants.requires_mfa(acme), "off for a new tenant"
+        tenant = await unit.tenancy.get(acme)
+        assert tenant is not None
+        tenant.require_mfa(True, now=datetime(2030, 1, 1, tzinfo=UTC))
+        await unit.tenancy.save(tenant)
+        await unit.commit()
+    async with store.unit() as unit:
+        assert await unit.tenants.requires_mfa(acme)
+        assert not await unit.tenants.requires_mfa(globex)
+        assert not await unit.tenants.requires_mfa(uuid.uuid4()), "no such tenant"
+        stored = await unit.tenancy.get(acme)
+    assert stored is not None
+    assert stored.mfa_required

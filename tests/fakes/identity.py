@@ -123,6 +123,10 @@ class FakeTenantDirectory:
         tenant = self._rows.get(tenant_id)
         return None if tenant is None else tenant.name
 
+    async def requires_mfa(self, tenant_id: uuid.UUID) -> bool:
+        tenant = self._rows.get(tenant_id)
+        return tenant is not None and tenant.mfa_required
+
 
 @dataclass(frozen=True, slots=True)
 class OneTimeToken:

@@ -363,7 +363,7 @@ def _generated_keys(settings: Settings) -> dict[str, str]:
     """Unset keys that are generated where used: DATA_ENCRYPTION_KEY with SQLite."""
     if settings.data_encryption_key is not None or not settings.uses_sqlite:
         return {}
-    from tessera.features.webhooks.adapters.data_key import KEY_FILE
+    from tessera.shared.adapters.data_key import KEY_FILE
 
     path = Path(settings.data_dir) / KEY_FILE
     kept = "kept in" if path.is_file() else "on first use, into"

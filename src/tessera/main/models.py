@@ -7,6 +7,8 @@ from tessera.features.identity.adapters.models import (
     InvitationModel,
     OneTimeTokenModel,
     PasskeyModel,
+    RecoveryCodeModel,
+    TotpCredentialModel,
     UserModel,
 )
 from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
@@ -27,7 +29,9 @@ __all__ = [
     "OneTimeTokenModel",
     "OutboxModel",
     "PasskeyModel",
+    "RecoveryCodeModel",
     "TenantModel",
+    "TotpCredentialModel",
     "UserModel",
     "WebhookDeliveryModel",
     "WebhookEndpointModel",

@@ -20,6 +20,7 @@ from tessera.features.identity.http.auth_controller import AuthController
 from tessera.features.identity.http.avatar_controller import AvatarController
 from tessera.features.identity.http.invitations_controller import InvitationsController
 from tessera.features.identity.http.me_controller import MeController
+from tessera.features.identity.http.mfa_controller import MfaController
 from tessera.features.identity.http.passkeys_controller import PasskeysController
 from tessera.features.identity.http.users_controller import UsersController
 from tessera.features.notifications.http.controller import NotificationsController
@@ -126,6 +127,7 @@ def create_app(container: AsyncContainer, settings: Settings) -> Litestar:
         path=API_PREFIX,
         route_handlers=[
             AuthController,
+            MfaController,
             PasskeysController,
             MeController,
             UsersController,

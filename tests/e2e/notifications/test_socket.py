@@ -86,6 +86,26 @@ async def test_without_a_valid_access_token_the_socket_closes_with_4401(
         assert await closed_with(socket) == 4401
 
 
+async def test_a_session_that_must_enrol_in_mfa_first_gets_no_socket(
+    embedded_server: Server,
+) -> None:
+    address = email()
+    account = await signed_up(embedded_server.url, address)
+    switched = await call(
+        embedded_server.url,
+        "PATCH",
+        f"/tenants/{account['tenant_id']}",
+        account["access_token"],
+        json={"mfa_required": True},
+    )
+    assert switched.status_code == 200, switched.text
+    must_enrol = (await login(embedded_server.url, address))["access_token"]
+    async with connected(embedded_server.url, must_enrol) as socket:
+        assert await closed_with(socket) == 4401
+    async with connected(embedded_server.url, account["access_token"]) as socket:
+        assert await ask(socket, {"type": "ping"}) == {"type": "pong"}, "opened before it"
+
+
 async def test_a_silent_socket_is_closed_with_4401_after_the_auth_deadline(
     embedded_server: Server,
 ) -> None:

@@ -17,6 +17,7 @@ does not run on pytest 9.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -66,6 +67,7 @@ async def environment(
         "AWS_ACCESS_KEY_ID": fake_s3.ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": fake_s3.SECRET_ACCESS_KEY,
         "JWT_SECRET_KEY": SECRET,
+        "DATA_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),  # as production
         "RATE_LIMIT_ENABLED": "false",
         "PASSWORD_HASH_PRIORITY": "normal",
         "DATA_DIR": str(tmp_path),

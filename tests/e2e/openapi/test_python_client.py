@@ -108,10 +108,13 @@ def test_a_generated_python_client_registers_logs_in_reads_me_and_uploads(
     assert refused.error.code == "UNAUTHORIZED"
 
     tokens = login.sync(client=anonymous, body=models.LoginBody(email=EMAIL, password=PASSWORD))
-    assert isinstance(tokens, models.SuccessTokenPair), tokens
-    assert tokens.data.expires_in > 0
+    # A sign-in answers a token pair, or (two-factor sign-in on) an MFA challenge.
+    assert isinstance(tokens, models.SuccessUnionTypeTokenPairMfaChallenge), tokens
+    pair = tokens.data
+    assert isinstance(pair, models.TokenPair), pair
+    assert pair.expires_in > 0
     signed_in = client_module.AuthenticatedClient(
-        base_url=url, token=tokens.data.access_token, raise_on_unexpected_status=True
+        base_url=url, token=pair.access_token, raise_on_unexpected_status=True
     )
 
     profile = me.sync(client=signed_in)

@@ -3,22 +3,33 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 
 from tessera.features.audit.adapters.memory_audit import InMemoryAuditLog
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
+from tessera.features.identity.adapters.mfa_tickets import InMemoryMfaTickets
 from tessera.features.identity.application.accounts import IdentityConfig
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.email_ceiling import EmailCeiling
 from tessera.features.identity.application.forgot_password import ForgotPassword
-from tessera.features.identity.application.log_in import Credentials, LogIn
+from tessera.features.identity.application.log_in import Credentials, LogIn, MfaChallenge
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
 from tessera.features.identity.application.register_user import RegisterUser, Registration
 from tessera.features.identity.application.reset_password import ResetPassword
 from tessera.features.identity.application.token_pairs import TokenPair
+from tessera.features.identity.application.totp_enrolment import (
+    ConfirmTotp,
+    DisableTotp,
+    GetMfaStatus,
+    RegenerateRecoveryCodes,
+    SetUpTotp,
+)
+from tessera.features.identity.application.verify_mfa import MfaAttempt, VerifyMfa
 from tessera.features.identity.domain.user import User
+from tessera.shared.adapters.aes_gcm import TOTP_SECRETS, AesGcmSecretBox
 from tessera.shared.adapters.memory_cache import InMemoryCache
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Principal, Role
@@ -30,6 +41,7 @@ from tests.fakes.identity import (
     FakeTenantDirectory,
     FakeUserRepository,
 )
+from tests.fakes.mfa import FakeMfaCredentials
 from tests.fakes.tenancy import FakeTenantRepository
 from tests.fakes.unit_of_work import FakeUnitOfWork, RecordingOutbox
 
@@ -70,6 +82,9 @@ class Identity:
         self.cache = InMemoryCache(monotonic=self.clock.monotonic)
         self.audit = InMemoryAuditLog(self.clock)
         self.sessions = InMemorySessionStore(clock_ms=self.clock.epoch_ms)
+        self.mfa = FakeMfaCredentials(self.unit_of_work)
+        self.tickets = InMemoryMfaTickets(clock=self.clock.monotonic)
+        self.box = AesGcmSecretBox(os.urandom(32), purpose=TOTP_SECRETS)
         self.tokens = JwtTokenIssuer(
             "a test secret of at least 32 bytes!",
             issuer="tessera",
@@ -106,6 +121,76 @@ class Identity:
             self.config,
             TenantScope(),
             self.audit,
+            self.mfa,
+            self.tickets,
+            self.tenants,
+        )
+
+    def verify_mfa(self) -> VerifyMfa:
+        return VerifyMfa(
+            self.tickets,
+            self.users,
+            self.mfa,
+            self.box,
+            self.sessions,
+            self.tokens,
+            self.cache,
+            self.outbox,
+            self.unit_of_work,
+            self.clock,
+            self.config,
+            TenantScope(),
+            self.audit,
+        )
+
+    def set_up_totp(self) -> SetUpTotp:
+        return SetUpTotp(self.users, self.mfa, self.box, self.unit_of_work, self.clock, self.config)
+
+    def confirm_totp(self) -> ConfirmTotp:
+        return ConfirmTotp(
+            self.users,
+            self.mfa,
+            self.box,
+            self.sessions,
+            self.outbox,
+            self.unit_of_work,
+            self.clock,
+            self.audit,
+        )
+
+    def mfa_status(self) -> GetMfaStatus:
+        return GetMfaStatus(self.mfa)
+
+    def regenerate_codes(self) -> RegenerateRecoveryCodes:
+        return RegenerateRecoveryCodes(
+            self.users, self.mfa, self.box, self.outbox, self.unit_of_work, self.clock
+        )
+
+    def disable_totp(self) -> DisableTotp:
+        return DisableTotp(
+            self.users,
+            self.hasher,
+            self.mfa,
+            self.box,
+            self.tenants,
+            self.outbox,
+            self.unit_of_work,
+            self.clock,
+            self.audit,
+        )
+
+    async def password_step(
+        self, user: User, *, ip_address: str = "203.0.113.7", user_agent: str = "Firefox"
+    ) -> TokenPair | MfaChallenge:
+        return await self.log_in().execute(
+            Credentials(user.email, PASSWORD, ip_address=ip_address, user_agent=user_agent)
+        )
+
+    async def mfa_verified(
+        self, ticket: str, code: str, *, ip_address: str = "203.0.113.7"
+    ) -> TokenPair:
+        return await self.verify_mfa().execute(
+            MfaAttempt(ticket, code, ip_address=ip_address, user_agent="Firefox")
         )
 
     def refresh(self) -> RefreshTokens:
@@ -178,9 +263,9 @@ class Identity:
     async def signed_in(
         self, user: User, *, ip_address: str = "203.0.113.7", user_agent: str = "Firefox"
     ) -> TokenPair:
-        return await self.log_in().execute(
-            Credentials(user.email, PASSWORD, ip_address=ip_address, user_agent=user_agent)
-        )
+        pair = await self.password_step(user, ip_address=ip_address, user_agent=user_agent)
+        assert isinstance(pair, TokenPair), "an account with MFA: use password_step"
+        return pair
 
     def principal(self, pair: TokenPair) -> Principal:
         """Who an access token speaks for, as the authentication middleware reads it."""

@@ -10,6 +10,7 @@ from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import EMAIL_SEND
 from tessera.features.identity.application.accounts import USER_SECURITY_ALERT
 from tessera.features.identity.application.log_in import Credentials
+from tessera.features.identity.application.token_pairs import TokenPair
 from tessera.features.identity.domain.errors import (
     AccountInactive,
     EmailNotVerified,
@@ -47,6 +48,7 @@ async def test_a_sign_in_opens_a_live_session_for_the_user(identity: Identity) -
 async def test_the_email_is_matched_whatever_its_case_and_spaces(identity: Identity) -> None:
     await identity.a_user("ada@example.com")
     pair = await identity.log_in().execute(Credentials("  ADA@Example.com ", PASSWORD))
+    assert isinstance(pair, TokenPair)
     assert await identity.alive(pair)
 
 

@@ -125,6 +125,7 @@ def test_every_operation_says_whether_it_needs_the_bearer_token(document: dict[s
     public = {
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/mfa/verify", "post"),
         ("/api/v1/auth/refresh", "post"),
         ("/api/v1/auth/password/forgot", "post"),
         ("/api/v1/auth/password/reset", "post"),

@@ -9,6 +9,7 @@ from datetime import timedelta
 import msgspec
 import pytest
 
+from tessera.features.identity.application.accounts import SECURITY_EVENTS
 from tessera.features.jobs.domain.job import Job
 from tessera.features.notifications.adapters.jobs import PushNotificationJob, SecurityAlertJob
 from tessera.features.notifications.application.list_notifications import ListNotifications
@@ -110,6 +111,20 @@ async def test_a_password_change_alert_reads_as_such() -> None:
     stored = await office.notifications.get(event_id)
     assert stored is not None
     assert stored.title == "Your password was changed"
+
+
+@pytest.mark.parametrize("event", SECURITY_EVENTS)
+async def test_every_security_event_identity_records_becomes_a_notification(event: str) -> None:
+    office = Office()
+    ann = office.member(office.tenant())
+    alert = SecurityAlert(
+        user_id=ann.user_id, tenant_id=ann.tenant_id, event=event, occurred_at=NOW
+    )
+    event_id = uuid.uuid4()
+    await NotifySecurityEvent(office.notifications, office.outbox).execute(alert, event_id=event_id)
+    stored = await office.notifications.get(event_id)
+    assert stored is not None
+    assert stored.kind.value.startswith("security.")
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,11 @@ from tessera.features.identity.adapters.challenges import (
 )
 from tessera.features.identity.adapters.jwt_tokens import JwtTokenIssuer
 from tessera.features.identity.adapters.memory_sessions import InMemorySessionStore
+from tessera.features.identity.adapters.mfa_tickets import InMemoryMfaTickets, RedisMfaTickets
 from tessera.features.identity.adapters.pillow_images import PillowImageProcessor
 from tessera.features.identity.adapters.redis_sessions import RedisSessionStore
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
+from tessera.features.identity.adapters.sql_mfa import SqlMfaCredentials
 from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
 from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
@@ -50,6 +52,9 @@ from tessera.features.identity.application.ports import (
     ImageProcessor,
     InvitationRepository,
     LiveSessions,
+    MfaCredentials,
+    MfaSecretBox,
+    MfaTickets,
     OneTimeTokens,
     PasskeyCeremonies,
     PasskeyRepository,
@@ -71,10 +76,20 @@ from tessera.features.identity.application.request_email_verification import (
 from tessera.features.identity.application.reset_password import ResetPassword
 from tessera.features.identity.application.revoke_invitation import RevokeInvitation
 from tessera.features.identity.application.revoke_session import RevokeSession
+from tessera.features.identity.application.totp_enrolment import (
+    ConfirmTotp,
+    DisableTotp,
+    GetMfaStatus,
+    RegenerateRecoveryCodes,
+    SetUpTotp,
+)
 from tessera.features.identity.application.update_profile import UpdateProfile
 from tessera.features.identity.application.update_user import UpdateUser
 from tessera.features.identity.application.verify_email import VerifyEmail
+from tessera.features.identity.application.verify_mfa import VerifyMfa
 from tessera.main.settings import Settings, webauthn_relying_party
+from tessera.shared.adapters.aes_gcm import TOTP_SECRETS
+from tessera.shared.adapters.data_key import secret_box
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Cache, Clock
 from tessera.shared.domain.caller import Principal
@@ -91,6 +106,7 @@ class IdentityProvider(Provider):
         SqlInvitationRepository, provides=InvitationRepository, scope=Scope.REQUEST
     )
     one_time = provide(SqlOneTimeTokens, provides=OneTimeTokens, scope=Scope.REQUEST)
+    mfa = provide(SqlMfaCredentials, provides=MfaCredentials, scope=Scope.REQUEST)
     passkeys = provide(SqlPasskeyRepository, provides=PasskeyRepository, scope=Scope.REQUEST)
     use_cases = provide_all(
         RegisterUser,
@@ -120,6 +136,12 @@ class IdentityProvider(Provider):
         ChangeAvatar,
         RemoveAvatar,
         AvatarLink,
+        SetUpTotp,
+        ConfirmTotp,
+        GetMfaStatus,
+        RegenerateRecoveryCodes,
+        DisableTotp,
+        VerifyMfa,
         StartPasskeyRegistration,
         FinishPasskeyRegistration,
         ListPasskeys,
@@ -138,6 +160,17 @@ class IdentityProvider(Provider):
     @provide(scope=Scope.APP)
     def email_ceiling(self, cache: Cache, config: IdentityConfig) -> EmailCeiling:
         return EmailCeiling(cache, config)
+
+    @provide(scope=Scope.APP)
+    def mfa_secrets(self, settings: Settings) -> MfaSecretBox:
+        """TOTP secrets sealed like webhook secrets, under a label of their own."""
+        return secret_box(
+            settings.data_encryption_key,
+            uses_sqlite=settings.uses_sqlite,
+            data_dir=settings.data_dir,
+            purpose=TOTP_SECRETS,
+            feature="Two-factor sign-in is",
+        )
 
     @provide(scope=Scope.APP)
     def images(self) -> ImageProcessor:
@@ -199,6 +232,10 @@ class RedisSessionsProvider(Provider):
     live = alias(source=RedisSessionStore, provides=LiveSessions)
 
     @provide
+    def mfa_tickets(self, batcher: CommandBatcher, settings: Settings) -> MfaTickets:
+        return RedisMfaTickets(batcher, prefix=settings.redis_key_prefix)
+
+    @provide
     def challenges(self, batcher: CommandBatcher, settings: Settings) -> ChallengeStore:
         return RedisChallengeStore(batcher, prefix=settings.redis_key_prefix)
 
@@ -214,6 +251,10 @@ class MemorySessionsProvider(Provider):
 
     store = alias(source=InMemorySessionStore, provides=SessionStore)
     live = alias(source=InMemorySessionStore, provides=LiveSessions)
+
+    @provide
+    def mfa_tickets(self, clock: Clock) -> MfaTickets:
+        return InMemoryMfaTickets(clock=lambda: clock.now().timestamp())
 
     @provide
     def challenges(self) -> ChallengeStore:

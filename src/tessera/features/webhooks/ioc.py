@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dishka import Provider, Scope, provide, provide_all
 
-from tessera.features.webhooks.adapters.aes_gcm import AesGcmSecretBox
-from tessera.features.webhooks.adapters.data_key import UnconfiguredSecretBox, key_from_file
 from tessera.features.webhooks.adapters.httpx_sender import HttpxWebhookSender
 from tessera.features.webhooks.adapters.jobs import DeliverWebhookJob, WebhookEventJob
 from tessera.features.webhooks.adapters.sql_deliveries import SqlDeliveryRepository
@@ -28,11 +26,13 @@ from tessera.features.webhooks.application.ports import (
 from tessera.features.webhooks.application.register_endpoint import RegisterEndpoint
 from tessera.features.webhooks.application.replay_delivery import ReplayDelivery
 from tessera.features.webhooks.application.rotate_secret import RotateSecret
-from tessera.features.webhooks.application.secret_box import SecretBox
 from tessera.features.webhooks.application.send_test_event import SendTestEvent
 from tessera.features.webhooks.application.update_endpoint import UpdateEndpoint
 from tessera.features.webhooks.domain.delivery import RetrySchedule
 from tessera.main.settings import Settings
+from tessera.shared.adapters.aes_gcm import WEBHOOK_SECRETS
+from tessera.shared.adapters.data_key import secret_box
+from tessera.shared.application.secret_box import SecretBox
 
 
 class WebhooksProvider(Provider):
@@ -68,8 +68,11 @@ class WebhooksProvider(Provider):
 
     @provide(scope=Scope.APP)
     def secret_box(self, settings: Settings) -> SecretBox:
-        """See `adapters/data_key.py` for where the key comes from."""
-        key = settings.data_encryption_key
-        if key is None and settings.uses_sqlite:
-            key = key_from_file(settings.data_dir)
-        return UnconfiguredSecretBox() if key is None else AesGcmSecretBox.from_base64(key)
+        """See `shared/adapters/data_key.py` for where the key comes from."""
+        return secret_box(
+            settings.data_encryption_key,
+            uses_sqlite=settings.uses_sqlite,
+            data_dir=settings.data_dir,
+            purpose=WEBHOOK_SECRETS,
+            feature="Webhooks are",
+        )

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 import msgspec
 
+from tessera.shared.domain.errors import Forbidden
+
 
 class Role(StrEnum):
     USER = "user"
@@ -26,3 +28,19 @@ class Principal(msgspec.Struct, frozen=True):
     tenant_id: uuid.UUID
     role: Role
     session_id: uuid.UUID
+    # The session's tenant requires two-factor sign-in and the user has not enrolled yet:
+    # only the routes that let them enrol (or leave) serve this caller.
+    needs_mfa_enrolment: bool = False
+
+
+class MfaEnrolmentRequired(Forbidden):
+    """A caller whose session needs MFA enrolment, on a route that does not serve it: a 403
+    whose `details.reason` is `mfa_enrolment_required`."""
+
+    default_message = (
+        "Your organisation requires two-factor sign-in: set it up first "
+        "(POST /api/v1/auth/mfa/totp/setup, then /confirm)."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(details={"reason": "mfa_enrolment_required"})

@@ -12,6 +12,12 @@ counted by address (`RateLimits`, `rate_limit.py`). Nothing is refused for its t
 here: routes that need a caller ask for one (`require_caller`, behind the `Principal`
 provider); others serve anyone. Over the limit, the 429 envelope answers instead of the
 route.
+
+A session marked as needing MFA enrolment (its tenant requires two-factor sign-in and the
+user has none) is a caller only on routes whose handler says so with
+`opt={OPEN_DURING_MFA_ENROLMENT: True}` (setting up TOTP, `GET /users/me`, logout); on any
+other, the value left is `MfaEnrolmentRequired` (403), raised by `require_caller`. The mark
+comes with the session touch: no extra round trip.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from tessera.shared.application.callers import Admission, Authenticator
 from tessera.shared.application.rate_limits import RateLimitDecision, RateLimiter, RoleLimits
-from tessera.shared.domain.caller import Principal
+from tessera.shared.domain.caller import MfaEnrolmentRequired, Principal
 from tessera.shared.domain.errors import DependencyUnavailable, Unauthenticated
 from tessera.shared.http.rate_limit import (
     CacheDownWarning,
@@ -39,8 +45,10 @@ CALLER_KEY = "tessera.caller"
 """The scope key of the request's caller: an `Admission`, the error that refused its token,
 or absent without a bearer token."""
 _MISSING = "A bearer access token is required."
+OPEN_DURING_MFA_ENROLMENT = "open_during_mfa_enrolment"
+"""The `opt` key of a route that serves a caller whose session still needs MFA enrolment."""
 
-Caller = Admission | Unauthenticated | DependencyUnavailable | None
+Caller = Admission | Unauthenticated | DependencyUnavailable | MfaEnrolmentRequired | None
 T = TypeVar("T")
 
 
@@ -113,6 +121,8 @@ class CallerMiddleware:
             admission = await authenticator.admit(token, count_in=count_in)
         except (Unauthenticated, DependencyUnavailable) as refused:
             return refused, None
+        if admission.caller.needs_mfa_enrolment and not _open_during_enrolment(scope):
+            return MfaEnrolmentRequired(), admission.counted
         return admission, admission.counted
 
     async def _count_by_address(self, scope: Scope, caller: Caller) -> RateLimitDecision | None:
@@ -126,6 +136,11 @@ class CallerMiddleware:
                 pass
         self._cache_down()
         return None
+
+
+def _open_during_enrolment(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return handler is not None and bool(handler.opt.get(OPEN_DURING_MFA_ENROLMENT))
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -146,12 +161,12 @@ def caller_of(scope: Scope) -> Principal | None:
 
 def require_caller(scope: Scope) -> Principal:
     """The request's authenticated caller; raises what refused its token (`Unauthenticated`,
-    or `DependencyUnavailable` when the session store is down), or `Unauthenticated` when
-    the request carried none."""
+    `DependencyUnavailable` when the session store is down, `MfaEnrolmentRequired`), or
+    `Unauthenticated` when the request carried none."""
     caller = scope.get(CALLER_KEY)
     if isinstance(caller, Admission):
         return caller.caller
-    if isinstance(caller, Unauthenticated | DependencyUnavailable):
+    if isinstance(caller, Unauthenticated | DependencyUnavailable | MfaEnrolmentRequired):
         raise caller
     raise Unauthenticated(_MISSING)
 
@@ -164,6 +179,7 @@ def cached_profile(scope: Scope) -> bytes | None:
 
 __all__ = [
     "CALLER_KEY",
+    "OPEN_DURING_MFA_ENROLMENT",
     "CallerMiddleware",
     "bearer_token",
     "cached_profile",

@@ -26,6 +26,9 @@ class AuditAction(StrEnum):
 
     LOGIN_SUCCEEDED = "user.login.succeeded"
     LOGIN_FAILED = "user.login.failed"
+    MFA_ENABLED = "user.mfa.enabled"
+    MFA_DISABLED = "user.mfa.disabled"
+    MFA_RECOVERY_CODE_USED = "user.mfa.recovery_code_used"
     PASSWORD_CHANGED = "user.password.changed"  # noqa: S105 - not a secret
     PASSWORD_RESET = "user.password.reset"  # noqa: S105 - not a secret
     PASSKEY_ADDED = "user.passkey.added"

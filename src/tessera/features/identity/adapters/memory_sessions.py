@@ -111,7 +111,13 @@ class InMemorySessionStore:
             return None
         self._use(entry, now_ms, idle_seconds)
         record = entry.record
-        caller = Principal(record.user_id, record.tenant_id, record.role, record.session_id)
+        caller = Principal(
+            record.user_id,
+            record.tenant_id,
+            record.role,
+            record.session_id,
+            record.needs_mfa_enrolment,
+        )
         counted = None
         if count_in is not None:
             group = count_in.group_for(record.role)
@@ -180,6 +186,13 @@ class InMemorySessionStore:
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
         for entry in self._purge(user_id, self._now_ms()).values():
             entry.record = replace(entry.record, role=role)
+
+    async def mark_mfa(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        entry = self._live(user_id, session_id, self._now_ms())
+        if entry is None:
+            return False
+        entry.record = replace(entry.record, mfa=True, needs_mfa_enrolment=False)
+        return True
 
     def _cap(self, created: SessionRecord, max_sessions: int) -> Sequence[uuid.UUID]:
         """End the oldest of the user's other live sessions past `max_sessions`."""

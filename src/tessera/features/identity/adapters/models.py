@@ -4,7 +4,17 @@ import uuid
 from datetime import datetime
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, false, text, true
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.shared.adapters.database import Base, Timestamped
@@ -112,3 +122,36 @@ class PasskeyModel(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(100))
     aaguid: Mapped[str | None] = mapped_column(String(36))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class TotpCredentialModel(Timestamped, Base):
+    """A user's TOTP secret, sealed with the secret box; pending until `enabled_at`."""
+
+    __tablename__ = "totp_credentials"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    secret: Mapped[str] = mapped_column(String(255))
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The latest time step a code was accepted for: a code of it or earlier is refused.
+    last_used_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class RecoveryCodeModel(Timestamped, Base):
+    """One single-use recovery code of a user, as its hash (`recovery_code_hash`)."""
+
+    __tablename__ = "mfa_recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(  # indexed by the unique constraint
+        GUID, ForeignKey("users.id", ondelete="CASCADE")
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

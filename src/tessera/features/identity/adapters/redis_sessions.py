@@ -108,9 +108,10 @@ return ended
 
 # KEYS: hash, index, the user's cached profile, then (when counting) the user's rate-limit
 # counter of each role's group, in `Role` order. ARGV: session id, now, idle, then each
-# counter's window (ms). {user_id, tenant_id, role, cached profile or false} and, when
-# counting, the count and the milliseconds left in its window for the role's counter; nil
-# when the session ended (nothing is counted then).
+# counter's window (ms). {user_id, tenant_id, role, 1 if it needs MFA enrolment else 0,
+# cached profile or false} and, when counting, the count and the milliseconds left in its
+# window for the role's counter; nil when the session ended (nothing is counted then).
+# Sessions made before the `enrol` field read as 0.
 _TOUCH = (
     _HELPERS
     + "local ROLE_AT = {"
@@ -126,14 +127,15 @@ end
 redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
-local caller = redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role')
-caller[4] = redis.call('GET', KEYS[3])
+local caller = redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role', 'enrol')
+caller[4] = caller[4] == '1' and 1 or 0
+caller[5] = redis.call('GET', KEYS[3])
 local at = ROLE_AT[caller[3]]
 if #KEYS > 3 and at then
   local counter = KEYS[3 + at]
   local count = redis.call('INCR', counter)
   if count == 1 then redis.call('PEXPIRE', counter, ARGV[3 + at]) end
-  caller[5], caller[6] = count, redis.call('PTTL', counter)
+  caller[6], caller[7] = count, redis.call('PTTL', counter)
 end
 return caller
 """
@@ -220,6 +222,13 @@ end
 return ended
 """
 
+# KEYS: hash. 1 if the live session is now marked as MFA (and needing no enrolment), else 0.
+_MARK_MFA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'mfa', 1, 'enrol', 0)
+return 1
+"""
+
 # KEYS: index. ARGV: hash key prefix, role.
 _SET_ROLE = """
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -268,6 +277,7 @@ class RedisSessionStore:
         self._revoke = Script(_REVOKE)
         self._revoke_all = Script(_REVOKE_ALL)
         self._set_role = Script(_SET_ROLE)
+        self._mark_mfa = Script(_MARK_MFA)
         # A client sends its session's token with every request: the touch's key strings
         # are made once per session (and limits) rather than from the ids each time.
         self._touch_parts = functools.lru_cache(maxsize=TOUCH_KEYS_CACHED)(
@@ -333,8 +343,8 @@ class RedisSessionStore:
             )
         if reply is None:
             return None
-        owner, tenant, role, profile, *counted = cast(list[Any], reply)
-        caller = Principal(_uuid(owner), _uuid(tenant), _role(role), session_id)
+        owner, tenant, role, enrol, profile, *counted = cast(list[Any], reply)
+        caller = Principal(_uuid(owner), _uuid(tenant), _role(role), session_id, enrol == 1)
         if not counted:
             return Touched(caller, profile=profile)
         count, left_ms = map(int, counted)
@@ -394,6 +404,11 @@ class RedisSessionStore:
         async with translate_redis_errors():
             await self._redis.run(self._set_role, keys=[self._names.index(user_id)], args=args)
 
+    async def mark_mfa(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        key = self._keys(user_id, session_id)[0]
+        async with translate_redis_errors():
+            return bool(await self._redis.run(self._mark_mfa, keys=[key], args=[]))
+
     def _keys(self, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, str]:
         """The session's hash and the user's index."""
         return f"{self._names.base(user_id)}{session_id}", self._names.index(user_id)
@@ -441,6 +456,8 @@ def _fields(session: SessionRecord, refresh_hash: str) -> dict[str, str | int]:
         "expires_at": _ms(session.expires_at),
         "ip_address": session.ip_address or "",
         "user_agent": session.user_agent or "",
+        "mfa": int(session.mfa),
+        "enrol": int(session.needs_mfa_enrolment),
     }
 
 
@@ -459,6 +476,8 @@ def _record(session_id: uuid.UUID, flat: Any) -> SessionRecord:
         user_agent=f["user_agent"] or None,
         generation=int(f["generation"]),
         rotated_at=_datetime(f["rotated_at"]),
+        mfa=f.get("mfa") == "1",
+        needs_mfa_enrolment=f.get("enrol") == "1",
     )
 
 

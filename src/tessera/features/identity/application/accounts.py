@@ -29,6 +29,21 @@ from tessera.shared.domain.events import Event
 from tessera.shared.domain.patterns import NOT_BLANK
 
 USER_SECURITY_ALERT = "user.security_alert"
+# The `event` of each `user.security_alert` identity records (notifications words each).
+NEW_SIGN_IN = "new sign-in"
+PASSWORD_CHANGED = "password changed"
+MFA_TURNED_ON = "two-factor sign-in turned on"
+MFA_TURNED_OFF = "two-factor sign-in turned off"
+RECOVERY_CODE_USED = "recovery code used to sign in"
+RECOVERY_CODES_REPLACED = "recovery codes replaced"
+SECURITY_EVENTS = (
+    NEW_SIGN_IN,
+    PASSWORD_CHANGED,
+    MFA_TURNED_ON,
+    MFA_TURNED_OFF,
+    RECOVERY_CODE_USED,
+    RECOVERY_CODES_REPLACED,
+)
 
 # What request bodies take, stated in their types (and so in the OpenAPI document) with the
 # domain's own limits: the API refuses what the domain would, before a use case runs.
@@ -70,6 +85,8 @@ class IdentityConfig:
     # Enough for a user's browsers on the few networks they move between; an attacker
     # cycling user agents only pushes the oldest out (their next sign-in is reported).
     known_devices_max: int = 50
+    mfa_ticket_seconds: int = 5 * 60  # a password accepted waits this long for its second factor
+    mfa_issuer: str = "Tessera"  # what authenticator apps show beside the account
 
     @property
     def device_memory(self) -> DeviceMemory:
@@ -164,6 +181,28 @@ def profile_key(user_id: object) -> str:
     """The cached profile's key. It carries the user's hash tag, `{<user_id>}`, like the
     user's session keys: on a Redis Cluster the session touch reads it in the same slot."""
     return f"cache:user:{{{user_id}}}"
+
+
+def record_security_alert(
+    outbox: Outbox,
+    user: User,
+    event: str,
+    now: datetime,
+    *,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> None:
+    """The `security_alert` email to the user and the `user.security_alert` event (which
+    other features turn into notifications), recorded in the caller's transaction."""
+    context = {
+        "full_name": user.full_name,
+        "event": event,
+        "ip_address": ip_address or "unknown",
+        "user_agent": user_agent or "unknown",
+        "occurred_at": now.isoformat(timespec="seconds"),
+    }
+    outbox.record(email_requested("security_alert", user.email, context, tenant_id=user.tenant_id))
+    outbox.record(security_alert(user, event, now, ip_address=ip_address, user_agent=user_agent))
 
 
 def security_alert(

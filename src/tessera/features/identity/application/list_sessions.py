@@ -19,6 +19,7 @@ class SessionView(msgspec.Struct, frozen=True):
     ip_address: str | None
     user_agent: str | None
     current: bool
+    mfa: bool  # a second factor was proven at sign-in (or since, by enrolling)
 
 
 class ListSessions:
@@ -40,4 +41,5 @@ def _view(session: SessionRecord, principal: Principal) -> SessionView:
         ip_address=session.ip_address,
         user_agent=session.user_agent,
         current=session.session_id == principal.session_id,
+        mfa=session.mfa,
     )

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import msgspec
 
 from tessera.features.audit.application.ports import AuditTrail
-from tessera.features.identity.application.accounts import IdentityConfig
+from tessera.features.identity.application.accounts import IdentityConfig, hash_token, new_secret
 from tessera.features.identity.application.login_throttle import LoginThrottle
 from tessera.features.identity.application.ports import (
+    MfaCredentials,
+    MfaTicket,
+    MfaTickets,
     PasswordHasher,
     SessionStore,
+    TenantDirectory,
     TokenIssuer,
     UserRepository,
 )
@@ -29,6 +34,16 @@ class Credentials(msgspec.Struct, frozen=True):
     password: str
     ip_address: str | None = None
     user_agent: str | None = None
+
+
+class MfaChallenge(msgspec.Struct, frozen=True):
+    """The password was right; the account has two-factor sign-in, so the sign-in ends with
+    `POST /auth/mfa/verify` and this ticket (single use, `expires_in` seconds). Always
+    `mfa_required: true`, which a token pair never has: what tells the two answers apart."""
+
+    mfa_required: Literal[True]
+    ticket: str
+    expires_in: int
 
 
 class LogIn:
@@ -55,6 +70,13 @@ class LogIn:
       refused account, both with `method` "password"; a failure for an email with no
       account has no tenant to log to.
 
+    - with TOTP on, the right password opens no session and writes no success to the audit
+      log: it gets an `MfaChallenge` (finished by `VerifyMfa`), and the failure count is
+      kept (the second factor clears it), so signing in again does not reset the throttle
+      on codes;
+    - when the user's tenant requires MFA and the user has none, the session is marked as
+      needing enrolment.
+
     What happens once the password is proven is `SessionOpener`'s, shared with passkeys.
     """
 
@@ -71,8 +93,13 @@ class LogIn:
         config: IdentityConfig,
         scope: TenantScope,
         audit: AuditTrail,
+        mfa: MfaCredentials,
+        tickets: MfaTickets,
+        tenants: TenantDirectory,
     ) -> None:
         self._scope = scope
+        self._config = config
+        self._mfa, self._tickets, self._tenants = mfa, tickets, tenants
         self._users = users
         self._hasher = hasher
         self._throttle = LoginThrottle(cache)
@@ -80,7 +107,7 @@ class LogIn:
         self._clock = clock
         self._opener = SessionOpener(sessions, tokens, outbox, unit_of_work, clock, config, audit)
 
-    async def execute(self, credentials: Credentials) -> TokenPair:
+    async def execute(self, credentials: Credentials) -> TokenPair | MfaChallenge:
         self._scope.across_tenants("sign-in")  # the email is looked up in every tenant
         try:
             email = normalise_email(credentials.email)
@@ -90,16 +117,30 @@ class LogIn:
         await self._throttle.check(email)
         user = await self._verified_user(email, credentials.password)
         await self._opener.refuse_unless_allowed(user, method=SignInMethod.PASSWORD)
-        await self._throttle.forget(email)
         if self._hasher.needs_rehash(user.password_hash):
             user.set_password_hash(await self._hasher.hash(credentials.password), self._clock.now())
             await self._users.save(user)
+        totp = await self._mfa.get(user.id)
+        if totp is not None and totp.enabled:
+            await self._uow.commit()  # the upgraded hash, if any
+            return await self._challenge(user, email)
+        await self._throttle.forget(email)
+        enrol = await self._tenants.requires_mfa(user.tenant_id)
         return await self._opener.open(
             user,
             method=SignInMethod.PASSWORD,
             ip_address=credentials.ip_address,
             user_agent=credentials.user_agent,
+            needs_mfa_enrolment=enrol,
         )
+
+    async def _challenge(self, user: User, email: str) -> MfaChallenge:
+        ticket, ttl = new_secret(), self._config.mfa_ticket_seconds
+        await self._tickets.put(
+            hash_token(ticket), MfaTicket(user.id, user.tenant_id, email), ttl_seconds=ttl
+        )
+        logger.info("password accepted, second factor due", extra={"user_id": str(user.id)})
+        return MfaChallenge(mfa_required=True, ticket=ticket, expires_in=ttl)
 
     async def _verified_user(self, email: str, password: str) -> User:
         user = await self._users.by_email(email)

@@ -12,6 +12,7 @@ import msgspec
 
 from tessera.features.identity.domain.avatar import AvatarFormat
 from tessera.features.identity.domain.invitation import Invitation
+from tessera.features.identity.domain.mfa import TotpCredential
 from tessera.features.identity.domain.passkeys import Passkey
 from tessera.features.identity.domain.sessions import (
     DeviceMemory,
@@ -24,6 +25,7 @@ from tessera.features.identity.domain.sessions import (
 from tessera.features.identity.domain.user import User
 from tessera.shared.application.ports import Counter
 from tessera.shared.application.rate_limits import RoleLimits
+from tessera.shared.application.secret_box import SecretBox
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import Page, PageRequest
 
@@ -199,6 +201,12 @@ class SessionStore(Protocol):
         """A role change applies to the user's live sessions at once."""
         ...
 
+    async def mark_mfa(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        """The session has now proven a second factor (the user just enrolled from it): it
+        counts as MFA and no longer needs enrolment, from its next request on. False when it
+        is not alive."""
+        ...
+
 
 class UserRepository(Protocol):
     """Live (not deleted) users, in the caller's unit of work; only `deleted_before` and
@@ -265,6 +273,10 @@ class TenantDirectory(Protocol):
 
     async def name(self, tenant_id: uuid.UUID) -> str | None:
         """The tenant's name; None when there is no such tenant."""
+        ...
+
+    async def requires_mfa(self, tenant_id: uuid.UUID) -> bool:
+        """Whether the tenant's setting `mfa_required` is on (False for no such tenant)."""
         ...
 
 
@@ -450,4 +462,79 @@ class PasskeyCeremonies(Protocol):
         """Signature, challenge, origin, relying party, user presence and verification, and
         the user handle (when the authenticator gives one) checked; `PasskeyRejected`
         otherwise. The sign counter is not judged here (`looks_cloned` is the rule)."""
+        ...
+
+
+class MfaSecretBox(SecretBox, Protocol):
+    """The secret box TOTP secrets are sealed with (`DATA_ENCRYPTION_KEY`, a label of its
+    own, so nothing sealed for another purpose opens as a TOTP secret)."""
+
+
+class MfaCredentials(Protocol):
+    """Users' TOTP credentials and recovery codes, in the request's unit of work (the caller
+    commits). One credential per user: pending until confirmed, then enabled."""
+
+    async def get(self, user_id: uuid.UUID) -> TotpCredential | None: ...
+
+    async def set_pending(
+        self, *, user_id: uuid.UUID, tenant_id: uuid.UUID, sealed_secret: str, now: datetime
+    ) -> bool:
+        """Store an unconfirmed secret, replacing a pending one; False, changing nothing,
+        when the user's TOTP is enabled."""
+        ...
+
+    async def enable(
+        self, user_id: uuid.UUID, *, step: int, code_hashes: Collection[str], now: datetime
+    ) -> bool:
+        """Turn the pending credential on, with `step` as its last used step, and make
+        `code_hashes` the user's recovery codes (any earlier ones go). False, changing
+        nothing, when there is no pending credential (none, or already enabled)."""
+        ...
+
+    async def use_step(self, user_id: uuid.UUID, step: int) -> bool:
+        """Record `step` as the last one a code was accepted for, if it is later than the
+        last; False otherwise (a replay). Atomic across processes: of two concurrent uses of
+        one step, exactly one gets True."""
+        ...
+
+    async def use_recovery_code(self, user_id: uuid.UUID, code_hash: str, *, now: datetime) -> bool:
+        """Spend an unused recovery code of the user; False when it is not one. Of two
+        concurrent uses of one code, exactly one gets True."""
+        ...
+
+    async def replace_recovery_codes(
+        self, user_id: uuid.UUID, *, tenant_id: uuid.UUID, code_hashes: Collection[str]
+    ) -> None:
+        """The user's recovery codes become `code_hashes`; every earlier one stops working."""
+        ...
+
+    async def recovery_codes_left(self, user_id: uuid.UUID) -> int: ...
+
+    async def remove(self, user_id: uuid.UUID) -> bool:
+        """Forget the user's credential and recovery codes; False when there was none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MfaTicket:
+    """Who proved their password and must now give a second factor to sign in."""
+
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str  # the login throttle's key
+
+
+class MfaTickets(Protocol):
+    """Short-lived, single-use sign-in tickets, kept by the hash of the ticket (Redis, or
+    memory in embedded mode). Shared by every process."""
+
+    async def put(self, ticket_hash: str, ticket: MfaTicket, *, ttl_seconds: float) -> None: ...
+
+    async def peek(self, ticket_hash: str) -> MfaTicket | None:
+        """The live ticket, left in place; None when unknown, expired or taken."""
+        ...
+
+    async def take(self, ticket_hash: str) -> MfaTicket | None:
+        """The live ticket, removed atomically: of two concurrent takes, exactly one gets
+        it. None when unknown, expired or taken already."""
         ...

@@ -13,6 +13,7 @@ from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction
 from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.accounts import (
+    NEW_SIGN_IN,
     IdentityConfig,
     hash_token,
     security_alert,
@@ -39,10 +40,12 @@ class SignInMethod(StrEnum):
 
     PASSWORD = "password"
     PASSKEY = "passkey"
+    TOTP = "totp"  # the password, then an authenticator app's code
+    RECOVERY_CODE = "recovery_code"  # the password, then a recovery code
 
     @property
     def satisfies_mfa(self) -> bool:
-        return self is SignInMethod.PASSKEY
+        return self is not SignInMethod.PASSWORD
 
 
 class SessionOpener:
@@ -98,17 +101,19 @@ class SessionOpener:
         method: SignInMethod,
         ip_address: str | None,
         user_agent: str | None,
+        needs_mfa_enrolment: bool = False,
     ) -> TokenPair:
         """Commits the unit of work (with whatever the caller wrote in it) before the session
-        is created. The seam for marking sessions with how they were authenticated is
-        `method` (see `SignInMethod.satisfies_mfa`)."""
+        is created. The session records whether `method` proved a second factor
+        (`SignInMethod.satisfies_mfa`) and whether it must enrol in MFA before anything else
+        answers it (`needs_mfa_enrolment`)."""
         agent = agent_text(user_agent)
         if await self._is_new_device(user, ip_address, agent):
             self._outbox.record(self._new_sign_in_alert(user, ip_address, agent))
             self._outbox.record(
                 security_alert(
                     user,
-                    "new sign-in",
+                    NEW_SIGN_IN,
                     self._clock.now(),
                     ip_address=ip_address,
                     user_agent=agent,
@@ -123,7 +128,9 @@ class SessionOpener:
             details={"method": method.value},
         )
         await self._uow.commit()
-        session, pair = await self._create_session(user, ip_address, agent)
+        session, pair = await self._create_session(
+            user, ip_address, agent, mfa=method.satisfies_mfa, enrol=needs_mfa_enrolment
+        )
         logger.info(
             "login",
             extra={
@@ -151,7 +158,7 @@ class SessionOpener:
         return email_requested("security_alert", user.email, context, tenant_id=user.tenant_id)
 
     async def _create_session(
-        self, user: User, ip_address: str | None, agent: str | None
+        self, user: User, ip_address: str | None, agent: str | None, *, mfa: bool, enrol: bool
     ) -> tuple[SessionRecord, TokenPair]:
         # Tokens carry whole seconds; the session's start keeps its milliseconds, so the
         # cap can tell which of two sessions opened in one second is the older.
@@ -169,6 +176,8 @@ class SessionOpener:
             user_agent=agent,
             generation=0,
             rotated_at=now,
+            mfa=mfa,
+            needs_mfa_enrolment=enrol,
         )
         pair = issue_pair(self._tokens, PairSpec.of(session), self._config)
         ended = await self._sessions.create(

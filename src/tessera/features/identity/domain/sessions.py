@@ -50,6 +50,11 @@ class SessionRecord:
     user_agent: str | None
     generation: int  # how many times its refresh token was rotated
     rotated_at: datetime  # when the current refresh token was issued
+    # How it was authenticated: True when a second factor (TOTP, recovery code, passkey) was
+    # proven, at sign-in or since.
+    mfa: bool = False
+    # Its tenant requires MFA and the user has none yet: only enrolment routes answer it.
+    needs_mfa_enrolment: bool = False
 
 
 def device_fingerprint(ip_address: str | None, user_agent: str | None) -> str:

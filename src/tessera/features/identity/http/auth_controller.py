@@ -13,7 +13,7 @@ from tessera.features.identity.application.accounts import Profile
 from tessera.features.identity.application.change_password import ChangePassword
 from tessera.features.identity.application.forgot_password import ForgotPassword
 from tessera.features.identity.application.list_sessions import ListSessions, SessionView
-from tessera.features.identity.application.log_in import Credentials, LogIn
+from tessera.features.identity.application.log_in import Credentials, LogIn, MfaChallenge
 from tessera.features.identity.application.log_out import LogOut
 from tessera.features.identity.application.log_out_everywhere import LogOutEverywhere
 from tessera.features.identity.application.refresh_tokens import RefreshTokens
@@ -38,12 +38,14 @@ from tessera.features.identity.http.wire import (
     TokenBody,
 )
 from tessera.shared.domain.caller import Principal
+from tessera.shared.http.caller import OPEN_DURING_MFA_ENROLMENT
 from tessera.shared.http.client_ip import ClientIpResolver
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import header_text
 
 Caller = FromDishka[Principal]
+ENROLMENT = {OPEN_DURING_MFA_ENROLMENT: True}  # served to a session that must enrol in MFA
 
 
 class AuthController(Controller):
@@ -65,7 +67,12 @@ class AuthController(Controller):
     ) -> Success[Profile]:
         return ok(await register.execute(data), message="Account created.")
 
-    @post("/login", status_code=200, summary="Sign in: a new session and its token pair.")
+    @post(
+        "/login",
+        status_code=200,
+        summary="Sign in: a new session and its token pair, or (two-factor sign-in on) a "
+        "ticket for /auth/mfa/verify.",
+    )
     @inject
     async def login(
         self,
@@ -73,7 +80,7 @@ class AuthController(Controller):
         data: JSONBody[LoginBody],
         log_in: FromDishka[LogIn],
         client_ips: FromDishka[ClientIpResolver],
-    ) -> Success[TokenPair]:
+    ) -> Success[TokenPair | MfaChallenge]:
         peer = request.client.host if request.client else None
         client = client_ips.resolve(peer, request.headers.get("x-forwarded-for"))
         credentials = Credentials(
@@ -91,7 +98,7 @@ class AuthController(Controller):
     ) -> Success[TokenPair]:
         return ok(await refresh.execute(data.refresh_token))
 
-    @post("/logout", status_code=200, summary="End this session.")
+    @post("/logout", status_code=200, summary="End this session.", opt=ENROLMENT)
     @inject
     async def logout(self, caller: Caller, log_out: FromDishka[LogOut]) -> Done:
         await log_out.execute(caller)

@@ -17,7 +17,7 @@ from tessera.features.identity.application.update_profile import ProfileChanges,
 from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
-from tessera.shared.http.caller import cached_profile
+from tessera.shared.http.caller import OPEN_DURING_MFA_ENROLMENT, cached_profile
 from tessera.shared.http.di import FromDishka, inject
 from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import refuse_other_parts
@@ -32,7 +32,7 @@ class MeController(Controller):
     path = "/users/me"
     tags = ("users",)
 
-    @get("/", summary="The current user's profile.")
+    @get("/", summary="The current user's profile.", opt={OPEN_DURING_MFA_ENROLMENT: True})
     @inject
     async def me(
         self,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from tessera.features.identity.application.accounts import Email, NewPassword
+from tessera.features.identity.application.totp_enrolment import MfaCode
 from tessera.features.identity.domain.passkeys import MAX_NAME_LENGTH
 from tessera.shared.domain.patterns import NOT_BLANK, described
 
@@ -87,3 +88,26 @@ class PasskeyRegistrationBody(msgspec.Struct, forbid_unknown_fields=True, kw_onl
 class PasskeyLoginBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     challenge_id: uuid.UUID
     credential: AuthenticationCredentialJSON
+
+
+class MfaCodeBody(msgspec.Struct, forbid_unknown_fields=True):
+    code: MfaCode
+
+
+class MfaVerifyBody(msgspec.Struct, forbid_unknown_fields=True):
+    ticket: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    code: MfaCode
+
+
+class DisableTotpBody(msgspec.Struct, forbid_unknown_fields=True):
+    password: str
+    code: MfaCode
+
+
+class TotpSetupView(msgspec.Struct, frozen=True):
+    """What an authenticator app needs: the secret (to type in), its `otpauth://` URI, and
+    that URI as a QR code, an SVG image in a `data:` URI (for an `<img src>`)."""
+
+    secret: str
+    otpauth_uri: str
+    qr_code: str

@@ -35,11 +35,35 @@ _WORDING = {
         "Your password was changed at {at} and your other sessions were signed out. "
         "If this was not you, reset your password at once.",
     ),
+    "two-factor sign-in turned on": (
+        Kind.MFA_ENABLED,
+        "Two-factor sign-in is on",
+        "Two-factor sign-in was turned on for your account at {at}. "
+        "Keep your recovery codes somewhere safe.",
+    ),
+    "two-factor sign-in turned off": (
+        Kind.MFA_DISABLED,
+        "Two-factor sign-in is off",
+        "Two-factor sign-in was turned off for your account at {at}. "
+        "If this was not you, change your password and turn it on again.",
+    ),
+    "recovery code used to sign in": (
+        Kind.RECOVERY_CODE_USED,
+        "A recovery code was used",
+        "A recovery code was used to sign in from {device} at {at}; it cannot be used again. "
+        "If this was not you, change your password and replace your recovery codes.",
+    ),
+    "recovery codes replaced": (
+        Kind.RECOVERY_CODES_REPLACED,
+        "Your recovery codes were replaced",
+        "New recovery codes were made for your account at {at}; the old ones no longer work.",
+    ),
 }
 
 
 class NotifySecurityEvent:
-    """Tells the account's owner about a security event (a new sign-in, a password change).
+    """Tells the account's owner about a security event (a new sign-in, a password change,
+    two-factor sign-in turned on or off, a recovery code used or the codes replaced).
 
     Runs inside the `user.security_alert` job's unit of work, which commits it with the
     job's completion: the notification and its `notification.published` event are stored

@@ -136,6 +136,9 @@ class AnnouncingSessionStore:
     async def set_role(self, user_id: uuid.UUID, role: Role) -> None:
         await self._inner.set_role(user_id, role)
 
+    async def mark_mfa(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        return await self._inner.mark_mfa(user_id, session_id)
+
     async def _announce(self, revocation: Revocation) -> None:
         try:
             await self._pubsub.publish(REVOCATIONS_CHANNEL, msgspec.json.encode(revocation))

@@ -24,6 +24,10 @@ class Kind(StrEnum):
     ANNOUNCEMENT = "announcement"  # published by an administrator
     NEW_SIGN_IN = "security.new_sign_in"
     PASSWORD_CHANGED = "security.password_changed"  # noqa: S105 (a kind, not a secret)
+    MFA_ENABLED = "security.mfa_enabled"
+    MFA_DISABLED = "security.mfa_disabled"
+    RECOVERY_CODE_USED = "security.recovery_code_used"
+    RECOVERY_CODES_REPLACED = "security.recovery_codes_replaced"
 
 
 def user_channel(user_id: uuid.UUID) -> str:

@@ -148,9 +148,11 @@ async def _authenticate(
     async with container() as request:
         authenticate = await request.get(Authenticate)
         try:
-            return await authenticate.execute(token)
+            caller = await authenticate.execute(token)
         except Unauthenticated:
             return None
+    # A session that must enrol in MFA first is served by the enrolment routes only.
+    return None if caller.needs_mfa_enrolment else caller
 
 
 async def _serve(

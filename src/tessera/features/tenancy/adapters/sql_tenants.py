@@ -23,13 +23,15 @@ def to_entity(model: TenantModel) -> Tenant:
         id=model.id,
         name=model.name,
         is_active=model.is_active,
+        mfa_required=model.mfa_required,
         created_at=model.created_at,
         updated_at=model.updated_at,
     )
 
 
 class SqlTenantRepository:
-    """`TenantRepository`, and identity's `TenantDirectory` (`create`) for registration."""
+    """`TenantRepository`, and identity's `TenantDirectory` (`create` for registration,
+    `requires_mfa` for sign-in)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -43,6 +45,12 @@ class SqlTenantRepository:
             select(TenantModel.name).where(TenantModel.id == tenant_id)
         )
         return found
+
+    async def requires_mfa(self, tenant_id: uuid.UUID) -> bool:
+        required = await self._session.scalar(
+            select(TenantModel.mfa_required).where(TenantModel.id == tenant_id)
+        )
+        return bool(required)
 
     async def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         model = await self._session.get(TenantModel, tenant_id)
@@ -59,7 +67,12 @@ class SqlTenantRepository:
         await self._session.execute(
             update(TenantModel)
             .where(TenantModel.id == tenant.id)
-            .values(name=tenant.name, is_active=tenant.is_active, updated_at=tenant.updated_at),
+            .values(
+                name=tenant.name,
+                is_active=tenant.is_active,
+                mfa_required=tenant.mfa_required,
+                updated_at=tenant.updated_at,
+            ),
             execution_options={"synchronize_session": False},
         )
 

@@ -22,6 +22,7 @@ class TenantView(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     name: str
     is_active: bool
+    mfa_required: bool
     created_at: datetime
     updated_at: datetime
 
@@ -31,6 +32,7 @@ class TenantView(msgspec.Struct, frozen=True, kw_only=True):
             id=tenant.id,
             name=tenant.name,
             is_active=tenant.is_active,
+            mfa_required=tenant.mfa_required,
             created_at=tenant.created_at,
             updated_at=tenant.updated_at,
         )

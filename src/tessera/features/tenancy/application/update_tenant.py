@@ -20,11 +20,21 @@ class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What `PATCH /tenants/{id}` may change; any other field is refused (400)."""
 
     name: Annotated[str, msgspec.Meta(pattern=NOT_BLANK, max_length=MAX_NAME_LENGTH)] | None = None
+    mfa_required: (
+        Annotated[
+            bool,
+            msgspec.Meta(
+                description="Every user must sign in with a second factor; one without it "
+                "who signs in must enrol before anything else answers."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class UpdateTenant:
-    """Renames a tenant within the caller's reach and records `tenant.updated`. A request
-    that changes nothing (no name, or the name it has) writes and records nothing."""
+    """Renames a tenant within the caller's reach, or switches `mfa_required`, and records
+    `tenant.updated`. A request that changes nothing writes and records nothing."""
 
     def __init__(
         self,
@@ -42,13 +52,19 @@ class UpdateTenant:
     ) -> Tenant:
         widen_for_admin(self._scope, caller)
         tenant = await reachable_tenant(self._tenants, caller, tenant_id)
-        name = tenant.name
+        before = (tenant.name, tenant.mfa_required)
         if changes.name is not None:
             tenant.rename(changes.name, now=self._clock.now())
-        if tenant.name == name:
+        if changes.mfa_required is not None:
+            tenant.require_mfa(changes.mfa_required, now=self._clock.now())
+        if (tenant.name, tenant.mfa_required) == before:
             return tenant
         await self._tenants.save(tenant)
-        payload = {"tenant_id": str(tenant.id), "name": tenant.name}
+        payload = {
+            "tenant_id": str(tenant.id),
+            "name": tenant.name,
+            "mfa_required": tenant.mfa_required,
+        }
         self._outbox.record(Event("tenant.updated", payload, tenant_id=tenant.id))
         await self._uow.commit()
         return tenant

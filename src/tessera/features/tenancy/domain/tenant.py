@@ -18,6 +18,7 @@ class Tenant:
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    mfa_required: bool = False  # every user must sign in with a second factor
 
     def rename(self, name: str, *, now: datetime) -> None:
         """Surrounding spaces are dropped; an empty or over-long name is refused."""
@@ -26,4 +27,10 @@ class Tenant:
             raise InvalidInput(f"name must be 1 to {MAX_NAME_LENGTH} characters.", field="name")
         if cleaned != self.name:
             self.name = cleaned
+            self.updated_at = now
+
+    def require_mfa(self, required: bool, *, now: datetime) -> None:
+        """Users without MFA who sign in from now on must enrol before anything else."""
+        if required != self.mfa_required:
+            self.mfa_required = required
             self.updated_at = now

@@ -48,7 +48,7 @@ class TenantsController(Controller):
     ) -> Success[TenantView]:
         return ok(TenantView.of(await tenant.execute(caller, tenant_id)))
 
-    @patch("/{tenant_id:uuid}", summary="Rename a tenant within the caller's reach.")
+    @patch("/{tenant_id:uuid}", summary="Rename a tenant, or require MFA of its users.")
     @inject
     async def update_tenant(
         self,

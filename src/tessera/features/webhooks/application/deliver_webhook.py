@@ -14,7 +14,6 @@ from tessera.features.webhooks.application.ports import (
     TargetGuard,
     WebhookSender,
 )
-from tessera.features.webhooks.application.secret_box import SecretBox
 from tessera.features.webhooks.domain.delivery import (
     RETRY_AFTER_STATUSES,
     DeliveryStatus,
@@ -26,6 +25,7 @@ from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.features.webhooks.domain.signing import signature_header, x_signature
 from tessera.features.webhooks.domain.targets import UnsafeTarget
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
+from tessera.shared.application.secret_box import SecretBox
 from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import PageRequest
 

@@ -15,10 +15,10 @@ from tessera.features.webhooks.application.endpoints import (
     managed_tenant,
 )
 from tessera.features.webhooks.application.ports import EndpointRepository, TargetGuard
-from tessera.features.webhooks.application.secret_box import SecretBox
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
 from tessera.features.webhooks.domain.signing import new_secret
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.secret_box import SecretBox
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Principal
 

@@ -10,9 +10,9 @@ from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction
 from tessera.features.webhooks.application.endpoints import reachable_endpoint
 from tessera.features.webhooks.application.ports import EndpointRepository
-from tessera.features.webhooks.application.secret_box import SecretBox
 from tessera.features.webhooks.domain.signing import new_secret
 from tessera.shared.application.ports import Clock, UnitOfWork
+from tessera.shared.application.secret_box import SecretBox
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Principal
 

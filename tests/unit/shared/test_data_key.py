@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tessera.features.webhooks.adapters.aes_gcm import AesGcmSecretBox
-from tessera.features.webhooks.adapters.data_key import (
+from tessera.main.ioc import make_container
+from tessera.main.settings import load_settings
+from tessera.shared.adapters.aes_gcm import AesGcmSecretBox
+from tessera.shared.adapters.data_key import (
     KEY_FILE,
     UnconfiguredSecretBox,
     key_from_file,
 )
-from tessera.features.webhooks.application.secret_box import SecretBox, SecretsUnavailable
-from tessera.main.ioc import make_container
-from tessera.main.settings import load_settings
+from tessera.shared.application.secret_box import SecretBox, SecretsUnavailable
 
 
 def test_the_key_file_is_made_once_private_and_read_back_after_a_restart(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The port that encrypts webhook signing secrets at rest (SPEC §2 `DATA_ENCRYPTION_KEY`)."""
+"""The port that encrypts secrets at rest (SPEC §2 `DATA_ENCRYPTION_KEY`): webhook signing
+secrets, TOTP secrets."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ class SecretUnreadable(Exception):
 
 
 class SecretsUnavailable(DependencyUnavailable):
-    """No key to seal or open secrets with (`DATA_ENCRYPTION_KEY` unset on PostgreSQL)."""
+    """No key to seal or open secrets with (`DATA_ENCRYPTION_KEY` unset on PostgreSQL); the
+    message names what is unavailable."""
 
     default_message = "Webhooks are unavailable: the server has no DATA_ENCRYPTION_KEY."
 
 
 class SecretBox(Protocol):
-    """Authenticated encryption of short strings (signing secrets) for storage in the database.
+    """Authenticated encryption of short strings (secrets) for storage in the database.
 
     `seal` returns printable ASCII that differs on every call, even for the same plaintext.
     `open(seal(x)) == x`; `open` raises `SecretUnreadable` for anything it did not seal with
-    the same key.
+    the same key and for the same purpose (each user of a box seals under a label of its own).
     """
 
     def seal(self, plaintext: str) -> str: ...

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from tessera.features.webhooks.adapters.aes_gcm import AesGcmSecretBox
-from tessera.features.webhooks.application.secret_box import SecretBox, SecretUnreadable
 from tessera.features.webhooks.domain.signing import new_secret
+from tessera.shared.adapters.aes_gcm import TOTP_SECRETS, WEBHOOK_SECRETS, AesGcmSecretBox
+from tessera.shared.application.secret_box import SecretBox, SecretUnreadable
 
 
 @pytest.fixture
@@ -82,3 +82,11 @@ def test_from_base64_reads_data_encryption_key() -> None:
         AesGcmSecretBox.from_base64("not base64!")
     with pytest.raises(ValueError, match="32 bytes"):
         AesGcmSecretBox.from_base64(base64.b64encode(os.urandom(16)).decode())
+
+
+def test_a_value_sealed_for_another_purpose_is_refused() -> None:
+    key = os.urandom(32)
+    webhook_secret = AesGcmSecretBox(key, purpose=WEBHOOK_SECRETS).seal("whsec")
+    with pytest.raises(SecretUnreadable):
+        AesGcmSecretBox(key, purpose=TOTP_SECRETS).open(webhook_secret)
+    assert AesGcmSecretBox(key).open(webhook_secret) == "whsec"  # webhooks' is the default

@@ -18,7 +18,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from tessera.features.webhooks.application.secret_box import SecretsUnavailable
+from tessera.shared.adapters.aes_gcm import AesGcmSecretBox
+from tessera.shared.application.secret_box import SecretBox, SecretsUnavailable
 
 KEY_FILE = "data-encryption.key"
 
@@ -45,10 +46,31 @@ def key_from_file(data_dir: str) -> str:
 
 
 class UnconfiguredSecretBox:
-    """`SecretBox` without a key: every use is a 503 naming the missing setting."""
+    """`SecretBox` without a key: every use is a 503 naming the missing setting and what is
+    unavailable for want of it (`feature`, e.g. "Webhooks are")."""
+
+    def __init__(self, feature: str = "Webhooks are") -> None:
+        self._message = f"{feature} unavailable: the server has no DATA_ENCRYPTION_KEY."
 
     def seal(self, plaintext: str) -> str:  # noqa: ARG002 - the port's signature
-        raise SecretsUnavailable()
+        raise SecretsUnavailable(self._message)
 
     def open(self, sealed: str) -> str:  # noqa: ARG002 - the port's signature
-        raise SecretsUnavailable()
+        raise SecretsUnavailable(self._message)
+
+
+def secret_box(
+    key: str | None,
+    *,
+    uses_sqlite: bool,
+    data_dir: str,
+    purpose: bytes,
+    feature: str,
+) -> SecretBox:
+    """The box for `purpose`: AES-256-GCM under `DATA_ENCRYPTION_KEY` (`key`), else under
+    the key file beside a SQLite database, else one that answers 503 (see above)."""
+    if key is None and uses_sqlite:
+        key = key_from_file(data_dir)
+    if key is None:
+        return UnconfiguredSecretBox(feature)
+    return AesGcmSecretBox.from_base64(key, purpose=purpose)
