@@ -112,6 +112,12 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("tessera / floor", "rps", ratio=True),
         Headline("tessera / floor", "p99_ms", ratio=True),
     ),
+    "account_security": (
+        Headline(r"(plain|MFA|passkey): ", "rps"),
+        Headline(r"(plain|MFA|passkey): ", "p99_ms"),
+        Headline("with audit / without audit", "rps", ratio=True),
+        Headline("with audit / without audit", "p99_ms", ratio=True),
+    ),
 }
 """Headlines of the benchmarks that declare no `HEADLINES` of their own, by name. The
 patterns follow the case names those modules write; a pattern that no longer matches drops

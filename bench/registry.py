@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import (
+    account_security,
     email_pipeline,
     failover,
     faults,
@@ -29,6 +30,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark.from_module(realtime),
     Benchmark.from_module(sizing),
     Benchmark.from_module(users_list),
+    Benchmark.from_module(account_security),
 )
 
 

@@ -69,10 +69,15 @@ def tessera(
 
 
 def floor(
-    app: str = "bench.floor_app:app", *, name: str = "floor", env: Mapping[str, str] | None = None
+    app: str = "bench.floor_app:app",
+    *,
+    name: str = "floor",
+    env: Mapping[str, str] | None = None,
+    factory: bool = False,
 ) -> ServerSpec:
     """A floor app (`bench.floor_app` by default) under granian, as Tessera runs: ASGI, one
-    worker; `env` is added to its environment."""
+    worker; `env` is added to its environment. With `factory`, `app` names a function that
+    returns the app (as `tessera.main.asgi:create`), called in the worker."""
     return ServerSpec(
         name=name,
         argv=lambda port: [
@@ -90,6 +95,7 @@ def floor(
             "--log-level",
             "warning",
             "--no-access-log",
+            *(["--factory"] if factory else []),
             app,
         ],
         env=base_env() | {"PYTHONPATH": str(REPO_ROOT)} | dict(env or {}),

@@ -167,6 +167,21 @@ async def test_a_clone_is_refused_audited_and_leaves_the_counter_as_it_was(
     ]
 
 
+async def test_a_passkey_that_keeps_its_count_at_zero_signs_in_in_any_order(
+    identity: Identity,
+) -> None:
+    keys = Passkeys(identity)
+    user = await identity.a_user()
+    authenticator = SoftAuthenticator(BASE_URL, counting=False)  # a synced passkey
+    await keys.register(user, authenticator)
+    signed = [await keys.sign_in(authenticator) for _ in range(3)]
+    for assertion in reversed(signed):
+        pair = await keys.log_in().execute(assertion)
+        assert identity.principal(pair).user_id == user.id
+    [stored] = await keys.passkeys.of_user(user.id)
+    assert stored.sign_count == 0
+
+
 async def test_an_assertion_from_another_origin_is_refused_without_an_audit_row(
     identity: Identity,
 ) -> None:
