@@ -112,10 +112,10 @@ NOTES = (
     f"req/s and latency then say more about the machine than about Tessera; server CPU "
     f"ms/req still holds.",
     f"`/users/me` cycles through {USERS} users' access tokens (one session each). Per request "
-    f"Tessera verifies the JWT once (the signature once per token), sends two Redis "
-    f"commands in two round trips (the session touch that slides its idle expiry and counts "
-    f"the request in the rate limit of the session's role, then the cached profile), each batched "
-    f"with those of the other requests in flight, and makes no database query once the "
+    f"Tessera verifies the JWT once (the signature once per token), then makes one Redis "
+    f"round trip: the session touch, which slides its idle expiry, counts the request in "
+    f"the rate limit of the session's role and brings the cached profile along, batched "
+    f"with those of the other requests in flight. It makes no database query once the "
     f"5-minute profile cache is warm (the warm-up warms it).",
     f"Logins verify an argon2id hash (argon2-cffi's default profile: t=3, m=64 MiB, p=4) in "
     f"worker threads, at most {max(1, (os.cpu_count() or 2) - 1)} at a time per process "
