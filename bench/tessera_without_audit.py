@@ -1,16 +1,14 @@
 """Tessera with its audit trail replaced by one that records nothing: the account_security
 benchmark's baseline for what the audit write costs.
 
-`create()` does what `tessera.main.asgi.create` does (settings from the environment,
-logging, the container, the app, the collector tuned the same way), passing
-`make_container` one override: a `AuditTrail` whose `record` does nothing. Every other
+`create()` is `tessera.main.asgi.create` with one dishka override: an `AuditTrail` whose
+`record` does nothing. Every other
 adapter, middleware and setting is Tessera's own. Served by granian as a factory
 (`bench.tessera_without_audit:create`); bench code only, never shipped.
 """
 
 from __future__ import annotations
 
-import gc
 import uuid
 from collections.abc import Mapping
 
@@ -19,10 +17,7 @@ from litestar import Litestar
 
 from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction, DetailValue
-from tessera.main.ioc import make_container
-from tessera.main.logs import configure_logging
-from tessera.main.settings import load_settings, require_object_store
-from tessera.main.web import create_app
+from tessera.main.asgi import create_with
 
 
 class NoAuditTrail:
@@ -48,11 +43,4 @@ class NoAuditProvider(Provider):
 
 
 def create() -> Litestar:
-    settings = load_settings()
-    require_object_store(settings)
-    configure_logging(settings.log_level)
-    app = create_app(make_container(settings, NoAuditProvider()), settings)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(7_000, 10, 10)  # as tessera.main.asgi.create
-    return app
+    return create_with(NoAuditProvider())

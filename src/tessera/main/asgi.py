@@ -6,6 +6,7 @@ import gc
 import sys
 
 import structlog
+from dishka import Provider
 from litestar import Litestar
 
 from tessera.main.ioc import make_container
@@ -31,6 +32,12 @@ def warn_about_embedded_defaults(settings: Settings) -> None:
 
 
 def create() -> Litestar:
+    return create_with()
+
+
+def create_with(*overrides: Provider) -> Litestar:
+    """`create`, with dishka providers that override the container's (a benchmark's
+    baseline swaps one adapter this way)."""
     try:
         settings = load_settings()
         require_object_store(settings)
@@ -39,7 +46,7 @@ def create() -> Litestar:
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
     warn_about_embedded_defaults(settings)
-    app = create_app(make_container(settings), settings)
+    app = create_app(make_container(settings, *overrides), settings)
     # Everything built so far lives as long as the worker: moved out of the collector's
     # sight, a full collection no longer walks it (a pause of tens of ms under load).
     gc.collect()

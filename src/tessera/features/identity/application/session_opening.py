@@ -11,12 +11,11 @@ from enum import StrEnum
 
 from tessera.features.audit.application.ports import AuditTrail
 from tessera.features.audit.domain.event import AuditAction
-from tessera.features.email.application.requests import email_requested
 from tessera.features.identity.application.accounts import (
     NEW_SIGN_IN,
     IdentityConfig,
     hash_token,
-    security_alert,
+    record_security_alert,
 )
 from tessera.features.identity.application.ports import SessionStore, TokenIssuer
 from tessera.features.identity.application.token_pairs import (
@@ -29,7 +28,6 @@ from tessera.features.identity.domain.errors import AccountInactive, EmailNotVer
 from tessera.features.identity.domain.sessions import SessionRecord
 from tessera.features.identity.domain.user import User
 from tessera.shared.application.ports import Clock, Outbox, UnitOfWork
-from tessera.shared.domain.events import Event
 
 logger = logging.getLogger("tessera.security")
 
@@ -109,15 +107,13 @@ class SessionOpener:
         answers it (`needs_mfa_enrolment`)."""
         agent = agent_text(user_agent)
         if await self._is_new_device(user, ip_address, agent):
-            self._outbox.record(self._new_sign_in_alert(user, ip_address, agent))
-            self._outbox.record(
-                security_alert(
-                    user,
-                    NEW_SIGN_IN,
-                    self._clock.now(),
-                    ip_address=ip_address,
-                    user_agent=agent,
-                )
+            record_security_alert(
+                self._outbox,
+                user,
+                NEW_SIGN_IN,
+                self._clock.now(),
+                ip_address=ip_address,
+                user_agent=agent,
             )
         self._audit.record(
             AuditAction.LOGIN_SUCCEEDED,
@@ -146,16 +142,6 @@ class SessionOpener:
         return not await self._sessions.knows_device(
             user.id, ip_address=ip_address, user_agent=agent, since=since
         )
-
-    def _new_sign_in_alert(self, user: User, ip_address: str | None, agent: str | None) -> Event:
-        context = {
-            "full_name": user.full_name,
-            "event": "new sign-in",
-            "ip_address": ip_address or "unknown",
-            "user_agent": agent or "unknown",
-            "occurred_at": self._clock.now().isoformat(timespec="seconds"),
-        }
-        return email_requested("security_alert", user.email, context, tenant_id=user.tenant_id)
 
     async def _create_session(
         self, user: User, ip_address: str | None, agent: str | None, *, mfa: bool, enrol: bool
