@@ -12,7 +12,7 @@ from tests import services
 from tests.fakes.s3_server import FakeS3Server
 from tests.pgbouncer import PgBouncer
 
-pytest_plugins = ["tests.hangs", "tests.redis_topologies"]
+pytest_plugins = ["tests.hangs", "tests.failures", "tests.redis_topologies"]
 
 
 @pytest.fixture

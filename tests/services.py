@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -141,6 +144,92 @@ async def redis_namespace() -> AsyncIterator[str]:
         await client.aclose()
 
 
+def _migrations_digest() -> str:
+    """What a template is named by: the migration scripts' bytes, so a changed script makes
+    a new template instead of copying a stale one."""
+    digest = hashlib.sha256()
+    folder = migrations.migrations_dir()
+    for script in sorted(folder.rglob("*.py")):
+        digest.update(script.relative_to(folder).as_posix().encode())
+        digest.update(script.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+MIGRATIONS_DIGEST = _migrations_digest()
+
+
+async def migrate(url: str) -> None:
+    """Brings a new, empty database to the head migration, in a fraction of the time.
+
+    The migrations run once per migration set into a template, and each test's database is
+    a copy of it: a file copy for SQLite, `CREATE DATABASE ... TEMPLATE` on the tests'
+    PostgreSQL server. A database anywhere else (a test's own PostgreSQL cluster) is
+    migrated. Tests of the migrations themselves call `migrations.upgrade`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        shutil.copyfile(await asyncio.to_thread(_sqlite_template), parsed.database)
+        return
+    server = make_url(TEST_DATABASE_URL)
+    if (parsed.host, parsed.port) != (server.host, server.port) or not parsed.database:
+        await asyncio.to_thread(migrations.upgrade, url)
+        return
+    admin = await asyncpg.connect(asyncpg_dsn(TEST_DATABASE_URL), timeout=3)
+    try:
+        template = await _postgres_template(admin)
+        await admin.execute(f'DROP DATABASE "{parsed.database}"')
+        await _while_in_use(admin, f'CREATE DATABASE "{parsed.database}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+
+
+def _sqlite_template() -> str:
+    """A migrated SQLite file shared by every test process; processes that build it at the
+    same moment each build their own and the last rename wins (they are the same)."""
+    template = Path(tempfile.gettempdir()) / f"tessera-test-template-{MIGRATIONS_DIGEST}.db"
+    if not template.exists():
+        building = template.with_suffix(f".{os.getpid()}.building")
+        building.unlink(missing_ok=True)
+        migrations.upgrade(f"sqlite+aiosqlite:///{building}")
+        building.replace(template)
+    return str(template)
+
+
+async def _postgres_template(admin: asyncpg.Connection) -> str:
+    """The template database at head, built under an advisory lock by the first test process
+    that needs it, under another name until it is complete; nobody may connect to it."""
+    template = f"tessera_template_{MIGRATIONS_DIGEST}"
+    await admin.execute("SELECT pg_advisory_lock(hashtext('tessera-test-template'))")
+    try:
+        if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", template):
+            return template
+        building = f"{template}_building"
+        await admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{building}"')
+        await asyncio.to_thread(
+            migrations.upgrade,
+            make_url(TEST_DATABASE_URL).set(database=building).render_as_string(False),
+        )
+        await _while_in_use(admin, f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+        await admin.execute(f'ALTER DATABASE "{template}" WITH ALLOW_CONNECTIONS false')
+        return template
+    finally:
+        await admin.execute("SELECT pg_advisory_unlock(hashtext('tessera-test-template'))")
+
+
+async def _while_in_use(admin: asyncpg.Connection, statement: str) -> None:
+    """Runs `statement`, again while a connection that just closed is still leaving the
+    template (PostgreSQL ends a backend a moment after its client hangs up)."""
+    for _ in range(50):
+        try:
+            await admin.execute(statement)
+        except asyncpg.ObjectInUseError:
+            await asyncio.sleep(0.1)
+        else:
+            return
+    await admin.execute(statement)
+
+
 @asynccontextmanager
 async def migrated(kind: str, folder: Path) -> AsyncIterator[AsyncEngine]:
     """An engine on a database migrated to head: SQLite in `folder` (`kind` "sqlite"), or
@@ -150,7 +239,7 @@ async def migrated(kind: str, folder: Path) -> AsyncIterator[AsyncEngine]:
     async with contextlib.AsyncExitStack() as stack:
         if kind != "sqlite":
             url = await stack.enter_async_context(throwaway_database())
-        await asyncio.to_thread(migrations.upgrade, url)
+        await migrate(url)
         engine = create_engine(url)
         try:
             yield engine

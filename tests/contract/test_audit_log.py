@@ -6,7 +6,6 @@ and prunes only through the owner's function, which keeps the last 30 days."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -24,7 +23,6 @@ from tessera.features.audit.adapters.memory_audit import InMemoryAuditLog
 from tessera.features.audit.adapters.sql_audit import SqlAuditLog, SqlAuditTrail
 from tessera.features.audit.application.ports import AuditLog, AuditTrail, RequestOrigin
 from tessera.features.audit.domain.event import AuditAction, AuditFilter, SecretInDetails
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import PageRequest
@@ -78,11 +76,11 @@ def sql_store(engine: AsyncEngine) -> Store:
 async def migrated(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         yield url
         return
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         yield url
 
 
@@ -256,7 +254,7 @@ async def app_role() -> AsyncIterator[tuple[AsyncEngine, uuid.UUID]]:
     """A migrated database with one row of Acme's 400 days old and one of Globex's, and
     an engine for the app role."""
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         owner = create_engine(url)
         try:
             async with AsyncSession(owner) as session:

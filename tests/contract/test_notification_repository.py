@@ -5,7 +5,6 @@ global ones, and cannot write or delete a global row (migration 0008's policies)
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -31,7 +30,6 @@ from tessera.features.notifications.application.ports import (
 )
 from tessera.features.notifications.domain.notification import Kind, Notification, Recipient
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Role
@@ -123,11 +121,11 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 async def _migrated(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         yield url
         return
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         yield url
 
 
@@ -230,7 +228,7 @@ async def test_the_unread_filter_and_paging_count_what_the_reader_sees(world: Wo
 async def guarded() -> AsyncIterator[tuple[str, World]]:
     """A migrated database set up by the owner; the URL for the app role."""
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         engine = create_engine(url)
         try:
             yield (

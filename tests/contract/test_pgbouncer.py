@@ -13,7 +13,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import TenantScope
 from tests import services
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def migrated(postgres_url: str) -> str:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return postgres_url
 
 

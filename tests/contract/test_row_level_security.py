@@ -3,7 +3,6 @@ behind the use cases holds by itself (SPEC §3.5, migration 0006)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import ScopeChangedInTransaction, TenantScope
 from tessera.shared.domain.caller import Role
@@ -49,7 +47,7 @@ class Database:
 async def database() -> AsyncIterator[Database]:
     """A migrated database with two tenants of one user each, made as the owner."""
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         acme, globex = uuid.uuid4(), uuid.uuid4()
         engine = create_engine(url)
         async with AsyncSession(engine) as session:

@@ -4,7 +4,6 @@ under row-level security)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tessera.features.identity.adapters.sql_users import SqlUserLookup, SqlUserRepository
 from tessera.features.identity.domain.user import User
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine, session_factory
 from tessera.shared.domain.caller import Role
 from tests import services
@@ -55,7 +53,7 @@ async def test_an_account_reads_back_and_no_connection_stays_checked_out(
 @pytest.mark.postgres
 async def test_under_row_level_security_an_account_is_found_only_in_its_own_tenant() -> None:
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         owner = create_engine(url)
         app = create_engine(await services.as_app_role(url))
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from tessera.features.webhooks.adapters.sql_endpoints import SqlEndpointReposito
 from tessera.features.webhooks.application.ports import DeliveryRepository, EndpointRepository
 from tessera.features.webhooks.domain.delivery import DeliveryStatus, WebhookDelivery
 from tessera.features.webhooks.domain.endpoint import WebhookEndpoint
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.application.tenant_access import TenantNotFound
 from tessera.shared.domain.pagination import PageRequest
@@ -50,12 +48,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         return
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}"
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         async for found in _sql_store(url):
             yield found
         return
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         async for found in _sql_store(url):
             yield found
 

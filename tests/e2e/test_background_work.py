@@ -25,7 +25,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tessera.features.email.application.requests import email_requested
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.application.ports import Outbox, UnitOfWork
 from tessera.shared.domain.errors import Conflict
@@ -72,7 +71,7 @@ async def environment(
     postgres_url: str, redis_prefix: str, smtp: FakeSmtpServer, tmp_path: Path
 ) -> dict[str, str]:
     """The configuration the API, the workers and the scheduler share."""
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return {
         "DATABASE_URL": postgres_url,
         "REDIS_URL": services.TEST_REDIS_URL,

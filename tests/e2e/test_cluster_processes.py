@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.notifications.sockets import (
     ADMIN,
@@ -69,7 +68,7 @@ async def environment(
     postgres_url: str, cluster: ClusterRedis, smtp: FakeSmtpServer, tmp_path: Path
 ) -> dict[str, str]:
     """A migrated database with an admin, and the settings of a process on `cluster`."""
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     env = {
         "DATABASE_URL": await services.as_app_role(postgres_url),
         "REDIS_CLUSTER_URL": cluster.topology.url,

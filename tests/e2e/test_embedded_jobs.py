@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.email.application.requests import email_requested
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.adapters.outbox import SqlOutbox
+from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.test_background_work import welcome
 from tests.mail import body_text
@@ -30,7 +30,7 @@ async def test_an_email_requested_through_the_api_is_written_to_the_outbox_folde
     tmp_path: Path,
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     settings = settings_for(database_url=url, data_dir=str(tmp_path))
     async with client_for(settings, routes=[welcome]) as client:
         response = await client.post(
@@ -47,7 +47,7 @@ async def test_an_email_requested_through_the_api_is_written_to_the_outbox_folde
 async def test_the_embedded_scheduler_sweeps_events_nobody_relayed(tmp_path: Path) -> None:
     """An event committed by another process (here: directly) is found by the sweep."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     settings = settings_for(database_url=url, data_dir=str(tmp_path), outbox_sweep_seconds="1")
     async with client_for(settings):
         engine = create_engine(url)

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.notifications import sockets
 from tests.e2e.processes import BASE_ENV, free_port, running_server
@@ -70,7 +69,7 @@ async def test_a_dependency_stopped_mid_load_gives_503s_then_200s_without_a_rest
     await proxy.start()
     try:
         async with services.throwaway_database() as url, services.redis_namespace() as prefix:
-            await asyncio.to_thread(migrations.upgrade, url)
+            await services.migrate(url)
             database = make_url(await services.as_app_role(url))
             redis = make_url(services.TEST_REDIS_URL)
             if dependency == "postgresql":

@@ -14,7 +14,6 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.processes import tessera
 
@@ -32,7 +31,7 @@ PRODUCTION = {
 
 @pytest.fixture
 async def migrated(postgres_url: str) -> str:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return postgres_url
 
 

@@ -3,7 +3,6 @@ from the settings."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,11 +25,11 @@ from tessera.features.identity.domain.user import User
 from tessera.features.jobs.application.prune_finished_jobs import PruneFinishedJobs
 from tessera.features.jobs.application.run_housekeeping import Chore, RunHousekeeping
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
-from tessera.main import migrations
 from tessera.main.ioc import make_container
 from tessera.main.settings import ConfigError, load_settings
 from tessera.shared.adapters.database import create_engine
 from tessera.shared.domain.caller import Role
+from tests import services
 from tests.e2e.harness import settings_for
 
 
@@ -82,7 +81,7 @@ async def test_housekeeping_runs_every_features_chores_with_the_configured_reten
     tmp_path: Path,
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     now = datetime.now(UTC)
     expired = await deleted_user(url, now - timedelta(days=8))
     retained = await deleted_user(url, now - timedelta(days=6))

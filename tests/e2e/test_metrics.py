@@ -12,7 +12,6 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tessera.features.ops.adapters.prometheus import CONTENT_TYPE, FLUSH_SECONDS
-from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.processes import running_server
@@ -92,7 +91,7 @@ async def test_metrics_of_several_server_workers_are_added_up(tmp_path: Path) ->
     await services.check_postgres()
     await services.check_redis()
     async with services.throwaway_database() as url, services.redis_namespace() as prefix:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         env = {
             "DATABASE_URL": await services.as_app_role(url),
             "REDIS_URL": services.TEST_REDIS_URL,

@@ -23,7 +23,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.identity.conftest import PASSWORD
 from tests.e2e.processes import free_port, running_server, tessera_processes
@@ -64,7 +63,7 @@ async def own_postgres() -> AsyncIterator[PostgresCluster]:
     cluster = PostgresCluster()
     try:
         await asyncio.to_thread(cluster.create)
-        await asyncio.to_thread(migrations.upgrade, cluster.url)
+        await services.migrate(cluster.url)
         admin = await asyncpg.connect(services.asyncpg_dsn(cluster.url))
         await admin.execute(f"ALTER ROLE {services.APP_ROLE} LOGIN")
         await admin.close()
@@ -290,7 +289,7 @@ async def test_every_process_rides_out_a_redis_restart_and_nothing_is_lost(
     receiver: Receiver,
     tmp_path: Path,
 ) -> None:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     database = await services.as_app_role(postgres_url)
     env = environment | {"DATABASE_URL": database, "REDIS_URL": own_redis.url}
     run = await ride_out(

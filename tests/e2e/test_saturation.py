@@ -19,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.identity.conftest import PASSWORD
 from tests.e2e.processes import RunningServer, running_server, tessera
@@ -32,7 +31,7 @@ CONCURRENCY = 50
 @pytest.fixture
 async def database(postgres_url: str) -> str:
     """A migrated database, as the service's own role sees it."""
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return await services.as_app_role(postgres_url)
 
 

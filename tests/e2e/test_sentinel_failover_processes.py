@@ -40,7 +40,6 @@ import pytest
 from sqlalchemy import text
 
 from tessera.features.email.application.requests import EMAIL_SEND
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.e2e.notifications.sockets import (
@@ -107,7 +106,7 @@ class Deployment:
 async def deployment(
     sentinel: SentinelRedis, smtp: FakeSmtpServer, postgres_url: str, tmp_path: Path
 ) -> AsyncIterator[Deployment]:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     env = {
         "DATABASE_URL": await services.as_app_role(postgres_url),
         **{key.upper(): value for key, value in settings_of(sentinel.topology).items()},

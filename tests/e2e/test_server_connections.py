@@ -5,7 +5,6 @@ unread rest of a body to be taken for the next request."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import threading
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.processes import RunningServer, running_server
 
@@ -30,7 +28,7 @@ TWO_MB = 2_000_000
 
 @pytest.fixture
 async def environment(postgres_url: str, redis_prefix: str, tmp_path: Path) -> dict[str, str]:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return {
         "DATABASE_URL": await services.as_app_role(postgres_url),
         "REDIS_URL": services.TEST_REDIS_URL,

@@ -14,7 +14,6 @@ from taskiq import AsyncBroker, InMemoryBroker
 
 from tessera.features.backups.domain.backup import backup_day, backup_key
 from tessera.features.jobs.adapters.taskiq_tasks import BACKUP, register_tasks
-from tessera.main import migrations
 from tessera.main.ioc import make_container
 from tessera.main.settings import Settings
 from tessera.shared.application.storage import FileStorage, ObjectNotFound
@@ -50,7 +49,7 @@ async def test_tessera_backup_stores_todays_dump_and_prints_its_key_and_size(
     tmp_path: Path,
 ) -> None:
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         await seed_users(url)
         env = {"DATABASE_URL": url, "DATA_DIR": str(tmp_path / "data")}
         result = await asyncio.to_thread(tessera, "backup", cwd=tmp_path, env=env)
@@ -120,7 +119,7 @@ async def test_the_nightly_task_backs_up_and_prunes_through_the_container(
     tmp_path: Path,
 ) -> None:
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         settings = settings_for(database_url=url, data_dir=str(tmp_path), backup_retention_days="3")
         await store(settings, STALE, b"stale")
         done = await run_backup_task(settings)

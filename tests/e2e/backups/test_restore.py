@@ -4,7 +4,6 @@ app role's grants intact."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import subprocess
 import sys
@@ -95,7 +94,7 @@ async def test_the_backup_restored_into_a_new_database_holds_the_same_users(
     tmp_path: Path, dump_as: str
 ) -> None:
     async with services.throwaway_database() as source:
-        await asyncio.to_thread(migrations.upgrade, source)
+        await services.migrate(source)
         await seed_users(source)
         # the service connects as tessera_app, under row-level security: the dump must
         # still hold every tenant's rows

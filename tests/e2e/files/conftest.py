@@ -3,14 +3,13 @@ stack with its objects in S3 (moto's server)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
+from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import (
     SECRET,
@@ -33,7 +32,7 @@ SMALL_QUOTA_BYTES = 10_000
 async def small_client(tmp_path: Path) -> AsyncIterator[Client]:
     """SQLite and local storage with `FILE_MAX_BYTES` 4 KiB and a 10,000-byte quota."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     settings = settings_for(
         database_url=url,
         data_dir=str(tmp_path),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.e2e.harness import app_settings, client_for, settings_for
@@ -21,7 +19,7 @@ from tests.e2e.identity.conftest import SECRET, CheapHashing, Client, bearer, lo
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     settings = settings_for(
         database_url=url, data_dir=str(tmp_path), rate_limit_enabled="false", jwt_secret_key=SECRET
     )

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.flags.conftest import Caller, caller, error
 from tests.e2e.harness import client_for, settings_for
@@ -272,7 +271,7 @@ async def test_on_postgresql_and_redis_another_api_process_sees_a_change_within_
     tmp_path: Path, redis_prefix: str
 ) -> None:
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         settings = settings_for(
             database_url=url,
             redis_url=services.TEST_REDIS_URL,

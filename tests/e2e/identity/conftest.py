@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +16,6 @@ from sqlalchemy import text
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.application.ports import PasswordHasher
-from tessera.main import migrations
 from tessera.shared.adapters.database import create_engine
 from tests import services
 from tests.e2e.harness import app_settings, client_for, settings_for
@@ -43,7 +41,7 @@ async def embedded_client(
     """Tessera on a migrated SQLite database in `tmp_path`, with cheap hashing, then
     `providers`, and these settings."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     configured = settings_for(database_url=url, data_dir=str(tmp_path), **settings)
     async with client_for(configured, CheapHashing(), *providers) as running:
         yield running
@@ -69,7 +67,7 @@ async def production_app(
     applies as in production; cheap hashing, then `providers`, and these settings. With
     `pooler`, PostgreSQL is reached through that PgBouncer in transaction mode."""
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         database_url = await services.as_app_role(url)
         if pooler is not None:
             database_url = pooler.through(database_url)

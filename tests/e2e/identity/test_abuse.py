@@ -19,7 +19,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, on_app_loop, settings_for
 from tests.e2e.identity.conftest import (
@@ -117,7 +116,7 @@ async def stack(
     """The API (in this process) and `tessera worker`/`scheduler` processes sharing
     PostgreSQL (as the app role), Redis and the SMTP server."""
     async with services.throwaway_database() as url:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         environment = {
             "DATABASE_URL": await services.as_app_role(url),
             "REDIS_URL": services.TEST_REDIS_URL,

@@ -7,7 +7,6 @@ not complete at all."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
+from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import PASSWORD, login, register
 
@@ -50,7 +49,7 @@ async def test_logins_complete_beside_a_busy_neighbour_in_the_same_cpu_group(
     tmp_path: Path, busy_neighbours: None, priority: str
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     settings = settings_for(
         database_url=url,
         data_dir=str(tmp_path),

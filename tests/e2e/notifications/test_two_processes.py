@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.notifications.sockets import (
     ADMIN,
@@ -64,7 +63,7 @@ def worker(cwd: Path, env: dict[str, str]) -> Iterator[None]:
 
 @pytest.fixture
 async def cluster(postgres_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[Cluster]:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     env = {
         "DATABASE_URL": await services.as_app_role(postgres_url),
         "REDIS_URL": services.TEST_REDIS_URL,

@@ -16,7 +16,6 @@ does not run on pytest 9.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import subprocess
@@ -25,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import SECRET, CheapHashing
@@ -57,7 +55,7 @@ CHECKS = ",".join(
 async def environment(
     postgres_url: str, redis_prefix: str, s3_server: FakeS3Server, tmp_path: Path
 ) -> dict[str, str]:
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return {
         "DATABASE_URL": await services.as_app_role(postgres_url),
         "REDIS_URL": services.TEST_REDIS_URL,

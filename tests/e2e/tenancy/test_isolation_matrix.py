@@ -4,7 +4,6 @@ row-level security. Then the admin rate-limit tier, with real tokens."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tessera.main import migrations
+from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import SECRET, CheapHashing, Client, bearer, login
 from tests.e2e.world import World, build_world
@@ -110,7 +109,7 @@ async def the_other_tenant_never_reaches_acme(client: Client, who: str) -> None:
 @pytest.fixture
 async def limited_client(tmp_path: Path) -> AsyncIterator[Client]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-    await asyncio.to_thread(migrations.upgrade, url)
+    await services.migrate(url)
     settings = settings_for(
         database_url=url,
         data_dir=str(tmp_path),

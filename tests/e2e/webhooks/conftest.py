@@ -13,7 +13,7 @@ import pytest
 from dishka import Provider, Scope, provide
 
 from tessera.features.webhooks.application.ports import HostResolver
-from tessera.main import migrations
+from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import SECRET, CheapHashing, Client
 from tests.e2e.webhooks.receiver import Receiver
@@ -64,7 +64,7 @@ def make_app(tmp_path: Path, dns: StaticResolver) -> AppFactory:
     @asynccontextmanager
     async def start(*, schedule: str = "1,3", private: str = "true") -> AsyncIterator[Client]:
         url = f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}"
-        await asyncio.to_thread(migrations.upgrade, url)
+        await services.migrate(url)
         settings = settings_for(
             database_url=url,
             data_dir=str(tmp_path),

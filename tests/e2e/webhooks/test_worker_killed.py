@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tessera.main import migrations
 from tests import services
 from tests.e2e.harness import client_for, settings_for
 from tests.e2e.identity.conftest import CheapHashing
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.slow
 async def environment(postgres_url: str, redis_prefix: str, tmp_path: Path) -> dict[str, str]:
     """What the API and the worker processes share; leases short so a dead worker's job
     comes back within seconds."""
-    await asyncio.to_thread(migrations.upgrade, postgres_url)
+    await services.migrate(postgres_url)
     return {
         "DATABASE_URL": await services.as_app_role(postgres_url),
         "REDIS_URL": services.TEST_REDIS_URL,

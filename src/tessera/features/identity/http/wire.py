@@ -42,8 +42,14 @@ class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
 
 # Passkeys: what `PublicKeyCredential.toJSON()` gives (WebAuthn Level 3); browsers add
 # fields over time, so unknown ones are ignored inside a credential.
+# Bounds in base64url characters (4 per 3 bytes): a credential id is at most 1023 bytes
+# and a user handle 64 (WebAuthn §4 "Credential ID", §5.4.3); 3072 characters (2304
+# bytes) hold the rest with room to spare for the attestation "none" Tessera asks for:
+# authenticator data with a 1023-byte id and an RSA-4096 key, or an RSA-8192 signature.
 B64URL = described(r"^[A-Za-z0-9_-]+={0,2}$", "base64url text")
-Base64Url = Annotated[str, msgspec.Meta(min_length=1, max_length=16384, pattern=B64URL)]
+Base64Url = Annotated[str, msgspec.Meta(min_length=1, max_length=3072, pattern=B64URL)]
+CredentialId = Annotated[str, msgspec.Meta(min_length=1, max_length=1366, pattern=B64URL)]
+UserHandle = Annotated[str, msgspec.Meta(min_length=1, max_length=88, pattern=B64URL)]
 PasskeyName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NOT_BLANK)
 ]
@@ -59,8 +65,8 @@ class AttestationResponseJSON(msgspec.Struct, kw_only=True):
 
 
 class RegistrationCredentialJSON(msgspec.Struct, kw_only=True):
-    id: Base64Url
-    raw_id: Base64Url = msgspec.field(name="rawId")
+    id: CredentialId
+    raw_id: CredentialId = msgspec.field(name="rawId")
     type: Literal["public-key"]
     response: AttestationResponseJSON
 
@@ -69,12 +75,12 @@ class AssertionResponseJSON(msgspec.Struct, kw_only=True):
     client_data_json: Base64Url = msgspec.field(name="clientDataJSON")
     authenticator_data: Base64Url = msgspec.field(name="authenticatorData")
     signature: Base64Url
-    user_handle: Base64Url | None = msgspec.field(name="userHandle", default=None)
+    user_handle: UserHandle | None = msgspec.field(name="userHandle", default=None)
 
 
 class AuthenticationCredentialJSON(msgspec.Struct, kw_only=True):
-    id: Base64Url
-    raw_id: Base64Url = msgspec.field(name="rawId")
+    id: CredentialId
+    raw_id: CredentialId = msgspec.field(name="rawId")
     type: Literal["public-key"]
     response: AssertionResponseJSON
 
