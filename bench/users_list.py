@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bench import identity, stores
+from bench import identity, page_layers, stores
 from bench.core import Figure, Options, Row
 from bench.load import LoadResult, LoadSpec, Request, bearer, run_load, wrk_missing
 from bench.servers import Server, ServerSpec, base_env, floor, serving, tessera
@@ -53,6 +53,9 @@ NOTES = (
     f"{os.cpu_count()} cores. CPU is the share of one core during the window; server CPU "
     "ms/req is the server's cost per answer whatever the rate. The ratio row is Tessera over "
     "the floor: below 1 for req/s, above 1 for p99 and CPU ms/req mean Tessera is slower.",
+    "The `in process` rows read the same page in the benchmark's own process, one layer "
+    "added at a time (`bench.page_layers`): what asyncpg alone, the tenant scope's "
+    "transaction, SQLAlchemy and Tessera's unit of work each cost, in CPU ms per page.",
 )
 
 
@@ -74,23 +77,27 @@ async def run(opts: Options) -> list[Row]:
         why = reason if "wrk" in reason else f"{reason}; {stores.HOW_TO_START}"
         _say(f"not run: {why}")
         return [Row("not run", {"why": why})]
-    async with _rig() as (tessera_server, floor_server, token):
+    async with _rig() as (tessera_server, floor_server, token, database_url):
         _say(f"floor: GET {FLOOR_PAGE}, {opts.concurrency} connections")
         floor_result = await run_load(_spec(floor_server, Request(FLOOR_PAGE), opts))
         _say(f"tessera: GET {PAGE}, {opts.concurrency} connections")
         admin_page = Request(PAGE, headers=bearer(token))
         tessera_result = await run_load(_spec(tessera_server, admin_page, opts))
+        _say(f"in process: the same page read {page_layers.READS} times per layer")
+        layers = await page_layers.measure(database_url)
     c = opts.concurrency
     return [
         Row(f"floor: asyncpg, the same two statements, c={c}", floor_result.figures()),
         Row(f"tessera GET /users?page=1&limit={PAGE_SIZE}, c={c}", tessera_result.figures()),
         Row("tessera / floor", _versus_floor(tessera_result, floor_result), ratio=True),
+        *layers,
     ]
 
 
 @asynccontextmanager
-async def _rig() -> AsyncIterator[tuple[Server, Server, str]]:
-    """Tessera and the floor on one seeded database; the admin's access token."""
+async def _rig() -> AsyncIterator[tuple[Server, Server, str, str]]:
+    """Tessera and the floor on one seeded database; the admin's access token; the
+    database's URL."""
     async with AsyncExitStack() as stack:
         _say("creating and migrating a PostgreSQL database")
         database_url = await stack.enter_async_context(stores.throwaway_database())
@@ -109,7 +116,7 @@ async def _rig() -> AsyncIterator[tuple[Server, Server, str]]:
         (token,) = await identity.sign_in(server.base_url, [ADMIN])
         _say("floor: starting")
         floor_server = await stack.enter_async_context(serving(floor_users(database_url)))
-        yield server, floor_server, token
+        yield server, floor_server, token, database_url
 
 
 def tessera_env(database_url: str, prefix: str, scratch: Path) -> dict[str, str]:
