@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.features.identity.adapters.models import InvitationModel
@@ -37,12 +37,30 @@ def _to_entity(model: InvitationModel) -> Invitation:
     )
 
 
-def _pending(now: datetime) -> ColumnElement[bool]:
+def _pending(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     return and_(M.accepted_at.is_(None), M.revoked_at.is_(None), M.expires_at > now)
 
 
-def _in_status(status: str, now: datetime) -> ColumnElement[bool]:
-    match InvitationStatus(status):
+_AS_OF = "as_of_"
+"""A status filter's value is the moment it is judged at, named after the status (the
+statuses differ in shape, so each is a shape of its own; accepted and revoked ignore it)."""
+
+
+def _conditions(names: frozenset[str]) -> list[ColumnElement[bool]]:
+    """The list's conditions for the values named `names` (see `Rows.page_of`)."""
+    found: list[ColumnElement[bool]] = []
+    if "tenant_id" in names:
+        found.append(M.tenant_id == bindparam("tenant_id"))
+    for status in InvitationStatus:
+        if _AS_OF + status.value in names:
+            found.append(_in_status(status, bindparam(_AS_OF + status.value)))
+    return found
+
+
+def _in_status(
+    status: InvitationStatus, now: datetime | BindParameter[datetime]
+) -> ColumnElement[bool]:
+    match status:
         case InvitationStatus.ACCEPTED:
             return M.accepted_at.is_not(None)
         case InvitationStatus.REVOKED:
@@ -84,13 +102,13 @@ class SqlInvitationRepository:
     async def list(
         self, page: PageRequest, *, tenant_id: uuid.UUID | None, status: str | None, now: datetime
     ) -> Page[Invitation]:
-        where: list[ColumnElement[bool]] = []
+        values: dict[str, object] = {}
         if tenant_id is not None:
-            where.append(M.tenant_id == tenant_id)
+            values["tenant_id"] = tenant_id
         if status is not None:
-            where.append(_in_status(status, now))
-        rows, total = await _Invitations(self._session).page(
-            page, *where, sortable=INVITATION_SORTABLE
+            values[_AS_OF + InvitationStatus(status).value] = now
+        rows, total = await _Invitations(self._session).page_of(
+            page, _conditions, values, sortable=INVITATION_SORTABLE
         )
         return Page(items=[_to_entity(row) for row in rows], total_items=total, request=page)
 
