@@ -188,19 +188,20 @@ async def resumed(client: httpx.AsyncClient, port: int, within: float = 10) -> d
 
 
 async def delivered_exactly_once(
-    load: Load, smtp: FakeSmtpServer, receiver: Receiver, *, resent: bool = False
+    load: Load, smtp: FakeSmtpServer, receiver: Receiver, *, most_sends: int = 1
 ) -> None:
     """Every email and webhook of the load arrives, once, within a minute (a registration
     sends a welcome email and a verification email; each sign-in a security alert).
 
-    With `resent`, a job whose completion the database lost may be sent again after its
-    lease, under the same Message-ID or webhook-id, which receivers deduplicate on: then
-    "once" means one id per message, each sent at most twice."""
+    A job whose completion the database lost is sent again after its lease, under the same
+    Message-ID or webhook-id, which receivers deduplicate on: then "once" means one id per
+    message, each sent at most `most_sends` times (one more than the completions a fault
+    can take from the same job)."""
     await smtp.wait_for_messages(2 * (len(load.registered) + 1) + load.sign_ins, timeout=60)
     await receiver.wait_for(len(load.renamed), within=60)
     await asyncio.sleep(4)  # anything sent twice would arrive by now (leases are 3 s)
     sends = Counter(str(message["Message-ID"]) for message in smtp.messages)
-    assert max(sends.values()) <= (2 if resent else 1), sends.most_common(3)
+    assert max(sends.values()) <= most_sends, sends.most_common(3)
     ids: dict[tuple[str, str], set[str]] = {}
     for message in smtp.messages:
         mail = (str(message["To"]), str(message["Subject"]))
@@ -218,7 +219,7 @@ async def delivered_exactly_once(
         load.renamed, 1
     )
     hits = Counter(hit.headers["webhook-id"] for hit in receiver.hits)
-    assert max(hits.values()) <= (2 if resent else 1), hits.most_common(3)
+    assert max(hits.values()) <= most_sends, hits.most_common(3)
 
 
 @dataclass
@@ -240,7 +241,7 @@ async def ride_out(
     *,
     down: Fault,
     up: Fault,
-    resent: bool = False,
+    most_sends: int = 1,
 ) -> Run:
     """Serve, a worker and a scheduler under load; `down()`, 4 s, `up()`, 4 s; then every
     process is still running and everything recorded is delivered."""
@@ -268,7 +269,7 @@ async def ride_out(
             stop.set()
             await running
             assert {server.process.poll(), worker.poll(), scheduler.poll()} == {None}
-            await delivered_exactly_once(load, smtp, receiver, resent=resent)
+            await delivered_exactly_once(load, smtp, receiver, most_sends=most_sends)
         logs = {
             "serve": server.log.read_text(),
             "worker": (tmp_path / "worker-0.log").read_text(),
@@ -350,7 +351,11 @@ async def test_every_process_rides_out_postgresql_going_away(
         if fault == "restart":
             await asyncio.to_thread(own_postgres.start)
 
-    run = await ride_out(env, tmp_path, smtp, receiver, down=down, up=up, resent=True)
+    # A restart takes at most one completion from a job. Terminating every session eight
+    # times over about 4.5 s can take two: one at the first send, one at the send after
+    # the 3 s lease ran out.
+    most_sends = 2 if fault == "restart" else 3
+    run = await ride_out(env, tmp_path, smtp, receiver, down=down, up=up, most_sends=most_sends)
     assert set(run.load.statuses) <= {200, 201, 503}, run.load.statuses
     if fault == "restart":
         for name in ("serve", "worker"):
