@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -28,41 +28,18 @@ _MAX_TEMPLATES = 1024
 class Rows(SQLAlchemyAsyncRepository[ModelT]):
     """advanced-alchemy's repository on a unit of work's session, for reading pages.
 
+    A list that reads more than its model's rows (a join, a loader option) names that
+    statement once, as the subclass's `base`; its values are bound parameters too.
+
     SQLAlchemy's errors pass through unwrapped: a lost connection stays an
     `OperationalError`, which the HTTP layer answers with 503.
     """
 
-    def __init__(self, session: AsyncSession, *, statement: Select[Any] | None = None) -> None:
-        super().__init__(session=session, statement=statement, wrap_exceptions=False)
+    base: ClassVar[Select[Any] | None] = None
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session=session, statement=self.base, wrap_exceptions=False)
         self._session = session
-        self._own_statement = statement is not None
-
-    async def page(
-        self,
-        page: PageRequest,
-        *filters: Filter,
-        sortable: Collection[str],
-        tie: str = "id",
-        tie_order: SortOrder | None = None,
-    ) -> tuple[list[ModelT], int]:
-        """`page` of the rows matching `filters`, ordered by the column `page.sort` (one of
-        `sortable`) in the page's order, ties broken by the unique column `tie` (in
-        `tie_order`, by default the page's), and how many rows match in all.
-
-        One query counts as it reads (a window `count(*) over()`); that count comes with the
-        rows, so a page past the last one asks for the total separately."""
-        if page.sort not in sortable:
-            raise ValueError(f"{page.sort!r} is not one of the sortable columns {sortable}")
-        ordering = (
-            OrderBy(page.sort, page.order),
-            OrderBy(tie, page.order if tie_order is None else tie_order),
-        )
-        found, total = await self.get_many_and_count(
-            *filters, *ordering, LimitOffset(limit=page.limit, offset=page.offset)
-        )
-        if not found and page.offset:
-            total = await self.count(*filters)
-        return found, total
 
     async def page_of(
         self,
@@ -74,20 +51,23 @@ class Rows(SQLAlchemyAsyncRepository[ModelT]):
         tie: str = "id",
         tie_order: SortOrder | None = None,
     ) -> tuple[list[ModelT], int]:
-        """`page` as `page` answers it, with the conditions `conditions(frozenset(values))`
-        builds and `values` bound to them at execution, and `filters` (values in them, such
-        as a search) on top.
+        """`page` of the rows matching the conditions `conditions(frozenset(values))` builds,
+        with `values` bound to them at execution, and `filters` (values in them, such as a
+        search) on top; ordered by the column `page.sort` (one of `sortable`) in the page's
+        order, ties broken by the unique column `tie` (in `tie_order`, by default the
+        page's); and how many rows match in all.
 
-        Why: building a statement from advanced-alchemy's filters and generating its
-        SQLAlchemy cache key cost more than running it. Without `filters`, the statement of a
-        shape (this list, the value names, the order) is built once and reused, so its cache
-        key is SQLAlchemy's memoised one and the compiled form is found at once; only the
-        values differ between requests. `conditions` must depend on the names it is given
-        and nothing else. Decision record 0013."""
+        One query counts as it reads (a window `count(*) over()`); that count comes with the
+        rows, so a page past the last one asks for the total separately.
+
+        Why values are bound, not built in: building a statement from advanced-alchemy's
+        filters and generating its SQLAlchemy cache key cost more than running it. Without
+        `filters`, the statement of a shape (this list, the value names, the order) is built
+        once and reused, so its cache key is SQLAlchemy's memoised one and the compiled form
+        is found at once; only the values differ between requests. `conditions` must depend
+        on the names it is given and nothing else. Decision record 0013."""
         if page.sort not in sortable:
             raise ValueError(f"{page.sort!r} is not one of the sortable columns {sortable}")
-        if self._own_statement:
-            raise ValueError("page_of builds on the model's own select, not a given statement")
         names = frozenset(values)
         order = page.order if tie_order is None else tie_order
         shape = (type(self), conditions, names, page.sort, page.order, tie, order)

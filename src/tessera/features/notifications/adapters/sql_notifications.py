@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +25,16 @@ from tessera.shared.domain.pagination import Page, PageRequest
 N, R = NotificationModel, NotificationReadModel
 
 
-class _Notifications(Rows[NotificationModel]):
+class _Inbox(Rows[NotificationModel]):
+    """Notifications with the reader's own read mark (`reader_id`) as `read_at`."""
+
     model_type = NotificationModel
+    base = (
+        select(N)
+        .outerjoin(R, and_(R.notification_id == N.id, R.user_id == bindparam("reader_id")))
+        .options(with_expression(N.read_at, R.read_at))
+        .execution_options(populate_existing=True)  # the reader's marks, not another's
+    )
 
 
 def _to_entity(model: NotificationModel) -> Notification:
@@ -41,12 +49,23 @@ def _to_entity(model: NotificationModel) -> Notification:
     )
 
 
-def _addressed_to(reader: Recipient) -> ColumnElement[bool]:
-    """Its own, its tenant's (no user) and the global ones (neither)."""
-    return or_(
-        N.user_id == reader.user_id,
-        and_(N.user_id.is_(None), or_(N.tenant_id == reader.tenant_id, N.tenant_id.is_(None))),
-    )
+def _inbox_conditions(names: frozenset[str]) -> list[ColumnElement[bool]]:
+    """Addressed to the reader (`reader_id` of `reader_tenant`): its own, its tenant's (no
+    user) and the global ones (neither); then read or unread, if `read` or `unread` is
+    named (see `Rows.page_of`)."""
+    reader: BindParameter[uuid.UUID] = bindparam("reader_id")
+    tenant: BindParameter[uuid.UUID] = bindparam("reader_tenant")
+    found = [
+        or_(
+            N.user_id == reader,
+            and_(N.user_id.is_(None), or_(N.tenant_id == tenant, N.tenant_id.is_(None))),
+        )
+    ]
+    if "unread" in names:
+        found.append(R.notification_id.is_(None))
+    if "read" in names:
+        found.append(R.notification_id.is_not(None))
+    return found
 
 
 class SqlNotificationRepository:
@@ -95,18 +114,11 @@ class SqlNotificationRepository:
     async def inbox(
         self, reader: Recipient, page: PageRequest, *, unread: bool | None = None
     ) -> Page[InboxItem]:
-        joined = and_(R.notification_id == N.id, R.user_id == reader.user_id)
-        conditions = [_addressed_to(reader)]
+        values: dict[str, object] = {"reader_id": reader.user_id, "reader_tenant": reader.tenant_id}
         if unread is not None:
-            marked = R.notification_id.is_(None) if unread else R.notification_id.is_not(None)
-            conditions.append(marked)
-        with_marks = (
-            select(N)
-            .outerjoin(R, joined)
-            .options(with_expression(N.read_at, R.read_at))
-            .execution_options(populate_existing=True)  # the reader's marks, not another's
+            values["unread" if unread else "read"] = True  # a name that picks a condition
+        models, total = await _Inbox(self._session).page_of(
+            page, _inbox_conditions, values, sortable=SORTABLE
         )
-        rows = _Notifications(self._session, statement=with_marks)
-        models, total = await rows.page(page, *conditions, sortable=SORTABLE)
         items = [InboxItem(_to_entity(model), model.read_at) for model in models]
         return Page(items=items, total_items=total, request=page)
