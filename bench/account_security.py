@@ -40,7 +40,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -52,7 +51,7 @@ from typing import Any
 import httpx
 from tests.soft_authenticator import SoftAuthenticator
 
-from bench import identity, stores, users_list
+from bench import identity, users_list
 from bench.core import Figure, Options, Row
 from bench.load import (
     LoadResult,
@@ -62,10 +61,8 @@ from bench.load import (
     machine_cpu_seconds,
     percentile_ms,
     run_load,
-    wrk_missing,
 )
 from bench.servers import Server, floor, serving, tessera
-from tessera.main import migrations
 
 try:  # pyotp comes with two-factor sign-in; a build without it has no MFA flow to measure
     import pyotp  # type: ignore[import-not-found,unused-ignore]
@@ -166,9 +163,7 @@ def _say(line: str) -> None:
 
 
 async def run(opts: Options) -> list[Row]:
-    reason = wrk_missing() or await stores.missing_service()
-    if reason is not None:
-        why = reason if "wrk" in reason else f"{reason}; {stores.HOW_TO_START}"
+    if (why := await users_list.not_ready()) is not None:
         _say(f"not run: {why}")
         return [Row("not run", {"why": why})]
     async with _stores() as (env, scratch):
@@ -180,18 +175,17 @@ async def run(opts: Options) -> list[Row]:
 @asynccontextmanager
 async def _stores() -> AsyncIterator[tuple[dict[str, str], Path]]:
     """A migrated throwaway database, a Redis prefix, a scratch folder; the servers' env."""
-    async with AsyncExitStack() as stack:
-        _say("creating and migrating a PostgreSQL database")
-        database_url = await stack.enter_async_context(stores.throwaway_database())
-        await asyncio.to_thread(migrations.upgrade, database_url)
-        prefix = await stack.enter_async_context(stores.redis_namespace())
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-secure-")))
-        env = users_list.tessera_env(database_url, prefix, scratch) | {
-            "DATA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-            "WEBAUTHN_RP_ID": RP_ID,
-            "WEBAUTHN_ORIGINS": ORIGIN,
-        }
-        yield env, scratch
+    _say("creating and migrating a PostgreSQL database")
+    async with users_list.production_stores("bench-secure-") as (_, env, scratch):
+        yield (
+            env
+            | {
+                "DATA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+                "WEBAUTHN_RP_ID": RP_ID,
+                "WEBAUTHN_ORIGINS": ORIGIN,
+            },
+            scratch,
+        )
 
 
 # Sign-ins

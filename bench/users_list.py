@@ -71,10 +71,17 @@ def _say(line: str) -> None:
     print(f"[{NAME}] {line}", file=sys.stderr)
 
 
-async def run(opts: Options) -> list[Row]:
+async def not_ready() -> str | None:
+    """Why a wrk benchmark on PostgreSQL and Redis cannot run here (and what to do), or
+    None."""
     reason = wrk_missing() or await stores.missing_service()
-    if reason is not None:
-        why = reason if "wrk" in reason else f"{reason}; {stores.HOW_TO_START}"
+    if reason is None or "wrk" in reason:
+        return reason
+    return f"{reason}; {stores.HOW_TO_START}"
+
+
+async def run(opts: Options) -> list[Row]:
+    if (why := await not_ready()) is not None:
         _say(f"not run: {why}")
         return [Row("not run", {"why": why})]
     async with _rig() as (tessera_server, floor_server, token, database_url):
@@ -100,11 +107,9 @@ async def _rig() -> AsyncIterator[tuple[Server, Server, str, str]]:
     database's URL."""
     async with AsyncExitStack() as stack:
         _say("creating and migrating a PostgreSQL database")
-        database_url = await stack.enter_async_context(stores.throwaway_database())
-        await asyncio.to_thread(migrations.upgrade, database_url)
-        prefix = await stack.enter_async_context(stores.redis_namespace())
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-users-")))
-        env = tessera_env(database_url, prefix, scratch)
+        database_url, env, scratch = await stack.enter_async_context(
+            production_stores("bench-users-")
+        )
         _say("tessera: starting (production stores, one worker)")
         server = await stack.enter_async_context(serving(tessera(env=env, cwd=scratch, workers=1)))
         users = [
@@ -117,6 +122,18 @@ async def _rig() -> AsyncIterator[tuple[Server, Server, str, str]]:
         _say("floor: starting")
         floor_server = await stack.enter_async_context(serving(floor_users(database_url)))
         yield server, floor_server, token, database_url
+
+
+@asynccontextmanager
+async def production_stores(scratch_prefix: str) -> AsyncIterator[tuple[str, dict[str, str], Path]]:
+    """A migrated throwaway PostgreSQL database, a Redis key prefix of the run's own and a
+    scratch folder: the database's URL, Tessera's environment on them, and the folder."""
+    async with AsyncExitStack() as stack:
+        database_url = await stack.enter_async_context(stores.throwaway_database())
+        await asyncio.to_thread(migrations.upgrade, database_url)
+        prefix = await stack.enter_async_context(stores.redis_namespace())
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=scratch_prefix)))
+        yield database_url, tessera_env(database_url, prefix, scratch), scratch
 
 
 def tessera_env(database_url: str, prefix: str, scratch: Path) -> dict[str, str]:
