@@ -4,8 +4,10 @@ In the benchmark's own process, one reader at a time on one connection, the page
 list answers (20 of the live users, newest first, with the window count) is read over and
 over: by asyncpg alone; by asyncpg in a transaction that first sets the tenant scope (what
 row-level security needs, as Tessera does it: three more round trips); by SQLAlchemy Core
-on a pooled connection; and by Tessera's own unit of work (`scoped_session`, the tenant
-scope, `SqlUserRepository.find`, entities). Each row is CPU milliseconds of this process
+on a pooled connection; by Tessera's own unit of work (`scoped_session`, the tenant
+scope, `SqlUserRepository.find`, entities), which lists use on SQLite; and by the list's
+read on PostgreSQL (`DriverUserSearch`: the same statement, run by asyncpg on a pooled
+connection, BEGIN and the scope in one message). Each row is CPU milliseconds of this process
 per page; PostgreSQL's own work is not in it. The differences between rows are what each
 layer costs, beside the whole request's server CPU in the load rows above.
 """
@@ -23,9 +25,14 @@ from sqlalchemy.engine import make_url
 import tessera.main.models  # noqa: F401 - every table, so the users' foreign keys resolve
 from bench.core import Row
 from tessera.features.identity.adapters.models import UserModel
-from tessera.features.identity.adapters.sql_users import SqlUserRepository, to_entity
+from tessera.features.identity.adapters.sql_users import (
+    DriverUserSearch,
+    SqlUserRepository,
+    to_entity,
+)
 from tessera.features.identity.application.ports import UserFilter
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
+from tessera.shared.adapters.driver_reads import DriverReads
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import PageRequest
 
@@ -74,11 +81,19 @@ async def measure(database_url: str) -> list[Row]:
                 )
                 return len(found.items)
 
+        async def driver_read() -> int:
+            scope = TenantScope()
+            scope.across_tenants("bench: an admin lists every tenant's users")
+            search = DriverUserSearch(DriverReads(engine, scope))
+            found = await search.find(UserFilter(), PageRequest(limit=PAGE_SIZE))
+            return len(found.items)
+
         layers: list[tuple[str, Callable[[], Awaitable[int]]]] = [
             ("asyncpg: the page's statement", raw_read),
             ("asyncpg: in a transaction, tenant scope set first", raw_scoped_read),
             ("SQLAlchemy Core connection, rows to entities", core_read),
             ("Tessera's unit of work: scoped session, repository, entities", unit_of_work_read),
+            ("Tessera's list read: DriverUserSearch, pooled connection, entities", driver_read),
         ]
         return [Row(f"in process: {name}", await _timed(read)) for name, read in layers]
     finally:

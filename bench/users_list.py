@@ -55,7 +55,8 @@ NOTES = (
     "the floor: below 1 for req/s, above 1 for p99 and CPU ms/req mean Tessera is slower.",
     "The `in process` rows read the same page in the benchmark's own process, one layer "
     "added at a time (`bench.page_layers`): what asyncpg alone, the tenant scope's "
-    "transaction, SQLAlchemy and Tessera's unit of work each cost, in CPU ms per page.",
+    "transaction, SQLAlchemy, Tessera's unit of work (the lists' path on SQLite) and its "
+    "list read on PostgreSQL (asyncpg on a pooled connection) each cost, in CPU ms per page.",
 )
 
 

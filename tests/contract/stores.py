@@ -21,7 +21,11 @@ from tessera.features.flags.application.ports import FlagRepository, FlagSource
 from tessera.features.identity.adapters.sql_invitations import SqlInvitationRepository
 from tessera.features.identity.adapters.sql_mfa import SqlMfaCredentials
 from tessera.features.identity.adapters.sql_passkeys import SqlPasskeyRepository
-from tessera.features.identity.adapters.sql_users import SqlOneTimeTokens, SqlUserRepository
+from tessera.features.identity.adapters.sql_users import (
+    SqlOneTimeTokens,
+    SqlUserRepository,
+    user_search,
+)
 from tessera.features.identity.application.ports import (
     InvitationRepository,
     MfaCredentials,
@@ -33,9 +37,10 @@ from tessera.features.identity.application.ports import (
 )
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.features.tenancy.application.ports import TenantRepository
-from tessera.shared.adapters.database import SqlAlchemyUnitOfWork
+from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, session_factory
 from tessera.shared.adapters.outbox import OutboxModel, SqlOutbox
 from tessera.shared.application.ports import Outbox, UnitOfWork
+from tessera.shared.application.tenant_scope import TenantScope
 from tests.fakes.files import FakeFileRepository
 from tests.fakes.flags import FakeFlagRepository, FakeFlagSource
 from tests.fakes.identity import (
@@ -87,6 +92,9 @@ class Store(Protocol):
 class SqlStore:
     def __init__(self, kind: str, engine: AsyncEngine) -> None:
         self.kind, self.engine = kind, engine
+        scope = TenantScope()
+        scope.across_tenants("contract tests")
+        self._search = user_search(engine, session_factory(engine), scope)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
@@ -96,7 +104,7 @@ class SqlStore:
                 tenants,
                 tenants,
                 users,
-                users,
+                self._search,
                 SqlOneTimeTokens(session),
                 SqlInvitationRepository(session),
                 SqlFlagRepository(session),

@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Integer, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
+from tessera.shared.adapters.driver_reads import DriverReads
 from tessera.shared.application.tenant_scope import TenantScope
 from tests import services
 from tests.pgbouncer import PgBouncer
@@ -99,3 +100,26 @@ async def test_a_tenant_scope_never_reaches_the_next_client_of_a_server_connecti
     assert seen == str(acme)
     assert after[0] == pid, "one server connection: the second client had to get the same one"
     assert after[1] in (None, "")
+
+
+async def test_driver_reads_switch_server_connections_with_transaction_pooling(
+    migrated: str, two_connections: PgBouncer
+) -> None:
+    """`DriverReads` run asyncpg's own statements (unnamed, with its cache off) on the
+    pooled connections of engines made for a transaction pooler."""
+    url = two_connections.through(migrated)
+    engines = [create_engine(url, transaction_pooling=True) for _ in range(2)]
+    scope = TenantScope()
+    scope.across_tenants("test: pages through a pooler")
+    page = select(bindparam("n", type_=Integer) + 1)
+
+    async def client(engine: AsyncEngine, n: int) -> list[int]:
+        reads = DriverReads(engine, scope)
+        return [(await reads.fetch(page, {"n": n}, reused=True))[0][0] for _ in range(30)]
+
+    try:
+        answers = await asyncio.gather(*(client(e, n) for e in engines for n in range(3)))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert answers == [[n + 1] * 30 for _ in engines for n in range(3)]

@@ -3,6 +3,7 @@ behind the use cases holds by itself (SPEC §3.5, migration 0006)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,13 +11,16 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from tessera.features.identity.adapters.models import UserModel
 from tessera.features.identity.adapters.sql_users import SqlUserRepository
 from tessera.features.identity.domain.user import User
+from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
+from tessera.shared.adapters.driver_reads import DriverReads
 from tessera.shared.application.tenant_scope import ScopeChangedInTransaction, TenantScope
 from tessera.shared.domain.caller import Role
 from tests import services
@@ -238,3 +242,66 @@ async def test_the_scope_cannot_change_inside_a_transaction(database: Database) 
     finally:
         await engine.dispose()
     assert set(every) == {database.acme, database.globex}
+
+
+USERS_PAGE = select(UserModel.tenant_id).order_by(UserModel.email)
+
+
+async def test_driver_reads_see_only_their_scopes_rows(database: Database) -> None:
+    """`DriverReads` (asyncpg under SQLAlchemy's pool) begins each read in its scope, as a
+    session does: a tenant, none, or every tenant on the audited path."""
+    engine = create_engine(database.app_url, pool_size=1, max_overflow=0)
+    acme, nobody, everyone = TenantScope(), TenantScope(), TenantScope()
+    acme.enter(database.acme)
+    everyone.across_tenants("test: every tenant")
+    try:
+        seen = [
+            [row["tenant_id"] for row in await DriverReads(engine, scope).fetch(USERS_PAGE, {})]
+            for scope in (acme, nobody, everyone)
+        ]
+        async with scoped_session(session_factory(engine), TenantScope()) as session:
+            after = (await session.execute(text("SELECT id FROM tenants"))).scalars().all()
+            setting = await session.scalar(text("SELECT current_setting('app.tenant_id', true)"))
+    finally:
+        await engine.dispose()
+    assert seen == [[database.acme], [], [database.acme, database.globex]]  # by email
+    assert (list(after), setting) == ([], ""), "the pooled connection carries nothing on"
+
+
+async def test_a_driver_read_cannot_write(database: Database) -> None:
+    engine = create_engine(database.app_url, pool_size=1, max_overflow=0)
+    scope = TenantScope()
+    scope.enter(database.acme)
+    renamed = update(TenantModel).values(name="Pwned").returning(TenantModel.id)
+    try:
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await DriverReads(engine, scope).fetch(renamed, {})  # type: ignore[arg-type]
+        assert await DriverReads(engine, scope).fetch(select(TenantModel.name), {}) == [
+            ("Acme",)
+        ], "the failed read's connection was replaced, and the next read works"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_cancelled_driver_read_leaves_no_transaction_on_the_pool(
+    database: Database,
+) -> None:
+    engine = create_engine(database.app_url, pool_size=1, max_overflow=0)
+    scope = TenantScope()
+    scope.enter(database.acme)
+    slow = select(TenantModel.id, func.pg_sleep(5))
+    try:
+        read = asyncio.create_task(DriverReads(engine, scope).fetch(slow, {}))
+        await asyncio.sleep(0.5)  # BEGIN and the scope are sent; the statement runs
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        async with engine.connect() as connection:  # the pool's only connection
+            in_transaction = await connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in trans%'")
+            )
+            setting = await connection.scalar(text("SELECT current_setting('app.tenant_id', true)"))
+    finally:
+        await engine.dispose()
+    assert in_transaction == 0
+    assert setting in ("", None)  # None: a new connection replaced the cancelled read's

@@ -78,7 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: str = DEFAULT_DATA_DIR
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/{SQLITE_FILE}"
     database_pool_size: PositiveInt = 20
-    database_max_overflow: NonNegativeInt = 10
+    database_max_overflow: NonNegativeInt = 0
     database_pool_timeout: PositiveFloat = 30.0
     database_transaction_pooling: bool = False
     redis_url: str | None = None

@@ -47,6 +47,7 @@ async def test_every_layer_reads_the_same_page_of_live_users(
         "asyncpg",
         "SQLAlchemy Core connection, rows to entities",
         "Tessera's unit of work",
+        "Tessera's list read",
     ]
     for row in rows:
         assert row.figures["rows"] == 3, row  # the deleted user is in no layer's page

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dishka import Provider, Scope, alias, provide, provide_all
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tessera.features.identity.adapters.argon2_hasher import Argon2PasswordHasher
 from tessera.features.identity.adapters.challenges import (
@@ -19,6 +20,7 @@ from tessera.features.identity.adapters.sql_users import (
     SqlOneTimeTokens,
     SqlUserLookup,
     SqlUserRepository,
+    user_search,
 )
 from tessera.features.identity.adapters.user_purged_job import UserPurgedJob
 from tessera.features.identity.adapters.webauthn_ceremonies import WebAuthnCeremonies
@@ -92,6 +94,7 @@ from tessera.shared.adapters.aes_gcm import TOTP_SECRETS
 from tessera.shared.adapters.data_key import secret_box
 from tessera.shared.adapters.redis_batching import CommandBatcher
 from tessera.shared.application.ports import Cache, Clock
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Principal
 from tessera.shared.http.caller import require_caller
 from tessera.shared.http.di import ConnectionScope
@@ -101,7 +104,17 @@ class IdentityProvider(Provider):
     """Identity in every mode; the session store comes from the mode's provider."""
 
     users = provide(SqlUserRepository, provides=UserRepository, scope=Scope.REQUEST)
-    user_search = provide(SqlUserRepository, provides=UserSearch, scope=Scope.REQUEST)
+
+    @provide(scope=Scope.REQUEST)
+    def user_search(
+        self,
+        engine: AsyncEngine,
+        factory: async_sessionmaker[AsyncSession],
+        scope: TenantScope,
+    ) -> UserSearch:
+        """Committed rows, read outside the request's unit of work (decision record 0015)."""
+        return user_search(engine, factory, scope)
+
     invitations = provide(
         SqlInvitationRepository, provides=InvitationRepository, scope=Scope.REQUEST
     )

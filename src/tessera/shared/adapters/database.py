@@ -65,7 +65,7 @@ def create_engine(
     url: str,
     *,
     pool_size: int = 20,
-    max_overflow: int = 10,
+    max_overflow: int = 0,
     pool_timeout: float = 30.0,
     transaction_pooling: bool = False,
     ping_after_idle: float = PING_AFTER_IDLE_SECONDS,

@@ -7,16 +7,18 @@ from collections.abc import Collection
 from datetime import datetime
 
 from advanced_alchemy.filters import SearchFilter
+from asyncpg import Record
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tessera.features.identity.adapters.models import OneTimeTokenModel, UserModel
-from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter
+from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFilter, UserSearch
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.database import scoped_session
-from tessera.shared.adapters.paging import Filter, Rows
+from tessera.shared.adapters.driver_reads import DriverReads
+from tessera.shared.adapters.paging import Filter, Rows, page_of_records
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Role
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -134,6 +136,63 @@ class SqlUserRepository:
         query = select(UserModel).where(condition, UserModel.deleted_at.is_(None))  # type: ignore[arg-type]
         model = (await self._session.execute(query)).scalar_one_or_none()
         return None if model is None else to_entity(model)
+
+
+def user_search(
+    engine: AsyncEngine, factory: async_sessionmaker[AsyncSession], scope: TenantScope
+) -> UserSearch:
+    """`UserSearch` in `scope`: asyncpg's own on PostgreSQL, a session's elsewhere."""
+    if engine.dialect.name == "postgresql":
+        return DriverUserSearch(DriverReads(engine, scope))
+    return SqlUserSearch(factory, scope)
+
+
+class SqlUserSearch:
+    """`UserSearch` on a session of its own for each page, in the tenant scope: what
+    `DriverUserSearch` does, where asyncpg is not the driver (SQLite)."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], scope: TenantScope) -> None:
+        self._factory = factory
+        self._scope = scope
+
+    async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
+        async with scoped_session(self._factory, self._scope) as session:
+            return await SqlUserRepository(session).find(where, page)
+
+
+class DriverUserSearch:
+    """`UserSearch` on PostgreSQL through `DriverReads`: the same statements as
+    `SqlUserRepository.find`, run by asyncpg, in the request's tenant scope, on committed
+    rows (decision record 0015)."""
+
+    def __init__(self, reads: DriverReads) -> None:
+        self._reads = reads
+
+    async def find(self, where: UserFilter, page: PageRequest) -> Page[User]:
+        search = _search(where.search) if where.search else ()
+        query = _Users.page_query(
+            page, _conditions, _values(where), *search, sortable=USER_SORT_FIELDS
+        )
+        records, total = await page_of_records(self._reads, query)
+        return Page([from_record(record) for record in records], total, page)
+
+
+def from_record(row: Record) -> User:
+    """A user from a row of the users table as asyncpg reads it."""
+    return User(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        email=row["email"],
+        password_hash=row["password_hash"],
+        full_name=row["full_name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        avatar_url=row["avatar_url"],
+        is_verified=row["is_verified"],
+        is_active=row["is_active"],
+        deleted_at=row["deleted_at"],
+    )
 
 
 class _Users(Rows[UserModel]):
