@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from tessera.features.ops.adapters.probes import SqlDatabaseProbe
 from tessera.features.tenancy.adapters.models import TenantModel
 from tessera.shared.adapters.database import SqlAlchemyUnitOfWork, create_engine
+from tessera.shared.adapters.driver_reads import DriverReads
+from tessera.shared.adapters.outages import outage
+from tessera.shared.application.tenant_scope import TenantScope
 from tests import services
 
 
@@ -130,5 +133,30 @@ async def test_a_connection_in_steady_use_is_not_pinged_so_one_unit_of_work_find
             await _server_pid(engine)
         assert lost.value.connection_invalidated
         assert await _server_pid(engine) != ended
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_driver_read_on_a_connection_the_server_ended_is_an_outage_then_replaced(
+    postgres_url: str,
+) -> None:
+    """`DriverReads` bypasses SQLAlchemy's error handling: its own error must still read as
+    the database being down (503), and its connection must not go back to the pool."""
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle=60)
+    reads = DriverReads(engine, TenantScope())
+    backend = select(func.pg_backend_pid())
+    try:
+        ended = (await reads.fetch(backend, {}, reused=True))[0][0]
+        await _end_every_connection_to(postgres_url)
+        try:
+            await reads.fetch(backend, {}, reused=True)
+        except Exception as error:  # asyncpg's own, unwrapped
+            down = outage(error)
+        else:
+            pytest.fail("a read on a connection the server ended answered")
+        assert down is not None
+        assert down.dependency == "database"
+        assert (await reads.fetch(backend, {}, reused=True))[0][0] != ended
     finally:
         await engine.dispose()
