@@ -305,3 +305,23 @@ async def test_a_cancelled_driver_read_leaves_no_transaction_on_the_pool(
         await engine.dispose()
     assert in_transaction == 0
     assert setting in ("", None)  # None: a new connection replaced the cancelled read's
+
+
+async def test_a_driver_read_inside_a_unit_of_work_leaves_its_scope_guarded(
+    database: Database,
+) -> None:
+    """A use case may list (on its own connection) while its unit of work's transaction is
+    open; the scope of that transaction must still refuse to change."""
+    engine = create_engine(database.app_url)
+    scope = TenantScope()
+    scope.enter(database.acme)
+    try:
+        async with scoped_session(session_factory(engine), scope) as session:
+            await session.execute(text("SELECT 1"))
+            seen = await DriverReads(engine, scope).fetch(USERS_PAGE, {})
+            with pytest.raises(ScopeChangedInTransaction):
+                scope.across_tenants("too late")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    assert [row["tenant_id"] for row in seen] == [database.acme]

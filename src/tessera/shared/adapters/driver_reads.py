@@ -44,20 +44,19 @@ class DriverReads:
         `reused` statement (the same object, request after request) is compiled once."""
         compiled = _compiled(statement, self._engine.dialect, keep=reused)
         arguments = compiled.arguments(values)
-        begin = _begin_in(self._scope.transaction_began())
-        try:
-            async with self._engine.connect() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                assert isinstance(driver, Connection), "DriverReads needs asyncpg"
-                try:
-                    await driver.execute(begin)
-                    rows: list[Record] = await driver.fetch(compiled.sql, *arguments)
-                    await driver.execute("COMMIT")
-                except BaseException:
-                    await connection.invalidate()
-                    raise
-        finally:
-            self._scope.transaction_ended()
+        # The scope as it is now: the whole transaction is inside this call, so no change of
+        # the scope can be meant to reach it (nor an open unit of work's, left untouched).
+        begin = _begin_in(self._scope.state)
+        async with self._engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, Connection), "DriverReads needs asyncpg"
+            try:
+                await driver.execute(begin)
+                rows: list[Record] = await driver.fetch(compiled.sql, *arguments)
+                await driver.execute("COMMIT")
+            except BaseException:
+                await connection.invalidate()
+                raise
         return rows
 
 
