@@ -142,12 +142,15 @@ async def test_a_driver_read_on_a_connection_the_server_ended_is_an_outage_then_
     postgres_url: str,
 ) -> None:
     """`DriverReads` bypasses SQLAlchemy's error handling: its own error must still read as
-    the database being down (503), and its connection must not go back to the pool."""
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle=60)
+    the database being down (503), and, as SQLAlchemy does on a disconnect, the pool must
+    start afresh: after a restart only the first read fails, not one per pooled connection."""
+    engine = create_engine(postgres_url, pool_size=3, max_overflow=0, ping_after_idle=60)
     reads = DriverReads(engine, TenantScope())
-    backend = select(func.pg_backend_pid())
+    backend = select(func.pg_backend_pid(), func.pg_sleep(0.2))
     try:
-        ended = (await reads.fetch(backend, {}, reused=True))[0][0]
+        pooled = await asyncio.gather(*(reads.fetch(backend, {}, reused=True) for _ in range(3)))
+        ended = {rows[0][0] for rows in pooled}
+        assert len(ended) == 3, "three connections in the pool"
         await _end_every_connection_to(postgres_url)
         try:
             await reads.fetch(backend, {}, reused=True)
@@ -157,6 +160,7 @@ async def test_a_driver_read_on_a_connection_the_server_ended_is_an_outage_then_
             pytest.fail("a read on a connection the server ended answered")
         assert down is not None
         assert down.dependency == "database"
-        assert (await reads.fetch(backend, {}, reused=True))[0][0] != ended
+        for _ in range(3):  # every one of them on a new connection
+            assert (await reads.fetch(backend, {}, reused=True))[0][0] not in ended
     finally:
         await engine.dispose()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import asyncpg
 import msgspec
@@ -119,12 +121,25 @@ def _ping_idle_connections(engine: Engine, after: float) -> None:
         dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
     ) -> None:
         idle_since = record.info.get(_IDLE_SINCE)
-        if idle_since is None or time.monotonic() - idle_since < after:
+        if idle_since is None:
+            return
+        suspect = idle_since <= _SUSPECT_SINCE.get(engine, -math.inf)
+        if not suspect and time.monotonic() - idle_since < after:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise DisconnectionError("the pooled connection did not answer a ping") from error
+
+
+_SUSPECT_SINCE: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
+
+
+def suspect_pooled_connections(engine: AsyncEngine) -> None:
+    """Every connection now in `engine`'s pool is pinged before its next use: for code that
+    met a lost connection on the driver itself (`DriverReads`), where SQLAlchemy would
+    have invalidated the whole pool, since a server restart ends every connection."""
+    _SUSPECT_SINCE[engine.sync_engine] = time.monotonic()
 
 
 def _invalidate_broken_connections(context: ExceptionContext) -> None:

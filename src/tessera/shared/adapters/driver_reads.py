@@ -15,6 +15,8 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tessera.shared.adapters.database import suspect_pooled_connections
+from tessera.shared.adapters.outages import outage
 from tessera.shared.application.tenant_scope import ScopeState, TenantScope
 
 _COMPILED: dict[Select[Any], _Compiled] = {}
@@ -30,8 +32,10 @@ class DriverReads:
     Rows come as asyncpg gives them (`uuid.UUID`, aware `datetime`, `str`, `bool`, `int`);
     a column that needs SQLAlchemy's result processing (JSON, an enum type) is not for
     this path. A failed or cancelled read discards its connection (the pool opens
-    another): it may be mid-transaction or dead; asyncpg's errors pass through unwrapped,
-    and `tessera.shared.adapters.outages` answers a connection-level one with 503."""
+    another): it may be mid-transaction or dead. When the database ended it, every pooled
+    connection is pinged before its next use, as SQLAlchemy would invalidate them all.
+    asyncpg's errors pass through unwrapped; `tessera.shared.adapters.outages` answers a
+    connection-level one with 503."""
 
     def __init__(self, engine: AsyncEngine, scope: TenantScope) -> None:
         self._engine = engine
@@ -54,8 +58,10 @@ class DriverReads:
                 await driver.execute(begin)
                 rows: list[Record] = await driver.fetch(compiled.sql, *arguments)
                 await driver.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 await connection.invalidate()
+                if outage(error) is not None:
+                    suspect_pooled_connections(self._engine)
                 raise
         return rows
 
