@@ -1,7 +1,8 @@
 """The users_list floor: a bare Litestar app whose one handler runs the two statements Tessera
 sent for `GET /api/v1/users?page=P&limit=L` as an admin (it now reads both in one, the count
-as a window), through a plain asyncpg pool, and answers the same envelope. No authentication, tenant scope, transaction, unit of work,
-rate limit or middleware: only the database work and the JSON.
+as a window), through a plain asyncpg pool, and answers the same envelope. No
+authentication, tenant scope, transaction, unit of work, rate limit or middleware: only the
+database work and the JSON.
 
 The statements are Tessera's as PostgreSQL logs them (`log_statement = 'all'`), without the
 transaction around them and its `set_config` of the tenant scope: those are part of what the

@@ -7,10 +7,10 @@ the API and `tessera create-admin` makes the 202nd, who signs in; then wrk loads
 
 The floor (`bench.floor_users_app`) is a bare Litestar app under the same granian setup with
 one handler: the two statements Tessera sent for that page (the count, then the page's
-select: captured from PostgreSQL's statement log; Tessera now reads both in one), through a plain asyncpg pool of
-Tessera's pool size, answering the same JSON envelope. It has no authentication, tenant
-scope, rate limit, session, unit of work or middleware: the ratio is what those cost, on
-top of the database work both do.
+select: captured from PostgreSQL's statement log; Tessera now reads both in one), through
+a plain asyncpg pool of Tessera's pool size, answering the same JSON envelope. It has no
+authentication, tenant scope, rate limit, session, unit of work or middleware: the ratio is
+what those cost, on top of the database work both do.
 """
 
 from __future__ import annotations
