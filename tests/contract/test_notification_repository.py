@@ -23,17 +23,26 @@ from tessera.features.identity.domain.user import User
 from tessera.features.notifications.adapters.memory_notifications import (
     InMemoryNotificationRepository,
 )
-from tessera.features.notifications.adapters.sql_notifications import SqlNotificationRepository
+from tessera.features.notifications.adapters.sql_notifications import (
+    DriverNotificationReader,
+    SqlNotificationRepository,
+    notification_reader,
+)
 from tessera.features.notifications.application.ports import (
     NotificationReader,
     NotificationRepository,
 )
-from tessera.features.notifications.domain.notification import Kind, Notification, Recipient
+from tessera.features.notifications.domain.notification import (
+    InboxItem,
+    Kind,
+    Notification,
+    Recipient,
+)
 from tessera.features.tenancy.adapters.sql_tenants import SqlTenantRepository
 from tessera.shared.adapters.database import create_engine, scoped_session, session_factory
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Role
-from tessera.shared.domain.pagination import PageRequest
+from tessera.shared.domain.pagination import Page, PageRequest
 from tests import services
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -82,11 +91,38 @@ async def people(engine: AsyncEngine) -> tuple[Recipient, Recipient, Recipient]:
     return found[0], found[1], found[2]
 
 
+@dataclass(frozen=True)
+class SqlStore:
+    """The repository on a unit of work's session; the inbox as the service reads it
+    (`notification_reader`: on asyncpg itself on PostgreSQL, committed rows)."""
+
+    repository: SqlNotificationRepository
+    reader: NotificationReader
+
+    async def add(self, notification: Notification) -> None:
+        await self.repository.add(notification)
+
+    async def get(self, notification_id: uuid.UUID) -> Notification | None:
+        return await self.repository.get(notification_id)
+
+    async def mark_read(self, notification_id: uuid.UUID, reader: Recipient, at: datetime) -> None:
+        await self.repository.mark_read(notification_id, reader, at)
+
+    async def inbox(
+        self, reader: Recipient, page: PageRequest, *, unread: bool | None = None
+    ) -> Page[InboxItem]:
+        return await self.reader.inbox(reader, page, unread=unread)
+
+
 def sql_sessions(engine: AsyncEngine) -> Session:
+    every = TenantScope()
+    every.across_tenants("contract tests")
+    reader = notification_reader(engine, session_factory(engine), every)
+
     @asynccontextmanager
     async def session() -> AsyncIterator[Both]:
         async with AsyncSession(engine) as open_session:
-            yield SqlNotificationRepository(open_session)  # type: ignore[misc]
+            yield SqlStore(SqlNotificationRepository(open_session), reader)  # type: ignore[misc]
             await open_session.commit()
 
     return session
@@ -271,7 +307,22 @@ async def test_under_rls_a_tenant_sees_its_own_rows_and_the_global_ones(
         await store.mark_read(everyone.id, world.ann, NOW)
         # asked for Gus's inbox, Acme's transaction still shows nothing of Globex
         found = await store.inbox(world.gus, page())
+    engine = create_engine(url)
+    try:  # nor does the service's own reader, in Acme's scope
+        driver = notification_reader(
+            engine, session_factory(engine), in_tenant(world.ann.tenant_id)
+        )
+        assert isinstance(driver, DriverNotificationReader)
+        read = await driver.inbox(world.gus, page())
+        ann = await driver.inbox(world.ann, page())
+    finally:
+        await engine.dispose()
     assert [item.notification.title for item in found.items] == ["everyone"]
+    assert [item.notification.title for item in read.items] == ["everyone"]
+    assert {item.notification.title: item.read_at for item in ann.items} == {
+        "ann's": None,
+        "everyone": NOW,
+    }, "Ann's inbox with her own read mark"
     assert await titles(world, world.gus) == ["globex", "everyone"]
 
 

@@ -4,10 +4,14 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from dishka import Provider, Scope, decorate, provide, provide_all
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tessera.features.identity.application.ports import SessionStore
 from tessera.features.notifications.adapters.jobs import PushNotificationJob, SecurityAlertJob
-from tessera.features.notifications.adapters.sql_notifications import SqlNotificationRepository
+from tessera.features.notifications.adapters.sql_notifications import (
+    SqlNotificationRepository,
+    notification_reader,
+)
 from tessera.features.notifications.application.list_notifications import ListNotifications
 from tessera.features.notifications.application.live_sockets import LiveSockets, LiveSocketsConfig
 from tessera.features.notifications.application.mark_notification_read import (
@@ -25,6 +29,7 @@ from tessera.features.notifications.http.websocket import SocketConfig
 from tessera.main.settings import Settings
 from tessera.shared.application.ports import Clock
 from tessera.shared.application.pubsub import PubSub
+from tessera.shared.application.tenant_scope import TenantScope
 
 
 class NotificationsProvider(Provider):
@@ -34,7 +39,17 @@ class NotificationsProvider(Provider):
     scope = Scope.REQUEST
 
     repository = provide(SqlNotificationRepository, provides=NotificationRepository)
-    reader = provide(SqlNotificationRepository, provides=NotificationReader)
+
+    @provide
+    def reader(
+        self,
+        engine: AsyncEngine,
+        factory: async_sessionmaker[AsyncSession],
+        scope: TenantScope,
+    ) -> NotificationReader:
+        """Committed rows, read outside the request's unit of work (decision record 0015)."""
+        return notification_reader(engine, factory, scope)
+
     use_cases = provide_all(
         PublishNotification,
         ListNotifications,

@@ -5,21 +5,25 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from asyncpg import Record
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import with_expression
 
 from tessera.features.notifications.adapters.models import NotificationModel, NotificationReadModel
-from tessera.features.notifications.application.ports import SORTABLE
+from tessera.features.notifications.application.ports import SORTABLE, NotificationReader
 from tessera.features.notifications.domain.notification import (
     InboxItem,
     Kind,
     Notification,
     Recipient,
 )
-from tessera.shared.adapters.paging import Rows
+from tessera.shared.adapters.database import scoped_session
+from tessera.shared.adapters.driver_reads import DriverReads
+from tessera.shared.adapters.paging import Rows, page_of_records
+from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import Page, PageRequest
 
 N, R = NotificationModel, NotificationReadModel
@@ -68,6 +72,67 @@ def _inbox_conditions(names: frozenset[str]) -> list[ColumnElement[bool]]:
     return found
 
 
+def notification_reader(
+    engine: AsyncEngine, factory: async_sessionmaker[AsyncSession], scope: TenantScope
+) -> NotificationReader:
+    """`NotificationReader` in `scope`: asyncpg's own on PostgreSQL (decision record 0015),
+    a session's elsewhere; committed rows, outside the request's unit of work."""
+    if engine.dialect.name == "postgresql":
+        return DriverNotificationReader(DriverReads(engine, scope))
+    return SqlNotificationReader(factory, scope)
+
+
+class SqlNotificationReader:
+    """`NotificationReader` on a session of its own for each page, in the tenant scope."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], scope: TenantScope) -> None:
+        self._factory = factory
+        self._scope = scope
+
+    async def inbox(
+        self, reader: Recipient, page: PageRequest, *, unread: bool | None = None
+    ) -> Page[InboxItem]:
+        async with scoped_session(self._factory, self._scope) as session:
+            return await SqlNotificationRepository(session).inbox(reader, page, unread=unread)
+
+
+class DriverNotificationReader:
+    """`NotificationReader` on PostgreSQL through `DriverReads`: the inbox's statement, run
+    by asyncpg."""
+
+    def __init__(self, reads: DriverReads) -> None:
+        self._reads = reads
+
+    async def inbox(
+        self, reader: Recipient, page: PageRequest, *, unread: bool | None = None
+    ) -> Page[InboxItem]:
+        query = _Inbox.page_query(
+            page, _inbox_conditions, _inbox_values(reader, unread), sortable=SORTABLE
+        )
+        records, total = await page_of_records(self._reads, query)
+        items = [InboxItem(_from_record(row), row["read_at"]) for row in records]
+        return Page(items=items, total_items=total, request=page)
+
+
+def _from_record(row: Record) -> Notification:
+    return Notification(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        user_id=row["user_id"],
+        kind=Kind(row["kind"]),
+        title=row["title"],
+        body=row["body"],
+        created_at=row["created_at"],
+    )
+
+
+def _inbox_values(reader: Recipient, unread: bool | None) -> dict[str, object]:
+    values: dict[str, object] = {"reader_id": reader.user_id, "reader_tenant": reader.tenant_id}
+    if unread is not None:
+        values["unread" if unread else "read"] = True  # a name that picks a condition
+    return values
+
+
 class SqlNotificationRepository:
     """`NotificationRepository` and `NotificationReader` on the request's session."""
 
@@ -114,11 +179,8 @@ class SqlNotificationRepository:
     async def inbox(
         self, reader: Recipient, page: PageRequest, *, unread: bool | None = None
     ) -> Page[InboxItem]:
-        values: dict[str, object] = {"reader_id": reader.user_id, "reader_tenant": reader.tenant_id}
-        if unread is not None:
-            values["unread" if unread else "read"] = True  # a name that picks a condition
         models, total = await _Inbox(self._session).page_of(
-            page, _inbox_conditions, values, sortable=SORTABLE
+            page, _inbox_conditions, _inbox_values(reader, unread), sortable=SORTABLE
         )
         items = [InboxItem(_to_entity(model), model.read_at) for model in models]
         return Page(items=items, total_items=total, request=page)
