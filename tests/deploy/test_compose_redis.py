@@ -213,7 +213,10 @@ def test_the_sentinel_set_starts_serves_tessera_and_keeps_its_roles_after_a_fail
     # redis-1 comes back with compose's own command: the sentinels make it a replica and
     # rewrite its configuration file, so a later restart keeps it one.
     stack.start("redis-1")
-    _wait("redis-1 as a replica", lambda: _role(stack, "redis-1") == "slave")
+    # A sentinel converts a returning old primary only once it has reported that role for a
+    # while (about 8 s) on an INFO refresh (every 10 s for an instance it holds a replica):
+    # up to ~20 s on a quiet machine, and CI once saw more than 30 on a loaded one.
+    _wait("redis-1 as a replica", lambda: _role(stack, "redis-1") == "slave", 60)
     _wait(
         "redis-1's file rewritten",
         lambda: (
