@@ -66,6 +66,12 @@ class DriverReads:
         return rows
 
 
+def driver_reads_for(engine: AsyncEngine, scope: TenantScope) -> DriverReads | None:
+    """`DriverReads` on `engine` in `scope`, or None where asyncpg is not its driver
+    (SQLite): the caller then reads on a session."""
+    return DriverReads(engine, scope) if engine.dialect.driver == "asyncpg" else None
+
+
 def _begin_in(state: ScopeState) -> str:
     """BEGIN and the tenant scope as one simple-protocol message (which takes no parameters:
     the values are a UUID's canonical text and a constant, nothing a caller writes)."""

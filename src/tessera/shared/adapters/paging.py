@@ -75,7 +75,7 @@ class Rows(SQLAlchemyAsyncRepository[ModelT]):
             page, conditions, values, *filters, sortable=sortable, tie=tie, tie_order=tie_order
         )
         found, total = await _page_rows(self._session, query.statement, query.values)
-        if not found and page.offset:
+        if not found and query.past_the_first:
             _, total = await _page_rows(self._session, query.statement, query.first_row())
         return found, total
 

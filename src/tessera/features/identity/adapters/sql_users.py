@@ -17,7 +17,7 @@ from tessera.features.identity.application.ports import USER_SORT_FIELDS, UserFi
 from tessera.features.identity.domain.errors import EmailAlreadyRegistered
 from tessera.features.identity.domain.user import User
 from tessera.shared.adapters.database import scoped_session
-from tessera.shared.adapters.driver_reads import DriverReads
+from tessera.shared.adapters.driver_reads import DriverReads, driver_reads_for
 from tessera.shared.adapters.paging import Filter, Rows, page_of_records
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.caller import Role
@@ -142,9 +142,8 @@ def user_search(
     engine: AsyncEngine, factory: async_sessionmaker[AsyncSession], scope: TenantScope
 ) -> UserSearch:
     """`UserSearch` in `scope`: asyncpg's own on PostgreSQL, a session's elsewhere."""
-    if engine.dialect.name == "postgresql":
-        return DriverUserSearch(DriverReads(engine, scope))
-    return SqlUserSearch(factory, scope)
+    reads = driver_reads_for(engine, scope)
+    return SqlUserSearch(factory, scope) if reads is None else DriverUserSearch(reads)
 
 
 class SqlUserSearch:

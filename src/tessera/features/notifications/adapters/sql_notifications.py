@@ -21,7 +21,7 @@ from tessera.features.notifications.domain.notification import (
     Recipient,
 )
 from tessera.shared.adapters.database import scoped_session
-from tessera.shared.adapters.driver_reads import DriverReads
+from tessera.shared.adapters.driver_reads import DriverReads, driver_reads_for
 from tessera.shared.adapters.paging import Rows, page_of_records
 from tessera.shared.application.tenant_scope import TenantScope
 from tessera.shared.domain.pagination import Page, PageRequest
@@ -77,9 +77,10 @@ def notification_reader(
 ) -> NotificationReader:
     """`NotificationReader` in `scope`: asyncpg's own on PostgreSQL (decision record 0015),
     a session's elsewhere; committed rows, outside the request's unit of work."""
-    if engine.dialect.name == "postgresql":
-        return DriverNotificationReader(DriverReads(engine, scope))
-    return SqlNotificationReader(factory, scope)
+    reads = driver_reads_for(engine, scope)
+    return (
+        SqlNotificationReader(factory, scope) if reads is None else DriverNotificationReader(reads)
+    )
 
 
 class SqlNotificationReader:
