@@ -1,13 +1,15 @@
 """A/B: `GET /users/me` of two checkouts beside the floor, loaded by wrk, in one run.
 
-`python -m bench.compare --base ../main` starts three servers at once: the floor (bare
-Litestar, `GET /health`), Tessera from the base checkout (its own `.venv`) and Tessera from
-this one, both in production mode on one throwaway PostgreSQL database and one Redis
-namespace, with one JWT key, so the same 50 users' access tokens work on both. Then, for
-`--rounds` rounds, wrk (one thread, `--connections` keep-alive connections, `--latency`)
-loads each in turn (`bench.load.wrk`: bench/lua/requests.lua cycling through the tokens),
-the order rotated every round so neither side always follows the floor. The report gives
-each side's median req/s and p99 over the rounds and their ratio to the floor's.
+`python -m bench.compare --base ../main` starts four servers at once: the floor (bare
+Litestar, `GET /health`), the floor with one Redis round trip (`bench.floor_session_app`,
+`GET /me`: the rate-limit count and the cached profile, through redis-py), Tessera from the
+base checkout (its own `.venv`) and Tessera from this one, both in production mode on one
+throwaway PostgreSQL database and one Redis namespace, with one JWT key, so the same 50
+users' access tokens work on both. Then, for `--rounds` rounds, wrk (one thread,
+`--connections` keep-alive connections, `--latency`) loads each in turn (`bench.load.wrk`:
+bench/lua/requests.lua cycling through the tokens), the order rotated every round so no
+side always follows another. The report gives each side's median req/s and p99 over the
+rounds and their ratio to the floor's and to the floor with Redis.
 
 Use it for any change on the hot path: the base is the commit before the change (a git
 worktree with `uv sync --frozen` run in it), the head is this tree.
@@ -33,6 +35,8 @@ from tessera.main import migrations
 
 USERS = 50
 RAISED_LIMIT = "10000000"
+SESSION_FLOOR = "bench.floor_session_app:app"
+FLOOR_ME = "/me"
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def _tessera(checkout: Path, env: dict[str, str], scratch: Path) -> ServerSpec:
 @asynccontextmanager
 async def _servers(
     base: Path, head: Path, scratch: Path
-) -> AsyncIterator[tuple[Server, Server, Server]]:
+) -> AsyncIterator[tuple[Server, Server, Server, Server]]:
     async with AsyncExitStack() as stack:
         database_url = await stack.enter_async_context(stores.throwaway_database())
         await asyncio.to_thread(migrations.upgrade, database_url)
@@ -89,9 +93,12 @@ async def _servers(
             "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
         }
         floor_server = await stack.enter_async_context(serving(floor()))
+        redis_env = {"FLOOR_REDIS_URL": stores.REDIS_URL, "FLOOR_REDIS_KEY_PREFIX": prefix}
+        redis_floor = floor(SESSION_FLOOR, name="floor-redis", env=redis_env)
+        redis_floor_server = await stack.enter_async_context(serving(redis_floor))
         base_server = await stack.enter_async_context(serving(_tessera(base, env, scratch)))
         head_server = await stack.enter_async_context(serving(_tessera(head, env, scratch)))
-        yield floor_server, base_server, head_server
+        yield floor_server, redis_floor_server, base_server, head_server
 
 
 async def run(base: Path, head: Path, *, rounds: int, seconds: float, connections: int) -> str:
@@ -103,12 +110,12 @@ async def run(base: Path, head: Path, *, rounds: int, seconds: float, connection
 
 
 async def _measure(
-    servers: tuple[Server, Server, Server],
+    servers: tuple[Server, Server, Server, Server],
     rounds: int,
     seconds: float,
     connections: int,
 ) -> dict[str, list[Sample]]:
-    floor_server, base_server, head_server = servers
+    floor_server, redis_floor_server, base_server, head_server = servers
     users = [
         identity.User(f"ab{n}@example.com", f"ab-{secrets.token_hex(8)}") for n in range(USERS)
     ]
@@ -117,15 +124,20 @@ async def _measure(
     base_tokens = await identity.sign_in(base_server.base_url, users)
     targets = {
         "floor": (floor_server.base_url, [Request(identity.HEALTH)]),
+        "floor+redis": (redis_floor_server.base_url, _me(head_tokens, FLOOR_ME)),
         "base": (base_server.base_url, _me(base_tokens)),
         "head": (head_server.base_url, _me(head_tokens)),
     }
-    for url, requests in targets.values():  # warm-up: connections, the profile cache
+    # Warm-up: connections, and the profile cache (Tessera's first, which fills what the
+    # floor with Redis reads).
+    for name in ("floor", "base", "head", "floor+redis"):
+        url, requests = targets[name]
         await wrk(url, requests, connections=connections, seconds=3)
     samples: dict[str, list[Sample]] = {name: [] for name in targets}
     order = list(targets)
     for round_number in range(rounds):
-        for name in order[round_number % 3 :] + order[: round_number % 3]:
+        turn = round_number % len(order)
+        for name in order[turn:] + order[:turn]:
             url, requests = targets[name]
             server = servers[order.index(name)]
             before = server.cpu_seconds()
@@ -141,8 +153,8 @@ async def _measure(
     return samples
 
 
-def _me(tokens: Sequence[str]) -> list[Request]:
-    return [Request(identity.ME, headers=bearer(token)) for token in tokens]
+def _me(tokens: Sequence[str], path: str = identity.ME) -> list[Request]:
+    return [Request(path, headers=bearer(token)) for token in tokens]
 
 
 def _report(
@@ -162,16 +174,16 @@ def _report(
         )
         for name, runs in samples.items()
     }
-    floor_rps = median["floor"].rps
+    floor_rps, redis_floor_rps = median["floor"].rps, median["floor+redis"].rps
     lines = [
         f"wrk -t1 -c{connections}, {rounds} rounds of {seconds:g} s, medians; "
         f"base {base}, head {head}",
-        "| server | req/s | p99 ms | server CPU us/req | req/s / floor |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| server | req/s | p99 ms | server CPU us/req | req/s / floor | / floor+redis |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, value in median.items():
-        ratio = value.rps / floor_rps
-        figures = f"{value.rps:,.0f} | {value.p99_ms:.2f} | {value.cpu_us:.0f} | {ratio:.3f}x"
+        ratios = f"{value.rps / floor_rps:.3f}x | {value.rps / redis_floor_rps:.3f}x"
+        figures = f"{value.rps:,.0f} | {value.p99_ms:.2f} | {value.cpu_us:.0f} | {ratios}"
         lines.append(f"| {name} | {figures} |")
     after, before = median["head"], median["base"]
     cpu = after.cpu_us / before.cpu_us

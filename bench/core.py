@@ -66,7 +66,8 @@ KNOWN_HEADLINES: dict[str, tuple[Headline, ...]] = {
     "http_pipeline": (Headline("tessera$", "rps"),),
     "identity": (
         Headline("tessera GET /users/me", "rps"),
-        Headline(r"/users/me( on \w+)? / floor", "p99_ms", ratio=True),
+        Headline(r"/users/me( on \w+)? / floor$", "p99_ms", ratio=True),
+        Headline("/users/me / floor with one Redis round trip", "rps", ratio=True),
         Headline("POST /auth/login", "rps"),
         Headline("storm / no storm", "p99_ms", ratio=True),
         Headline("hash loop / none", "p99_ms", ratio=True),

@@ -14,6 +14,9 @@ after the other, never two at once (except the storm, which is the point):
    on each Redis topology in turn (`MODES`): one server, Sentinel (a primary, a replica,
    three sentinels) and a three-primary Cluster, each started for its case alone, with a
    server, database and users of its own;
+   on one server, then the floor with one Redis round trip (`bench.floor_session_app`:
+   the rate-limit count and the cached profile Tessera filled, through redis-py) for the
+   same tokens on that Redis;
 3. login throughput: `POST /api/v1/auth/login` cycling through the users;
 4. for each of two `/users/me` concurrencies, one that keeps the server busy and one that
    leaves it mostly idle: `GET /users/me` alone, then again while a login storm runs from a
@@ -98,6 +101,8 @@ RAISED_LIMIT = "10000000"
 
 HEALTH = "/health"
 ME = "/api/v1/users/me"
+REDIS_FLOOR = "bench.floor_session_app:app"
+FLOOR_ME = "/me"
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
 _PER_REQUEST_CPU = ("client_cpu_ms_per_req", "server_cpu_ms_per_req")
@@ -133,6 +138,12 @@ NOTES = (
     "the same concurrency with and without the storm, measured just before. The issue's "
     "targets: req/s ratio 0.33x or more; p99 ratio under the storm 3.00x or less. Figures "
     "only, nothing is checked.",
+    "`floor with one Redis round trip` (`bench.floor_session_app`) is the floor of a route "
+    "that must make one Redis round trip per request, as the SPEC's atomic per-request "
+    "count makes `/users/me`: a bare Litestar `GET /me` whose one Lua script, through "
+    "redis-py's own client and pool, counts the request and reads the cached profile "
+    "Tessera filled, answering the same envelope; no session check, header or middleware. "
+    "Measured on Tessera's Redis right after Tessera's `/users/me` on one server.",
     "The last three rows are the machine's baseline for the light storm pair, measured in the "
     "same run without Tessera's server: the floor alone, then while another process verifies "
     "the same argon2id hash in a loop with Tessera's hasher, whose threads run at its "
@@ -193,12 +204,13 @@ async def run(opts: Options) -> list[Row]:
         return [Row("not run", {"why": why})]
     users = [User(f"bench{n}@example.com", f"bench-{secrets.token_hex(8)}") for n in range(USERS)]
     floor_result = opts.floor if opts.floor is not None else await measure_floor(opts)
-    async with _production_tessera("single") as server:
+    async with _production_tessera("single") as (server, redis_url):
         tokens = await enrol(server.base_url, users)
         me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
         login_requests = [_login_request(user) for user in users]
         _say(f"GET {ME}, {opts.concurrency} connections")
         me = await run_load(_spec(server, me_requests, opts.concurrency, opts))
+        redis_floor = await _measure_redis_floor(redis_url, tokens, opts)
         _say(f"POST {LOGIN}, {LOGIN_CONCURRENCY} connections")
         logins = await run_load(_spec(server, login_requests, LOGIN_CONCURRENCY, opts))
         comparisons = [
@@ -207,13 +219,13 @@ async def run(opts: Options) -> list[Row]:
         ]
     modes = {"single": me}
     for mode in MODES[1:]:
-        async with _production_tessera(mode) as server:
+        async with _production_tessera(mode) as (server, _):
             tokens = await enrol(server.base_url, users)
             me_requests = [Request(ME, headers=bearer(token)) for token in tokens]
             _say(f"GET {ME} on {mode}, {opts.concurrency} connections")
             modes[mode] = await run_load(_spec(server, me_requests, opts.concurrency, opts))
     baseline = await _machine_baseline(opts)
-    return _rows(opts, floor_result, modes, logins, comparisons, baseline)
+    return _rows(opts, floor_result, redis_floor, modes, logins, comparisons, baseline)
 
 
 def _connections() -> str:
@@ -237,10 +249,21 @@ async def measure_floor(opts: Options) -> LoadResult:
         return await run_load(_spec(server, [Request(HEALTH)], opts.concurrency, opts))
 
 
+async def _measure_redis_floor(redis_url: str, tokens: Sequence[str], opts: Options) -> LoadResult:
+    """The floor with one Redis round trip (`bench.floor_session_app`) answering `GET /me`
+    for the same tokens on Tessera's Redis, whose profile cache Tessera's load has filled."""
+    _say("floor with one Redis round trip: starting")
+    spec = floor(REDIS_FLOOR, name="floor-redis", env={"FLOOR_REDIS_URL": redis_url})
+    async with serving(spec) as server:
+        _say(f"floor with one Redis round trip: GET {FLOOR_ME}, {opts.concurrency} connections")
+        requests = [Request(FLOOR_ME, headers=bearer(token)) for token in tokens]
+        return await run_load(_spec(server, requests, opts.concurrency, opts))
+
+
 @asynccontextmanager
-async def _production_tessera(mode: str) -> AsyncIterator[Server]:
-    """Tessera on a fresh database and a Redis of its own in `mode` (one of `MODES`); all of
-    it gone on the way out."""
+async def _production_tessera(mode: str) -> AsyncIterator[tuple[Server, str]]:
+    """Tessera on a fresh database and a Redis of its own in `mode` (one of `MODES`), and
+    that Redis's URL (empty but for one server); all of it gone on the way out."""
     async with AsyncExitStack() as stack:
         _say("creating and migrating a PostgreSQL database")
         database_url = await stack.enter_async_context(stores.throwaway_database())
@@ -250,7 +273,8 @@ async def _production_tessera(mode: str) -> AsyncIterator[Server]:
         redis_env = await _redis(mode, scratch, stack)
         spec = _tessera_spec(database_url, redis_env, scratch)
         _say("tessera: starting (production stores, one worker)")
-        yield await stack.enter_async_context(serving(spec))
+        server = await stack.enter_async_context(serving(spec))
+        yield server, redis_env.get("REDIS_URL", "")
 
 
 async def _redis(mode: str, scratch: Path, stack: AsyncExitStack) -> dict[str, str]:
@@ -425,6 +449,7 @@ async def _machine_baseline(opts: Options) -> _Baseline:
 def _rows(
     opts: Options,
     floor_result: LoadResult,
+    redis_floor: LoadResult,
     modes: Mapping[str, LoadResult],
     logins: LoadResult,
     comparisons: Sequence[_Comparison],
@@ -439,6 +464,15 @@ def _rows(
             Row(f"tessera GET /users/me{on}, c={c}", me.figures()),
             Row(f"/users/me{on} / floor", _versus_floor(me, floor_result), ratio=True),
         ]
+        if mode == MODES[0]:
+            rows += [
+                Row(f"floor with one Redis round trip GET /me, c={c}", redis_floor.figures()),
+                Row(
+                    "/users/me / floor with one Redis round trip",
+                    _versus_floor(me, redis_floor),
+                    ratio=True,
+                ),
+            ]
     rows.append(Row(f"POST /auth/login, c={LOGIN_CONCURRENCY}", logins.figures()))
     for comparison in comparisons:
         rows += _comparison_rows(comparison)

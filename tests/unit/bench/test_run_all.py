@@ -141,14 +141,22 @@ def test_identity_rows_say_whose_floor_they_use_and_match_its_headlines() -> Non
     baseline = identity._Baseline(2, sample.load(13_000.0), sample.load(8_000.0))
 
     modes = {"single": me, "Sentinel": sample.load(2_300.0), "Cluster": sample.load(2_100.0)}
-    rows = identity._rows(shared, sample.FLOOR, modes, logins, comparisons, baseline)
-    alone = identity._rows(Options(), sample.FLOOR, modes, logins, comparisons, baseline)
+    redis_floor = sample.load(2_000.0)
+    rows = identity._rows(shared, sample.FLOOR, redis_floor, modes, logins, comparisons, baseline)
+    alone = identity._rows(
+        Options(), sample.FLOOR, redis_floor, modes, logins, comparisons, baseline
+    )
 
     assert rows[0].case == "floor GET /health, c=32 (the run's, measured first)"
     assert alone[0].case == "floor GET /health, c=32"
-    me_headline, modes_headline, login_headline, storm_headline, machine_headline = KNOWN_HEADLINES[
-        "identity"
-    ]
+    (
+        me_headline,
+        modes_headline,
+        redis_floor_headline,
+        login_headline,
+        storm_headline,
+        machine_headline,
+    ) = KNOWN_HEADLINES["identity"]
     assert [row.case for row in me_headline.rows(rows)] == [
         "tessera GET /users/me, c=32",
         "tessera GET /users/me on Sentinel, c=32",
@@ -161,6 +169,8 @@ def test_identity_rows_say_whose_floor_they_use_and_match_its_headlines() -> Non
     ]
     sentinel_ratio = modes_headline.rows(rows)[1].figures["rps"]
     assert sentinel_ratio == pytest.approx(2_300.0 / sample.FLOOR.rps)
+    [versus_redis_floor] = redis_floor_headline.rows(rows)
+    assert versus_redis_floor.figures["rps"] == pytest.approx(2_500.0 / 2_000.0)
     assert [row.case for row in login_headline.rows(rows)] == ["POST /auth/login, c=8"]
     assert [row.case for row in storm_headline.rows(rows)] == ["storm / no storm, c=16"]
     assert [row.case for row in machine_headline.rows(rows)] == ["hash loop / none (floor), c=2"]
