@@ -13,10 +13,9 @@ after the other, never two at once (except the storm, which is the point):
 2. Tessera answering `GET /api/v1/users/me`, the request mix cycling through the tokens,
    on each Redis topology in turn (`MODES`): one server, Sentinel (a primary, a replica,
    three sentinels) and a three-primary Cluster, each started for its case alone, with a
-   server, database and users of its own;
-   on one server, then the floor with one Redis round trip (`bench.floor_session_app`:
-   the rate-limit count and the cached profile Tessera filled, through redis-py) for the
-   same tokens on that Redis;
+   server, database and users of its own; on one server, the floor with one Redis round
+   trip (`bench.floor_session_app`: the rate-limit count and the cached profile Tessera
+   filled, through redis-py) follows, for the same tokens on that Redis;
 3. login throughput: `POST /api/v1/auth/login` cycling through the users;
 4. for each of two `/users/me` concurrencies, one that keeps the server busy and one that
    leaves it mostly idle: `GET /users/me` alone, then again while a login storm runs from a
