@@ -4,10 +4,10 @@ SPEC, and nothing else.
 
 Per request, one Lua script through redis-py's own client (`Redis.register_script`, its
 default connection pool): count the request in the caller's rate-limit counter (`INCR`, the
-window set on the first hit) and read the caller's cached profile, which Tessera's profile
-cache holds under `cache:user:{<user id>}`. It answers Tessera's envelope with that profile
-(`msgspec.Raw`, spliced as stored; null when the cache has none, which Tessera's next
-`/users/me` of that user refills). The caller is the `sub` of the bearer token's payload,
+window set on the first hit) and read the caller's cached profile under Tessera's own
+`profile_key`. It answers Tessera's envelope with that profile (`msgspec.Raw`, spliced as
+stored; null when the cache has none, which Tessera's next `/users/me` of that user
+refills). The caller is the `sub` of the bearer token's payload,
 read without checking the signature; there is no session check, idle-expiry slide, tenant,
 role, request id, security header, rate-limit header or middleware: the ratio of Tessera to
 this floor is what those cost on top of the round trip both make.
@@ -27,6 +27,8 @@ import msgspec
 from litestar import Litestar, Request, get
 from litestar.exceptions import NotAuthorizedException
 from redis.asyncio import Redis
+
+from tessera.features.identity.application.accounts import profile_key
 
 COUNT_AND_READ = """
 local count = redis.call('INCR', KEYS[1])
@@ -57,7 +59,7 @@ async def health() -> dict[str, str]:
 async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     user_id = _subject(request.headers.get("authorization", ""))
     prefix = _STATE["prefix"]
-    keys = [f"{prefix}ratelimit:api:{{{user_id}}}", f"{prefix}cache:user:{{{user_id}}}"]
+    keys = [f"{prefix}ratelimit:api:{{{user_id}}}", prefix + profile_key(user_id)]
     _count, profile = await _STATE["script"](keys=keys, args=[WINDOW_MS])
     return {
         "status": "success",

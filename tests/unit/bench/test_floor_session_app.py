@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from tessera.features.identity.application.accounts import Profile
+from tessera.features.identity.application.accounts import Profile, profile_key
 from tessera.shared.http.envelope import Success
 from tests.services import TEST_REDIS_URL
 
@@ -60,7 +60,7 @@ async def test_it_counts_the_caller_and_answers_the_cached_profile(
         },
         Profile,
     )
-    await redis.set(f"{redis_prefix}cache:user:{{{user_id}}}", msgspec.json.encode(profile))
+    await redis.set(redis_prefix + profile_key(user_id), msgspec.json.encode(profile))
     headers = {"Authorization": f"Bearer {_token({'sub': str(user_id)})}"}
 
     first = await http.get("/me", headers=headers)
