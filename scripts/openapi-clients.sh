@@ -16,6 +16,23 @@ if ! command -v npx >/dev/null 2>&1; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 fi
 
+# Exact versions, so a release of any of them cannot change the result. Later @redocly/cli
+# 2.x releases announce they will need Node.js 22.12, and Debian's Node.js here is 20.
+REDOCLY=@redocly/cli@2.77.0
+OPENAPI_TS=openapi-typescript@7.13.0
+TYPESCRIPT=typescript@5.9.3
+
+# Fetch the tools first, a few times if the registry does not answer: a network hiccup must
+# not read as a failed check. The checks below then run once.
+for package in "$REDOCLY" "$OPENAPI_TS" "$TYPESCRIPT"; do
+  for attempt in 1 2 3; do
+    npx --yes -p "$package" true && break
+    if [[ $attempt -eq 3 ]]; then log "could not fetch $package"; exit 1; fi
+    log "fetching $package failed (attempt $attempt); retrying in 10 s"
+    sleep 10
+  done
+done
+
 # The ignore list in scripts/openapi-clients/ names the document by this path.
 out=build/openapi-clients
 rm -rf "$out" && mkdir -p "$out"
@@ -24,13 +41,11 @@ JWT_SECRET_KEY="${JWT_SECRET_KEY:-openapi-export-only-key-of-forty-chars!!}" \
   uv run tessera openapi > "$out/openapi.json"
 
 log "redocly lint"
-# An exact version: later 2.x releases announce they will need Node.js 22.12, and Debian's
-# Node.js here is 20.
-npx --yes @redocly/cli@2.77.0 lint --config scripts/openapi-clients/redocly.yaml "$out/openapi.json"
+npx --yes "$REDOCLY" lint --config scripts/openapi-clients/redocly.yaml "$out/openapi.json"
 
 log "openapi-typescript, tsc --strict"
-npx --yes openapi-typescript@7 "$out/openapi.json" -o "$out/tessera-api.d.ts"
+npx --yes "$OPENAPI_TS" "$out/openapi.json" -o "$out/tessera-api.d.ts"
 cp scripts/openapi-clients/client.ts "$out/client.ts"
-npx --yes -p typescript@5 tsc --strict --noEmit --target es2022 --module es2022 \
+npx --yes -p "$TYPESCRIPT" tsc --strict --noEmit --target es2022 --module es2022 \
   --moduleResolution bundler --lib es2022,dom "$out/client.ts"
 log "the document lints clean, and a client compiles against its types: $out"
