@@ -35,8 +35,6 @@ from tessera.main import migrations
 
 USERS = 50
 RAISED_LIMIT = "10000000"
-SESSION_FLOOR = "bench.floor_session_app:app"
-FLOOR_ME = "/me"
 
 
 @dataclass(frozen=True)
@@ -93,8 +91,7 @@ async def _servers(
             "RATE_LIMIT_API_PER_MINUTE": RAISED_LIMIT,
         }
         floor_server = await stack.enter_async_context(serving(floor()))
-        redis_env = {"FLOOR_REDIS_URL": stores.REDIS_URL, "FLOOR_REDIS_KEY_PREFIX": prefix}
-        redis_floor = floor(SESSION_FLOOR, name="floor-redis", env=redis_env)
+        redis_floor = identity.redis_floor_spec(stores.REDIS_URL, prefix)
         redis_floor_server = await stack.enter_async_context(serving(redis_floor))
         base_server = await stack.enter_async_context(serving(_tessera(base, env, scratch)))
         head_server = await stack.enter_async_context(serving(_tessera(head, env, scratch)))
@@ -124,7 +121,7 @@ async def _measure(
     base_tokens = await identity.sign_in(base_server.base_url, users)
     targets = {
         "floor": (floor_server.base_url, [Request(identity.HEALTH)]),
-        "floor+redis": (redis_floor_server.base_url, _me(head_tokens, FLOOR_ME)),
+        "floor+redis": (redis_floor_server.base_url, _me(head_tokens, identity.FLOOR_ME)),
         "base": (base_server.base_url, _me(base_tokens)),
         "head": (head_server.base_url, _me(head_tokens)),
     }

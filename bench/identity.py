@@ -252,11 +252,17 @@ async def _measure_redis_floor(redis_url: str, tokens: Sequence[str], opts: Opti
     """The floor with one Redis round trip (`bench.floor_session_app`) answering `GET /me`
     for the same tokens on Tessera's Redis, whose profile cache Tessera's load has filled."""
     _say("floor with one Redis round trip: starting")
-    spec = floor(REDIS_FLOOR, name="floor-redis", env={"FLOOR_REDIS_URL": redis_url})
-    async with serving(spec) as server:
+    async with serving(redis_floor_spec(redis_url)) as server:
         _say(f"floor with one Redis round trip: GET {FLOOR_ME}, {opts.concurrency} connections")
         requests = [Request(FLOOR_ME, headers=bearer(token)) for token in tokens]
         return await run_load(_spec(server, requests, opts.concurrency, opts))
+
+
+def redis_floor_spec(redis_url: str, prefix: str = "") -> ServerSpec:
+    """The floor with one Redis round trip (`bench.floor_session_app`) on `redis_url`, its
+    keys under `prefix` (Tessera's `REDIS_KEY_PREFIX`)."""
+    env = {"FLOOR_REDIS_URL": redis_url, "FLOOR_REDIS_KEY_PREFIX": prefix}
+    return floor(REDIS_FLOOR, name="floor-redis", env=env)
 
 
 @asynccontextmanager
