@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from dishka import Provider, Scope, make_async_container, provide
+from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
 from litestar import Litestar, Request, WebSocket, get, websocket
 from litestar.testing import AsyncTestClient, TestClient
 
@@ -18,7 +18,9 @@ from tessera.shared.http.di import (
     ConnectionProvider,
     ConnectionScope,
     FromDishka,
+    connection_container,
     inject,
+    inject_app_scoped,
     setup_di,
 )
 from tests.e2e.harness import asgi_request
@@ -53,7 +55,13 @@ class Level:
     closed: list[Level] = []  # noqa: RUF012 (a test's shared log)
 
 
+class Settings:
+    """APP-scoped: one for the whole application."""
+
+
 class Provided(Provider):
+    settings = provide(Settings, scope=Scope.APP)
+
     @provide(scope=Scope.SESSION)
     async def level(self) -> AsyncIterator[Level]:
         level = Level()
@@ -87,22 +95,47 @@ async def level(shared: FromDishka[Level]) -> dict[str, int]:
 
 @get("/uses-state")
 async def uses_state(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    container = request.state.dishka_container
+    container = connection_container()
     request.state.marker = Marker()
-    return {"path": (await container.get(Visit)).path}
+    return {
+        "path": (await container.get(Visit)).path,
+        "same": container is connection_container(),
+        "request_containers": len(request_containers()),
+    }
+
+
+@get("/app-scoped")
+@inject_app_scoped
+async def app_scoped(settings: FromDishka[Settings]) -> dict[str, Any]:
+    return {"settings": id(settings), "request_containers": len(request_containers())}
+
+
+@get("/nothing")
+async def nothing() -> dict[str, Any]:
+    return {"request_containers": len(request_containers())}
+
+
+def request_containers() -> list[AsyncContainer]:
+    """The REQUEST-scope containers alive now (each request runs alone in these tests)."""
+    return [
+        o for o in gc.get_objects() if isinstance(o, AsyncContainer) and o.scope is Scope.REQUEST
+    ]
 
 
 @websocket("/greet")
 async def greet(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.accept()
-    container = socket.state.dishka_container
+    container = connection_container()
     await socket.send_text(f"{await container.get(str)}, {await container.get(str)}")
     await socket.close()
 
 
 def make_app() -> Litestar:
     container = make_async_container(Provided(), ConnectionProvider())
-    app = Litestar(route_handlers=[visit, level, uses_state, greet], on_shutdown=[container.close])
+    app = Litestar(
+        route_handlers=[visit, level, uses_state, app_scoped, nothing, greet],
+        on_shutdown=[container.close],
+    )
     setup_di(container, app)
     return app
 
@@ -124,10 +157,24 @@ async def test_each_request_has_a_container_of_its_own_closed_when_it_ends(
     assert {first["number"], second["number"]} <= set(Visit.closed)
 
 
-async def test_guards_and_handlers_find_the_container_in_the_connection_state(
+async def test_guards_and_handlers_find_the_requests_container(
     client: AsyncTestClient[Litestar],
 ) -> None:
-    assert (await client.get("/uses-state")).json() == {"path": "/uses-state"}
+    assert (await client.get("/uses-state")).json() == {
+        "path": "/uses-state",
+        "same": True,
+        "request_containers": 1,
+    }
+
+
+async def test_a_request_that_resolves_nothing_request_scoped_opens_no_container(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    assert (await client.get("/nothing")).json() == {"request_containers": 0}
+    first = (await client.get("/app-scoped")).json()
+    second = (await client.get("/app-scoped")).json()
+    assert first["request_containers"] == second["request_containers"] == 0
+    assert first["settings"] == second["settings"], "the application's one instance"
 
 
 def test_each_websocket_gets_a_session_container_of_its_own() -> None:

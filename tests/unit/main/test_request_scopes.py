@@ -31,6 +31,7 @@ from litestar.routes import HTTPRoute
 
 from tessera.main.ioc import make_container
 from tessera.main.web import create_app
+from tessera.shared.http.di import APP_SCOPED
 from tests.e2e.harness import settings_for
 
 KEY = "request-scope-unit-test-key-of-forty-chars"
@@ -51,9 +52,12 @@ def registries(container: AsyncContainer) -> list[Registry]:
     return found
 
 
-def handler_dependencies(app: Litestar) -> Iterator[DependencyKey]:
+def handler_dependencies(
+    app: Litestar, *, app_scoped: bool | None = None
+) -> Iterator[DependencyKey]:
     """What the HTTP route handlers ask for with `FromDishka[...]` (WebSocket handlers, a
-    SESSION of their own each, are left out)."""
+    SESSION of their own each, are left out); with `app_scoped`, only those of the handlers
+    made by `inject_app_scoped` (True) or by `inject` (False)."""
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -61,6 +65,8 @@ def handler_dependencies(app: Litestar) -> Iterator[DependencyKey]:
             # `inject` (dishka's `wrap_injection`) keeps the handler as it was written here.
             written = getattr(handler.fn, "__dishka_orig_func__", None)
             if written is None:
+                continue
+            if app_scoped is not None and getattr(handler.fn, APP_SCOPED, False) != app_scoped:
                 continue
             hints = get_type_hints(written, include_extras=True)
             for name, parameter in signature(written).parameters.items():
@@ -125,3 +131,19 @@ def test_no_provider_an_http_request_reaches_is_session_scoped(mode: str) -> Non
     container = make_container(settings)
     app = create_app(container, settings)
     assert session_scoped_on_the_request_path(app, container) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_handlers_injected_from_the_application_ask_only_for_application_scoped_objects(
+    mode: str,
+) -> None:
+    """`inject_app_scoped` resolves from the APP container: anything request-scoped would
+    fail there, on the first request of that route."""
+    settings = settings_for(jwt_secret_key=KEY, **MODES[mode])
+    container = make_container(settings)
+    app = create_app(container, settings)
+    application = registries(container)[0].factories
+    keys = list(handler_dependencies(app, app_scoped=True))
+    assert keys, "no handler is injected from the application's container"
+    for key in keys:
+        assert key in application, f"{key.type_hint!r} is not application-scoped"

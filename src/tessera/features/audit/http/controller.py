@@ -21,18 +21,18 @@ from tessera.features.audit.application.list_audit_events import (
 from tessera.features.audit.domain.event import AuditAction, AuditFilter
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
-from tessera.shared.http.di import FromDishka, inject
+from tessera.shared.http.di import FromDishka, connection_container, inject
 from tessera.shared.http.envelope import Paginated, paginated
 from tessera.shared.http.moments import moment_parameter, parse_moment
 from tessera.shared.http.pagination import page_request
 
 
 async def auditors_only(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    _connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """401 without a live session, 403 for a plain user, before the query is read, so
     a user learns nothing from validation errors. The use case checks too."""
-    container: AsyncContainer = connection.state.dishka_container
+    container: AsyncContainer = connection_container()
     if (await container.get(Principal)).role is Role.USER:
         raise NotAnAuditor()
 

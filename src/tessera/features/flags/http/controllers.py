@@ -20,17 +20,17 @@ from tessera.features.flags.application.list_flags import SORTABLE, ListFlags
 from tessera.features.flags.application.update_flag import FlagChanges, UpdateFlag
 from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.pagination import PageRequest
-from tessera.shared.http.di import FromDishka, inject
+from tessera.shared.http.di import FromDishka, connection_container, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 Caller = FromDishka[Principal]
 
 
-async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def admin_only(_connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """401 without a live session, 403 for any role but `admin`, before the body or the query
     is read, so other callers learn nothing from validation errors. The use cases check too."""
-    container: AsyncContainer = connection.state.dishka_container
+    container: AsyncContainer = connection_container()
     require_admin(await container.get(Principal))
 
 

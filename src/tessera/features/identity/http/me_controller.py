@@ -17,8 +17,12 @@ from tessera.features.identity.application.update_profile import ProfileChanges,
 from tessera.features.identity.domain.avatar import MAX_AVATAR_BYTES
 from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
-from tessera.shared.http.caller import OPEN_DURING_MFA_ENROLMENT, cached_profile
-from tessera.shared.http.di import FromDishka, inject
+from tessera.shared.http.caller import (
+    OPEN_DURING_MFA_ENROLMENT,
+    cached_profile,
+    require_caller,
+)
+from tessera.shared.http.di import FromDishka, inject, inject_app_scoped
 from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import refuse_other_parts
 
@@ -33,13 +37,11 @@ class MeController(Controller):
     tags = ("users",)
 
     @get("/", summary="The current user's profile.", opt={OPEN_DURING_MFA_ENROLMENT: True})
-    @inject
+    @inject_app_scoped
     async def me(
-        self,
-        request: Request[Any, Any, Any],
-        caller: FromDishka[Principal],
-        profile: FromDishka[GetProfile],
+        self, request: Request[Any, Any, Any], profile: FromDishka[GetProfile]
     ) -> Success[Profile]:
+        caller = require_caller(request.scope)
         return ok(await profile.execute(caller, cached_profile(request.scope)))
 
     @put("/", summary="Change full_name or avatar_url; any other field is refused.")

@@ -27,19 +27,19 @@ from tessera.features.notifications.application.publish_notification import (
 from tessera.features.notifications.application.views import NotificationView
 from tessera.shared.domain.caller import Principal, Role
 from tessera.shared.domain.pagination import PageRequest
-from tessera.shared.http.di import FromDishka, inject
+from tessera.shared.http.di import FromDishka, connection_container, inject
 from tessera.shared.http.envelope import Done, Paginated, Success, done, ok, paginated
 from tessera.shared.http.pagination import page_request
 
 
 async def publishers_only(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    _connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """401 without a live session, 403 for a `user`, before the body is read (so callers who
     may not publish learn nothing from validation errors). The use case checks again."""
     if not handler.opt.get("publishers_only"):
         return
-    container: AsyncContainer = connection.state.dishka_container
+    container: AsyncContainer = connection_container()
     caller = await container.get(Principal)
     if caller.role not in (Role.ADMIN, Role.TENANT_ADMIN):
         raise NotAPublisher()

@@ -32,6 +32,7 @@ from tessera.features.notifications.application.views import recipient
 from tessera.shared.application.pubsub import PubSub, SubscriberTooSlow, Subscription
 from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import DependencyUnavailable, Unauthenticated
+from tessera.shared.http.di import connection_container
 from tessera.shared.http.input_guard import json_nesting_exceeds
 
 logger = logging.getLogger("tessera.notifications")
@@ -102,7 +103,7 @@ class _Sender:
 
 @websocket("/ws/notifications")
 async def notifications_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    container: AsyncContainer = socket.state.dishka_container
+    container: AsyncContainer = connection_container()
     config = await container.get(SocketConfig)
     if not config.allows(socket.headers.get("origin")):
         await socket.receive()  # the handshake; closing before accepting answers 403
