@@ -19,6 +19,7 @@ from tessera.shared.http.di import (
     ConnectionScope,
     FromDishka,
     connection_container,
+    connection_scope,
     inject,
     inject_app_scoped,
     setup_di,
@@ -112,7 +113,7 @@ async def app_scoped(settings: FromDishka[Settings]) -> dict[str, Any]:
 
 @get("/nothing")
 async def nothing() -> dict[str, Any]:
-    return {"request_containers": len(request_containers())}
+    return {"request_containers": len(request_containers()), "path": connection_scope()["path"]}
 
 
 def request_containers() -> list[AsyncContainer]:
@@ -170,7 +171,7 @@ async def test_guards_and_handlers_find_the_requests_container(
 async def test_a_request_that_resolves_nothing_request_scoped_opens_no_container(
     client: AsyncTestClient[Litestar],
 ) -> None:
-    assert (await client.get("/nothing")).json() == {"request_containers": 0}
+    assert (await client.get("/nothing")).json() == {"request_containers": 0, "path": "/nothing"}
     first = (await client.get("/app-scoped")).json()
     second = (await client.get("/app-scoped")).json()
     assert first["request_containers"] == second["request_containers"] == 0
@@ -198,6 +199,10 @@ async def test_an_injected_handler_keeps_only_the_parameters_it_declares(
 async def test_an_injected_handler_outside_setup_di_says_what_is_missing() -> None:
     with pytest.raises(RuntimeError, match="setup_di"):
         await visit.fn()
+    with pytest.raises(RuntimeError, match="setup_di"):
+        await app_scoped.fn()
+    with pytest.raises(RuntimeError, match="setup_di"):
+        connection_scope()
 
 
 async def test_http_requests_open_their_containers_from_one_shared_session_level() -> None:

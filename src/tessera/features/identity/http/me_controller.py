@@ -22,7 +22,7 @@ from tessera.shared.http.caller import (
     cached_profile,
     require_caller,
 )
-from tessera.shared.http.di import FromDishka, inject, inject_app_scoped
+from tessera.shared.http.di import FromDishka, connection_scope, inject, inject_app_scoped
 from tessera.shared.http.envelope import Done, Success, done, ok
 from tessera.shared.http.input_guard import refuse_other_parts
 
@@ -38,11 +38,10 @@ class MeController(Controller):
 
     @get("/", summary="The current user's profile.", opt={OPEN_DURING_MFA_ENROLMENT: True})
     @inject_app_scoped
-    async def me(
-        self, request: Request[Any, Any, Any], profile: FromDishka[GetProfile]
-    ) -> Success[Profile]:
-        caller = require_caller(request.scope)
-        return ok(await profile.execute(caller, cached_profile(request.scope)))
+    async def me(self, profile: FromDishka[GetProfile]) -> Success[Profile]:
+        # No Litestar parameter, so Litestar parses none (decision record 0006).
+        scope = connection_scope()
+        return ok(await profile.execute(require_caller(scope), cached_profile(scope)))
 
     @put("/", summary="Change full_name or avatar_url; any other field is refused.")
     @inject
