@@ -71,18 +71,24 @@ def before_request_hook() -> Callable[[Request[Any, Any, Any]], Awaitable[None]]
     known = KnownQueryParameters()
 
     async def before_request(request: Request[Any, Any, Any]) -> None:
-        if request.scope["query_string"]:  # all a request without a query pays for these
+        scope = request.scope  # a GET of a fixed path without a query checks nothing
+        if scope["query_string"]:
             check_query(request)
             known.check(request)
-        check_path_parameters(request)
-        require_json_body(request)
+        if scope["path_params"]:
+            check_path_parameters(request)
+        if scope["method"] in _WITH_BODY:
+            require_json_body(request)
 
     return before_request
 
 
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
 def require_json_body(request: Request[Any, Any, Any]) -> None:
     """Bodies are JSON unless a handler says otherwise with `opt={"body": "multipart"}`."""
-    if request.method not in ("POST", "PUT", "PATCH") or not _has_body(request.headers):
+    if request.method not in _WITH_BODY or not _has_body(request.headers):
         return
     if request.route_handler.opt.get("body", "json") != "json":
         return
