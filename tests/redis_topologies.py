@@ -168,7 +168,10 @@ class SentinelRedis:
                 f"sentinel failover-timeout {SERVICE} 10000\n"
             )
             sentinel.start(str(config), "--sentinel")
-        wait_until("three sentinels that know each other", self._sentinels_agree)
+        # Sentinels find each other through hello messages every 2 s and the replica through
+        # the primary's INFO; under a full test run a 15 s wait once ran out (all of one
+        # worker's Sentinel contract tests then errored), so this one waits longer.
+        wait_until("three sentinels that know each other", self._sentinels_agree, 45.0)
 
     def kill_primary(self) -> None:
         self.primary.kill()

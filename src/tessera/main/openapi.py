@@ -4,9 +4,10 @@ The types say the rest: bodies and their constraints (msgspec `Meta`), `data` re
 never null in `Success[T]`, ids as `uuid.UUID`. Here, once per app, before the document is
 first served, only what no type holds:
 
-- an operation whose handler takes the caller (`Principal`) requires the bearer token
-  (`security`), and lists 401 and 403; every other one says it needs none (`security: []`):
-  derived from the dependency, so it cannot drift from what the handler really needs;
+- an operation whose handler takes the caller (`Principal`), or reads it from the scope
+  (`opt={READS_CALLER: True}`), requires the bearer token (`security`), and lists 401 and
+  403; every other one says it needs none (`security: []`): derived from the dependency,
+  so it cannot drift from what the handler really needs;
 - a JSON body refuses unknown fields (`forbid_unknown_fields`, which Litestar does not
   render) and every free-form string a request carries holds no NUL (`input_guard`
   refuses it wherever it comes, whatever the field's type says);
@@ -36,6 +37,7 @@ from litestar.routes import HTTPRoute
 
 from tessera.main.docs_page import DocsPage
 from tessera.shared.domain.caller import Principal
+from tessera.shared.http.caller import READS_CALLER
 
 BEARER = "BearerToken"
 _ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
@@ -100,7 +102,10 @@ def _takes_multipart(handler: HTTPRouteHandler) -> bool:
 
 
 def _takes_caller(handler: HTTPRouteHandler) -> bool:
-    """Whether dishka injects the caller: only `@inject` handlers can take it."""
+    """Whether the handler reads the caller from the scope, or dishka injects it (only
+    `@inject` handlers can take it)."""
+    if handler.opt.get(READS_CALLER):
+        return True
     function = getattr(handler.fn, "__dishka_orig_func__", None)
     if function is None:
         return False

@@ -47,6 +47,10 @@ or absent without a bearer token."""
 _MISSING = "A bearer access token is required."
 OPEN_DURING_MFA_ENROLMENT = "open_during_mfa_enrolment"
 """The `opt` key of a route that serves a caller whose session still needs MFA enrolment."""
+READS_CALLER = "reads_caller"
+"""The `opt` key of a handler that reads its caller from the scope (`require_caller`) rather
+than taking a `Principal`: it needs the bearer token all the same, and the OpenAPI document
+says so."""
 
 Caller = Admission | Unauthenticated | DependencyUnavailable | MfaEnrolmentRequired | None
 T = TypeVar("T")
@@ -180,6 +184,7 @@ def cached_profile(scope: Scope) -> bytes | None:
 __all__ = [
     "CALLER_KEY",
     "OPEN_DURING_MFA_ENROLMENT",
+    "READS_CALLER",
     "CallerMiddleware",
     "bearer_token",
     "cached_profile",

@@ -19,6 +19,7 @@ from tessera.shared.domain.caller import Principal
 from tessera.shared.domain.errors import InvalidInput
 from tessera.shared.http.caller import (
     OPEN_DURING_MFA_ENROLMENT,
+    READS_CALLER,
     cached_profile,
     require_caller,
 )
@@ -36,7 +37,11 @@ class MeController(Controller):
     path = "/users/me"
     tags = ("users",)
 
-    @get("/", summary="The current user's profile.", opt={OPEN_DURING_MFA_ENROLMENT: True})
+    @get(
+        "/",
+        summary="The current user's profile.",
+        opt={OPEN_DURING_MFA_ENROLMENT: True, READS_CALLER: True},
+    )
     @inject_app_scoped
     async def me(self, profile: FromDishka[GetProfile]) -> Success[Profile]:
         # No Litestar parameter, so Litestar parses none (decision record 0006).
