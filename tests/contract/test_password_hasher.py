@@ -164,9 +164,12 @@ async def test_the_default_profile_is_argon2_cffis() -> None:
 
 
 async def test_verify_dummy_verifies_a_hash_made_with_the_current_parameters(
-    argon2_only: Argon2PasswordHasher, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """So it costs what a real verification costs: no timing oracle for unknown emails."""
+    """So it costs what a real verification costs: no timing oracle for unknown emails.
+    At normal priority: hedged, a run starved by a busy machine is verified once more at
+    niceness 5 (this once failed CI with three verifications for two calls)."""
+    hasher = Argon2PasswordHasher(**OWASP_MINIMUM, priority="normal")
     verified: list[str] = []
     verify = argon2.PasswordHasher.verify
 
@@ -175,8 +178,8 @@ async def test_verify_dummy_verifies_a_hash_made_with_the_current_parameters(
         return verify(self, hash, password)
 
     monkeypatch.setattr(argon2.PasswordHasher, "verify", recorded)
-    await argon2_only.verify_dummy("a wrong password")
-    await argon2_only.verify_dummy("")
+    await hasher.verify_dummy("a wrong password")
+    await hasher.verify_dummy("")
     assert len(verified) == 2
     assert all(digest.startswith(OWASP_PREFIX) for digest in verified), verified
 
