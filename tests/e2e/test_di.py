@@ -117,10 +117,13 @@ async def nothing() -> dict[str, Any]:
 
 
 def request_containers() -> list[AsyncContainer]:
-    """The REQUEST-scope containers alive now (each request runs alone in these tests)."""
-    return [
-        o for o in gc.get_objects() if isinstance(o, AsyncContainer) and o.scope is Scope.REQUEST
-    ]
+    """The REQUEST-scope containers of the app being served alive now (each request runs
+    alone in these tests; other tests' apps in this process are not counted)."""
+    app: Litestar = connection_scope()["app"]
+    registry = app.state.dishka_container.registry
+    while registry.scope is not Scope.REQUEST:
+        registry = registry.child_registry
+    return [o for o in gc.get_objects() if isinstance(o, AsyncContainer) and o.registry is registry]
 
 
 @websocket("/greet")

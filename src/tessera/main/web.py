@@ -87,8 +87,9 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 def require_json_body(request: Request[Any, Any, Any]) -> None:
-    """Bodies are JSON unless a handler says otherwise with `opt={"body": "multipart"}`."""
-    if request.method not in _WITH_BODY or not _has_body(request.headers):
+    """Bodies (of a POST, PUT or PATCH) are JSON unless a handler says otherwise with
+    `opt={"body": "multipart"}`."""
+    if not _has_body(request.headers):
         return
     if request.route_handler.opt.get("body", "json") != "json":
         return

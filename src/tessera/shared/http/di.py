@@ -59,27 +59,24 @@ class _Container:
     """A connection's container, opened on first use: a request that resolves nothing
     request-scoped builds none."""
 
-    __slots__ = ("_context", "_level", "_opened", "_parent", "app", "scope")
+    __slots__ = ("_level", "_opened", "_parent", "app", "scope")
 
     def __init__(
-        self,
-        app: AsyncContainer,
-        parent: AsyncContainer,
-        level: DIScope,
-        scope: Scope,
-        context: dict[Any, Any] | None = None,
+        self, app: AsyncContainer, parent: AsyncContainer, level: DIScope, scope: Scope
     ) -> None:
         self.app = app
         """The application's container."""
         self.scope = scope
         """The connection's ASGI scope."""
-        self._parent, self._level, self._context = parent, level, context
+        self._parent, self._level = parent, level
         self._opened: AsyncContainer | None = None
 
     def get(self) -> AsyncContainer:
         opened = self._opened
         if opened is None:
-            opened = self._opened = self._parent(self._context, scope=self._level)
+            # A request's context is its scope; a WebSocket's SESSION level takes none.
+            context = {ConnectionScope: self.scope} if self._level is DIScope.REQUEST else None
+            opened = self._opened = self._parent(context, scope=self._level)
         return opened
 
     async def close(self, error: BaseException | None) -> None:
@@ -103,8 +100,7 @@ class ContainerPerConnection:
             requests = self._requests
             if requests is None:
                 requests = self._requests = app(scope=DIScope.SESSION)
-            context = {ConnectionScope: scope}
-            connection = _Container(app, requests, DIScope.REQUEST, scope, context)
+            connection = _Container(app, requests, DIScope.REQUEST, scope)
         elif kind == ScopeType.WEBSOCKET:
             connection = _Container(app, app, DIScope.SESSION, scope)
         else:
@@ -154,7 +150,7 @@ def _app_container(_args: Any, _kwargs: Any) -> AsyncContainer:
 
 
 def _current_container(_args: Any, _kwargs: Any) -> AsyncContainer:
-    return _connection().get()
+    return connection_container()
 
 
 def connection_container() -> AsyncContainer:
