@@ -9,6 +9,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.e2e.identity.conftest import (
@@ -374,6 +375,20 @@ async def test_password_change_needs_the_current_one_and_ends_other_sessions(
     ).status_code == 200
     assert (await client.get("/api/v1/users/me", headers=bearer(here))).status_code == 200
     error(await client.get("/api/v1/users/me", headers=bearer(elsewhere)), 401, "UNAUTHORIZED")
+
+
+async def test_a_profile_served_from_the_cache_is_the_one_read_from_the_database(
+    client: Client,
+) -> None:
+    await register(client)
+    tokens = await login(client)
+    update = {"full_name": "Alice Liddell"}  # the change empties the cache: the next GET reads
+    await client.put(ME, json=update, headers=bearer(tokens))
+    read, cached = [(await client.get(ME, headers=bearer(tokens))).content for _ in range(2)]
+    # The cached copy is spliced into the envelope as stored: the same bytes, field for field.
+    envelopes = [msgspec.json.decode(body, type=dict[str, msgspec.Raw]) for body in (read, cached)]
+    assert bytes(envelopes[0]["data"]) == bytes(envelopes[1]["data"])
+    assert msgspec.json.decode(envelopes[1]["data"])["full_name"] == "Alice Liddell"
 
 
 async def test_profile_update_changes_only_name_and_avatar(client: Client) -> None:

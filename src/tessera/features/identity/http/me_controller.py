@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Request, delete, get, put
 from litestar.datastructures import UploadFile
@@ -46,7 +46,9 @@ class MeController(Controller):
     async def me(self, profile: FromDishka[GetProfile]) -> Success[Profile]:
         # No Litestar parameter, so Litestar parses none (decision record 0006).
         scope = connection_scope()
-        return ok(await profile.execute(require_caller(scope), cached_profile(scope)))
+        found = await profile.execute(require_caller(scope), cached_profile(scope))
+        # A cache hit is a Profile's JSON (msgspec.Raw), encoded into the response as it is.
+        return ok(cast(Profile, found))
 
     @put("/", summary="Change full_name or avatar_url; any other field is refused.")
     @inject
