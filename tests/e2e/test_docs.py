@@ -20,6 +20,8 @@ ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
 API_GUIDE = ROOT / "docs" / "api-guide.md"
 OPERATIONS = ROOT / "docs" / "operations.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+DECISIONS = ROOT / "docs" / "decisions"
 MARKDOWN = [README, ROOT / "deploy" / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
@@ -119,6 +121,19 @@ def test_the_readme_stays_a_front_door() -> None:
     lines = README.read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 150
     assert not any(line.startswith("| `POST ") for line in lines), "endpoints go to the guide"
+
+
+def test_the_architecture_map_stays_short() -> None:
+    """The maintainers' map points at the code and the decision records instead of
+    retelling them."""
+    assert len(ARCHITECTURE.read_text(encoding="utf-8").splitlines()) <= 420
+
+
+def test_the_decision_index_lists_every_record_once() -> None:
+    records = sorted(path.name for path in DECISIONS.glob("[0-9][0-9][0-9][0-9]-*.md"))
+    listed = re.findall(r"^\| \[\d{4}\]\(([^)]+)\) \|", (DECISIONS / "README.md").read_text(), re.M)
+    assert len(records) >= 15
+    assert listed == records
 
 
 def slugs(path: Path) -> set[str]:
