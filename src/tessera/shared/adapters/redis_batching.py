@@ -52,7 +52,7 @@ import hiredis
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tessera.shared.adapters.redis_client import RedisClient
@@ -232,16 +232,23 @@ class Script:
 
 class ClusterBatcher(CommandBatcher):
     """`CommandBatcher`'s surface and contract on a Redis Cluster, which has no one
-    connection to pipeline on: each command of a turn's batch goes through the cluster
-    client (`execute_command`), routed to the node holding its key, all of them at once.
+    connection to pipeline on: a turn's batch goes as one pipeline of the cluster client
+    (`RedisCluster.pipeline`), which groups the commands by the node holding their keys and
+    sends each node's group on one of its connections, all nodes at once. About half the
+    CPU a command of sending each through `execute_command` (39 against 75 µs in a loop
+    of 32 callers on a local three-primary cluster).
 
-    The cluster client follows MOVED and ASK redirections and re-reads the topology after a
-    failover. Its connections do not wait when a node's are all busy (redis-py's async
-    cluster client fails at once), so at most `max_in_flight` commands are sent at a time,
-    the rest waiting their turn within the batch's deadline. A script is loaded on every
-    primary (`SCRIPT LOAD` through the cluster client) the first time a node lacks it.
-    Unlike the pipelining batcher, the commands of one turn run side by side, in no set
-    order: a caller that needs one command before another awaits the first (no adapter
+    The cluster client follows MOVED and ASK redirections (a redirected command is sent
+    again on its own) and re-reads the topology after a failover. Its connections do not
+    wait when a node's are all busy (redis-py's async cluster client fails at once), so at
+    most `max_in_flight` batches are out at a time (each holds one connection per node),
+    the rest waiting their turn within the batch's deadline. A command the client refuses
+    before sending (keys in several hash slots) would fail the whole pipeline: the batch is
+    then sent command by command, one after another (that is a bug to fix, not a load to
+    serve), so only its caller gets the error. A script is loaded on
+    every primary (`SCRIPT LOAD` through the cluster client) the first time a node lacks
+    it. Unlike the pipelining batcher, the commands of one turn run in no set order across
+    nodes: a caller that needs one command before another awaits the first (no adapter
     issues dependent commands in one turn). Give it a client without socket timeout, as
     the pipelining batcher's: the deadline bounds the whole batch.
     """
@@ -264,14 +271,26 @@ class ClusterBatcher(CommandBatcher):
 
     async def _replies(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
         try:
-            async with asyncio.timeout(self._timeout):  # the client reads the layout first
-                return await asyncio.gather(*map(self._routed, commands), return_exceptions=True)
+            async with self._slots, asyncio.timeout(self._timeout):  # layout read first
+                try:
+                    return await self._pipelined(commands)
+                except RedisClusterException:  # refused before sending: keys across slots
+                    return [await self._alone(command) for command in commands]
         except TimeoutError:
             raise RedisTimeoutError("Redis did not answer in time.") from None
 
-    async def _routed(self, command: tuple[Arg, ...]) -> Any:
-        async with self._slots:
+    async def _pipelined(self, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        pipeline = self._cluster.pipeline(transaction=False)
+        for command in commands:
+            pipeline.execute_command(*command)
+        return await pipeline.execute(raise_on_error=False)
+
+    async def _alone(self, command: tuple[Arg, ...]) -> Any:
+        """The command's reply, or its error as its reply."""
+        try:
             return await self._cluster.execute_command(*command)
+        except Exception as error:  # the caller's alone, as a pipeline reply is
+            return error
 
 
 def batcher_for(client: RedisClient, *, timeout: float | None = None) -> CommandBatcher:
