@@ -115,10 +115,10 @@ return ended
 # it at least the session's absolute expiry, which the sliding idle expiry never passes, so
 # it outlives the hash anyway; one HMGET reads the expiry with the caller. Every request
 # runs this script, and Redis shares the API's cores: 6 commands instead of 10 cut its time
-# from about 14 to 12 µs a call.
+# from about 14 to 12 µs a call, and leaving out `_HELPERS` (two functions defined on every
+# call; `forget` is written out) about 1 µs more.
 _TOUCH = (
-    _HELPERS
-    + "local ROLE_AT = {"
+    "local ROLE_AT = {"
     + ", ".join(f"['{role.value}'] = {at}" for at, role in enumerate(Role, start=1))
     + """}
 local now = tonumber(ARGV[2])
@@ -126,7 +126,8 @@ local caller = redis.call('HMGET', KEYS[1], 'user_id', 'tenant_id', 'role', 'enr
 local expires = tonumber(caller[5])
 local ttl = expires and math.min(tonumber(ARGV[3]), expires - now)
 if not ttl or ttl <= 0 then
-  forget(KEYS[1], KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
   return false
 end
 redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
