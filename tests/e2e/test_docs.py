@@ -131,7 +131,9 @@ def test_the_architecture_map_stays_short() -> None:
 
 def test_the_decision_index_lists_every_record_once() -> None:
     records = sorted(path.name for path in DECISIONS.glob("[0-9][0-9][0-9][0-9]-*.md"))
-    listed = re.findall(r"^\| \[\d{4}\]\(([^)]+)\) \|", (DECISIONS / "README.md").read_text(), re.M)
+    listed = re.findall(
+        r"^\| \[\d{4}\]\(([^)]+)\) \|", (DECISIONS / "README.md").read_text(encoding="utf-8"), re.M
+    )
     assert len(records) >= 15
     assert listed == records
 

@@ -48,8 +48,8 @@ from tests.e2e.notifications.sockets import (
     PASSWORD,
     connected,
     create_admin,
-    frame,
     login,
+    notified,
     publish,
     subscribed,
 )
@@ -246,16 +246,11 @@ async def notified_within(
     deadline = time.monotonic() + seconds
     while True:
         await publish(base, admin, title=title, **{"global": True})
-        until = time.monotonic() + 5
-        while (left := until - time.monotonic()) > 0:
-            try:
-                found = await frame(socket, timeout=left)
-            except TimeoutError:
-                break
-            assert found["type"] == "notification", found
-            if found["data"]["title"] == title:
-                return found
-        assert time.monotonic() < deadline, f"{title!r} did not arrive within {seconds} s"
+        try:
+            async with asyncio.timeout(5):
+                return await notified(socket, title)
+        except TimeoutError:
+            assert time.monotonic() < deadline, f"{title!r} did not arrive within {seconds} s"
 
 
 async def signed_in(urls: list[str]) -> tuple[list[str], list[str]]:

@@ -234,9 +234,8 @@ class ClusterBatcher(CommandBatcher):
     """`CommandBatcher`'s surface and contract on a Redis Cluster, which has no one
     connection to pipeline on: a turn's batch goes as one pipeline of the cluster client
     (`RedisCluster.pipeline`), which groups the commands by the node holding their keys and
-    sends each node's group on one of its connections, all nodes at once. About half the
-    CPU a command of sending each through `execute_command` (39 against 75 µs in a loop
-    of 32 callers on a local three-primary cluster).
+    sends each node's group on one of its connections, all nodes at once: about a third of
+    the CPU a command of sending each through `execute_command` (decision record 0005).
 
     The cluster client follows MOVED and ASK redirections (a redirected command is sent
     again on its own) and re-reads the topology after a failover. Its connections do not
