@@ -48,7 +48,7 @@ def sections() -> list[Section]:
         section(
             "identity",
             [
-                Row("floor GET /health, c=32 (the run's, measured first)", FLOOR.figures()),
+                Row("floor GET /health, c=32", FLOOR.figures()),
                 Row("tessera GET /users/me, c=32", load(2_500.0).figures()),
                 Row("/users/me / floor", {"rps": 0.25}, ratio=True),
                 Row("POST /auth/login, c=8", load(41.0).figures()),

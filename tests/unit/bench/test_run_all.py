@@ -127,28 +127,34 @@ def test_python_m_bench_only_leaves_the_floor_to_the_benchmark(
     assert "## Summary" not in capsys.readouterr().out
 
 
+def test_identity_reports_the_round_of_the_median_ratio() -> None:
+    rounds = [
+        (sample.load(10_000.0), sample.load(4_000.0)),  # 0.40
+        (sample.load(14_000.0), sample.load(4_200.0)),  # 0.30
+        (sample.load(11_000.0), sample.load(3_500.0)),  # 0.32
+    ]
+
+    assert identity._median_round(rounds) is rounds[2]
+
+
 def test_the_registry_gives_the_known_benchmarks_their_headlines() -> None:
     for benchmark in registry.BENCHMARKS:
         assert benchmark.headlines == KNOWN_HEADLINES[benchmark.name]
 
 
-def test_identity_rows_say_whose_floor_they_use_and_match_its_headlines() -> None:
+def test_identity_rows_match_its_headlines() -> None:
     me, logins = sample.load(2_500.0), sample.load(41.0)
-    shared = Options(floor=sample.FLOOR)
-
     storm = identity._Storm(sample.load(1_500.0), sample.load(30.0), covered=True)
     comparisons = [identity._Comparison(16, sample.load(2_400.0), storm)]
     baseline = identity._Baseline(2, sample.load(13_000.0), sample.load(8_000.0))
 
     modes = {"single": me, "Sentinel": sample.load(2_300.0), "Cluster": sample.load(2_100.0)}
     redis_floor = sample.load(2_000.0)
-    rows = identity._rows(shared, sample.FLOOR, redis_floor, modes, logins, comparisons, baseline)
-    alone = identity._rows(
+    rows = identity._rows(
         Options(), sample.FLOOR, redis_floor, modes, logins, comparisons, baseline
     )
 
-    assert rows[0].case == "floor GET /health, c=32 (the run's, measured first)"
-    assert alone[0].case == "floor GET /health, c=32"
+    assert rows[0].case == "floor GET /health, c=32"
     (
         me_headline,
         modes_headline,
