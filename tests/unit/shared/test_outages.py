@@ -10,6 +10,7 @@ from sqlalchemy import exc as sql_errors
 from structlog.testing import capture_logs
 
 from tessera.shared.adapters import outages
+from tessera.shared.adapters.database import create_engine
 from tessera.shared.adapters.outages import Backoff, Outage, OutageLog, outage
 from tessera.shared.domain.errors import DependencyUnavailable
 
@@ -141,3 +142,32 @@ def test_the_drivers_error_says_more_than_the_adapters() -> None:
     refused = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6390.")
     error = raised_from(DependencyUnavailable("The task queue is unavailable."), refused)
     assert outage(error) == Outage("redis", "Error 111 connecting to 127.0.0.1:6390.")
+
+
+async def test_a_connection_left_mid_operation_while_it_was_set_up_is_the_database_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server session killed during SQLAlchemy's first queries on a new connection can
+    leave asyncpg's protocol mid-operation, and SQLAlchemy's rollback after them then fails
+    with "another operation is in progress", in the dialect's wrapper: it is a lost
+    connection (an outage), not a bug. Raised here by the driver's connect, under the
+    engine's own connect path and listeners."""
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    dbapi = engine.sync_engine.dialect.loaded_dbapi
+    busy = "cannot switch to state 15; another operation (2) is in progress"
+
+    def left_mid_operation(*_: object, **__: object) -> None:
+        raise dbapi.InternalError(busy) from asyncpg.InternalClientError(busy)
+
+    monkeypatch.setattr(engine.sync_engine.dialect, "connect", left_mid_operation)
+    try:
+        with pytest.raises(sql_errors.DBAPIError) as raised:
+            async with engine.connect():
+                pass
+    finally:
+        await engine.dispose()
+
+    assert raised.value.connection_invalidated
+    assert outage(raised.value) == Outage("database", "the connection was lost")
+    other = raised_from(dbapi.InternalError("x"), asyncpg.InternalClientError("bad state"))
+    assert outage(sql_errors.DBAPIError("SELECT 1", {}, other)) is None

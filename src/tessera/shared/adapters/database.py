@@ -143,12 +143,21 @@ def suspect_pooled_connections(engine: AsyncEngine) -> None:
 
 
 def _invalidate_broken_connections(context: ExceptionContext) -> None:
-    """A connection whose server session was killed mid-operation can be left believing the
-    operation still runs; every later use fails with "another operation is in progress".
-    SQLAlchemy does not count that as a disconnect, so the pool would hand it out again."""
-    error = context.original_exception
-    if isinstance(error, asyncpg.InternalClientError) and "in progress" in str(error):
+    """SQLAlchemy does not count `left_mid_operation` as a disconnect, so the pool would
+    hand the connection out again, and the error would not read as the database's."""
+    if left_mid_operation(context.original_exception):
         context.is_disconnect = True
+
+
+def left_mid_operation(error: BaseException) -> bool:
+    """Whether `error` (a DBAPI error of SQLAlchemy's asyncpg dialect, which keeps asyncpg's
+    own as its `__cause__`) says the connection believes an operation still runs: what a
+    server session killed mid-operation leaves behind, even on a connection being set up
+    (SQLAlchemy's rollback after its first queries). Every later use fails the same way."""
+    driver_error = error.__cause__ or error
+    return isinstance(driver_error, asyncpg.InternalClientError) and "in progress" in str(
+        driver_error
+    )
 
 
 def _unique_statement_name() -> str:
