@@ -71,8 +71,8 @@ NAME = "identity"
 TITLE = "GET /users/me and logins in production mode (PostgreSQL, Redis) vs the floor"
 
 ROUNDS = 3
-"""The floor's and Tessera's `/users/me` runs on one Redis server, alternated; the median
-of each is reported (three, so that the median is one of the runs)."""
+"""Rounds of the floor's run then Tessera's `/users/me` run on one Redis server; the round
+of the median ratio is reported (an odd number, so that the median is one of them)."""
 MODES = ("single", "Sentinel", "Cluster")
 """The Redis topologies `/users/me` is measured on: one server, a primary with a replica
 and three sentinels, three Cluster primaries (as `tests.redis_topologies` starts them)."""
@@ -142,8 +142,8 @@ NOTES = (
     f"The floor and Tessera's `/users/me` on one Redis server are measured in turn, {ROUNDS} "
     "rounds of one run each; their rows are the round whose req/s ratio is the median (the "
     "log lists every round). The other topologies' rows are one run each, compared to that "
-    "floor. In a whole run of the benchmarks this "
-    "floor is the section's own, not the run's shared one.",
+    "floor. In a whole run of the benchmarks this floor is the section's own, not the run's "
+    "shared one.",
     "Ratio rows: `/users/me / floor` is Tessera over the floor (below 1 for req/s, above 1 for "
     "p99 and CPU ms/req mean Tessera is slower); `storm / no storm` compares `/users/me` at "
     "the same concurrency with and without the storm, measured just before. The issue's "

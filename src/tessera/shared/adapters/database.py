@@ -143,13 +143,13 @@ def suspect_pooled_connections(engine: AsyncEngine) -> None:
 
 
 def _invalidate_broken_connections(context: ExceptionContext) -> None:
-    """SQLAlchemy does not count `left_mid_operation` as a disconnect, so the pool would
+    """SQLAlchemy does not count `_left_mid_operation` as a disconnect, so the pool would
     hand the connection out again, and the error would not read as the database's."""
-    if left_mid_operation(context.original_exception):
+    if _left_mid_operation(context.original_exception):
         context.is_disconnect = True
 
 
-def left_mid_operation(error: BaseException) -> bool:
+def _left_mid_operation(error: BaseException) -> bool:
     """Whether `error` (a DBAPI error of SQLAlchemy's asyncpg dialect, which keeps asyncpg's
     own as its `__cause__`) says the connection believes an operation still runs: what a
     server session killed mid-operation leaves behind, even on a connection being set up
